@@ -1,0 +1,165 @@
+//! The action space: the nine kinds of next step an agent can take, and a concrete [`Action`].
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// What kind of step an agent takes next. The nine kinds of the study, spelled exactly as
+/// [`ActionKind::as_str`] writes them (`BLOCKED` is upper case on purpose).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum ActionKind {
+    #[serde(rename = "tool_call")]
+    ToolCall,
+    #[serde(rename = "retrieval")]
+    Retrieval,
+    #[serde(rename = "file_read")]
+    FileRead,
+    #[serde(rename = "file_write")]
+    FileWrite,
+    #[serde(rename = "repair")]
+    Repair,
+    #[serde(rename = "verifier")]
+    Verifier,
+    #[serde(rename = "ask_clarification")]
+    AskClarification,
+    #[serde(rename = "final_answer")]
+    FinalAnswer,
+    #[serde(rename = "BLOCKED")]
+    Blocked,
+}
+
+impl ActionKind {
+    /// Every kind, in the study's order. Index `i` of a per-kind array refers to `ALL[i]`.
+    pub const ALL: [ActionKind; 9] = [
+        ActionKind::ToolCall,
+        ActionKind::Retrieval,
+        ActionKind::FileRead,
+        ActionKind::FileWrite,
+        ActionKind::Repair,
+        ActionKind::Verifier,
+        ActionKind::AskClarification,
+        ActionKind::FinalAnswer,
+        ActionKind::Blocked,
+    ];
+
+    /// Number of kinds (9).
+    pub const COUNT: usize = 9;
+
+    /// The canonical spelling, as written on output and in datasets.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionKind::ToolCall => "tool_call",
+            ActionKind::Retrieval => "retrieval",
+            ActionKind::FileRead => "file_read",
+            ActionKind::FileWrite => "file_write",
+            ActionKind::Repair => "repair",
+            ActionKind::Verifier => "verifier",
+            ActionKind::AskClarification => "ask_clarification",
+            ActionKind::FinalAnswer => "final_answer",
+            ActionKind::Blocked => "BLOCKED",
+        }
+    }
+
+    /// Position of this kind in [`ActionKind::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl fmt::Display for ActionKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ActionKind {
+    type Err = crate::parse::ParseActionError;
+
+    /// Exact canonical spelling only (case-insensitive). Use [`crate::parse::parse_action`]
+    /// for raw model output.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let t = s.trim();
+        ActionKind::ALL
+            .into_iter()
+            .find(|k| k.as_str().eq_ignore_ascii_case(t))
+            .ok_or_else(|| crate::parse::ParseActionError::UnknownKind { raw: s.to_string() })
+    }
+}
+
+/// One concrete next step: a kind, and for calls the function name and its JSON arguments.
+///
+/// Scored at two levels: *kind level* (only `kind` compared) and *call level* (kind, name and
+/// arguments compared, as BFCL's AST checker does) — see [`Action::matches_call`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Action {
+    pub kind: ActionKind,
+    /// Function name for calls (`tool_call`, `file_read`, `file_write`, `retrieval` when they
+    /// name a function); `None` for kind-only actions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Arguments as a JSON object; `Value::Null` when absent.
+    #[serde(default, skip_serializing_if = "Value::is_null")]
+    pub arguments: Value,
+}
+
+impl Action {
+    /// A kind-only action (no call).
+    pub fn kind(kind: ActionKind) -> Self {
+        Action { kind, name: None, arguments: Value::Null }
+    }
+
+    /// A structured call of `name` with JSON `arguments`, of the given kind.
+    pub fn call(kind: ActionKind, name: impl Into<String>, arguments: Value) -> Self {
+        Action { kind, name: Some(name.into()), arguments }
+    }
+
+    /// Kind-level agreement.
+    pub fn matches_kind(&self, other: &Action) -> bool {
+        self.kind == other.kind
+    }
+
+    /// Call-level agreement: same kind, same name, and equal arguments (JSON equality, key order
+    /// ignored; integers and floats of equal value are equal).
+    pub fn matches_call(&self, other: &Action) -> bool {
+        self.kind == other.kind && self.name == other.name && json_equal(&self.arguments, &other.arguments)
+    }
+
+    /// The text the proposer is trained to emit and evaluation parses: the kind on its own
+    /// line, or for a call a Qwen `<tool_call>` block.
+    pub fn to_model_text(&self) -> String {
+        match &self.name {
+            None => self.kind.as_str().to_string(),
+            Some(name) => {
+                let args = if self.arguments.is_null() { Value::Object(Default::default()) } else { self.arguments.clone() };
+                let call = serde_json::json!({"name": name, "arguments": args});
+                format!("{}\n<tool_call>\n{}\n</tool_call>", self.kind.as_str(), call)
+            }
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.name {
+            None => f.write_str(self.kind.as_str()),
+            Some(n) => write!(f, "{}:{}({})", self.kind, n, self.arguments),
+        }
+    }
+}
+
+/// JSON equality that ignores object key order and compares numbers by value.
+pub fn json_equal(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => match (x.as_f64(), y.as_f64()) {
+            (Some(x), Some(y)) => x == y,
+            _ => x == y,
+        },
+        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| json_equal(p, q)),
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| json_equal(v, w)))
+        }
+        _ => a == b,
+    }
+}

@@ -1,0 +1,1 @@
+fn main() { println!("xtask: train-all | eval | report | datasets"); }
