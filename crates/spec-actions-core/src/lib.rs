@@ -16,6 +16,7 @@ pub mod cost;
 pub mod example;
 pub mod io;
 pub mod parse;
+pub mod prompt;
 pub mod results;
 
 pub use action::{Action, ActionKind, json_equal};
