@@ -1,10 +1,14 @@
 //! The results schema: what the policies write and the frontier reads. Versioned by
 //! [`RESULTS_SCHEMA_VERSION`]; a reader refuses files from a newer version.
 
-use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
 
-use crate::action::Action;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::action::{Action, ActionKind};
 use crate::cost::CostLedger;
+use crate::io::{FileError, atomic_write};
 
 /// Version of [`ResultsFile`] written by this build.
 pub const RESULTS_SCHEMA_VERSION: u32 = 1;
@@ -21,6 +25,9 @@ pub struct ResultsFile {
     /// Accuracy of always predicting the training split's most common kind.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub majority_baseline: Option<f64>,
+    /// The kind the majority baseline always predicts (study: `final_answer`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub majority_kind: Option<ActionKind>,
     pub configs: Vec<ConfigResult>,
 }
 
@@ -60,4 +67,164 @@ pub struct ExampleRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub accepted: Option<bool>,
     pub ledger: CostLedger,
+}
+
+/// Why a results file could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum ResultsError {
+    #[error(transparent)]
+    File(#[from] FileError),
+    /// Not JSON, or a field has the wrong shape.
+    #[error("{path}:{line}:{column}: field `{field}`: {message}")]
+    Json { path: PathBuf, line: usize, column: usize, field: String, message: String },
+    /// `schema_version` is absent or not a positive integer.
+    #[error("{path}: field `schema_version`: {message}")]
+    BadVersion { path: PathBuf, message: String },
+    /// Written by a newer build than this one.
+    #[error(
+        "{path}: results schema version {found} is newer than this build reads (up to {supported}); \
+         upgrade spec-actions to read it"
+    )]
+    TooNew { path: PathBuf, found: u64, supported: u32 },
+    #[error("{path}: cannot serialize results: {source}")]
+    Serialize {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+impl ResultsFile {
+    /// An empty results file of the current schema version.
+    pub fn new(title: impl Into<String>, random_baseline: f64) -> Self {
+        ResultsFile {
+            schema_version: RESULTS_SCHEMA_VERSION,
+            title: title.into(),
+            random_baseline,
+            majority_baseline: None,
+            majority_kind: None,
+            configs: Vec::new(),
+        }
+    }
+
+    /// Read a results file (pretty or compact JSON), checking its schema version first.
+    pub fn read(path: impl AsRef<Path>) -> Result<Self, ResultsError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| FileError::new("read", path, e))?;
+        Self::from_json_str(&text, path)
+    }
+
+    /// Parse results JSON; `path` names the source in errors.
+    ///
+    /// The version is checked before the fields, so a file from a newer build gets a clear
+    /// "upgrade" message instead of a confusing field error.
+    pub fn from_json_str(text: &str, path: impl Into<PathBuf>) -> Result<Self, ResultsError> {
+        let path = path.into();
+        let json_error = |e: serde_json::Error, field: String| ResultsError::Json {
+            path: path.clone(),
+            line: e.line(),
+            column: e.column(),
+            field,
+            message: e.to_string(),
+        };
+        let value: Value = serde_json::from_str(text).map_err(|e| json_error(e, ".".to_string()))?;
+        let version = match value.get("schema_version") {
+            None => {
+                return Err(ResultsError::BadVersion { path, message: "missing (not a results file?)".into() });
+            }
+            Some(v) => v.as_u64().filter(|&v| v >= 1).ok_or_else(|| ResultsError::BadVersion {
+                path: path.clone(),
+                message: format!("expected a positive integer, found {v}"),
+            })?,
+        };
+        if version > u64::from(RESULTS_SCHEMA_VERSION) {
+            return Err(ResultsError::TooNew { path, found: version, supported: RESULTS_SCHEMA_VERSION });
+        }
+        let mut de = serde_json::Deserializer::from_str(text);
+        serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            let field = e.path().to_string();
+            json_error(e.into_inner(), field)
+        })
+    }
+
+    /// Write as pretty JSON, atomically.
+    pub fn write(&self, path: impl AsRef<Path>) -> Result<(), ResultsError> {
+        let path = path.as_ref();
+        let text = serde_json::to_string_pretty(self)
+            .map_err(|source| ResultsError::Serialize { path: path.to_path_buf(), source })?;
+        atomic_write(path, |w| {
+            use std::io::Write;
+            w.write_all(text.as_bytes()).and_then(|()| w.write_all(b"\n")).map_err(|e| FileError::new("write", path, e))
+        })?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cost::{CostModel, ModelRole};
+
+    fn sample() -> ResultsFile {
+        let mut ledger = CostLedger::new();
+        ledger.record(CostModel::default().call(ModelRole::Cheap, 120, 3));
+        let mut file = ResultsFile::new("unit test", 1.0 / 9.0);
+        file.majority_baseline = Some(0.24);
+        file.majority_kind = Some(ActionKind::FinalAnswer);
+        file.configs.push(ConfigResult {
+            name: "B".into(),
+            description: "cheap only".into(),
+            accuracy: 1.0,
+            mean_cost: 0.15,
+            accept_rate: None,
+            fallback_rate: None,
+            records: vec![ExampleRecord {
+                example_id: "e1".into(),
+                gold: Action::kind(ActionKind::Repair),
+                predicted: Some(Action::kind(ActionKind::Repair)),
+                raw_output: None,
+                correct: true,
+                accepted: None,
+                ledger,
+            }],
+        });
+        file
+    }
+
+    #[test]
+    fn round_trips_through_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("results.json");
+        let file = sample();
+        file.write(&path).unwrap();
+        assert_eq!(ResultsFile::read(&path).unwrap(), file);
+    }
+
+    #[test]
+    fn newer_schema_is_refused_with_a_clear_message() {
+        let mut value = serde_json::to_value(sample()).unwrap();
+        value["schema_version"] = Value::from(RESULTS_SCHEMA_VERSION + 1);
+        value["configs"] = Value::from("a shape this build does not know");
+        let err = ResultsFile::from_json_str(&value.to_string(), "r.json").unwrap_err();
+        assert!(matches!(err, ResultsError::TooNew { found, .. } if found == u64::from(RESULTS_SCHEMA_VERSION) + 1));
+        assert!(err.to_string().contains("upgrade spec-actions"), "{err}");
+    }
+
+    #[test]
+    fn missing_version_and_bad_fields_are_named() {
+        let err = ResultsFile::from_json_str("{\"configs\": []}", "r.json").unwrap_err();
+        assert!(matches!(err, ResultsError::BadVersion { .. }), "{err}");
+
+        let text = "{\n  \"schema_version\": 1,\n  \"random_baseline\": 0.1,\n  \"configs\": [\n    \
+                    {\"name\": \"A\", \"description\": \"\", \"accuracy\": \"high\", \"mean_cost\": 1}\n  ]\n}";
+        let err = ResultsFile::from_json_str(text, "r.json").unwrap_err();
+        match &err {
+            ResultsError::Json { line, field, .. } => {
+                assert_eq!(*line, 5);
+                assert_eq!(field, "configs[0].accuracy");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(err.to_string().starts_with("r.json:5:"), "{err}");
+    }
 }

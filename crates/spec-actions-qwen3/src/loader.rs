@@ -1,1 +1,217 @@
-//! TODO
+//! Loading HF checkpoint folders: `config.json` plus one `model.safetensors` or shards listed
+//! in `model.safetensors.index.json`, stored in f32, bf16 or f16.
+//!
+//! Files are memory-mapped and each tensor is converted straight into its model parameter,
+//! so peak memory stays near the model's own size. Every tensor is checked against the
+//! config before anything is built: missing, unexpected, wrongly shaped and unreadable
+//! tensors are all reported in one [`Qwen3Error::TensorMismatch`].
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use burn::prelude::*;
+use memmap2::Mmap;
+use safetensors::{Dtype, SafeTensors};
+
+use crate::config::Qwen3Config;
+use crate::error::{Qwen3Error, Result, TensorProblem};
+use crate::model::{Qwen3, WeightSource};
+
+/// Name of the single-file checkpoint.
+pub const SINGLE_FILE: &str = "model.safetensors";
+/// Name of the shard index of a sharded checkpoint.
+pub const SHARD_INDEX: &str = "model.safetensors.index.json";
+
+/// The safetensors files of a checkpoint folder, memory-mapped.
+pub struct CheckpointFiles {
+    dir: PathBuf,
+    maps: Vec<(PathBuf, Mmap)>,
+}
+
+impl CheckpointFiles {
+    /// Finds and maps the weight files of `dir` (single file, or every shard of the index).
+    pub fn open(dir: impl AsRef<Path>) -> Result<Self> {
+        let dir = dir.as_ref().to_path_buf();
+        let index_path = dir.join(SHARD_INDEX);
+        let single = dir.join(SINGLE_FILE);
+        let paths = if index_path.is_file() {
+            shard_paths(&index_path)?.into_iter().map(|name| dir.join(name)).collect()
+        } else if single.is_file() {
+            vec![single]
+        } else {
+            return Err(Qwen3Error::NoWeights { dir });
+        };
+        let maps = paths
+            .into_iter()
+            .map(|path| {
+                let io = |source| Qwen3Error::Io { path: path.clone(), source };
+                let file = File::open(&path).map_err(io)?;
+                // SAFETY: the map is read-only; a checkpoint modified while it is being
+                // loaded could yield wrong values, never memory unsafety in safe code here.
+                let map = unsafe { Mmap::map(&file) }.map_err(io)?;
+                Ok((path, map))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self { dir, maps })
+    }
+
+    /// Parses every file's header (validating that the data covers every declared tensor).
+    fn parse(&self) -> Result<Vec<(&Path, SafeTensors<'_>)>> {
+        self.maps
+            .iter()
+            .map(|(path, map)| {
+                SafeTensors::deserialize(map)
+                    .map(|st| (path.as_path(), st))
+                    .map_err(|e| Qwen3Error::Safetensors { path: path.clone(), message: e.to_string() })
+            })
+            .collect()
+    }
+}
+
+/// The distinct shard file names of an index, in first-appearance order.
+fn shard_paths(index_path: &Path) -> Result<Vec<String>> {
+    let text = std::fs::read_to_string(index_path)
+        .map_err(|source| Qwen3Error::Io { path: index_path.to_path_buf(), source })?;
+    let index: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|source| Qwen3Error::Json { path: index_path.to_path_buf(), source })?;
+    let Some(map) = index.get("weight_map").and_then(|m| m.as_object()) else {
+        return Err(Qwen3Error::MissingField { path: index_path.to_path_buf(), field: "weight_map".into() });
+    };
+    let mut names: Vec<String> = Vec::new();
+    for (tensor, file) in map {
+        let Some(file) = file.as_str() else {
+            return Err(Qwen3Error::Unsupported {
+                path: index_path.to_path_buf(),
+                field: format!("weight_map.{tensor}"),
+                value: file.to_string(),
+                reason: "expected a file name".into(),
+            });
+        };
+        if !names.iter().any(|n| n == file) {
+            names.push(file.to_owned());
+        }
+    }
+    Ok(names)
+}
+
+/// Loads the checkpoint folder `dir` (`config.json` + safetensors) onto `device`.
+///
+/// Weights are converted to the backend's float dtype whatever their storage dtype
+/// (f32, bf16, f16). A tied checkpoint that nonetheless stores `lm_head.weight` has it
+/// ignored, as transformers does.
+pub fn load_qwen3<B: Backend>(dir: impl AsRef<Path>, device: &B::Device) -> Result<Qwen3<B>> {
+    let dir = dir.as_ref();
+    let config = Qwen3Config::from_file(dir.join("config.json"))?;
+    let files = CheckpointFiles::open(dir)?;
+    load_with_config(&config, &files, device)
+}
+
+/// Loads already-opened checkpoint files for `config`.
+pub fn load_with_config<B: Backend>(
+    config: &Qwen3Config,
+    files: &CheckpointFiles,
+    device: &B::Device,
+) -> Result<Qwen3<B>> {
+    let parsed = files.parse()?;
+
+    // 1. Inventory: every stored tensor, first occurrence wins.
+    let mut stored: HashMap<String, (&Path, safetensors::tensor::TensorView<'_>)> = HashMap::new();
+    for (path, st) in &parsed {
+        for (name, view) in st.iter() {
+            stored.entry(name.to_owned()).or_insert((*path, view));
+        }
+    }
+
+    // 2. Compare with what the config needs; collect every problem.
+    let expected: BTreeMap<String, Vec<usize>> = config.expected_tensors().into_iter().collect();
+    let mut problems = Vec::new();
+    for (name, shape) in &expected {
+        match stored.get(name) {
+            None => problems.push(TensorProblem::Missing { name: name.clone(), expected_shape: shape.clone() }),
+            Some((path, view)) => {
+                if view.shape() != shape.as_slice() {
+                    problems.push(TensorProblem::WrongShape {
+                        name: name.clone(),
+                        file: path.to_path_buf(),
+                        expected: shape.clone(),
+                        found: view.shape().to_vec(),
+                    });
+                }
+                if !matches!(view.dtype(), Dtype::F32 | Dtype::BF16 | Dtype::F16) {
+                    problems.push(TensorProblem::UnsupportedDtype {
+                        name: name.clone(),
+                        file: path.to_path_buf(),
+                        dtype: format!("{:?}", view.dtype()),
+                    });
+                }
+            }
+        }
+    }
+    let mut unexpected: Vec<_> = stored
+        .iter()
+        .filter(|(name, _)| !expected.contains_key(*name))
+        .filter(|(name, _)| !(config.tie_word_embeddings && name.as_str() == "lm_head.weight"))
+        .map(|(name, (path, _))| TensorProblem::Unexpected { name: name.clone(), file: path.to_path_buf() })
+        .collect();
+    unexpected.sort_by_key(ToString::to_string);
+    problems.extend(unexpected);
+    if !problems.is_empty() {
+        return Err(Qwen3Error::TensorMismatch { dir: files.dir.clone(), problems });
+    }
+
+    // 3. Build the model, converting each tensor as it is consumed.
+    let mut source = StoredWeights { stored, device, failures: Vec::new() };
+    let model = config.init_with(&mut source);
+    if !source.failures.is_empty() {
+        return Err(Qwen3Error::TensorMismatch { dir: files.dir.clone(), problems: source.failures });
+    }
+    Ok(model)
+}
+
+/// [`WeightSource`] over validated safetensors views.
+struct StoredWeights<'a, B: Backend> {
+    stored: HashMap<String, (&'a Path, safetensors::tensor::TensorView<'a>)>,
+    device: &'a B::Device,
+    /// Lookups that failed although validation passed (kept so that nothing panics).
+    failures: Vec<TensorProblem>,
+}
+
+impl<B: Backend> StoredWeights<'_, B> {
+    fn take(&mut self, name: &str, shape: Vec<usize>) -> TensorData {
+        match self.stored.get(name) {
+            Some((_, view)) if view.shape() == shape.as_slice() => {
+                if let Some(values) = to_f32(view.dtype(), view.data()) {
+                    return TensorData::new(values, shape);
+                }
+            }
+            _ => {}
+        }
+        self.failures.push(TensorProblem::Missing { name: name.to_owned(), expected_shape: shape.clone() });
+        TensorData::new(vec![0.0f32; shape.iter().product()], shape)
+    }
+}
+
+impl<B: Backend> WeightSource<B> for StoredWeights<'_, B> {
+    fn matrix(&mut self, name: &str, shape: [usize; 2]) -> Tensor<B, 2> {
+        let data = self.take(name, shape.to_vec());
+        Tensor::from_data(data, self.device)
+    }
+
+    fn vector(&mut self, name: &str, len: usize) -> Tensor<B, 1> {
+        let data = self.take(name, vec![len]);
+        Tensor::from_data(data, self.device)
+    }
+}
+
+/// Little-endian f32/bf16/f16 bytes to f32 values (`None` for other dtypes).
+fn to_f32(dtype: Dtype, bytes: &[u8]) -> Option<Vec<f32>> {
+    match dtype {
+        Dtype::F32 => Some(bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()),
+        Dtype::BF16 => {
+            Some(bytes.chunks_exact(2).map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32()).collect())
+        }
+        Dtype::F16 => Some(bytes.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect()),
+        _ => None,
+    }
+}

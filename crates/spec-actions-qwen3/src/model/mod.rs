@@ -1,1 +1,228 @@
-//! TODO
+//! The Qwen3 decoder: [`Qwen3`] and its parts, exactly the computation of transformers'
+//! `Qwen3ForCausalLM`.
+
+pub mod attention;
+pub mod cache;
+pub mod mlp;
+pub mod norm;
+pub mod parity;
+pub mod projection;
+pub mod rope;
+pub mod weights;
+
+use burn::module::Param;
+use burn::nn::Embedding;
+use burn::prelude::*;
+
+pub use attention::{Attention, StepContext};
+pub use cache::KvCache;
+pub use mlp::Mlp;
+pub use norm::RmsNorm;
+pub use projection::Projection;
+pub use rope::RotaryEmbedding;
+pub use weights::{RandomWeights, WeightSource};
+
+use crate::config::Qwen3Config;
+
+/// One pre-norm decoder layer: `x + attn(norm(x))`, then `x + mlp(norm(x))`.
+#[derive(Module, Debug)]
+pub struct DecoderLayer<B: Backend> {
+    pub self_attn: Attention<B>,
+    pub mlp: Mlp<B>,
+    pub input_layernorm: RmsNorm<B>,
+    pub post_attention_layernorm: RmsNorm<B>,
+}
+
+impl<B: Backend> DecoderLayer<B> {
+    /// # Shapes
+    /// - `x`: `[batch, seq, hidden]`
+    /// - returns `[batch, seq, hidden]`
+    pub fn forward(
+        &self,
+        x: Tensor<B, 3>,
+        ctx: &StepContext<B>,
+        cache: Option<&mut cache::LayerKv<B>>,
+    ) -> Tensor<B, 3> {
+        // 1. attention block with residual
+        let h = x.clone() + self.self_attn.forward(self.input_layernorm.forward(x), ctx, cache);
+        // 2. MLP block with residual
+        h.clone() + self.mlp.forward(self.post_attention_layernorm.forward(h))
+    }
+}
+
+/// Qwen3 causal language model (`Qwen3ForCausalLM`).
+#[derive(Module, Debug)]
+pub struct Qwen3<B: Backend> {
+    /// `[vocab, hidden]`
+    pub embed_tokens: Embedding<B>,
+    pub layers: Vec<DecoderLayer<B>>,
+    /// Final norm applied to the last layer's output.
+    pub norm: RmsNorm<B>,
+    /// Untied LM head; `None` when the head reuses `embed_tokens` (tied embeddings).
+    pub lm_head: Option<Projection<B>>,
+    #[module(skip)]
+    pub config: Qwen3Config,
+    #[module(skip)]
+    pub rotary: RotaryEmbedding,
+}
+
+impl Qwen3Config {
+    /// A model with random weights (see [`RandomWeights`]).
+    pub fn init<B: Backend>(&self, device: &B::Device) -> Qwen3<B> {
+        self.init_with(&mut RandomWeights { std: 0.02, device })
+    }
+
+    /// A model whose every tensor is taken from `weights`, by HF name.
+    pub fn init_with<B: Backend>(&self, weights: &mut impl WeightSource<B>) -> Qwen3<B> {
+        let c = self;
+        let (h, hd) = (c.hidden_size, c.head_dim);
+        let proj = |w: &mut dyn FnMut(&str, [usize; 2]) -> Tensor<B, 2>, name: String, out: usize, inp: usize| {
+            Projection::from_hf_weight(w(&name, [out, inp]))
+        };
+        let layers = (0..c.num_hidden_layers)
+            .map(|i| {
+                let p = format!("model.layers.{i}");
+                let mut m = |name: &str, shape: [usize; 2]| weights.matrix(name, shape);
+                let q_proj = proj(&mut m, format!("{p}.self_attn.q_proj.weight"), c.num_attention_heads * hd, h);
+                let k_proj = proj(&mut m, format!("{p}.self_attn.k_proj.weight"), c.num_key_value_heads * hd, h);
+                let v_proj = proj(&mut m, format!("{p}.self_attn.v_proj.weight"), c.num_key_value_heads * hd, h);
+                let o_proj = proj(&mut m, format!("{p}.self_attn.o_proj.weight"), h, c.num_attention_heads * hd);
+                let gate_proj = proj(&mut m, format!("{p}.mlp.gate_proj.weight"), c.intermediate_size, h);
+                let up_proj = proj(&mut m, format!("{p}.mlp.up_proj.weight"), c.intermediate_size, h);
+                let down_proj = proj(&mut m, format!("{p}.mlp.down_proj.weight"), h, c.intermediate_size);
+                let mut norm = |name: String, len: usize| RmsNorm::new(weights.vector(&name, len), c.rms_norm_eps);
+                DecoderLayer {
+                    self_attn: Attention {
+                        q_proj,
+                        k_proj,
+                        v_proj,
+                        o_proj,
+                        q_norm: norm(format!("{p}.self_attn.q_norm.weight"), hd),
+                        k_norm: norm(format!("{p}.self_attn.k_norm.weight"), hd),
+                        num_heads: c.num_attention_heads,
+                        num_kv_heads: c.num_key_value_heads,
+                        head_dim: hd,
+                    },
+                    mlp: Mlp { gate_proj, up_proj, down_proj },
+                    input_layernorm: norm(format!("{p}.input_layernorm.weight"), h),
+                    post_attention_layernorm: norm(format!("{p}.post_attention_layernorm.weight"), h),
+                }
+            })
+            .collect();
+        let embed = weights.matrix("model.embed_tokens.weight", [c.vocab_size, h]);
+        Qwen3 {
+            embed_tokens: Embedding { weight: Param::from_tensor(embed) },
+            layers,
+            norm: RmsNorm::new(weights.vector("model.norm.weight", h), c.rms_norm_eps),
+            lm_head: (!c.tie_word_embeddings)
+                .then(|| Projection::from_hf_weight(weights.matrix("lm_head.weight", [c.vocab_size, h]))),
+            config: c.clone(),
+            rotary: RotaryEmbedding::new(hd, c.rope_theta),
+        }
+    }
+
+    /// Every tensor a checkpoint of this config must hold, with its HF shape.
+    pub fn expected_tensors(&self) -> Vec<(String, Vec<usize>)> {
+        struct Lister(Vec<(String, Vec<usize>)>);
+        impl<B: Backend> WeightSource<B> for Lister {
+            fn matrix(&mut self, name: &str, shape: [usize; 2]) -> Tensor<B, 2> {
+                self.0.push((name.to_owned(), shape.to_vec()));
+                Tensor::empty([0, 0], &Default::default())
+            }
+            fn vector(&mut self, name: &str, len: usize) -> Tensor<B, 1> {
+                self.0.push((name.to_owned(), vec![len]));
+                Tensor::empty([0], &Default::default())
+            }
+        }
+        let mut lister = Lister(Vec::new());
+        let _: Qwen3<burn::backend::Flex> = self.init_with(&mut lister);
+        lister.0
+    }
+}
+
+impl<B: Backend> Qwen3<B> {
+    /// Hidden states after the final norm for `input_ids`, optionally with a KV cache.
+    ///
+    /// When `hidden_states` is given it receives transformers' `hidden_states` tuple:
+    /// the embeddings, the outputs of layers `0..L-1`, and finally the normed output.
+    ///
+    /// # Shapes
+    /// - `input_ids`: `[batch, seq]`
+    /// - returns `[batch, seq, hidden]`
+    pub fn forward_hidden(
+        &self,
+        input_ids: Tensor<B, 2, Int>,
+        ctx: &StepContext<B>,
+        mut cache: Option<&mut KvCache<B>>,
+        mut hidden_states: Option<&mut Vec<Tensor<B, 3>>>,
+    ) -> Tensor<B, 3> {
+        let seq = input_ids.dims()[1];
+        // 1. token embeddings
+        let mut x = self.embed_tokens.forward(input_ids);
+        // 2. decoder layers, each writing its keys/values into the cache
+        for (i, layer) in self.layers.iter().enumerate() {
+            if let Some(states) = hidden_states.as_deref_mut() {
+                states.push(x.clone());
+            }
+            let layer_cache = cache.as_deref_mut().map(|c| c.layer_mut(i));
+            x = layer.forward(x, ctx, layer_cache);
+        }
+        if let Some(cache) = cache {
+            cache.advance(seq);
+        }
+        // 3. final norm
+        let x = self.norm.forward(x);
+        if let Some(states) = hidden_states {
+            states.push(x.clone());
+        }
+        x
+    }
+
+    /// LM head: logits over the vocabulary (tied heads multiply by the embedding matrix).
+    ///
+    /// # Shapes
+    /// - `hidden`: `[batch, seq, hidden]`
+    /// - returns `[batch, seq, vocab]`
+    pub fn logits(&self, hidden: Tensor<B, 3>) -> Tensor<B, 3> {
+        match &self.lm_head {
+            Some(head) => head.forward(hidden),
+            None => hidden.matmul(self.embed_tokens.weight.val().transpose().unsqueeze::<3>()),
+        }
+    }
+
+    /// Full forward pass without cache: logits at every position.
+    ///
+    /// `attention_mask[r][j]` is 1 for real tokens and 0 for (left) padding; positions are
+    /// counted from each row's first real token (`cumsum(mask) - 1`, as `generate()` does).
+    ///
+    /// # Shapes
+    /// - `input_ids`: `[batch, seq]`
+    /// - returns `[batch, seq, vocab]`
+    pub fn forward(&self, input_ids: Tensor<B, 2, Int>, attention_mask: Option<&[Vec<bool>]>) -> Tensor<B, 3> {
+        let ctx = self.context_for(&input_ids, attention_mask);
+        self.logits(self.forward_hidden(input_ids, &ctx, None, None))
+    }
+
+    /// The [`StepContext`] of an uncached pass over `input_ids` with an optional padding mask.
+    pub fn context_for(&self, input_ids: &Tensor<B, 2, Int>, attention_mask: Option<&[Vec<bool>]>) -> StepContext<B> {
+        let [batch, seq] = input_ids.dims();
+        let key_valid: Vec<Vec<bool>> = match attention_mask {
+            Some(mask) => mask.to_vec(),
+            None => vec![vec![true; seq]; batch],
+        };
+        let positions = key_valid.iter().map(|row| positions_from_mask(row)).collect::<Vec<_>>();
+        StepContext::new(&self.rotary, &key_valid, &positions, 0, &input_ids.device())
+    }
+}
+
+/// Position ids `cumsum(mask) - 1`, clamped at 0 for leading padding (as transformers'
+/// `generate()` fills them with 1, a value that never matters because those rows are masked).
+pub fn positions_from_mask(mask: &[bool]) -> Vec<usize> {
+    let mut count = 0usize;
+    mask.iter()
+        .map(|&m| {
+            count += usize::from(m);
+            count.saturating_sub(1)
+        })
+        .collect()
+}

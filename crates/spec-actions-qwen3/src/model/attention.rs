@@ -1,0 +1,129 @@
+//! [`Attention`]: grouped-query self-attention with per-head q/k RMSNorm and RoPE, plus
+//! [`StepContext`], the positions and masks of one forward call.
+
+use burn::prelude::*;
+use burn::tensor::FloatDType;
+use burn::tensor::activation::softmax;
+
+use super::cache::LayerKv;
+use super::norm::RmsNorm;
+use super::projection::Projection;
+use super::rope::{RopeTables, RotaryEmbedding};
+
+/// Additive bias of masked attention scores. Finite (not -inf) so that fully masked rows
+/// (left padding) give a uniform distribution instead of NaN.
+const MASKED: f32 = -1e30;
+
+/// Positions and masks shared by all layers of one forward call.
+#[derive(Debug, Clone)]
+pub struct StepContext<B: Backend> {
+    /// cos/sin of each query position.
+    pub rope: RopeTables<B>,
+    /// Additive score bias `[batch, 1, 1, seq, keys]` (0 or [`MASKED`]); `None` when every
+    /// query may attend every key (one decode step without padding).
+    pub bias: Option<Tensor<B, 5>>,
+    /// Positions already in the KV cache (the offset at which this call's keys are written).
+    pub past_len: usize,
+}
+
+impl<B: Backend> StepContext<B> {
+    /// Builds the context of a call over `seq` new tokens per row.
+    ///
+    /// - `key_valid[r][j]`: whether key `j` (over `past_len + seq` cached and new positions) of
+    ///   row `r` is a real token (false for padding);
+    /// - `positions[r][i]`: the RoPE position of new token `i` of row `r`.
+    ///
+    /// Query `i` attends key `j` iff `j <= past_len + i` (causal) and `key_valid[r][j]`.
+    pub fn new(
+        rotary: &RotaryEmbedding,
+        key_valid: &[Vec<bool>],
+        positions: &[Vec<usize>],
+        past_len: usize,
+        device: &B::Device,
+    ) -> Self {
+        let batch = positions.len();
+        let seq = positions.first().map_or(0, Vec::len);
+        let keys = past_len + seq;
+        let all_valid = key_valid.iter().all(|row| row.iter().take(keys).all(|&v| v));
+        let bias = if seq == 1 && all_valid {
+            None
+        } else {
+            let mut bias = Vec::with_capacity(batch * seq * keys);
+            for row in key_valid {
+                for i in 0..seq {
+                    bias.extend(
+                        (0..keys).map(|j| if j <= past_len + i && row.get(j) == Some(&true) { 0.0 } else { MASKED }),
+                    );
+                }
+            }
+            Some(Tensor::from_data(TensorData::new(bias, [batch, 1, 1, seq, keys]), device))
+        };
+        Self { rope: rotary.tables(positions, device), bias, past_len }
+    }
+}
+
+/// Self-attention of one decoder layer.
+#[derive(Module, Debug)]
+pub struct Attention<B: Backend> {
+    pub q_proj: Projection<B>,
+    pub k_proj: Projection<B>,
+    pub v_proj: Projection<B>,
+    pub o_proj: Projection<B>,
+    /// RMSNorm over each query head's `head_dim` features, before RoPE.
+    pub q_norm: RmsNorm<B>,
+    /// RMSNorm over each key head's `head_dim` features, before RoPE.
+    pub k_norm: RmsNorm<B>,
+    pub num_heads: usize,
+    pub num_kv_heads: usize,
+    pub head_dim: usize,
+}
+
+impl<B: Backend> Attention<B> {
+    /// # Shapes
+    /// - `x`: `[batch, seq, hidden]`
+    /// - returns `[batch, seq, hidden]`
+    pub fn forward(&self, x: Tensor<B, 3>, ctx: &StepContext<B>, cache: Option<&mut LayerKv<B>>) -> Tensor<B, 3> {
+        let [b, s, _] = x.dims();
+        let (nh, nkv, hd) = (self.num_heads, self.num_kv_heads, self.head_dim);
+        let group = nh / nkv;
+
+        // 1. Project and split into heads.
+        let q = self.q_proj.forward(x.clone()).reshape([b, s, nh, hd]);
+        let k = self.k_proj.forward(x.clone()).reshape([b, s, nkv, hd]);
+        let v = self.v_proj.forward(x).reshape([b, s, nkv, hd]).swap_dims(1, 2);
+
+        // 2. Per-head RMSNorm of queries and keys, then heads first: [b, heads, s, hd].
+        let q = self.q_norm.forward(q).swap_dims(1, 2);
+        let k = self.k_norm.forward(k).swap_dims(1, 2);
+
+        // 3. Rotary position embedding.
+        let q = ctx.rope.apply(q);
+        let k = ctx.rope.apply(k);
+
+        // 4. Append to the cache; attend over every cached position.
+        let (k, v) = match cache {
+            Some(cache) => cache.append(k, v, ctx.past_len),
+            None => (k, v),
+        };
+        let keys = k.dims()[2];
+
+        // 5. Grouped-query scores: the `group` query heads sharing a kv head are stacked
+        //    along the sequence axis, so K and V are never repeated.
+        let q = q.reshape([b, nkv, group * s, hd]);
+        let scale = (hd as f64).powf(-0.5);
+        let scores = q.matmul(k.swap_dims(2, 3)).mul_scalar(scale).reshape([b, nkv, group, s, keys]);
+        let scores = match &ctx.bias {
+            Some(bias) => scores + bias.clone(),
+            None => scores,
+        };
+
+        // 6. Softmax in f32, weighted sum of values.
+        let dtype = scores.dtype();
+        let probs: Tensor<B, 5> = softmax(scores.cast(FloatDType::F32), 4).cast(dtype);
+        let out = probs.reshape([b, nkv, group * s, keys]).matmul(v);
+
+        // 7. Merge heads and project out.
+        let out = out.reshape([b, nh, s, hd]).swap_dims(1, 2).reshape([b, s, nh * hd]);
+        self.o_proj.forward(out)
+    }
+}

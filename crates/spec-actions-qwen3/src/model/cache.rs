@@ -1,0 +1,121 @@
+//! [`KvCache`]: pre-allocated key/value buffers of every layer, written in place.
+
+use burn::prelude::*;
+
+use crate::config::Qwen3Config;
+
+/// Keys and values of one layer: `[batch, kv_heads, capacity, head_dim]` buffers of which the
+/// first `len` positions (held by [`KvCache`]) are valid.
+#[derive(Debug, Clone)]
+pub struct LayerKv<B: Backend> {
+    keys: Tensor<B, 4>,
+    values: Tensor<B, 4>,
+}
+
+/// The key/value cache of all layers for one batch.
+///
+/// Buffers are allocated once at `capacity` positions; each forward call writes its new keys
+/// and values into them with `slice_assign` (in place when the buffer is not shared) and
+/// attends over a zero-copy slice of the valid prefix. Exceeding the capacity grows the
+/// buffers (a copy), so callers should size it for prompt + new tokens.
+#[derive(Debug, Clone)]
+pub struct KvCache<B: Backend> {
+    layers: Vec<LayerKv<B>>,
+    len: usize,
+}
+
+impl<B: Backend> LayerKv<B> {
+    fn zeros(batch: usize, kv_heads: usize, capacity: usize, head_dim: usize, device: &B::Device) -> Self {
+        Self {
+            keys: Tensor::zeros([batch, kv_heads, capacity, head_dim], device),
+            values: Tensor::zeros([batch, kv_heads, capacity, head_dim], device),
+        }
+    }
+
+    /// Writes `keys`/`values` at positions `offset..offset+seq` and returns the valid prefix
+    /// `0..offset+seq` of both buffers.
+    ///
+    /// # Shapes
+    /// - `keys`, `values`: `[batch, kv_heads, seq, head_dim]`
+    /// - returns two `[batch, kv_heads, offset + seq, head_dim]`
+    pub fn append(&mut self, keys: Tensor<B, 4>, values: Tensor<B, 4>, offset: usize) -> (Tensor<B, 4>, Tensor<B, 4>) {
+        let [b, h, s, d] = keys.dims();
+        let end = offset + s;
+        let capacity = self.keys.dims()[2];
+        if end > capacity {
+            let grow = end.max(capacity * 2) - capacity;
+            let device = self.keys.device();
+            let pad = || Tensor::<B, 4>::zeros([b, h, grow, d], &device);
+            self.keys = Tensor::cat(vec![self.keys.clone(), pad()], 2);
+            self.values = Tensor::cat(vec![self.values.clone(), pad()], 2);
+        }
+        // Move the buffers out so that they are uniquely owned and written in place.
+        let device = self.keys.device();
+        let placeholder = || Tensor::<B, 4>::empty([0, 0, 0, 0], &device);
+        let k_buf = std::mem::replace(&mut self.keys, placeholder());
+        let v_buf = std::mem::replace(&mut self.values, placeholder());
+        self.keys = k_buf.slice_assign([0..b, 0..h, offset..end, 0..d], keys);
+        self.values = v_buf.slice_assign([0..b, 0..h, offset..end, 0..d], values);
+        (
+            self.keys.clone().slice([0..b, 0..h, 0..end, 0..d]),
+            self.values.clone().slice([0..b, 0..h, 0..end, 0..d]),
+        )
+    }
+}
+
+impl<B: Backend> KvCache<B> {
+    /// Zero buffers for `batch` rows and `capacity` positions.
+    pub fn new(config: &Qwen3Config, batch: usize, capacity: usize, device: &B::Device) -> Self {
+        let layers = (0..config.num_hidden_layers)
+            .map(|_| LayerKv::zeros(batch, config.num_key_value_heads, capacity, config.head_dim, device))
+            .collect();
+        Self { layers, len: 0 }
+    }
+
+    /// Number of cached positions.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// `true` before the first forward call.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Allocated positions per row.
+    pub fn capacity(&self) -> usize {
+        self.layers.first().map_or(0, |l| l.keys.dims()[2])
+    }
+
+    /// Batch rows.
+    pub fn batch_size(&self) -> usize {
+        self.layers.first().map_or(0, |l| l.keys.dims()[0])
+    }
+
+    pub(crate) fn layer_mut(&mut self, index: usize) -> &mut LayerKv<B> {
+        &mut self.layers[index]
+    }
+
+    pub(crate) fn advance(&mut self, positions: usize) {
+        self.len += positions;
+    }
+
+    /// A new cache whose `rows` rows all hold this (single-row) cache's valid prefix, with
+    /// room for `extra` more positions: the prompt's cache shared by a batch of candidates.
+    pub fn expand_rows(&self, rows: usize, extra: usize) -> Self {
+        let layers = self
+            .layers
+            .iter()
+            .map(|layer| {
+                let [_, h, _, d] = layer.keys.dims();
+                let device = layer.keys.device();
+                let grow = |buf: &Tensor<B, 4>| {
+                    let valid = buf.clone().slice([0..1, 0..h, 0..self.len, 0..d]).repeat_dim(0, rows);
+                    Tensor::cat(vec![valid, Tensor::zeros([rows, h, extra, d], &device)], 2)
+                };
+                LayerKv { keys: grow(&layer.keys), values: grow(&layer.values) }
+            })
+            .collect();
+        Self { layers, len: self.len }
+    }
+}

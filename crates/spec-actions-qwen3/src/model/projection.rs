@@ -1,0 +1,38 @@
+//! [`Projection`]: a bias-free linear map, the unit that LoRA adapters wrap.
+
+use burn::module::Param;
+use burn::nn::Linear;
+use burn::prelude::*;
+
+/// A bias-free linear projection `y = x·W`, as every q/k/v/o and MLP projection of Qwen3.
+///
+/// Kept as its own type (rather than a bare [`Linear`]) so that a low-rank adapter can be
+/// attached to exactly these seven projections without touching the layers that use them.
+#[derive(Module, Debug)]
+pub struct Projection<B: Backend> {
+    /// The frozen base map; `base.weight` is `[d_input, d_output]` (the transpose of HF's layout).
+    pub base: Linear<B>,
+}
+
+impl<B: Backend> Projection<B> {
+    /// Builds a projection from a weight in HF/PyTorch layout `[d_output, d_input]`.
+    ///
+    /// The weight is kept as a transposed view of that storage (no copy).
+    pub fn from_hf_weight(weight: Tensor<B, 2>) -> Self {
+        Self { base: Linear { weight: Param::from_tensor(weight.transpose()), bias: None } }
+    }
+
+    /// `[d_input, d_output]`
+    pub fn dims(&self) -> [usize; 2] {
+        self.base.weight.dims()
+    }
+
+    /// Applies the projection.
+    ///
+    /// # Shapes
+    /// - `x`: `[..., d_input]`
+    /// - returns `[..., d_output]`
+    pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
+        self.base.forward(x)
+    }
+}

@@ -1,0 +1,132 @@
+//! Replay implementations of the four roles: they answer from a [`RecordedSet`] instead of
+//! running models, so every policy re-runs offline in milliseconds. Calls are priced with the
+//! [`CostModel`] the replay is given.
+
+use spec_actions_core::{Action, CostModel, Example, ModelCall, ModelRole};
+
+use crate::error::{Result, VerifyError};
+use crate::recorded::{RecordedExample, RecordedJudgement, RecordedOutput, RecordedSet};
+use crate::roles::{
+    Candidate, ProposalSource, Proposals, Proposer, Roles, Scorer, StrongModel, Verifier, one_pass_candidates,
+};
+
+/// Plays every role from recorded outputs. It is `Copy`: one value per role.
+#[derive(Debug, Clone, Copy)]
+pub struct Replay<'a> {
+    set: &'a RecordedSet,
+    costs: &'a CostModel,
+}
+
+impl<'a> Replay<'a> {
+    pub fn new(set: &'a RecordedSet, costs: &'a CostModel) -> Self {
+        Replay { set, costs }
+    }
+
+    fn row(&self, example: &Example) -> Result<&'a RecordedExample> {
+        self.set
+            .get(&example.id)
+            .ok_or_else(|| VerifyError::NotRecorded { example_id: example.id.clone(), what: "example".into() })
+    }
+
+    fn candidate(output: &RecordedOutput) -> Candidate {
+        Candidate { action: output.action.clone(), raw: output.raw.clone(), logprob: output.logprob }
+    }
+
+    fn judgement(
+        &self,
+        example: &Example,
+        judgements: &[RecordedJudgement],
+        action: &Action,
+        role: ModelRole,
+        what: &str,
+    ) -> Result<(f64, ModelCall)> {
+        judgements
+            .iter()
+            .find(|j| j.action.matches_call(action))
+            .map(|j| (j.score, j.call.priced(self.costs, role)))
+            .ok_or_else(|| VerifyError::NotRecorded {
+                example_id: example.id.clone(),
+                what: format!("{what} for action {action}"),
+            })
+    }
+}
+
+impl Proposer for Replay<'_> {
+    fn propose(&mut self, example: &Example, source: ProposalSource) -> Result<Proposals> {
+        let row = self.row(example)?;
+        let missing = |what: String| VerifyError::NotRecorded { example_id: example.id.clone(), what };
+        match source {
+            ProposalSource::Greedy => {
+                let g = row.greedy.as_ref().ok_or_else(|| missing("greedy proposal".into()))?;
+                Ok(Proposals {
+                    candidates: vec![Self::candidate(g)],
+                    calls: vec![g.call.priced(self.costs, ModelRole::Cheap)],
+                })
+            }
+            ProposalSource::Sampled { n } => {
+                let samples = row
+                    .samples
+                    .get(..n)
+                    .ok_or_else(|| missing(format!("{n} sampled proposals (have {})", row.samples.len())))?;
+                Ok(Proposals {
+                    candidates: samples.iter().map(Self::candidate).collect(),
+                    calls: samples.iter().map(|s| s.call.priced(self.costs, ModelRole::Cheap)).collect(),
+                })
+            }
+            ProposalSource::OnePass { k } => {
+                let op = row.one_pass.as_ref().ok_or_else(|| missing("one-pass scores".into()))?;
+                Ok(Proposals {
+                    candidates: one_pass_candidates(&op.kind_logprobs.0, k),
+                    calls: vec![op.call.priced(self.costs, ModelRole::Cheap)],
+                })
+            }
+        }
+    }
+}
+
+impl Verifier for Replay<'_> {
+    fn p_accept(&mut self, example: &Example, action: &Action) -> Result<(f64, ModelCall)> {
+        let row = self.row(example)?;
+        self.judgement(example, &row.verifier, action, ModelRole::Verifier, "verifier P(ACCEPT)")
+    }
+}
+
+impl Scorer for Replay<'_> {
+    fn score(&mut self, example: &Example, action: &Action) -> Result<(f64, ModelCall)> {
+        let row = self.row(example)?;
+        self.judgement(example, &row.reward, action, ModelRole::RewardModel, "reward-model score")
+    }
+}
+
+impl StrongModel for Replay<'_> {
+    fn act(&mut self, example: &Example) -> Result<(Candidate, ModelCall)> {
+        let row = self.row(example)?;
+        Ok((Self::candidate(&row.strong), row.strong.call.priced(self.costs, ModelRole::Strong)))
+    }
+}
+
+/// One [`Replay`] per role, lent out as [`Roles`].
+#[derive(Debug, Clone, Copy)]
+pub struct ReplayRoles<'a> {
+    proposer: Replay<'a>,
+    strong: Replay<'a>,
+    verifier: Replay<'a>,
+    scorer: Replay<'a>,
+}
+
+impl<'a> ReplayRoles<'a> {
+    pub fn new(set: &'a RecordedSet, costs: &'a CostModel) -> Self {
+        let r = Replay::new(set, costs);
+        ReplayRoles { proposer: r, strong: r, verifier: r, scorer: r }
+    }
+
+    /// All four roles, played from the recording.
+    pub fn roles(&mut self) -> Roles<'_> {
+        Roles {
+            proposer: &mut self.proposer,
+            strong: &mut self.strong,
+            verifier: Some(&mut self.verifier),
+            scorer: Some(&mut self.scorer),
+        }
+    }
+}
