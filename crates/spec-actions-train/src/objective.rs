@@ -1,0 +1,194 @@
+//! The three training objectives, each computing logits or scores only where they are needed:
+//!
+//! - [`causal_lm_loss`]: next-token cross-entropy on label tokens only (HF's `-100` convention),
+//!   with the LM head applied to the label positions alone — over Qwen3's 151,936-token
+//!   vocabulary the head at every position would be most of the work otherwise;
+//! - [`choice_logits`]: the logits of a few answer tokens (`ACCEPT` / `REJECT`) at one position
+//!   per row, for the verifier;
+//! - [`last_token_scores`] + [`bradley_terry_loss`]: a scalar head on each row's last real token
+//!   and the pairwise loss `−log σ(r_better − r_worse)`, for the reward model.
+
+use burn::prelude::*;
+use burn::tensor::activation::{log_softmax, softplus};
+
+use spec_actions_qwen3::model::Qwen3;
+
+/// Label value of positions that carry no loss (HF / PyTorch `ignore_index`).
+pub const IGNORE: i64 = -100;
+
+/// A right-padded batch of token rows.
+#[derive(Debug, Clone)]
+pub struct TokenBatch {
+    /// `[batch][seq]`, padded on the right with `pad_id`.
+    pub ids: Vec<Vec<u32>>,
+    /// Real length of each row.
+    pub lengths: Vec<usize>,
+}
+
+impl TokenBatch {
+    /// Pads `rows` on the right to the longest one.
+    pub fn right_padded(rows: &[&[u32]], pad_id: u32) -> Self {
+        let width = rows.iter().map(|r| r.len()).max().unwrap_or(0);
+        let ids = rows
+            .iter()
+            .map(|r| {
+                let mut row = r.to_vec();
+                row.resize(width, pad_id);
+                row
+            })
+            .collect();
+        TokenBatch { ids, lengths: rows.iter().map(|r| r.len()).collect() }
+    }
+
+    /// `[batch, seq]`
+    pub fn dims(&self) -> [usize; 2] {
+        [self.ids.len(), self.ids.first().map_or(0, Vec::len)]
+    }
+
+    /// The ids as an Int tensor.
+    ///
+    /// # Shapes
+    /// - returns `[batch, seq]`
+    pub fn tensor<B: Backend>(&self, device: &B::Device) -> Tensor<B, 2, Int> {
+        let [b, s] = self.dims();
+        let flat: Vec<i64> = self.ids.iter().flatten().map(|&t| i64::from(t)).collect();
+        Tensor::from_data(TensorData::new(flat, [b, s]), device)
+    }
+}
+
+/// Final hidden states of a right-padded batch. Right padding needs no attention mask: causal
+/// attention never lets a real token see the padding after it.
+///
+/// # Shapes
+/// - returns `[batch, seq, hidden]`
+pub fn hidden_states<B: Backend>(model: &Qwen3<B>, batch: &TokenBatch, device: &B::Device) -> Tensor<B, 3> {
+    let ids = batch.tensor::<B>(device);
+    let ctx = model.context_for(&ids, None);
+    model.forward_hidden(ids, &ctx, None, None)
+}
+
+/// Rows `flat_positions` of `hidden` flattened over batch and sequence.
+///
+/// # Shapes
+/// - `hidden`: `[batch, seq, hidden]`
+/// - returns `[flat_positions.len(), hidden]`
+pub fn gather_rows<B: Backend>(hidden: Tensor<B, 3>, flat_positions: &[usize]) -> Tensor<B, 2> {
+    let [b, s, h] = hidden.dims();
+    let device = hidden.device();
+    let idx: Vec<i64> = flat_positions.iter().map(|&p| p as i64).collect();
+    let idx = Tensor::<B, 1, Int>::from_data(TensorData::new(idx, [flat_positions.len()]), &device);
+    hidden.reshape([b * s, h]).select(0, idx)
+}
+
+/// Sum of next-token negative log-likelihoods over every label token of the batch, and
+/// the number of label tokens. `labels[r][t]` is the token expected *at* position `t`
+/// (aligned with the ids, `IGNORE` where there is no loss), so position `t − 1` predicts it,
+/// as in transformers' `ForCausalLMLoss`.
+///
+/// Divide by the total label count of the accumulation window to get HF's mean loss.
+///
+/// # Shapes
+/// - returns a `[1]` tensor (the sum) and a count
+pub fn causal_lm_loss<B: Backend>(
+    model: &Qwen3<B>,
+    batch: &TokenBatch,
+    labels: &[Vec<i64>],
+    device: &B::Device,
+) -> (Tensor<B, 1>, usize) {
+    let [_, s] = batch.dims();
+    // 1. positions whose next token is a label
+    let mut positions = Vec::new();
+    let mut targets = Vec::new();
+    for (r, row) in labels.iter().enumerate() {
+        for t in 1..row.len().min(s) {
+            if row[t] != IGNORE {
+                positions.push(r * s + t - 1);
+                targets.push(row[t]);
+            }
+        }
+    }
+    let n = positions.len();
+    if n == 0 {
+        return (Tensor::zeros([1], device), 0);
+    }
+    // 2. hidden states at those positions only
+    let rows = gather_rows(hidden_states(model, batch, device), &positions);
+    // 3. LM head on the selected rows, log-softmax in f32
+    let logits = model.logits(rows.unsqueeze_dim::<3>(0)).squeeze_dim::<2>(0); // [n, vocab]
+    let log_probs = log_softmax(logits, 1);
+    let targets = Tensor::<B, 2, Int>::from_data(TensorData::new(targets, [n, 1]), device);
+    // 4. sum of −log p(target)
+    (log_probs.gather(1, targets).sum().neg(), n)
+}
+
+/// The logits of `choice_ids` (e.g. the first tokens of `ACCEPT` and `REJECT`) at one position
+/// per row, computed from those vocabulary rows of the LM head only.
+///
+/// # Shapes
+/// - `positions[r]`: the position of row `r` whose *next* token is the choice
+/// - returns `[batch, choice_ids.len()]`
+pub fn choice_logits<B: Backend>(
+    model: &Qwen3<B>,
+    batch: &TokenBatch,
+    positions: &[usize],
+    choice_ids: &[u32],
+    device: &B::Device,
+) -> Tensor<B, 2> {
+    let [_, s] = batch.dims();
+    let flat: Vec<usize> = positions.iter().enumerate().map(|(r, &p)| r * s + p).collect();
+    let rows = gather_rows(hidden_states(model, batch, device), &flat); // [batch, hidden]
+    rows.matmul(head_columns(model, choice_ids, device))
+}
+
+/// The LM head's columns for `token_ids`: `logits[..., k] = hidden · columns[:, k]`.
+///
+/// # Shapes
+/// - returns `[hidden, token_ids.len()]`
+pub fn head_columns<B: Backend>(model: &Qwen3<B>, token_ids: &[u32], device: &B::Device) -> Tensor<B, 2> {
+    let idx: Vec<i64> = token_ids.iter().map(|&t| i64::from(t)).collect();
+    let idx = Tensor::<B, 1, Int>::from_data(TensorData::new(idx, [token_ids.len()]), device);
+    match &model.lm_head {
+        // burn layout [hidden, vocab]
+        Some(head) => head.base.weight.val().select(1, idx),
+        // tied: embedding [vocab, hidden]
+        None => model.embed_tokens.weight.val().select(0, idx).transpose(),
+    }
+}
+
+/// Two-way (or k-way) cross-entropy of choice logits against the index of the right choice;
+/// returns the sum over rows.
+///
+/// # Shapes
+/// - `logits`: `[batch, k]`; returns `[1]`
+pub fn choice_loss<B: Backend>(logits: Tensor<B, 2>, targets: &[usize]) -> Tensor<B, 1> {
+    let [b, _] = logits.dims();
+    let device = logits.device();
+    let t: Vec<i64> = targets.iter().map(|&t| t as i64).collect();
+    let t = Tensor::<B, 2, Int>::from_data(TensorData::new(t, [b, 1]), &device);
+    log_softmax(logits, 1).gather(1, t).sum().neg()
+}
+
+/// Scalar scores of each row's last real token through a linear head.
+///
+/// # Shapes
+/// - `head`: `[hidden, 1]`
+/// - returns `[batch]`
+pub fn last_token_scores<B: Backend>(
+    model: &Qwen3<B>,
+    head: Tensor<B, 2>,
+    batch: &TokenBatch,
+    device: &B::Device,
+) -> Tensor<B, 1> {
+    let [_, s] = batch.dims();
+    let flat: Vec<usize> = batch.lengths.iter().enumerate().map(|(r, &len)| r * s + len.saturating_sub(1)).collect();
+    let rows = gather_rows(hidden_states(model, batch, device), &flat);
+    rows.matmul(head).squeeze_dim::<1>(1)
+}
+
+/// Bradley–Terry pairwise loss summed over pairs: `Σ −log σ(better − worse) = Σ softplus(worse − better)`.
+///
+/// # Shapes
+/// - `better`, `worse`: `[pairs]`; returns `[1]`
+pub fn bradley_terry_loss<B: Backend>(better: Tensor<B, 1>, worse: Tensor<B, 1>) -> Tensor<B, 1> {
+    softplus(worse - better, 1.0).sum()
+}

@@ -1,0 +1,118 @@
+//! The three trainers' objectives: SFT of the proposer, the ACCEPT/REJECT verifier, and the
+//! Bradley–Terry reward model. Examples come tokenized from
+//! `spec_actions_qwen3::action_prompts::ActionPromptEncoder`, the encoder evaluation uses too.
+
+use burn::prelude::*;
+
+use spec_actions_qwen3::action_prompts::{IGNORE, LabeledTokens};
+
+use crate::objective::{TokenBatch, bradley_terry_loss, causal_lm_loss, choice_logits, choice_loss, last_token_scores};
+use crate::trainer::{BatchLoss, Objective, TrainModel};
+
+/// Causal-LM loss on the answer tokens (the proposer's SFT).
+#[derive(Debug, Clone)]
+pub struct SftObjective {
+    pub pad_id: u32,
+}
+
+impl Objective for SftObjective {
+    type Example = LabeledTokens;
+
+    fn count(&self, batch: &[&LabeledTokens]) -> usize {
+        // position 0 is never predicted
+        batch.iter().map(|e| e.labels.iter().skip(1).filter(|&&l| l != IGNORE).count()).sum()
+    }
+
+    fn loss<B: Backend>(&self, model: &TrainModel<B>, batch: &[&LabeledTokens], device: &B::Device) -> BatchLoss<B> {
+        let rows: Vec<&[u32]> = batch.iter().map(|e| e.ids.as_slice()).collect();
+        let tokens = TokenBatch::right_padded(&rows, self.pad_id);
+        let labels: Vec<Vec<i64>> = batch.iter().map(|e| e.labels.clone()).collect();
+        let (sum, _) = causal_lm_loss(&model.qwen, &tokens, &labels, device);
+        BatchLoss { sum, tokens: rows.iter().map(|r| r.len()).sum() }
+    }
+}
+
+/// One verifier example: the verifier prompt (generation prompt appended) and the right verdict.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VerdictExample {
+    pub prompt: Vec<u32>,
+    pub accept: bool,
+}
+
+/// Two-way cross-entropy between the first tokens of `ACCEPT` and `REJECT` at the answer
+/// position — a calibrated P(ACCEPT) comes out of the same two logits at inference.
+#[derive(Debug, Clone)]
+pub struct VerifierObjective {
+    /// `[ACCEPT, REJECT]` first-token ids.
+    pub verdict_ids: [u32; 2],
+    pub pad_id: u32,
+}
+
+impl Objective for VerifierObjective {
+    type Example = VerdictExample;
+
+    fn count(&self, batch: &[&VerdictExample]) -> usize {
+        batch.len()
+    }
+
+    fn loss<B: Backend>(&self, model: &TrainModel<B>, batch: &[&VerdictExample], device: &B::Device) -> BatchLoss<B> {
+        let rows: Vec<&[u32]> = batch.iter().map(|e| e.prompt.as_slice()).collect();
+        let tokens = TokenBatch::right_padded(&rows, self.pad_id);
+        let positions: Vec<usize> = tokens.lengths.iter().map(|&l| l.saturating_sub(1)).collect();
+        let logits = choice_logits(&model.qwen, &tokens, &positions, &self.verdict_ids, device);
+        let targets: Vec<usize> = batch.iter().map(|e| usize::from(!e.accept)).collect();
+        BatchLoss { sum: choice_loss(logits, &targets), tokens: rows.iter().map(|r| r.len()).sum() }
+    }
+}
+
+/// A reward-model pair: the same context with a better and a worse action.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PreferencePair {
+    pub better: Vec<u32>,
+    pub worse: Vec<u32>,
+}
+
+/// Bradley–Terry loss on the scalar head's scores of each pair's last tokens.
+#[derive(Debug, Clone)]
+pub struct RewardObjective {
+    pub pad_id: u32,
+}
+
+impl Objective for RewardObjective {
+    type Example = PreferencePair;
+
+    fn count(&self, batch: &[&PreferencePair]) -> usize {
+        batch.len()
+    }
+
+    fn loss<B: Backend>(&self, model: &TrainModel<B>, batch: &[&PreferencePair], device: &B::Device) -> BatchLoss<B> {
+        let n = batch.len();
+        let rows: Vec<&[u32]> =
+            batch.iter().map(|p| p.better.as_slice()).chain(batch.iter().map(|p| p.worse.as_slice())).collect();
+        let tokens = TokenBatch::right_padded(&rows, self.pad_id);
+        let head = match &model.score_head {
+            Some(h) => h.val(),
+            None => return BatchLoss { sum: Tensor::zeros([1], device), tokens: 0 },
+        };
+        let scores = last_token_scores(&model.qwen, head, &tokens, device);
+        let better = scores.clone().slice([0..n]);
+        let worse = scores.slice([n..2 * n]);
+        BatchLoss { sum: bradley_terry_loss(better, worse), tokens: rows.iter().map(|r| r.len()).sum() }
+    }
+}
+
+/// Share of pairs whose better action scores strictly higher (held-out pairwise accuracy).
+pub fn pairwise_accuracy<B: Backend>(model: &TrainModel<B>, pairs: &[PreferencePair], pad_id: u32, device: &B::Device) -> f64 {
+    let Some(head) = &model.score_head else { return 0.0 };
+    let mut right = 0usize;
+    for chunk in pairs.chunks(8) {
+        let n = chunk.len();
+        let rows: Vec<&[u32]> =
+            chunk.iter().map(|p| p.better.as_slice()).chain(chunk.iter().map(|p| p.worse.as_slice())).collect();
+        let tokens = TokenBatch::right_padded(&rows, pad_id);
+        let scores = last_token_scores(&model.qwen, head.val(), &tokens, device);
+        let values = scores.into_data().convert::<f32>().to_vec::<f32>().unwrap_or_default();
+        right += (0..n).filter(|&i| values.get(i) > values.get(n + i)).count();
+    }
+    right as f64 / pairs.len().max(1) as f64
+}

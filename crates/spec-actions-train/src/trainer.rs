@@ -1,0 +1,576 @@
+//! The training loop: seeded micro-batches, gradient accumulation, global gradient-norm
+//! clipping, AdamW with warm-up + cosine decay, atomic checkpoints with exact resume, a NaN
+//! guard, a progress bar and a JSONL metrics log.
+//!
+//! A run folder holds `metrics.jsonl` and `checkpoints/step-NNNNNNN/` folders (the trainable
+//! tensors, the optimizer moments, the trainer state and a PEFT adapter folder), with
+//! `checkpoints/LATEST` naming the newest complete one. A killed run restarted on the same
+//! folder resumes from `LATEST` to the identical loss trajectory: the data order and dropout
+//! are pure functions of (seed, step), and the optimizer state is saved by tensor name.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use burn::module::{AutodiffModule, Param};
+use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use safetensors::{Dtype, SafeTensors};
+use serde::{Deserialize, Serialize};
+
+use spec_actions_core::io::{FileError, atomic_write, atomic_write_bytes};
+use spec_actions_qwen3::lora::{LoraConfig, LoraError};
+use spec_actions_qwen3::model::Qwen3;
+
+use crate::optim::{AdamW, AdamWConfig, LrSchedule, Moments, clip_coefficient};
+
+/// Errors of a training run. None leaves a torn checkpoint behind.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error(transparent)]
+    File(#[from] FileError),
+    #[error(transparent)]
+    Lora(#[from] LoraError),
+    #[error("checkpoint {path}: {reason}")]
+    Checkpoint { path: PathBuf, reason: String },
+    #[error(
+        "loss became {loss} at step {step}; stopped without updating. The last good checkpoint is {last_checkpoint:?}"
+    )]
+    NonFiniteLoss { step: u64, loss: f64, last_checkpoint: Option<PathBuf> },
+    #[error("interrupted at step {step}; checkpoint saved in {checkpoint}. Re-run the same command to resume")]
+    Interrupted { step: u64, checkpoint: PathBuf },
+    #[error("invalid training setup: {0}")]
+    Setup(String),
+}
+
+/// Settings of one training run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainerConfig {
+    /// Optimizer steps.
+    pub total_steps: u64,
+    /// Examples per micro-batch.
+    pub batch_size: usize,
+    /// Micro-batches per optimizer step.
+    pub grad_accum: usize,
+    /// Peak learning rate.
+    pub lr: f64,
+    pub warmup_steps: u64,
+    pub adamw: AdamWConfig,
+    /// Global gradient-norm clipping (`None` = off).
+    pub max_grad_norm: Option<f64>,
+    pub seed: u64,
+    /// Checkpoint every this many optimizer steps (and always at the end).
+    pub checkpoint_every: u64,
+    /// Evaluate the held-out loss every this many steps (and at the end), when a set is given.
+    pub eval_every: u64,
+    /// Show an indicatif progress bar.
+    pub progress: bool,
+}
+
+impl Default for TrainerConfig {
+    fn default() -> Self {
+        TrainerConfig {
+            total_steps: 100,
+            batch_size: 8,
+            grad_accum: 1,
+            lr: 2e-4,
+            warmup_steps: 10,
+            adamw: AdamWConfig::default(),
+            max_grad_norm: Some(1.0),
+            seed: 42,
+            checkpoint_every: 50,
+            eval_every: 50,
+            progress: true,
+        }
+    }
+}
+
+impl TrainerConfig {
+    pub fn schedule(&self) -> LrSchedule {
+        LrSchedule { peak: self.lr, warmup_steps: self.warmup_steps, total_steps: self.total_steps }
+    }
+}
+
+/// A Qwen3 with LoRA adapters and an optional scalar head (reward model): what the trainer
+/// optimises. Its trainable tensors are named by PEFT's keys and `score.weight`.
+#[derive(Module, Debug)]
+pub struct TrainModel<B: Backend> {
+    pub qwen: Qwen3<B>,
+    /// `[hidden, 1]` scalar head of a reward model.
+    pub score_head: Option<Param<Tensor<B, 2>>>,
+}
+
+/// Name of the reward head's tensor.
+pub const SCORE_HEAD: &str = "score.weight";
+
+impl<B: Backend> TrainModel<B> {
+    /// Every trainable tensor by name.
+    pub fn trainable(&self) -> BTreeMap<String, Tensor<B, 2>> {
+        let mut out = BTreeMap::new();
+        for (site, proj) in self.qwen.projections() {
+            if let Some(lora) = &proj.lora {
+                out.insert(site.peft_key('A'), lora.lora_a.val());
+                out.insert(site.peft_key('B'), lora.lora_b.val());
+            }
+        }
+        if let Some(head) = &self.score_head {
+            out.insert(SCORE_HEAD.to_string(), head.val());
+        }
+        out
+    }
+
+    /// Replaces trainable tensors by name (values become new trainable parameters).
+    /// Unknown names and shape mismatches are returned, nothing is partially applied.
+    pub fn set_trainable(&mut self, mut values: BTreeMap<String, Tensor<B, 2>>) -> Result<(), String> {
+        let current = self.trainable();
+        let mut problems = Vec::new();
+        for (name, value) in &values {
+            match current.get(name) {
+                None => problems.push(format!("`{name}` is not a trainable tensor of this model")),
+                Some(t) if t.dims() != value.dims() => {
+                    problems.push(format!("`{name}`: shape {:?}, the model has {:?}", value.dims(), t.dims()))
+                }
+                _ => {}
+            }
+        }
+        if !problems.is_empty() {
+            return Err(problems.join("; "));
+        }
+        for (site, proj) in self.qwen.projections_mut() {
+            if let Some(lora) = proj.lora.as_mut() {
+                if let Some(a) = values.remove(&site.peft_key('A')) {
+                    lora.lora_a = Param::from_tensor(a);
+                }
+                if let Some(b) = values.remove(&site.peft_key('B')) {
+                    lora.lora_b = Param::from_tensor(b);
+                }
+            }
+        }
+        if let (Some(head), Some(v)) = (self.score_head.as_mut(), values.remove(SCORE_HEAD)) {
+            *head = Param::from_tensor(v);
+        }
+        Ok(())
+    }
+}
+
+/// The loss of one micro-batch: a sum, and what the window's mean divides it by.
+pub struct BatchLoss<B: Backend> {
+    /// `[1]` summed loss
+    pub sum: Tensor<B, 1>,
+    /// Tokens processed (for throughput).
+    pub tokens: usize,
+}
+
+/// A training objective over examples of type `Self::Example`.
+pub trait Objective {
+    type Example;
+    /// The normaliser of a micro-batch (label tokens, rows or pairs), known before any forward
+    /// pass so that an accumulation window's mean is exact (as transformers' `num_items_in_batch`).
+    fn count(&self, batch: &[&Self::Example]) -> usize;
+    /// Summed loss of a micro-batch.
+    fn loss<B: Backend>(&self, model: &TrainModel<B>, batch: &[&Self::Example], device: &B::Device) -> BatchLoss<B>;
+}
+
+/// One line of `metrics.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepMetrics {
+    pub step: u64,
+    pub lr: f64,
+    pub loss: f64,
+    pub grad_norm: f64,
+    pub tokens: usize,
+    pub tokens_per_s: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eval_loss: Option<f64>,
+}
+
+/// What a finished run reports.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrainReport {
+    pub steps: u64,
+    /// Mean training loss of each optimizer step, from step 0 (resumed steps included).
+    pub losses: Vec<f64>,
+    pub eval_losses: Vec<(u64, f64)>,
+    pub final_checkpoint: PathBuf,
+    pub resumed_from: Option<u64>,
+}
+
+/// Saved alongside every checkpoint.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct TrainerState {
+    step: u64,
+    optimizer_step: u64,
+    config: TrainerConfig,
+    losses: Vec<f64>,
+    eval_losses: Vec<(u64, f64)>,
+}
+
+/// The training loop. Build with [`Trainer::new`], run with [`Trainer::fit`].
+pub struct Trainer {
+    pub config: TrainerConfig,
+    pub run_dir: PathBuf,
+    /// Adapter hyper-parameters, written with each checkpoint's PEFT folder.
+    pub lora: LoraConfig,
+    /// Set to stop at the next step boundary (wire it to SIGINT / SIGTERM).
+    pub stop: Arc<AtomicBool>,
+}
+
+impl Trainer {
+    pub fn new(config: TrainerConfig, run_dir: impl Into<PathBuf>, lora: LoraConfig) -> Self {
+        Trainer { config, run_dir: run_dir.into(), lora, stop: Arc::new(AtomicBool::new(false)) }
+    }
+
+    fn checkpoints_dir(&self) -> PathBuf {
+        self.run_dir.join("checkpoints")
+    }
+
+    /// The newest complete checkpoint of the run folder, if any.
+    pub fn latest_checkpoint(&self) -> Option<PathBuf> {
+        let latest = fs::read_to_string(self.checkpoints_dir().join("LATEST")).ok()?;
+        let dir = self.checkpoints_dir().join(latest.trim());
+        dir.join("trainer_state.json").is_file().then_some(dir)
+    }
+
+    /// Trains `model` on `train` (resuming from the run folder's latest checkpoint if there is
+    /// one), evaluating on `eval` when given. Returns the trained model and a report.
+    pub fn fit<B: AutodiffBackend, O: Objective>(
+        &self,
+        mut model: TrainModel<B>,
+        objective: &O,
+        train: &[O::Example],
+        eval: Option<&[O::Example]>,
+        device: &B::Device,
+    ) -> Result<(TrainModel<B>, TrainReport), TrainError> {
+        let c = &self.config;
+        if train.is_empty() || c.batch_size == 0 || c.grad_accum == 0 {
+            return Err(TrainError::Setup("empty training set, batch size or accumulation".into()));
+        }
+        let schedule = c.schedule();
+        let mut optimizer = AdamW::<B::InnerBackend>::new(c.adamw.clone());
+        let mut losses = Vec::new();
+        let mut eval_losses = Vec::new();
+        let mut start = 0;
+        let mut resumed_from = None;
+        if let Some(dir) = self.latest_checkpoint() {
+            let state = self.load_checkpoint(&dir, &mut model, &mut optimizer, device)?;
+            start = state.step;
+            losses = state.losses;
+            eval_losses = state.eval_losses;
+            resumed_from = Some(start);
+        }
+        let metrics_path = self.run_dir.join("metrics.jsonl");
+        truncate_metrics(&metrics_path, start)?;
+        let mut metrics_log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&metrics_path)
+            .map_err(|e| FileError::new("open", &metrics_path, e))?;
+
+        let stream = BatchStream { len: train.len(), batch_size: c.batch_size, seed: c.seed };
+        let bar = progress_bar(c, start);
+        let mut last_checkpoint = self.latest_checkpoint();
+        for step in start..c.total_steps {
+            if self.stop.load(Ordering::SeqCst) {
+                let checkpoint = self.save_checkpoint(step, &model, &optimizer, &losses, &eval_losses)?;
+                return Err(TrainError::Interrupted { step, checkpoint });
+            }
+            let started = Instant::now();
+            B::seed(device, c.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(step));
+            let lr = schedule.lr(step);
+
+            // 1. the window's micro-batches and its normaliser
+            let batches: Vec<Vec<&O::Example>> = (0..c.grad_accum)
+                .map(|j| stream.indices(step * c.grad_accum as u64 + j as u64).iter().map(|&i| &train[i]).collect())
+                .collect();
+            let window: usize = batches.iter().map(|b| objective.count(b)).sum::<usize>().max(1);
+
+            // 2. accumulate gradients of the window's mean loss
+            let mut grads_sum: BTreeMap<String, Tensor<B::InnerBackend, 2>> = BTreeMap::new();
+            let mut loss_value = 0.0;
+            let mut tokens = 0;
+            for batch in &batches {
+                let out = objective.loss(&model, batch, device);
+                tokens += out.tokens;
+                let loss = out.sum.div_scalar(window as f64);
+                loss_value += loss.clone().into_scalar().elem::<f64>();
+                let grads = loss.backward();
+                for (name, value) in model.trainable() {
+                    if let Some(g) = value.grad(&grads) {
+                        let entry = grads_sum.remove(&name).map_or(g.clone(), |acc| acc + g);
+                        grads_sum.insert(name, entry);
+                    }
+                }
+            }
+            if !loss_value.is_finite() {
+                return Err(TrainError::NonFiniteLoss { step, loss: loss_value, last_checkpoint });
+            }
+
+            // 3. clip by the global norm, then one AdamW update per tensor
+            let norm_sq: f64 =
+                grads_sum.values().map(|g| g.clone().powi_scalar(2).sum().into_scalar().elem::<f64>()).sum();
+            let grad_norm = norm_sq.sqrt();
+            if !grad_norm.is_finite() {
+                return Err(TrainError::NonFiniteLoss { step, loss: grad_norm, last_checkpoint });
+            }
+            let coef = c.max_grad_norm.map_or(1.0, |m| clip_coefficient(grad_norm, m));
+            optimizer.begin_step();
+            let mut updated = BTreeMap::new();
+            for (name, value) in model.trainable() {
+                let grad = grads_sum.remove(&name).unwrap_or_else(|| value.clone().inner().zeros_like());
+                let new = optimizer.update(&name, value.inner(), grad.mul_scalar(coef), lr);
+                updated.insert(name, Tensor::from_inner(new));
+            }
+            model.set_trainable(updated).map_err(TrainError::Setup)?;
+            losses.push(loss_value);
+
+            // 4. evaluation, metrics, progress, checkpoint
+            let done = step + 1;
+            let eval_loss = match eval {
+                Some(set) if done % c.eval_every.max(1) == 0 || done == c.total_steps => {
+                    let l = evaluate(&model.valid(), objective, set, c.batch_size, device);
+                    eval_losses.push((done, l));
+                    Some(l)
+                }
+                _ => None,
+            };
+            let seconds = started.elapsed().as_secs_f64();
+            let m = StepMetrics {
+                step: done,
+                lr,
+                loss: loss_value,
+                grad_norm,
+                tokens,
+                tokens_per_s: tokens as f64 / seconds.max(1e-9),
+                eval_loss,
+            };
+            let line = serde_json::to_string(&m).map_err(|e| TrainError::Setup(e.to_string()))?;
+            writeln!(metrics_log, "{line}").map_err(|e| FileError::new("append to", &metrics_path, e))?;
+            bar.set_message(format!("loss {loss_value:.4} | {:.0} tok/s", m.tokens_per_s));
+            bar.inc(1);
+            if done % c.checkpoint_every.max(1) == 0 || done == c.total_steps {
+                last_checkpoint = Some(self.save_checkpoint(done, &model, &optimizer, &losses, &eval_losses)?);
+            }
+        }
+        bar.finish_and_clear();
+        let final_checkpoint = match last_checkpoint {
+            Some(p) => p,
+            None => self.save_checkpoint(c.total_steps, &model, &optimizer, &losses, &eval_losses)?,
+        };
+        let report = TrainReport { steps: c.total_steps, losses, eval_losses, final_checkpoint, resumed_from };
+        Ok((model, report))
+    }
+
+    /// Writes `checkpoints/step-NNNNNNN/` completely under a temporary name, renames it into
+    /// place, then points `LATEST` at it; older checkpoints but the previous one are removed.
+    fn save_checkpoint<B: AutodiffBackend>(
+        &self,
+        step: u64,
+        model: &TrainModel<B>,
+        optimizer: &AdamW<B::InnerBackend>,
+        losses: &[f64],
+        eval_losses: &[(u64, f64)],
+    ) -> Result<PathBuf, TrainError> {
+        let root = self.checkpoints_dir();
+        let name = format!("step-{step:07}");
+        let final_dir = root.join(&name);
+        let tmp_dir = root.join(format!(".{name}.tmp"));
+        let _ = fs::remove_dir_all(&tmp_dir);
+        fs::create_dir_all(&tmp_dir).map_err(|e| FileError::new("create folder", &tmp_dir, e))?;
+
+        // 1. trainable tensors and optimizer moments, by name
+        let trainable: Vec<(String, Tensor<B::InnerBackend, 2>)> =
+            model.trainable().into_iter().map(|(n, t)| (n, t.inner())).collect();
+        write_tensors(&tmp_dir.join("trainable.safetensors"), &trainable)?;
+        let mut moments = Vec::new();
+        for (n, m) in &optimizer.moments {
+            moments.push((format!("m.{n}"), m.m.clone()));
+            moments.push((format!("v.{n}"), m.v.clone()));
+        }
+        write_tensors(&tmp_dir.join("optimizer.safetensors"), &moments)?;
+        // 2. a PEFT adapter folder users can load as it is
+        model.qwen.peft_adapter(&self.lora).write(&tmp_dir.join("adapter"))?;
+        // 3. trainer state last: its presence marks a complete checkpoint
+        let state = TrainerState {
+            step,
+            optimizer_step: optimizer.step,
+            config: self.config.clone(),
+            losses: losses.to_vec(),
+            eval_losses: eval_losses.to_vec(),
+        };
+        let text = serde_json::to_vec_pretty(&state).map_err(|e| TrainError::Setup(e.to_string()))?;
+        atomic_write_bytes(&tmp_dir.join("trainer_state.json"), &text)?;
+
+        let _ = fs::remove_dir_all(&final_dir);
+        fs::rename(&tmp_dir, &final_dir).map_err(|e| FileError::new("rename into", &final_dir, e))?;
+        let previous = fs::read_to_string(root.join("LATEST")).ok();
+        atomic_write_bytes(&root.join("LATEST"), name.as_bytes())?;
+        // keep the new checkpoint and the one before it
+        if let Ok(entries) = fs::read_dir(&root) {
+            for entry in entries.flatten() {
+                let n = entry.file_name().to_string_lossy().into_owned();
+                let keep = n == name || Some(n.as_str()) == previous.as_deref().map(str::trim) || n == "LATEST";
+                if !keep && n.starts_with("step-") {
+                    let _ = fs::remove_dir_all(entry.path());
+                }
+            }
+        }
+        Ok(final_dir)
+    }
+
+    fn load_checkpoint<B: AutodiffBackend>(
+        &self,
+        dir: &Path,
+        model: &mut TrainModel<B>,
+        optimizer: &mut AdamW<B::InnerBackend>,
+        device: &B::Device,
+    ) -> Result<TrainerState, TrainError> {
+        let bad = |reason: String| TrainError::Checkpoint { path: dir.to_path_buf(), reason };
+        let state_path = dir.join("trainer_state.json");
+        let text = fs::read(&state_path).map_err(|e| bad(format!("trainer_state.json: {e}")))?;
+        let state: TrainerState =
+            serde_json::from_slice(&text).map_err(|e| bad(format!("trainer_state.json: {e}")))?;
+        if state.config.seed != self.config.seed || state.config.batch_size != self.config.batch_size {
+            return Err(bad(format!(
+                "it was trained with seed {} and batch size {}, this run asks for {} and {}; use another run folder",
+                state.config.seed, state.config.batch_size, self.config.seed, self.config.batch_size
+            )));
+        }
+        let values = read_tensors::<B::InnerBackend>(&dir.join("trainable.safetensors"), device)?;
+        let values = values.into_iter().map(|(n, t)| (n, Tensor::from_inner(t))).collect();
+        model.set_trainable(values).map_err(bad)?;
+        let moments = read_tensors::<B::InnerBackend>(&dir.join("optimizer.safetensors"), device)?;
+        optimizer.step = state.optimizer_step;
+        optimizer.moments.clear();
+        for (name, m) in &moments {
+            if let Some(param) = name.strip_prefix("m.") {
+                let v = moments.get(&format!("v.{param}")).ok_or_else(|| bad(format!("no second moment for `{param}`")))?;
+                optimizer.moments.insert(param.to_string(), Moments { m: m.clone(), v: v.clone() });
+            }
+        }
+        Ok(state)
+    }
+}
+
+/// Mean loss of `set` (per the objective's normaliser), without gradients.
+pub fn evaluate<B: Backend, O: Objective>(
+    model: &TrainModel<B>,
+    objective: &O,
+    set: &[O::Example],
+    batch_size: usize,
+    device: &B::Device,
+) -> f64 {
+    let mut sum = 0.0;
+    let mut count = 0;
+    for chunk in set.chunks(batch_size.max(1)) {
+        let batch: Vec<&O::Example> = chunk.iter().collect();
+        count += objective.count(&batch);
+        sum += objective.loss(model, &batch, device).sum.into_scalar().elem::<f64>();
+    }
+    sum / count.max(1) as f64
+}
+
+/// The seeded order of examples: epoch `e` is a ChaCha permutation seeded by (seed, e), and
+/// micro-batch `k` takes positions `k·batch_size ..` of the concatenated epochs — a pure
+/// function of (seed, k), which is what makes resume exact.
+struct BatchStream {
+    len: usize,
+    batch_size: usize,
+    seed: u64,
+}
+
+impl BatchStream {
+    fn indices(&self, micro_batch: u64) -> Vec<usize> {
+        let start = micro_batch as usize * self.batch_size;
+        let mut out = Vec::with_capacity(self.batch_size);
+        let mut epoch_cache: Option<(usize, Vec<usize>)> = None;
+        for q in start..start + self.batch_size {
+            let (epoch, pos) = (q / self.len, q % self.len);
+            if epoch_cache.as_ref().is_none_or(|(e, _)| *e != epoch) {
+                let mut order: Vec<usize> = (0..self.len).collect();
+                order.shuffle(&mut ChaCha8Rng::seed_from_u64(self.seed ^ (epoch as u64).wrapping_mul(0xA24B_AED4_963E_E407)));
+                epoch_cache = Some((epoch, order));
+            }
+            if let Some((_, order)) = &epoch_cache {
+                out.push(order[pos]);
+            }
+        }
+        out
+    }
+}
+
+fn progress_bar(c: &TrainerConfig, start: u64) -> indicatif::ProgressBar {
+    if !c.progress {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(c.total_steps);
+    bar.set_position(start);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}<{eta_precise}] {bar:30} {pos}/{len} steps ({per_sec}) {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar
+}
+
+/// Keeps the metrics lines of steps `<= step` (those the resumed checkpoint covers).
+fn truncate_metrics(path: &Path, step: u64) -> Result<(), TrainError> {
+    let Ok(text) = fs::read_to_string(path) else { return Ok(()) };
+    let kept: String = text
+        .lines()
+        .filter(|line| serde_json::from_str::<StepMetrics>(line).is_ok_and(|m| m.step <= step))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    atomic_write_bytes(path, kept.as_bytes())?;
+    Ok(())
+}
+
+/// Named 2-D f32 tensors to a safetensors file, atomically.
+fn write_tensors<B: Backend>(path: &Path, tensors: &[(String, Tensor<B, 2>)]) -> Result<(), TrainError> {
+    let bad = |reason: String| TrainError::Checkpoint { path: path.to_path_buf(), reason };
+    let data: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
+        .iter()
+        .map(|(n, t)| {
+            let values = t.clone().into_data().convert::<f32>().to_vec::<f32>().map_err(|e| bad(format!("{n}: {e:?}")))?;
+            Ok((n.clone(), t.dims().to_vec(), values.iter().flat_map(|v| v.to_le_bytes()).collect()))
+        })
+        .collect::<Result<_, TrainError>>()?;
+    let views = data
+        .iter()
+        .map(|(n, shape, bytes)| {
+            safetensors::tensor::TensorView::new(Dtype::F32, shape.clone(), bytes)
+                .map(|v| (n.clone(), v))
+                .map_err(|e| bad(e.to_string()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let bytes = safetensors::serialize(views, None).map_err(|e| bad(e.to_string()))?;
+    atomic_write(path, |w| w.write_all(&bytes).map_err(|e| TrainError::from(FileError::new("write", path, e))))
+}
+
+/// Reads every 2-D f32 tensor of a safetensors file by name.
+fn read_tensors<B: Backend>(path: &Path, device: &B::Device) -> Result<BTreeMap<String, Tensor<B, 2>>, TrainError> {
+    let bad = |reason: String| TrainError::Checkpoint { path: path.to_path_buf(), reason };
+    let bytes = fs::read(path).map_err(|e| bad(e.to_string()))?;
+    let st = SafeTensors::deserialize(&bytes).map_err(|e| bad(e.to_string()))?;
+    let mut out = BTreeMap::new();
+    for (name, view) in st.tensors() {
+        let [r, c] = match view.shape() {
+            [r, c] => [*r, *c],
+            s => return Err(bad(format!("`{name}` has shape {s:?}, expected 2 dimensions"))),
+        };
+        if view.dtype() != Dtype::F32 {
+            return Err(bad(format!("`{name}` is {:?}, expected F32", view.dtype())));
+        }
+        let values: Vec<f32> =
+            view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+        out.insert(name, Tensor::from_data(TensorData::new(values, [r, c]), device));
+    }
+    Ok(out)
+}
