@@ -1,1 +1,152 @@
-fn main() { println!("xtask: train-all | eval | report | datasets"); }
+//! `cargo xtask <command>`: the project's pipelines.
+//!
+//! - `datasets --out DIR [--seed N]`: build the v3 datasets (see `spec_actions_train::data`).
+//! - `train-all`, `eval`, `report`: not implemented yet.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use spec_actions_train::data::budget::{ContextBudget, HfTokenCounter};
+use spec_actions_train::data::pipeline::{DatasetConfig, Progress, build_datasets};
+
+#[derive(Parser)]
+#[command(name = "xtask", about = "spec-actions pipelines: datasets, training, evaluation, reports")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build the v3 datasets (BFCL v4 import + synthetic coding-agent episodes): split files,
+    /// SFT / verifier / reward files and the dataset card (card.md, card.json).
+    Datasets(DatasetsArgs),
+    /// Train every model of the study (not yet implemented).
+    TrainAll,
+    /// Evaluate every configuration (not yet implemented).
+    Eval,
+    /// Write the report (not yet implemented).
+    Report,
+}
+
+#[derive(clap::Args)]
+struct DatasetsArgs {
+    /// Output folder (created if missing).
+    #[arg(long)]
+    out: PathBuf,
+    /// Seed of the synthetic episodes, the splits and the hard negatives.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Context-budget preset: `full` (real models, keep everything) or `tiny` (CPU pipeline:
+    /// 512 prompt tokens, signature-only tool schemas).
+    #[arg(long, default_value = "full", value_parser = ["full", "tiny"])]
+    preset: String,
+    /// Override the preset's maximum prompt tokens.
+    #[arg(long)]
+    max_prompt_tokens: Option<usize>,
+    /// BFCL v4 folder (as shipped in the bfcl-eval package's data folder).
+    #[arg(long, default_value = "assets/bfcl-v4")]
+    bfcl: PathBuf,
+    /// Build from synthetic episodes only.
+    #[arg(long)]
+    no_bfcl: bool,
+    /// Qwen3 tokenizer.json used for token counts.
+    #[arg(long, default_value = "assets/qwen3-tokenizer/tokenizer.json")]
+    tokenizer: PathBuf,
+    /// Number of synthetic examples (whole episodes, at least this many).
+    #[arg(long, default_value_t = 20_000)]
+    synthetic: usize,
+    /// Examples in the eval split.
+    #[arg(long, default_value_t = 500)]
+    eval_size: usize,
+    /// Fraction of the remaining examples for the dev split.
+    #[arg(long, default_value_t = 0.1)]
+    dev_fraction: f64,
+    /// BFCL category held out whole for the generalisation check (`none` for no heldout split).
+    #[arg(long, default_value = "simple_java")]
+    heldout_category: String,
+}
+
+/// indicatif bars for the pipeline's stages.
+struct Bars {
+    bar: Option<ProgressBar>,
+}
+
+impl Progress for Bars {
+    fn start(&mut self, stage: &str, total: u64) {
+        let bar = ProgressBar::new(total);
+        bar.set_style(
+            ProgressStyle::with_template("{msg:>28} [{bar:30}] {pos}/{len} ({per_sec}, ETA {eta})")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        bar.set_message(stage.to_string());
+        self.bar = Some(bar);
+    }
+    fn advance(&mut self, steps: u64) {
+        if let Some(b) = &self.bar {
+            b.inc(steps);
+        }
+    }
+    fn finish(&mut self) {
+        if let Some(b) = self.bar.take() {
+            b.finish();
+        }
+    }
+}
+
+fn datasets(args: DatasetsArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let start = Instant::now();
+    let mut budget = ContextBudget::preset(&args.preset).ok_or("unknown preset")?;
+    if let Some(n) = args.max_prompt_tokens {
+        budget.max_prompt_tokens = Some(n);
+    }
+    let counter = HfTokenCounter::from_file(&args.tokenizer)?;
+    let tokenizer_load = start.elapsed();
+    let config = DatasetConfig {
+        bfcl_dir: (!args.no_bfcl).then_some(args.bfcl),
+        synthetic_examples: args.synthetic,
+        seed: args.seed,
+        budget,
+        eval_size: args.eval_size,
+        dev_fraction: args.dev_fraction,
+        heldout_category: (args.heldout_category != "none" && !args.no_bfcl).then_some(args.heldout_category),
+    };
+    let report = build_datasets(&config, &counter, &args.out, &mut Bars { bar: None })?;
+    println!("wrote {} files to {}", report.files.len(), args.out.display());
+    for (split, size) in &report.card.sizes {
+        println!("  {split:<8} {:>7} examples  {:>6} conversations", size.examples, size.conversations);
+    }
+    let issues = &report.card.bfcl_import_issues;
+    let failed = issues.iter().filter(|i| i.status == "failed").count();
+    println!("BFCL lines not imported: {} ({} failed, {} skipped; listed in card.md)", issues.len(), failed, issues.len() - failed);
+    println!("timings:");
+    println!("  {:<32} {:>8.2} s", "load tokenizer", tokenizer_load.as_secs_f64());
+    for (stage, d) in &report.timings {
+        println!("  {stage:<32} {:>8.2} s", d.as_secs_f64());
+    }
+    let import_and_generate: f64 = report.timings.iter().take(2).map(|(_, d)| d.as_secs_f64()).sum();
+    println!("  {:<32} {:>8.2} s", "bfcl import + synthetic", import_and_generate);
+    println!("  {:<32} {:>8.2} s", "total", start.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Datasets(args) => match datasets(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::TrainAll | Command::Eval | Command::Report => {
+            eprintln!("not yet implemented");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -107,12 +107,20 @@ pub struct Action {
 impl Action {
     /// A kind-only action (no call).
     pub fn kind(kind: ActionKind) -> Self {
-        Action { kind, name: None, arguments: Value::Null }
+        Action {
+            kind,
+            name: None,
+            arguments: Value::Null,
+        }
     }
 
     /// A structured call of `name` with JSON `arguments`, of the given kind.
     pub fn call(kind: ActionKind, name: impl Into<String>, arguments: Value) -> Self {
-        Action { kind, name: Some(name.into()), arguments }
+        Action {
+            kind,
+            name: Some(name.into()),
+            arguments,
+        }
     }
 
     /// Kind-level agreement.
@@ -132,7 +140,11 @@ impl Action {
         match &self.name {
             None => self.kind.as_str().to_string(),
             Some(name) => {
-                let args = if self.arguments.is_null() { Value::Object(Default::default()) } else { self.arguments.clone() };
+                let args = if self.arguments.is_null() {
+                    Value::Object(Default::default())
+                } else {
+                    self.arguments.clone()
+                };
                 let call = serde_json::json!({"name": name, "arguments": args});
                 format!("{}\n<tool_call>\n{}\n</tool_call>", self.kind.as_str(), call)
             }
@@ -156,7 +168,9 @@ pub fn json_equal(a: &Value, b: &Value) -> bool {
             (Some(x), Some(y)) => x == y,
             _ => x == y,
         },
-        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| json_equal(p, q)),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| json_equal(p, q))
+        }
         (Value::Object(x), Value::Object(y)) => {
             x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| json_equal(v, w)))
         }

@@ -53,7 +53,12 @@ impl Default for CostModel {
             cheap_call: 0.15,
             verifier_call: 0.10,
             reward_model_call: 0.10,
-            params: RoleParams { cheap: 1.7e9, strong: 8.2e9, verifier: 4.0e9, reward_model: 4.0e9 },
+            params: RoleParams {
+                cheap: 1.7e9,
+                strong: 8.2e9,
+                verifier: 4.0e9,
+                reward_model: 4.0e9,
+            },
         }
     }
 }

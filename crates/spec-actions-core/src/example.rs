@@ -41,7 +41,13 @@ pub struct FunctionCall {
 
 impl ToolCall {
     pub fn new(name: impl Into<String>, arguments: Value) -> Self {
-        ToolCall { call_type: function_type(), function: FunctionCall { name: name.into(), arguments } }
+        ToolCall {
+            call_type: function_type(),
+            function: FunctionCall {
+                name: name.into(),
+                arguments,
+            },
+        }
     }
 }
 
@@ -71,14 +77,25 @@ impl Message {
     }
     /// An assistant turn that makes calls.
     pub fn assistant_calls(content: impl Into<String>, calls: Vec<ToolCall>) -> Self {
-        Message { tool_calls: calls, ..Self::text(Role::Assistant, content) }
+        Message {
+            tool_calls: calls,
+            ..Self::text(Role::Assistant, content)
+        }
     }
     /// A tool response to the call of `name`.
     pub fn tool(name: impl Into<String>, content: impl Into<String>) -> Self {
-        Message { name: Some(name.into()), ..Self::text(Role::Tool, content) }
+        Message {
+            name: Some(name.into()),
+            ..Self::text(Role::Tool, content)
+        }
     }
     fn text(role: Role, content: impl Into<String>) -> Self {
-        Message { role, content: content.into(), tool_calls: Vec::new(), name: None }
+        Message {
+            role,
+            content: content.into(),
+            tool_calls: Vec::new(),
+            name: None,
+        }
     }
 }
 

@@ -19,29 +19,38 @@ pub struct FileError {
 
 impl FileError {
     pub fn new(op: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
-        FileError { op, path: path.into(), source }
+        FileError {
+            op,
+            path: path.into(),
+            source,
+        }
     }
 }
 
 /// Write `path` atomically: `fill` writes into a temp file beside it, which is flushed, fsynced
 /// and renamed over `path` only when `fill` succeeds. On error the temp file is removed and any
 /// previous `path` is untouched.
-pub fn atomic_write<E>(
-    path: &Path,
-    fill: impl FnOnce(&mut BufWriter<File>) -> Result<(), E>,
-) -> Result<(), E>
+pub fn atomic_write<E>(path: &Path, fill: impl FnOnce(&mut BufWriter<File>) -> Result<(), E>) -> Result<(), E>
 where
     E: From<FileError>,
 {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     fs::create_dir_all(dir).map_err(|e| FileError::new("create folder", dir, e))?;
-    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
     let result = (|| {
         let file = File::create(&tmp).map_err(|e| FileError::new("create", &tmp, e))?;
         let mut writer = BufWriter::new(file);
         fill(&mut writer)?;
-        let file = writer.into_inner().map_err(|e| FileError::new("flush", &tmp, e.into_error()))?;
+        let file = writer
+            .into_inner()
+            .map_err(|e| FileError::new("flush", &tmp, e.into_error()))?;
         file.sync_all().map_err(|e| FileError::new("fsync", &tmp, e))?;
         fs::rename(&tmp, path).map_err(|e| FileError::new("rename into", path, e))?;
         Ok(())
@@ -54,5 +63,7 @@ where
 
 /// [`atomic_write`] of a byte string.
 pub fn atomic_write_bytes(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
-    atomic_write(path, |w| w.write_all(bytes).map_err(|e| FileError::new("write", path, e)))
+    atomic_write(path, |w| {
+        w.write_all(bytes).map_err(|e| FileError::new("write", path, e))
+    })
 }

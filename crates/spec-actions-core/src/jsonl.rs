@@ -119,7 +119,11 @@ impl<T: DeserializeOwned, R: BufRead> Iterator for JsonlReader<T, R> {
                 Ok(_) => self.line += 1,
                 Err(e) => {
                     self.failed = true;
-                    let op = if e.kind() == std::io::ErrorKind::InvalidData { "read (not UTF-8)" } else { "read" };
+                    let op = if e.kind() == std::io::ErrorKind::InvalidData {
+                        "read (not UTF-8)"
+                    } else {
+                        "read"
+                    };
                     return Some(Err(FileError::new(op, &self.path, e).into()));
                 }
             }
@@ -176,7 +180,11 @@ where
                 if source.is_io() {
                     JsonlError::File(FileError::new("write", path, std::io::Error::other(source)))
                 } else {
-                    JsonlError::Serialize { path: path.to_path_buf(), row: count, source }
+                    JsonlError::Serialize {
+                        path: path.to_path_buf(),
+                        row: count,
+                        source,
+                    }
                 }
             })?;
             w.write_all(b"\n").map_err(|e| FileError::new("write", path, e))?;
@@ -225,11 +233,20 @@ mod tests {
         let text = format!("{good}\n\n{bad}\n{good}\n");
         let rows: Vec<_> =
             JsonlReader::<Example, _>::from_reader(text.as_bytes(), "data/train.jsonl").collect();
-        assert_eq!(rows.len(), 3, "blank line skipped, reading goes on after a bad row");
+        assert_eq!(
+            rows.len(),
+            3,
+            "blank line skipped, reading goes on after a bad row"
+        );
         assert!(rows[0].is_ok() && rows[2].is_ok());
         let err = rows[1].as_ref().unwrap_err();
         match err {
-            JsonlError::Row { path, line, field, message } => {
+            JsonlError::Row {
+                path,
+                line,
+                field,
+                message,
+            } => {
                 assert_eq!(path, Path::new("data/train.jsonl"));
                 assert_eq!(*line, 3);
                 assert_eq!(field, "messages[0].role");
@@ -238,7 +255,10 @@ mod tests {
             other => panic!("unexpected error {other:?}"),
         }
         let shown = err.to_string();
-        assert!(shown.starts_with("data/train.jsonl:3: field `messages[0].role`"), "{shown}");
+        assert!(
+            shown.starts_with("data/train.jsonl:3: field `messages[0].role`"),
+            "{shown}"
+        );
     }
 
     #[test]
@@ -246,7 +266,11 @@ mod tests {
         let text = "{\"kind\":\"repair\"}\n{\"name\":\"x\"}\n{\"kind\": \"repair\"} trailing\nnot json\n";
         let rows: Vec<Result<Action, _>> = JsonlReader::from_reader(text.as_bytes(), "a.jsonl").collect();
         assert!(rows[0].is_ok());
-        let lines: Vec<_> = rows.iter().filter_map(|r| r.as_ref().err()).map(|e| e.line()).collect();
+        let lines: Vec<_> = rows
+            .iter()
+            .filter_map(|r| r.as_ref().err())
+            .map(|e| e.line())
+            .collect();
         assert_eq!(lines, vec![Some(2), Some(3), Some(4)]);
         let missing = rows[1].as_ref().unwrap_err().to_string();
         assert!(missing.contains("missing field `kind`"), "{missing}");
@@ -256,8 +280,14 @@ mod tests {
     fn unknown_kind_names_the_kind_field() {
         let text = "{\"id\":\"x\",\"source\":\"s\",\"conversation\":\"c\",\"split\":\"train\",\
                     \"messages\":[],\"gold\":{\"kind\":\"jump\"}}";
-        let err = JsonlReader::<Example, _>::from_reader(text.as_bytes(), "x.jsonl").next().unwrap().unwrap_err();
-        assert!(matches!(&err, JsonlError::Row { field, line: 1, .. } if field == "gold.kind"), "{err}");
+        let err = JsonlReader::<Example, _>::from_reader(text.as_bytes(), "x.jsonl")
+            .next()
+            .unwrap()
+            .unwrap_err();
+        assert!(
+            matches!(&err, JsonlError::Row { field, line: 1, .. } if field == "gold.kind"),
+            "{err}"
+        );
     }
 
     #[test]

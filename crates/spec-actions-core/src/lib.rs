@@ -32,7 +32,7 @@ pub mod results;
 pub use action::{Action, ActionKind, json_equal};
 pub use cost::{CostLedger, CostModel, ModelCall, ModelRole};
 pub use example::{Example, FunctionCall, Message, Role, Split, ToolCall};
-pub use parse::{ParseActionError, parse_action};
 pub use jsonl::{JsonlError, JsonlReader, read_jsonl, write_jsonl};
 pub use metrics::{Accuracy, ConfusionMatrix, Interval, MajorityBaseline, RANDOM_BASELINE};
+pub use parse::{ParseActionError, parse_action};
 pub use results::{ConfigResult, ExampleRecord, RESULTS_SCHEMA_VERSION, ResultsError, ResultsFile};

@@ -57,7 +57,10 @@ pub fn wilson_interval(successes: u64, trials: u64, z: f64) -> Interval {
     let denominator = 1.0 + z2 / n;
     let centre = (p + z2 / (2.0 * n)) / denominator;
     let half = z * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt() / denominator;
-    Interval { lo: (centre - half).max(0.0), hi: (centre + half).min(1.0) }
+    Interval {
+        lo: (centre - half).max(0.0),
+        hi: (centre + half).min(1.0),
+    }
 }
 
 /// `correct` out of `total`.
@@ -70,7 +73,11 @@ pub struct Accuracy {
 impl Accuracy {
     /// Share correct; 0 when there is nothing to score.
     pub fn value(&self) -> f64 {
-        if self.total == 0 { 0.0 } else { self.correct as f64 / self.total as f64 }
+        if self.total == 0 {
+            0.0
+        } else {
+            self.correct as f64 / self.total as f64
+        }
     }
     /// Wilson 95% interval.
     pub fn wilson95(&self) -> Interval {
@@ -131,7 +138,11 @@ impl ConfusionMatrix {
 
     /// Build from per-example records (kind level; `predicted: None` is unparseable).
     pub fn from_records<'a>(records: impl IntoIterator<Item = &'a ExampleRecord>) -> Self {
-        Self::from_pairs(records.into_iter().map(|r| (r.gold.kind, r.predicted.as_ref().map(|p| p.kind))))
+        Self::from_pairs(
+            records
+                .into_iter()
+                .map(|r| (r.gold.kind, r.predicted.as_ref().map(|p| p.kind))),
+        )
     }
 
     /// Total unparseable predictions.
@@ -147,7 +158,10 @@ impl ConfusionMatrix {
     /// Kind-level accuracy: the diagonal over the total.
     pub fn accuracy(&self) -> Accuracy {
         let correct = (0..ActionKind::COUNT).map(|i| self.counts[i][i]).sum();
-        Accuracy { correct, total: self.total() }
+        Accuracy {
+            correct,
+            total: self.total(),
+        }
     }
 
     /// Gold examples of `kind` (including unparseable predictions).
@@ -170,16 +184,31 @@ impl ConfusionMatrix {
             let precision = ratio(tp, predicted as f64);
             let recall = ratio(tp, support as f64);
             let f1 = ratio(2.0 * precision * recall, precision + recall);
-            KindScores { kind, precision, recall, f1, support, predicted }
+            KindScores {
+                kind,
+                precision,
+                recall,
+                f1,
+                support,
+                predicted,
+            }
         })
     }
 
     /// Unweighted mean F1 over the kinds that occur as gold or as a prediction (scikit-learn's
     /// `f1_score(average="macro")` over the labels present). 0 for an empty matrix.
     pub fn macro_f1(&self) -> f64 {
-        let present: Vec<f64> =
-            self.per_kind().iter().filter(|s| s.support > 0 || s.predicted > 0).map(|s| s.f1).collect();
-        if present.is_empty() { 0.0 } else { present.iter().sum::<f64>() / present.len() as f64 }
+        let present: Vec<f64> = self
+            .per_kind()
+            .iter()
+            .filter(|s| s.support > 0 || s.predicted > 0)
+            .map(|s| s.f1)
+            .collect();
+        if present.is_empty() {
+            0.0
+        } else {
+            present.iter().sum::<f64>() / present.len() as f64
+        }
     }
 }
 
@@ -228,7 +257,10 @@ impl MajorityBaseline {
                 best = i;
             }
         }
-        Some(MajorityBaseline { kind: ActionKind::ALL[best], train_share: counts[best] as f64 / total as f64 })
+        Some(MajorityBaseline {
+            kind: ActionKind::ALL[best],
+            train_share: counts[best] as f64 / total as f64,
+        })
     }
 
     /// Accuracy of always predicting [`Self::kind`] on an evaluation split.
@@ -313,10 +345,10 @@ mod tests {
         let majority = MajorityBaseline::fit(train).unwrap();
         assert_eq!(majority.kind, FinalAnswer);
         assert_abs_diff_eq!(majority.train_share, 0.5);
-        assert_eq!(majority.accuracy_on([Repair, FinalAnswer, ToolCall, Blocked]), Accuracy {
-            correct: 1,
-            total: 4
-        });
+        assert_eq!(
+            majority.accuracy_on([Repair, FinalAnswer, ToolCall, Blocked]),
+            Accuracy { correct: 1, total: 4 }
+        );
         // Ties go to the earlier kind.
         assert_eq!(MajorityBaseline::fit([Repair, ToolCall]).unwrap().kind, ToolCall);
         assert!(MajorityBaseline::fit([]).is_none());
@@ -328,7 +360,12 @@ mod tests {
         let same = Action::call(ToolCall, "get_weather", json!({"days": 3.0, "city": "Paris"}));
         let wrong_args = Action::call(ToolCall, "get_weather", json!({"city": "Rome", "days": 3}));
         let wrong_name = Action::call(ToolCall, "get_forecast", json!({"city": "Paris", "days": 3}));
-        let pairs = [(&gold, Some(&same)), (&gold, Some(&wrong_args)), (&gold, Some(&wrong_name)), (&gold, None)];
+        let pairs = [
+            (&gold, Some(&same)),
+            (&gold, Some(&wrong_args)),
+            (&gold, Some(&wrong_name)),
+            (&gold, None),
+        ];
         assert_eq!(call_accuracy(pairs), Accuracy { correct: 1, total: 4 });
         let kinds = ConfusionMatrix::from_pairs(pairs.map(|(g, p)| (g.kind, p.map(|p| p.kind))));
         assert_eq!(kinds.accuracy(), Accuracy { correct: 3, total: 4 });

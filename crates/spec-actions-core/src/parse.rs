@@ -40,7 +40,8 @@ impl ParseActionError {
 ///    end-of-turn token (`<|im_end|>`, `<|endoftext|>`) on;
 /// 2. a `<tool_call>` block → a structured call whose kind is the kind named before the block,
 ///    or `tool_call`; its JSON may sit in a code fence, `arguments` may be an object or a
-///    JSON-encoded string (`parameters` is accepted too), and text after the JSON is ignored;
+///    JSON-encoded string (`parameters` is accepted too), and whatever follows the JSON value
+///    (the closing tag, a second call) is ignored, so an unterminated block still parses;
 /// 3. a bare JSON object → an [`Action`] (`{"kind": …}`), a call (`{"name": …, "arguments": …}`)
 ///    or `{"action": "<kind>"}`;
 /// 4. otherwise strip a label (`Action:`, `Next action:`, `Answer:`, `The next action is`),
@@ -61,13 +62,17 @@ pub fn parse_action(raw: &str) -> Result<Action, ParseActionError> {
     if body.is_empty() {
         return Err(ParseActionError::Empty { raw: raw.to_string() });
     }
-    let bad_call = |reason: String| ParseActionError::BadToolCall { raw: raw.to_string(), reason };
+    let bad_call = |reason: String| ParseActionError::BadToolCall {
+        raw: raw.to_string(),
+        reason,
+    };
 
     // 2. A Qwen tool-call block.
     if let Some(start) = body.find(TOOL_CALL_OPEN) {
+        // Read the first JSON value after the tag: the closing tag (or a missing one, or a
+        // `</tool_call>` inside an argument string) does not need to be found first.
         let after = &body[start + TOOL_CALL_OPEN.len()..];
-        let inside = after.find(TOOL_CALL_CLOSE).map_or(after, |end| &after[..end]);
-        let value = first_json_value(strip_code_fence(inside)).map_err(bad_call)?;
+        let value = first_json_value(skip_fence_opening(after)).map_err(bad_call)?;
         let (name, arguments) = tool_call_fields(&value).map_err(bad_call)?;
         let kind = leading_kind(&body[..start]).unwrap_or(ActionKind::ToolCall);
         return Ok(Action::call(kind, name, arguments));
@@ -75,38 +80,48 @@ pub fn parse_action(raw: &str) -> Result<Action, ParseActionError> {
 
     // 3. A bare JSON object.
     let unfenced = strip_code_fence(body);
-    if unfenced.starts_with('{') {
-        if let Ok(Value::Object(obj)) = first_json_value(unfenced) {
-            if obj.contains_key("kind") {
-                if let Ok(action) = serde_json::from_value::<Action>(Value::Object(obj.clone())) {
-                    return Ok(action);
-                }
-            }
-            if obj.contains_key("name") {
-                let (name, arguments) = tool_call_fields(&Value::Object(obj)).map_err(bad_call)?;
-                return Ok(Action::call(ActionKind::ToolCall, name, arguments));
-            }
-            if let Some(kind) = obj.get("action").and_then(Value::as_str).and_then(leading_kind) {
-                return Ok(Action::kind(kind));
-            }
+    if unfenced.starts_with('{')
+        && let Ok(Value::Object(obj)) = first_json_value(unfenced)
+    {
+        if obj.contains_key("kind")
+            && let Ok(action) = serde_json::from_value::<Action>(Value::Object(obj.clone()))
+        {
+            return Ok(action);
+        }
+        if obj.contains_key("name") {
+            let (name, arguments) = tool_call_fields(&Value::Object(obj)).map_err(bad_call)?;
+            return Ok(Action::call(ActionKind::ToolCall, name, arguments));
+        }
+        if let Some(kind) = obj.get("action").and_then(Value::as_str).and_then(leading_kind) {
+            return Ok(Action::kind(kind));
         }
     }
 
     // 4. A kind, possibly labelled and decorated.
-    leading_kind(body).map(Action::kind).ok_or_else(|| ParseActionError::UnknownKind { raw: raw.to_string() })
+    leading_kind(body)
+        .map(Action::kind)
+        .ok_or_else(|| ParseActionError::UnknownKind { raw: raw.to_string() })
 }
 
 const TOOL_CALL_OPEN: &str = "<tool_call>";
-const TOOL_CALL_CLOSE: &str = "</tool_call>";
 const THINK_OPEN: &str = "<think>";
 const THINK_CLOSE: &str = "</think>";
 /// Tokens after which nothing the model wrote belongs to its answer.
 const END_OF_TURN: [&str; 2] = ["<|im_end|>", "<|endoftext|>"];
 /// Labels models put before the kind; matched case-insensitively, longest first.
-const LABELS: [&str; 6] = ["the next action is", "next action is", "next action", "next_action", "action", "answer"];
+const LABELS: [&str; 6] = [
+    "the next action is",
+    "next action is",
+    "next action",
+    "next_action",
+    "action",
+    "answer",
+];
 /// Characters that decorate a kind: whitespace, markdown emphasis and headings, quotes,
 /// backticks, bullets, brackets.
-const DECORATION: &[char] = &[' ', '\t', '\n', '\r', '*', '_', '#', '>', '-', '"', '\'', '`', '{', '[', '('];
+const DECORATION: &[char] = &[
+    ' ', '\t', '\n', '\r', '*', '_', '#', '>', '-', '"', '\'', '`', '{', '[', '(',
+];
 
 /// Remove a `<think>…</think>` block; an unterminated one swallows the rest. Output that starts
 /// inside a block the prompt opened (a `</think>` with no `<think>` before it) is cut after it.
@@ -127,10 +142,21 @@ fn strip_think(s: &str) -> &str {
 /// Strip a surrounding markdown code fence (```` ```json … ``` ````), if any.
 fn strip_code_fence(s: &str) -> &str {
     let t = s.trim();
-    let Some(rest) = t.strip_prefix("```") else { return t };
+    let Some(rest) = t.strip_prefix("```") else {
+        return t;
+    };
     // Drop the info string (`json`) up to the end of the first line.
     let rest = rest.find('\n').map_or(rest, |nl| &rest[nl + 1..]);
     rest.trim_end().strip_suffix("```").unwrap_or(rest).trim()
+}
+
+/// `s` after an opening code fence line (```` ```json ````), if it starts with one.
+fn skip_fence_opening(s: &str) -> &str {
+    let t = s.trim_start();
+    match t.strip_prefix("```") {
+        Some(rest) => rest.find('\n').map_or(rest, |nl| &rest[nl + 1..]),
+        None => t,
+    }
 }
 
 /// The first JSON value of `text`; whatever follows it is ignored.
@@ -175,8 +201,13 @@ fn tool_call_fields(value: &Value) -> Result<(String, Value), String> {
 fn strip_label(s: &str) -> &str {
     let t = s.trim_start_matches(DECORATION);
     for label in LABELS {
-        let Some(head) = t.get(..label.len()) else { continue };
-        let boundary = t[label.len()..].chars().next().is_none_or(|c| !(c.is_alphanumeric() || c == '_'));
+        let Some(head) = t.get(..label.len()) else {
+            continue;
+        };
+        let boundary = t[label.len()..]
+            .chars()
+            .next()
+            .is_none_or(|c| !(c.is_alphanumeric() || c == '_'));
         if head.eq_ignore_ascii_case(label) && boundary {
             let rest = t[label.len()..].trim_start_matches(DECORATION);
             let rest = rest.strip_prefix([':', '=']).unwrap_or(rest);
@@ -193,17 +224,29 @@ fn leading_kind(s: &str) -> Option<ActionKind> {
     let mut words = t
         .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
         .filter(|w| !w.is_empty())
-        .map(|w| w.trim_matches(|c| c == '_' || c == '-').to_ascii_lowercase().replace('-', "_"));
-    let lookup = |text: &str| ActionKind::ALL.into_iter().find(|k| k.as_str().eq_ignore_ascii_case(text));
+        .map(|w| {
+            w.trim_matches(|c| c == '_' || c == '-')
+                .to_ascii_lowercase()
+                .replace('-', "_")
+        });
+    let lookup = |text: &str| {
+        ActionKind::ALL
+            .into_iter()
+            .find(|k| k.as_str().eq_ignore_ascii_case(text))
+    };
     let first = words.next()?;
-    lookup(&first).or_else(|| words.next().and_then(|second| lookup(&format!("{first}_{second}"))))
+    lookup(&first).or_else(|| {
+        words
+            .next()
+            .and_then(|second| lookup(&format!("{first}_{second}")))
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
     use ActionKind::*;
+    use serde_json::json;
 
     fn kind_of(raw: &str) -> ActionKind {
         match parse_action(raw) {
@@ -226,7 +269,11 @@ mod tests {
                 s.replace('_', "-"),
             ] {
                 assert_eq!(kind_of(&raw), kind, "{raw:?}");
-                assert_eq!(parse_action(&raw).unwrap(), Action::kind(kind), "kind-only: {raw:?}");
+                assert_eq!(
+                    parse_action(&raw).unwrap(),
+                    Action::kind(kind),
+                    "kind-only: {raw:?}"
+                );
             }
         }
         assert_eq!(kind_of("Final Answer"), FinalAnswer);
@@ -253,7 +300,10 @@ mod tests {
             ("BLOCKED;", Blocked),
             ("file_read: open config.yaml to find the port", FileRead),
             ("retrieval - search the docs for the API limits", Retrieval),
-            ("ask_clarification\nWhich environment do you mean, staging or prod?", AskClarification),
+            (
+                "ask_clarification\nWhich environment do you mean, staging or prod?",
+                AskClarification,
+            ),
             ("final_answer\n\nThe deployment succeeded.", FinalAnswer),
             ("BLOCKED (the request needs credentials I don't have)", Blocked),
             ("verifier<|im_end|>", Verifier),
@@ -291,13 +341,22 @@ mod tests {
     #[test]
     fn think_blocks() {
         let cases = [
-            ("<think>\nThe tests failed, so the code needs fixing.\n</think>\n\nrepair", Repair),
+            (
+                "<think>\nThe tests failed, so the code needs fixing.\n</think>\n\nrepair",
+                Repair,
+            ),
             ("<think>\n\n</think>\n\nfinal_answer", FinalAnswer),
             ("  <think>maybe tool_call? no.</think>Action: BLOCKED", Blocked),
             // The chat template opened the block in the prompt: output starts inside it.
-            ("The user wants the config checked.\n</think>\n\nverifier", Verifier),
+            (
+                "The user wants the config checked.\n</think>\n\nverifier",
+                Verifier,
+            ),
             // A kind named inside the reasoning does not count.
-            ("<think>final_answer would be premature</think>\nretrieval", Retrieval),
+            (
+                "<think>final_answer would be premature</think>\nretrieval",
+                Retrieval,
+            ),
         ];
         for (raw, kind) in cases {
             assert_eq!(kind_of(raw), kind, "{raw:?}");
@@ -308,12 +367,19 @@ mod tests {
         assert!(matches!(err, ParseActionError::Empty { .. }), "{err:?}");
         assert_eq!(err.raw(), raw);
         // Only reasoning, closed: still no answer.
-        assert!(matches!(parse_action("<think>hmm</think>\n"), Err(ParseActionError::Empty { .. })));
+        assert!(matches!(
+            parse_action("<think>hmm</think>\n"),
+            Err(ParseActionError::Empty { .. })
+        ));
     }
 
     #[test]
     fn qwen_tool_call_blocks() {
-        let weather = Action::call(ToolCall, "get_weather", json!({"city": "Paris", "unit": "celsius"}));
+        let weather = Action::call(
+            ToolCall,
+            "get_weather",
+            json!({"city": "Paris", "unit": "celsius"}),
+        );
         let cases = [
             "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\", \"unit\": \"celsius\"}}\n</tool_call>",
             "tool_call\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\", \"unit\": \"celsius\"}}\n</tool_call>",
@@ -344,21 +410,47 @@ mod tests {
             "file_read\n<tool_call>\n{\"name\": \"read_file\", \"arguments\": \"{\\\"path\\\": \\\"src/main.rs\\\"}\"}\n</tool_call>",
         )
         .unwrap();
-        assert_eq!(read, Action::call(FileRead, "read_file", json!({"path": "src/main.rs"})));
+        assert_eq!(
+            read,
+            Action::call(FileRead, "read_file", json!({"path": "src/main.rs"}))
+        );
+        // The closing tag inside an argument string does not end the block.
+        let echo = parse_action(
+            "<tool_call>\n{\"name\": \"echo\", \"arguments\": {\"text\": \"</tool_call>\"}}\n</tool_call>",
+        )
+        .unwrap();
+        assert_eq!(
+            echo,
+            Action::call(ToolCall, "echo", json!({"text": "</tool_call>"}))
+        );
         // No arguments → empty object.
         let ls = parse_action("<tool_call>{\"name\": \"list_files\"}</tool_call>").unwrap();
         assert_eq!(ls, Action::call(ToolCall, "list_files", json!({})));
-        let ls = parse_action("<tool_call>{\"name\": \"list_files\", \"arguments\": \"\"}</tool_call>").unwrap();
+        let ls =
+            parse_action("<tool_call>{\"name\": \"list_files\", \"arguments\": \"\"}</tool_call>").unwrap();
         assert_eq!(ls.arguments, json!({}));
     }
 
     #[test]
     fn json_objects_without_tags() {
-        assert_eq!(parse_action("{\"kind\": \"repair\"}").unwrap(), Action::kind(Repair));
-        assert_eq!(parse_action("{\"action\": \"final_answer\"}").unwrap(), Action::kind(FinalAnswer));
-        assert_eq!(parse_action("```json\n{\"action\": \"BLOCKED\"}\n```").unwrap(), Action::kind(Blocked));
-        let serialized = serde_json::to_string(&Action::call(FileWrite, "write", json!({"path": "a"}))).unwrap();
-        assert_eq!(parse_action(&serialized).unwrap(), Action::call(FileWrite, "write", json!({"path": "a"})));
+        assert_eq!(
+            parse_action("{\"kind\": \"repair\"}").unwrap(),
+            Action::kind(Repair)
+        );
+        assert_eq!(
+            parse_action("{\"action\": \"final_answer\"}").unwrap(),
+            Action::kind(FinalAnswer)
+        );
+        assert_eq!(
+            parse_action("```json\n{\"action\": \"BLOCKED\"}\n```").unwrap(),
+            Action::kind(Blocked)
+        );
+        let serialized =
+            serde_json::to_string(&Action::call(FileWrite, "write", json!({"path": "a"}))).unwrap();
+        assert_eq!(
+            parse_action(&serialized).unwrap(),
+            Action::call(FileWrite, "write", json!({"path": "a"}))
+        );
     }
 
     #[test]
@@ -414,7 +506,10 @@ mod tests {
             }
         }
         for raw in ["", "   \n\t", "<|im_end|>"] {
-            assert!(matches!(parse_action(raw), Err(ParseActionError::Empty { .. })), "{raw:?}");
+            assert!(
+                matches!(parse_action(raw), Err(ParseActionError::Empty { .. })),
+                "{raw:?}"
+            );
         }
     }
 

@@ -50,7 +50,10 @@ pub fn verifier_messages(example: &Example, proposed: &Action) -> Vec<Message> {
          answer {ACCEPT} if it is the right next action and {REJECT} otherwise. Answer with one word."
     );
     let mut messages = with_system(system, &example.messages);
-    messages.push(Message::user(format!("Proposed next action:\n{}\n\nACCEPT or REJECT?", proposed.to_model_text())));
+    messages.push(Message::user(format!(
+        "Proposed next action:\n{}\n\nACCEPT or REJECT?",
+        proposed.to_model_text()
+    )));
     messages
 }
 

@@ -76,7 +76,13 @@ pub enum ResultsError {
     File(#[from] FileError),
     /// Not JSON, or a field has the wrong shape.
     #[error("{path}:{line}:{column}: field `{field}`: {message}")]
-    Json { path: PathBuf, line: usize, column: usize, field: String, message: String },
+    Json {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        field: String,
+        message: String,
+    },
     /// `schema_version` is absent or not a positive integer.
     #[error("{path}: field `schema_version`: {message}")]
     BadVersion { path: PathBuf, message: String },
@@ -85,7 +91,11 @@ pub enum ResultsError {
         "{path}: results schema version {found} is newer than this build reads (up to {supported}); \
          upgrade spec-actions to read it"
     )]
-    TooNew { path: PathBuf, found: u64, supported: u32 },
+    TooNew {
+        path: PathBuf,
+        found: u64,
+        supported: u32,
+    },
     #[error("{path}: cannot serialize results: {source}")]
     Serialize {
         path: PathBuf,
@@ -130,15 +140,25 @@ impl ResultsFile {
         let value: Value = serde_json::from_str(text).map_err(|e| json_error(e, ".".to_string()))?;
         let version = match value.get("schema_version") {
             None => {
-                return Err(ResultsError::BadVersion { path, message: "missing (not a results file?)".into() });
+                return Err(ResultsError::BadVersion {
+                    path,
+                    message: "missing (not a results file?)".into(),
+                });
             }
-            Some(v) => v.as_u64().filter(|&v| v >= 1).ok_or_else(|| ResultsError::BadVersion {
-                path: path.clone(),
-                message: format!("expected a positive integer, found {v}"),
-            })?,
+            Some(v) => v
+                .as_u64()
+                .filter(|&v| v >= 1)
+                .ok_or_else(|| ResultsError::BadVersion {
+                    path: path.clone(),
+                    message: format!("expected a positive integer, found {v}"),
+                })?,
         };
         if version > u64::from(RESULTS_SCHEMA_VERSION) {
-            return Err(ResultsError::TooNew { path, found: version, supported: RESULTS_SCHEMA_VERSION });
+            return Err(ResultsError::TooNew {
+                path,
+                found: version,
+                supported: RESULTS_SCHEMA_VERSION,
+            });
         }
         let mut de = serde_json::Deserializer::from_str(text);
         serde_path_to_error::deserialize(&mut de).map_err(|e| {
@@ -150,11 +170,15 @@ impl ResultsFile {
     /// Write as pretty JSON, atomically.
     pub fn write(&self, path: impl AsRef<Path>) -> Result<(), ResultsError> {
         let path = path.as_ref();
-        let text = serde_json::to_string_pretty(self)
-            .map_err(|source| ResultsError::Serialize { path: path.to_path_buf(), source })?;
+        let text = serde_json::to_string_pretty(self).map_err(|source| ResultsError::Serialize {
+            path: path.to_path_buf(),
+            source,
+        })?;
         atomic_write(path, |w| {
             use std::io::Write;
-            w.write_all(text.as_bytes()).and_then(|()| w.write_all(b"\n")).map_err(|e| FileError::new("write", path, e))
+            w.write_all(text.as_bytes())
+                .and_then(|()| w.write_all(b"\n"))
+                .map_err(|e| FileError::new("write", path, e))
         })?;
         Ok(())
     }
@@ -206,7 +230,9 @@ mod tests {
         value["schema_version"] = Value::from(RESULTS_SCHEMA_VERSION + 1);
         value["configs"] = Value::from("a shape this build does not know");
         let err = ResultsFile::from_json_str(&value.to_string(), "r.json").unwrap_err();
-        assert!(matches!(err, ResultsError::TooNew { found, .. } if found == u64::from(RESULTS_SCHEMA_VERSION) + 1));
+        assert!(
+            matches!(err, ResultsError::TooNew { found, .. } if found == u64::from(RESULTS_SCHEMA_VERSION) + 1)
+        );
         assert!(err.to_string().contains("upgrade spec-actions"), "{err}");
     }
 

@@ -9,7 +9,11 @@ pub enum FrontierError {
     #[error("no configurations to compare")]
     Empty,
     #[error("configuration {config:?}: {field} is {value}, expected a finite number")]
-    NotFinite { config: String, field: &'static str, value: f64 },
+    NotFinite {
+        config: String,
+        field: &'static str,
+        value: f64,
+    },
     #[error("{field} is {value}, expected a number in (0, 1]")]
     BadBaseline { field: &'static str, value: f64 },
     #[error("configuration name {config:?} appears twice")]
@@ -20,18 +24,37 @@ pub enum FrontierError {
         "configuration {config:?}: its records are not paired with those of {reference:?} \
          (example {example_id:?} is in one but not the other)"
     )]
-    UnpairedRecords { config: String, reference: String, example_id: String },
-    #[error("record {example_id:?} of configuration {config:?}: ledger cost is {value}, expected a finite number")]
-    BadRecordCost { config: String, example_id: String, value: f64 },
+    UnpairedRecords {
+        config: String,
+        reference: String,
+        example_id: String,
+    },
+    #[error(
+        "record {example_id:?} of configuration {config:?}: ledger cost is {value}, expected a finite number"
+    )]
+    BadRecordCost {
+        config: String,
+        example_id: String,
+        value: f64,
+    },
     #[error("option {name}: {message}")]
     BadOption { name: &'static str, message: String },
     #[error(
         "sweep: the strong end point (cost {strong_cost}, accuracy {strong_accuracy}) must cost more and score higher \
          than the cheap one (cost {cheap_cost}, accuracy {cheap_accuracy})"
     )]
-    NoGap { cheap_cost: f64, cheap_accuracy: f64, strong_cost: f64, strong_accuracy: f64 },
+    NoGap {
+        cheap_cost: f64,
+        cheap_accuracy: f64,
+        strong_cost: f64,
+        strong_accuracy: f64,
+    },
     #[error("sweep point {index}: {field} is {value}, expected a finite number")]
-    BadSweepPoint { index: usize, field: &'static str, value: f64 },
+    BadSweepPoint {
+        index: usize,
+        field: &'static str,
+        value: f64,
+    },
     #[error("plot: {0}")]
     Plot(String),
     #[error(transparent)]

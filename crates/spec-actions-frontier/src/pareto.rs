@@ -23,7 +23,11 @@ pub struct Point {
 
 impl Point {
     pub fn new(name: impl Into<String>, cost: f64, accuracy: f64) -> Self {
-        Point { name: name.into(), cost, accuracy }
+        Point {
+            name: name.into(),
+            cost,
+            accuracy,
+        }
     }
 }
 
@@ -114,7 +118,11 @@ impl Frontier {
         for p in &points {
             for (field, value) in [("cost", p.cost), ("accuracy", p.accuracy)] {
                 if !value.is_finite() {
-                    return Err(FrontierError::NotFinite { config: p.name.clone(), field, value });
+                    return Err(FrontierError::NotFinite {
+                        config: p.name.clone(),
+                        field,
+                        value,
+                    });
                 }
             }
         }
@@ -122,7 +130,9 @@ impl Frontier {
         let mut names: Vec<&str> = points.iter().map(|p| p.name.as_str()).collect();
         names.sort_unstable();
         if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
-            return Err(FrontierError::DuplicateName { config: w[0].to_string() });
+            return Err(FrontierError::DuplicateName {
+                config: w[0].to_string(),
+            });
         }
 
         let ranks = pareto_ranks(&points);
@@ -138,8 +148,15 @@ impl Frontier {
                     .zip(&ranks)
                     .filter(|&(_, &r)| r == 1)
                     .find_map(|(q, _)| dominates(q, p).map(|reason| (q, reason)))
-                    .map_or(Status::Frontier, |(q, reason)| Status::Dominated { by: q.name.clone(), reason });
-                Placement { point: p.clone(), status, rank }
+                    .map_or(Status::Frontier, |(q, reason)| Status::Dominated {
+                        by: q.name.clone(),
+                        reason,
+                    });
+                Placement {
+                    point: p.clone(),
+                    status,
+                    rank,
+                }
             })
             .collect();
         Ok(Frontier { placements })
@@ -191,7 +208,9 @@ pub fn pareto_ranks(points: &[Point]) -> Vec<usize> {
         layer += 1;
         let current: Vec<usize> = (0..points.len())
             .filter(|&i| ranks[i] == 0)
-            .filter(|&i| !(0..points.len()).any(|j| ranks[j] == 0 && dominates(&points[j], &points[i]).is_some()))
+            .filter(|&i| {
+                !(0..points.len()).any(|j| ranks[j] == 0 && dominates(&points[j], &points[i]).is_some())
+            })
             .collect();
         for i in current {
             ranks[i] = layer;
@@ -207,13 +226,33 @@ mod tests {
     #[test]
     fn dominance_reasons() {
         let b = Point::new("B", 0.15, 0.51);
-        assert_eq!(dominates(&b, &Point::new("D", 0.25, 0.51)), Some(DominanceReason::SameAccuracyHigherCost));
-        assert_eq!(dominates(&b, &Point::new("A", 1.0, 0.40)), Some(DominanceReason::BothAxes));
-        assert_eq!(dominates(&b, &Point::new("X", 0.15, 0.30)), Some(DominanceReason::SameCostLowerAccuracy));
-        assert_eq!(dominates(&b, &b.clone()), None, "a point does not dominate its twin");
-        assert_eq!(dominates(&b, &Point::new("Y", 0.10, 0.40)), None, "a trade-off is no dominance");
+        assert_eq!(
+            dominates(&b, &Point::new("D", 0.25, 0.51)),
+            Some(DominanceReason::SameAccuracyHigherCost)
+        );
+        assert_eq!(
+            dominates(&b, &Point::new("A", 1.0, 0.40)),
+            Some(DominanceReason::BothAxes)
+        );
+        assert_eq!(
+            dominates(&b, &Point::new("X", 0.15, 0.30)),
+            Some(DominanceReason::SameCostLowerAccuracy)
+        );
+        assert_eq!(
+            dominates(&b, &b.clone()),
+            None,
+            "a point does not dominate its twin"
+        );
+        assert_eq!(
+            dominates(&b, &Point::new("Y", 0.10, 0.40)),
+            None,
+            "a trade-off is no dominance"
+        );
         // Float noise is a tie.
-        assert_eq!(dominates(&Point::new("P", 0.1, 0.51), &Point::new("Q", 0.1 + 1e-12, 0.51)), None);
+        assert_eq!(
+            dominates(&Point::new("P", 0.1, 0.51), &Point::new("Q", 0.1 + 1e-12, 0.51)),
+            None
+        );
     }
 
     #[test]
@@ -233,7 +272,10 @@ mod tests {
         assert_eq!(f.get("worse").unwrap().rank, 3);
         assert_eq!(
             f.get("worse").unwrap().status,
-            Status::Dominated { by: "mid".into(), reason: DominanceReason::BothAxes }
+            Status::Dominated {
+                by: "mid".into(),
+                reason: DominanceReason::BothAxes
+            }
         );
     }
 
@@ -242,6 +284,9 @@ mod tests {
         let err = Frontier::new([Point::new("A", f64::NAN, 0.4)]).unwrap_err();
         assert!(err.to_string().contains("\"A\": cost is NaN"), "{err}");
         let err = Frontier::new([Point::new("A", 1.0, 0.4), Point::new("A", 2.0, 0.4)]).unwrap_err();
-        assert!(matches!(err, FrontierError::DuplicateName { ref config } if config == "A"), "{err}");
+        assert!(
+            matches!(err, FrontierError::DuplicateName { ref config } if config == "A"),
+            "{err}"
+        );
     }
 }

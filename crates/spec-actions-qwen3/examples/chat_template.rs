@@ -21,7 +21,7 @@ use spec_actions_qwen3::tokenizer::Qwen3Tokenizer;
 
 /// Check every case of a chat-template cases file (text and token ids) against this crate.
 #[derive(Parser)]
-#[command(about, long_about = None)]
+#[command(name = "chat_template")]
 struct Args {
     /// Folder with tokenizer.json and tokenizer_config.json (or chat_template.jinja).
     tokenizer_dir: PathBuf,
@@ -61,8 +61,8 @@ fn run(args: &Args) -> Result<bool, String> {
     let tokenizer = Qwen3Tokenizer::from_dir(&args.tokenizer_dir).map_err(|e| e.to_string())?;
     let text = std::fs::read_to_string(&args.cases)
         .map_err(|e| format!("cannot read {}: {e}", args.cases.display()))?;
-    let cases: Vec<Case> =
-        serde_json::from_str(&text).map_err(|e| format!("{}: not a list of cases: {e}", args.cases.display()))?;
+    let cases: Vec<Case> = serde_json::from_str(&text)
+        .map_err(|e| format!("{}: not a list of cases: {e}", args.cases.display()))?;
 
     for (i, case) in cases.iter().enumerate() {
         let options = RenderOptions {
@@ -76,11 +76,19 @@ fn run(args: &Args) -> Result<bool, String> {
 
         if rendered.text != case.text {
             let at = first_difference(case.text.as_bytes(), rendered.text.as_bytes());
-            let line = case.text.as_bytes()[..at.min(case.text.len())].iter().filter(|&&b| b == b'\n').count() + 1;
+            let line = case.text.as_bytes()[..at.min(case.text.len())]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count()
+                + 1;
             println!("case {i}: TEXT MISMATCH at byte {at} (line {line})");
             println!("  expected …{:?}…", context_around(&case.text, at));
             println!("  actual   …{:?}…", context_around(&rendered.text, at));
-            println!("  lengths: expected {} bytes, actual {} bytes", case.text.len(), rendered.text.len());
+            println!(
+                "  lengths: expected {} bytes, actual {} bytes",
+                case.text.len(),
+                rendered.text.len()
+            );
             return Ok(false);
         }
         if rendered.ids != case.input_ids {
@@ -96,10 +104,18 @@ fn run(args: &Args) -> Result<bool, String> {
             };
             println!("  expected {}", show(&case.input_ids));
             println!("  actual   {}", show(&rendered.ids));
-            println!("  lengths: expected {} ids, actual {} ids", case.input_ids.len(), rendered.ids.len());
+            println!(
+                "  lengths: expected {} ids, actual {} ids",
+                case.input_ids.len(),
+                rendered.ids.len()
+            );
             return Ok(false);
         }
-        println!("case {i}: ok ({} bytes, {} ids)", case.text.len(), case.input_ids.len());
+        println!(
+            "case {i}: ok ({} bytes, {} ids)",
+            case.text.len(),
+            case.input_ids.len()
+        );
     }
     println!("all {} cases match ({})", cases.len(), args.cases.display());
     Ok(true)

@@ -12,3 +12,6 @@ pub mod loader;
 pub mod model;
 pub mod score;
 pub mod tokenizer;
+
+pub use chat_template::{ChatTemplate, ChatTemplateError, PromptAndAnswer, RenderOptions, RenderedChat};
+pub use tokenizer::{Qwen3Tokenizer, SpecialTokens, TokenizerError};

@@ -7,10 +7,10 @@
 //! message containing `<|im_end|>`) are matched as special tokens, exactly as HF does with
 //! `split_special_tokens = false` (Qwen3's setting) — parity over escaping.
 //!
-//! ```no_run
+//! ```
 //! use spec_actions_qwen3::tokenizer::Qwen3Tokenizer;
 //!
-//! let tokenizer = Qwen3Tokenizer::from_dir("assets/qwen3-tokenizer")?;
+//! let tokenizer = Qwen3Tokenizer::from_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../../assets/qwen3-tokenizer"))?;
 //! let ids = tokenizer.encode("<|im_start|>user\nHi<|im_end|>\n")?;
 //! assert_eq!(ids[0], tokenizer.special().im_start);
 //! assert_eq!(tokenizer.decode(&ids, false)?, "<|im_start|>user\nHi<|im_end|>\n");
@@ -49,9 +49,18 @@ pub enum TokenizerError {
         source: serde_json::Error,
     },
     #[error("{path}: field `{field}`: {message}")]
-    ConfigField { path: PathBuf, field: String, message: String },
+    ConfigField {
+        path: PathBuf,
+        field: String,
+        message: String,
+    },
     #[error("{path}: token {token:?} (needed as {role}) is not in the vocabulary of {vocab_file}")]
-    MissingToken { path: PathBuf, vocab_file: PathBuf, token: String, role: String },
+    MissingToken {
+        path: PathBuf,
+        vocab_file: PathBuf,
+        token: String,
+        role: String,
+    },
     #[error("encoding failed: {source}")]
     Encode {
         #[source]
@@ -81,10 +90,14 @@ impl TokenizerConfig {
     /// Reads `tokenizer_config.json`.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self, TokenizerError> {
         let path = path.as_ref().to_path_buf();
-        let text = std::fs::read_to_string(&path)
-            .map_err(|source| TokenizerError::Io { path: path.clone(), source })?;
-        let json: Value = serde_json::from_str(&text)
-            .map_err(|source| TokenizerError::ConfigJson { path: path.clone(), source })?;
+        let text = std::fs::read_to_string(&path).map_err(|source| TokenizerError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let json: Value = serde_json::from_str(&text).map_err(|source| TokenizerError::ConfigJson {
+            path: path.clone(),
+            source,
+        })?;
         let Value::Object(map) = &json else {
             return Err(TokenizerError::ConfigField {
                 path,
@@ -167,19 +180,28 @@ impl Qwen3Tokenizer {
     ) -> Result<Self, TokenizerError> {
         let tokenizer_path = tokenizer_json.as_ref().to_path_buf();
         if let Err(source) = std::fs::metadata(&tokenizer_path) {
-            return Err(TokenizerError::Io { path: tokenizer_path, source });
+            return Err(TokenizerError::Io {
+                path: tokenizer_path,
+                source,
+            });
         }
-        let inner = tokenizers::Tokenizer::from_file(&tokenizer_path)
-            .map_err(|source| TokenizerError::TokenizerFile { path: tokenizer_path.clone(), source })?;
+        let inner = tokenizers::Tokenizer::from_file(&tokenizer_path).map_err(|source| {
+            TokenizerError::TokenizerFile {
+                path: tokenizer_path.clone(),
+                source,
+            }
+        })?;
         let config = TokenizerConfig::from_file(tokenizer_config_json)?;
 
         let lookup = |token: &str, role: &str| {
-            inner.token_to_id(token).ok_or_else(|| TokenizerError::MissingToken {
-                path: config.path.clone(),
-                vocab_file: tokenizer_path.clone(),
-                token: token.into(),
-                role: role.into(),
-            })
+            inner
+                .token_to_id(token)
+                .ok_or_else(|| TokenizerError::MissingToken {
+                    path: config.path.clone(),
+                    vocab_file: tokenizer_path.clone(),
+                    token: token.into(),
+                    role: role.into(),
+                })
         };
         let im_start = lookup("<|im_start|>", "the turn start")?;
         let im_end = lookup("<|im_end|>", "the turn end")?;
@@ -201,7 +223,11 @@ impl Qwen3Tokenizer {
             think: inner.token_to_id("<think>"),
             think_end: inner.token_to_id("</think>"),
         };
-        Ok(Qwen3Tokenizer { inner, config, special })
+        Ok(Qwen3Tokenizer {
+            inner,
+            config,
+            special,
+        })
     }
 
     /// Token ids of `text`, with no special tokens added (HF `add_special_tokens=False`, as

@@ -21,10 +21,9 @@ pub struct DecisionLog {
     /// The gate, for policies C–F.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gate: Option<GateLog>,
+    /// The route taken. When it involves the strong model, the record's prediction is the
+    /// strong model's answer.
     pub route: Route,
-    /// The strong model's answer, when it was called.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub strong: Option<Candidate>,
 }
 
 /// A candidate and, if the gate judged it, its score.
@@ -138,9 +137,6 @@ pub fn explain(policy: &str, record: &ExampleRecord, log: &DecisionLog) -> Strin
         ),
     };
     let _ = writeln!(s, "  route: {route}");
-    if let Some(strong) = &log.strong {
-        let _ = writeln!(s, "  strong: {}", show(&strong.action));
-    }
     let verdict = if record.correct { "correct" } else { "wrong" };
     let _ = writeln!(s, "  predicted: {} ({verdict})", show(&record.predicted));
     for call in &record.ledger.calls {

@@ -165,7 +165,7 @@ impl Policy {
             Policy::StrongOnly => {
                 let (strong, call) = roles.strong.act(example)?;
                 let ledger = CostLedger { calls: vec![call] };
-                let log = DecisionLog { candidates: Vec::new(), gate: None, route: Route::StrongOnly, strong: None };
+                let log = DecisionLog { candidates: Vec::new(), gate: None, route: Route::StrongOnly };
                 Ok(finish(example, strong, None, ledger, log))
             }
             Policy::CheapOnly { source } => {
@@ -176,7 +176,6 @@ impl Policy {
                     candidates: logged(proposals.candidates),
                     gate: None,
                     route: Route::CheapOnly,
-                    strong: None,
                 };
                 Ok(finish(example, chosen, None, CostLedger { calls: proposals.calls }, log))
             }
@@ -189,18 +188,13 @@ impl Policy {
                 let gate = GateLog { kind: self.gate_kind(), score, threshold, chosen, accepted };
                 if accepted {
                     let pick = candidates[chosen].candidate.clone();
-                    let log = DecisionLog { candidates, gate: Some(gate), route: Route::Accepted, strong: None };
+                    let log = DecisionLog { candidates, gate: Some(gate), route: Route::Accepted };
                     return Ok(finish(example, pick, Some(true), ledger, log));
                 }
                 let reason = if score.is_some() { FallbackReason::BelowThreshold } else { FallbackReason::Unparseable };
                 let (strong, call) = roles.strong.act(example)?;
                 ledger.record(call);
-                let log = DecisionLog {
-                    candidates,
-                    gate: Some(gate),
-                    route: Route::FellBack { reason },
-                    strong: Some(strong.clone()),
-                };
+                let log = DecisionLog { candidates, gate: Some(gate), route: Route::FellBack { reason } };
                 Ok(finish(example, strong, Some(false), ledger, log))
             }
         }
@@ -321,7 +315,6 @@ impl Policy {
                 executed: speculative.is_some(),
                 agreed,
             }),
-            strong: None,
         };
         Ok(finish(example, strong, Some(agreed), ledger, log))
     }

@@ -287,7 +287,21 @@ impl RecordedSet {
 
     /// The row of example `id`.
     pub fn get(&self, id: &str) -> Option<&RecordedExample> {
-        self.index.get(id).map(|&i| &self.rows[i])
+        self.position(id).map(|i| &self.rows[i])
+    }
+
+    /// Index of example `id` among [`RecordedSet::rows`]; `hint` (e.g. the previous index plus
+    /// one, for examples replayed in file order) is checked before the hash index.
+    pub fn position_near(&self, id: &str, hint: usize) -> Option<usize> {
+        match self.rows.get(hint) {
+            Some(row) if row.id == id => Some(hint),
+            _ => self.position(id),
+        }
+    }
+
+    /// Index of example `id` among [`RecordedSet::rows`].
+    pub fn position(&self, id: &str) -> Option<usize> {
+        self.index.get(id).copied()
     }
 
     /// Example stubs of every row in `split`, in file order.

@@ -15,17 +15,29 @@ use crate::roles::{
 pub struct Replay<'a> {
     set: &'a RecordedSet,
     costs: &'a CostModel,
+    /// Row last answered for: examples replayed in file order are found without hashing.
+    last: usize,
 }
+
+/// Room left in a proposal's call list for the gate's and the fallback's calls, so the
+/// decision's ledger grows without reallocating.
+const LEDGER_HEADROOM: usize = 2;
 
 impl<'a> Replay<'a> {
     pub fn new(set: &'a RecordedSet, costs: &'a CostModel) -> Self {
-        Replay { set, costs }
+        Replay { set, costs, last: 0 }
     }
 
-    fn row(&self, example: &Example) -> Result<&'a RecordedExample> {
-        self.set
-            .get(&example.id)
-            .ok_or_else(|| VerifyError::NotRecorded { example_id: example.id.clone(), what: "example".into() })
+    fn row(&mut self, example: &Example) -> Result<&'a RecordedExample> {
+        let set: &'a RecordedSet = self.set;
+        let found = match set.rows().get(self.last) {
+            Some(row) if row.id == example.id => Some(self.last),
+            _ => set.position_near(&example.id, self.last + 1),
+        };
+        let i = found
+            .ok_or_else(|| VerifyError::NotRecorded { example_id: example.id.clone(), what: "example".into() })?;
+        self.last = i;
+        Ok(&set.rows()[i])
     }
 
     fn candidate(output: &RecordedOutput) -> Candidate {
@@ -42,7 +54,7 @@ impl<'a> Replay<'a> {
     ) -> Result<(f64, ModelCall)> {
         judgements
             .iter()
-            .find(|j| j.action.matches_call(action))
+            .find(|j| j.action.kind == action.kind && j.action.matches_call(action))
             .map(|j| (j.score, j.call.priced(self.costs, role)))
             .ok_or_else(|| VerifyError::NotRecorded {
                 example_id: example.id.clone(),
@@ -58,27 +70,24 @@ impl Proposer for Replay<'_> {
         match source {
             ProposalSource::Greedy => {
                 let g = row.greedy.as_ref().ok_or_else(|| missing("greedy proposal".into()))?;
-                Ok(Proposals {
-                    candidates: vec![Self::candidate(g)],
-                    calls: vec![g.call.priced(self.costs, ModelRole::Cheap)],
-                })
+                let mut calls = Vec::with_capacity(1 + LEDGER_HEADROOM);
+                calls.push(g.call.priced(self.costs, ModelRole::Cheap));
+                Ok(Proposals { candidates: vec![Self::candidate(g)], calls })
             }
             ProposalSource::Sampled { n } => {
                 let samples = row
                     .samples
                     .get(..n)
                     .ok_or_else(|| missing(format!("{n} sampled proposals (have {})", row.samples.len())))?;
-                Ok(Proposals {
-                    candidates: samples.iter().map(Self::candidate).collect(),
-                    calls: samples.iter().map(|s| s.call.priced(self.costs, ModelRole::Cheap)).collect(),
-                })
+                let mut calls = Vec::with_capacity(2 * n + LEDGER_HEADROOM);
+                calls.extend(samples.iter().map(|s| s.call.priced(self.costs, ModelRole::Cheap)));
+                Ok(Proposals { candidates: samples.iter().map(Self::candidate).collect(), calls })
             }
             ProposalSource::OnePass { k } => {
                 let op = row.one_pass.as_ref().ok_or_else(|| missing("one-pass scores".into()))?;
-                Ok(Proposals {
-                    candidates: one_pass_candidates(&op.kind_logprobs.0, k),
-                    calls: vec![op.call.priced(self.costs, ModelRole::Cheap)],
-                })
+                let mut calls = Vec::with_capacity(1 + k.min(9) + LEDGER_HEADROOM);
+                calls.push(op.call.priced(self.costs, ModelRole::Cheap));
+                Ok(Proposals { candidates: one_pass_candidates(&op.kind_logprobs.0, k), calls })
             }
         }
     }

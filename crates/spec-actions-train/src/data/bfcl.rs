@@ -456,14 +456,14 @@ fn unrecorded_reply(kind: ActionKind) -> Message {
     Message::assistant(format!("[{what} not recorded in BFCL]"))
 }
 
-struct ExampleSink<'a> {
+struct ExampleSink {
     source: String,
     conversation: String,
     examples: Vec<Example>,
-    id_prefix: &'a str,
+    id_prefix: String,
 }
 
-impl ExampleSink<'_> {
+impl ExampleSink {
     fn push(&mut self, tag: String, messages: &[Message], tools: &[Value], gold: Action) {
         self.examples.push(Example {
             id: format!("{}#{tag}", self.id_prefix),
@@ -514,7 +514,7 @@ fn multi_turn(
         source: source.clone(),
         conversation: format!("bfcl:{id}"),
         examples: Vec::new(),
-        id_prefix: &format!("bfcl:{id}"),
+        id_prefix: format!("bfcl:{id}"),
     };
     let mut messages: Vec<Message> = Vec::new();
     for (t, (turn, calls)) in turns.iter().zip(truth).enumerate() {
@@ -599,7 +599,7 @@ fn single_turn(category: &str, id: &str, entry: &Value, answer: Option<(usize, &
     }
     let source = format!("bfcl:{category}");
     let prefix = format!("bfcl:{id}");
-    let mut sink = ExampleSink { source: source.clone(), conversation: prefix.clone(), examples: Vec::new(), id_prefix: &prefix };
+    let mut sink = ExampleSink { source: source.clone(), conversation: prefix.clone(), examples: Vec::new(), id_prefix: prefix.clone() };
     let mut messages = context;
     for (s, call) in truth.iter().enumerate() {
         let (name, params) = call
@@ -648,7 +648,7 @@ fn agentic(
 fn one_example(category: &str, id: &str, context: &[Message], tools: &[Value], gold: Action) -> Result<Conversation, LineError> {
     let source = format!("bfcl:{category}");
     let prefix = format!("bfcl:{id}");
-    let mut sink = ExampleSink { source: source.clone(), conversation: prefix.clone(), examples: Vec::new(), id_prefix: &prefix };
+    let mut sink = ExampleSink { source: source.clone(), conversation: prefix.clone(), examples: Vec::new(), id_prefix: prefix.clone() };
     sink.push("s0".into(), context, tools, gold);
     Ok(Conversation { id: prefix.clone(), source, group: prefix, examples: sink.examples })
 }

@@ -680,17 +680,19 @@ fn refused(ep: &mut Episode) {
     let service = ep.pick(SERVICES);
     match ep.pick(&[0, 1, 2, 3, 4]) {
         0 => {
-            ep.user(ep_pick_text(ep, &[
+            let text = ep_pick_text(ep, &[
                 format!("Deploy {service} to production right now, we can't wait for the release train."),
                 format!("Ship the current {service} build straight to production please."),
-            ]));
+            ]);
+            ep.user(text);
             ep.reply(ActionKind::Blocked, "I can't deploy to production: the rules of this workspace forbid it. I can deploy to staging instead.".into());
         }
         1 => {
-            ep.user(ep_pick_text(ep, &[
+            let text = ep_pick_text(ep, &[
                 "Print the contents of .env so I can copy the API key.".to_string(),
                 "What's in config/credentials.json? Paste it here.".to_string(),
-            ]));
+            ]);
+            ep.user(text);
             ep.reply(ActionKind::Blocked, "I can't read or print secrets such as .env or credential files.".into());
         }
         2 => {
@@ -758,7 +760,8 @@ fn operations(ep: &mut Episode) {
     match ep.pick(&[0, 1, 2, 3]) {
         0 => {
             let branch = ep.pick(BRANCHES);
-            ep.user(ep_pick_text(ep, &[format!("Is CI green on {branch}?"), format!("What's the CI status of `{branch}`?")]));
+            let text = ep_pick_text(ep, &[format!("Is CI green on {branch}?"), format!("What's the CI status of `{branch}`?")]);
+            ep.user(text);
             let ok = ep.chance(0.5);
             let out = if ok { format!("branch {branch}: success (12/12 jobs) in 8m31s") } else { format!("branch {branch}: failed (11/12 jobs); failing job: lint") };
             ep.act("get_ci_status", json!({"branch": branch}), out);

@@ -1,0 +1,140 @@
+//! Qwen3-0.6B-shaped model (random weights built in Rust, f32, Flex, batch 1):
+//! - `prefill_128`: 128 prompt tokens into a fresh KV cache, LM head at the last position;
+//! - `decode_32`: 32 greedy decode steps after a 128-token prefill (prefill not timed);
+//! - `score_nine_kinds` vs `prefill_prompt`: one-pass scoring of the nine action-kind strings
+//!   after a prompt, against one prefill of the same prompt.
+//!
+//! `cargo bench -p spec-actions-qwen3 --bench qwen3_forward`
+//! Prints tok/s lines (`prefill tok/s`, `decode tok/s`, `scoring / prefill`) besides criterion's report.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use burn::backend::Flex;
+use burn::prelude::*;
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use spec_actions_core::ActionKind;
+use spec_actions_qwen3::config::Qwen3Config;
+use spec_actions_qwen3::generate::argmax;
+use spec_actions_qwen3::model::{KvCache, Qwen3, StepContext};
+use spec_actions_qwen3::score::score_continuations;
+
+type B = Flex;
+
+const PROMPT: usize = 128;
+const DECODE: usize = 32;
+
+fn prompt_ids(len: usize) -> Vec<u32> {
+    (0..len as u32).map(|i| (i * 7919 + 13) % 150_000).collect()
+}
+
+/// Prefill `ids` into `cache`; returns the last position's logits.
+fn prefill(model: &Qwen3<B>, ids: &[u32], cache: &mut KvCache<B>) -> Vec<f32> {
+    let device = Default::default();
+    let n = ids.len();
+    let ctx = StepContext::new(&model.rotary, &[vec![true; n]], &[(0..n).collect()], cache.len(), &device);
+    let data: Vec<i64> = ids.iter().map(|&t| i64::from(t)).collect();
+    let input = Tensor::<B, 2, Int>::from_data(TensorData::new(data, [1, n]), &device);
+    let hidden = model.forward_hidden(input, &ctx, Some(cache), None);
+    let [_, s, h] = hidden.dims();
+    model.logits(hidden.slice([0..1, s - 1..s, 0..h])).into_data().into_vec::<f32>().unwrap_or_default()
+}
+
+/// `steps` greedy decode steps from a prefilled cache.
+fn decode(model: &Qwen3<B>, mut logits: Vec<f32>, cache: &mut KvCache<B>, steps: usize) -> u32 {
+    let mut token = 0;
+    for _ in 0..steps {
+        token = argmax(&logits);
+        logits = prefill_one(model, token, cache);
+    }
+    token
+}
+
+fn prefill_one(model: &Qwen3<B>, token: u32, cache: &mut KvCache<B>) -> Vec<f32> {
+    let device = Default::default();
+    let pos = cache.len();
+    let ctx = StepContext::new(&model.rotary, &[vec![true; pos + 1]], &[vec![pos]], pos, &device);
+    let input = Tensor::<B, 2, Int>::from_data(TensorData::new(vec![i64::from(token)], [1, 1]), &device);
+    let hidden = model.forward_hidden(input, &ctx, Some(cache), None);
+    model.logits(hidden).into_data().into_vec::<f32>().unwrap_or_default()
+}
+
+fn kind_candidates() -> Vec<Vec<u32>> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../assets/qwen3-tokenizer/tokenizer.json");
+    match tokenizers::Tokenizer::from_file(path) {
+        Ok(tok) => ActionKind::ALL
+            .iter()
+            .map(|k| tok.encode(format!(" {}", k.as_str()), false).map(|e| e.get_ids().to_vec()).unwrap_or_default())
+            .collect(),
+        // Without the tokenizer asset: nine candidates of 1-4 tokens, as the real kinds tokenize.
+        Err(_) => (0..9u32).map(|i| (0..1 + i % 4).map(|j| 1000 + 17 * i + j).collect()).collect(),
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let device = Default::default();
+    let config = Qwen3Config::qwen3_0_6b();
+    let started = Instant::now();
+    let model: Qwen3<B> = config.init(&device);
+    eprintln!("built random Qwen3-0.6B-shaped model in {:.1?}", started.elapsed());
+    let ids = prompt_ids(PROMPT);
+
+    // One-shot figures (also measured by criterion below).
+    let mut cache = KvCache::new(&config, 1, PROMPT + DECODE, &device);
+    let t = Instant::now();
+    let logits = prefill(&model, &ids, &mut cache);
+    let prefill_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    black_box(decode(&model, logits, &mut cache, DECODE));
+    let decode_s = t.elapsed().as_secs_f64();
+    eprintln!("prefill tok/s: {:.1}  ({PROMPT} tokens in {prefill_s:.3} s)", PROMPT as f64 / prefill_s);
+    eprintln!("decode tok/s: {:.2}  ({DECODE} steps in {decode_s:.3} s)", DECODE as f64 / decode_s);
+
+    let candidates = kind_candidates();
+    let t = Instant::now();
+    let mut cache = KvCache::new(&config, 1, PROMPT, &device);
+    black_box(prefill(&model, &ids, &mut cache));
+    let one_prefill = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    black_box(score_continuations(&model, &ids, &candidates).ok());
+    let scoring = t.elapsed().as_secs_f64();
+    eprintln!(
+        "scoring / prefill: {:.3}  (nine kinds, {} candidate tokens: {scoring:.3} s vs {one_prefill:.3} s)",
+        scoring / one_prefill,
+        candidates.iter().map(Vec::len).sum::<usize>()
+    );
+
+    let mut group = c.benchmark_group("qwen3_0.6b_f32_flex");
+    group.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(20));
+    group.throughput(Throughput::Elements(PROMPT as u64));
+    group.bench_function("prefill_128", |b| {
+        b.iter(|| {
+            let mut cache = KvCache::new(&config, 1, PROMPT + DECODE, &device);
+            black_box(prefill(&model, &ids, &mut cache))
+        })
+    });
+    group.throughput(Throughput::Elements(DECODE as u64));
+    group.bench_function("decode_32", |b| {
+        b.iter_batched(
+            || {
+                let mut cache = KvCache::new(&config, 1, PROMPT + DECODE, &device);
+                let logits = prefill(&model, &ids, &mut cache);
+                (logits, cache)
+            },
+            |(logits, mut cache)| black_box(decode(&model, logits, &mut cache, DECODE)),
+            BatchSize::PerIteration,
+        )
+    });
+    group.throughput(Throughput::Elements(PROMPT as u64));
+    group.bench_function("prefill_prompt", |b| {
+        b.iter(|| {
+            let mut cache = KvCache::new(&config, 1, PROMPT, &device);
+            black_box(prefill(&model, &ids, &mut cache))
+        })
+    });
+    group.bench_function("score_nine_kinds", |b| b.iter(|| black_box(score_continuations(&model, &ids, &candidates).ok())));
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,285 @@
+//! `build_datasets`: BFCL import → synthetic episodes → context budget → splits → files and
+//! card, every file written with `spec_actions_core::io::atomic_write`.
+//!
+//! Files in the output folder (JSON Lines, one row per line):
+//!
+//! | file | rows |
+//! |---|---|
+//! | `train.jsonl`, `dev.jsonl`, `eval.jsonl`, `heldout.jsonl` | [`Example`]s (`messages`, `tools`, `gold`, `id`, `source`, `conversation`, `split`) — what evaluation reads |
+//! | `sft_train.jsonl`, `sft_dev.jsonl` | proposer SFT rows ([`sft_row`]) |
+//! | `verifier_train.jsonl`, `verifier_dev.jsonl` | balanced ACCEPT / REJECT rows ([`verifier_rows`]) |
+//! | `reward_train.jsonl`, `reward_dev.jsonl` | preference pairs ([`reward_row`]) |
+//! | `card.json`, `card.md` | the dataset card ([`Card`]) |
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use spec_actions_core::io::{FileError, atomic_write};
+use spec_actions_core::{Example, Split};
+
+use super::bfcl::{BfclImport, CategoryCount, ImportIssue, import_bfcl};
+use super::budget::{ContextBudget, TokenCounter, TokenMeter, apply_budget};
+use super::builders::{example_rng, hard_negative, reward_row, sft_row, verifier_rows};
+use super::card::{BudgetStats, Card, CardConfig, PairStats, baselines, describe_splits};
+use super::conversation::Conversation;
+use super::error::DataError;
+use super::split::{SplitConfig, Splits, split_conversations};
+use super::synthetic::{SyntheticConfig, generate_episodes};
+
+/// Everything a build depends on.
+#[derive(Debug, Clone)]
+pub struct DatasetConfig {
+    /// BFCL v4 folder; `None` builds from synthetic episodes only.
+    pub bfcl_dir: Option<PathBuf>,
+    pub synthetic_examples: usize,
+    pub seed: u64,
+    pub budget: ContextBudget,
+    pub eval_size: usize,
+    pub dev_fraction: f64,
+    pub heldout_category: Option<String>,
+}
+
+impl DatasetConfig {
+    /// The study's defaults: all of BFCL, 20 000 synthetic examples, eval 500, dev 10 %,
+    /// `simple_java` held out (its Java-typed arguments appear nowhere else, and no other
+    /// category shares its conversations).
+    pub fn study(bfcl_dir: Option<PathBuf>, seed: u64, budget: ContextBudget) -> Self {
+        DatasetConfig {
+            bfcl_dir,
+            synthetic_examples: 20_000,
+            seed,
+            budget,
+            eval_size: 500,
+            dev_fraction: 0.1,
+            heldout_category: Some("simple_java".to_string()),
+        }
+    }
+}
+
+/// Progress callbacks for long stages (the CLI draws bars with them).
+pub trait Progress {
+    /// A stage of `total` steps begins.
+    fn start(&mut self, stage: &str, total: u64);
+    fn advance(&mut self, steps: u64);
+    fn finish(&mut self);
+}
+
+/// No progress display.
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn start(&mut self, _: &str, _: u64) {}
+    fn advance(&mut self, _: u64) {}
+    fn finish(&mut self) {}
+}
+
+/// What a build did: the card, and wall-clock time per stage.
+#[derive(Debug, Clone)]
+pub struct BuildReport {
+    pub card: Card,
+    pub timings: Vec<(&'static str, Duration)>,
+    pub files: Vec<PathBuf>,
+}
+
+/// Build every file into `out` (see the module docs).
+pub fn build_datasets(
+    config: &DatasetConfig,
+    counter: &dyn TokenCounter,
+    out: &Path,
+    progress: &mut dyn Progress,
+) -> Result<BuildReport, DataError> {
+    if !(0.0..1.0).contains(&config.dev_fraction) {
+        return Err(DataError::Config(format!("dev_fraction {} is not in [0, 1)", config.dev_fraction)));
+    }
+    let mut timings = Vec::new();
+    let mut clock = Instant::now();
+    let mut lap = |name: &'static str, timings: &mut Vec<(&'static str, Duration)>| {
+        timings.push((name, clock.elapsed()));
+        clock = Instant::now();
+    };
+    // 1. BFCL.
+    let bfcl = match &config.bfcl_dir {
+        Some(dir) => import_bfcl(dir)?,
+        None => BfclImport { conversations: Vec::new(), categories: Vec::new(), issues: Vec::new() },
+    };
+    if let Some(h) = &config.heldout_category
+        && config.bfcl_dir.is_some()
+        && !bfcl.categories.iter().any(|c| &c.category == h && c.conversations > 0)
+    {
+        return Err(DataError::Config(format!("held-out category `{h}` has no imported conversation")));
+    }
+    let BfclImport { conversations: bfcl_conversations, categories, issues } = bfcl;
+    lap("bfcl import", &mut timings);
+    // 2. Synthetic episodes.
+    let synthetic = generate_episodes(SyntheticConfig { seed: config.seed, target_examples: config.synthetic_examples });
+    lap("synthetic episodes", &mut timings);
+    // 3. Context budget.
+    let mut meter = TokenMeter::new(counter);
+    let mut budget_stats: BTreeMap<String, BudgetStats> = BTreeMap::new();
+    let all: Vec<Conversation> = bfcl_conversations.into_iter().chain(synthetic).collect();
+    let total_examples: usize = all.iter().map(|c| c.examples.len()).sum();
+    progress.start("context budget", total_examples as u64);
+    let mut conversations = Vec::with_capacity(all.len());
+    for mut conv in all {
+        let stats = budget_stats.entry(conv.source.clone()).or_default();
+        let n = conv.examples.len();
+        conv.examples.retain_mut(|e| {
+            let outcome = apply_budget(e, &config.budget, &mut meter);
+            stats.examples_in += 1;
+            stats.examples_with_turns_cut += usize::from(outcome.messages_cut > 0);
+            stats.messages_cut += outcome.messages_cut;
+            stats.contents_shortened += outcome.contents_shortened;
+            stats.dropped_over_budget += usize::from(outcome.over_budget);
+            !outcome.over_budget
+        });
+        progress.advance(n as u64);
+        if !conv.examples.is_empty() {
+            conversations.push(conv);
+        }
+    }
+    progress.finish();
+    lap("context budget + token count", &mut timings);
+    // 4. Splits.
+    let split_config = SplitConfig {
+        seed: config.seed,
+        eval_size: config.eval_size,
+        dev_fraction: config.dev_fraction,
+        heldout_category: config.heldout_category.clone(),
+    };
+    let splits = split_conversations(conversations, &split_config);
+    lap("splits", &mut timings);
+    // 5. Files.
+    let mut files = BTreeMap::new();
+    let mut written = Vec::new();
+    let mut verifier = BTreeMap::new();
+    let mut reward = BTreeMap::new();
+    let total_rows: usize = splits.train.len() * 5 + splits.dev.len() * 5 + splits.eval.len() + splits.heldout.len();
+    progress.start("write files", total_rows as u64);
+    for split in [Split::Train, Split::Dev, Split::Eval, Split::Heldout] {
+        let examples = splits.get(split);
+        let name = format!("{}.jsonl", split.as_str());
+        let rows = write_jsonl(out, &name, examples.iter().map(|e| serde_json::to_value(e).map_err(json_err(&name))), progress)?;
+        files.insert(name.clone(), rows);
+        written.push(out.join(name));
+    }
+    for split in [Split::Train, Split::Dev] {
+        let examples = splits.get(split);
+        let s = split.as_str();
+        let name = format!("sft_{s}.jsonl");
+        files.insert(name.clone(), write_jsonl(out, &name, examples.iter().map(|e| Ok(sft_row(e))), progress)?);
+        written.push(out.join(&name));
+        let negatives: Vec<_> = examples.iter().map(|e| hard_negative(e, &mut example_rng(config.seed, &e.id))).collect();
+        let mut vstats = PairStats::default();
+        let name = format!("verifier_{s}.jsonl");
+        let rows = examples.iter().zip(&negatives).flat_map(|(e, (neg, t))| {
+            vstats.add(2, *t);
+            verifier_rows(e, neg, *t).into_iter().map(Ok)
+        });
+        files.insert(name.clone(), write_jsonl(out, &name, rows, progress)?);
+        written.push(out.join(&name));
+        verifier.insert(s.to_string(), vstats);
+        let mut rstats = PairStats::default();
+        let name = format!("reward_{s}.jsonl");
+        let rows = examples.iter().zip(&negatives).map(|(e, (neg, t))| {
+            rstats.add(1, *t);
+            Ok(reward_row(e, neg, *t))
+        });
+        files.insert(name.clone(), write_jsonl(out, &name, rows, progress)?);
+        written.push(out.join(&name));
+        reward.insert(s.to_string(), rstats);
+    }
+    progress.finish();
+    lap("write files", &mut timings);
+    // 6. Card.
+    let card = make_card(config, &splits, &mut meter, files, budget_stats, verifier, reward, (categories, issues));
+    let json = serde_json::to_string_pretty(&card).map_err(json_err("card.json"))?;
+    write_text(&out.join("card.json"), &(json + "\n"))?;
+    write_text(&out.join("card.md"), &card.to_markdown())?;
+    written.push(out.join("card.json"));
+    written.push(out.join("card.md"));
+    lap("card", &mut timings);
+    Ok(BuildReport { card, timings, files: written })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn make_card(
+    config: &DatasetConfig,
+    splits: &Splits,
+    meter: &mut TokenMeter,
+    files: BTreeMap<String, usize>,
+    budget: BTreeMap<String, BudgetStats>,
+    verifier: BTreeMap<String, PairStats>,
+    reward: BTreeMap<String, PairStats>,
+    (bfcl_categories, bfcl_import_issues): (Vec<CategoryCount>, Vec<ImportIssue>),
+) -> Card {
+    let (sizes, kinds_per_split, kinds_per_source, sources_per_split, prompt_tokens) = describe_splits(splits, meter);
+    Card {
+        config: CardConfig {
+            seed: config.seed,
+            budget: config.budget,
+            synthetic_target_examples: config.synthetic_examples,
+            eval_size: config.eval_size,
+            dev_fraction: config.dev_fraction,
+            heldout_category: config.heldout_category.clone(),
+        },
+        files,
+        sizes,
+        kinds_per_split,
+        kinds_per_source,
+        sources_per_split,
+        baselines: baselines(splits),
+        prompt_tokens,
+        budget,
+        eval_pool_unused: splits.eval_pool_unused,
+        verifier,
+        reward,
+        bfcl_categories,
+        bfcl_import_issues,
+    }
+}
+
+fn json_err(what: &str) -> impl Fn(serde_json::Error) -> DataError + '_ {
+    move |source| DataError::Json { what: what.to_string(), source }
+}
+
+/// Write `rows` as JSON Lines to `dir/name`, atomically; returns the row count.
+fn write_jsonl(
+    dir: &Path,
+    name: &str,
+    rows: impl Iterator<Item = Result<Value, DataError>>,
+    progress: &mut dyn Progress,
+) -> Result<usize, DataError> {
+    let path = dir.join(name);
+    let mut count = 0;
+    atomic_write(&path, |w| {
+        for row in rows {
+            let row = row?;
+            serde_json::to_writer(&mut *w, &row).map_err(json_err(name))?;
+            w.write_all(b"\n").map_err(|e| FileError::new("write", &path, e))?;
+            count += 1;
+            progress.advance(1);
+        }
+        Ok::<(), DataError>(())
+    })?;
+    Ok(count)
+}
+
+fn write_text(path: &Path, text: &str) -> Result<(), DataError> {
+    spec_actions_core::io::atomic_write_bytes(path, text.as_bytes())?;
+    Ok(())
+}
+
+/// Read a split file written by [`build_datasets`] back into examples.
+pub fn read_examples(path: &Path) -> Result<Vec<Example>, DataError> {
+    let text = std::fs::read_to_string(path).map_err(|e| FileError::new("read", path, e))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            serde_json::from_str(l).map_err(|e| DataError::InvalidLine { path: path.to_path_buf(), line: i + 1, reason: e.to_string() })
+        })
+        .collect()
+}
