@@ -73,6 +73,9 @@ fn run(args: Args) -> Result<(), FrontierError> {
         "## Cost-Quality Frontier\n\n```\n{}```\n",
         report.frontier_listing()
     );
+    if let Some(sweeps) = report.sweeps_text() {
+        println!("## Threshold sweeps (RouteLLM metrics)\n\n```\n{sweeps}```\n");
+    }
     if let Some(stats) = report.statistics_text() {
         println!("## Statistics\n\n```\n{stats}```\n");
     }

@@ -41,7 +41,7 @@ struct DatasetsArgs {
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Context-budget preset: `full` (real models, keep everything) or `tiny` (CPU pipeline:
-    /// 512 prompt tokens, signature-only tool schemas).
+    /// 768 prompt tokens, signature-only tool schemas).
     #[arg(long, default_value = "full", value_parser = ["full", "tiny"])]
     preset: String,
     /// Override the preset's maximum prompt tokens.

@@ -28,13 +28,21 @@ pub struct ResultsFile {
     /// The kind the majority baseline always predicts (study: `final_answer`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub majority_kind: Option<ActionKind>,
+    /// Name of the cheap-only configuration (the study's `B`): the low end point of threshold
+    /// sweeps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cheap_only_config: Option<String>,
+    /// Name of the strong-only configuration (the study's `A`): the high end point of sweeps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strong_only_config: Option<String>,
     pub configs: Vec<ConfigResult>,
 }
 
 /// One configuration (policy + models + thresholds) and how it did.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConfigResult {
-    /// Short name: `A`, `B`, `F@0.8`…
+    /// Short name: `A`, `B`, `F@0.8`… Configurations named `<policy>@<threshold>` with the same
+    /// `<policy>` form one threshold sweep.
     pub name: String,
     pub description: String,
     pub accuracy: f64,
@@ -113,6 +121,8 @@ impl ResultsFile {
             random_baseline,
             majority_baseline: None,
             majority_kind: None,
+            cheap_only_config: None,
+            strong_only_config: None,
             configs: Vec::new(),
         }
     }

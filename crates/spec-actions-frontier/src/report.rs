@@ -11,6 +11,7 @@ use spec_actions_core::{ActionKind, Interval, ResultsFile, io};
 use crate::error::FrontierError;
 use crate::pareto::{Frontier, Point, Status};
 use crate::stats::{Bootstrap, BootstrapOptions, PairedComparison, PairedRecords, all_pairs};
+use crate::sweep::{Anchor, SweepMetrics};
 
 /// Options of [`FrontierReport::analyze`].
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -78,6 +79,22 @@ pub struct FrontierReport {
     pub frontier: Frontier,
     /// With per-example records only.
     pub statistics: Option<Statistics>,
+    /// Threshold sweeps: configurations named `<policy>@<threshold>`, grouped by policy.
+    #[serde(default)]
+    pub sweeps: Vec<SweepSummary>,
+}
+
+/// One policy swept over thresholds, with the RouteLLM metrics between the file's cheap-only
+/// and strong-only configurations.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SweepSummary {
+    pub policy: String,
+    /// The sweep's configurations, in the file's order.
+    pub configs: Vec<String>,
+    /// `None` when the end points are unknown or the strong one is not better; see `note`.
+    pub metrics: Option<SweepMetrics>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 impl FrontierReport {
@@ -174,7 +191,9 @@ impl FrontierReport {
             _ => None,
         };
 
+        let sweeps = sweeps(file);
         Ok(FrontierReport {
+            sweeps,
             title: file.title.clone(),
             random_baseline: file.random_baseline,
             majority_baseline: file.majority_baseline,
@@ -265,6 +284,34 @@ impl FrontierReport {
         Some(out)
     }
 
+    /// One line per threshold sweep: `F (5 thresholds): AUC 0.612, APGR 0.730, CPT(50%) 0.120, …`.
+    pub fn sweeps_text(&self) -> Option<String> {
+        if self.sweeps.is_empty() {
+            return None;
+        }
+        let mut out = String::new();
+        for sweep in &self.sweeps {
+            let _ = write!(out, "{} ({} thresholds): ", sweep.policy, sweep.configs.len());
+            match (&sweep.metrics, &sweep.note) {
+                (Some(m), _) => {
+                    let _ = writeln!(
+                        out,
+                        "AUC {:.3}, APGR {:.3}, CPT(50%) {:.3}, CPT(80%) {:.3}, CPT(95%) {:.3} (cost shares)",
+                        m.auc, m.apgr, m.cpt50, m.cpt80, m.cpt95
+                    );
+                }
+                (None, note) => {
+                    let _ = writeln!(
+                        out,
+                        "no metrics: {}",
+                        note.as_deref().unwrap_or("unknown end points")
+                    );
+                }
+            }
+        }
+        Some(out)
+    }
+
     /// The whole analysis as pretty JSON.
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
@@ -281,6 +328,55 @@ impl FrontierReport {
 /// such as `0.42 / 0.24 = 1.7499999…`.
 pub fn one_decimal(x: f64) -> String {
     format!("{:.1}", ((x * 10.0) + 1e-9).round() / 10.0)
+}
+
+/// Group `<policy>@<threshold>` configurations and measure each group between the file's
+/// cheap-only and strong-only configurations.
+fn sweeps(file: &ResultsFile) -> Vec<SweepSummary> {
+    let mut groups: Vec<(String, Vec<&spec_actions_core::ConfigResult>)> = Vec::new();
+    for config in &file.configs {
+        let Some((policy, _threshold)) = config.name.split_once('@') else {
+            continue;
+        };
+        match groups.iter_mut().find(|(p, _)| p == policy) {
+            Some((_, members)) => members.push(config),
+            None => groups.push((policy.to_string(), vec![config])),
+        }
+    }
+    let anchor = |name: &Option<String>, field: &str| -> Result<Anchor, String> {
+        let name = name
+            .as_ref()
+            .ok_or_else(|| format!("the results file names no {field}"))?;
+        file.configs
+            .iter()
+            .find(|c| &c.name == name)
+            .map(|c| Anchor {
+                cost: c.mean_cost,
+                accuracy: c.accuracy,
+            })
+            .ok_or_else(|| format!("{field} {name:?} is not among the configurations"))
+    };
+    groups
+        .into_iter()
+        .map(|(policy, members)| {
+            let points: Vec<(f64, f64)> = members.iter().map(|c| (c.mean_cost, c.accuracy)).collect();
+            let metrics = anchor(&file.cheap_only_config, "cheap_only_config")
+                .and_then(|cheap| Ok((cheap, anchor(&file.strong_only_config, "strong_only_config")?)))
+                .and_then(|(cheap, strong)| {
+                    SweepMetrics::new(&points, cheap, strong).map_err(|e| e.to_string())
+                });
+            let (metrics, note) = match metrics {
+                Ok(m) => (Some(m), None),
+                Err(note) => (None, Some(note)),
+            };
+            SweepSummary {
+                policy,
+                configs: members.iter().map(|c| c.name.clone()).collect(),
+                metrics,
+                note,
+            }
+        })
+        .collect()
 }
 
 fn check_baseline(field: &'static str, value: Option<f64>) -> Result<(), FrontierError> {

@@ -24,6 +24,8 @@ pub fn study_v2() -> ResultsFile {
         random_baseline: RANDOM_BASELINE,
         majority_baseline: Some(0.24),
         majority_kind: Some(ActionKind::FinalAnswer),
+        cheap_only_config: Some("B".to_string()),
+        strong_only_config: Some("A".to_string()),
         configs: vec![
             config("A", "8B strong (frozen, zero-shot)", 0.400, 1.000, None),
             config("B", "1.7B cheap (LoRA fine-tuned)", 0.510, 0.150, None),

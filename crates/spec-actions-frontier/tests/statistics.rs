@@ -191,3 +191,53 @@ fn unpaired_or_repeated_records_are_named() {
         Err(FrontierError::Empty)
     ));
 }
+
+#[test]
+fn threshold_sweeps_get_routellm_metrics() {
+    // cheap-only 0.40 @ 0.15, strong-only 0.80 @ 1.15; F@0.9 recovers 80% of the gap at a
+    // cost share of 0.2 (0.35), F@0.5 all of it at 0.6 (0.75).
+    let summary = |name: &str, accuracy: f64, mean_cost: f64| ConfigResult {
+        name: name.to_string(),
+        description: String::new(),
+        accuracy,
+        mean_cost,
+        accept_rate: None,
+        fallback_rate: None,
+        records: Vec::new(),
+    };
+    let mut f = file(vec![
+        summary("cheap", 0.40, 0.15),
+        summary("strong", 0.80, 1.15),
+        summary("F@0.9", 0.72, 0.35),
+        summary("F@0.5", 0.80, 0.75),
+        summary("G@0.5", 0.50, 0.95),
+    ]);
+    let report = FrontierReport::analyze(&f, ReportOptions::default()).unwrap();
+    assert_eq!(report.sweeps.len(), 2);
+    assert!(report.sweeps[0].metrics.is_none());
+    assert!(
+        report.sweeps[0]
+            .note
+            .as_ref()
+            .unwrap()
+            .contains("cheap_only_config")
+    );
+
+    f.cheap_only_config = Some("cheap".into());
+    f.strong_only_config = Some("strong".into());
+    let report = FrontierReport::analyze(&f, ReportOptions::default()).unwrap();
+    let sweep = &report.sweeps[0];
+    assert_eq!(sweep.policy, "F");
+    assert_eq!(sweep.configs, ["F@0.9", "F@0.5"]);
+    let m = sweep.metrics.unwrap();
+    // Curve (0,0) → (0.2,0.8) → (0.6,1) → (1,1): 0.08 + 0.36 + 0.4 = 0.84.
+    assert!((m.apgr - 0.84).abs() < 1e-9, "{m:?}");
+    assert!((m.cpt80 - 0.2).abs() < 1e-9, "{m:?}");
+    assert!((m.cpt95 - 0.5).abs() < 1e-9, "{m:?}");
+    assert!(
+        report
+            .sweeps_text()
+            .unwrap()
+            .contains("F (2 thresholds): AUC 0.736, APGR 0.840")
+    );
+}

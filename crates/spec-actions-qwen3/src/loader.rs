@@ -198,6 +198,12 @@ impl<B: Backend> WeightSource<B> for StoredWeights<'_, B> {
         Tensor::from_data(data, self.device)
     }
 
+    fn projection(&mut self, name: &str, [out, inp]: [usize; 2]) -> Tensor<B, 2> {
+        let data = self.take(name, vec![out, inp]);
+        let values = data.into_vec::<f32>().unwrap_or_default();
+        Tensor::from_data(TensorData::new(transpose(&values, out, inp), [inp, out]), self.device)
+    }
+
     fn vector(&mut self, name: &str, len: usize) -> Tensor<B, 1> {
         let data = self.take(name, vec![len]);
         Tensor::from_data(data, self.device)
@@ -214,4 +220,20 @@ fn to_f32(dtype: Dtype, bytes: &[u8]) -> Option<Vec<f32>> {
         Dtype::F16 => Some(bytes.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect()),
         _ => None,
     }
+}
+
+/// Row-major `[rows, cols]` to row-major `[cols, rows]`, in cache-sized tiles.
+fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    const TILE: usize = 32;
+    let mut out = vec![0.0f32; values.len()];
+    for r0 in (0..rows).step_by(TILE) {
+        for c0 in (0..cols).step_by(TILE) {
+            for r in r0..(r0 + TILE).min(rows) {
+                for c in c0..(c0 + TILE).min(cols) {
+                    out[c * rows + r] = values[r * cols + c];
+                }
+            }
+        }
+    }
+    out
 }

@@ -8,6 +8,7 @@
 //! string arguments, several tool responses).
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use serde_json::{Value, json};
 use spec_actions_core::{Message, ToolCall};
@@ -24,12 +25,16 @@ fn data(name: &str) -> PathBuf {
         .join(name)
 }
 
-fn load() -> (ChatTemplate, Qwen3Tokenizer) {
-    let dir = tokenizer_dir();
-    (
-        ChatTemplate::from_dir(&dir).unwrap(),
-        Qwen3Tokenizer::from_dir(&dir).unwrap(),
-    )
+/// The real Qwen3 template and tokenizer, loaded once for all tests (the tokenizer file is 11 MB).
+fn load() -> &'static (ChatTemplate, Qwen3Tokenizer) {
+    static LOADED: OnceLock<(ChatTemplate, Qwen3Tokenizer)> = OnceLock::new();
+    LOADED.get_or_init(|| {
+        let dir = tokenizer_dir();
+        (
+            ChatTemplate::from_dir(&dir).unwrap(),
+            Qwen3Tokenizer::from_dir(&dir).unwrap(),
+        )
+    })
 }
 
 fn cases(name: &str) -> Vec<Value> {

@@ -9,8 +9,8 @@ use std::time::Duration;
 use criterion::{Criterion, criterion_group, criterion_main};
 use spec_actions_core::{CostModel, Split};
 use spec_actions_verify::{
-    Confidence, GateTable, Policy, ProposalSource, RecordedSet, ReplayRoles, SyntheticConfig, generate, memory_origin,
-    run_policy,
+    Confidence, GateTable, Policy, ProposalSource, RecordedSet, ReplayRoles, SyntheticConfig, generate,
+    memory_origin, run_policy,
 };
 
 const DECISIONS: usize = 100_000;
@@ -22,19 +22,47 @@ fn all_policies() -> Vec<Policy> {
         Policy::StrongOnly,
         Policy::CheapOnly { source: greedy },
         Policy::CheapOnly { source: g1 },
-        Policy::Verified { source: greedy, threshold: 0.5 },
-        Policy::Verified { source: g1, threshold: 0.5 },
-        Policy::RewardThreshold { source: greedy, threshold: 0.0 },
-        Policy::Rerank { source: ProposalSource::Sampled { n: 3 }, threshold: 0.0 },
-        Policy::Rerank { source: ProposalSource::OnePass { k: 3 }, threshold: 0.0 },
-        Policy::Confidence { source: greedy, measure: Confidence::TopProb, threshold: 0.6 },
-        Policy::Confidence { source: ProposalSource::OnePass { k: 2 }, measure: Confidence::Margin, threshold: 0.3 },
+        Policy::Verified {
+            source: greedy,
+            threshold: 0.5,
+        },
+        Policy::Verified {
+            source: g1,
+            threshold: 0.5,
+        },
+        Policy::RewardThreshold {
+            source: greedy,
+            threshold: 0.0,
+        },
+        Policy::Rerank {
+            source: ProposalSource::Sampled { n: 3 },
+            threshold: 0.0,
+        },
+        Policy::Rerank {
+            source: ProposalSource::OnePass { k: 3 },
+            threshold: 0.0,
+        },
+        Policy::Confidence {
+            source: greedy,
+            measure: Confidence::TopProb,
+            threshold: 0.6,
+        },
+        Policy::Confidence {
+            source: ProposalSource::OnePass { k: 2 },
+            measure: Confidence::Margin,
+            threshold: 0.3,
+        },
         Policy::Speculative { source: greedy },
     ]
 }
 
 fn bench(c: &mut Criterion) {
-    let config = SyntheticConfig { examples: DECISIONS, seed: 42, dev_fraction: 0.0, ..Default::default() };
+    let config = SyntheticConfig {
+        examples: DECISIONS,
+        seed: 42,
+        dev_fraction: 0.0,
+        ..Default::default()
+    };
     let set = RecordedSet::from_rows(generate(&config), &memory_origin()).expect("valid synthetic rows");
     let costs = CostModel::default();
     let eval = set.examples(Split::Eval);
@@ -54,7 +82,10 @@ fn bench(c: &mut Criterion) {
     group.bench_function("sweep_C_probe_and_curve", |b| {
         b.iter(|| {
             let mut replay = ReplayRoles::new(&set, &costs);
-            let policy = Policy::Verified { source: ProposalSource::Greedy, threshold: 0.0 };
+            let policy = Policy::Verified {
+                source: ProposalSource::Greedy,
+                threshold: 0.0,
+            };
             let table = GateTable::probe(&policy, &eval, &mut replay.roles()).expect("probes");
             black_box(table.sweep().points.len())
         })

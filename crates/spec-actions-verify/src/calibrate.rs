@@ -87,7 +87,9 @@ impl GateTable {
     /// Probe `examples` (all of one split) through `policy`'s propose-and-judge stage and the
     /// strong model. `policy`'s own threshold is ignored.
     pub fn probe(policy: &Policy, examples: &[Example], roles: &mut Roles<'_>) -> Result<Self> {
-        let first = examples.first().ok_or_else(|| VerifyError::Empty { what: format!("probe of {}", family(policy)) })?;
+        let first = examples.first().ok_or_else(|| VerifyError::Empty {
+            what: format!("probe of {}", family(policy)),
+        })?;
         let mut rows = Vec::with_capacity(examples.len());
         for example in examples {
             if example.split != first.split {
@@ -106,17 +108,29 @@ impl GateTable {
                 score: judged.score,
                 accept_cost,
                 reject_cost: accept_cost + strong_call.nominal,
-                cheap_correct: chosen.action.as_ref().is_some_and(|a| a.matches_kind(&example.gold)),
-                strong_correct: strong.action.as_ref().is_some_and(|a| a.matches_kind(&example.gold)),
+                cheap_correct: chosen
+                    .action
+                    .as_ref()
+                    .is_some_and(|a| a.matches_kind(&example.gold)),
+                strong_correct: strong
+                    .action
+                    .as_ref()
+                    .is_some_and(|a| a.matches_kind(&example.gold)),
             });
         }
-        Ok(GateTable { policy: *policy, split: first.split, rows })
+        Ok(GateTable {
+            policy: *policy,
+            split: first.split,
+            rows,
+        })
     }
 
     /// A table from rows already probed (e.g. read back from a file).
     pub fn from_rows(policy: Policy, split: Split, rows: Vec<GateRow>) -> Result<Self> {
         if rows.is_empty() {
-            return Err(VerifyError::Empty { what: format!("gate table of {}", family(&policy)) });
+            return Err(VerifyError::Empty {
+                what: format!("gate table of {}", family(&policy)),
+            });
         }
         Ok(GateTable { policy, split, rows })
     }
@@ -167,7 +181,10 @@ impl GateTable {
         // Start from "reject everything", then accept rows in descending score order.
         let mut cost: f64 = self.rows.iter().map(|r| r.reject_cost).sum();
         let mut correct: i64 = self.rows.iter().map(|r| i64::from(r.strong_correct)).sum();
-        let top = scored.first().and_then(|r| r.score).map_or(f64::MAX, f64::next_up);
+        let top = scored
+            .first()
+            .and_then(|r| r.score)
+            .map_or(f64::MAX, f64::next_up);
         let point = |tau: f64, cost: f64, correct: i64, accepted: usize| CurvePoint {
             threshold: tau,
             mean_cost: cost / n,
@@ -186,14 +203,19 @@ impl GateTable {
             }
         }
         points.reverse();
-        Sweep { family: family(&self.policy), split: self.split, points }
+        Sweep {
+            family: family(&self.policy),
+            split: self.split,
+            points,
+        }
     }
 
     fn require_dev(&self) -> Result<()> {
         match self.rows.first() {
-            Some(r) if self.split != Split::Dev => {
-                Err(VerifyError::NotDevSplit { example_id: r.example_id.clone(), split: self.split })
-            }
+            Some(r) if self.split != Split::Dev => Err(VerifyError::NotDevSplit {
+                example_id: r.example_id.clone(),
+                split: self.split,
+            }),
             _ => Ok(()),
         }
     }
@@ -203,14 +225,21 @@ impl GateTable {
     /// the returned point.
     pub fn calibrate_fallback_rate(&self, target: f64) -> Result<Calibration> {
         if !(0.0..=1.0).contains(&target) {
-            return Err(VerifyError::OutOfRange { what: "target fallback rate", value: target });
+            return Err(VerifyError::OutOfRange {
+                what: "target fallback rate",
+                value: target,
+            });
         }
         self.require_dev()?;
         let sweep = self.sweep();
         let best = sweep
             .points
             .iter()
-            .min_by(|a, b| (a.fallback_rate - target).abs().total_cmp(&(b.fallback_rate - target).abs()))
+            .min_by(|a, b| {
+                (a.fallback_rate - target)
+                    .abs()
+                    .total_cmp(&(b.fallback_rate - target).abs())
+            })
             .copied()
             .ok_or_else(|| VerifyError::Empty { what: "sweep".into() })?;
         Ok(Calibration {
@@ -229,7 +258,11 @@ impl GateTable {
             .points
             .iter()
             .filter(|p| p.mean_cost <= budget + 1e-12)
-            .max_by(|a, b| a.accuracy.total_cmp(&b.accuracy).then(b.mean_cost.total_cmp(&a.mean_cost)))
+            .max_by(|a, b| {
+                a.accuracy
+                    .total_cmp(&b.accuracy)
+                    .then(b.mean_cost.total_cmp(&a.mean_cost))
+            })
             .copied();
         match best {
             Some(dev) => Ok(Calibration {
@@ -240,7 +273,11 @@ impl GateTable {
             None => Err(VerifyError::BudgetUnreachable {
                 policy: family(&self.policy),
                 budget,
-                cheapest: sweep.points.iter().map(|p| p.mean_cost).fold(f64::INFINITY, f64::min),
+                cheapest: sweep
+                    .points
+                    .iter()
+                    .map(|p| p.mean_cost)
+                    .fold(f64::INFINITY, f64::min),
             }),
         }
     }
@@ -249,8 +286,11 @@ impl GateTable {
     /// most confident accepts down.
     pub fn accept_curve(&self) -> Vec<AcceptPoint> {
         let n = self.rows.len() as f64;
-        let mut scored: Vec<(f64, bool)> =
-            self.rows.iter().filter_map(|r| r.score.map(|s| (s, r.cheap_correct))).collect();
+        let mut scored: Vec<(f64, bool)> = self
+            .rows
+            .iter()
+            .filter_map(|r| r.score.map(|s| (s, r.cheap_correct)))
+            .collect();
         scored.sort_by(|a, b| b.0.total_cmp(&a.0));
         let mut out = Vec::new();
         let mut correct = 0usize;
@@ -270,8 +310,11 @@ impl GateTable {
     /// Area under the ROC curve of the score as a detector of a correct cheap proposal
     /// (0.5: uninformative; ties count half). `None` without both classes among scored rows.
     pub fn auroc(&self) -> Option<f64> {
-        let mut scored: Vec<(f64, bool)> =
-            self.rows.iter().filter_map(|r| r.score.map(|s| (s, r.cheap_correct))).collect();
+        let mut scored: Vec<(f64, bool)> = self
+            .rows
+            .iter()
+            .filter_map(|r| r.score.map(|s| (s, r.cheap_correct)))
+            .collect();
         scored.sort_by(|a, b| a.0.total_cmp(&b.0));
         let positives = scored.iter().filter(|(_, ok)| *ok).count();
         let negatives = scored.len() - positives;

@@ -107,13 +107,19 @@ pub struct SpeculationLog {
 /// threshold, route, prediction, and every call with its cost.
 pub fn explain(policy: &str, record: &ExampleRecord, log: &DecisionLog) -> String {
     let mut s = String::new();
-    let show = |a: &Option<spec_actions_core::Action>| a.as_ref().map_or("<unparseable>".to_string(), |a| a.to_string());
+    let show = |a: &Option<spec_actions_core::Action>| {
+        a.as_ref().map_or("<unparseable>".to_string(), |a| a.to_string())
+    };
     let _ = writeln!(s, "policy {policy} on example {}", record.example_id);
     let _ = writeln!(s, "  gold: {}", record.gold);
     for (i, c) in log.candidates.iter().enumerate() {
         let score = c.score.map_or(String::new(), |v| format!("  score {v:.4}"));
-        let _ =
-            writeln!(s, "  candidate {i}: {}  p {:.4}{score}", show(&c.candidate.action), c.candidate.prob());
+        let _ = writeln!(
+            s,
+            "  candidate {i}: {}  p {:.4}{score}",
+            show(&c.candidate.action),
+            c.candidate.prob()
+        );
     }
     if let Some(g) = &log.gate {
         let score = g.score.map_or("none".to_string(), |v| format!("{v:.4}"));
@@ -131,7 +137,8 @@ pub fn explain(policy: &str, record: &ExampleRecord, log: &DecisionLog) -> Strin
         Route::FellBack { reason } => format!("fell back to the strong model ({reason:?})"),
         Route::Speculative(sp) => format!(
             "speculative: cheap {} executed early: {}, strong agreed: {}; strong action committed",
-            sp.cheap_kind.map_or("<unparseable>".to_string(), |k| k.to_string()),
+            sp.cheap_kind
+                .map_or("<unparseable>".to_string(), |k| k.to_string()),
             sp.executed,
             sp.agreed
         ),

@@ -24,11 +24,22 @@ pub enum VerifyError {
 
     /// A row parsed but one of its fields is out of range or inconsistent.
     #[error("{path}:{line}: example {example_id:?}: field `{field}`: {reason}")]
-    InvalidRecord { path: PathBuf, line: usize, example_id: String, field: String, reason: String },
+    InvalidRecord {
+        path: PathBuf,
+        line: usize,
+        example_id: String,
+        field: String,
+        reason: String,
+    },
 
     /// Two rows share an example id.
     #[error("{path}:{line}: example id {example_id:?} already used on line {first_line}")]
-    DuplicateId { path: PathBuf, line: usize, first_line: usize, example_id: String },
+    DuplicateId {
+        path: PathBuf,
+        line: usize,
+        first_line: usize,
+        example_id: String,
+    },
 
     /// A replayed role was asked for an output that the recording does not hold.
     #[error("example {example_id:?}: no recorded {what}")]
@@ -48,11 +59,21 @@ pub enum VerifyError {
 
     /// A gate table mixes splits.
     #[error("a gate table holds one split: example {example_id:?} is in {split:?}, the first in {first:?}")]
-    MixedSplits { example_id: String, split: Split, first: Split },
+    MixedSplits {
+        example_id: String,
+        split: Split,
+        first: Split,
+    },
 
     /// Two runs compared example by example do not cover the same examples.
     #[error("runs {left} and {right} differ at record {index}: {left_id:?} vs {right_id:?}")]
-    MismatchedRuns { left: String, right: String, index: usize, left_id: String, right_id: String },
+    MismatchedRuns {
+        left: String,
+        right: String,
+        index: usize,
+        left_id: String,
+        right_id: String,
+    },
 
     /// A calibration or a sweep was given no examples.
     #[error("{what}: no examples")]
@@ -60,7 +81,11 @@ pub enum VerifyError {
 
     /// No threshold meets the cost budget.
     #[error("no threshold of {policy} has mean cost ≤ {budget} on dev (cheapest: {cheapest})")]
-    BudgetUnreachable { policy: String, budget: f64, cheapest: f64 },
+    BudgetUnreachable {
+        policy: String,
+        budget: f64,
+        cheapest: f64,
+    },
 
     /// A requested rate is outside [0, 1].
     #[error("{what} must lie in [0, 1], got {value}")]

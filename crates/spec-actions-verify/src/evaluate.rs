@@ -88,7 +88,10 @@ pub fn run_policy(
     let (accept_rate, fallback_rate) = match policy {
         Policy::StrongOnly | Policy::CheapOnly { .. } => (None, None),
         Policy::Speculative { .. } => (Some(summary.accepted as f64 / n), None),
-        _ => (Some(summary.accepted as f64 / n), Some(summary.fell_back as f64 / n)),
+        _ => (
+            Some(summary.accepted as f64 / n),
+            Some(summary.fell_back as f64 / n),
+        ),
     };
     let config = ConfigResult {
         name: policy.name(),
@@ -99,7 +102,12 @@ pub fn run_policy(
         fallback_rate,
         records,
     };
-    Ok(PolicyRun { policy: *policy, config, logs, summary })
+    Ok(PolicyRun {
+        policy: *policy,
+        config,
+        logs,
+        summary,
+    })
 }
 
 /// A results file of `runs` (random baseline 1/9); write it with [`ResultsFile::write`].
@@ -112,7 +120,8 @@ pub fn results_file(title: impl Into<String>, runs: &[PolicyRun]) -> ResultsFile
 /// Write any serialisable value as pretty JSON, atomically.
 pub fn write_json<T: Serialize>(path: &Path, value: &T, what: &'static str) -> Result<()> {
     atomic_write(path, |w| {
-        serde_json::to_writer_pretty(&mut *w, value).map_err(|source| VerifyError::Serialize { what, source })?;
+        serde_json::to_writer_pretty(&mut *w, value)
+            .map_err(|source| VerifyError::Serialize { what, source })?;
         std::io::Write::write_all(w, b"\n").map_err(|e| FileError::new("write", path, e))?;
         Ok::<(), VerifyError>(())
     })
@@ -131,11 +140,15 @@ pub fn write_decision_logs(path: &Path, runs: &[PolicyRun]) -> Result<()> {
     let rows: Vec<LoggedDecision> = runs
         .iter()
         .flat_map(|run| {
-            run.config.records.iter().zip(&run.logs).map(|(record, log)| LoggedDecision {
-                config: run.config.name.clone(),
-                record: record.clone(),
-                log: log.clone(),
-            })
+            run.config
+                .records
+                .iter()
+                .zip(&run.logs)
+                .map(|(record, log)| LoggedDecision {
+                    config: run.config.name.clone(),
+                    record: record.clone(),
+                    log: log.clone(),
+                })
         })
         .collect();
     write_jsonl(path, &rows, "decision log")
@@ -148,7 +161,11 @@ pub fn read_decision_logs(path: &Path) -> Result<Vec<LoggedDecision>> {
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
         .map(|(i, l)| {
-            serde_json::from_str(l).map_err(|source| VerifyError::Json { path: path.to_path_buf(), line: i + 1, source })
+            serde_json::from_str(l).map_err(|source| VerifyError::Json {
+                path: path.to_path_buf(),
+                line: i + 1,
+                source,
+            })
         })
         .collect()
 }

@@ -61,7 +61,13 @@ impl LatencyModel {
             prefill_ms_per_token: rate(sums[i][0]),
             decode_ms_per_token: rate(sums[i][1]),
         };
-        LatencyModel { cheap: role(0), strong: role(1), verifier: role(2), reward_model: role(3), exec_ms }
+        LatencyModel {
+            cheap: role(0),
+            strong: role(1),
+            verifier: role(2),
+            reward_model: role(3),
+            exec_ms,
+        }
     }
 
     fn role(&self, role: ModelRole) -> &RoleLatency {
@@ -76,19 +82,33 @@ impl LatencyModel {
     /// Modelled duration of one call.
     pub fn call_ms(&self, call: &ModelCall) -> f64 {
         let r = self.role(call.role);
-        call.prefill_tokens as f64 * r.prefill_ms_per_token + call.decode_tokens as f64 * r.decode_ms_per_token
+        call.prefill_tokens as f64 * r.prefill_ms_per_token
+            + call.decode_tokens as f64 * r.decode_ms_per_token
     }
 
     /// Modelled time until the decided action's result is available.
     pub fn decision_ms(&self, record: &ExampleRecord, log: &DecisionLog) -> f64 {
-        let exec = record.predicted.as_ref().map_or(0.0, |a| self.exec_ms[a.kind.index()]);
+        let exec = record
+            .predicted
+            .as_ref()
+            .map_or(0.0, |a| self.exec_ms[a.kind.index()]);
         let sum_role = |role: ModelRole| -> f64 {
-            record.ledger.calls.iter().filter(|c| c.role == role).map(|c| self.call_ms(c)).sum()
+            record
+                .ledger
+                .calls
+                .iter()
+                .filter(|c| c.role == role)
+                .map(|c| self.call_ms(c))
+                .sum()
         };
         match &log.route {
             Route::Speculative(sp) => {
                 let (cheap, strong) = (sum_role(ModelRole::Cheap), sum_role(ModelRole::Strong));
-                if sp.executed && sp.agreed { strong.max(cheap + exec) } else { strong + exec }
+                if sp.executed && sp.agreed {
+                    strong.max(cheap + exec)
+                } else {
+                    strong + exec
+                }
             }
             _ => record.ledger.calls.iter().map(|c| self.call_ms(c)).sum::<f64>() + exec,
         }

@@ -54,8 +54,12 @@ pub mod roles;
 pub mod side_effects;
 pub mod synthetic;
 
-pub use calibrate::{AcceptPoint, Calibration, CalibrationTarget, CurvePoint, GateRow, GateTable, Sweep, family};
-pub use decision_log::{DecisionLog, FallbackReason, GateKind, GateLog, LoggedCandidate, Route, SpeculationLog, explain};
+pub use calibrate::{
+    AcceptPoint, Calibration, CalibrationTarget, CurvePoint, GateRow, GateTable, Sweep, family,
+};
+pub use decision_log::{
+    DecisionLog, FallbackReason, GateKind, GateLog, LoggedCandidate, Route, SpeculationLog, explain,
+};
 pub use error::{Result, VerifyError};
 pub use evaluate::{
     LoggedDecision, PolicyRun, RunSummary, read_decision_logs, results_file, run_policy, write_decision_logs,
@@ -65,10 +69,12 @@ pub use latency::{LatencyModel, RoleLatency};
 pub use oracle::{GateReport, OracleAnalysis};
 pub use policy::{Confidence, Decision, Judged, Policy};
 pub use recorded::{
-    KindLogprobs, RecordedCall, RecordedExample, RecordedJudgement, RecordedOnePass, RecordedOutput, RecordedSet,
-    memory_origin,
+    KindLogprobs, RecordedCall, RecordedExample, RecordedJudgement, RecordedOnePass, RecordedOutput,
+    RecordedSet, memory_origin,
 };
 pub use replay::{Replay, ReplayRoles};
-pub use roles::{Candidate, ProposalSource, Proposals, Proposer, Roles, Scorer, StrongModel, Verifier, one_pass_candidates};
+pub use roles::{
+    Candidate, ProposalSource, Proposals, Proposer, Roles, Scorer, StrongModel, Verifier, one_pass_candidates,
+};
 pub use side_effects::{HasSideEffects, SideEffects, SpeculativeAction};
 pub use synthetic::{SyntheticConfig, generate};

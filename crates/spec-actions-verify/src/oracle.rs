@@ -45,7 +45,9 @@ impl OracleAnalysis {
             }
         }
         if n == 0 {
-            return Err(VerifyError::Empty { what: "oracle analysis".into() });
+            return Err(VerifyError::Empty {
+                what: "oracle analysis".into(),
+            });
         }
         let (mut both, mut cheap_only, mut strong_only, mut cost) = (0usize, 0usize, 0usize, 0.0);
         for (cr, sr) in c.iter().zip(s) {
@@ -85,6 +87,10 @@ pub struct GateReport {
 
 impl GateReport {
     pub fn new(table: &GateTable) -> Self {
-        GateReport { family: family(table.policy()), auroc: table.auroc(), accept_curve: table.accept_curve() }
+        GateReport {
+            family: family(table.policy()),
+            auroc: table.auroc(),
+            accept_curve: table.accept_curve(),
+        }
     }
 }

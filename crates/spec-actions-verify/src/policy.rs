@@ -18,7 +18,9 @@
 use serde::{Deserialize, Serialize};
 use spec_actions_core::{Action, CostLedger, Example, ExampleRecord};
 
-use crate::decision_log::{DecisionLog, FallbackReason, GateKind, GateLog, LoggedCandidate, Route, SpeculationLog};
+use crate::decision_log::{
+    DecisionLog, FallbackReason, GateKind, GateLog, LoggedCandidate, Route, SpeculationLog,
+};
 use crate::error::{Result, VerifyError};
 use crate::roles::{Candidate, ProposalSource, Roles};
 use crate::side_effects::SpeculativeAction;
@@ -48,7 +50,11 @@ pub enum Policy {
     /// E: `source` is `Sampled { n }` (the study) or `OnePass { k }`.
     Rerank { source: ProposalSource, threshold: f64 },
     /// F.
-    Confidence { source: ProposalSource, measure: Confidence, threshold: f64 },
+    Confidence {
+        source: ProposalSource,
+        measure: Confidence,
+        threshold: f64,
+    },
     /// H.
     Speculative { source: ProposalSource },
 }
@@ -83,9 +89,15 @@ impl Policy {
             Policy::StrongOnly => "A".into(),
             Policy::CheapOnly { source } => tagged("B", source),
             Policy::Verified { source, threshold } => format!("{}@{threshold:.4}", tagged("C", source)),
-            Policy::RewardThreshold { source, threshold } => format!("{}@{threshold:.4}", tagged("D", source)),
+            Policy::RewardThreshold { source, threshold } => {
+                format!("{}@{threshold:.4}", tagged("D", source))
+            }
             Policy::Rerank { source, threshold } => format!("{}@{threshold:.4}", tagged("E", source)),
-            Policy::Confidence { source, measure, threshold } => {
+            Policy::Confidence {
+                source,
+                measure,
+                threshold,
+            } => {
                 let letter = match measure {
                     Confidence::TopProb => "F",
                     Confidence::Margin => "F-margin",
@@ -107,19 +119,38 @@ impl Policy {
             Policy::StrongOnly => "strong model only".into(),
             Policy::CheapOnly { source } => format!("{} only", src(source)),
             Policy::Verified { source, threshold } => {
-                format!("{} + verifier, accept if P(ACCEPT) ≥ {threshold}, else strong", src(source))
+                format!(
+                    "{} + verifier, accept if P(ACCEPT) ≥ {threshold}, else strong",
+                    src(source)
+                )
             }
             Policy::RewardThreshold { source, threshold } => {
-                format!("{} + reward model, accept if score ≥ {threshold}, else strong", src(source))
+                format!(
+                    "{} + reward model, accept if score ≥ {threshold}, else strong",
+                    src(source)
+                )
             }
             Policy::Rerank { source, threshold } => {
-                format!("{} reranked by reward model, accept best if score ≥ {threshold}, else strong", src(source))
+                format!(
+                    "{} reranked by reward model, accept best if score ≥ {threshold}, else strong",
+                    src(source)
+                )
             }
-            Policy::Confidence { source, measure, threshold } => {
-                format!("{} + confidence gate ({measure:?} ≥ {threshold}), else strong", src(source))
+            Policy::Confidence {
+                source,
+                measure,
+                threshold,
+            } => {
+                format!(
+                    "{} + confidence gate ({measure:?} ≥ {threshold}), else strong",
+                    src(source)
+                )
             }
             Policy::Speculative { source } => {
-                format!("{} and strong model together, strong action committed (lossless)", src(source))
+                format!(
+                    "{} and strong model together, strong action committed (lossless)",
+                    src(source)
+                )
             }
         }
     }
@@ -130,8 +161,14 @@ impl Policy {
             Policy::Verified { .. } => Some(GateKind::Verifier),
             Policy::RewardThreshold { .. } => Some(GateKind::RewardModel),
             Policy::Rerank { .. } => Some(GateKind::Rerank),
-            Policy::Confidence { measure: Confidence::TopProb, .. } => Some(GateKind::TopProb),
-            Policy::Confidence { measure: Confidence::Margin, .. } => Some(GateKind::Margin),
+            Policy::Confidence {
+                measure: Confidence::TopProb,
+                ..
+            } => Some(GateKind::TopProb),
+            Policy::Confidence {
+                measure: Confidence::Margin,
+                ..
+            } => Some(GateKind::Margin),
             _ => None,
         }
     }
@@ -165,7 +202,11 @@ impl Policy {
             Policy::StrongOnly => {
                 let (strong, call) = roles.strong.act(example)?;
                 let ledger = CostLedger { calls: vec![call] };
-                let log = DecisionLog { candidates: Vec::new(), gate: None, route: Route::StrongOnly };
+                let log = DecisionLog {
+                    candidates: Vec::new(),
+                    gate: None,
+                    route: Route::StrongOnly,
+                };
                 Ok(finish(example, strong, None, ledger, log))
             }
             Policy::CheapOnly { source } => {
@@ -177,24 +218,55 @@ impl Policy {
                     gate: None,
                     route: Route::CheapOnly,
                 };
-                Ok(finish(example, chosen, None, CostLedger { calls: proposals.calls }, log))
+                Ok(finish(
+                    example,
+                    chosen,
+                    None,
+                    CostLedger {
+                        calls: proposals.calls,
+                    },
+                    log,
+                ))
             }
             Policy::Speculative { source } => self.speculate(example, *source, roles),
             gated => {
                 let threshold = gated.threshold().unwrap_or(f64::INFINITY);
                 let judged = gated.judge(example, roles)?;
-                let Judged { candidates, chosen, score, mut ledger } = judged;
+                let Judged {
+                    candidates,
+                    chosen,
+                    score,
+                    mut ledger,
+                } = judged;
                 let accepted = score.is_some_and(|s| s >= threshold);
-                let gate = GateLog { kind: self.gate_kind(), score, threshold, chosen, accepted };
+                let gate = GateLog {
+                    kind: self.gate_kind(),
+                    score,
+                    threshold,
+                    chosen,
+                    accepted,
+                };
                 if accepted {
                     let pick = candidates[chosen].candidate.clone();
-                    let log = DecisionLog { candidates, gate: Some(gate), route: Route::Accepted };
+                    let log = DecisionLog {
+                        candidates,
+                        gate: Some(gate),
+                        route: Route::Accepted,
+                    };
                     return Ok(finish(example, pick, Some(true), ledger, log));
                 }
-                let reason = if score.is_some() { FallbackReason::BelowThreshold } else { FallbackReason::Unparseable };
+                let reason = if score.is_some() {
+                    FallbackReason::BelowThreshold
+                } else {
+                    FallbackReason::Unparseable
+                };
                 let (strong, call) = roles.strong.act(example)?;
                 ledger.record(call);
-                let log = DecisionLog { candidates, gate: Some(gate), route: Route::FellBack { reason } };
+                let log = DecisionLog {
+                    candidates,
+                    gate: Some(gate),
+                    route: Route::FellBack { reason },
+                };
                 Ok(finish(example, strong, Some(false), ledger, log))
             }
         }
@@ -205,7 +277,10 @@ impl Policy {
     }
 
     fn no_candidates(&self) -> VerifyError {
-        VerifyError::BadPolicy { policy: self.name(), reason: "the proposer returned no candidates".into() }
+        VerifyError::BadPolicy {
+            policy: self.name(),
+            reason: "the proposer returned no candidates".into(),
+        }
     }
 
     /// Stage one of a gated policy (C–F): propose, then judge, recording every call; the
@@ -218,11 +293,16 @@ impl Policy {
             | Policy::Rerank { source, .. }
             | Policy::Confidence { source, .. } => source,
             _ => {
-                return Err(VerifyError::BadPolicy { policy: self.name(), reason: "has no gate to judge with".into() });
+                return Err(VerifyError::BadPolicy {
+                    policy: self.name(),
+                    reason: "has no gate to judge with".into(),
+                });
             }
         };
         let proposals = roles.proposer.propose(example, source)?;
-        let mut ledger = CostLedger { calls: proposals.calls };
+        let mut ledger = CostLedger {
+            calls: proposals.calls,
+        };
         let top = top_index(&proposals.candidates).ok_or_else(|| self.no_candidates())?;
         let mut candidates = logged(proposals.candidates);
         let (chosen, score) = match self {
@@ -230,7 +310,10 @@ impl Policy {
                 let verifier = roles
                     .verifier
                     .as_deref_mut()
-                    .ok_or_else(|| VerifyError::MissingRole { policy: self.name(), role: "verifier" })?;
+                    .ok_or_else(|| VerifyError::MissingRole {
+                        policy: self.name(),
+                        role: "verifier",
+                    })?;
                 let score = match &candidates[top].candidate.action {
                     Some(action) => {
                         let (p, call) = verifier.p_accept(example, action)?;
@@ -246,7 +329,10 @@ impl Policy {
                 let scorer = roles
                     .scorer
                     .as_deref_mut()
-                    .ok_or_else(|| VerifyError::MissingRole { policy: self.name(), role: "reward model" })?;
+                    .ok_or_else(|| VerifyError::MissingRole {
+                        policy: self.name(),
+                        role: "reward model",
+                    })?;
                 let rerank = matches!(self, Policy::Rerank { .. });
                 let mut best: Option<(usize, f64)> = None;
                 for (i, c) in candidates.iter_mut().enumerate() {
@@ -292,17 +378,29 @@ impl Policy {
             }
             _ => unreachable!("ungated policies returned above"),
         };
-        Ok(Judged { candidates, chosen, score, ledger })
+        Ok(Judged {
+            candidates,
+            chosen,
+            score,
+            ledger,
+        })
     }
 
     /// H: cheap and strong start together. The cheap action is executed early only if its kind
     /// is side-effect free ([`SpeculativeAction`]); the committed action is always the strong
     /// one, so H is lossless — its result is used only when the strong action agrees.
-    fn speculate(&self, example: &Example, source: ProposalSource, roles: &mut Roles<'_>) -> Result<Decision> {
+    fn speculate(
+        &self,
+        example: &Example,
+        source: ProposalSource,
+        roles: &mut Roles<'_>,
+    ) -> Result<Decision> {
         let proposals = roles.proposer.propose(example, source)?;
         let top = top_index(&proposals.candidates).ok_or_else(|| self.no_candidates())?;
         let cheap = proposals.candidates[top].action.clone();
-        let mut ledger = CostLedger { calls: proposals.calls };
+        let mut ledger = CostLedger {
+            calls: proposals.calls,
+        };
         let speculative = cheap.clone().and_then(|a| SpeculativeAction::new(a).ok());
         let (strong, call) = roles.strong.act(example)?;
         ledger.record(call);
@@ -332,7 +430,13 @@ fn top_index(candidates: &[Candidate]) -> Option<usize> {
 }
 
 fn logged(candidates: Vec<Candidate>) -> Vec<LoggedCandidate> {
-    candidates.into_iter().map(|candidate| LoggedCandidate { candidate, score: None }).collect()
+    candidates
+        .into_iter()
+        .map(|candidate| LoggedCandidate {
+            candidate,
+            score: None,
+        })
+        .collect()
 }
 
 /// The record of committing `pick`: kind-level correctness; an unparseable pick is wrong and
@@ -344,7 +448,10 @@ fn finish(
     ledger: CostLedger,
     log: DecisionLog,
 ) -> Decision {
-    let correct = pick.action.as_ref().is_some_and(|a: &Action| a.matches_kind(&example.gold));
+    let correct = pick
+        .action
+        .as_ref()
+        .is_some_and(|a: &Action| a.matches_kind(&example.gold));
     let raw_output = if pick.action.is_none() { pick.raw } else { None };
     let record = ExampleRecord {
         example_id: example.id.clone(),

@@ -134,7 +134,9 @@ impl TryFrom<BTreeMap<ActionKind, f64>> for KindLogprobs {
     fn try_from(map: BTreeMap<ActionKind, f64>) -> std::result::Result<Self, String> {
         let mut out = [0.0; ActionKind::COUNT];
         for kind in ActionKind::ALL {
-            out[kind.index()] = *map.get(&kind).ok_or_else(|| format!("kind_logprobs lacks kind `{kind}`"))?;
+            out[kind.index()] = *map
+                .get(&kind)
+                .ok_or_else(|| format!("kind_logprobs lacks kind `{kind}`"))?;
         }
         Ok(KindLogprobs(out))
     }
@@ -142,7 +144,10 @@ impl TryFrom<BTreeMap<ActionKind, f64>> for KindLogprobs {
 
 impl From<KindLogprobs> for BTreeMap<ActionKind, f64> {
     fn from(lp: KindLogprobs) -> Self {
-        ActionKind::ALL.into_iter().map(|k| (k, lp.0[k.index()])).collect()
+        ActionKind::ALL
+            .into_iter()
+            .map(|k| (k, lp.0[k.index()]))
+            .collect()
     }
 }
 
@@ -170,29 +175,52 @@ impl RecordedExample {
         if let Some(g) = &self.greedy {
             outputs.push(("greedy".into(), g));
         }
-        outputs.extend(self.samples.iter().enumerate().map(|(i, s)| (format!("samples[{i}]"), s)));
+        outputs.extend(
+            self.samples
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (format!("samples[{i}]"), s)),
+        );
         outputs.push(("strong".into(), &self.strong));
         for (field, out) in &outputs {
             if !out.logprob.is_finite() || out.logprob > 1e-6 {
-                return bad(&format!("{field}.logprob"), format!("{} is not a finite log-probability ≤ 0", out.logprob));
+                return bad(
+                    &format!("{field}.logprob"),
+                    format!("{} is not a finite log-probability ≤ 0", out.logprob),
+                );
             }
             check_call(&out.call).or_else(|r| bad(&format!("{field}.call"), r))?;
         }
         if let Some(op) = &self.one_pass {
-            if let Some((i, lp)) = op.kind_logprobs.0.iter().enumerate().find(|(_, lp)| !lp.is_finite()) {
-                return bad(&format!("one_pass.kind_logprobs.{}", ActionKind::ALL[i]), format!("{lp} is not finite"));
+            if let Some((i, lp)) = op
+                .kind_logprobs
+                .0
+                .iter()
+                .enumerate()
+                .find(|(_, lp)| !lp.is_finite())
+            {
+                return bad(
+                    &format!("one_pass.kind_logprobs.{}", ActionKind::ALL[i]),
+                    format!("{lp} is not finite"),
+                );
             }
             check_call(&op.call).or_else(|r| bad("one_pass.call", r))?;
         }
         for (i, j) in self.verifier.iter().enumerate() {
             if !(0.0..=1.0).contains(&j.score) {
-                return bad(&format!("verifier[{i}].score"), format!("P(ACCEPT) {} is outside [0, 1]", j.score));
+                return bad(
+                    &format!("verifier[{i}].score"),
+                    format!("P(ACCEPT) {} is outside [0, 1]", j.score),
+                );
             }
             check_call(&j.call).or_else(|r| bad(&format!("verifier[{i}].call"), r))?;
         }
         for (i, j) in self.reward.iter().enumerate() {
             if !j.score.is_finite() {
-                return bad(&format!("reward[{i}].score"), format!("{} is not finite", j.score));
+                return bad(
+                    &format!("reward[{i}].score"),
+                    format!("{} is not finite", j.score),
+                );
             }
             check_call(&j.call).or_else(|r| bad(&format!("reward[{i}].call"), r))?;
         }
@@ -216,6 +244,10 @@ fn check_call(call: &RecordedCall) -> std::result::Result<(), String> {
 pub struct RecordedSet {
     rows: Vec<RecordedExample>,
     index: HashMap<String, usize>,
+    /// Every id, concatenated in row order (`id_ends[i]` ends row `i`'s): a replay walking the
+    /// rows in order checks its hint against contiguous memory instead of one heap string per row.
+    ids: String,
+    id_ends: Vec<usize>,
 }
 
 impl RecordedSet {
@@ -228,14 +260,19 @@ impl RecordedSet {
 
     fn from_numbered_rows(rows: Vec<RecordedExample>, lines: &[usize], origin: &Path) -> Result<Self> {
         let mut index = HashMap::with_capacity(rows.len());
+        let mut ids = String::new();
+        let mut id_ends = Vec::with_capacity(rows.len());
         for (i, row) in rows.iter().enumerate() {
-            row.check().map_err(|(field, reason)| VerifyError::InvalidRecord {
-                path: origin.to_path_buf(),
-                line: lines[i],
-                example_id: row.id.clone(),
-                field,
-                reason,
-            })?;
+            ids.push_str(&row.id);
+            id_ends.push(ids.len());
+            row.check()
+                .map_err(|(field, reason)| VerifyError::InvalidRecord {
+                    path: origin.to_path_buf(),
+                    line: lines[i],
+                    example_id: row.id.clone(),
+                    field,
+                    reason,
+                })?;
             if let Some(first) = index.insert(row.id.clone(), i) {
                 return Err(VerifyError::DuplicateId {
                     path: origin.to_path_buf(),
@@ -245,7 +282,12 @@ impl RecordedSet {
                 });
             }
         }
-        Ok(RecordedSet { rows, index })
+        Ok(RecordedSet {
+            rows,
+            index,
+            ids,
+            id_ends,
+        })
     }
 
     /// Read and validate a JSONL file.
@@ -290,13 +332,21 @@ impl RecordedSet {
         self.position(id).map(|i| &self.rows[i])
     }
 
-    /// Index of example `id` among [`RecordedSet::rows`]; `hint` (e.g. the previous index plus
-    /// one, for examples replayed in file order) is checked before the hash index.
+    /// Index of example `id` among [`RecordedSet::rows`]; rows `hint` and `hint + 1` (the
+    /// previous example's row and the next, for examples replayed in file order) are checked
+    /// before the hash index.
     pub fn position_near(&self, id: &str, hint: usize) -> Option<usize> {
-        match self.rows.get(hint) {
-            Some(row) if row.id == id => Some(hint),
-            _ => self.position(id),
-        }
+        [hint, hint + 1]
+            .into_iter()
+            .find(|&i| self.id_at(i) == Some(id))
+            .or_else(|| self.position(id))
+    }
+
+    /// Id of row `i`, from the contiguous id buffer.
+    fn id_at(&self, i: usize) -> Option<&str> {
+        let end = *self.id_ends.get(i)?;
+        let start = if i == 0 { 0 } else { self.id_ends[i - 1] };
+        self.ids.get(start..end)
     }
 
     /// Index of example `id` among [`RecordedSet::rows`].
@@ -306,13 +356,21 @@ impl RecordedSet {
 
     /// Example stubs of every row in `split`, in file order.
     pub fn examples(&self, split: Split) -> Vec<Example> {
-        self.rows.iter().filter(|r| r.split == split).map(RecordedExample::example_stub).collect()
+        self.rows
+            .iter()
+            .filter(|r| r.split == split)
+            .map(RecordedExample::example_stub)
+            .collect()
     }
 
     /// Every recorded call with its role (for fitting a latency model).
     pub fn calls(&self) -> impl Iterator<Item = (ModelRole, &RecordedCall)> {
         self.rows.iter().flat_map(|r| {
-            let cheap = r.greedy.iter().chain(&r.samples).map(|o| (ModelRole::Cheap, &o.call));
+            let cheap = r
+                .greedy
+                .iter()
+                .chain(&r.samples)
+                .map(|o| (ModelRole::Cheap, &o.call));
             let one_pass = r.one_pass.iter().map(|o| (ModelRole::Cheap, &o.call));
             let strong = std::iter::once((ModelRole::Strong, &r.strong.call));
             let verifier = r.verifier.iter().map(|j| (ModelRole::Verifier, &j.call));

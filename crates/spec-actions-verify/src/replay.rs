@@ -30,18 +30,22 @@ impl<'a> Replay<'a> {
 
     fn row(&mut self, example: &Example) -> Result<&'a RecordedExample> {
         let set: &'a RecordedSet = self.set;
-        let found = match set.rows().get(self.last) {
-            Some(row) if row.id == example.id => Some(self.last),
-            _ => set.position_near(&example.id, self.last + 1),
-        };
-        let i = found
-            .ok_or_else(|| VerifyError::NotRecorded { example_id: example.id.clone(), what: "example".into() })?;
+        let i = set
+            .position_near(&example.id, self.last)
+            .ok_or_else(|| VerifyError::NotRecorded {
+                example_id: example.id.clone(),
+                what: "example".into(),
+            })?;
         self.last = i;
         Ok(&set.rows()[i])
     }
 
     fn candidate(output: &RecordedOutput) -> Candidate {
-        Candidate { action: output.action.clone(), raw: output.raw.clone(), logprob: output.logprob }
+        Candidate {
+            action: output.action.clone(),
+            raw: output.raw.clone(),
+            logprob: output.logprob,
+        }
     }
 
     fn judgement(
@@ -66,13 +70,22 @@ impl<'a> Replay<'a> {
 impl Proposer for Replay<'_> {
     fn propose(&mut self, example: &Example, source: ProposalSource) -> Result<Proposals> {
         let row = self.row(example)?;
-        let missing = |what: String| VerifyError::NotRecorded { example_id: example.id.clone(), what };
+        let missing = |what: String| VerifyError::NotRecorded {
+            example_id: example.id.clone(),
+            what,
+        };
         match source {
             ProposalSource::Greedy => {
-                let g = row.greedy.as_ref().ok_or_else(|| missing("greedy proposal".into()))?;
+                let g = row
+                    .greedy
+                    .as_ref()
+                    .ok_or_else(|| missing("greedy proposal".into()))?;
                 let mut calls = Vec::with_capacity(1 + LEDGER_HEADROOM);
                 calls.push(g.call.priced(self.costs, ModelRole::Cheap));
-                Ok(Proposals { candidates: vec![Self::candidate(g)], calls })
+                Ok(Proposals {
+                    candidates: vec![Self::candidate(g)],
+                    calls,
+                })
             }
             ProposalSource::Sampled { n } => {
                 let samples = row
@@ -80,14 +93,27 @@ impl Proposer for Replay<'_> {
                     .get(..n)
                     .ok_or_else(|| missing(format!("{n} sampled proposals (have {})", row.samples.len())))?;
                 let mut calls = Vec::with_capacity(2 * n + LEDGER_HEADROOM);
-                calls.extend(samples.iter().map(|s| s.call.priced(self.costs, ModelRole::Cheap)));
-                Ok(Proposals { candidates: samples.iter().map(Self::candidate).collect(), calls })
+                calls.extend(
+                    samples
+                        .iter()
+                        .map(|s| s.call.priced(self.costs, ModelRole::Cheap)),
+                );
+                Ok(Proposals {
+                    candidates: samples.iter().map(Self::candidate).collect(),
+                    calls,
+                })
             }
             ProposalSource::OnePass { k } => {
-                let op = row.one_pass.as_ref().ok_or_else(|| missing("one-pass scores".into()))?;
+                let op = row
+                    .one_pass
+                    .as_ref()
+                    .ok_or_else(|| missing("one-pass scores".into()))?;
                 let mut calls = Vec::with_capacity(1 + k.min(9) + LEDGER_HEADROOM);
                 calls.push(op.call.priced(self.costs, ModelRole::Cheap));
-                Ok(Proposals { candidates: one_pass_candidates(&op.kind_logprobs.0, k), calls })
+                Ok(Proposals {
+                    candidates: one_pass_candidates(&op.kind_logprobs.0, k),
+                    calls,
+                })
             }
         }
     }
@@ -96,21 +122,36 @@ impl Proposer for Replay<'_> {
 impl Verifier for Replay<'_> {
     fn p_accept(&mut self, example: &Example, action: &Action) -> Result<(f64, ModelCall)> {
         let row = self.row(example)?;
-        self.judgement(example, &row.verifier, action, ModelRole::Verifier, "verifier P(ACCEPT)")
+        self.judgement(
+            example,
+            &row.verifier,
+            action,
+            ModelRole::Verifier,
+            "verifier P(ACCEPT)",
+        )
     }
 }
 
 impl Scorer for Replay<'_> {
     fn score(&mut self, example: &Example, action: &Action) -> Result<(f64, ModelCall)> {
         let row = self.row(example)?;
-        self.judgement(example, &row.reward, action, ModelRole::RewardModel, "reward-model score")
+        self.judgement(
+            example,
+            &row.reward,
+            action,
+            ModelRole::RewardModel,
+            "reward-model score",
+        )
     }
 }
 
 impl StrongModel for Replay<'_> {
     fn act(&mut self, example: &Example) -> Result<(Candidate, ModelCall)> {
         let row = self.row(example)?;
-        Ok((Self::candidate(&row.strong), row.strong.call.priced(self.costs, ModelRole::Strong)))
+        Ok((
+            Self::candidate(&row.strong),
+            row.strong.call.priced(self.costs, ModelRole::Strong),
+        ))
     }
 }
 
@@ -126,7 +167,12 @@ pub struct ReplayRoles<'a> {
 impl<'a> ReplayRoles<'a> {
     pub fn new(set: &'a RecordedSet, costs: &'a CostModel) -> Self {
         let r = Replay::new(set, costs);
-        ReplayRoles { proposer: r, strong: r, verifier: r, scorer: r }
+        ReplayRoles {
+            proposer: r,
+            strong: r,
+            verifier: r,
+            scorer: r,
+        }
     }
 
     /// All four roles, played from the recording.

@@ -54,12 +54,20 @@ pub struct Candidate {
 impl Candidate {
     /// A parsed candidate.
     pub fn new(action: Action, logprob: f64) -> Self {
-        Candidate { action: Some(action), raw: None, logprob }
+        Candidate {
+            action: Some(action),
+            raw: None,
+            logprob,
+        }
     }
 
     /// A candidate whose output did not parse.
     pub fn unparseable(raw: impl Into<String>, logprob: f64) -> Self {
-        Candidate { action: None, raw: Some(raw.into()), logprob }
+        Candidate {
+            action: None,
+            raw: Some(raw.into()),
+            logprob,
+        }
     }
 
     /// Probability `exp(logprob)`.
@@ -118,13 +126,24 @@ pub struct Roles<'a> {
 pub fn one_pass_candidates(kind_logprobs: &[f64; ActionKind::COUNT], k: usize) -> Vec<Candidate> {
     let max = kind_logprobs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let log_z = max + kind_logprobs.iter().map(|lp| (lp - max).exp()).sum::<f64>().ln();
-    let mut order: [usize; ActionKind::COUNT] = std::array::from_fn(|i| i);
-    order.sort_by(|&a, &b| kind_logprobs[b].total_cmp(&kind_logprobs[a]).then(a.cmp(&b)));
-    order
-        .iter()
-        .take(k.min(ActionKind::COUNT))
-        .map(|&i| Candidate::new(Action::kind(ActionKind::ALL[i]), kind_logprobs[i] - log_z))
-        .collect()
+    // Selection of the k best (k ≤ 9): no sort, no scratch allocation.
+    let mut taken = [false; ActionKind::COUNT];
+    let mut out = Vec::with_capacity(k.min(ActionKind::COUNT));
+    for _ in 0..k.min(ActionKind::COUNT) {
+        let mut best: Option<usize> = None;
+        for i in (0..ActionKind::COUNT).filter(|&i| !taken[i]) {
+            if best.is_none_or(|b| kind_logprobs[i] > kind_logprobs[b]) {
+                best = Some(i);
+            }
+        }
+        let Some(i) = best else { break };
+        taken[i] = true;
+        out.push(Candidate::new(
+            Action::kind(ActionKind::ALL[i]),
+            kind_logprobs[i] - log_z,
+        ));
+    }
+    out
 }
 
 #[cfg(test)]

@@ -34,7 +34,11 @@ pub struct HasSideEffects(pub ActionKind);
 impl SpeculativeAction {
     /// Wrap `action` if its kind is side-effect free.
     pub fn new(action: Action) -> Result<Self, HasSideEffects> {
-        if action.kind.is_side_effect_free() { Ok(SpeculativeAction(action)) } else { Err(HasSideEffects(action.kind)) }
+        if action.kind.is_side_effect_free() {
+            Ok(SpeculativeAction(action))
+        } else {
+            Err(HasSideEffects(action.kind))
+        }
     }
 
     pub fn action(&self) -> &Action {
@@ -52,7 +56,10 @@ mod tests {
 
     #[test]
     fn only_reads_and_retrievals_are_speculative() {
-        let free: Vec<ActionKind> = ActionKind::ALL.into_iter().filter(|k| k.is_side_effect_free()).collect();
+        let free: Vec<ActionKind> = ActionKind::ALL
+            .into_iter()
+            .filter(|k| k.is_side_effect_free())
+            .collect();
         assert_eq!(free, vec![ActionKind::Retrieval, ActionKind::FileRead]);
         assert!(SpeculativeAction::new(Action::kind(ActionKind::FileRead)).is_ok());
         assert_eq!(

@@ -6,7 +6,8 @@
 //! one-pass scores, ahead of the runner-up by a random margin that grows by `gate_separation`
 //! when it is right. Samples are drawn from the one-pass distribution. Verifier `P(ACCEPT)` is
 //! `sigmoid(1.5·sep·(±1) + N(0,1))` and the reward score `sep·(±1) + N(0,1)` (+ for the gold
-//! kind), recorded for all nine kinds; with `gate_separation = 0` every gate is noise.
+//! kind), recorded for every kind decoded and the one-pass top [`ONE_PASS_JUDGED`]; with
+//! `gate_separation = 0` every gate is noise.
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -58,11 +59,23 @@ impl Default for SyntheticConfig {
 /// cheap, strong, verifier, reward model.
 pub const SYNTHETIC_MS_PER_TOKEN: [(f64, f64); 4] = [(0.02, 8.0), (0.09, 30.0), (0.05, 20.0), (0.05, 20.0)];
 
+/// One-pass candidates judged per example: policies may use `OnePass { k ≤ 3 }`.
+pub const ONE_PASS_JUDGED: usize = 3;
+
 /// Generate `config.examples` rows, deterministically from `config.seed`.
 pub fn generate(config: &SyntheticConfig) -> Vec<RecordedExample> {
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
     let dev = (config.dev_fraction * config.examples as f64).round() as usize;
-    (0..config.examples).map(|i| example(config, i, if i < dev { Split::Dev } else { Split::Eval }, &mut rng)).collect()
+    (0..config.examples)
+        .map(|i| {
+            example(
+                config,
+                i,
+                if i < dev { Split::Dev } else { Split::Eval },
+                &mut rng,
+            )
+        })
+        .collect()
 }
 
 fn example(config: &SyntheticConfig, i: usize, split: Split, rng: &mut ChaCha8Rng) -> RecordedExample {
@@ -73,7 +86,10 @@ fn example(config: &SyntheticConfig, i: usize, split: Split, rng: &mut ChaCha8Rn
 
     // One-pass scores: the proposal leads the runner-up by a margin that grows when it is right.
     let mut logits: [f64; ActionKind::COUNT] = std::array::from_fn(|_| normal(rng) - 2.0);
-    let runner_up = (0..ActionKind::COUNT).filter(|&k| k != proposed).map(|k| logits[k]).fold(f64::MIN, f64::max);
+    let runner_up = (0..ActionKind::COUNT)
+        .filter(|&k| k != proposed)
+        .map(|k| logits[k])
+        .fold(f64::MIN, f64::max);
     logits[proposed] = runner_up + 0.1 + 0.5 * normal(rng).abs() + if cheap_right { sep } else { 0.0 };
     let log_z = log_sum_exp(&logits);
     let logprob = |k: usize| logits[k] - log_z;
@@ -102,31 +118,53 @@ fn example(config: &SyntheticConfig, i: usize, split: Split, rng: &mut ChaCha8Rn
         }
     };
     let greedy = decode(rng, proposed);
-    let samples = (0..config.samples)
+    let samples: Vec<RecordedOutput> = (0..config.samples)
         .map(|_| {
             let k = sample_kind(&logits, log_z, rng);
             decode(rng, k)
         })
         .collect();
-    let one_pass = RecordedOnePass { kind_logprobs: KindLogprobs(logits), call: call(rng, 0, prompt + 27, 0) };
+    let one_pass = RecordedOnePass {
+        kind_logprobs: KindLogprobs(logits),
+        call: call(rng, 0, prompt + 27, 0),
+    };
 
-    let strong_kind = if rng.random_bool(config.strong_accuracy.clamp(0.0, 1.0)) { gold } else { other_kind(gold, rng) };
+    let strong_kind = if rng.random_bool(config.strong_accuracy.clamp(0.0, 1.0)) {
+        gold
+    } else {
+        other_kind(gold, rng)
+    };
     let strong = RecordedOutput {
         action: Some(Action::kind(ActionKind::ALL[strong_kind])),
         raw: None,
         logprob: -0.05,
         call: call(rng, 1, prompt, 4),
     };
+    // Judgements for every action a policy can ask about: the kinds decoded (greedy, samples)
+    // and the one-pass top three, each once, as a live run records them.
+    let mut judged: Vec<usize> = Vec::with_capacity(6);
+    let mut by_logit: [usize; ActionKind::COUNT] = std::array::from_fn(|k| k);
+    by_logit.sort_by(|&a, &b| logits[b].total_cmp(&logits[a]).then(a.cmp(&b)));
+    let decoded = std::iter::once(&greedy)
+        .chain(&samples)
+        .filter_map(|o| o.action.as_ref().map(|a| a.kind.index()));
+    for k in decoded.chain(by_logit.iter().take(ONE_PASS_JUDGED).copied()) {
+        if !judged.contains(&k) {
+            judged.push(k);
+        }
+    }
     let sign = |k: usize| if k == gold { 1.0 } else { -1.0 };
-    let verifier = (0..ActionKind::COUNT)
-        .map(|k| RecordedJudgement {
+    let verifier = judged
+        .iter()
+        .map(|&k| RecordedJudgement {
             action: Action::kind(ActionKind::ALL[k]),
             score: sigmoid(1.5 * sep * sign(k) + normal(rng)),
             call: call(rng, 2, prompt + 40, 1),
         })
         .collect();
-    let reward = (0..ActionKind::COUNT)
-        .map(|k| RecordedJudgement {
+    let reward = judged
+        .iter()
+        .map(|&k| RecordedJudgement {
             action: Action::kind(ActionKind::ALL[k]),
             score: sep * sign(k) + normal(rng),
             call: call(rng, 3, prompt + 5, 0),

@@ -77,12 +77,12 @@ impl Qwen3Config {
         let c = self;
         let (h, hd) = (c.hidden_size, c.head_dim);
         let proj = |w: &mut dyn FnMut(&str, [usize; 2]) -> Tensor<B, 2>, name: String, out: usize, inp: usize| {
-            Projection::from_hf_weight(w(&name, [out, inp]))
+            Projection::new(w(&name, [out, inp]))
         };
         let layers = (0..c.num_hidden_layers)
             .map(|i| {
                 let p = format!("model.layers.{i}");
-                let mut m = |name: &str, shape: [usize; 2]| weights.matrix(name, shape);
+                let mut m = |name: &str, shape: [usize; 2]| weights.projection(name, shape);
                 let q_proj = proj(&mut m, format!("{p}.self_attn.q_proj.weight"), c.num_attention_heads * hd, h);
                 let k_proj = proj(&mut m, format!("{p}.self_attn.k_proj.weight"), c.num_key_value_heads * hd, h);
                 let v_proj = proj(&mut m, format!("{p}.self_attn.v_proj.weight"), c.num_key_value_heads * hd, h);
@@ -115,7 +115,7 @@ impl Qwen3Config {
             layers,
             norm: RmsNorm::new(weights.vector("model.norm.weight", h), c.rms_norm_eps),
             lm_head: (!c.tie_word_embeddings)
-                .then(|| Projection::from_hf_weight(weights.matrix("lm_head.weight", [c.vocab_size, h]))),
+                .then(|| Projection::new(weights.projection("lm_head.weight", [c.vocab_size, h]))),
             config: c.clone(),
             rotary: RotaryEmbedding::new(hd, c.rope_theta),
         }
@@ -128,6 +128,9 @@ impl Qwen3Config {
             fn matrix(&mut self, name: &str, shape: [usize; 2]) -> Tensor<B, 2> {
                 self.0.push((name.to_owned(), shape.to_vec()));
                 Tensor::empty([0, 0], &Default::default())
+            }
+            fn projection(&mut self, name: &str, shape: [usize; 2]) -> Tensor<B, 2> {
+                self.matrix(name, shape)
             }
             fn vector(&mut self, name: &str, len: usize) -> Tensor<B, 1> {
                 self.0.push((name.to_owned(), vec![len]));
@@ -178,7 +181,11 @@ impl<B: Backend> Qwen3<B> {
         x
     }
 
-    /// LM head: logits over the vocabulary (tied heads multiply by the embedding matrix).
+    /// LM head: logits over the vocabulary.
+    ///
+    /// A tied head computes `(E · hᵀ)ᵀ` with the `[vocab, hidden]` embedding matrix `E` as
+    /// stored: multiplying by a transposed view of `E` instead is many times slower on Flex,
+    /// and a transposed copy would double the largest tensor of the model.
     ///
     /// # Shapes
     /// - `hidden`: `[batch, seq, hidden]`
@@ -186,7 +193,13 @@ impl<B: Backend> Qwen3<B> {
     pub fn logits(&self, hidden: Tensor<B, 3>) -> Tensor<B, 3> {
         match &self.lm_head {
             Some(head) => head.forward(hidden),
-            None => hidden.matmul(self.embed_tokens.weight.val().transpose().unsqueeze::<3>()),
+            None => {
+                let [b, s, h] = hidden.dims();
+                let embedding = self.embed_tokens.weight.val();
+                let vocab = embedding.dims()[0];
+                let rows = hidden.reshape([b * s, h]).transpose();
+                embedding.matmul(rows).transpose().reshape([b, s, vocab])
+            }
         }
     }
 

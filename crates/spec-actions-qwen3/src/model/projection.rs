@@ -15,11 +15,10 @@ pub struct Projection<B: Backend> {
 }
 
 impl<B: Backend> Projection<B> {
-    /// Builds a projection from a weight in HF/PyTorch layout `[d_output, d_input]`.
-    ///
-    /// The weight is kept as a transposed view of that storage (no copy).
-    pub fn from_hf_weight(weight: Tensor<B, 2>) -> Self {
-        Self { base: Linear { weight: Param::from_tensor(weight.transpose()), bias: None } }
+    /// Builds a projection from a contiguous `[d_input, d_output]` weight (the transpose of
+    /// the HF/PyTorch layout; see [`super::WeightSource::projection`]).
+    pub fn new(weight: Tensor<B, 2>) -> Self {
+        Self { base: Linear { weight: Param::from_tensor(weight), bias: None } }
     }
 
     /// `[d_input, d_output]`

@@ -11,6 +11,10 @@ use burn::tensor::Distribution;
 pub trait WeightSource<B: Backend> {
     /// A matrix of HF shape `[rows, cols]`.
     fn matrix(&mut self, name: &str, shape: [usize; 2]) -> Tensor<B, 2>;
+    /// The weight of a projection whose HF matrix is `[d_output, d_input]`, returned
+    /// transposed and contiguous as `[d_input, d_output]` (the layout Flex multiplies fastest:
+    /// see `benches/projection_layout.rs`).
+    fn projection(&mut self, name: &str, hf_shape: [usize; 2]) -> Tensor<B, 2>;
     /// A vector of length `len` (norm weights).
     fn vector(&mut self, name: &str, len: usize) -> Tensor<B, 1>;
 }
@@ -26,6 +30,10 @@ pub struct RandomWeights<'a, B: Backend> {
 impl<B: Backend> WeightSource<B> for RandomWeights<'_, B> {
     fn matrix(&mut self, _name: &str, shape: [usize; 2]) -> Tensor<B, 2> {
         Tensor::random(shape, Distribution::Normal(0.0, self.std), self.device)
+    }
+
+    fn projection(&mut self, _name: &str, [out, inp]: [usize; 2]) -> Tensor<B, 2> {
+        Tensor::random([inp, out], Distribution::Normal(0.0, self.std), self.device)
     }
 
     fn vector(&mut self, _name: &str, len: usize) -> Tensor<B, 1> {

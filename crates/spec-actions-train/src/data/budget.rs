@@ -12,9 +12,10 @@
 //!
 //! **Budget.** [`ContextBudget`] bounds the proposer's prompt: tool schemas can be compacted
 //! ([`ToolSchemas`]), long message contents shortened in the middle, and then the oldest turns
-//! are cut (never the system message, nor the latest user turn and what follows it). An
-//! example still over budget is dropped and counted. Two presets: [`ContextBudget::full`]
-//! (the real models: keep everything) and [`ContextBudget::tiny`] (the CPU pipeline: 512
+//! are cut, one block (a message and the tool outputs answering it) at a time: first before
+//! the latest user message, then after it; the system message, the latest user message and
+//! the most recent block are never cut. An example still over budget is dropped and counted. Two presets: [`ContextBudget::full`]
+//! (the real models: keep everything) and [`ContextBudget::tiny`] (the CPU pipeline: 768
 //! prompt tokens, signature-only tools).
 
 use std::collections::HashMap;
@@ -175,11 +176,14 @@ impl ContextBudget {
         ContextBudget { name: "full", max_prompt_tokens: None, tool_schemas: ToolSchemas::Full, max_content_chars: None }
     }
 
-    /// The tiny CPU pipeline: 512 prompt tokens, signature-only tools, contents ≤ 400 chars.
+    /// The tiny CPU pipeline: 768 prompt tokens, signature-only tools, contents ≤ 400 chars.
+    /// (The fixed part of a synthetic prompt — proposer and agent system prompts, the tools
+    /// preamble and 14 tool signatures — is already about 450 tokens, so 512 would drop every
+    /// synthetic step after the first.)
     pub fn tiny() -> Self {
         ContextBudget {
             name: "tiny",
-            max_prompt_tokens: Some(512),
+            max_prompt_tokens: Some(768),
             tool_schemas: ToolSchemas::Signatures,
             max_content_chars: Some(400),
         }
@@ -229,23 +233,37 @@ pub fn apply_budget(example: &mut Example, budget: &ContextBudget, meter: &mut T
     if let Some(max) = budget.max_prompt_tokens {
         let start = usize::from(example.messages.first().is_some_and(|m| m.role == Role::System));
         while tokens > max {
-            let last_user = example.messages.iter().rposition(|m| m.role == Role::User).unwrap_or(0);
-            if last_user <= start {
+            let Some((from, to)) = oldest_block(&example.messages, start) else {
                 break;
-            }
-            // The oldest block: one message and the tool outputs that answer it.
-            let mut end = start + 1;
-            while end < last_user && example.messages[end].role == Role::Tool {
-                end += 1;
-            }
-            outcome.messages_cut += end - start;
-            example.messages.drain(start..end);
+            };
+            outcome.messages_cut += to - from;
+            example.messages.drain(from..to);
             tokens = meter.proposer_prompt_tokens(example);
         }
         outcome.over_budget = tokens > max;
     }
     outcome.prompt_tokens = tokens;
     outcome
+}
+
+/// The oldest removable block `from..to` of `messages` (one message and the tool outputs that
+/// answer it): first before the latest user message, then after it; never the system message
+/// (`messages[..start]`), the latest user message, or the last block.
+fn oldest_block(messages: &[Message], start: usize) -> Option<(usize, usize)> {
+    let last_user = messages.iter().rposition(|m| m.role == Role::User)?;
+    let block_end = |from: usize| {
+        let mut to = from + 1;
+        while to < messages.len() && messages[to].role == Role::Tool {
+            to += 1;
+        }
+        to
+    };
+    if last_user > start {
+        return Some((start, block_end(start).min(last_user)));
+    }
+    let from = last_user + 1;
+    let to = block_end(from);
+    (from < messages.len() && to < messages.len()).then_some((from, to))
 }
 
 /// `text` shortened to about `max` characters (start and end kept), or `None` if it fits.
