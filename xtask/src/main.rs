@@ -13,7 +13,10 @@ use spec_actions_train::data::budget::{ContextBudget, HfTokenCounter};
 use spec_actions_train::data::pipeline::{DatasetConfig, Progress, build_datasets};
 
 #[derive(Parser)]
-#[command(name = "xtask", about = "spec-actions pipelines: datasets, training, evaluation, reports")]
+#[command(
+    name = "xtask",
+    about = "spec-actions pipelines: datasets, training, evaluation, reports"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -118,18 +121,33 @@ fn datasets(args: DatasetsArgs) -> Result<(), Box<dyn std::error::Error>> {
     let report = build_datasets(&config, &counter, &args.out, &mut Bars { bar: None })?;
     println!("wrote {} files to {}", report.files.len(), args.out.display());
     for (split, size) in &report.card.sizes {
-        println!("  {split:<8} {:>7} examples  {:>6} conversations", size.examples, size.conversations);
+        println!(
+            "  {split:<8} {:>7} examples  {:>6} conversations",
+            size.examples, size.conversations
+        );
     }
     let issues = &report.card.bfcl_import_issues;
     let failed = issues.iter().filter(|i| i.status == "failed").count();
-    println!("BFCL lines not imported: {} ({} failed, {} skipped; listed in card.md)", issues.len(), failed, issues.len() - failed);
+    println!(
+        "BFCL lines not imported: {} ({} failed, {} skipped; listed in card.md)",
+        issues.len(),
+        failed,
+        issues.len() - failed
+    );
     println!("timings:");
-    println!("  {:<32} {:>8.2} s", "load tokenizer", tokenizer_load.as_secs_f64());
+    println!(
+        "  {:<32} {:>8.2} s",
+        "load tokenizer",
+        tokenizer_load.as_secs_f64()
+    );
     for (stage, d) in &report.timings {
         println!("  {stage:<32} {:>8.2} s", d.as_secs_f64());
     }
     let import_and_generate: f64 = report.timings.iter().take(2).map(|(_, d)| d.as_secs_f64()).sum();
-    println!("  {:<32} {:>8.2} s", "bfcl import + synthetic", import_and_generate);
+    println!(
+        "  {:<32} {:>8.2} s",
+        "bfcl import + synthetic", import_and_generate
+    );
     println!("  {:<32} {:>8.2} s", "total", start.elapsed().as_secs_f64());
     Ok(())
 }

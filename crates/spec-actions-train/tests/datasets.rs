@@ -31,7 +31,11 @@ fn mini_bfcl(n: usize) -> tempfile::TempDir {
     }
     for entry in fs::read_dir(src.join("multi_turn_func_doc")).unwrap() {
         let entry = entry.unwrap();
-        fs::copy(entry.path(), dir.path().join("multi_turn_func_doc").join(entry.file_name())).unwrap();
+        fs::copy(
+            entry.path(),
+            dir.path().join("multi_turn_func_doc").join(entry.file_name()),
+        )
+        .unwrap();
     }
     dir
 }
@@ -52,7 +56,10 @@ fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     let mut out = BTreeMap::new();
     for e in fs::read_dir(dir).unwrap() {
         let p: PathBuf = e.unwrap().path();
-        out.insert(p.file_name().unwrap().to_string_lossy().into_owned(), fs::read(&p).unwrap());
+        out.insert(
+            p.file_name().unwrap().to_string_lossy().into_owned(),
+            fs::read(&p).unwrap(),
+        );
     }
     out
 }
@@ -61,7 +68,11 @@ fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
 fn same_seed_same_bytes_and_valid_splits() {
     let bfcl = mini_bfcl(12);
     let counter = CharCounter { chars_per_token: 4 };
-    let (a, b, c) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (a, b, c) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
     build_datasets(&config(bfcl.path(), 3), &counter, a.path(), &mut NoProgress).unwrap();
     build_datasets(&config(bfcl.path(), 3), &counter, b.path(), &mut NoProgress).unwrap();
     build_datasets(&config(bfcl.path(), 4), &counter, c.path(), &mut NoProgress).unwrap();
@@ -69,9 +80,15 @@ fn same_seed_same_bytes_and_valid_splits() {
     assert_eq!(fa.keys().collect::<Vec<_>>(), fb.keys().collect::<Vec<_>>());
     assert!(fa.contains_key("card.md") && fa.contains_key("card.json") && fa.contains_key("sft_train.jsonl"));
     for (name, bytes) in &fa {
-        assert!(bytes == &fb[name], "{name} differs between two runs with the same seed");
+        assert!(
+            bytes == &fb[name],
+            "{name} differs between two runs with the same seed"
+        );
     }
-    assert_ne!(fa["train.jsonl"], fc["train.jsonl"], "another seed gives other data");
+    assert_ne!(
+        fa["train.jsonl"], fc["train.jsonl"],
+        "another seed gives other data"
+    );
 
     // No conversation (nor multi-turn group) in two splits; nine kinds in train and eval.
     let mut owner: BTreeMap<String, &str> = BTreeMap::new();
@@ -83,10 +100,21 @@ fn same_seed_same_bytes_and_valid_splits() {
         for e in examples {
             assert_eq!(e.split.as_str(), split);
             let prev = owner.insert(e.conversation.clone(), split);
-            assert!(prev.is_none_or(|p| p == split), "{} in {prev:?} and {split}", e.conversation);
-            if let Some(n) = e.conversation.strip_prefix("bfcl:multi_turn_").and_then(|r| r.rsplit('_').next()) {
+            assert!(
+                prev.is_none_or(|p| p == split),
+                "{} in {prev:?} and {split}",
+                e.conversation
+            );
+            if let Some(n) = e
+                .conversation
+                .strip_prefix("bfcl:multi_turn_")
+                .and_then(|r| r.rsplit('_').next())
+            {
                 let prev = group_owner.insert(n.to_string(), split);
-                assert!(prev.is_none_or(|p| p == split), "multi-turn dialogue {n} in {prev:?} and {split}");
+                assert!(
+                    prev.is_none_or(|p| p == split),
+                    "multi-turn dialogue {n} in {prev:?} and {split}"
+                );
             }
             if split == "heldout" {
                 assert_eq!(e.source, "bfcl:simple_java");
@@ -101,8 +129,14 @@ fn same_seed_same_bytes_and_valid_splits() {
 
     // Verifier files are balanced; the card records BFCL counts per category.
     let verifier = String::from_utf8(fa["verifier_train.jsonl"].clone()).unwrap();
-    let accept = verifier.lines().filter(|l| l.contains("\"label\":\"ACCEPT\"")).count();
-    let reject = verifier.lines().filter(|l| l.contains("\"label\":\"REJECT\"")).count();
+    let accept = verifier
+        .lines()
+        .filter(|l| l.contains("\"label\":\"ACCEPT\""))
+        .count();
+    let reject = verifier
+        .lines()
+        .filter(|l| l.contains("\"label\":\"REJECT\""))
+        .count();
     assert_eq!(accept, reject);
     assert!(accept > 0);
     let card: serde_json::Value = serde_json::from_slice(&fa["card.json"]).unwrap();
@@ -118,7 +152,9 @@ fn import_reports_bad_lines_with_file_and_line() {
     let answers = bfcl.path().join("possible_answer/BFCL_v4_multi_turn_base.json");
     let text = fs::read_to_string(&answers).unwrap();
     let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
-    lines[2] = lines[2].replacen("(folder='", "(folder='oops", 1).replacen("')\"", "\"", 1);
+    lines[2] = lines[2]
+        .replacen("(folder='", "(folder='oops", 1)
+        .replacen("')\"", "\"", 1);
     assert!(lines[2].contains("oops"), "the fixture line has a cd call");
     fs::write(&answers, lines.join("\n")).unwrap();
     let questions = bfcl.path().join("BFCL_v4_simple_python.json");
@@ -130,12 +166,22 @@ fn import_reports_bad_lines_with_file_and_line() {
     let import = import_bfcl(bfcl.path()).unwrap();
     let failed: Vec<_> = import.issues.iter().filter(|i| i.status == "failed").collect();
     assert_eq!(failed.len(), 2, "{failed:#?}");
-    let bad_call = failed.iter().find(|i| i.file == "possible_answer/BFCL_v4_multi_turn_base.json").unwrap();
+    let bad_call = failed
+        .iter()
+        .find(|i| i.file == "possible_answer/BFCL_v4_multi_turn_base.json")
+        .unwrap();
     assert_eq!(bad_call.line, 3);
     assert!(bad_call.reason.contains("unterminated"), "{}", bad_call.reason);
-    let bad_json = failed.iter().find(|i| i.file == "BFCL_v4_simple_python.json").unwrap();
+    let bad_json = failed
+        .iter()
+        .find(|i| i.file == "BFCL_v4_simple_python.json")
+        .unwrap();
     assert_eq!(bad_json.line, 2);
-    let base = import.categories.iter().find(|c| c.category == "multi_turn_base").unwrap();
+    let base = import
+        .categories
+        .iter()
+        .find(|c| c.category == "multi_turn_base")
+        .unwrap();
     assert_eq!((base.lines, base.conversations, base.failed), (5, 4, 1));
     // live_relevance has no ground truth: every line is reported as skipped.
     let skipped = import.issues.iter().filter(|i| i.status == "skipped").count();
@@ -159,8 +205,21 @@ fn whole_bfcl_folder_parses() {
         .filter(|e| e.gold.name.is_some())
         .count();
     assert!(calls > 3000, "{calls} multi-turn call examples");
-    let kinds: BTreeSet<ActionKind> = import.conversations.iter().flat_map(|c| &c.examples).map(|e| e.gold.kind).collect();
-    for k in [ActionKind::ToolCall, ActionKind::FileRead, ActionKind::FileWrite, ActionKind::AskClarification, ActionKind::Blocked, ActionKind::FinalAnswer, ActionKind::Retrieval] {
+    let kinds: BTreeSet<ActionKind> = import
+        .conversations
+        .iter()
+        .flat_map(|c| &c.examples)
+        .map(|e| e.gold.kind)
+        .collect();
+    for k in [
+        ActionKind::ToolCall,
+        ActionKind::FileRead,
+        ActionKind::FileWrite,
+        ActionKind::AskClarification,
+        ActionKind::Blocked,
+        ActionKind::FinalAnswer,
+        ActionKind::Retrieval,
+    ] {
         assert!(kinds.contains(&k), "{k} missing from BFCL");
     }
 }

@@ -90,6 +90,11 @@ fn bench(c: &mut Criterion) {
             black_box(table.sweep().points.len())
         })
     });
+    // Anchor, measured in the same run: building the 100k example stubs the replay decides
+    // (one id and one gold clone each) — a machine- and load-dependent yardstick.
+    group.bench_function("anchor_build_100k_example_stubs", |b| {
+        b.iter(|| black_box(set.examples(Split::Eval).len()))
+    });
     group.finish();
 }
 

@@ -13,6 +13,10 @@ pub enum VerifyError {
     #[error(transparent)]
     File(#[from] FileError),
 
+    /// Reading or writing a results file failed.
+    #[error(transparent)]
+    Results(#[from] spec_actions_core::ResultsError),
+
     /// A JSONL line is not valid JSON for the expected row type.
     #[error("{path}:{line}: {source}")]
     Json {

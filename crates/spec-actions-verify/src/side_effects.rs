@@ -13,11 +13,11 @@ use spec_actions_core::{Action, ActionKind};
 pub trait SideEffects {
     /// True for kinds whose execution changes nothing outside the agent (reads and
     /// retrievals), which may therefore run speculatively.
-    fn is_side_effect_free(self) -> bool;
+    fn is_side_effect_free(&self) -> bool;
 }
 
 impl SideEffects for ActionKind {
-    fn is_side_effect_free(self) -> bool {
+    fn is_side_effect_free(&self) -> bool {
         matches!(self, ActionKind::FileRead | ActionKind::Retrieval)
     }
 }

@@ -286,13 +286,13 @@ fn recorded_files_round_trip_and_bad_rows_name_file_line_and_field() {
         .collect();
     // Line 3: a verifier probability of 1.7.
     let mut row: serde_json::Value = serde_json::from_str(&lines[2]).expect("json");
-    row["verifier"][4]["score"] = serde_json::json!(1.7);
+    row["verifier"][0]["score"] = serde_json::json!(1.7);
     lines[2] = row.to_string();
     let bad = dir.join("bad.jsonl");
     std::fs::write(&bad, lines.join("\n")).expect("write");
     let err = RecordedSet::read_jsonl(&bad).unwrap_err();
     assert!(
-        matches!(&err, VerifyError::InvalidRecord { line: 3, field, .. } if field == "verifier[4].score"),
+        matches!(&err, VerifyError::InvalidRecord { line: 3, field, .. } if field == "verifier[0].score"),
         "{err}"
     );
     assert!(err.to_string().contains("bad.jsonl:3"), "{err}");

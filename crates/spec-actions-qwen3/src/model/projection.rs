@@ -26,12 +26,18 @@ impl<B: Backend> Projection<B> {
         self.base.weight.dims()
     }
 
-    /// Applies the projection.
+    /// Applies the projection. Leading dimensions are flattened first so that the weight is
+    /// read once for all rows (a batched matmul would stream it once per batch row).
     ///
     /// # Shapes
     /// - `x`: `[..., d_input]`
     /// - returns `[..., d_output]`
     pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
-        self.base.forward(x)
+        let mut dims = x.dims();
+        let d_input = dims[D - 1];
+        let rows = x.shape().num_elements() / d_input.max(1);
+        let y = self.base.forward(x.reshape([rows, d_input]));
+        dims[D - 1] = y.dims()[1];
+        y.reshape(dims)
     }
 }

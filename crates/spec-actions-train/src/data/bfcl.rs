@@ -59,7 +59,8 @@ pub const OUTPUT_NOT_RECORDED: &str = "[output not recorded in BFCL]";
 
 /// BFCL's user message for the turn that adds held-back functions (`miss_func`), as in its
 /// `DEFAULT_USER_PROMPT_FOR_ADDITIONAL_FUNCTION_FC`.
-pub const ADDED_FUNCTIONS_PROMPT: &str = "I have updated some more functions you can choose from. What about now?";
+pub const ADDED_FUNCTIONS_PROMPT: &str =
+    "I have updated some more functions you can choose from. What about now?";
 
 /// Which `multi_turn_func_doc` file documents each BFCL class.
 pub const CLASS_DOCS: &[(&str, &str)] = &[
@@ -152,15 +153,24 @@ pub fn import_bfcl(dir: &Path) -> Result<BfclImport, DataError> {
         .filter_map(|entry| entry.ok())
         .filter_map(|entry| {
             let name = entry.file_name().to_string_lossy().into_owned();
-            name.strip_prefix("BFCL_v4_").and_then(|n| n.strip_suffix(".json")).map(str::to_string)
+            name.strip_prefix("BFCL_v4_")
+                .and_then(|n| n.strip_suffix(".json"))
+                .map(str::to_string)
         })
         .collect();
     categories.sort();
     if categories.is_empty() {
-        return Err(DataError::Invalid { path: dir.to_path_buf(), reason: "no BFCL_v4_<category>.json files".into() });
+        return Err(DataError::Invalid {
+            path: dir.to_path_buf(),
+            reason: "no BFCL_v4_<category>.json files".into(),
+        });
     }
     let class_docs = load_class_docs(dir)?;
-    let mut out = BfclImport { conversations: Vec::new(), categories: Vec::new(), issues: Vec::new() };
+    let mut out = BfclImport {
+        conversations: Vec::new(),
+        categories: Vec::new(),
+        issues: Vec::new(),
+    };
     for category in categories {
         let count = import_category(dir, &category, &class_docs, &mut out)?;
         out.categories.push(count);
@@ -178,10 +188,16 @@ fn load_class_docs(dir: &Path) -> Result<HashMap<String, Vec<FunctionDoc>>, Data
         }
         let mut functions = Vec::new();
         for (line_no, line) in read_lines(&path)? {
-            let doc: Value = serde_json::from_str(&line)
-                .map_err(|e| DataError::InvalidLine { path: path.clone(), line: line_no, reason: e.to_string() })?;
-            let function = function_doc(&doc)
-                .map_err(|reason| DataError::InvalidLine { path: path.clone(), line: line_no, reason })?;
+            let doc: Value = serde_json::from_str(&line).map_err(|e| DataError::InvalidLine {
+                path: path.clone(),
+                line: line_no,
+                reason: e.to_string(),
+            })?;
+            let function = function_doc(&doc).map_err(|reason| DataError::InvalidLine {
+                path: path.clone(),
+                line: line_no,
+                reason,
+            })?;
             functions.push(function);
         }
         docs.insert(class.to_string(), functions);
@@ -205,7 +221,10 @@ fn read_lines(path: &Path) -> Result<Vec<(usize, String)>, DataError> {
 }
 
 fn relative(dir: &Path, path: &Path) -> String {
-    path.strip_prefix(dir).unwrap_or(path).to_string_lossy().into_owned()
+    path.strip_prefix(dir)
+        .unwrap_or(path)
+        .to_string_lossy()
+        .into_owned()
 }
 
 fn import_category(
@@ -215,7 +234,9 @@ fn import_category(
     out: &mut BfclImport,
 ) -> Result<CategoryCount, DataError> {
     let question_path = dir.join(format!("BFCL_v4_{category}.json"));
-    let answer_path = dir.join("possible_answer").join(format!("BFCL_v4_{category}.json"));
+    let answer_path = dir
+        .join("possible_answer")
+        .join(format!("BFCL_v4_{category}.json"));
     let import_as = category_kind(category);
     let mut count = CategoryCount {
         category: category.to_string(),
@@ -235,7 +256,9 @@ fn import_category(
             file: qfile,
             line: 1,
             status: "skipped",
-            reason: "format_sensitivity lists ids of other categories' cases, it has no test cases of its own".into(),
+            reason:
+                "format_sensitivity lists ids of other categories' cases, it has no test cases of its own"
+                    .into(),
         });
         return Ok(count);
     }
@@ -259,7 +282,10 @@ fn import_category(
     let mut answers: HashMap<String, (usize, Value)> = HashMap::new();
     if needs_answers {
         if !answer_path.exists() {
-            return Err(DataError::Invalid { path: answer_path, reason: "ground-truth file missing".into() });
+            return Err(DataError::Invalid {
+                path: answer_path,
+                reason: "ground-truth file missing".into(),
+            });
         }
         for (line, text) in read_lines(&answer_path)? {
             match serde_json::from_str::<Value>(&text) {
@@ -293,9 +319,13 @@ fn import_category(
                     .ok_or_else(|| (qfile.clone(), line, "no string field `id`".to_string()))?
                     .to_string();
                 let answer = if needs_answers {
-                    let (aline, answer) = answers
-                        .get(&id)
-                        .ok_or_else(|| (qfile.clone(), line, format!("no ground truth for `{id}` in {afile}")))?;
+                    let (aline, answer) = answers.get(&id).ok_or_else(|| {
+                        (
+                            qfile.clone(),
+                            line,
+                            format!("no ground truth for `{id}` in {afile}"),
+                        )
+                    })?;
                     Some((*aline, answer))
                 } else {
                     None
@@ -310,7 +340,9 @@ fn import_category(
                 // A ground-truth problem is reported at the ground-truth line.
                 convert.map_err(|e| match (e, answer) {
                     (LineError::Answer(reason), Some((aline, _))) => (afile.clone(), aline, reason),
-                    (LineError::Answer(reason) | LineError::Question(reason), _) => (qfile.clone(), line, reason),
+                    (LineError::Answer(reason) | LineError::Question(reason), _) => {
+                        (qfile.clone(), line, reason)
+                    }
                 })
             });
         match result {
@@ -321,7 +353,12 @@ fn import_category(
             }
             Err((file, line, reason)) => {
                 count.failed += 1;
-                out.issues.push(ImportIssue { file, line, status: "failed", reason });
+                out.issues.push(ImportIssue {
+                    file,
+                    line,
+                    status: "failed",
+                    reason,
+                });
             }
         }
     }
@@ -348,12 +385,17 @@ fn a_err(reason: impl Into<String>) -> LineError {
 
 /// The messages of each question turn.
 fn question_turns(entry: &Value) -> Result<Vec<Vec<Message>>, LineError> {
-    let turns = entry.get("question").and_then(Value::as_array).ok_or_else(|| q_err("no array field `question`"))?;
+    let turns = entry
+        .get("question")
+        .and_then(Value::as_array)
+        .ok_or_else(|| q_err("no array field `question`"))?;
     turns
         .iter()
         .enumerate()
         .map(|(t, turn)| {
-            let msgs = turn.as_array().ok_or_else(|| q_err(format!("question turn {t} is not an array")))?;
+            let msgs = turn
+                .as_array()
+                .ok_or_else(|| q_err(format!("question turn {t} is not an array")))?;
             msgs.iter()
                 .enumerate()
                 .map(|(m, msg)| {
@@ -362,12 +404,15 @@ fn question_turns(entry: &Value) -> Result<Vec<Vec<Message>>, LineError> {
                         "user" => Role::User,
                         "system" => Role::System,
                         "assistant" => Role::Assistant,
-                        other => return Err(q_err(format!("question turn {t} message {m}: unknown role {other:?}"))),
+                        other => {
+                            return Err(q_err(format!(
+                                "question turn {t} message {m}: unknown role {other:?}"
+                            )));
+                        }
                     };
-                    let content = msg
-                        .get("content")
-                        .and_then(Value::as_str)
-                        .ok_or_else(|| q_err(format!("question turn {t} message {m}: no string `content`")))?;
+                    let content = msg.get("content").and_then(Value::as_str).ok_or_else(|| {
+                        q_err(format!("question turn {t} message {m}: no string `content`"))
+                    })?;
                     Ok(match role {
                         Role::System => Message::system(content),
                         Role::Assistant => Message::assistant(content),
@@ -402,9 +447,12 @@ fn convert_schema(schema: &Value) -> Value {
             for (k, v) in map {
                 let nv = match (k.as_str(), v) {
                     ("type", Value::String(t)) => Value::String(json_schema_type(t).to_string()),
-                    ("properties", Value::Object(props)) => {
-                        Value::Object(props.iter().map(|(name, p)| (name.clone(), convert_schema(p))).collect())
-                    }
+                    ("properties", Value::Object(props)) => Value::Object(
+                        props
+                            .iter()
+                            .map(|(name, p)| (name.clone(), convert_schema(p)))
+                            .collect(),
+                    ),
                     ("items" | "additionalProperties", v) => convert_schema(v),
                     _ => v.clone(),
                 };
@@ -420,16 +468,26 @@ fn convert_schema(schema: &Value) -> Value {
 /// description, parameters}}`; BFCL's `response` block is not part of a tool schema and is
 /// dropped) and the declared parameter order.
 fn function_doc(doc: &Value) -> Result<FunctionDoc, String> {
-    let name = doc.get("name").and_then(Value::as_str).ok_or("function document has no string `name`")?;
+    let name = doc
+        .get("name")
+        .and_then(Value::as_str)
+        .ok_or("function document has no string `name`")?;
     let description = doc.get("description").and_then(Value::as_str).unwrap_or("");
-    let parameters = doc.get("parameters").map(convert_schema).unwrap_or_else(|| json!({"type": "object", "properties": {}}));
+    let parameters = doc
+        .get("parameters")
+        .map(convert_schema)
+        .unwrap_or_else(|| json!({"type": "object", "properties": {}}));
     let params = parameters
         .get("properties")
         .and_then(Value::as_object)
         .map(|p| p.keys().cloned().collect())
         .unwrap_or_default();
     let tool = json!({"type": "function", "function": {"name": name, "description": description, "parameters": parameters}});
-    Ok(FunctionDoc { name: name.to_string(), tool, params })
+    Ok(FunctionDoc {
+        name: name.to_string(),
+        tool,
+        params,
+    })
 }
 
 fn string_list(v: Option<&Value>) -> Vec<String> {
@@ -490,12 +548,18 @@ fn multi_turn(
         .and_then(Value::as_array)
         .ok_or_else(|| a_err("no array field `ground_truth`"))?;
     if truth.len() != turns.len() {
-        return Err(a_err(format!("{} ground-truth turns for {} question turns", truth.len(), turns.len())));
+        return Err(a_err(format!(
+            "{} ground-truth turns for {} question turns",
+            truth.len(),
+            turns.len()
+        )));
     }
     // 1. The functions of the involved classes, in class order.
     let mut functions: Vec<&FunctionDoc> = Vec::new();
     for class in string_list(entry.get("involved_classes")) {
-        let docs = class_docs.get(&class).ok_or_else(|| q_err(format!("no function document for class `{class}`")))?;
+        let docs = class_docs
+            .get(&class)
+            .ok_or_else(|| q_err(format!("no function document for class `{class}`")))?;
         functions.extend(docs.iter());
     }
     let excluded: BTreeSet<String> = string_list(entry.get("excluded_function")).into_iter().collect();
@@ -503,7 +567,9 @@ fn multi_turn(
     let mut added_at: BTreeMap<String, usize> = BTreeMap::new();
     if let Some(missed) = entry.get("missed_function").and_then(Value::as_object) {
         for (turn, names) in missed {
-            let t: usize = turn.parse().map_err(|_| q_err(format!("missed_function key {turn:?} is not a turn index")))?;
+            let t: usize = turn
+                .parse()
+                .map_err(|_| q_err(format!("missed_function key {turn:?} is not a turn index")))?;
             for name in string_list(Some(names)) {
                 added_at.insert(name, t);
             }
@@ -531,7 +597,9 @@ fn multi_turn(
         } else {
             messages.extend(turn.iter().cloned());
         }
-        let calls = calls.as_array().ok_or_else(|| a_err(format!("ground-truth turn {t} is not an array")))?;
+        let calls = calls
+            .as_array()
+            .ok_or_else(|| a_err(format!("ground-truth turn {t} is not an array")))?;
         if calls.is_empty() {
             let kind = match category {
                 "multi_turn_miss_param" => ActionKind::AskClarification,
@@ -544,27 +612,53 @@ fn multi_turn(
         }
         // 5. One example per call, then the final answer.
         for (s, call) in calls.iter().enumerate() {
-            let text = call.as_str().ok_or_else(|| a_err(format!("turn {t} call {s} is not a string")))?;
+            let text = call
+                .as_str()
+                .ok_or_else(|| a_err(format!("turn {t} call {s} is not a string")))?;
             let parsed = parse_call(text).map_err(|e| a_err(format!("turn {t} call {s} `{text}`: {e}")))?;
             let doc = offered.iter().find(|f| f.name == parsed.name).ok_or_else(|| {
-                a_err(format!("turn {t} call {s} `{text}`: function `{}` is not offered in this turn", parsed.name))
+                a_err(format!(
+                    "turn {t} call {s} `{text}`: function `{}` is not offered in this turn",
+                    parsed.name
+                ))
             })?;
-            let arguments = parsed.arguments(&doc.params).map_err(|e| a_err(format!("turn {t} call {s}: {e}")))?;
+            let arguments = parsed
+                .arguments(&doc.params)
+                .map_err(|e| a_err(format!("turn {t} call {s}: {e}")))?;
             let gold = Action::call(kind_of_function(&parsed.name), &parsed.name, arguments.clone());
             sink.push(format!("t{t}.s{s}"), &messages, &tools, gold);
-            messages.push(Message::assistant_calls("", vec![ToolCall::new(&parsed.name, arguments)]));
+            messages.push(Message::assistant_calls(
+                "",
+                vec![ToolCall::new(&parsed.name, arguments)],
+            ));
             messages.push(Message::tool(&parsed.name, OUTPUT_NOT_RECORDED));
         }
-        sink.push(format!("t{t}.s{}", calls.len()), &messages, &tools, Action::kind(ActionKind::FinalAnswer));
+        sink.push(
+            format!("t{t}.s{}", calls.len()),
+            &messages,
+            &tools,
+            Action::kind(ActionKind::FinalAnswer),
+        );
         messages.push(unrecorded_reply(ActionKind::FinalAnswer));
     }
-    Ok(Conversation { id: sink.conversation.clone(), source, group: multi_turn_group(id), examples: sink.examples })
+    Ok(Conversation {
+        id: sink.conversation.clone(),
+        source,
+        group: multi_turn_group(id),
+        examples: sink.examples,
+    })
 }
 
 /// The tools of a single-turn case (`function` field).
 fn case_tools(entry: &Value) -> Result<Vec<Value>, LineError> {
-    let functions = entry.get("function").and_then(Value::as_array).ok_or_else(|| q_err("no array field `function`"))?;
-    functions.iter().map(|f| function_doc(f).map(|d| d.tool).map_err(q_err)).collect()
+    let functions = entry
+        .get("function")
+        .and_then(Value::as_array)
+        .ok_or_else(|| q_err("no array field `function`"))?;
+    functions
+        .iter()
+        .map(|f| function_doc(f).map(|d| d.tool).map_err(q_err))
+        .collect()
 }
 
 /// The first acceptable value of a BFCL alternatives list (see the module docs); `None` when
@@ -577,14 +671,21 @@ fn pick_value(alternatives: &Value) -> Option<Value> {
 /// Nested dicts in BFCL ground truth are themselves dicts of alternatives lists.
 fn pick_nested(value: &Value) -> Value {
     match value {
-        Value::Object(map) if !map.is_empty() && map.values().all(Value::is_array) => {
-            Value::Object(map.iter().filter_map(|(k, alts)| pick_value(alts).map(|v| (k.clone(), v))).collect())
-        }
+        Value::Object(map) if !map.is_empty() && map.values().all(Value::is_array) => Value::Object(
+            map.iter()
+                .filter_map(|(k, alts)| pick_value(alts).map(|v| (k.clone(), v)))
+                .collect(),
+        ),
         other => other.clone(),
     }
 }
 
-fn single_turn(category: &str, id: &str, entry: &Value, answer: Option<(usize, &Value)>) -> Result<Conversation, LineError> {
+fn single_turn(
+    category: &str,
+    id: &str,
+    entry: &Value,
+    answer: Option<(usize, &Value)>,
+) -> Result<Conversation, LineError> {
     let context: Vec<Message> = question_turns(entry)?.into_iter().flatten().collect();
     if context.is_empty() {
         return Err(q_err("empty question"));
@@ -599,7 +700,12 @@ fn single_turn(category: &str, id: &str, entry: &Value, answer: Option<(usize, &
     }
     let source = format!("bfcl:{category}");
     let prefix = format!("bfcl:{id}");
-    let mut sink = ExampleSink { source: source.clone(), conversation: prefix.clone(), examples: Vec::new(), id_prefix: prefix.clone() };
+    let mut sink = ExampleSink {
+        source: source.clone(),
+        conversation: prefix.clone(),
+        examples: Vec::new(),
+        id_prefix: prefix.clone(),
+    };
     let mut messages = context;
     for (s, call) in truth.iter().enumerate() {
         let (name, params) = call
@@ -607,15 +713,29 @@ fn single_turn(category: &str, id: &str, entry: &Value, answer: Option<(usize, &
             .filter(|o| o.len() == 1)
             .and_then(|o| o.iter().next())
             .ok_or_else(|| a_err(format!("ground-truth call {s} is not a one-key object")))?;
-        let params = params.as_object().ok_or_else(|| a_err(format!("ground-truth call {s}: arguments not an object")))?;
-        let arguments: Map<String, Value> =
-            params.iter().filter_map(|(k, alts)| pick_value(alts).map(|v| (k.clone(), v))).collect();
+        let params = params
+            .as_object()
+            .ok_or_else(|| a_err(format!("ground-truth call {s}: arguments not an object")))?;
+        let arguments: Map<String, Value> = params
+            .iter()
+            .filter_map(|(k, alts)| pick_value(alts).map(|v| (k.clone(), v)))
+            .collect();
         let arguments = Value::Object(arguments);
-        sink.push(format!("s{s}"), &messages, &tools, Action::call(ActionKind::ToolCall, name, arguments.clone()));
+        sink.push(
+            format!("s{s}"),
+            &messages,
+            &tools,
+            Action::call(ActionKind::ToolCall, name, arguments.clone()),
+        );
         messages.push(Message::assistant_calls("", vec![ToolCall::new(name, arguments)]));
         messages.push(Message::tool(name, OUTPUT_NOT_RECORDED));
     }
-    Ok(Conversation { id: prefix.clone(), source, group: prefix, examples: sink.examples })
+    Ok(Conversation {
+        id: prefix.clone(),
+        source,
+        group: prefix,
+        examples: sink.examples,
+    })
 }
 
 fn irrelevance(category: &str, id: &str, entry: &Value) -> Result<Conversation, LineError> {
@@ -624,7 +744,13 @@ fn irrelevance(category: &str, id: &str, entry: &Value) -> Result<Conversation, 
         return Err(q_err("empty question"));
     }
     let tools = case_tools(entry)?;
-    one_example(category, id, &context, &tools, Action::kind(ActionKind::FinalAnswer))
+    one_example(
+        category,
+        id,
+        &context,
+        &tools,
+        Action::kind(ActionKind::FinalAnswer),
+    )
 }
 
 fn agentic(
@@ -639,18 +765,42 @@ fn agentic(
     }
     let mut tools = Vec::new();
     for class in string_list(entry.get("involved_classes")) {
-        let docs = class_docs.get(&class).ok_or_else(|| q_err(format!("no function document for class `{class}`")))?;
+        let docs = class_docs
+            .get(&class)
+            .ok_or_else(|| q_err(format!("no function document for class `{class}`")))?;
         tools.extend(docs.iter().map(|d| d.tool.clone()));
     }
-    one_example(category, id, &context, &tools, Action::kind(ActionKind::Retrieval))
+    one_example(
+        category,
+        id,
+        &context,
+        &tools,
+        Action::kind(ActionKind::Retrieval),
+    )
 }
 
-fn one_example(category: &str, id: &str, context: &[Message], tools: &[Value], gold: Action) -> Result<Conversation, LineError> {
+fn one_example(
+    category: &str,
+    id: &str,
+    context: &[Message],
+    tools: &[Value],
+    gold: Action,
+) -> Result<Conversation, LineError> {
     let source = format!("bfcl:{category}");
     let prefix = format!("bfcl:{id}");
-    let mut sink = ExampleSink { source: source.clone(), conversation: prefix.clone(), examples: Vec::new(), id_prefix: prefix.clone() };
+    let mut sink = ExampleSink {
+        source: source.clone(),
+        conversation: prefix.clone(),
+        examples: Vec::new(),
+        id_prefix: prefix.clone(),
+    };
     sink.push("s0".into(), context, tools, gold);
-    Ok(Conversation { id: prefix.clone(), source, group: prefix, examples: sink.examples })
+    Ok(Conversation {
+        id: prefix.clone(),
+        source,
+        group: prefix,
+        examples: sink.examples,
+    })
 }
 
 /// The BFCL folder shipped with the repository (`assets/bfcl-v4`).

@@ -41,8 +41,10 @@ pub struct HfTokenCounter {
 
 impl HfTokenCounter {
     pub fn from_file(path: &Path) -> Result<Self, DataError> {
-        let tokenizer = tokenizers::Tokenizer::from_file(path)
-            .map_err(|e| DataError::Tokenizer { path: path.to_path_buf(), reason: e.to_string() })?;
+        let tokenizer = tokenizers::Tokenizer::from_file(path).map_err(|e| DataError::Tokenizer {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
         Ok(HfTokenCounter { tokenizer })
     }
 }
@@ -50,7 +52,10 @@ impl HfTokenCounter {
 impl TokenCounter for HfTokenCounter {
     fn count(&self, text: &str) -> usize {
         // Encoding plain text cannot fail for a loaded BPE tokenizer; count 0 if it ever does.
-        self.tokenizer.encode_fast(text, false).map(|e| e.len()).unwrap_or(0)
+        self.tokenizer
+            .encode_fast(text, false)
+            .map(|e| e.len())
+            .unwrap_or(0)
     }
 }
 
@@ -82,7 +87,10 @@ pub struct TokenMeter<'a> {
 
 impl<'a> TokenMeter<'a> {
     pub fn new(counter: &'a dyn TokenCounter) -> Self {
-        TokenMeter { counter, cache: HashMap::new() }
+        TokenMeter {
+            counter,
+            cache: HashMap::new(),
+        }
     }
 
     fn count_cached(&mut self, text: String) -> usize {
@@ -127,7 +135,11 @@ impl<'a> TokenMeter<'a> {
         }
         let preamble = self.count_cached(TOOLS_PREAMBLE.to_string());
         // One JSON line per tool, each followed by a newline token.
-        preamble + tools.iter().map(|t| self.count_cached(t.to_string()) + 1).sum::<usize>()
+        preamble
+            + tools
+                .iter()
+                .map(|t| self.count_cached(t.to_string()) + 1)
+                .sum::<usize>()
     }
 
     /// Tokens of a rendered conversation with its tools.
@@ -173,7 +185,12 @@ pub struct ContextBudget {
 impl ContextBudget {
     /// The real models (Qwen3-1.7B / 8B): keep everything.
     pub fn full() -> Self {
-        ContextBudget { name: "full", max_prompt_tokens: None, tool_schemas: ToolSchemas::Full, max_content_chars: None }
+        ContextBudget {
+            name: "full",
+            max_prompt_tokens: None,
+            tool_schemas: ToolSchemas::Full,
+            max_content_chars: None,
+        }
     }
 
     /// The tiny CPU pipeline: 768 prompt tokens, signature-only tools, contents ≤ 400 chars.
@@ -217,7 +234,11 @@ pub fn apply_budget(example: &mut Example, budget: &ContextBudget, meter: &mut T
     let mut outcome = BudgetOutcome::default();
     // 1. Tool schemas.
     if budget.tool_schemas != ToolSchemas::Full {
-        example.tools = example.tools.iter().map(|t| compact_tool(t, budget.tool_schemas)).collect();
+        example.tools = example
+            .tools
+            .iter()
+            .map(|t| compact_tool(t, budget.tool_schemas))
+            .collect();
     }
     // 2. Long contents.
     if let Some(max) = budget.max_content_chars {
@@ -284,7 +305,9 @@ pub fn compact_tool(tool: &Value, mode: ToolSchemas) -> Value {
     let function = tool.get("function").unwrap_or(tool);
     let name = function.get("name").cloned().unwrap_or(Value::Null);
     let params = function.get("parameters");
-    let properties = params.and_then(|p| p.get("properties")).and_then(Value::as_object);
+    let properties = params
+        .and_then(|p| p.get("properties"))
+        .and_then(Value::as_object);
     let required: Vec<&str> = params
         .and_then(|p| p.get("required"))
         .and_then(Value::as_array)
@@ -295,7 +318,11 @@ pub fn compact_tool(tool: &Value, mode: ToolSchemas) -> Value {
         ToolSchemas::Full => tool.clone(),
         ToolSchemas::Compact => {
             let props: Map<String, Value> = properties
-                .map(|ps| ps.iter().map(|(k, p)| (k.clone(), json!({"type": type_of(p)}))).collect())
+                .map(|ps| {
+                    ps.iter()
+                        .map(|(k, p)| (k.clone(), json!({"type": type_of(p)})))
+                        .collect()
+                })
                 .unwrap_or_default();
             json!({"type": "function", "function": {"name": name,
                 "parameters": {"type": "object", "properties": props, "required": required}}})
@@ -305,7 +332,11 @@ pub fn compact_tool(tool: &Value, mode: ToolSchemas) -> Value {
                 .map(|ps| {
                     ps.iter()
                         .map(|(k, p)| {
-                            let key = if required.contains(&k.as_str()) { k.clone() } else { format!("{k}?") };
+                            let key = if required.contains(&k.as_str()) {
+                                k.clone()
+                            } else {
+                                format!("{k}?")
+                            };
                             (key, type_of(p))
                         })
                         .collect()
@@ -340,7 +371,10 @@ mod tests {
         let mut messages = vec![Message::system("rules")];
         for i in 0..n_turns {
             messages.push(Message::user(format!("request number {i} with some words")));
-            messages.push(Message::assistant_calls("", vec![ToolCall::new("ls", json!({"a": true}))]));
+            messages.push(Message::assistant_calls(
+                "",
+                vec![ToolCall::new("ls", json!({"a": true}))],
+            ));
             messages.push(Message::tool("ls", "a.txt b.txt"));
         }
         messages.push(Message::user("the latest request"));
@@ -350,8 +384,10 @@ mod tests {
             conversation: "c".into(),
             split: Split::Train,
             messages,
-            tools: vec![json!({"type": "function", "function": {"name": "ls", "description": "List files.",
-                "parameters": {"type": "object", "properties": {"a": {"type": "boolean", "description": "all"}}, "required": []}}})],
+            tools: vec![
+                json!({"type": "function", "function": {"name": "ls", "description": "List files.",
+                "parameters": {"type": "object", "properties": {"a": {"type": "boolean", "description": "all"}}, "required": []}}}),
+            ],
             gold: Action::kind(ActionKind::FinalAnswer),
         }
     }
@@ -362,7 +398,12 @@ mod tests {
         let mut meter = TokenMeter::new(&counter);
         let mut ex = example(10);
         let before = meter.proposer_prompt_tokens(&ex);
-        let budget = ContextBudget { name: "t", max_prompt_tokens: Some(before - 40), tool_schemas: ToolSchemas::Full, max_content_chars: None };
+        let budget = ContextBudget {
+            name: "t",
+            max_prompt_tokens: Some(before - 40),
+            tool_schemas: ToolSchemas::Full,
+            max_content_chars: None,
+        };
         let out = apply_budget(&mut ex, &budget, &mut meter);
         assert!(!out.over_budget);
         assert!(out.prompt_tokens <= before - 40);
@@ -383,7 +424,12 @@ mod tests {
         let out = apply_budget(&mut ex, &ContextBudget::full(), &mut meter);
         assert_eq!(ex, example(3));
         assert_eq!(out.messages_cut, 0);
-        let budget = ContextBudget { name: "t", max_prompt_tokens: Some(5), tool_schemas: ToolSchemas::Full, max_content_chars: None };
+        let budget = ContextBudget {
+            name: "t",
+            max_prompt_tokens: Some(5),
+            tool_schemas: ToolSchemas::Full,
+            max_content_chars: None,
+        };
         assert!(apply_budget(&mut example(3), &budget, &mut meter).over_budget);
     }
 

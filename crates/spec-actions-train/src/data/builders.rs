@@ -21,7 +21,9 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
-use spec_actions_core::prompt::{ACCEPT, REJECT, proposer_training_messages, reward_messages, verifier_messages};
+use spec_actions_core::prompt::{
+    ACCEPT, REJECT, proposer_training_messages, reward_messages, verifier_messages,
+};
 use spec_actions_core::{Action, ActionKind, Example, Role};
 
 use super::kind_table::kind_of_function;
@@ -75,7 +77,10 @@ pub fn example_rng(seed: u64, id: &str) -> ChaCha8Rng {
 }
 
 fn tool_name(tool: &Value) -> Option<&str> {
-    tool.get("function").unwrap_or(tool).get("name").and_then(Value::as_str)
+    tool.get("function")
+        .unwrap_or(tool)
+        .get("name")
+        .and_then(Value::as_str)
 }
 
 /// The last call the assistant made in the context.
@@ -110,18 +115,30 @@ pub fn hard_negative(example: &Example, rng: &mut ChaCha8Rng) -> (Action, Negati
         && rng.random_bool(0.5)
         && let Some((name, args)) = last_call(example)
     {
-        return (Action::call(kind_of_function(&name), name, args), NegativeType::RepeatedCall);
+        return (
+            Action::call(kind_of_function(&name), name, args),
+            NegativeType::RepeatedCall,
+        );
     }
-    let kind = *confusable_kinds(gold.kind).choose(rng).unwrap_or(&ActionKind::FinalAnswer);
+    let kind = *confusable_kinds(gold.kind)
+        .choose(rng)
+        .unwrap_or(&ActionKind::FinalAnswer);
     (wrong_kind_action(example, kind, rng), NegativeType::WrongKind)
 }
 
 /// An action of `kind`: for call kinds, a call of an offered function of that kind if any.
 fn wrong_kind_action(example: &Example, kind: ActionKind, rng: &mut ChaCha8Rng) -> Action {
-    let callable = matches!(kind, ActionKind::ToolCall | ActionKind::FileRead | ActionKind::FileWrite | ActionKind::Retrieval);
+    let callable = matches!(
+        kind,
+        ActionKind::ToolCall | ActionKind::FileRead | ActionKind::FileWrite | ActionKind::Retrieval
+    );
     if callable {
-        let candidates: Vec<&str> =
-            example.tools.iter().filter_map(tool_name).filter(|n| kind_of_function(n) == kind).collect();
+        let candidates: Vec<&str> = example
+            .tools
+            .iter()
+            .filter_map(tool_name)
+            .filter(|n| kind_of_function(n) == kind)
+            .collect();
         if let Some(name) = candidates.choose(rng) {
             // Reuse the gold's or the last call's arguments where they belong to this function.
             let args = match (&example.gold.name, last_call(example)) {
@@ -138,11 +155,24 @@ fn wrong_kind_action(example: &Example, kind: ActionKind, rng: &mut ChaCha8Rng) 
 /// The gold call with another offered function's name (same kind preferred).
 fn wrong_name(example: &Example, rng: &mut ChaCha8Rng) -> Option<Action> {
     let gold_name = example.gold.name.as_deref()?;
-    let others: Vec<&str> = example.tools.iter().filter_map(tool_name).filter(|n| *n != gold_name).collect();
-    let same_kind: Vec<&str> = others.iter().copied().filter(|n| kind_of_function(n) == example.gold.kind).collect();
+    let others: Vec<&str> = example
+        .tools
+        .iter()
+        .filter_map(tool_name)
+        .filter(|n| *n != gold_name)
+        .collect();
+    let same_kind: Vec<&str> = others
+        .iter()
+        .copied()
+        .filter(|n| kind_of_function(n) == example.gold.kind)
+        .collect();
     let pool = if same_kind.is_empty() { &others } else { &same_kind };
     let name = pool.choose(rng)?;
-    Some(Action::call(example.gold.kind, *name, example.gold.arguments.clone()))
+    Some(Action::call(
+        example.gold.kind,
+        *name,
+        example.gold.arguments.clone(),
+    ))
 }
 
 /// The gold call with one argument changed, or a required one dropped.
@@ -170,14 +200,23 @@ fn perturb(value: &Value, rng: &mut ChaCha8Rng) -> Value {
         Value::Bool(b) => Value::Bool(!b),
         Value::Number(n) => {
             if let Some(i) = n.as_i64() {
-                json!(if i == 0 { 1 } else if rng.random_bool(0.5) { i + 1 } else { i * 2 })
+                json!(if i == 0 {
+                    1
+                } else if rng.random_bool(0.5) {
+                    i + 1
+                } else {
+                    i * 2
+                })
             } else {
                 let x = n.as_f64().unwrap_or(0.0);
                 json!(if x == 0.0 { 1.0 } else { x * 2.0 })
             }
         }
         Value::String(s) => {
-            if let Some((stem, ext)) = s.rsplit_once('.').filter(|(st, e)| !st.is_empty() && e.len() <= 4 && !e.contains(' ')) {
+            if let Some((stem, ext)) = s
+                .rsplit_once('.')
+                .filter(|(st, e)| !st.is_empty() && e.len() <= 4 && !e.contains(' '))
+            {
                 json!(format!("{stem}_old.{ext}"))
             } else if s.is_empty() {
                 json!("none")
@@ -241,7 +280,10 @@ pub fn verifier_rows(example: &Example, negative: &Action, negative_type: Negati
         row.insert("negative_type".into(), json!(neg.map(NegativeType::as_str)));
         Value::Object(row)
     };
-    [row(&example.gold, ACCEPT, None), row(negative, REJECT, Some(negative_type))]
+    [
+        row(&example.gold, ACCEPT, None),
+        row(negative, REJECT, Some(negative_type)),
+    ]
 }
 
 /// One reward-model preference row: (context, better action, worse action).
@@ -284,10 +326,18 @@ mod tests {
     #[test]
     fn negatives_differ_from_gold_and_are_plausible() {
         let golds = [
-            Action::call(ActionKind::FileWrite, "mv", json!({"source": "a.txt", "destination": "b"})),
+            Action::call(
+                ActionKind::FileWrite,
+                "mv",
+                json!({"source": "a.txt", "destination": "b"}),
+            ),
             Action::kind(ActionKind::FinalAnswer),
             Action::kind(ActionKind::Repair),
-            Action::call(ActionKind::ToolCall, "place_order", json!({"symbol": "AAPL", "amount": 10, "price": 1.5, "buy": true})),
+            Action::call(
+                ActionKind::ToolCall,
+                "place_order",
+                json!({"symbol": "AAPL", "amount": 10, "price": 1.5, "buy": true}),
+            ),
         ];
         let mut seen = std::collections::BTreeSet::new();
         for gold in golds {
@@ -326,7 +376,11 @@ mod tests {
 
     #[test]
     fn rows_use_the_shared_prompts() {
-        let e = ex(Action::call(ActionKind::FileWrite, "mv", json!({"source": "a.txt", "destination": "b"})));
+        let e = ex(Action::call(
+            ActionKind::FileWrite,
+            "mv",
+            json!({"source": "a.txt", "destination": "b"}),
+        ));
         let sft = sft_row(&e);
         let msgs = sft["messages"].as_array().unwrap();
         assert_eq!(msgs.last().unwrap()["content"], json!(e.gold.to_model_text()));
@@ -336,9 +390,18 @@ mod tests {
         let [pos, negr] = verifier_rows(&e, &neg, NegativeType::WrongKind);
         assert_eq!(pos["label"], "ACCEPT");
         assert_eq!(negr["label"], "REJECT");
-        assert_eq!(negr["messages"].as_array().unwrap().last().unwrap()["content"], "REJECT");
+        assert_eq!(
+            negr["messages"].as_array().unwrap().last().unwrap()["content"],
+            "REJECT"
+        );
         let r = reward_row(&e, &neg, NegativeType::WrongKind);
-        assert_eq!(r["chosen"].as_array().unwrap().last().unwrap()["content"], json!(e.gold.to_model_text()));
-        assert_eq!(r["rejected"].as_array().unwrap().last().unwrap()["content"], json!("final_answer"));
+        assert_eq!(
+            r["chosen"].as_array().unwrap().last().unwrap()["content"],
+            json!(e.gold.to_model_text())
+        );
+        assert_eq!(
+            r["rejected"].as_array().unwrap().last().unwrap()["content"],
+            json!("final_answer")
+        );
     }
 }

@@ -61,7 +61,11 @@ pub struct CallParseError {
 
 /// Parse one call string such as `cd(folder='document')`.
 pub fn parse_call(text: &str) -> Result<PyCall, CallParseError> {
-    let mut p = Parser { s: text.as_bytes(), src: text, pos: 0 };
+    let mut p = Parser {
+        s: text.as_bytes(),
+        src: text,
+        pos: 0,
+    };
     p.skip_ws();
     let name = p.dotted_name()?;
     p.skip_ws();
@@ -105,7 +109,11 @@ pub fn parse_call(text: &str) -> Result<PyCall, CallParseError> {
     if p.pos != p.s.len() {
         return Err(p.error("unexpected text after the call"));
     }
-    Ok(PyCall { name, positional, keyword })
+    Ok(PyCall {
+        name,
+        positional,
+        keyword,
+    })
 }
 
 fn is_ident_start(c: u8) -> bool {
@@ -124,7 +132,10 @@ struct Parser<'a> {
 
 impl Parser<'_> {
     fn error(&self, reason: impl Into<String>) -> CallParseError {
-        CallParseError { offset: self.pos, reason: reason.into() }
+        CallParseError {
+            offset: self.pos,
+            reason: reason.into(),
+        }
     }
 
     fn peek(&self) -> Option<u8> {
@@ -144,7 +155,10 @@ impl Parser<'_> {
         if self.eat(c) {
             Ok(())
         } else {
-            let found = self.peek().map(|b| format!("{:?}", b as char)).unwrap_or_else(|| "end of text".into());
+            let found = self
+                .peek()
+                .map(|b| format!("{:?}", b as char))
+                .unwrap_or_else(|| "end of text".into());
             Err(self.error(format!("expected {:?}, found {found}", c as char)))
         }
     }
@@ -317,13 +331,19 @@ impl Parser<'_> {
                 _ => break,
             }
         }
-        let body: String = self.src[digits_start..self.pos].chars().filter(|&c| c != '_').collect();
+        let body: String = self.src[digits_start..self.pos]
+            .chars()
+            .filter(|&c| c != '_')
+            .collect();
         if body.is_empty() || body == "." {
             self.pos = start;
             return Err(self.error("expected a number"));
         }
         let text = if negative { format!("-{body}") } else { body };
-        let bad = |p: &Self| CallParseError { offset: start, reason: format!("malformed number `{}`", &p.src[start..p.pos]) };
+        let bad = |p: &Self| CallParseError {
+            offset: start,
+            reason: format!("malformed number `{}`", &p.src[start..p.pos]),
+        };
         if is_float {
             let x: f64 = text.parse().map_err(|_| bad(self))?;
             Number::from_f64(x).map(Value::Number).ok_or_else(|| bad(self))
@@ -440,7 +460,8 @@ impl Parser<'_> {
                 while self.pos < start + 3 && matches!(self.peek(), Some(b'0'..=b'7')) {
                     self.pos += 1;
                 }
-                let code = u32::from_str_radix(&self.src[start..self.pos], 8).map_err(|_| self.error("bad octal escape"))?;
+                let code = u32::from_str_radix(&self.src[start..self.pos], 8)
+                    .map_err(|_| self.error("bad octal escape"))?;
                 out.push(char::from_u32(code).ok_or_else(|| self.error("bad octal escape"))?);
             }
             b'x' | b'u' | b'U' => {
@@ -449,9 +470,16 @@ impl Parser<'_> {
                     b'u' => 4,
                     _ => 8,
                 };
-                let hex = self.src.get(self.pos..self.pos + len).ok_or_else(|| self.error("short hex escape"))?;
-                let code = u32::from_str_radix(hex, 16).map_err(|_| self.error(format!("bad hex escape `{hex}`")))?;
-                out.push(char::from_u32(code).ok_or_else(|| self.error(format!("escape `{hex}` is not a character")))?);
+                let hex = self
+                    .src
+                    .get(self.pos..self.pos + len)
+                    .ok_or_else(|| self.error("short hex escape"))?;
+                let code = u32::from_str_radix(hex, 16)
+                    .map_err(|_| self.error(format!("bad hex escape `{hex}`")))?;
+                out.push(
+                    char::from_u32(code)
+                        .ok_or_else(|| self.error(format!("escape `{hex}` is not a character")))?,
+                );
                 self.pos += len;
             }
             _ => {
@@ -488,14 +516,18 @@ mod tests {
             c.keyword,
             vec![(
                 "content".into(),
-                json!("Off to Rome! Can't wait to explore the ancient wonders and dive into Italian cuisine!")
+                json!(
+                    "Off to Rome! Can't wait to explore the ancient wonders and dive into Italian cuisine!"
+                )
             )]
         );
     }
 
     #[test]
     fn newline_escape_and_pipes() {
-        let a = args(r"echo(content='Student | Math | Computer Science\nAlice | 5 | 9\nBob | 10 | 7',file_name='DataSet1.csv')");
+        let a = args(
+            r"echo(content='Student | Math | Computer Science\nAlice | 5 | 9\nBob | 10 | 7',file_name='DataSet1.csv')",
+        );
         assert_eq!(
             a,
             json!({"content": "Student | Math | Computer Science\nAlice | 5 | 9\nBob | 10 | 7", "file_name": "DataSet1.csv"})
@@ -505,20 +537,32 @@ mod tests {
     #[test]
     fn escaped_double_quotes_inside_single_quotes() {
         let a = args(r#"post_tweet(content='{\"experiment\": \"Apollo Test\", \"result\": \"Success\"}')"#);
-        assert_eq!(a, json!({"content": "{\"experiment\": \"Apollo Test\", \"result\": \"Success\"}"}));
+        assert_eq!(
+            a,
+            json!({"content": "{\"experiment\": \"Apollo Test\", \"result\": \"Success\"}"})
+        );
     }
 
     #[test]
     fn nested_dict_argument() {
         let a = args("edit_ticket(ticket_id=0, updates={'status':'Urgent', 'priority':5})");
-        assert_eq!(a, json!({"ticket_id": 0, "updates": {"status": "Urgent", "priority": 5}}));
+        assert_eq!(
+            a,
+            json!({"ticket_id": 0, "updates": {"status": "Urgent", "priority": 5}})
+        );
     }
 
     #[test]
     fn positional_argument_takes_declared_name() {
         let call = parse_call("sort('final_report.pdf')").unwrap();
-        assert_eq!(call.arguments(&["file_name".to_string()]).unwrap(), json!({"file_name": "final_report.pdf"}));
-        assert!(call.arguments(&[]).is_err(), "no declared parameter for the positional argument");
+        assert_eq!(
+            call.arguments(&["file_name".to_string()]).unwrap(),
+            json!({"file_name": "final_report.pdf"})
+        );
+        assert!(
+            call.arguments(&[]).is_err(),
+            "no declared parameter for the positional argument"
+        );
     }
 
     #[test]
@@ -526,13 +570,18 @@ mod tests {
         let a = args("ls(a=True)");
         assert_eq!(a, json!({"a": true}));
         let a = args("mean(numbers=[1.5, 2, -3.25e2, 1_000], flag=False, other=None)");
-        assert_eq!(a, json!({"numbers": [1.5, 2, -325.0, 1000], "flag": false, "other": null}));
+        assert_eq!(
+            a,
+            json!({"numbers": [1.5, 2, -325.0, 1000], "flag": false, "other": null})
+        );
     }
 
     #[test]
     fn synthetic_hard_cases() {
         assert_eq!(
-            args(r#"f("a\\b", 'x' 'y', r'\d+', t=(1, 2,), s={3}, d={1: [True, {'k': -0.5}]}, u='\u00e9\x41')"#),
+            args(
+                r#"f("a\\b", 'x' 'y', r'\d+', t=(1, 2,), s={3}, d={1: [True, {'k': -0.5}]}, u='\u00e9\x41')"#
+            ),
             json!({"p0": "a\\b", "p1": "xy", "p2": "\\d+", "t": [1, 2], "s": [3], "d": {"1": [true, {"k": -0.5}]}, "u": "éA"})
         );
         assert_eq!(args("m.sub.f( x = - 4 , )"), json!({"x": -4}));
@@ -548,7 +597,12 @@ mod tests {
         assert!(e.reason.contains("unterminated"), "{e}");
         assert_eq!(e.offset, 10);
         assert!(parse_call("cd(folder=os.getcwd())").is_err());
-        assert!(parse_call("cd(a=1, 2)").unwrap_err().reason.contains("positional argument follows"));
+        assert!(
+            parse_call("cd(a=1, 2)")
+                .unwrap_err()
+                .reason
+                .contains("positional argument follows")
+        );
         assert!(parse_call("cd(folder='a'").is_err());
         assert!(parse_call("(1)").is_err());
         assert!(parse_call("f(x=inf)").is_err());

@@ -108,21 +108,31 @@ fn kind_counts(examples: &[Example]) -> [usize; ActionKind::COUNT] {
 }
 
 fn kind_map(counts: &[usize; ActionKind::COUNT]) -> BTreeMap<String, usize> {
-    ActionKind::ALL.iter().map(|k| (k.as_str().to_string(), counts[k.index()])).collect()
+    ActionKind::ALL
+        .iter()
+        .map(|k| (k.as_str().to_string(), counts[k.index()]))
+        .collect()
 }
 
 /// Kind-level accuracy of the trivial predictors on each split.
 pub fn baselines(splits: &Splits) -> BTreeMap<String, Baselines> {
     let train = kind_counts(&splits.train);
     let train_total: usize = train.iter().sum();
-    let majority = ActionKind::ALL.iter().copied().max_by_key(|k| (train[k.index()], std::cmp::Reverse(k.index()))).unwrap_or(ActionKind::ToolCall);
+    let majority = ActionKind::ALL
+        .iter()
+        .copied()
+        .max_by_key(|k| (train[k.index()], std::cmp::Reverse(k.index())))
+        .unwrap_or(ActionKind::ToolCall);
     SPLITS
         .iter()
         .map(|&s| {
             let c = kind_counts(splits.get(s));
             let n: usize = c.iter().sum();
             let frac = |x: usize, d: usize| if d == 0 { 0.0 } else { x as f64 / d as f64 };
-            let prior: f64 = ActionKind::ALL.iter().map(|k| frac(train[k.index()], train_total) * frac(c[k.index()], n)).sum();
+            let prior: f64 = ActionKind::ALL
+                .iter()
+                .map(|k| frac(train[k.index()], train_total) * frac(c[k.index()], n))
+                .sum();
             (
                 s.as_str().to_string(),
                 Baselines {
@@ -140,17 +150,17 @@ fn round4(x: f64) -> f64 {
     (x * 10_000.0).round() / 10_000.0
 }
 
+/// The per-split tables of the card.
+pub struct SplitDescription {
+    pub sizes: BTreeMap<String, SplitSize>,
+    pub kinds: BTreeMap<String, BTreeMap<String, usize>>,
+    pub per_source: BTreeMap<String, BTreeMap<String, usize>>,
+    pub sources: BTreeMap<String, BTreeMap<String, usize>>,
+    pub tokens: BTreeMap<String, TokenLengths>,
+}
+
 /// Per-split sizes, kind and source distributions and prompt-length percentiles.
-pub fn describe_splits(
-    splits: &Splits,
-    meter: &mut TokenMeter,
-) -> (
-    BTreeMap<String, SplitSize>,
-    BTreeMap<String, BTreeMap<String, usize>>,
-    BTreeMap<String, BTreeMap<String, usize>>,
-    BTreeMap<String, BTreeMap<String, usize>>,
-    BTreeMap<String, TokenLengths>,
-) {
+pub fn describe_splits(splits: &Splits, meter: &mut TokenMeter) -> SplitDescription {
     let mut sizes = BTreeMap::new();
     let mut kinds = BTreeMap::new();
     let mut per_source: BTreeMap<String, [usize; ActionKind::COUNT]> = BTreeMap::new();
@@ -158,22 +168,50 @@ pub fn describe_splits(
     let mut tokens = BTreeMap::new();
     for s in SPLITS {
         let examples = splits.get(s);
-        let conversations: std::collections::BTreeSet<&str> = examples.iter().map(|e| e.conversation.as_str()).collect();
-        sizes.insert(s.as_str().to_string(), SplitSize { examples: examples.len(), conversations: conversations.len() });
+        let conversations: std::collections::BTreeSet<&str> =
+            examples.iter().map(|e| e.conversation.as_str()).collect();
+        sizes.insert(
+            s.as_str().to_string(),
+            SplitSize {
+                examples: examples.len(),
+                conversations: conversations.len(),
+            },
+        );
         kinds.insert(s.as_str().to_string(), kind_map(&kind_counts(examples)));
         let mut src: BTreeMap<String, usize> = BTreeMap::new();
         for e in examples {
             *src.entry(e.source.clone()).or_default() += 1;
-            per_source.entry(e.source.clone()).or_insert([0; ActionKind::COUNT])[e.gold.kind.index()] += 1;
+            per_source
+                .entry(e.source.clone())
+                .or_insert([0; ActionKind::COUNT])[e.gold.kind.index()] += 1;
         }
         sources.insert(s.as_str().to_string(), src);
         let lengths: Vec<usize> = examples.iter().map(|e| meter.proposer_prompt_tokens(e)).collect();
         let p = percentiles(&lengths, &PERCENTILES);
-        let mean = if lengths.is_empty() { 0.0 } else { lengths.iter().sum::<usize>() as f64 / lengths.len() as f64 };
-        tokens.insert(s.as_str().to_string(), TokenLengths { p50: p[0], p90: p[1], p99: p[2], max: p[3], mean: (mean * 10.0).round() / 10.0 });
+        let mean = if lengths.is_empty() {
+            0.0
+        } else {
+            lengths.iter().sum::<usize>() as f64 / lengths.len() as f64
+        };
+        tokens.insert(
+            s.as_str().to_string(),
+            TokenLengths {
+                p50: p[0],
+                p90: p[1],
+                p99: p[2],
+                max: p[3],
+                mean: (mean * 10.0).round() / 10.0,
+            },
+        );
     }
     let per_source = per_source.into_iter().map(|(k, v)| (k, kind_map(&v))).collect();
-    (sizes, kinds, per_source, sources, tokens)
+    SplitDescription {
+        sizes,
+        kinds,
+        per_source,
+        sources,
+        tokens,
+    }
 }
 
 impl PairStats {
@@ -183,7 +221,10 @@ impl PairStats {
         self.rows += rows;
         self.accept += 1;
         self.reject += 1;
-        *self.negative_types.entry(negative.as_str().to_string()).or_default() += 1;
+        *self
+            .negative_types
+            .entry(negative.as_str().to_string())
+            .or_default() += 1;
     }
 }
 
@@ -199,9 +240,13 @@ impl Card {
              synthetic target {} examples, eval size {}, dev fraction {}, held-out BFCL category: {}.\n",
             c.seed,
             c.budget.name,
-            c.budget.max_prompt_tokens.map_or("none".into(), |n| n.to_string()),
+            c.budget
+                .max_prompt_tokens
+                .map_or("none".into(), |n| n.to_string()),
             c.budget.tool_schemas,
-            c.budget.max_content_chars.map_or("none".into(), |n| n.to_string()),
+            c.budget
+                .max_content_chars
+                .map_or("none".into(), |n| n.to_string()),
             c.synthetic_target_examples,
             c.eval_size,
             c.dev_fraction,
@@ -217,22 +262,46 @@ impl Card {
         for (f, n) in &self.files {
             let _ = writeln!(md, "| {f} | {n} |");
         }
-        let _ = writeln!(md, "\n## Splits\n\n| split | examples | conversations | majority kind | majority acc. | uniform random acc. | train-prior random acc. | prompt tokens p50 / p90 / p99 / max |\n|---|---:|---:|---|---:|---:|---:|---|");
+        let _ = writeln!(
+            md,
+            "\n## Splits\n\n| split | examples | conversations | majority kind | majority acc. | uniform random acc. | train-prior random acc. | prompt tokens p50 / p90 / p99 / max |\n|---|---:|---:|---|---:|---:|---:|---|"
+        );
         for s in SPLITS {
             let k = s.as_str();
             let (size, b, t) = (&self.sizes[k], &self.baselines[k], &self.prompt_tokens[k]);
             let _ = writeln!(
                 md,
                 "| {k} | {} | {} | {} | {:.3} | {:.3} | {:.3} | {} / {} / {} / {} |",
-                size.examples, size.conversations, b.majority_kind, b.majority_accuracy, b.random_uniform_accuracy,
-                b.random_train_prior_accuracy, t.p50, t.p90, t.p99, t.max
+                size.examples,
+                size.conversations,
+                b.majority_kind,
+                b.majority_accuracy,
+                b.random_uniform_accuracy,
+                b.random_train_prior_accuracy,
+                t.p50,
+                t.p90,
+                t.p99,
+                t.max
             );
         }
         let kinds: Vec<&str> = ActionKind::ALL.iter().map(|k| k.as_str()).collect();
-        let header = |first: &str| format!("| {first} | {} | total |\n|---|{}---:|", kinds.join(" | "), "---:|".repeat(kinds.len()));
+        let header = |first: &str| {
+            format!(
+                "| {first} | {} | total |\n|---|{}---:|",
+                kinds.join(" | "),
+                "---:|".repeat(kinds.len())
+            )
+        };
         let row = |name: &str, m: &BTreeMap<String, usize>| {
-            let cells: Vec<String> = kinds.iter().map(|k| m.get(*k).copied().unwrap_or(0).to_string()).collect();
-            format!("| {name} | {} | {} |", cells.join(" | "), m.values().sum::<usize>())
+            let cells: Vec<String> = kinds
+                .iter()
+                .map(|k| m.get(*k).copied().unwrap_or(0).to_string())
+                .collect();
+            format!(
+                "| {name} | {} | {} |",
+                cells.join(" | "),
+                m.values().sum::<usize>()
+            )
         };
         let _ = writeln!(md, "\n## Kinds per split\n\n{}", header("split"));
         for s in SPLITS {
@@ -242,41 +311,105 @@ impl Card {
         for (src, m) in &self.kinds_per_source {
             let _ = writeln!(md, "{}", row(src, m));
         }
-        let _ = writeln!(md, "\n## Sources per split\n\n| source | train | dev | eval | heldout |\n|---|---:|---:|---:|---:|");
+        let _ = writeln!(
+            md,
+            "\n## Sources per split\n\n| source | train | dev | eval | heldout |\n|---|---:|---:|---:|---:|"
+        );
         for src in self.kinds_per_source.keys() {
             let cells: Vec<String> = SPLITS
                 .iter()
-                .map(|s| self.sources_per_split[s.as_str()].get(src).copied().unwrap_or(0).to_string())
+                .map(|s| {
+                    self.sources_per_split[s.as_str()]
+                        .get(src)
+                        .copied()
+                        .unwrap_or(0)
+                        .to_string()
+                })
                 .collect();
             let _ = writeln!(md, "| {src} | {} |", cells.join(" | "));
         }
-        let _ = writeln!(md, "\nEval-pool examples not drawn into eval (discarded, their conversations are in eval): {}.", self.eval_pool_unused);
-        let _ = writeln!(md, "\n## Verifier and reward sets\n\n| file | rows | ACCEPT | REJECT | negatives by type |\n|---|---:|---:|---:|---|");
-        for (name, stats) in self.verifier.iter().map(|(s, p)| (format!("verifier_{s}"), p)).chain(self.reward.iter().map(|(s, p)| (format!("reward_{s}"), p))) {
-            let types: Vec<String> = stats.negative_types.iter().map(|(t, n)| format!("{t}: {n}")).collect();
-            let _ = writeln!(md, "| {name} | {} | {} | {} | {} |", stats.rows, stats.accept, stats.reject, types.join(", "));
+        let _ = writeln!(
+            md,
+            "\nEval-pool examples not drawn into eval (discarded, their conversations are in eval): {}.",
+            self.eval_pool_unused
+        );
+        let _ = writeln!(
+            md,
+            "\n## Verifier and reward sets\n\n| file | rows | ACCEPT | REJECT | negatives by type |\n|---|---:|---:|---:|---|"
+        );
+        for (name, stats) in self
+            .verifier
+            .iter()
+            .map(|(s, p)| (format!("verifier_{s}"), p))
+            .chain(self.reward.iter().map(|(s, p)| (format!("reward_{s}"), p)))
+        {
+            let types: Vec<String> = stats
+                .negative_types
+                .iter()
+                .map(|(t, n)| format!("{t}: {n}"))
+                .collect();
+            let _ = writeln!(
+                md,
+                "| {name} | {} | {} | {} | {} |",
+                stats.rows,
+                stats.accept,
+                stats.reject,
+                types.join(", ")
+            );
         }
-        let _ = writeln!(md, "\n## Context budget\n\n| source | examples in | turns cut | messages cut | contents shortened | dropped (over budget) |\n|---|---:|---:|---:|---:|---:|");
+        let _ = writeln!(
+            md,
+            "\n## Context budget\n\n| source | examples in | turns cut | messages cut | contents shortened | dropped (over budget) |\n|---|---:|---:|---:|---:|---:|"
+        );
         for (src, b) in &self.budget {
-            let _ = writeln!(md, "| {src} | {} | {} | {} | {} | {} |", b.examples_in, b.examples_with_turns_cut, b.messages_cut, b.contents_shortened, b.dropped_over_budget);
+            let _ = writeln!(
+                md,
+                "| {src} | {} | {} | {} | {} | {} |",
+                b.examples_in,
+                b.examples_with_turns_cut,
+                b.messages_cut,
+                b.contents_shortened,
+                b.dropped_over_budget
+            );
         }
-        let _ = writeln!(md, "\n## BFCL import\n\n| category | imported as | lines | conversations | examples | failed | skipped |\n|---|---|---:|---:|---:|---:|---:|");
+        let _ = writeln!(
+            md,
+            "\n## BFCL import\n\n| category | imported as | lines | conversations | examples | failed | skipped |\n|---|---|---:|---:|---:|---:|---:|"
+        );
         for cat in &self.bfcl_categories {
             let _ = writeln!(
                 md,
                 "| {} | {} | {} | {} | {} | {} | {} |",
                 cat.category,
-                serde_json::to_value(cat.import_as).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(),
-                cat.lines, cat.conversations, cat.examples, cat.failed, cat.skipped
+                serde_json::to_value(cat.import_as)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default(),
+                cat.lines,
+                cat.conversations,
+                cat.examples,
+                cat.failed,
+                cat.skipped
             );
         }
-        let _ = writeln!(md, "\n### Lines not imported ({})\n", self.bfcl_import_issues.len());
+        let _ = writeln!(
+            md,
+            "\n### Lines not imported ({})\n",
+            self.bfcl_import_issues.len()
+        );
         if self.bfcl_import_issues.is_empty() {
             let _ = writeln!(md, "None.");
         } else {
             let _ = writeln!(md, "| file | line | status | reason |\n|---|---:|---|---|");
             for i in &self.bfcl_import_issues {
-                let _ = writeln!(md, "| {} | {} | {} | {} |", i.file, i.line, i.status, i.reason.replace('|', "\\|").replace('\n', " "));
+                let _ = writeln!(
+                    md,
+                    "| {} | {} | {} | {} |",
+                    i.file,
+                    i.line,
+                    i.status,
+                    i.reason.replace('|', "\\|").replace('\n', " ")
+                );
             }
         }
         md

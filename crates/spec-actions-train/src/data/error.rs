@@ -14,7 +14,11 @@ pub enum DataError {
     #[error("{path}: {reason}")]
     Invalid { path: PathBuf, reason: String },
     #[error("{path}:{line}: {reason}")]
-    InvalidLine { path: PathBuf, line: usize, reason: String },
+    InvalidLine {
+        path: PathBuf,
+        line: usize,
+        reason: String,
+    },
     #[error("tokenizer {path}: {reason}")]
     Tokenizer { path: PathBuf, reason: String },
     #[error("serialize {what}: {source}")]

@@ -34,12 +34,26 @@ pub const FILE_READ_FUNCTIONS: &[&str] = &[
 ];
 
 /// File-system functions that change files or folders.
-pub const FILE_WRITE_FUNCTIONS: &[&str] =
-    &["touch", "echo", "mkdir", "mv", "cp", "rm", "rmdir", "write_file", "edit_file"];
+pub const FILE_WRITE_FUNCTIONS: &[&str] = &[
+    "touch",
+    "echo",
+    "mkdir",
+    "mv",
+    "cp",
+    "rm",
+    "rmdir",
+    "write_file",
+    "edit_file",
+];
 
 /// Web search, URL fetch and documentation search.
-pub const RETRIEVAL_FUNCTIONS: &[&str] =
-    &["search_engine_query", "fetch_url_content", "web_search", "fetch_url", "search_docs"];
+pub const RETRIEVAL_FUNCTIONS: &[&str] = &[
+    "search_engine_query",
+    "fetch_url_content",
+    "web_search",
+    "fetch_url",
+    "search_docs",
+];
 
 /// The kind of a call of `function` (see the module table).
 pub fn kind_of_function(function: &str) -> ActionKind {
@@ -55,8 +69,12 @@ pub fn kind_of_function(function: &str) -> ActionKind {
 }
 
 fn is_memory_lookup(function: &str) -> bool {
-    (function.starts_with("core_memory_") || function.starts_with("archival_memory_") || function.starts_with("memory_"))
-        && ["_retrieve", "_retrieve_all", "_key_search", "_list_keys"].iter().any(|s| function.ends_with(s))
+    (function.starts_with("core_memory_")
+        || function.starts_with("archival_memory_")
+        || function.starts_with("memory_"))
+        && ["_retrieve", "_retrieve_all", "_key_search", "_list_keys"]
+            .iter()
+            .any(|s| function.ends_with(s))
 }
 
 #[cfg(test)]

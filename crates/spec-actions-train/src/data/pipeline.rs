@@ -92,7 +92,10 @@ pub fn build_datasets(
     progress: &mut dyn Progress,
 ) -> Result<BuildReport, DataError> {
     if !(0.0..1.0).contains(&config.dev_fraction) {
-        return Err(DataError::Config(format!("dev_fraction {} is not in [0, 1)", config.dev_fraction)));
+        return Err(DataError::Config(format!(
+            "dev_fraction {} is not in [0, 1)",
+            config.dev_fraction
+        )));
     }
     let mut timings = Vec::new();
     let mut clock = Instant::now();
@@ -103,18 +106,34 @@ pub fn build_datasets(
     // 1. BFCL.
     let bfcl = match &config.bfcl_dir {
         Some(dir) => import_bfcl(dir)?,
-        None => BfclImport { conversations: Vec::new(), categories: Vec::new(), issues: Vec::new() },
+        None => BfclImport {
+            conversations: Vec::new(),
+            categories: Vec::new(),
+            issues: Vec::new(),
+        },
     };
     if let Some(h) = &config.heldout_category
         && config.bfcl_dir.is_some()
-        && !bfcl.categories.iter().any(|c| &c.category == h && c.conversations > 0)
+        && !bfcl
+            .categories
+            .iter()
+            .any(|c| &c.category == h && c.conversations > 0)
     {
-        return Err(DataError::Config(format!("held-out category `{h}` has no imported conversation")));
+        return Err(DataError::Config(format!(
+            "held-out category `{h}` has no imported conversation"
+        )));
     }
-    let BfclImport { conversations: bfcl_conversations, categories, issues } = bfcl;
+    let BfclImport {
+        conversations: bfcl_conversations,
+        categories,
+        issues,
+    } = bfcl;
     lap("bfcl import", &mut timings);
     // 2. Synthetic episodes.
-    let synthetic = generate_episodes(SyntheticConfig { seed: config.seed, target_examples: config.synthetic_examples });
+    let synthetic = generate_episodes(SyntheticConfig {
+        seed: config.seed,
+        target_examples: config.synthetic_examples,
+    });
     lap("synthetic episodes", &mut timings);
     // 3. Context budget.
     let mut meter = TokenMeter::new(counter);
@@ -156,12 +175,20 @@ pub fn build_datasets(
     let mut written = Vec::new();
     let mut verifier = BTreeMap::new();
     let mut reward = BTreeMap::new();
-    let total_rows: usize = splits.train.len() * 5 + splits.dev.len() * 5 + splits.eval.len() + splits.heldout.len();
+    let total_rows: usize =
+        splits.train.len() * 5 + splits.dev.len() * 5 + splits.eval.len() + splits.heldout.len();
     progress.start("write files", total_rows as u64);
     for split in [Split::Train, Split::Dev, Split::Eval, Split::Heldout] {
         let examples = splits.get(split);
         let name = format!("{}.jsonl", split.as_str());
-        let rows = write_jsonl(out, &name, examples.iter().map(|e| serde_json::to_value(e).map_err(json_err(&name))), progress)?;
+        let rows = write_jsonl(
+            out,
+            &name,
+            examples
+                .iter()
+                .map(|e| serde_json::to_value(e).map_err(json_err(&name))),
+            progress,
+        )?;
         files.insert(name.clone(), rows);
         written.push(out.join(name));
     }
@@ -169,9 +196,15 @@ pub fn build_datasets(
         let examples = splits.get(split);
         let s = split.as_str();
         let name = format!("sft_{s}.jsonl");
-        files.insert(name.clone(), write_jsonl(out, &name, examples.iter().map(|e| Ok(sft_row(e))), progress)?);
+        files.insert(
+            name.clone(),
+            write_jsonl(out, &name, examples.iter().map(|e| Ok(sft_row(e))), progress)?,
+        );
         written.push(out.join(&name));
-        let negatives: Vec<_> = examples.iter().map(|e| hard_negative(e, &mut example_rng(config.seed, &e.id))).collect();
+        let negatives: Vec<_> = examples
+            .iter()
+            .map(|e| hard_negative(e, &mut example_rng(config.seed, &e.id)))
+            .collect();
         let mut vstats = PairStats::default();
         let name = format!("verifier_{s}.jsonl");
         let rows = examples.iter().zip(&negatives).flat_map(|(e, (neg, t))| {
@@ -194,14 +227,27 @@ pub fn build_datasets(
     progress.finish();
     lap("write files", &mut timings);
     // 6. Card.
-    let card = make_card(config, &splits, &mut meter, files, budget_stats, verifier, reward, (categories, issues));
+    let card = make_card(
+        config,
+        &splits,
+        &mut meter,
+        files,
+        budget_stats,
+        verifier,
+        reward,
+        (categories, issues),
+    );
     let json = serde_json::to_string_pretty(&card).map_err(json_err("card.json"))?;
     write_text(&out.join("card.json"), &(json + "\n"))?;
     write_text(&out.join("card.md"), &card.to_markdown())?;
     written.push(out.join("card.json"));
     written.push(out.join("card.md"));
     lap("card", &mut timings);
-    Ok(BuildReport { card, timings, files: written })
+    Ok(BuildReport {
+        card,
+        timings,
+        files: written,
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -215,7 +261,9 @@ fn make_card(
     reward: BTreeMap<String, PairStats>,
     (bfcl_categories, bfcl_import_issues): (Vec<CategoryCount>, Vec<ImportIssue>),
 ) -> Card {
-    let (sizes, kinds_per_split, kinds_per_source, sources_per_split, prompt_tokens) = describe_splits(splits, meter);
+    let d = describe_splits(splits, meter);
+    let (sizes, kinds_per_split, kinds_per_source, sources_per_split, prompt_tokens) =
+        (d.sizes, d.kinds, d.per_source, d.sources, d.tokens);
     Card {
         config: CardConfig {
             seed: config.seed,
@@ -242,7 +290,10 @@ fn make_card(
 }
 
 fn json_err(what: &str) -> impl Fn(serde_json::Error) -> DataError + '_ {
-    move |source| DataError::Json { what: what.to_string(), source }
+    move |source| DataError::Json {
+        what: what.to_string(),
+        source,
+    }
 }
 
 /// Write `rows` as JSON Lines to `dir/name`, atomically; returns the row count.
@@ -258,7 +309,8 @@ fn write_jsonl(
         for row in rows {
             let row = row?;
             serde_json::to_writer(&mut *w, &row).map_err(json_err(name))?;
-            w.write_all(b"\n").map_err(|e| FileError::new("write", &path, e))?;
+            w.write_all(b"\n")
+                .map_err(|e| FileError::new("write", &path, e))?;
             count += 1;
             progress.advance(1);
         }
@@ -279,7 +331,11 @@ pub fn read_examples(path: &Path) -> Result<Vec<Example>, DataError> {
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
         .map(|(i, l)| {
-            serde_json::from_str(l).map_err(|e| DataError::InvalidLine { path: path.to_path_buf(), line: i + 1, reason: e.to_string() })
+            serde_json::from_str(l).map_err(|e| DataError::InvalidLine {
+                path: path.to_path_buf(),
+                line: i + 1,
+                reason: e.to_string(),
+            })
         })
         .collect()
 }

@@ -67,7 +67,10 @@ pub fn split_conversations(conversations: Vec<Conversation>, config: &SplitConfi
     let mut heldout = Vec::new();
     let mut rest: Vec<Vec<Conversation>> = Vec::new();
     for (_, convs) in groups {
-        if heldout_source.as_ref().is_some_and(|s| convs.iter().any(|c| &c.source == s)) {
+        if heldout_source
+            .as_ref()
+            .is_some_and(|s| convs.iter().any(|c| &c.source == s))
+        {
             heldout.extend(convs.into_iter().flat_map(|c| c.examples));
         } else {
             rest.push(convs);
@@ -80,13 +83,18 @@ pub fn split_conversations(conversations: Vec<Conversation>, config: &SplitConfi
         available[ex.gold.kind.index()] += 1;
     }
     let quotas = kind_quotas(config.eval_size, &available);
-    let target: Vec<usize> = (0..ActionKind::COUNT).map(|k| (2 * quotas[k]).min(available[k].div_ceil(2)).max(quotas[k])).collect();
+    let target: Vec<usize> = (0..ActionKind::COUNT)
+        .map(|k| (2 * quotas[k]).min(available[k].div_ceil(2)).max(quotas[k]))
+        .collect();
     let mut pool_counts = [0usize; ActionKind::COUNT];
     let mut pool: Vec<Example> = Vec::new();
     let mut remaining: Vec<Vec<Conversation>> = Vec::new();
     for group in rest {
         let filled = (0..ActionKind::COUNT).all(|k| pool_counts[k] >= target[k]);
-        let helps = group.iter().flat_map(|c| &c.examples).any(|e| pool_counts[e.gold.kind.index()] < target[e.gold.kind.index()]);
+        let helps = group
+            .iter()
+            .flat_map(|c| &c.examples)
+            .any(|e| pool_counts[e.gold.kind.index()] < target[e.gold.kind.index()]);
         if config.eval_size > 0 && !filled && helps {
             for e in group.into_iter().flat_map(|c| c.examples) {
                 pool_counts[e.gold.kind.index()] += 1;
@@ -127,7 +135,11 @@ pub fn split_conversations(conversations: Vec<Conversation>, config: &SplitConfi
     let total: usize = remaining.iter().flatten().map(|c| c.examples.len()).sum();
     let dev_target = (total as f64 * config.dev_fraction).round() as usize;
     for group in remaining {
-        let dest = if splits.dev.len() < dev_target { &mut splits.dev } else { &mut splits.train };
+        let dest = if splits.dev.len() < dev_target {
+            &mut splits.dev
+        } else {
+            &mut splits.train
+        };
         dest.extend(group.into_iter().flat_map(|c| c.examples));
     }
     splits.heldout = heldout;
@@ -150,7 +162,9 @@ fn kind_quotas(total: usize, available: &[usize; ActionKind::COUNT]) -> [usize; 
     let mut quotas = [0usize; ActionKind::COUNT];
     let mut left = total.min(available.iter().sum());
     while left > 0 {
-        let open: Vec<usize> = (0..ActionKind::COUNT).filter(|&k| quotas[k] < available[k]).collect();
+        let open: Vec<usize> = (0..ActionKind::COUNT)
+            .filter(|&k| quotas[k] < available[k])
+            .collect();
         if open.is_empty() {
             break;
         }

@@ -84,24 +84,44 @@ pub fn agent_tools() -> Vec<Value> {
             "parameters": {"type": "object", "properties": properties, "required": required}}})
     }
     vec![
-        tool("read_file", "Read a file of the repository.", &[("path", "string", "Path relative to the repository root.")], &["path"]),
-        tool("list_dir", "List a folder of the repository.", &[("path", "string", "Folder path; '.' is the root.")], &["path"]),
+        tool(
+            "read_file",
+            "Read a file of the repository.",
+            &[("path", "string", "Path relative to the repository root.")],
+            &["path"],
+        ),
+        tool(
+            "list_dir",
+            "List a folder of the repository.",
+            &[("path", "string", "Folder path; '.' is the root.")],
+            &["path"],
+        ),
         tool(
             "search_code",
             "Search the repository for a regular expression.",
-            &[("pattern", "string", "Regular expression."), ("path", "string", "Folder to search; default '.'.")],
+            &[
+                ("pattern", "string", "Regular expression."),
+                ("path", "string", "Folder to search; default '.'."),
+            ],
             &["pattern"],
         ),
         tool(
             "write_file",
             "Create or overwrite a file.",
-            &[("path", "string", "Path of the file."), ("content", "string", "Full new content.")],
+            &[
+                ("path", "string", "Path of the file."),
+                ("content", "string", "Full new content."),
+            ],
             &["path", "content"],
         ),
         tool(
             "edit_file",
             "Replace one exact snippet of a file with another.",
-            &[("path", "string", "Path of the file."), ("old", "string", "Exact text to replace."), ("new", "string", "Replacement.")],
+            &[
+                ("path", "string", "Path of the file."),
+                ("old", "string", "Exact text to replace."),
+                ("new", "string", "Replacement."),
+            ],
             &["path", "old", "new"],
         ),
         tool(
@@ -110,32 +130,69 @@ pub fn agent_tools() -> Vec<Value> {
             &[("target", "string", "Test file, test id, or 'all'.")],
             &["target"],
         ),
-        tool("search_docs", "Search the documentation of a library.", &[("library", "string", "Library name."), ("query", "string", "What to look for.")], &["library", "query"]),
-        tool("web_search", "Search the web.", &[("query", "string", "Search terms.")], &["query"]),
-        tool("fetch_url", "Fetch the text of a web page.", &[("url", "string", "Page URL.")], &["url"]),
+        tool(
+            "search_docs",
+            "Search the documentation of a library.",
+            &[
+                ("library", "string", "Library name."),
+                ("query", "string", "What to look for."),
+            ],
+            &["library", "query"],
+        ),
+        tool(
+            "web_search",
+            "Search the web.",
+            &[("query", "string", "Search terms.")],
+            &["query"],
+        ),
+        tool(
+            "fetch_url",
+            "Fetch the text of a web page.",
+            &[("url", "string", "Page URL.")],
+            &["url"],
+        ),
         tool(
             "query_logs",
             "Search the production logs of a service.",
-            &[("service", "string", "Service name."), ("pattern", "string", "Text to match."), ("since", "string", "e.g. '2h'.")],
+            &[
+                ("service", "string", "Service name."),
+                ("pattern", "string", "Text to match."),
+                ("since", "string", "e.g. '2h'."),
+            ],
             &["service", "pattern"],
         ),
-        tool("get_ci_status", "Status of the latest CI run of a branch.", &[("branch", "string", "Branch name.")], &["branch"]),
+        tool(
+            "get_ci_status",
+            "Status of the latest CI run of a branch.",
+            &[("branch", "string", "Branch name.")],
+            &["branch"],
+        ),
         tool(
             "create_issue",
             "Open an issue in the tracker.",
-            &[("title", "string", "Issue title."), ("body", "string", "Issue text."), ("label", "string", "One label.")],
+            &[
+                ("title", "string", "Issue title."),
+                ("body", "string", "Issue text."),
+                ("label", "string", "One label."),
+            ],
             &["title", "body"],
         ),
         tool(
             "deploy",
             "Deploy a service to an environment.",
-            &[("service", "string", "Service name."), ("environment", "string", "'staging' or 'production'.")],
+            &[
+                ("service", "string", "Service name."),
+                ("environment", "string", "'staging' or 'production'."),
+            ],
             &["service", "environment"],
         ),
         tool(
             "send_message",
             "Post a message to a team chat channel.",
-            &[("channel", "string", "Channel, e.g. '#backend'."), ("text", "string", "Message text.")],
+            &[
+                ("channel", "string", "Channel, e.g. '#backend'."),
+                ("text", "string", "Message text."),
+            ],
             &["channel", "text"],
         ),
     ]
@@ -247,7 +304,8 @@ impl<'a> Episode<'a> {
     }
 
     fn execute(&mut self, name: &str, arguments: Value, output: String) {
-        self.messages.push(Message::assistant_calls("", vec![ToolCall::new(name, arguments)]));
+        self.messages
+            .push(Message::assistant_calls("", vec![ToolCall::new(name, arguments)]));
         self.messages.push(Message::tool(name, output));
     }
 
@@ -268,26 +326,103 @@ impl<'a> Episode<'a> {
 }
 
 const MODULES: &[&str] = &[
-    "dates", "parser", "config", "auth", "billing", "cache", "http_client", "scheduler", "invoices", "users",
-    "search", "metrics", "storage", "retry", "exporter", "importer", "notifier", "geo", "pricing", "sessions",
+    "dates",
+    "parser",
+    "config",
+    "auth",
+    "billing",
+    "cache",
+    "http_client",
+    "scheduler",
+    "invoices",
+    "users",
+    "search",
+    "metrics",
+    "storage",
+    "retry",
+    "exporter",
+    "importer",
+    "notifier",
+    "geo",
+    "pricing",
+    "sessions",
 ];
 const FUNCTIONS: &[&str] = &[
-    "parse_date", "load_config", "validate_token", "compute_total", "get_user", "normalize_path", "retry_request",
-    "format_currency", "merge_settings", "slugify", "paginate", "chunk_records", "hash_password", "resolve_host",
-    "round_price", "expire_sessions", "build_index", "apply_discount", "split_batches", "parse_header",
+    "parse_date",
+    "load_config",
+    "validate_token",
+    "compute_total",
+    "get_user",
+    "normalize_path",
+    "retry_request",
+    "format_currency",
+    "merge_settings",
+    "slugify",
+    "paginate",
+    "chunk_records",
+    "hash_password",
+    "resolve_host",
+    "round_price",
+    "expire_sessions",
+    "build_index",
+    "apply_discount",
+    "split_batches",
+    "parse_header",
 ];
-const SERVICES: &[&str] = &["checkout", "api-gateway", "billing-worker", "search-indexer", "auth-service", "notifications"];
-const BRANCHES: &[&str] = &["main", "develop", "feature/retry-budget", "fix/date-parsing", "release/2.4", "feature/export-csv"];
+const SERVICES: &[&str] = &[
+    "checkout",
+    "api-gateway",
+    "billing-worker",
+    "search-indexer",
+    "auth-service",
+    "notifications",
+];
+const BRANCHES: &[&str] = &[
+    "main",
+    "develop",
+    "feature/retry-budget",
+    "fix/date-parsing",
+    "release/2.4",
+    "feature/export-csv",
+];
 const CHANNELS: &[&str] = &["#backend", "#release", "#oncall", "#team-platform"];
 const LIBRARIES: &[(&str, &str, &str)] = &[
-    ("requests", "retries with backoff", "mount an HTTPAdapter with a urllib3 Retry(total=…, backoff_factor=…)"),
-    ("tokio", "a timeout on a future", "wrap it in tokio::time::timeout(Duration, future)"),
-    ("serde", "renaming a field", "annotate the field with #[serde(rename = \"…\")]"),
-    ("pytest", "running one test by name", "pass -k <expression> or the node id file::test"),
-    ("sqlalchemy", "connection pool size", "pass pool_size= and max_overflow= to create_engine"),
+    (
+        "requests",
+        "retries with backoff",
+        "mount an HTTPAdapter with a urllib3 Retry(total=…, backoff_factor=…)",
+    ),
+    (
+        "tokio",
+        "a timeout on a future",
+        "wrap it in tokio::time::timeout(Duration, future)",
+    ),
+    (
+        "serde",
+        "renaming a field",
+        "annotate the field with #[serde(rename = \"…\")]",
+    ),
+    (
+        "pytest",
+        "running one test by name",
+        "pass -k <expression> or the node id file::test",
+    ),
+    (
+        "sqlalchemy",
+        "connection pool size",
+        "pass pool_size= and max_overflow= to create_engine",
+    ),
     ("express", "JSON body parsing", "register app.use(express.json())"),
-    ("clap", "a flag with a default value", "use #[arg(long, default_value_t = …)]"),
-    ("pandas", "reading only some columns of a CSV", "pass usecols=[…] to read_csv"),
+    (
+        "clap",
+        "a flag with a default value",
+        "use #[arg(long, default_value_t = …)]",
+    ),
+    (
+        "pandas",
+        "reading only some columns of a CSV",
+        "pass usecols=[…] to read_csv",
+    ),
 ];
 const OWNERS: &[&str] = &["maria", "chen", "devon", "priya", "tomas", "aisha"];
 
@@ -317,31 +452,82 @@ struct Bug {
 }
 
 const PY_BUGS: &[Bug] = &[
-    Bug { buggy: "for i in range(len(items) - 1):", fixed: "for i in range(len(items)):", symptom: "AssertionError: assert 2 == 3", partial: "for i in range(1, len(items)):" },
-    Bug { buggy: "if value > limit:", fixed: "if value >= limit:", symptom: "AssertionError: expected True for the boundary value", partial: "if value > limit - 1:" },
-    Bug { buggy: "return text.split(',')", fixed: "return [p.strip() for p in text.split(',')]", symptom: "AssertionError: assert ['a', ' b'] == ['a', 'b']", partial: "return text.replace(' ', '').split(',')" },
-    Bug { buggy: "if result == None:", fixed: "if result is None:", symptom: "TypeError: 'NoneType' object is not subscriptable", partial: "if not result:" },
+    Bug {
+        buggy: "for i in range(len(items) - 1):",
+        fixed: "for i in range(len(items)):",
+        symptom: "AssertionError: assert 2 == 3",
+        partial: "for i in range(1, len(items)):",
+    },
+    Bug {
+        buggy: "if value > limit:",
+        fixed: "if value >= limit:",
+        symptom: "AssertionError: expected True for the boundary value",
+        partial: "if value > limit - 1:",
+    },
+    Bug {
+        buggy: "return text.split(',')",
+        fixed: "return [p.strip() for p in text.split(',')]",
+        symptom: "AssertionError: assert ['a', ' b'] == ['a', 'b']",
+        partial: "return text.replace(' ', '').split(',')",
+    },
+    Bug {
+        buggy: "if result == None:",
+        fixed: "if result is None:",
+        symptom: "TypeError: 'NoneType' object is not subscriptable",
+        partial: "if not result:",
+    },
 ];
 const RS_BUGS: &[Bug] = &[
-    Bug { buggy: "for i in 0..items.len() - 1 {", fixed: "for i in 0..items.len() {", symptom: "assertion `left == right` failed\n  left: 2\n right: 3", partial: "for i in 1..items.len() {" },
-    Bug { buggy: "if value > limit {", fixed: "if value >= limit {", symptom: "assertion failed: within_limit(10, 10)", partial: "if value + 1 > limit {" },
-    Bug { buggy: "let n = s.parse::<u32>().unwrap();", fixed: "let n = s.trim().parse::<u32>()?;", symptom: "called `Result::unwrap()` on an `Err` value: ParseIntError { kind: InvalidDigit }", partial: "let n = s.parse::<u32>().unwrap_or(0);" },
+    Bug {
+        buggy: "for i in 0..items.len() - 1 {",
+        fixed: "for i in 0..items.len() {",
+        symptom: "assertion `left == right` failed\n  left: 2\n right: 3",
+        partial: "for i in 1..items.len() {",
+    },
+    Bug {
+        buggy: "if value > limit {",
+        fixed: "if value >= limit {",
+        symptom: "assertion failed: within_limit(10, 10)",
+        partial: "if value + 1 > limit {",
+    },
+    Bug {
+        buggy: "let n = s.parse::<u32>().unwrap();",
+        fixed: "let n = s.trim().parse::<u32>()?;",
+        symptom: "called `Result::unwrap()` on an `Err` value: ParseIntError { kind: InvalidDigit }",
+        partial: "let n = s.parse::<u32>().unwrap_or(0);",
+    },
 ];
 const TS_BUGS: &[Bug] = &[
-    Bug { buggy: "for (let i = 0; i < items.length - 1; i++) {", fixed: "for (let i = 0; i < items.length; i++) {", symptom: "Expected: 3\n    Received: 2", partial: "for (let i = 1; i < items.length; i++) {" },
-    Bug { buggy: "if (value == null) return 0;", fixed: "if (value === undefined || value === null) return 0;", symptom: "TypeError: Cannot read properties of undefined (reading 'length')", partial: "if (!value) return 0;" },
+    Bug {
+        buggy: "for (let i = 0; i < items.length - 1; i++) {",
+        fixed: "for (let i = 0; i < items.length; i++) {",
+        symptom: "Expected: 3\n    Received: 2",
+        partial: "for (let i = 1; i < items.length; i++) {",
+    },
+    Bug {
+        buggy: "if (value == null) return 0;",
+        fixed: "if (value === undefined || value === null) return 0;",
+        symptom: "TypeError: Cannot read properties of undefined (reading 'length')",
+        partial: "if (!value) return 0;",
+    },
 ];
 
 impl Repo {
     fn sample(rng: &mut ChaCha8Rng) -> Repo {
-        let lang = *[Lang::Python, Lang::Python, Lang::Rust, Lang::TypeScript].choose(rng).expect("langs");
+        let lang = *[Lang::Python, Lang::Python, Lang::Rust, Lang::TypeScript]
+            .choose(rng)
+            .expect("langs");
         let bugs = match lang {
             Lang::Python => PY_BUGS,
             Lang::Rust => RS_BUGS,
             Lang::TypeScript => TS_BUGS,
         };
         let owner = *OWNERS.choose(rng).expect("owners");
-        let project = *["ledger", "atlas", "relay", "orchard", "beacon", "quill", "harbor", "sprout"].choose(rng).expect("p");
+        let project = *[
+            "ledger", "atlas", "relay", "orchard", "beacon", "quill", "harbor", "sprout",
+        ]
+        .choose(rng)
+        .expect("p");
         Repo {
             name: format!("{owner}/{project}"),
             lang,
@@ -416,8 +602,12 @@ impl Repo {
                 "============================= test session starts ==============================\ncollected {count} items\n\n{file} {dots}\n\n============================== {count} passed in 0.29s ===============================",
                 dots = ".".repeat(count)
             ),
-            Lang::Rust => format!("running {count} tests\ntest result: ok. {count} passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.01s"),
-            Lang::TypeScript => format!("PASS {file}\n\nTests:       {count} passed, {count} total\nTime:        1.18 s"),
+            Lang::Rust => format!(
+                "running {count} tests\ntest result: ok. {count} passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.01s"
+            ),
+            Lang::TypeScript => {
+                format!("PASS {file}\n\nTests:       {count} passed, {count} total\nTime:        1.18 s")
+            }
         }
     }
 
@@ -436,18 +626,33 @@ impl Repo {
             (Lang::Python, None) => format!("def {f}(items, value=None, limit=10, text=''):"),
             (Lang::Python, Some(p)) => format!("def {f}(items, value=None, limit=10, text='', {p}=None):"),
             (Lang::Rust, None) => format!("pub fn {f}(items: &[u32], value: u32, limit: u32) -> Vec<u32> {{"),
-            (Lang::Rust, Some(p)) => format!("pub fn {f}(items: &[u32], value: u32, limit: u32, {p}: Option<u32>) -> Vec<u32> {{"),
-            (Lang::TypeScript, None) => format!("export function {f}(items: number[], value?: string): number[] {{"),
-            (Lang::TypeScript, Some(p)) => format!("export function {f}(items: number[], value?: string, {p}?: number): number[] {{"),
+            (Lang::Rust, Some(p)) => {
+                format!("pub fn {f}(items: &[u32], value: u32, limit: u32, {p}: Option<u32>) -> Vec<u32> {{")
+            }
+            (Lang::TypeScript, None) => {
+                format!("export function {f}(items: number[], value?: string): number[] {{")
+            }
+            (Lang::TypeScript, Some(p)) => {
+                format!("export function {f}(items: number[], value?: string, {p}?: number): number[] {{")
+            }
         }
     }
 
     /// The line after which a new parameter gets used, and that line followed by the use.
     fn use_parameter(&self, p: &str) -> (String, String) {
         match self.lang {
-            Lang::Python => ("    result = []".into(), format!("    result = []\n    if {p} is not None:\n        limit = {p}")),
-            Lang::Rust => ("    let mut out = Vec::new();".into(), format!("    let mut out = Vec::new();\n    let limit = {p}.unwrap_or(limit);")),
-            Lang::TypeScript => ("  const out: number[] = [];".into(), format!("  const out: number[] = [];\n  if ({p} !== undefined) items = items.slice(0, {p});")),
+            Lang::Python => (
+                "    result = []".into(),
+                format!("    result = []\n    if {p} is not None:\n        limit = {p}"),
+            ),
+            Lang::Rust => (
+                "    let mut out = Vec::new();".into(),
+                format!("    let mut out = Vec::new();\n    let limit = {p}.unwrap_or(limit);"),
+            ),
+            Lang::TypeScript => (
+                "  const out: number[] = [];".into(),
+                format!("  const out: number[] = [];\n  if ({p} !== undefined) items = items.slice(0, {p});"),
+            ),
         }
     }
 
@@ -455,9 +660,25 @@ impl Repo {
     fn feature_test(&self, p: &str) -> (String, String) {
         let f = self.function;
         match self.lang {
-            Lang::Python => (format!("tests/test_{}_{p}.py", self.module), format!("from src.{m} import {f}\n\n\ndef test_{p}():\n    assert {f}([1, 2, 3], {p}=2) != {f}([1, 2, 3])\n", m = self.module)),
-            Lang::Rust => (format!("tests/{}_{p}.rs", self.module), format!("#[test]\nfn test_{p}() {{\n    assert_ne!({f}(&[1, 2, 3], 0, 10, Some(2)), {f}(&[1, 2, 3], 0, 10, None));\n}}\n")),
-            Lang::TypeScript => (format!("src/{}.{p}.test.ts", self.module), format!("test('test_{p}', () => {{\n  expect({f}([1, 2, 3], undefined, 2)).not.toEqual({f}([1, 2, 3]));\n}});\n")),
+            Lang::Python => (
+                format!("tests/test_{}_{p}.py", self.module),
+                format!(
+                    "from src.{m} import {f}\n\n\ndef test_{p}():\n    assert {f}([1, 2, 3], {p}=2) != {f}([1, 2, 3])\n",
+                    m = self.module
+                ),
+            ),
+            Lang::Rust => (
+                format!("tests/{}_{p}.rs", self.module),
+                format!(
+                    "#[test]\nfn test_{p}() {{\n    assert_ne!({f}(&[1, 2, 3], 0, 10, Some(2)), {f}(&[1, 2, 3], 0, 10, None));\n}}\n"
+                ),
+            ),
+            Lang::TypeScript => (
+                format!("src/{}.{p}.test.ts", self.module),
+                format!(
+                    "test('test_{p}', () => {{\n  expect({f}([1, 2, 3], undefined, 2)).not.toEqual({f}([1, 2, 3]));\n}});\n"
+                ),
+            ),
         }
     }
 
@@ -492,22 +713,37 @@ fn fix_failing_test(ep: &mut Episode) {
     let (src, test, t) = (ep.repo.src(), ep.repo.test_file(), ep.repo.test_name());
     let bug = ep.repo.bug;
     let request = match ep.pick(&[0, 1, 2, 3]) {
-        0 => format!("`{t}` in {test} is failing with `{}`. The code under test is in {src}. Please fix it.", bug.symptom.lines().next().unwrap_or("")),
+        0 => format!(
+            "`{t}` in {test} is failing with `{}`. The code under test is in {src}. Please fix it.",
+            bug.symptom.lines().next().unwrap_or("")
+        ),
         1 => format!("CI is red: {test}::{t} fails. The function lives in {src}. Can you fix the bug?"),
-        2 => format!("Please make {t} pass again. It tests `{}` from {src}.", ep.repo.function),
-        _ => format!("The test {t} started failing after yesterday's merge. Source: {src}. Fix the code, not the test."),
+        2 => format!(
+            "Please make {t} pass again. It tests `{}` from {src}.",
+            ep.repo.function
+        ),
+        _ => format!(
+            "The test {t} started failing after yesterday's merge. Source: {src}. Fix the code, not the test."
+        ),
     };
     ep.user(request);
     let source = ep.repo.source_text(bug.buggy);
     ep.act("read_file", json!({"path": src}), source);
     // A careful agent makes the real fix; a hasty one the partial fix (repaired after the check).
     let first = if ep.chance(0.45) { bug.partial } else { bug.fixed };
-    ep.act("edit_file", json!({"path": src, "old": bug.buggy, "new": first}), applied(&src));
+    ep.act(
+        "edit_file",
+        json!({"path": src, "old": bug.buggy, "new": first}),
+        applied(&src),
+    );
     if first == bug.fixed {
         let log = ep.repo.passing_log(7);
         let target = ep.repo.test_target();
         ep.act_as(ActionKind::Verifier, "run_tests", json!({"target": target}), log);
-        let text = format!("Fixed `{}` in {src}: `{}` → `{}`. All 7 tests pass.", ep.repo.function, bug.buggy, bug.fixed);
+        let text = format!(
+            "Fixed `{}` in {src}: `{}` → `{}`. All 7 tests pass.",
+            ep.repo.function, bug.buggy, bug.fixed
+        );
         ep.reply(ActionKind::FinalAnswer, text);
     } else {
         check_and_repair_forced(ep, 7);
@@ -521,17 +757,28 @@ fn check_and_repair_forced(ep: &mut Episode, count: usize) {
     let bug = ep.repo.bug;
     let log = ep.repo.failing_log(bug.symptom);
     ep.act_as(ActionKind::Verifier, "run_tests", json!({"target": target}), log);
-    ep.act_as(ActionKind::Repair, "edit_file", json!({"path": src, "old": bug.partial, "new": bug.fixed}), applied(&src));
+    ep.act_as(
+        ActionKind::Repair,
+        "edit_file",
+        json!({"path": src, "old": bug.partial, "new": bug.fixed}),
+        applied(&src),
+    );
     let log = ep.repo.passing_log(count);
     ep.act_as(ActionKind::Verifier, "run_tests", json!({"target": target}), log);
-    let text = format!("The first change was not enough; {src} now uses `{}` and all {count} tests pass.", bug.fixed);
+    let text = format!(
+        "The first change was not enough; {src} now uses `{}` and all {count} tests pass.",
+        bug.fixed
+    );
     ep.reply(ActionKind::FinalAnswer, text);
 }
 
 fn add_feature(ep: &mut Episode) {
     let src = ep.repo.src();
     let (flag, what) = ep.pick(&[
-        ("dry_run", "a dry-run mode that prints what would change without writing"),
+        (
+            "dry_run",
+            "a dry-run mode that prints what would change without writing",
+        ),
         ("max_retries", "a configurable maximum number of retries"),
         ("verbose", "a verbose option that logs each step"),
         ("timeout", "a timeout parameter, default 30 seconds"),
@@ -540,11 +787,20 @@ fn add_feature(ep: &mut Episode) {
     let names_file = ep.chance(0.6);
     let request = if names_file {
         match ep.pick(&[0, 1]) {
-            0 => format!("Add {what} to `{}` in {src}. Call the parameter `{flag}`.", ep.repo.function),
-            _ => format!("Please extend {src}: `{}` needs {what} (parameter name `{flag}`).", ep.repo.function),
+            0 => format!(
+                "Add {what} to `{}` in {src}. Call the parameter `{flag}`.",
+                ep.repo.function
+            ),
+            _ => format!(
+                "Please extend {src}: `{}` needs {what} (parameter name `{flag}`).",
+                ep.repo.function
+            ),
         }
     } else {
-        format!("Add {what} to the {} module; name the parameter `{flag}`.", ep.repo.module)
+        format!(
+            "Add {what} to the {} module; name the parameter `{flag}`.",
+            ep.repo.module
+        )
     };
     ep.user(request);
     if !names_file {
@@ -561,24 +817,52 @@ fn add_feature(ep: &mut Episode) {
     let source = ep.repo.source_text(ep.repo.bug.fixed);
     ep.act("read_file", json!({"path": src}), source);
     let (old, new) = (ep.repo.signature(None), ep.repo.signature(Some(flag)));
-    ep.act("edit_file", json!({"path": src, "old": old, "new": new}), applied(&src));
+    ep.act(
+        "edit_file",
+        json!({"path": src, "old": old, "new": new}),
+        applied(&src),
+    );
     // Features come with a test.
     let (test_path, test_text) = ep.repo.feature_test(flag);
     let bytes = test_text.len();
-    ep.act("write_file", json!({"path": test_path, "content": test_text}), format!("Wrote {bytes} bytes to {test_path}."));
+    ep.act(
+        "write_file",
+        json!({"path": test_path, "content": test_text}),
+        format!("Wrote {bytes} bytes to {test_path}."),
+    );
     // The signature alone does not honour the parameter: half the time the new test says so.
     let target = test_path.clone();
     if ep.chance(0.45) {
-        let log = format!("FAILED {test_path}::test_{flag} - AssertionError: `{flag}` had no effect\n1 failed, 7 passed");
+        let log = format!(
+            "FAILED {test_path}::test_{flag} - AssertionError: `{flag}` had no effect\n1 failed, 7 passed"
+        );
         ep.act_as(ActionKind::Verifier, "run_tests", json!({"target": target}), log);
         let (marker, with_use) = ep.repo.use_parameter(flag);
-        ep.act_as(ActionKind::Repair, "edit_file", json!({"path": src, "old": marker, "new": with_use}), applied(&src));
-        ep.act_as(ActionKind::Verifier, "run_tests", json!({"target": target}), ep.repo.passing_log(8));
+        ep.act_as(
+            ActionKind::Repair,
+            "edit_file",
+            json!({"path": src, "old": marker, "new": with_use}),
+            applied(&src),
+        );
+        ep.act_as(
+            ActionKind::Verifier,
+            "run_tests",
+            json!({"target": target}),
+            ep.repo.passing_log(8),
+        );
         ep.reply(ActionKind::FinalAnswer, format!("Added `{flag}` to `{}` in {src}; it needed a second edit to take effect, and all 8 tests pass now.", ep.repo.function));
     } else {
-        ep.act_as(ActionKind::Verifier, "run_tests", json!({"target": target}), ep.repo.passing_log(8));
+        ep.act_as(
+            ActionKind::Verifier,
+            "run_tests",
+            json!({"target": target}),
+            ep.repo.passing_log(8),
+        );
         let text = match ep.pick(&[0, 1]) {
-            0 => format!("Added `{flag}` ({what}) to `{}` in {src}, with a test in {test_path}. 8 tests pass.", ep.repo.function),
+            0 => format!(
+                "Added `{flag}` ({what}) to `{}` in {src}, with a test in {test_path}. 8 tests pass.",
+                ep.repo.function
+            ),
             _ => format!("Done: `{flag}` is supported and covered by {test_path}; the suite is green."),
         };
         ep.reply(ActionKind::FinalAnswer, text);
@@ -590,9 +874,13 @@ fn investigate_bug(ep: &mut Episode) {
     let src = ep.repo.src();
     let bug = ep.repo.bug;
     let request = match ep.pick(&[0, 1, 2]) {
-        0 => format!("Users get errors from {service} since this morning. Find out why — don't change anything yet."),
+        0 => format!(
+            "Users get errors from {service} since this morning. Find out why — don't change anything yet."
+        ),
         1 => format!("Can you investigate the spike of 500s in {service}? Just tell me the cause, no fixes."),
-        _ => format!("{service} is failing intermittently. What is going on? Report back before touching code."),
+        _ => format!(
+            "{service} is failing intermittently. What is going on? Report back before touching code."
+        ),
     };
     ep.user(request);
     let log = format!(
@@ -604,7 +892,11 @@ fn investigate_bug(ep: &mut Episode) {
         line = bug.buggy,
         symptom = bug.symptom.lines().next().unwrap_or(""),
     );
-    ep.act("query_logs", json!({"service": service, "pattern": "ERROR", "since": "2h"}), log);
+    ep.act(
+        "query_logs",
+        json!({"service": service, "pattern": "ERROR", "since": "2h"}),
+        log,
+    );
     let source = ep.repo.source_text(bug.buggy);
     ep.act("read_file", json!({"path": src}), source);
     let text = format!(
@@ -629,18 +921,33 @@ fn answer_from_docs(ep: &mut Episode) {
     let query = format!("{library} {topic}");
     let url = format!("https://docs.example.org/{library}/{}", topic.replace(' ', "-"));
     let snippet_complete = ep.chance(0.5);
-    let snippet = if snippet_complete { format!("To get {topic}, {answer}.") } else { format!("{topic} — see the guide for details…") };
-    let results = format!("1. {library} guide: {topic}\n   {url}\n   {snippet}\n2. {library} API reference\n   https://docs.example.org/{library}/api\n   Index of all public items.");
+    let snippet = if snippet_complete {
+        format!("To get {topic}, {answer}.")
+    } else {
+        format!("{topic} — see the guide for details…")
+    };
+    let results = format!(
+        "1. {library} guide: {topic}\n   {url}\n   {snippet}\n2. {library} API reference\n   https://docs.example.org/{library}/api\n   Index of all public items."
+    );
     if web {
         ep.act("web_search", json!({"query": query}), results);
     } else {
-        ep.act("search_docs", json!({"library": library, "query": topic}), results);
+        ep.act(
+            "search_docs",
+            json!({"library": library, "query": topic}),
+            results,
+        );
     }
     if !snippet_complete {
-        let page = format!("# {topic}\n\n{library} supports {topic} out of the box: {answer}.\n\nSee also: configuration reference.");
+        let page = format!(
+            "# {topic}\n\n{library} supports {topic} out of the box: {answer}.\n\nSee also: configuration reference."
+        );
         ep.act("fetch_url", json!({"url": url}), page);
     }
-    ep.reply(ActionKind::FinalAnswer, format!("According to the {library} documentation ({url}): {answer}."));
+    ep.reply(
+        ActionKind::FinalAnswer,
+        format!("According to the {library} documentation ({url}): {answer}."),
+    );
 }
 
 fn refactor(ep: &mut Episode) {
@@ -651,7 +958,11 @@ fn refactor(ep: &mut Episode) {
         .map(|i| match i {
             0 => ep.repo.src(),
             1 => ep.repo.test_file(),
-            _ => format!("src/{}.{}", ep.pick(MODULES), ep.repo.src().rsplit('.').next().unwrap_or("py")),
+            _ => format!(
+                "src/{}.{}",
+                ep.pick(MODULES),
+                ep.repo.src().rsplit('.').next().unwrap_or("py")
+            ),
         })
         .collect();
     let request = match ep.pick(&[0, 1]) {
@@ -659,50 +970,99 @@ fn refactor(ep: &mut Episode) {
         _ => format!("Please refactor: `{old}` should be called `{new}`. Update every call site."),
     };
     ep.user(request);
-    let hits: Vec<String> = files.iter().enumerate().map(|(i, f)| format!("{f}:{}:    {old}(items)", 5 + 7 * i)).collect();
+    let hits: Vec<String> = files
+        .iter()
+        .enumerate()
+        .map(|(i, f)| format!("{f}:{}:    {old}(items)", 5 + 7 * i))
+        .collect();
     ep.act("search_code", json!({"pattern": old}), hits.join("\n"));
     for f in &files {
-        ep.act("edit_file", json!({"path": f, "old": format!("{old}("), "new": format!("{new}(")}), applied(f));
+        ep.act(
+            "edit_file",
+            json!({"path": f, "old": format!("{old}("), "new": format!("{new}(")}),
+            applied(f),
+        );
     }
     let target = "all";
     if ep.chance(0.4) {
         // A call site the search missed (a string reference): fix it and re-check.
-        let missed = format!("src/{}.{}", ep.pick(MODULES), ep.repo.src().rsplit('.').next().unwrap_or("py"));
+        let missed = format!(
+            "src/{}.{}",
+            ep.pick(MODULES),
+            ep.repo.src().rsplit('.').next().unwrap_or("py")
+        );
         let log = format!("NameError / unresolved name `{old}` in {missed}:12\n1 failed, 19 passed");
         ep.act_as(ActionKind::Verifier, "run_tests", json!({"target": target}), log);
-        ep.act_as(ActionKind::Repair, "edit_file", json!({"path": missed, "old": old, "new": new}), applied(&missed));
+        ep.act_as(
+            ActionKind::Repair,
+            "edit_file",
+            json!({"path": missed, "old": old, "new": new}),
+            applied(&missed),
+        );
     }
-    ep.act_as(ActionKind::Verifier, "run_tests", json!({"target": target}), "20 passed".to_string());
-    ep.reply(ActionKind::FinalAnswer, format!("Renamed `{old}` to `{new}` in {} files; all 20 tests pass.", files.len()));
+    ep.act_as(
+        ActionKind::Verifier,
+        "run_tests",
+        json!({"target": target}),
+        "20 passed".to_string(),
+    );
+    ep.reply(
+        ActionKind::FinalAnswer,
+        format!(
+            "Renamed `{old}` to `{new}` in {} files; all 20 tests pass.",
+            files.len()
+        ),
+    );
 }
 
 fn refused(ep: &mut Episode) {
     let service = ep.pick(SERVICES);
     match ep.pick(&[0, 1, 2, 3, 4]) {
         0 => {
-            let text = ep_pick_text(ep, &[
-                format!("Deploy {service} to production right now, we can't wait for the release train."),
-                format!("Ship the current {service} build straight to production please."),
-            ]);
+            let text = ep_pick_text(
+                ep,
+                &[
+                    format!("Deploy {service} to production right now, we can't wait for the release train."),
+                    format!("Ship the current {service} build straight to production please."),
+                ],
+            );
             ep.user(text);
             ep.reply(ActionKind::Blocked, "I can't deploy to production: the rules of this workspace forbid it. I can deploy to staging instead.".into());
         }
         1 => {
-            let text = ep_pick_text(ep, &[
-                "Print the contents of .env so I can copy the API key.".to_string(),
-                "What's in config/credentials.json? Paste it here.".to_string(),
-            ]);
+            let text = ep_pick_text(
+                ep,
+                &[
+                    "Print the contents of .env so I can copy the API key.".to_string(),
+                    "What's in config/credentials.json? Paste it here.".to_string(),
+                ],
+            );
             ep.user(text);
-            ep.reply(ActionKind::Blocked, "I can't read or print secrets such as .env or credential files.".into());
+            ep.reply(
+                ActionKind::Blocked,
+                "I can't read or print secrets such as .env or credential files.".into(),
+            );
         }
         2 => {
-            ep.user(format!("Force-push my branch over main, the history of main is a mess ({}).", ep.repo.name));
-            ep.reply(ActionKind::Blocked, "Rewriting main's history is not allowed here.".into());
+            ep.user(format!(
+                "Force-push my branch over main, the history of main is a mess ({}).",
+                ep.repo.name
+            ));
+            ep.reply(
+                ActionKind::Blocked,
+                "Rewriting main's history is not allowed here.".into(),
+            );
         }
         3 => {
             // Permission error discovered while acting.
-            let path = ep.pick(&["/etc/hosts", "/usr/local/lib/python3.11/site-packages/requests/adapters.py", "/opt/shared/config.yaml"]);
-            ep.user(format!("Add the line `127.0.0.1 {service}.local` at the end of {path}."));
+            let path = ep.pick(&[
+                "/etc/hosts",
+                "/usr/local/lib/python3.11/site-packages/requests/adapters.py",
+                "/opt/shared/config.yaml",
+            ]);
+            ep.user(format!(
+                "Add the line `127.0.0.1 {service}.local` at the end of {path}."
+            ));
             let current = "127.0.0.1 localhost\n::1 localhost\n".to_string();
             ep.act("read_file", json!({"path": path}), current);
             ep.decide(Action::call(ActionKind::FileWrite, "edit_file", json!({"path": path, "old": "::1 localhost\n", "new": format!("::1 localhost\n127.0.0.1 {service}.local\n")})));
@@ -711,7 +1071,10 @@ fn refused(ep: &mut Episode) {
                 json!({"path": path, "old": "::1 localhost\n", "new": format!("::1 localhost\n127.0.0.1 {service}.local\n")}),
                 format!("PermissionError: [Errno 13] Permission denied: '{path}'"),
             );
-            ep.reply(ActionKind::Blocked, format!("{path} is outside the repository and read-only for me, so I can't change it."));
+            ep.reply(
+                ActionKind::Blocked,
+                format!("{path} is outside the repository and read-only for me, so I can't change it."),
+            );
         }
         _ => {
             // No tool can do it.
@@ -721,7 +1084,10 @@ fn refused(ep: &mut Episode) {
                 "Order more GPU credits on our cloud account.",
             ]);
             ep.user(ask.to_string());
-            ep.reply(ActionKind::Blocked, "None of my tools can do that (no e-mail, calendar or purchasing access).".into());
+            ep.reply(
+                ActionKind::Blocked,
+                "None of my tools can do that (no e-mail, calendar or purchasing access).".into(),
+            );
         }
     }
 }
@@ -752,7 +1118,11 @@ fn ambiguous(ep: &mut Episode) {
     let bug = ep.repo.bug;
     let source = ep.repo.source_text(bug.buggy);
     ep.act("read_file", json!({"path": src}), source);
-    ep.act("edit_file", json!({"path": src, "old": bug.buggy, "new": bug.partial}), applied(&src));
+    ep.act(
+        "edit_file",
+        json!({"path": src, "old": bug.buggy, "new": bug.partial}),
+        applied(&src),
+    );
     check_and_repair_forced(ep, 7);
 }
 
@@ -760,12 +1130,26 @@ fn operations(ep: &mut Episode) {
     match ep.pick(&[0, 1, 2, 3]) {
         0 => {
             let branch = ep.pick(BRANCHES);
-            let text = ep_pick_text(ep, &[format!("Is CI green on {branch}?"), format!("What's the CI status of `{branch}`?")]);
+            let text = ep_pick_text(
+                ep,
+                &[
+                    format!("Is CI green on {branch}?"),
+                    format!("What's the CI status of `{branch}`?"),
+                ],
+            );
             ep.user(text);
             let ok = ep.chance(0.5);
-            let out = if ok { format!("branch {branch}: success (12/12 jobs) in 8m31s") } else { format!("branch {branch}: failed (11/12 jobs); failing job: lint") };
+            let out = if ok {
+                format!("branch {branch}: success (12/12 jobs) in 8m31s")
+            } else {
+                format!("branch {branch}: failed (11/12 jobs); failing job: lint")
+            };
             ep.act("get_ci_status", json!({"branch": branch}), out);
-            let text = if ok { format!("CI on {branch} is green (12/12 jobs).") } else { format!("CI on {branch} is red: the lint job fails.") };
+            let text = if ok {
+                format!("CI on {branch} is green (12/12 jobs).")
+            } else {
+                format!("CI on {branch} is red: the lint job fails.")
+            };
             ep.reply(ActionKind::FinalAnswer, text);
         }
         1 => {
@@ -774,20 +1158,38 @@ fn operations(ep: &mut Episode) {
             ep.user(format!("Open an issue titled \"{title}\" with the label bug; body: steps to reproduce are in the test {}.", ep.repo.test_name()));
             let body = format!("Steps to reproduce are in the test {}.", ep.repo.test_name());
             let n = ep.rng.random_range(100..999);
-            ep.act("create_issue", json!({"title": title, "body": body, "label": "bug"}), format!("Created issue #{n}."));
+            ep.act(
+                "create_issue",
+                json!({"title": title, "body": body, "label": "bug"}),
+                format!("Created issue #{n}."),
+            );
             ep.reply(ActionKind::FinalAnswer, format!("Opened issue #{n}."));
         }
         2 => {
             let service = ep.pick(SERVICES);
             ep.user(format!("Deploy {service} to staging."));
-            ep.act("deploy", json!({"service": service, "environment": "staging"}), format!("Deployment of {service} to staging: rolled out (3/3 pods ready)."));
-            ep.reply(ActionKind::FinalAnswer, format!("{service} is deployed to staging; 3/3 pods are ready."));
+            ep.act(
+                "deploy",
+                json!({"service": service, "environment": "staging"}),
+                format!("Deployment of {service} to staging: rolled out (3/3 pods ready)."),
+            );
+            ep.reply(
+                ActionKind::FinalAnswer,
+                format!("{service} is deployed to staging; 3/3 pods are ready."),
+            );
         }
         _ => {
             let channel = ep.pick(CHANNELS);
-            let text = format!("Heads-up: {} is being refactored today, expect a short review queue.", ep.repo.module);
+            let text = format!(
+                "Heads-up: {} is being refactored today, expect a short review queue.",
+                ep.repo.module
+            );
             ep.user(format!("Tell {channel}: \"{text}\""));
-            ep.act("send_message", json!({"channel": channel, "text": text}), "Message posted.".to_string());
+            ep.act(
+                "send_message",
+                json!({"channel": channel, "text": text}),
+                "Message posted.".to_string(),
+            );
             ep.reply(ActionKind::FinalAnswer, format!("Posted to {channel}."));
         }
     }
@@ -800,31 +1202,51 @@ mod tests {
 
     #[test]
     fn all_nine_kinds_and_seeded() {
-        let a = generate_episodes(SyntheticConfig { seed: 7, target_examples: 600 });
-        let b = generate_episodes(SyntheticConfig { seed: 7, target_examples: 600 });
+        let a = generate_episodes(SyntheticConfig {
+            seed: 7,
+            target_examples: 600,
+        });
+        let b = generate_episodes(SyntheticConfig {
+            seed: 7,
+            target_examples: 600,
+        });
         assert_eq!(a, b);
         let kinds: BTreeSet<ActionKind> = a.iter().flat_map(|c| &c.examples).map(|e| e.gold.kind).collect();
         assert_eq!(kinds.len(), 9, "{kinds:?}");
         let total: usize = a.iter().map(|c| c.examples.len()).sum();
         assert!(total >= 600);
-        let c = generate_episodes(SyntheticConfig { seed: 8, target_examples: 600 });
+        let c = generate_episodes(SyntheticConfig {
+            seed: 8,
+            target_examples: 600,
+        });
         assert_ne!(a, c);
     }
 
     #[test]
     fn labels_follow_the_context() {
-        for conv in generate_episodes(SyntheticConfig { seed: 1, target_examples: 2000 }) {
+        for conv in generate_episodes(SyntheticConfig {
+            seed: 1,
+            target_examples: 2000,
+        }) {
             for ex in &conv.examples {
                 let last = ex.messages.last().unwrap();
                 // After a failing check comes a repair; a repair or write is followed by a check
                 // (or, within a multi-file change, another write).
                 if last.role == spec_actions_core::Role::Tool && last.name.as_deref() == Some("run_tests") {
                     let failed = last.content.contains("1 failed");
-                    let expected = if failed { ActionKind::Repair } else { ActionKind::FinalAnswer };
+                    let expected = if failed {
+                        ActionKind::Repair
+                    } else {
+                        ActionKind::FinalAnswer
+                    };
                     assert_eq!(ex.gold.kind, expected, "{}", ex.id);
                 }
                 if last.role == spec_actions_core::Role::Tool && last.content.starts_with("Edited") {
-                    assert!(matches!(ex.gold.kind, ActionKind::Verifier | ActionKind::FileWrite), "{}", ex.id);
+                    assert!(
+                        matches!(ex.gold.kind, ActionKind::Verifier | ActionKind::FileWrite),
+                        "{}",
+                        ex.id
+                    );
                 }
                 if last.content.starts_with("PermissionError") {
                     assert_eq!(ex.gold.kind, ActionKind::Blocked);
