@@ -1,53 +1,83 @@
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use burn::backend::Flex;
 use burn::prelude::*;
-use burn::tensor::activation::log_softmax;
+use burn::tensor::activation::softmax;
 use spec_actions_qwen3::config::Qwen3Config;
 use spec_actions_qwen3::model::{KvCache, Qwen3, StepContext};
 type B = Flex;
 fn main() {
     let device = Default::default();
-    let config = Qwen3Config::qwen3_0_6b();
+    let mut config = Qwen3Config::qwen3_0_6b();
+    config.num_hidden_layers = 2;
     let model: Qwen3<B> = config.init(&device);
-    let p = 128;
-    let mut cache = KvCache::new(&config, 1, p, &device);
-    let ctx = StepContext::new(&model.rotary, &[vec![true; p]], &[(0..p).collect()], 0, &device);
-    let input = Tensor::<B, 2, Int>::from_data(TensorData::new((0..p as i64).collect::<Vec<_>>(), [1, p]), &device);
-    let t = Instant::now();
-    let h = model.forward_hidden(input, &ctx, Some(&mut cache), None);
-    let _ = h.into_data();
-    eprintln!("prefill {:?}", t.elapsed());
-    let (n, steps) = (9, 3);
-    let t = Instant::now();
-    let mut c2 = cache.expand_rows(n, steps);
-    eprintln!("expand {:?}", t.elapsed());
-    let ctx = StepContext::new(&model.rotary, &vec![vec![true; p + steps]; n], &vec![(p..p + steps).collect(); n], p, &device);
-    let input = Tensor::<B, 2, Int>::from_data(TensorData::new(vec![5i64; n * steps], [n, steps]), &device);
-    let t = Instant::now();
-    let h = model.forward_hidden(input, &ctx, Some(&mut c2), None);
-    let h = Tensor::<B, 3>::from_data(h.into_data(), &device);
-    eprintln!("cand forward {:?}", t.elapsed());
-    let t = Instant::now();
-    let l = model.logits(h);
-    let l = Tensor::<B, 3>::from_data(l.into_data(), &device);
-    eprintln!("logits {:?}", t.elapsed());
-    let t = Instant::now();
-    let _ = log_softmax(l, 2).into_data();
-    eprintln!("log_softmax {:?}", t.elapsed());
-    // decode breakdown
-    let mut c3 = KvCache::new(&config, 1, p + 40, &device);
-    let ctx = StepContext::new(&model.rotary, &[vec![true; p]], &[(0..p).collect()], 0, &device);
-    let input = Tensor::<B, 2, Int>::from_data(TensorData::new((0..p as i64).collect::<Vec<_>>(), [1, p]), &device);
-    let _ = model.forward_hidden(input, &ctx, Some(&mut c3), None).into_data();
-    let t = Instant::now();
-    for i in 0..10 {
-        let ctx = StepContext::new(&model.rotary, &[vec![true; p + i + 1]], &[vec![p + i]], p + i, &device);
-        let input = Tensor::<B, 2, Int>::from_data(TensorData::new(vec![5i64], [1, 1]), &device);
-        let _ = model.forward_hidden(input, &ctx, Some(&mut c3), None).into_data();
+    let layer = &model.layers[0];
+    let a = &layer.self_attn;
+    for s in [1usize, 128] {
+        let mut t: Vec<(&str, Duration)> = Vec::new();
+        let reps = if s == 1 { 200 } else { 5 };
+        let x = Tensor::<B, 3>::random([1, s, 1024], burn::tensor::Distribution::Default, &device);
+        let mut cache = KvCache::<B>::new(&config, 1, 300, &device);
+        let mut clock = Instant::now();
+        let mut lap = |name: &'static str, t: &mut Vec<(&str, Duration)>| {
+            let e = clock.elapsed();
+            match t.iter_mut().find(|(n, _)| *n == name) { Some(p) => p.1 += e, None => t.push((name, e)) }
+            clock = Instant::now();
+        };
+        for r in 0..reps {
+            let past = if s == 1 { 100 + r % 50 } else { 0 };
+            let _ = &mut cache;
+            lap("(start)", &mut t);
+            let ctx = StepContext::<B>::new(&model.rotary, &[vec![true; past + s]], &[(past..past + s).collect()], past, &device);
+            lap("context", &mut t);
+            let h = layer.input_layernorm.forward(x.clone());
+            lap("norm", &mut t);
+            let q = a.q_proj.forward(h.clone()).reshape([1, s, 16, 128]);
+            let k = a.k_proj.forward(h.clone()).reshape([1, s, 8, 128]);
+            let v = a.v_proj.forward(h).reshape([1, s, 8, 128]).swap_dims(1, 2);
+            lap("qkv proj", &mut t);
+            let q = a.q_norm.forward(q).swap_dims(1, 2);
+            let k = a.k_norm.forward(k).swap_dims(1, 2);
+            lap("qk norm", &mut t);
+            let q = ctx.rope.apply(q);
+            let k = ctx.rope.apply(k);
+            lap("rope", &mut t);
+            let kk = Tensor::<B, 4>::zeros([1, 8, past + s, 128], &device);
+            let vv = Tensor::<B, 4>::zeros([1, 8, past + s, 128], &device);
+            let _ = (k, v);
+            lap("(zeros kv)", &mut t);
+            let q = q.reshape([1, 8, 2 * s, 128]);
+            let scores = q.matmul(kk.swap_dims(2, 3)).mul_scalar(0.088).reshape([1, 8, 2, s, past + s]);
+            lap("qk matmul", &mut t);
+            let scores = match &ctx.bias { Some(b) => scores + b.clone(), None => scores };
+            lap("bias", &mut t);
+            let p = softmax(scores, 4);
+            lap("softmax", &mut t);
+            let o = p.reshape([1, 8, 2 * s, past + s]).matmul(vv);
+            lap("pv matmul", &mut t);
+            let o = o.reshape([1, 16, s, 128]).swap_dims(1, 2).reshape([1, s, 2048]);
+            lap("merge heads", &mut t);
+            let o = a.o_proj.forward(o);
+            lap("o proj", &mut t);
+            let h = x.clone() + o;
+            lap("residual", &mut t);
+            let n = layer.post_attention_layernorm.forward(h.clone());
+            lap("norm", &mut t);
+            let g = layer.mlp.gate_proj.forward(n.clone());
+            let u = layer.mlp.up_proj.forward(n);
+            lap("gate/up proj", &mut t);
+            let m = burn::tensor::activation::silu(g) * u;
+            lap("silu*up", &mut t);
+            let d = layer.mlp.down_proj.forward(m);
+            lap("down proj", &mut t);
+            let out = h + d;
+            let _ = out.into_data();
+            lap("residual+sync", &mut t);
+        }
+        let total: Duration = t.iter().map(|p| p.1).sum();
+        eprintln!("seq {s}: per layer {:?}", total / reps as u32);
+        for (n, d) in &t {
+            eprintln!("  {n:<14} {:>10.1} µs", d.as_secs_f64() * 1e6 / reps as f64);
+        }
     }
-    eprintln!("decode body per step {:?}", t.elapsed() / 10);
-    let h = Tensor::<B, 3>::zeros([1, 1, 1024], &device);
-    let t = Instant::now();
-    for _ in 0..10 { let _ = model.logits(h.clone()).into_data(); }
-    eprintln!("lm_head per step {:?}", t.elapsed() / 10);
+    let _ = model;
 }

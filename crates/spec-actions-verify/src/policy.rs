@@ -11,6 +11,8 @@
 //! | G | one-pass proposals, a [`ProposalSource`] usable in B–F and H | one cheap call for top-k |
 //! | H | cheap and strong together; strong action committed; side-effect-free cheap action run early | 0.15 + 1.00 |
 //!
+//! C, D, F and H judge the *top* candidate (highest log-probability; the first on ties); E
+//! scores every candidate, duplicates included (the study's n·0.10), and keeps the best.
 //! Every call made is recorded, whether or not its proposal is used. A proposal that does not
 //! parse cannot be judged: the gate makes no call and the policy falls back. A prediction that
 //! does not parse is scored wrong and kept (with its raw text).
