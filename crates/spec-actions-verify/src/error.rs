@@ -49,6 +49,10 @@ pub enum VerifyError {
     #[error("example {example_id:?}: no recorded {what}")]
     NotRecorded { example_id: String, what: String },
 
+    /// A live role (tokenizer, chat template, model forward pass) failed.
+    #[error("live role: {0}")]
+    Role(String),
+
     /// A policy needs a role that was not supplied.
     #[error("policy {policy} needs a {role} but none was supplied")]
     MissingRole { policy: String, role: &'static str },

@@ -1,0 +1,107 @@
+//! Writing a model as an HF checkpoint folder (`config.json` + `model.safetensors`, f32), the
+//! inverse of [`crate::loader`]: what this crate saves, transformers and this crate load.
+
+use std::path::Path;
+
+use burn::prelude::*;
+use safetensors::Dtype;
+use serde_json::json;
+
+use crate::config::Qwen3Config;
+use crate::error::{Qwen3Error, Result};
+use crate::loader::SINGLE_FILE;
+use crate::model::Qwen3;
+
+impl Qwen3Config {
+    /// `config.json` in the transformers 4.x layout (read by transformers 4.51+ and 5.x, and by
+    /// [`Qwen3Config::from_json_str`]).
+    pub fn to_hf_json(&self) -> serde_json::Value {
+        json!({
+            "architectures": ["Qwen3ForCausalLM"],
+            "model_type": "qwen3",
+            "vocab_size": self.vocab_size,
+            "hidden_size": self.hidden_size,
+            "intermediate_size": self.intermediate_size,
+            "num_hidden_layers": self.num_hidden_layers,
+            "num_attention_heads": self.num_attention_heads,
+            "num_key_value_heads": self.num_key_value_heads,
+            "head_dim": self.head_dim,
+            "hidden_act": "silu",
+            "rms_norm_eps": self.rms_norm_eps,
+            "rope_theta": self.rope_theta,
+            "rope_scaling": null,
+            "max_position_embeddings": self.max_position_embeddings,
+            "tie_word_embeddings": self.tie_word_embeddings,
+            "attention_bias": false,
+            "attention_dropout": 0.0,
+            "use_sliding_window": false,
+            "sliding_window": null,
+            "torch_dtype": "float32",
+            "eos_token_id": self.eos_token_ids,
+        })
+    }
+}
+
+impl<B: Backend> Qwen3<B> {
+    /// Every weight under its HF name, in HF layout (`[out, in]` projections), as f32 values.
+    /// Adapters are not included: merge them first to bake them in.
+    pub fn hf_tensors(&self) -> Vec<(String, Vec<usize>, Vec<f32>)> {
+        fn values<B: Backend, const D: usize>(t: Tensor<B, D>) -> (Vec<usize>, Vec<f32>) {
+            let dims = t.dims().to_vec();
+            (dims, t.into_data().convert::<f32>().to_vec::<f32>().unwrap_or_default())
+        }
+        let mut out = Vec::new();
+        let mut push = |name: String, (shape, data): (Vec<usize>, Vec<f32>)| out.push((name, shape, data));
+        push("model.embed_tokens.weight".into(), values(self.embed_tokens.weight.val()));
+        for (i, layer) in self.layers.iter().enumerate() {
+            let p = format!("model.layers.{i}");
+            let a = &layer.self_attn;
+            let m = &layer.mlp;
+            for (name, proj) in [
+                ("self_attn.q_proj", &a.q_proj),
+                ("self_attn.k_proj", &a.k_proj),
+                ("self_attn.v_proj", &a.v_proj),
+                ("self_attn.o_proj", &a.o_proj),
+                ("mlp.gate_proj", &m.gate_proj),
+                ("mlp.up_proj", &m.up_proj),
+                ("mlp.down_proj", &m.down_proj),
+            ] {
+                push(format!("{p}.{name}.weight"), values(proj.base.weight.val().transpose()));
+            }
+            push(format!("{p}.self_attn.q_norm.weight"), values(a.q_norm.weight.val()));
+            push(format!("{p}.self_attn.k_norm.weight"), values(a.k_norm.weight.val()));
+            push(format!("{p}.input_layernorm.weight"), values(layer.input_layernorm.weight.val()));
+            push(format!("{p}.post_attention_layernorm.weight"), values(layer.post_attention_layernorm.weight.val()));
+        }
+        push("model.norm.weight".into(), values(self.norm.weight.val()));
+        if let Some(head) = &self.lm_head {
+            push("lm_head.weight".into(), values(head.base.weight.val().transpose()));
+        }
+        out
+    }
+
+    /// Writes `dir/config.json` and `dir/model.safetensors` (f32), each atomically.
+    pub fn save_hf(&self, dir: &Path) -> Result<()> {
+        let path = dir.join(SINGLE_FILE);
+        let bad = |message: String| Qwen3Error::Safetensors { path: path.clone(), message };
+        let tensors = self.hf_tensors();
+        let bytes: Vec<Vec<u8>> =
+            tensors.iter().map(|(_, _, v)| v.iter().flat_map(|x| x.to_le_bytes()).collect()).collect();
+        let views = tensors
+            .iter()
+            .zip(&bytes)
+            .map(|((name, shape, _), data)| {
+                safetensors::tensor::TensorView::new(Dtype::F32, shape.clone(), data)
+                    .map(|v| (name.clone(), v))
+                    .map_err(|e| bad(e.to_string()))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let metadata = Some([("format".to_string(), "pt".to_string())].into_iter().collect());
+        let file = safetensors::serialize(views, metadata).map_err(|e| bad(e.to_string()))?;
+        let write_err = |e: spec_actions_core::io::FileError| Qwen3Error::Io { path: e.path.clone(), source: e.source };
+        spec_actions_core::io::atomic_write_bytes(&path, &file).map_err(write_err)?;
+        let config = serde_json::to_vec_pretty(&self.config.to_hf_json()).unwrap_or_default();
+        spec_actions_core::io::atomic_write_bytes(&dir.join("config.json"), &config).map_err(write_err)?;
+        Ok(())
+    }
+}
