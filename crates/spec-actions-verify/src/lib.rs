@@ -52,6 +52,7 @@ pub mod recorded;
 pub mod replay;
 pub mod roles;
 pub mod side_effects;
+pub mod study;
 pub mod synthetic;
 
 pub use calibrate::{

@@ -1,0 +1,212 @@
+//! Failure paths of `io::atomic_write`: a writer that fails, panics or is killed half-way
+//! leaves either the old file or the new one — never a torn one — and a folder that cannot be
+//! written is a typed error naming it.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use spec_actions_core::io::{FileError, atomic_write, atomic_write_bytes};
+
+const OLD: &[u8] = b"old contents\n";
+
+/// Files in `dir` other than `keep` (leftover temp files).
+fn others(dir: &Path, keep: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p != keep)
+        .collect()
+}
+
+#[test]
+fn fill_error_half_way_keeps_the_old_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("results.json");
+    atomic_write_bytes(&path, OLD).unwrap();
+
+    let err = atomic_write(&path, |w| {
+        w.write_all(&[b'x'; 100_000]).map_err(|e| FileError::new("write", &path, e))?;
+        // The disk fills up half-way.
+        Err(FileError::new(
+            "write",
+            &path,
+            std::io::Error::new(std::io::ErrorKind::StorageFull, "no space left on device"),
+        ))
+    })
+    .unwrap_err();
+    assert!(err.to_string().contains("results.json"), "{err}");
+    assert_eq!(std::fs::read(&path).unwrap(), OLD);
+    assert_eq!(others(dir.path(), &path), Vec::<PathBuf>::new(), "temp file removed");
+}
+
+#[test]
+fn fill_panic_half_way_keeps_the_old_file_and_no_temp() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("adapter_config.json");
+    atomic_write_bytes(&path, OLD).unwrap();
+
+    let outcome = std::panic::catch_unwind(|| {
+        let _ = atomic_write(&path, |w| {
+            w.write_all(&[b'x'; 100_000]).map_err(|e| FileError::new("write", &path, e))?;
+            panic!("serializer bug half-way");
+            #[allow(unreachable_code)]
+            Ok::<(), FileError>(())
+        });
+    });
+    assert!(outcome.is_err(), "the panic propagates to the caller");
+    assert_eq!(std::fs::read(&path).unwrap(), OLD);
+    assert_eq!(others(dir.path(), &path), Vec::<PathBuf>::new(), "temp file removed on unwind");
+}
+
+#[test]
+fn first_write_that_fails_leaves_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("new.jsonl");
+    let err = atomic_write(&path, |_| Err(FileError::new("write", &path, std::io::Error::other("boom"))));
+    assert!(err.is_err());
+    assert!(!path.exists());
+    assert_eq!(others(dir.path(), &path), Vec::<PathBuf>::new());
+}
+
+#[test]
+fn concurrent_writers_of_one_file_never_tear_it() {
+    // Threads of one process (e.g. parallel evaluations writing the same report) must not
+    // share a temp file: each write lands whole, the last rename wins.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("report.json");
+    let contents: Vec<Vec<u8>> = (0..6u8).map(|t| vec![b'a' + t; 256 * 1024]).collect();
+    std::thread::scope(|scope| {
+        for content in &contents {
+            let path = &path;
+            scope.spawn(move || {
+                for _ in 0..8 {
+                    // Errors (a rename racing another) are allowed; torn files are not.
+                    let _ = atomic_write(path, |w| {
+                        for chunk in content.chunks(4096) {
+                            w.write_all(chunk).map_err(|e| FileError::new("write", path, e))?;
+                        }
+                        Ok::<(), FileError>(())
+                    });
+                }
+            });
+        }
+    });
+    let found = std::fs::read(&path).unwrap();
+    assert!(
+        contents.contains(&found),
+        "torn file: {} bytes, first {:?}, last {:?}",
+        found.len(),
+        found.first(),
+        found.last()
+    );
+}
+
+#[test]
+fn folder_that_is_a_file_is_a_typed_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let blocker = dir.path().join("runs");
+    std::fs::write(&blocker, b"not a folder").unwrap();
+    let path = blocker.join("step-100").join("adapter_model.safetensors");
+    let err = atomic_write_bytes(&path, b"weights").unwrap_err();
+    assert_eq!(err.op, "create folder");
+    assert_eq!(err.path, blocker.join("step-100"));
+    assert!(err.to_string().contains("runs/step-100"), "{err}");
+    assert_eq!(std::fs::read(&blocker).unwrap(), b"not a folder");
+}
+
+#[test]
+fn target_that_is_a_folder_is_a_typed_error_and_the_folder_survives() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("checkpoint");
+    std::fs::create_dir(&path).unwrap();
+    std::fs::write(path.join("keep.txt"), b"keep").unwrap();
+    let err = atomic_write_bytes(&path, b"x").unwrap_err();
+    assert_eq!(err.path, path);
+    assert!(err.to_string().contains("checkpoint"), "{err}");
+    assert_eq!(std::fs::read(path.join("keep.txt")).unwrap(), b"keep");
+    assert_eq!(others(dir.path(), &path), Vec::<PathBuf>::new(), "temp file removed");
+}
+
+#[test]
+fn unwritable_folder_is_a_typed_error_naming_it() {
+    // Permission bits do not stop root; /proc is never writable by anyone.
+    let path = Path::new("/proc/spec-actions-hostile/out.json");
+    let err = atomic_write_bytes(path, b"x").unwrap_err();
+    assert!(err.path.starts_with("/proc"), "{err}");
+    assert!(err.to_string().contains("/proc/spec-actions-hostile"), "{err}");
+}
+
+/// Env var that turns this test binary into the killed writer.
+const CHILD_ENV: &str = "SPEC_ACTIONS_HOSTILE_IO_CHILD";
+const NEW_LEN: usize = 16 * 1024 * 1024;
+
+/// The child process: rewrites the file named by `CHILD_ENV` with `NEW_LEN` bytes of `n`,
+/// slowly, announcing with `<file>.started` that the write is under way. Run by
+/// `writer_killed_with_sigkill_leaves_old_or_new`.
+#[test]
+#[ignore = "helper: run as a child process by writer_killed_with_sigkill_leaves_old_or_new"]
+fn killed_writer_child() {
+    let Ok(target) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let path = PathBuf::from(target);
+    let started = path.with_extension("started");
+    let slow = std::env::var("SPEC_ACTIONS_HOSTILE_IO_SLOW").is_ok();
+    atomic_write(&path, |w| {
+        let chunk = vec![b'n'; 1024 * 1024];
+        for i in 0..NEW_LEN / chunk.len() {
+            w.write_all(&chunk).map_err(|e| FileError::new("write", &path, e))?;
+            if i == 1 {
+                std::fs::write(&started, b"").map_err(|e| FileError::new("write", &started, e))?;
+            }
+            if slow {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        Ok::<(), FileError>(())
+    })
+    .unwrap();
+}
+
+fn spawn_writer(path: &Path, slow: bool) -> std::process::Child {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args(["killed_writer_child", "--exact", "--ignored", "--nocapture"])
+        .env(CHILD_ENV, path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    if slow {
+        cmd.env("SPEC_ACTIONS_HOSTILE_IO_SLOW", "1");
+    }
+    cmd.spawn().unwrap()
+}
+
+#[test]
+fn writer_killed_with_sigkill_leaves_old_or_new() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("train.jsonl");
+    atomic_write_bytes(&path, OLD).unwrap();
+
+    // 1. Killed (SIGKILL: no unwinding, no cleanup) in the middle of the write: the old file.
+    let mut child = spawn_writer(&path, true);
+    let started = path.with_extension("started");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !started.exists() {
+        assert!(Instant::now() < deadline, "child writer never started");
+        assert!(child.try_wait().unwrap().is_none(), "child writer exited early");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL on Unix
+    let status = child.wait().unwrap();
+    assert!(!status.success());
+    assert_eq!(std::fs::read(&path).unwrap(), OLD, "killed mid-write: the old file");
+
+    // 2. Left to finish: the new file, whole.
+    std::fs::remove_file(&started).unwrap();
+    let status = spawn_writer(&path, false).wait().unwrap();
+    assert!(status.success());
+    let new = std::fs::read(&path).unwrap();
+    assert_eq!(new.len(), NEW_LEN);
+    assert!(new.iter().all(|&b| b == b'n'));
+}

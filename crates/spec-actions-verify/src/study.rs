@@ -1,0 +1,208 @@
+//! The whole offline study of one recording: every fixed policy, every gate family calibrated
+//! on the dev rows (to target fallback rates and cost budgets), all evaluated on the eval rows,
+//! with sweeps, gate reports, the oracle router and latency. `cargo xtask eval` and the
+//! `spec-actions-verify replay` command both run it.
+
+use std::path::Path;
+
+use serde::Serialize;
+use spec_actions_core::{ActionKind, CostModel, ResultsFile, Split};
+
+use crate::{
+    Calibration, Confidence, GateReport, GateTable, LatencyModel, OracleAnalysis, Policy, PolicyRun,
+    ProposalSource, RecordedSet, ReplayRoles, Result, Sweep, results_file, run_policy, write_decision_logs,
+    write_json,
+};
+
+/// What the study calibrates and how it models latency.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StudyOptions {
+    /// Target dev fallback rates every gate is calibrated to.
+    pub fallback_rates: Vec<f64>,
+    /// Cost budgets (mean nominal units) every gate is calibrated to.
+    pub budgets: Vec<f64>,
+    /// Execution time (ms) of a file_read or retrieval, for policy H's latency.
+    pub read_exec_ms: f64,
+    /// The recording has no sampled proposals / one-pass scores: skip policies that need them.
+    pub greedy_only: bool,
+}
+
+impl Default for StudyOptions {
+    fn default() -> Self {
+        StudyOptions {
+            fallback_rates: vec![0.3],
+            budgets: Vec::new(),
+            read_exec_ms: 0.0,
+            greedy_only: false,
+        }
+    }
+}
+
+/// Oracle, gate reports, calibrations and latency of a study (written as `analysis.json`).
+#[derive(Debug, Serialize)]
+pub struct Analysis {
+    pub oracle: OracleAnalysis,
+    pub gates: Vec<GateReport>,
+    pub calibrations: Vec<Calibration>,
+    pub latency_model: LatencyModel,
+    pub mean_latency_ms: Vec<(String, Option<f64>)>,
+}
+
+/// Everything a study produced.
+pub struct Study {
+    pub runs: Vec<PolicyRun>,
+    pub sweeps: Vec<Sweep>,
+    pub analysis: Analysis,
+}
+
+/// The gate families, each calibrated and swept.
+pub fn gate_families(greedy_only: bool) -> Vec<Policy> {
+    let greedy = ProposalSource::Greedy;
+    let mut out = vec![
+        Policy::Verified {
+            source: greedy,
+            threshold: 0.0,
+        },
+        Policy::RewardThreshold {
+            source: greedy,
+            threshold: 0.0,
+        },
+        Policy::Confidence {
+            source: greedy,
+            measure: Confidence::TopProb,
+            threshold: 0.0,
+        },
+    ];
+    if !greedy_only {
+        let g2 = ProposalSource::OnePass { k: 2 };
+        out.extend([
+            Policy::Rerank {
+                source: ProposalSource::Sampled { n: 3 },
+                threshold: 0.0,
+            },
+            Policy::Verified {
+                source: ProposalSource::OnePass { k: 1 },
+                threshold: 0.0,
+            },
+            Policy::Confidence {
+                source: g2,
+                measure: Confidence::Margin,
+                threshold: 0.0,
+            },
+        ]);
+    }
+    out
+}
+
+/// Runs the study on `set` (dev rows calibrate, eval rows evaluate), priced by `costs`.
+pub fn run_study(set: &RecordedSet, costs: &CostModel, options: &StudyOptions) -> Result<Study> {
+    let mut replay = ReplayRoles::new(set, costs);
+    let (dev, eval) = (set.examples(Split::Dev), set.examples(Split::Eval));
+    let mut exec = [0.0; ActionKind::COUNT];
+    exec[ActionKind::FileRead.index()] = options.read_exec_ms;
+    exec[ActionKind::Retrieval.index()] = options.read_exec_ms;
+    let latency = LatencyModel::fit(set, exec);
+
+    // 1. Fixed policies: A and B first (the oracle and the frontier's end points use them).
+    let mut policies = vec![
+        Policy::StrongOnly,
+        Policy::CheapOnly {
+            source: ProposalSource::Greedy,
+        },
+    ];
+    if !options.greedy_only {
+        policies.push(Policy::CheapOnly {
+            source: ProposalSource::OnePass { k: 1 },
+        });
+    }
+    policies.push(Policy::Speculative {
+        source: ProposalSource::Greedy,
+    });
+    // 2. Gated policies, calibrated on dev; sweeps on dev and eval.
+    let (mut calibrations, mut gates, mut sweeps): (Vec<Calibration>, Vec<GateReport>, Vec<Sweep>) =
+        Default::default();
+    for family in gate_families(options.greedy_only) {
+        let dev_table = GateTable::probe(&family, &dev, &mut replay.roles())?;
+        for &rate in &options.fallback_rates {
+            calibrations.push(dev_table.calibrate_fallback_rate(rate)?);
+        }
+        for &budget in &options.budgets {
+            // A budget below the cheapest operating point has no calibration: skip it.
+            if let Ok(c) = dev_table.calibrate_budget(budget) {
+                calibrations.push(c);
+            }
+        }
+        let eval_table = GateTable::probe(&family, &eval, &mut replay.roles())?;
+        gates.push(GateReport::new(&eval_table));
+        sweeps.push(dev_table.sweep());
+        sweeps.push(eval_table.sweep());
+    }
+    policies.extend(calibrations.iter().map(|c| c.policy));
+    // 3. Evaluate on eval.
+    let runs: Vec<PolicyRun> = policies
+        .iter()
+        .map(|p| run_policy(p, &eval, &mut replay.roles(), Some(&latency)))
+        .collect::<Result<_>>()?;
+    let oracle = OracleAnalysis::from_runs(&runs[1], &runs[0])?;
+    let mean_latency_ms = runs
+        .iter()
+        .map(|r| (r.config.name.clone(), r.summary.mean_latency_ms))
+        .collect();
+    let analysis = Analysis {
+        oracle,
+        gates,
+        calibrations,
+        latency_model: latency,
+        mean_latency_ms,
+    };
+    Ok(Study {
+        runs,
+        sweeps,
+        analysis,
+    })
+}
+
+impl Study {
+    /// The results file, naming A and B as the strong-only and cheap-only end points.
+    pub fn results(&self, title: impl Into<String>) -> ResultsFile {
+        let mut file = results_file(title, &self.runs);
+        file.strong_only_config = self.runs.first().map(|r| r.config.name.clone());
+        file.cheap_only_config = self.runs.get(1).map(|r| r.config.name.clone());
+        file
+    }
+
+    /// A plain-text table of every configuration and the oracle line.
+    pub fn summary_table(&self) -> String {
+        let mut out = format!(
+            "{:<28} {:>9} {:>9} {:>9} {:>12}\n",
+            "config", "accuracy", "cost", "accept", "latency ms"
+        );
+        for run in &self.runs {
+            let c = &run.config;
+            let accept = c.accept_rate.map_or("-".to_string(), |a| format!("{a:.3}"));
+            let lat = run
+                .summary
+                .mean_latency_ms
+                .map_or("-".to_string(), |l| format!("{l:.1}"));
+            out.push_str(&format!(
+                "{:<28} {:>9.4} {:>9.4} {:>9} {:>12}\n",
+                c.name, c.accuracy, c.mean_cost, accept, lat
+            ));
+        }
+        let o = &self.analysis.oracle;
+        out.push_str(&format!(
+            "oracle router: accuracy {:.4} at cost {:.4}\n",
+            o.oracle_accuracy, o.oracle_cost
+        ));
+        out
+    }
+
+    /// Writes `results.json` (the given file), `decisions.jsonl`, `sweeps.json` and `analysis.json`.
+    pub fn write(&self, results: &ResultsFile, out_dir: &Path) -> Result<()> {
+        results.write(out_dir.join("results.json"))?;
+        write_decision_logs(&out_dir.join("decisions.jsonl"), &self.runs)?;
+        write_json(&out_dir.join("sweeps.json"), &self.sweeps, "sweeps")?;
+        write_json(&out_dir.join("analysis.json"), &self.analysis, "analysis")?;
+        Ok(())
+    }
+}
