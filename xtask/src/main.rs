@@ -1,7 +1,15 @@
 //! `cargo xtask <command>`: the project's pipelines.
 //!
 //! - `datasets --out DIR [--seed N]`: build the v3 datasets (see `spec_actions_train::data`).
-//! - `train-all`, `eval`, `report`: not implemented yet.
+//! - `train-all [--preset tiny|smoke|qwen3] [--run DIR] [--force STAGE]`: datasets → cheap
+//!   proposer → verifier → reward model → strong model, each stage resumable.
+//! - `eval`: record every model's outputs, replay every policy (calibrated on dev).
+//! - `report`: the frontier report of the run, with the verdict and the study's v2 numbers.
+//! - `all`: `train-all`, `eval` and `report` in one go (the README's main job).
+//!
+//! CPU (burn's Flex backend) by default; `--features cuda` runs on CUDA.
+
+mod pipeline;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -27,12 +35,36 @@ enum Command {
     /// Build the v3 datasets (BFCL v4 import + synthetic coding-agent episodes): split files,
     /// SFT / verifier / reward files and the dataset card (card.md, card.json).
     Datasets(DatasetsArgs),
-    /// Train every model of the study (not yet implemented).
-    TrainAll,
-    /// Evaluate every configuration (not yet implemented).
-    Eval,
-    /// Write the report (not yet implemented).
-    Report,
+    /// Train every model of the study: datasets → cheap proposer (LoRA SFT) → verifier
+    /// (ACCEPT/REJECT) → reward model (Bradley–Terry) → strong model (LoRA SFT). Finished
+    /// stages are skipped, so an interrupted run continues where it stopped.
+    TrainAll(RunArgs),
+    /// Record every model's outputs on dev / eval / heldout and replay every policy
+    /// (thresholds calibrated on dev): results, decision logs, sweeps, analysis.
+    Eval(RunArgs),
+    /// The frontier report of a run: markdown, text chart, SVG, JSON, paired tests, verdict.
+    Report(RunArgs),
+    /// train-all, eval and report in one command.
+    All(RunArgs),
+}
+
+#[derive(clap::Args, Clone)]
+struct RunArgs {
+    /// `tiny` (CPU, minutes), `smoke` (CI, minimal sizes) or `qwen3` (real checkpoints, CUDA).
+    #[arg(long, default_value = "tiny", value_parser = ["tiny", "smoke", "qwen3"])]
+    preset: String,
+    /// Run folder (default: runs/<preset>).
+    #[arg(long)]
+    run: Option<PathBuf>,
+    /// For `qwen3`: folder holding Qwen3-1.7B, Qwen3-4B and Qwen3-8B HF checkpoint folders.
+    #[arg(long)]
+    models: Option<PathBuf>,
+    /// Redo this stage even if it finished (datasets, cheap, verifier, reward, strong, eval); repeatable.
+    #[arg(long)]
+    force: Vec<String>,
+    /// Seed of data, initialisation, shuffling and sampling.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
 }
 
 #[derive(clap::Args)]
@@ -152,6 +184,63 @@ fn datasets(args: DatasetsArgs) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+fn report_outcome(result: Result<(), pipeline::BoxError>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Step {
+    Train,
+    Eval,
+    Report,
+}
+
+#[cfg(not(feature = "cuda"))]
+type TrainBackend = burn::backend::Autodiff<burn::backend::Flex>;
+#[cfg(feature = "cuda")]
+type TrainBackend = burn::backend::Autodiff<burn::backend::Cuda>;
+
+const STAGES: [&str; 6] = ["datasets", "cheap", "verifier", "reward", "strong", "eval"];
+
+fn run_pipeline(args: &RunArgs, steps: &[Step]) -> Result<(), pipeline::BoxError> {
+    use burn::tensor::backend::AutodiffBackend;
+    use pipeline::preset::{Preset, ROLES};
+    type Infer = <TrainBackend as AutodiffBackend>::InnerBackend;
+
+    let preset = Preset::named(&args.preset, args.seed, args.models.as_deref())?;
+    let root = args.run.clone().unwrap_or_else(|| PathBuf::from("runs").join(&preset.name));
+    let run = pipeline::RunDir::new(&root, &preset.name);
+    for stage in &args.force {
+        if !STAGES.contains(&stage.as_str()) {
+            return Err(format!("--force {stage}: no such stage ({})", STAGES.join(", ")).into());
+        }
+        run.reset(stage)?;
+    }
+    let device = Default::default();
+    let started = Instant::now();
+    for step in steps {
+        match step {
+            Step::Train => {
+                pipeline::train::datasets_stage(&run, &preset)?;
+                for role in ROLES {
+                    pipeline::train::role_stage::<TrainBackend>(&run, &preset, role, &device)?;
+                }
+            }
+            Step::Eval => pipeline::eval::eval_stage::<Infer>(&run, &preset, &device)?,
+            Step::Report => pipeline::report::report_stage(&run)?,
+        }
+        run.write_manifest(&format!("{preset:?}"), preset.seed, &STAGES)?;
+    }
+    println!("done in {:.1} s; run folder {}", started.elapsed().as_secs_f64(), root.display());
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
@@ -162,9 +251,9 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::TrainAll | Command::Eval | Command::Report => {
-            eprintln!("not yet implemented");
-            ExitCode::FAILURE
-        }
+        Command::TrainAll(args) => report_outcome(run_pipeline(&args, &[Step::Train])),
+        Command::Eval(args) => report_outcome(run_pipeline(&args, &[Step::Eval])),
+        Command::Report(args) => report_outcome(run_pipeline(&args, &[Step::Report])),
+        Command::All(args) => report_outcome(run_pipeline(&args, &[Step::Train, Step::Eval, Step::Report])),
     }
 }

@@ -1,0 +1,134 @@
+//! `eval`: record every model's outputs on dev, eval and the held-out category (the live
+//! roles of `spec_actions_train::live`), then replay every policy of `spec-actions-verify` on
+//! the recording: thresholds calibrated on dev, results on eval (and on the held-out category).
+
+use std::path::Path;
+
+use burn::prelude::*;
+use serde_json::{Value, json};
+use spec_actions_core::{ActionKind, CostModel, Example, Split};
+use spec_actions_qwen3::model::Qwen3;
+use spec_actions_train::live::{LiveModels, Recorder};
+use spec_actions_verify::study::{StudyOptions, run_study};
+use spec_actions_verify::{RecordedExample, RecordedSet, memory_origin};
+
+use super::preset::{Preset, Role};
+use super::train::{base_model, encoder_for, model_dir, read_head, split_examples};
+use super::{BoxError, RunDir, bar};
+
+/// A role's trained model: its base with the stage's adapter merged in.
+fn trained<B: Backend>(run: &RunDir, preset: &Preset, role: Role, device: &B::Device) -> Result<Qwen3<B>, BoxError> {
+    let spec = preset.role(role);
+    let base = base_model::<B>(run, role, spec, device)?;
+    let adapter = model_dir(run, role).join("adapter");
+    if !adapter.join("adapter_model.safetensors").exists() {
+        return Err(format!("no trained adapter in {}: run `cargo xtask train-all` first", adapter.display()).into());
+    }
+    Ok(base.with_peft_adapter(&adapter)?.merge_lora())
+}
+
+/// Parameter count of a config (embeddings counted once when tied).
+fn param_count<B: Backend>(model: &Qwen3<B>) -> f64 {
+    model.hf_tensors().iter().map(|(_, shape, _)| shape.iter().product::<usize>() as f64).sum()
+}
+
+/// The eval stage: recordings in `<run>/eval/recorded-<split>.jsonl`, the study in
+/// `<run>/eval/` (results.json, decisions.jsonl, sweeps.json, analysis.json) and the held-out
+/// study in `<run>/eval/heldout/`.
+pub fn eval_stage<B: Backend>(run: &RunDir, preset: &Preset, device: &B::Device) -> Result<(), BoxError> {
+    run.stage("eval", |dir| {
+        let encoder = encoder_for(&preset.cheap.source)?;
+        let models = LiveModels {
+            encoder,
+            cheap: trained::<B>(run, preset, Role::Cheap, device)?,
+            strong: trained::<B>(run, preset, Role::Strong, device)?,
+            verifier: trained::<B>(run, preset, Role::Verifier, device)?,
+            reward: (
+                trained::<B>(run, preset, Role::Reward, device)?,
+                read_head::<B>(&model_dir(run, Role::Reward).join("score_head.safetensors"), device)?,
+            ),
+            decode: preset.decode.clone(),
+            names: ["cheap", "strong", "verifier", "reward"].map(|r| format!("{}:{r}", preset.name)),
+        };
+        let recorder = Recorder { models: &models, samples: preset.samples, one_pass_k: preset.one_pass_k };
+
+        // 1. Record (each split's file is kept: a re-run after an interruption skips it).
+        let mut rows = Vec::new();
+        for (split, limit) in
+            [("dev", preset.dev_examples), ("eval", preset.eval_examples), ("heldout", preset.heldout_examples)]
+        {
+            let examples = split_examples(run, split, limit, preset.seed)?;
+            rows.push((split, record_split(&recorder, &examples, &dir.join(format!("recorded-{split}.jsonl")), split)?));
+        }
+        // 2. Replay every policy with costs priced by the real parameter counts (FLOP units)
+        //    and the study's nominal units.
+        let mut costs = CostModel::default();
+        costs.params.cheap = param_count(&models.cheap);
+        costs.params.strong = param_count(&models.strong);
+        costs.params.verifier = param_count(&models.verifier);
+        costs.params.reward_model = param_count(&models.reward.0);
+        let options = StudyOptions { fallback_rates: vec![0.1, 0.3, 0.5], budgets: vec![0.3, 0.6], ..StudyOptions::default() };
+        let majority_kind = run
+            .finished("datasets")
+            .and_then(|r| r.metrics.get("majority_kind").and_then(Value::as_str).map(str::to_string))
+            .and_then(|k| k.parse::<ActionKind>().ok());
+        let mut summary = serde_json::Map::new();
+        for (name, eval_split) in [("eval", "eval"), ("heldout", "heldout")] {
+            let dev = rows.iter().find(|(s, _)| *s == "dev").map(|(_, r)| r.clone()).unwrap_or_default();
+            let mut evaluated: Vec<RecordedExample> =
+                rows.iter().find(|(s, _)| *s == eval_split).map(|(_, r)| r.clone()).unwrap_or_default();
+            if evaluated.is_empty() {
+                continue;
+            }
+            for row in &mut evaluated {
+                row.split = Split::Eval;
+            }
+            let set = RecordedSet::from_rows(dev.into_iter().chain(evaluated.iter().cloned()).collect(), &memory_origin())?;
+            let study = run_study(&set, &costs, &options)?;
+            println!("\n{name} split ({} examples):\n{}", evaluated.len(), study.summary_table());
+            let mut results = study.results(format!("spec-actions v3 — {} preset, {name} split", preset.name));
+            if let Some(kind) = majority_kind {
+                results.majority_kind = Some(kind);
+                let hits = evaluated.iter().filter(|r| r.gold.kind == kind).count();
+                results.majority_baseline = Some(hits as f64 / evaluated.len() as f64);
+            }
+            let out = if name == "eval" { dir.to_path_buf() } else { dir.join(name) };
+            std::fs::create_dir_all(&out)?;
+            study.write(&results, &out)?;
+            let configs: Vec<Value> = results
+                .configs
+                .iter()
+                .map(|c| json!({"name": c.name, "accuracy": c.accuracy, "cost": c.mean_cost}))
+                .collect();
+            summary.insert(name.into(), json!({"examples": evaluated.len(), "configs": configs,
+                "oracle_accuracy": study.analysis.oracle.oracle_accuracy}));
+        }
+        Ok(Value::Object(summary))
+    })?;
+    Ok(())
+}
+
+/// Records `examples` into `path`, or reads the file when a complete one is already there.
+fn record_split<B: Backend>(
+    recorder: &Recorder<'_, B>,
+    examples: &[Example],
+    path: &Path,
+    split: &str,
+) -> Result<Vec<RecordedExample>, BoxError> {
+    if let Ok(set) = RecordedSet::read_jsonl(path)
+        && set.rows().len() == examples.len()
+    {
+        println!("  {split}: {} recorded examples reused from {}", examples.len(), path.display());
+        return Ok(set.rows().to_vec());
+    }
+    let progress = bar(examples.len() as u64, &format!("recording {split}"));
+    let mut rows = Vec::with_capacity(examples.len());
+    for example in examples {
+        rows.push(recorder.record(example)?);
+        progress.inc(1);
+    }
+    progress.finish();
+    let set = RecordedSet::from_rows(rows.clone(), &memory_origin())?;
+    set.write_jsonl(path)?;
+    Ok(rows)
+}

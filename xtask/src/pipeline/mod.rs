@@ -1,0 +1,134 @@
+//! The v3 pipeline: `train-all` (datasets → cheap proposer → verifier → reward model → strong
+//! model), `eval` (record every model's outputs on dev / eval / heldout, then replay every policy)
+//! and `report` (the frontier report and the side-by-side with the study's v2 numbers).
+//!
+//! A run folder holds one sub-folder per stage; a stage is done when its `stage.json` exists
+//! and was written by the same preset, so an interrupted `train-all` continues from the
+//! finished stages; `--force STAGE` redoes one. `manifest.json` records the git revision, the
+//! preset, seeds, data hashes, stage timings and final metrics.
+
+pub mod eval;
+pub mod preset;
+pub mod report;
+pub mod train;
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use spec_actions_core::io::atomic_write_bytes;
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A finished stage's record (`<run>/<stage>/stage.json`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StageRecord {
+    pub stage: String,
+    pub preset: String,
+    pub seconds: f64,
+    pub metrics: Value,
+}
+
+/// The run folder and its stages.
+#[derive(Debug, Clone)]
+pub struct RunDir {
+    pub root: PathBuf,
+    pub preset: String,
+}
+
+impl RunDir {
+    pub fn new(root: impl Into<PathBuf>, preset: &str) -> Self {
+        RunDir { root: root.into(), preset: preset.to_string() }
+    }
+
+    pub fn stage_dir(&self, stage: &str) -> PathBuf {
+        self.root.join(stage)
+    }
+
+    /// The stage's record when it finished under this preset.
+    pub fn finished(&self, stage: &str) -> Option<StageRecord> {
+        let text = std::fs::read(self.stage_dir(stage).join("stage.json")).ok()?;
+        let record: StageRecord = serde_json::from_slice(&text).ok()?;
+        (record.preset == self.preset).then_some(record)
+    }
+
+    /// Forgets a stage's completion (its outputs are rebuilt when it runs).
+    pub fn reset(&self, stage: &str) -> Result<(), BoxError> {
+        let marker = self.stage_dir(stage).join("stage.json");
+        if marker.exists() {
+            std::fs::remove_file(&marker).map_err(|e| format!("removing {}: {e}", marker.display()))?;
+        }
+        Ok(())
+    }
+
+    /// Runs `body` unless the stage already finished; records its time and metrics.
+    pub fn stage(
+        &self,
+        stage: &str,
+        body: impl FnOnce(&Path) -> Result<Value, BoxError>,
+    ) -> Result<StageRecord, BoxError> {
+        if let Some(done) = self.finished(stage) {
+            println!("[{stage}] done already ({:.0} s) — skipped; use --force {stage} to redo it", done.seconds);
+            return Ok(done);
+        }
+        let dir = self.stage_dir(stage);
+        std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+        println!("[{stage}] running");
+        let started = Instant::now();
+        let metrics = body(&dir)?;
+        let record = StageRecord {
+            stage: stage.into(),
+            preset: self.preset.clone(),
+            seconds: started.elapsed().as_secs_f64(),
+            metrics,
+        };
+        atomic_write_bytes(&dir.join("stage.json"), &serde_json::to_vec_pretty(&record)?)?;
+        println!("[{stage}] finished in {:.1} s", record.seconds);
+        Ok(record)
+    }
+
+    /// Rewrites `manifest.json` from the finished stages.
+    pub fn write_manifest(&self, preset_debug: &str, seed: u64, stages: &[&str]) -> Result<(), BoxError> {
+        let data_dir = self.stage_dir("datasets");
+        let mut data_hashes = serde_json::Map::new();
+        for split in ["train", "dev", "eval", "heldout"] {
+            let path = data_dir.join(format!("{split}.jsonl"));
+            if let Ok(bytes) = std::fs::read(&path) {
+                data_hashes.insert(split.into(), format!("{:x}", Sha256::digest(&bytes)).into());
+            }
+        }
+        let stage_records: Vec<Value> = stages
+            .iter()
+            .filter_map(|s| self.finished(s))
+            .map(|r| serde_json::json!({"stage": r.stage, "seconds": r.seconds, "metrics": r.metrics}))
+            .collect();
+        let manifest = serde_json::json!({
+            "git_revision": git_revision(),
+            "preset": self.preset,
+            "seed": seed,
+            "configuration": preset_debug,
+            "data_sha256": data_hashes,
+            "stages": stage_records,
+        });
+        atomic_write_bytes(&self.root.join("manifest.json"), &serde_json::to_vec_pretty(&manifest)?)?;
+        Ok(())
+    }
+}
+
+fn git_revision() -> Option<String> {
+    let out = std::process::Command::new("git").args(["rev-parse", "HEAD"]).output().ok()?;
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// An indicatif bar with rate and ETA.
+pub fn bar(len: u64, what: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(len);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg:>18} [{elapsed_precise}<{eta_precise}] {bar:30} {pos}/{len} ({per_sec})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar.set_message(what.to_string());
+    bar
+}

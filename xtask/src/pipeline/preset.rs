@@ -1,0 +1,243 @@
+//! Pipeline presets: which models play each role, how long each trains, how much data is used.
+//!
+//! - `tiny` (default, CPU): small random-initialised Qwen3-architecture models with the real
+//!   Qwen3 tokenizer, LoRA-trained on the bundled data; the whole pipeline in minutes.
+//! - `smoke` (CI): the same pipeline on minimal sizes.
+//! - `qwen3` (CUDA, `--models DIR`): Qwen3-1.7B proposer, Qwen3-4B verifier and reward model,
+//!   Qwen3-8B strong model, each LoRA-fine-tuned — the study's plan, with the 8B trained too.
+//!
+//! Memory plan of `qwen3` on one 80 GB GPU (bf16 weights, f32 LoRA/optimizer state):
+//! 8B weights ≈ 16.4 GB, 4B ≈ 8 GB, 1.7B ≈ 3.4 GB; LoRA r16 on all seven projections adds
+//! < 0.2 GB with its AdamW moments. Training activations at batch 4 × 1024 tokens without
+//! gradient checkpointing are ≈ 36 layers × 4 × 1024 × (≈ 34 × 4096) × 2 B ≈ 40 GB for the 8B,
+//! so the 8B trains at batch 2 with gradient accumulation (or needs checkpointing at batch 4);
+//! the 1.7B and 4B fit at batch 4. Evaluation holds all four models at once (≈ 36 GB).
+
+use std::path::{Path, PathBuf};
+
+use spec_actions_qwen3::config::Qwen3Config;
+use spec_actions_qwen3::lora::LoraConfig;
+use spec_actions_train::data::budget::ContextBudget;
+use spec_actions_train::live::DecodeSettings;
+use spec_actions_train::optim::AdamWConfig;
+use spec_actions_train::trainer::TrainerConfig;
+
+/// The four roles of the study, in training order.
+pub const ROLES: [Role; 4] = [Role::Cheap, Role::Verifier, Role::Reward, Role::Strong];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Cheap,
+    Verifier,
+    Reward,
+    Strong,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Cheap => "cheap",
+            Role::Verifier => "verifier",
+            Role::Reward => "reward",
+            Role::Strong => "strong",
+        }
+    }
+}
+
+/// Where a role's base model comes from.
+#[derive(Debug, Clone)]
+pub enum ModelSource {
+    /// Random initialisation of this architecture with this seed (saved as an HF folder).
+    Random { config: Qwen3Config, seed: u64 },
+    /// A user's HF checkpoint folder.
+    Folder(PathBuf),
+}
+
+/// How one role is built and trained.
+#[derive(Debug, Clone)]
+pub struct RoleSpec {
+    pub source: ModelSource,
+    pub lora: LoraConfig,
+    pub trainer: TrainerConfig,
+    /// Training examples drawn from the train split (`usize::MAX`: all).
+    pub train_examples: usize,
+    /// Held-out examples (dev split) for the eval loss / accuracy.
+    pub heldout_examples: usize,
+}
+
+/// Dataset settings of a preset.
+#[derive(Debug, Clone)]
+pub struct DataSpec {
+    pub synthetic: usize,
+    pub budget: ContextBudget,
+    pub eval_size: usize,
+    pub dev_fraction: f64,
+    pub use_bfcl: bool,
+}
+
+/// Everything a pipeline run is configured by.
+#[derive(Debug, Clone)]
+pub struct Preset {
+    pub name: String,
+    pub seed: u64,
+    pub data: DataSpec,
+    pub cheap: RoleSpec,
+    pub verifier: RoleSpec,
+    pub reward: RoleSpec,
+    pub strong: RoleSpec,
+    /// Dev examples recorded for threshold calibration.
+    pub dev_examples: usize,
+    /// Eval examples recorded (≤ the eval split).
+    pub eval_examples: usize,
+    /// Held-out-category examples recorded.
+    pub heldout_examples: usize,
+    /// Sampled proposals per example (policy E).
+    pub samples: usize,
+    /// One-pass kinds judged per example.
+    pub one_pass_k: usize,
+    pub decode: DecodeSettings,
+}
+
+impl Preset {
+    pub fn role(&self, role: Role) -> &RoleSpec {
+        match role {
+            Role::Cheap => &self.cheap,
+            Role::Verifier => &self.verifier,
+            Role::Reward => &self.reward,
+            Role::Strong => &self.strong,
+        }
+    }
+
+    /// A preset by name; `models` is required by `qwen3`.
+    pub fn named(name: &str, seed: u64, models: Option<&Path>) -> Result<Self, String> {
+        match name {
+            "tiny" => Ok(tiny(seed)),
+            "smoke" => Ok(smoke(seed)),
+            "qwen3" => {
+                let dir = models.ok_or("the qwen3 preset needs --models DIR (Qwen3-1.7B, Qwen3-4B, Qwen3-8B folders)")?;
+                Ok(qwen3(seed, dir))
+            }
+            other => Err(format!("unknown preset {other:?} (tiny, smoke, qwen3)")),
+        }
+    }
+}
+
+/// A small Qwen3-architecture config with the real vocabulary.
+fn small(hidden: usize, layers: usize, heads: usize, kv_heads: usize, head_dim: usize) -> Qwen3Config {
+    let mut c = Qwen3Config::qwen3_0_6b();
+    c.hidden_size = hidden;
+    c.intermediate_size = hidden * 3;
+    c.num_hidden_layers = layers;
+    c.num_attention_heads = heads;
+    c.num_key_value_heads = kv_heads;
+    c.head_dim = head_dim;
+    c.max_position_embeddings = 4096;
+    c.tie_word_embeddings = true;
+    c.storage_dtype = Some("float32".into());
+    c
+}
+
+fn trainer(steps: u64, batch: usize, lr: f64, seed: u64) -> TrainerConfig {
+    TrainerConfig {
+        total_steps: steps,
+        batch_size: batch,
+        grad_accum: 1,
+        lr,
+        warmup_steps: (steps / 10).max(1),
+        adamw: AdamWConfig::default(),
+        max_grad_norm: Some(1.0),
+        seed,
+        checkpoint_every: (steps / 4).max(1),
+        eval_every: (steps / 4).max(1),
+        progress: true,
+    }
+}
+
+fn random_role(config: Qwen3Config, seed: u64, steps: u64, lr: f64, train_examples: usize) -> RoleSpec {
+    RoleSpec {
+        source: ModelSource::Random { config, seed },
+        lora: LoraConfig::new(32, 64.0),
+        trainer: trainer(steps, 8, lr, seed),
+        train_examples,
+        heldout_examples: 64,
+    }
+}
+
+/// The CPU default: minutes on two cores.
+pub fn tiny(seed: u64) -> Preset {
+    let cheap = small(64, 2, 4, 2, 16);
+    let strong = small(128, 4, 4, 2, 32);
+    Preset {
+        name: "tiny".into(),
+        seed,
+        data: DataSpec {
+            synthetic: 4000,
+            budget: ContextBudget::tiny(),
+            eval_size: 500,
+            dev_fraction: 0.1,
+            use_bfcl: true,
+        },
+        cheap: random_role(cheap.clone(), seed + 1, 300, 3e-3, 2400),
+        verifier: random_role(cheap.clone(), seed + 2, 150, 3e-3, 1200),
+        reward: random_role(cheap, seed + 3, 150, 3e-3, 1200),
+        strong: random_role(strong, seed + 4, 300, 2e-3, 2400),
+        dev_examples: 200,
+        eval_examples: 300,
+        heldout_examples: 50,
+        samples: 3,
+        one_pass_k: 2,
+        decode: DecodeSettings { max_new_tokens: 48, ..DecodeSettings::default() },
+    }
+}
+
+/// CI: the whole pipeline on minimal sizes.
+pub fn smoke(seed: u64) -> Preset {
+    let mut p = tiny(seed);
+    p.name = "smoke".into();
+    p.data.synthetic = 600;
+    p.data.eval_size = 60;
+    for (spec, steps) in [(&mut p.cheap, 12), (&mut p.verifier, 6), (&mut p.reward, 6), (&mut p.strong, 12)] {
+        spec.trainer = trainer(steps, 4, 3e-3, spec.trainer.seed);
+        spec.train_examples = 120;
+        spec.heldout_examples = 8;
+    }
+    p.strong.source = ModelSource::Random { config: small(64, 3, 4, 2, 16), seed: seed + 4 };
+    p.dev_examples = 24;
+    p.eval_examples = 30;
+    p.heldout_examples = 8;
+    p.samples = 2;
+    p.decode.max_new_tokens = 24;
+    p
+}
+
+/// Real Qwen3 checkpoints from `dir` (subfolders Qwen3-1.7B, Qwen3-4B, Qwen3-8B).
+pub fn qwen3(seed: u64, dir: &Path) -> Preset {
+    let role = |folder: &str, steps: u64, batch: usize, lr: f64| RoleSpec {
+        source: ModelSource::Folder(dir.join(folder)),
+        lora: LoraConfig::new(16, 32.0),
+        trainer: TrainerConfig { grad_accum: 4, checkpoint_every: 100, eval_every: 100, ..trainer(steps, batch, lr, seed) },
+        train_examples: usize::MAX,
+        heldout_examples: 256,
+    };
+    Preset {
+        name: "qwen3".into(),
+        seed,
+        data: DataSpec {
+            synthetic: 20_000,
+            budget: ContextBudget::full(),
+            eval_size: 500,
+            dev_fraction: 0.1,
+            use_bfcl: true,
+        },
+        cheap: role("Qwen3-1.7B", 2000, 4, 2e-4),
+        verifier: role("Qwen3-4B", 1000, 4, 1e-4),
+        reward: role("Qwen3-4B", 1000, 4, 1e-4),
+        strong: role("Qwen3-8B", 2000, 2, 1e-4),
+        dev_examples: 1000,
+        eval_examples: 500,
+        heldout_examples: 100,
+        samples: 3,
+        one_pass_k: 2,
+        decode: DecodeSettings::default(),
+    }
+}
