@@ -10,7 +10,7 @@
 # libFuzzer still catches panics, stack overflows, timeouts (-timeout) and memory blow-ups
 # (-rss_limit_mb). The corpus grows in fuzz/corpus/<target> (git-ignored), seeded from
 # fuzz/seeds/<target>; crashing inputs land in fuzz/artifacts/<target>/, logs in
-# fuzz/artifacts/<target>.log. Replay one input: `cargo fuzz run -s none TARGET FILE`.
+# fuzz/artifacts/<target>.log. Replay one input: `fuzz/target/<host>/release/TARGET FILE`.
 set -euo pipefail
 
 seconds="${1:-600}"
@@ -30,6 +30,8 @@ fi
 
 echo "building ${#targets[@]} target(s) in fuzz/target ..."
 nice -n 19 cargo fuzz build -s none 2>&1 | tail -n 3
+# Run the binaries just built (a `cargo fuzz run` would rebuild whenever a source changes).
+bin_dir="target/$(rustc -vV | sed -n 's/^host: //p')/release"
 
 mkdir -p artifacts
 summary=()
@@ -41,9 +43,9 @@ for target in "${targets[@]}"; do
     touch "artifacts/$target.start"
     echo "== $target: ${seconds}s"
     set +e
-    nice -n 19 cargo fuzz run -s none "$target" "$corpus" "seeds/$target" -- \
+    nice -n 19 "$bin_dir/$target" -artifact_prefix="artifacts/$target/" \
         -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
-        >"$log" 2>&1
+        "$corpus" "seeds/$target" >"$log" 2>&1
     status=$?
     set -e
     execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -n 1)

@@ -6,6 +6,7 @@
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// An I/O failure, naming the file.
 #[derive(Debug, thiserror::Error)]
@@ -43,7 +44,20 @@ where
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
+    // Unique per call, so that threads writing the same file never share a temp file.
+    static NEXT_TEMP: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT_TEMP.fetch_add(1, Ordering::Relaxed);
+    let tmp = dir.join(format!(".{file_name}.{}.{n}.tmp", std::process::id()));
+    // Removes the temp file on every exit but success, a panic in `fill` included.
+    struct RemoveOnDrop<'a>(&'a Path, bool);
+    impl Drop for RemoveOnDrop<'_> {
+        fn drop(&mut self) {
+            if !self.1 {
+                let _ = fs::remove_file(self.0);
+            }
+        }
+    }
+    let mut guard = RemoveOnDrop(&tmp, false);
     let result = (|| {
         let file = File::create(&tmp).map_err(|e| FileError::new("create", &tmp, e))?;
         let mut writer = BufWriter::new(file);
@@ -55,9 +69,7 @@ where
         fs::rename(&tmp, path).map_err(|e| FileError::new("rename into", path, e))?;
         Ok(())
     })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
+    guard.1 = result.is_ok();
     result
 }
 

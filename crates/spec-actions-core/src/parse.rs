@@ -41,7 +41,8 @@ impl ParseActionError {
 /// 2. a `<tool_call>` block → a structured call whose kind is the kind named before the block,
 ///    or `tool_call`; its JSON may sit in a code fence, `arguments` may be an object or a
 ///    JSON-encoded string (`parameters` is accepted too), and whatever follows the JSON value
-///    (the closing tag, a second call) is ignored, so an unterminated block still parses;
+///    (the closing tag, a second call) is ignored, so an unterminated block still parses; a
+///    `<tool_call>` inside the strings of a leading JSON object is text, not a block;
 /// 3. a bare JSON object → an [`Action`] (`{"kind": …}`), a call (`{"name": …, "arguments": …}`)
 ///    or `{"action": "<kind>"}`;
 /// 4. otherwise strip a label (`Action:`, `Next action:`, `Answer:`, `The next action is`),
@@ -67,8 +68,16 @@ pub fn parse_action(raw: &str) -> Result<Action, ParseActionError> {
         reason,
     };
 
-    // 2. A Qwen tool-call block.
-    if let Some(start) = body.find(TOOL_CALL_OPEN) {
+    // 2. A Qwen tool-call block; a tag inside the strings of a leading JSON value is text.
+    let unfenced = strip_code_fence(body);
+    let leading_json_end = unfenced
+        .starts_with('{')
+        .then(|| leading_json_len(unfenced))
+        .flatten()
+        .map(|len| (unfenced.as_ptr() as usize - body.as_ptr() as usize) + len);
+    if let Some(start) = body.find(TOOL_CALL_OPEN)
+        && leading_json_end.is_none_or(|end| start >= end)
+    {
         // Read the first JSON value after the tag: the closing tag (or a missing one, or a
         // `</tool_call>` inside an argument string) does not need to be found first.
         let after = &body[start + TOOL_CALL_OPEN.len()..];
@@ -79,7 +88,6 @@ pub fn parse_action(raw: &str) -> Result<Action, ParseActionError> {
     }
 
     // 3. A bare JSON object.
-    let unfenced = strip_code_fence(body);
     if unfenced.starts_with('{')
         && let Ok(Value::Object(obj)) = first_json_value(unfenced)
     {
@@ -124,7 +132,8 @@ const DECORATION: &[char] = &[
 ];
 
 /// Remove a `<think>…</think>` block; an unterminated one swallows the rest. Output that starts
-/// inside a block the prompt opened (a `</think>` with no `<think>` before it) is cut after it.
+/// inside a block the prompt opened (a `</think>` with no `<think>` before it, and not inside a
+/// leading JSON object's strings) is cut after it.
 fn strip_think(s: &str) -> &str {
     let t = s.trim_start();
     if let Some(rest) = t.strip_prefix(THINK_OPEN) {
@@ -134,9 +143,18 @@ fn strip_think(s: &str) -> &str {
         };
     }
     match t.find(THINK_CLOSE) {
-        Some(end) if !t[..end].contains(THINK_OPEN) => &t[end + THINK_CLOSE.len()..],
+        Some(end) if !t[..end].contains(THINK_OPEN) && !inside_leading_json(t, end) => {
+            &t[end + THINK_CLOSE.len()..]
+        }
         _ => t,
     }
+}
+
+/// Whether byte `pos` of `t` lies inside the JSON object `t` starts with (possibly fenced).
+fn inside_leading_json(t: &str, pos: usize) -> bool {
+    let json = skip_fence_opening(t);
+    let offset = t.len() - json.len();
+    json.starts_with('{') && leading_json_len(json).is_some_and(|len| pos < offset + len)
 }
 
 /// Strip a surrounding markdown code fence (```` ```json … ``` ````), if any.
@@ -169,6 +187,15 @@ fn first_json_value(text: &str) -> Result<Value, String> {
         Some(Ok(value)) => Ok(value),
         Some(Err(e)) => Err(format!("invalid JSON: {e}")),
         None => Err("empty tool call".to_string()),
+    }
+}
+
+/// Byte length of the JSON value `text` starts with, if it starts with a valid one.
+fn leading_json_len(text: &str) -> Option<usize> {
+    let mut values = serde_json::Deserializer::from_str(text).into_iter::<serde::de::IgnoredAny>();
+    match values.next() {
+        Some(Ok(_)) => Some(values.byte_offset()),
+        _ => None,
     }
 }
 

@@ -29,8 +29,12 @@ fn main() {
     for rows in [1usize, 128] {
         let x = Tensor::<B, 3>::random([1, rows, inp], Distribution::Default, &device);
         let reps = if rows == 1 { 200 } else { 10 };
-        time(&format!("rows {rows}: [in,out] row-major"), reps, || x.clone().matmul(row_major.clone().unsqueeze()));
-        time(&format!("rows {rows}: transposed view of [out,in]"), reps, || x.clone().matmul(view.clone().unsqueeze()));
+        time(&format!("rows {rows}: [in,out] row-major"), reps, || {
+            x.clone().matmul(row_major.clone().unsqueeze())
+        });
+        time(&format!("rows {rows}: transposed view of [out,in]"), reps, || {
+            x.clone().matmul(view.clone().unsqueeze())
+        });
         time(&format!("rows {rows}: ([out,in] · xᵀ)ᵀ"), reps, || {
             let xt = x.clone().reshape([rows, inp]).transpose();
             hf.clone().matmul(xt).transpose().reshape([1, rows, out])

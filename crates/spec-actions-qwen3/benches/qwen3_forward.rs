@@ -32,12 +32,22 @@ fn prompt_ids(len: usize) -> Vec<u32> {
 fn prefill(model: &Qwen3<B>, ids: &[u32], cache: &mut KvCache<B>) -> Vec<f32> {
     let device = Default::default();
     let n = ids.len();
-    let ctx = StepContext::new(&model.rotary, &[vec![true; n]], &[(0..n).collect()], cache.len(), &device);
+    let ctx = StepContext::new(
+        &model.rotary,
+        &[vec![true; n]],
+        &[(0..n).collect()],
+        cache.len(),
+        &device,
+    );
     let data: Vec<i64> = ids.iter().map(|&t| i64::from(t)).collect();
     let input = Tensor::<B, 2, Int>::from_data(TensorData::new(data, [1, n]), &device);
     let hidden = model.forward_hidden(input, &ctx, Some(cache), None);
     let [_, s, h] = hidden.dims();
-    model.logits(hidden.slice([0..1, s - 1..s, 0..h])).into_data().into_vec::<f32>().unwrap_or_default()
+    model
+        .logits(hidden.slice([0..1, s - 1..s, 0..h]))
+        .into_data()
+        .into_vec::<f32>()
+        .unwrap_or_default()
 }
 
 /// `steps` greedy decode steps from a prefilled cache.
@@ -56,18 +66,31 @@ fn prefill_one(model: &Qwen3<B>, token: u32, cache: &mut KvCache<B>) -> Vec<f32>
     let ctx = StepContext::new(&model.rotary, &[vec![true; pos + 1]], &[vec![pos]], pos, &device);
     let input = Tensor::<B, 2, Int>::from_data(TensorData::new(vec![i64::from(token)], [1, 1]), &device);
     let hidden = model.forward_hidden(input, &ctx, Some(cache), None);
-    model.logits(hidden).into_data().into_vec::<f32>().unwrap_or_default()
+    model
+        .logits(hidden)
+        .into_data()
+        .into_vec::<f32>()
+        .unwrap_or_default()
 }
 
 fn kind_candidates() -> Vec<Vec<u32>> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../assets/qwen3-tokenizer/tokenizer.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../assets/qwen3-tokenizer/tokenizer.json"
+    );
     match tokenizers::Tokenizer::from_file(path) {
         Ok(tok) => ActionKind::ALL
             .iter()
-            .map(|k| tok.encode(format!(" {}", k.as_str()), false).map(|e| e.get_ids().to_vec()).unwrap_or_default())
+            .map(|k| {
+                tok.encode(format!(" {}", k.as_str()), false)
+                    .map(|e| e.get_ids().to_vec())
+                    .unwrap_or_default()
+            })
             .collect(),
         // Without the tokenizer asset: nine candidates of 1-4 tokens, as the real kinds tokenize.
-        Err(_) => (0..9u32).map(|i| (0..1 + i % 4).map(|j| 1000 + 17 * i + j).collect()).collect(),
+        Err(_) => (0..9u32)
+            .map(|i| (0..1 + i % 4).map(|j| 1000 + 17 * i + j).collect())
+            .collect(),
     }
 }
 
@@ -76,7 +99,10 @@ fn bench(c: &mut Criterion) {
     let config = Qwen3Config::qwen3_0_6b();
     let started = Instant::now();
     let model: Qwen3<B> = config.init(&device);
-    eprintln!("built random Qwen3-0.6B-shaped model in {:.1?}", started.elapsed());
+    eprintln!(
+        "built random Qwen3-0.6B-shaped model in {:.1?}",
+        started.elapsed()
+    );
     let ids = prompt_ids(PROMPT);
 
     // One-shot figures (also measured by criterion below).
@@ -87,8 +113,14 @@ fn bench(c: &mut Criterion) {
     let t = Instant::now();
     black_box(decode(&model, logits, &mut cache, DECODE));
     let decode_s = t.elapsed().as_secs_f64();
-    eprintln!("prefill tok/s: {:.1}  ({PROMPT} tokens in {prefill_s:.3} s)", PROMPT as f64 / prefill_s);
-    eprintln!("decode tok/s: {:.2}  ({DECODE} steps in {decode_s:.3} s)", DECODE as f64 / decode_s);
+    eprintln!(
+        "prefill tok/s: {:.1}  ({PROMPT} tokens in {prefill_s:.3} s)",
+        PROMPT as f64 / prefill_s
+    );
+    eprintln!(
+        "decode tok/s: {:.2}  ({DECODE} steps in {decode_s:.3} s)",
+        DECODE as f64 / decode_s
+    );
 
     let candidates = kind_candidates();
     let t = Instant::now();
@@ -105,7 +137,10 @@ fn bench(c: &mut Criterion) {
     );
 
     let mut group = c.benchmark_group("qwen3_0.6b_f32_flex");
-    group.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(20));
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(20));
     group.throughput(Throughput::Elements(PROMPT as u64));
     group.bench_function("prefill_128", |b| {
         b.iter(|| {
@@ -132,7 +167,9 @@ fn bench(c: &mut Criterion) {
             black_box(prefill(&model, &ids, &mut cache))
         })
     });
-    group.bench_function("score_nine_kinds", |b| b.iter(|| black_box(score_continuations(&model, &ids, &candidates).ok())));
+    group.bench_function("score_nine_kinds", |b| {
+        b.iter(|| black_box(score_continuations(&model, &ids, &candidates).ok()))
+    });
     group.finish();
 }
 

@@ -46,9 +46,16 @@ fn main() -> ExitCode {
     for check in &checks {
         let verdict = if check.passed() { "ok" } else { "FAIL" };
         failed |= !check.passed();
-        println!("{:<16} max|Δ| = {:.3e}  (tolerance {:.1e})  {verdict}", check.key, check.max_abs_diff, check.tolerance);
+        println!(
+            "{:<16} max|Δ| = {:.3e}  (tolerance {:.1e})  {verdict}",
+            check.key, check.max_abs_diff, check.tolerance
+        );
     }
-    if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 fn usage(problem: &str) -> ExitCode {
@@ -59,5 +66,9 @@ fn usage(problem: &str) -> ExitCode {
         "usage: parity <checkpoint_dir> <reference.safetensors> [--tolerance T]\n\
          Compares logits, padded_logits, hidden_state.N (max |Δ| <= T, default 1e-4) and greedy_output (exact)."
     );
-    if problem.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) }
+    if problem.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    }
 }

@@ -30,14 +30,24 @@ pub struct ActionPromptEncoder {
 
 impl ActionPromptEncoder {
     pub fn new(tokenizer: Qwen3Tokenizer, template: ChatTemplate) -> Self {
-        let options = RenderOptions { enable_thinking: Some(false), ..Default::default() };
-        ActionPromptEncoder { tokenizer, template, options }
+        let options = RenderOptions {
+            enable_thinking: Some(false),
+            ..Default::default()
+        };
+        ActionPromptEncoder {
+            tokenizer,
+            template,
+            options,
+        }
     }
 
     /// Tokenizer + template of one folder (`tokenizer.json`, `tokenizer_config.json`).
     pub fn from_dir(dir: impl AsRef<std::path::Path>) -> Result<Self, ChatTemplateError> {
         let dir = dir.as_ref();
-        Ok(Self::new(Qwen3Tokenizer::from_dir(dir)?, ChatTemplate::from_dir(dir)?))
+        Ok(Self::new(
+            Qwen3Tokenizer::from_dir(dir)?,
+            ChatTemplate::from_dir(dir)?,
+        ))
     }
 
     fn tools(example: &Example) -> Option<&[Value]> {
@@ -46,8 +56,15 @@ impl ActionPromptEncoder {
 
     /// What the proposer sees at evaluation: its prompt with the generation prompt appended.
     pub fn proposer_prompt(&self, example: &Example) -> Result<Vec<u32>, ChatTemplateError> {
-        let options = RenderOptions { add_generation_prompt: true, ..self.options.clone() };
-        let text = self.template.render_messages(&prompt::proposer_messages(example), Self::tools(example), &options)?;
+        let options = RenderOptions {
+            add_generation_prompt: true,
+            ..self.options.clone()
+        };
+        let text = self.template.render_messages(
+            &prompt::proposer_messages(example),
+            Self::tools(example),
+            &options,
+        )?;
         Ok(self.tokenizer.encode(&text)?)
     }
 
@@ -58,17 +75,35 @@ impl ActionPromptEncoder {
     }
 
     /// The verifier's SFT example for `proposed` with the right answer `ACCEPT`/`REJECT`.
-    pub fn verifier_sft(&self, example: &Example, proposed: &Action, accept: bool) -> Result<LabeledTokens, ChatTemplateError> {
+    pub fn verifier_sft(
+        &self,
+        example: &Example,
+        proposed: &Action,
+        accept: bool,
+    ) -> Result<LabeledTokens, ChatTemplateError> {
         let mut messages = prompt::verifier_messages(example, proposed);
-        messages.push(spec_actions_core::Message::assistant(if accept { ACCEPT } else { REJECT }));
+        messages.push(spec_actions_core::Message::assistant(if accept {
+            ACCEPT
+        } else {
+            REJECT
+        }));
         self.sft(&messages, example)
     }
 
     /// The verifier's prompt (generation prompt appended): the next token decides.
-    pub fn verifier_prompt(&self, example: &Example, proposed: &Action) -> Result<Vec<u32>, ChatTemplateError> {
-        let options = RenderOptions { add_generation_prompt: true, ..self.options.clone() };
+    pub fn verifier_prompt(
+        &self,
+        example: &Example,
+        proposed: &Action,
+    ) -> Result<Vec<u32>, ChatTemplateError> {
+        let options = RenderOptions {
+            add_generation_prompt: true,
+            ..self.options.clone()
+        };
         let messages = prompt::verifier_messages(example, proposed);
-        let text = self.template.render_messages(&messages, Self::tools(example), &options)?;
+        let text = self
+            .template
+            .render_messages(&messages, Self::tools(example), &options)?;
         Ok(self.tokenizer.encode(&text)?)
     }
 
@@ -83,7 +118,9 @@ impl ActionPromptEncoder {
     /// The reward model's input: context and action as the assistant's answer, whole.
     pub fn reward_input(&self, example: &Example, action: &Action) -> Result<Vec<u32>, ChatTemplateError> {
         let messages = prompt::reward_messages(example, action);
-        let text = self.template.render_messages(&messages, Self::tools(example), &self.options)?;
+        let text = self
+            .template
+            .render_messages(&messages, Self::tools(example), &self.options)?;
         Ok(self.tokenizer.encode(&text)?)
     }
 
@@ -91,17 +128,38 @@ impl ActionPromptEncoder {
     /// one-pass scoring, scored after [`ActionPromptEncoder::proposer_prompt`]. No kind's ids
     /// are a prefix of another's, so the nine log-probabilities rank the kinds.
     pub fn kind_candidates(&self) -> Result<Vec<(ActionKind, Vec<u32>)>, ChatTemplateError> {
-        ActionKind::ALL.iter().map(|&kind| Ok((kind, self.tokenizer.encode(kind.as_str())?))).collect()
+        ActionKind::ALL
+            .iter()
+            .map(|&kind| Ok((kind, self.tokenizer.encode(kind.as_str())?)))
+            .collect()
     }
 
-    fn sft(&self, messages: &[spec_actions_core::Message], example: &Example) -> Result<LabeledTokens, ChatTemplateError> {
-        let split = self.template.split_prompt_answer_messages(&self.tokenizer, messages, Self::tools(example), &self.options)?;
+    fn sft(
+        &self,
+        messages: &[spec_actions_core::Message],
+        example: &Example,
+    ) -> Result<LabeledTokens, ChatTemplateError> {
+        let split = self.template.split_prompt_answer_messages(
+            &self.tokenizer,
+            messages,
+            Self::tools(example),
+            &self.options,
+        )?;
         let labels = split
             .ids
             .iter()
             .enumerate()
-            .map(|(i, &id)| if i < split.prompt_tokens { IGNORE } else { i64::from(id) })
+            .map(|(i, &id)| {
+                if i < split.prompt_tokens {
+                    IGNORE
+                } else {
+                    i64::from(id)
+                }
+            })
             .collect();
-        Ok(LabeledTokens { ids: split.ids, labels })
+        Ok(LabeledTokens {
+            ids: split.ids,
+            labels,
+        })
     }
 }

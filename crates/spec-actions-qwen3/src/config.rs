@@ -86,8 +86,10 @@ impl Qwen3Config {
     /// Reads and validates `path` (an HF `config.json`).
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| Qwen3Error::Io { path: path.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| Qwen3Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
         Self::from_json_str(&text, path)
     }
 
@@ -97,10 +99,17 @@ impl Qwen3Config {
     /// (`rope_parameters: {rope_theta, rope_type}`, `dtype`) layouts.
     pub fn from_json_str(text: &str, path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
-        let value: Value = serde_json::from_str(text)
-            .map_err(|source| Qwen3Error::Json { path: path.clone(), source })?;
+        let value: Value = serde_json::from_str(text).map_err(|source| Qwen3Error::Json {
+            path: path.clone(),
+            source,
+        })?;
         let Some(obj) = value.as_object() else {
-            return Err(unsupported(&path, "<root>", &value, "config.json must be a JSON object"));
+            return Err(unsupported(
+                &path,
+                "<root>",
+                &value,
+                "config.json must be a JSON object",
+            ));
         };
         let fields = Fields { obj, path: &path };
 
@@ -118,25 +127,44 @@ impl Qwen3Config {
         if let Some(v) = fields.get("attention_bias")
             && v.as_bool() != Some(false)
         {
-            return Err(unsupported(&path, "attention_bias", v, "projection biases are not implemented"));
+            return Err(unsupported(
+                &path,
+                "attention_bias",
+                v,
+                "projection biases are not implemented",
+            ));
         }
         if let Some(v) = fields.get("use_sliding_window")
             && v.as_bool() != Some(false)
         {
-            return Err(unsupported(&path, "use_sliding_window", v, "sliding-window attention is not implemented"));
+            return Err(unsupported(
+                &path,
+                "use_sliding_window",
+                v,
+                "sliding-window attention is not implemented",
+            ));
         }
         if let Some(Value::Array(types)) = fields.get("layer_types")
             && let Some(bad) = types.iter().find(|t| t.as_str() != Some("full_attention"))
         {
-            return Err(unsupported(&path, "layer_types", bad, "only `full_attention` layers are implemented"));
+            return Err(unsupported(
+                &path,
+                "layer_types",
+                bad,
+                "only `full_attention` layers are implemented",
+            ));
         }
 
         // 2. RoPE: 5.x `rope_parameters` or 4.x `rope_theta` + `rope_scaling`.
         let rope_theta = match fields.get("rope_parameters") {
             Some(Value::Object(params)) => {
-                let rope = Fields { obj: params, path: &path };
+                let rope = Fields {
+                    obj: params,
+                    path: &path,
+                };
                 check_rope_type(&path, "rope_parameters.rope_type", rope.get("rope_type"))?;
-                rope.req_f64("rope_theta").map_err(|e| prefix_field(e, "rope_parameters."))?
+                rope.req_f64("rope_theta")
+                    .map_err(|e| prefix_field(e, "rope_parameters."))?
             }
             Some(other) if !other.is_null() => {
                 return Err(unsupported(&path, "rope_parameters", other, "expected an object"));
@@ -149,7 +177,12 @@ impl Qwen3Config {
                         check_rope_type(&path, "rope_scaling.rope_type", kind)?;
                     }
                     Some(other) => {
-                        return Err(unsupported(&path, "rope_scaling", other, "expected null or an object"));
+                        return Err(unsupported(
+                            &path,
+                            "rope_scaling",
+                            other,
+                            "expected null or an object",
+                        ));
                     }
                 }
                 fields.req_f64("rope_theta")?
@@ -181,7 +214,14 @@ impl Qwen3Config {
             tie_word_embeddings: match fields.get("tie_word_embeddings") {
                 None | Some(Value::Null) => false,
                 Some(Value::Bool(b)) => *b,
-                Some(other) => return Err(unsupported(&path, "tie_word_embeddings", other, "expected a boolean")),
+                Some(other) => {
+                    return Err(unsupported(
+                        &path,
+                        "tie_word_embeddings",
+                        other,
+                        "expected a boolean",
+                    ));
+                }
             },
             storage_dtype: fields
                 .get("dtype")
@@ -227,7 +267,7 @@ impl Qwen3Config {
                 reason: format!("must divide num_attention_heads = {}", self.num_attention_heads),
             });
         }
-        if self.head_dim % 2 != 0 {
+        if !self.head_dim.is_multiple_of(2) {
             return Err(Qwen3Error::Unsupported {
                 path: path.to_path_buf(),
                 field: "head_dim".into(),
@@ -243,7 +283,12 @@ fn check_rope_type(path: &Path, field: &str, kind: Option<&Value>) -> Result<()>
     match kind {
         None | Some(Value::Null) => Ok(()),
         Some(v) if v.as_str() == Some("default") => Ok(()),
-        Some(v) => Err(unsupported(path, field, v, "only the `default` rope type is implemented")),
+        Some(v) => Err(unsupported(
+            path,
+            field,
+            v,
+            "only the `default` rope type is implemented",
+        )),
     }
 }
 
@@ -258,7 +303,10 @@ fn unsupported(path: &Path, field: &str, value: &Value, reason: &str) -> Qwen3Er
 
 fn prefix_field(error: Qwen3Error, prefix: &str) -> Qwen3Error {
     match error {
-        Qwen3Error::MissingField { path, field } => Qwen3Error::MissingField { path, field: format!("{prefix}{field}") },
+        Qwen3Error::MissingField { path, field } => Qwen3Error::MissingField {
+            path,
+            field: format!("{prefix}{field}"),
+        },
         other => other,
     }
 }
@@ -275,7 +323,10 @@ impl Fields<'_> {
     }
 
     fn missing(&self, field: &str) -> Qwen3Error {
-        Qwen3Error::MissingField { path: self.path.clone(), field: field.into() }
+        Qwen3Error::MissingField {
+            path: self.path.clone(),
+            field: field.into(),
+        }
     }
 
     fn req_usize(&self, field: &str) -> Result<usize> {
@@ -295,7 +346,9 @@ impl Fields<'_> {
     fn req_f64(&self, field: &str) -> Result<f64> {
         match self.obj.get(field) {
             None | Some(Value::Null) => Err(self.missing(field)),
-            Some(v) => v.as_f64().ok_or_else(|| unsupported(self.path, field, v, "expected a number")),
+            Some(v) => v
+                .as_f64()
+                .ok_or_else(|| unsupported(self.path, field, v, "expected a number")),
         }
     }
 }

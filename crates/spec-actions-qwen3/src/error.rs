@@ -6,13 +6,25 @@ use std::path::PathBuf;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TensorProblem {
     /// The model needs this tensor and no file of the checkpoint holds it.
-    Missing { name: String, expected_shape: Vec<usize> },
+    Missing {
+        name: String,
+        expected_shape: Vec<usize>,
+    },
     /// The checkpoint holds a tensor that the model does not use.
     Unexpected { name: String, file: PathBuf },
     /// The tensor exists but its shape differs from what the config implies.
-    WrongShape { name: String, file: PathBuf, expected: Vec<usize>, found: Vec<usize> },
+    WrongShape {
+        name: String,
+        file: PathBuf,
+        expected: Vec<usize>,
+        found: Vec<usize>,
+    },
     /// The tensor is stored in a dtype the loader cannot convert (only f32, bf16, f16 are read).
-    UnsupportedDtype { name: String, file: PathBuf, dtype: String },
+    UnsupportedDtype {
+        name: String,
+        file: PathBuf,
+        dtype: String,
+    },
 }
 
 impl std::fmt::Display for TensorProblem {
@@ -24,7 +36,12 @@ impl std::fmt::Display for TensorProblem {
             Self::Unexpected { name, file } => {
                 write!(f, "unexpected tensor `{name}` in {}", file.display())
             }
-            Self::WrongShape { name, file, expected, found } => write!(
+            Self::WrongShape {
+                name,
+                file,
+                expected,
+                found,
+            } => write!(
                 f,
                 "tensor `{name}` in {} has shape {found:?}, expected {expected:?}",
                 file.display()
@@ -57,7 +74,12 @@ pub enum Qwen3Error {
     },
     /// config.json parsed but holds a value this implementation does not support.
     #[error("unsupported setting in {path}: `{field}` = {value} ({reason})")]
-    Unsupported { path: PathBuf, field: String, value: String, reason: String },
+    Unsupported {
+        path: PathBuf,
+        field: String,
+        value: String,
+        reason: String,
+    },
     /// config.json lacks a field (or both alternatives of a field that moved between versions).
     #[error("{path}: missing field `{field}`")]
     MissingField { path: PathBuf, field: String },
@@ -67,7 +89,10 @@ pub enum Qwen3Error {
     /// The checkpoint's tensors do not match the model the config describes; every problem is listed.
     #[error("checkpoint {dir} does not match its config ({} problem(s)):\n  {}", problems.len(),
         problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  "))]
-    TensorMismatch { dir: PathBuf, problems: Vec<TensorProblem> },
+    TensorMismatch {
+        dir: PathBuf,
+        problems: Vec<TensorProblem>,
+    },
     /// A checkpoint folder holds neither `model.safetensors` nor `model.safetensors.index.json`.
     #[error("no model.safetensors or model.safetensors.index.json in {dir}")]
     NoWeights { dir: PathBuf },

@@ -33,7 +33,11 @@ pub struct GenerationConfig {
 impl GenerationConfig {
     /// Greedy decoding of at most `max_new_tokens`, with no stop token.
     pub fn greedy(max_new_tokens: usize) -> Self {
-        Self { max_new_tokens, stop_tokens: Vec::new(), sampling: Sampling::Greedy }
+        Self {
+            max_new_tokens,
+            stop_tokens: Vec::new(),
+            sampling: Sampling::Greedy,
+        }
     }
 
     /// Adds stop tokens.
@@ -74,7 +78,9 @@ pub fn generate<B: Backend>(
     config: &GenerationConfig,
 ) -> Result<Vec<GeneratedSequence>> {
     validate_prompts(model, prompts)?;
-    if let Sampling::TopP { temperature, top_p, .. } = config.sampling
+    if let Sampling::TopP {
+        temperature, top_p, ..
+    } = config.sampling
         && !(temperature > 0.0 && top_p > 0.0 && top_p <= 1.0)
     {
         return Err(Qwen3Error::InvalidInput(format!(
@@ -90,24 +96,34 @@ pub fn generate<B: Backend>(
     };
 
     // 1. Left-pad the prompts; padding keys are masked.
-    let mut key_valid: Vec<Vec<bool>> =
-        prompts.iter().map(|p| (0..prompt_len).map(|j| j >= prompt_len - p.len()).collect()).collect();
+    let mut key_valid: Vec<Vec<bool>> = prompts
+        .iter()
+        .map(|p| (0..prompt_len).map(|j| j >= prompt_len - p.len()).collect())
+        .collect();
     let ids: Vec<i64> = prompts
         .iter()
         .flat_map(|p| std::iter::repeat_n(0i64, prompt_len - p.len()).chain(p.iter().map(|&t| i64::from(t))))
         .collect();
     let positions: Vec<Vec<usize>> = key_valid.iter().map(|row| positions_from_mask(row)).collect();
-    let mut next_position: Vec<usize> = positions.iter().map(|row| row.last().map_or(0, |p| p + 1)).collect();
+    let mut next_position: Vec<usize> = positions
+        .iter()
+        .map(|row| row.last().map_or(0, |p| p + 1))
+        .collect();
 
     // 2. Prefill into a cache sized for the whole generation.
     let mut cache = KvCache::new(&model.config, batch, prompt_len + config.max_new_tokens, &device);
     let ctx = StepContext::new(&model.rotary, &key_valid, &positions, 0, &device);
     let input = Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [batch, prompt_len]), &device);
-    let mut last_logits = last_position_logits(model, model.forward_hidden(input, &ctx, Some(&mut cache), None));
+    let mut last_logits =
+        last_position_logits(model, model.forward_hidden(input, &ctx, Some(&mut cache), None));
 
     // 3. Decode one token per step.
-    let mut outputs: Vec<GeneratedSequence> =
-        (0..batch).map(|_| GeneratedSequence { tokens: Vec::new(), finish: FinishReason::Length }).collect();
+    let mut outputs: Vec<GeneratedSequence> = (0..batch)
+        .map(|_| GeneratedSequence {
+            tokens: Vec::new(),
+            finish: FinishReason::Length,
+        })
+        .collect();
     let mut done = vec![false; batch];
     for step in 0..config.max_new_tokens {
         let vocab = model.config.vocab_size;
@@ -115,7 +131,12 @@ pub fn generate<B: Backend>(
         for (row, out) in outputs.iter_mut().enumerate() {
             let logits = &last_logits[row * vocab..(row + 1) * vocab];
             let token = match (&config.sampling, rng.as_mut()) {
-                (Sampling::TopP { temperature, top_p, .. }, Some(rng)) => sample_top_p(logits, *temperature, *top_p, rng),
+                (
+                    Sampling::TopP {
+                        temperature, top_p, ..
+                    },
+                    Some(rng),
+                ) => sample_top_p(logits, *temperature, *top_p, rng),
                 _ => argmax(logits),
             };
             if !done[row] {
@@ -163,7 +184,9 @@ pub(crate) fn validate_tokens<B: Backend>(model: &Qwen3<B>, tokens: &[u32], what
     }
     let vocab = model.config.vocab_size;
     if let Some(bad) = tokens.iter().find(|&&t| t as usize >= vocab) {
-        return Err(Qwen3Error::InvalidInput(format!("{what} holds token id {bad}, outside the vocabulary of {vocab}")));
+        return Err(Qwen3Error::InvalidInput(format!(
+            "{what} holds token id {bad}, outside the vocabulary of {vocab}"
+        )));
     }
     Ok(())
 }
@@ -176,7 +199,12 @@ pub(crate) fn validate_tokens<B: Backend>(model: &Qwen3<B>, tokens: &[u32], what
 fn last_position_logits<B: Backend>(model: &Qwen3<B>, hidden: Tensor<B, 3>) -> Vec<f32> {
     let [b, s, h] = hidden.dims();
     let last = hidden.slice([0..b, s - 1..s, 0..h]);
-    model.logits(last).into_data().convert::<f32>().into_vec::<f32>().unwrap_or_default()
+    model
+        .logits(last)
+        .into_data()
+        .convert::<f32>()
+        .into_vec::<f32>()
+        .unwrap_or_default()
 }
 
 /// Index of the largest value; the first one on ties.
@@ -194,8 +222,11 @@ pub fn argmax(values: &[f32]) -> u32 {
 /// `top_p` (at least one token), renormalised, then one draw.
 pub fn sample_top_p(logits: &[f32], temperature: f32, top_p: f32, rng: &mut impl Rng) -> u32 {
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let mut probs: Vec<(u32, f32)> =
-        logits.iter().enumerate().map(|(i, &l)| (i as u32, ((l - max) / temperature).exp())).collect();
+    let mut probs: Vec<(u32, f32)> = logits
+        .iter()
+        .enumerate()
+        .map(|(i, &l)| (i as u32, ((l - max) / temperature).exp()))
+        .collect();
     let total: f32 = probs.iter().map(|p| p.1).sum();
     probs.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     let mut kept = 0usize;

@@ -48,11 +48,17 @@ impl<B: Backend> Qwen3<B> {
     pub fn hf_tensors(&self) -> Vec<(String, Vec<usize>, Vec<f32>)> {
         fn values<B: Backend, const D: usize>(t: Tensor<B, D>) -> (Vec<usize>, Vec<f32>) {
             let dims = t.dims().to_vec();
-            (dims, t.into_data().convert::<f32>().to_vec::<f32>().unwrap_or_default())
+            (
+                dims,
+                t.into_data().convert::<f32>().to_vec::<f32>().unwrap_or_default(),
+            )
         }
         let mut out = Vec::new();
         let mut push = |name: String, (shape, data): (Vec<usize>, Vec<f32>)| out.push((name, shape, data));
-        push("model.embed_tokens.weight".into(), values(self.embed_tokens.weight.val()));
+        push(
+            "model.embed_tokens.weight".into(),
+            values(self.embed_tokens.weight.val()),
+        );
         for (i, layer) in self.layers.iter().enumerate() {
             let p = format!("model.layers.{i}");
             let a = &layer.self_attn;
@@ -66,16 +72,34 @@ impl<B: Backend> Qwen3<B> {
                 ("mlp.up_proj", &m.up_proj),
                 ("mlp.down_proj", &m.down_proj),
             ] {
-                push(format!("{p}.{name}.weight"), values(proj.base.weight.val().transpose()));
+                push(
+                    format!("{p}.{name}.weight"),
+                    values(proj.base.weight.val().transpose()),
+                );
             }
-            push(format!("{p}.self_attn.q_norm.weight"), values(a.q_norm.weight.val()));
-            push(format!("{p}.self_attn.k_norm.weight"), values(a.k_norm.weight.val()));
-            push(format!("{p}.input_layernorm.weight"), values(layer.input_layernorm.weight.val()));
-            push(format!("{p}.post_attention_layernorm.weight"), values(layer.post_attention_layernorm.weight.val()));
+            push(
+                format!("{p}.self_attn.q_norm.weight"),
+                values(a.q_norm.weight.val()),
+            );
+            push(
+                format!("{p}.self_attn.k_norm.weight"),
+                values(a.k_norm.weight.val()),
+            );
+            push(
+                format!("{p}.input_layernorm.weight"),
+                values(layer.input_layernorm.weight.val()),
+            );
+            push(
+                format!("{p}.post_attention_layernorm.weight"),
+                values(layer.post_attention_layernorm.weight.val()),
+            );
         }
         push("model.norm.weight".into(), values(self.norm.weight.val()));
         if let Some(head) = &self.lm_head {
-            push("lm_head.weight".into(), values(head.base.weight.val().transpose()));
+            push(
+                "lm_head.weight".into(),
+                values(head.base.weight.val().transpose()),
+            );
         }
         out
     }
@@ -83,10 +107,15 @@ impl<B: Backend> Qwen3<B> {
     /// Writes `dir/config.json` and `dir/model.safetensors` (f32), each atomically.
     pub fn save_hf(&self, dir: &Path) -> Result<()> {
         let path = dir.join(SINGLE_FILE);
-        let bad = |message: String| Qwen3Error::Safetensors { path: path.clone(), message };
+        let bad = |message: String| Qwen3Error::Safetensors {
+            path: path.clone(),
+            message,
+        };
         let tensors = self.hf_tensors();
-        let bytes: Vec<Vec<u8>> =
-            tensors.iter().map(|(_, _, v)| v.iter().flat_map(|x| x.to_le_bytes()).collect()).collect();
+        let bytes: Vec<Vec<u8>> = tensors
+            .iter()
+            .map(|(_, _, v)| v.iter().flat_map(|x| x.to_le_bytes()).collect())
+            .collect();
         let views = tensors
             .iter()
             .zip(&bytes)
@@ -98,7 +127,10 @@ impl<B: Backend> Qwen3<B> {
             .collect::<Result<Vec<_>>>()?;
         let metadata = Some([("format".to_string(), "pt".to_string())].into_iter().collect());
         let file = safetensors::serialize(views, metadata).map_err(|e| bad(e.to_string()))?;
-        let write_err = |e: spec_actions_core::io::FileError| Qwen3Error::Io { path: e.path.clone(), source: e.source };
+        let write_err = |e: spec_actions_core::io::FileError| Qwen3Error::Io {
+            path: e.path.clone(),
+            source: e.source,
+        };
         spec_actions_core::io::atomic_write_bytes(&path, &file).map_err(write_err)?;
         let config = serde_json::to_vec_pretty(&self.config.to_hf_json()).unwrap_or_default();
         spec_actions_core::io::atomic_write_bytes(&dir.join("config.json"), &config).map_err(write_err)?;

@@ -36,7 +36,10 @@ impl CheckpointFiles {
         let index_path = dir.join(SHARD_INDEX);
         let single = dir.join(SINGLE_FILE);
         let paths = if index_path.is_file() {
-            shard_paths(&index_path)?.into_iter().map(|name| dir.join(name)).collect()
+            shard_paths(&index_path)?
+                .into_iter()
+                .map(|name| dir.join(name))
+                .collect()
         } else if single.is_file() {
             vec![single]
         } else {
@@ -45,7 +48,10 @@ impl CheckpointFiles {
         let maps = paths
             .into_iter()
             .map(|path| {
-                let io = |source| Qwen3Error::Io { path: path.clone(), source };
+                let io = |source| Qwen3Error::Io {
+                    path: path.clone(),
+                    source,
+                };
                 let file = File::open(&path).map_err(io)?;
                 // SAFETY: the map is read-only; a checkpoint modified while it is being
                 // loaded could yield wrong values, never memory unsafety in safe code here.
@@ -63,7 +69,10 @@ impl CheckpointFiles {
             .map(|(path, map)| {
                 SafeTensors::deserialize(map)
                     .map(|st| (path.as_path(), st))
-                    .map_err(|e| Qwen3Error::Safetensors { path: path.clone(), message: e.to_string() })
+                    .map_err(|e| Qwen3Error::Safetensors {
+                        path: path.clone(),
+                        message: e.to_string(),
+                    })
             })
             .collect()
     }
@@ -71,12 +80,19 @@ impl CheckpointFiles {
 
 /// The distinct shard file names of an index, in first-appearance order.
 fn shard_paths(index_path: &Path) -> Result<Vec<String>> {
-    let text = std::fs::read_to_string(index_path)
-        .map_err(|source| Qwen3Error::Io { path: index_path.to_path_buf(), source })?;
-    let index: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|source| Qwen3Error::Json { path: index_path.to_path_buf(), source })?;
+    let text = std::fs::read_to_string(index_path).map_err(|source| Qwen3Error::Io {
+        path: index_path.to_path_buf(),
+        source,
+    })?;
+    let index: serde_json::Value = serde_json::from_str(&text).map_err(|source| Qwen3Error::Json {
+        path: index_path.to_path_buf(),
+        source,
+    })?;
     let Some(map) = index.get("weight_map").and_then(|m| m.as_object()) else {
-        return Err(Qwen3Error::MissingField { path: index_path.to_path_buf(), field: "weight_map".into() });
+        return Err(Qwen3Error::MissingField {
+            path: index_path.to_path_buf(),
+            field: "weight_map".into(),
+        });
     };
     let mut names: Vec<String> = Vec::new();
     for (tensor, file) in map {
@@ -128,7 +144,10 @@ pub fn load_with_config<B: Backend>(
     let mut problems = Vec::new();
     for (name, shape) in &expected {
         match stored.get(name) {
-            None => problems.push(TensorProblem::Missing { name: name.clone(), expected_shape: shape.clone() }),
+            None => problems.push(TensorProblem::Missing {
+                name: name.clone(),
+                expected_shape: shape.clone(),
+            }),
             Some((path, view)) => {
                 if view.shape() != shape.as_slice() {
                     problems.push(TensorProblem::WrongShape {
@@ -152,19 +171,32 @@ pub fn load_with_config<B: Backend>(
         .iter()
         .filter(|(name, _)| !expected.contains_key(*name))
         .filter(|(name, _)| !(config.tie_word_embeddings && name.as_str() == "lm_head.weight"))
-        .map(|(name, (path, _))| TensorProblem::Unexpected { name: name.clone(), file: path.to_path_buf() })
+        .map(|(name, (path, _))| TensorProblem::Unexpected {
+            name: name.clone(),
+            file: path.to_path_buf(),
+        })
         .collect();
     unexpected.sort_by_key(ToString::to_string);
     problems.extend(unexpected);
     if !problems.is_empty() {
-        return Err(Qwen3Error::TensorMismatch { dir: files.dir.clone(), problems });
+        return Err(Qwen3Error::TensorMismatch {
+            dir: files.dir.clone(),
+            problems,
+        });
     }
 
     // 3. Build the model, converting each tensor as it is consumed.
-    let mut source = StoredWeights { stored, device, failures: Vec::new() };
+    let mut source = StoredWeights {
+        stored,
+        device,
+        failures: Vec::new(),
+    };
     let model = config.init_with(&mut source);
     if !source.failures.is_empty() {
-        return Err(Qwen3Error::TensorMismatch { dir: files.dir.clone(), problems: source.failures });
+        return Err(Qwen3Error::TensorMismatch {
+            dir: files.dir.clone(),
+            problems: source.failures,
+        });
     }
     Ok(model)
 }
@@ -187,7 +219,10 @@ impl<B: Backend> StoredWeights<'_, B> {
             }
             _ => {}
         }
-        self.failures.push(TensorProblem::Missing { name: name.to_owned(), expected_shape: shape.clone() });
+        self.failures.push(TensorProblem::Missing {
+            name: name.to_owned(),
+            expected_shape: shape.clone(),
+        });
         TensorData::new(vec![0.0f32; shape.iter().product()], shape)
     }
 }
@@ -201,7 +236,10 @@ impl<B: Backend> WeightSource<B> for StoredWeights<'_, B> {
     fn projection(&mut self, name: &str, [out, inp]: [usize; 2]) -> Tensor<B, 2> {
         let data = self.take(name, vec![out, inp]);
         let values = data.into_vec::<f32>().unwrap_or_default();
-        Tensor::from_data(TensorData::new(transpose(&values, out, inp), [inp, out]), self.device)
+        Tensor::from_data(
+            TensorData::new(transpose(&values, out, inp), [inp, out]),
+            self.device,
+        )
     }
 
     fn vector(&mut self, name: &str, len: usize) -> Tensor<B, 1> {
@@ -211,13 +249,26 @@ impl<B: Backend> WeightSource<B> for StoredWeights<'_, B> {
 }
 
 /// Little-endian f32/bf16/f16 bytes to f32 values (`None` for other dtypes).
-fn to_f32(dtype: Dtype, bytes: &[u8]) -> Option<Vec<f32>> {
+pub(crate) fn to_f32(dtype: Dtype, bytes: &[u8]) -> Option<Vec<f32>> {
     match dtype {
-        Dtype::F32 => Some(bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()),
-        Dtype::BF16 => {
-            Some(bytes.chunks_exact(2).map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32()).collect())
-        }
-        Dtype::F16 => Some(bytes.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect()),
+        Dtype::F32 => Some(
+            bytes
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect(),
+        ),
+        Dtype::BF16 => Some(
+            bytes
+                .chunks_exact(2)
+                .map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32())
+                .collect(),
+        ),
+        Dtype::F16 => Some(
+            bytes
+                .chunks_exact(2)
+                .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
+                .collect(),
+        ),
         _ => None,
     }
 }

@@ -29,8 +29,10 @@ impl CandidateScore {
 ///
 /// 1. The prompt is run once (batch 1) into a KV cache; the LM head is applied at its last
 ///    position only, giving every candidate's first-token distribution.
-/// 2. The cache is expanded to one row per candidate and all candidates (right-padded,
-///    without their last token, whose output is not needed) run as one batch.
+/// 2. All candidates, without their last token (whose output is not needed), are packed
+///    into one row appended to that cache, with a tree-attention mask: each candidate token
+///    attends the prompt and its own earlier tokens only, at the positions it would have
+///    alone. Nothing is copied or padded, and the weights are read once for all candidates.
 /// 3. Log-softmax over the vocabulary, then each candidate's own next tokens are gathered.
 pub fn score_continuations<B: Backend>(
     model: &Qwen3<B>,
@@ -46,11 +48,11 @@ pub fn score_continuations<B: Backend>(
     }
     let device = model.embed_tokens.weight.device();
     let prompt_len = prompt.len();
-    let n = candidates.len();
     let longest = candidates.iter().map(Vec::len).max().unwrap_or(1);
 
     // 1. Prefill the prompt once.
-    let mut cache = KvCache::new(&model.config, 1, prompt_len, &device);
+    let packed_len: usize = candidates.iter().map(|c| c.len() - 1).sum();
+    let mut cache = KvCache::new(&model.config, 1, prompt_len + packed_len, &device);
     let positions = vec![(0..prompt_len).collect::<Vec<_>>()];
     let ctx = StepContext::new(&model.rotary, &[vec![true; prompt_len]], &positions, 0, &device);
     let ids: Vec<i64> = prompt.iter().map(|&t| i64::from(t)).collect();
@@ -63,44 +65,57 @@ pub fn score_continuations<B: Backend>(
         .iter()
         .map(|c| {
             let lp = first[c[0] as usize];
-            CandidateScore { token_logprobs: vec![lp], total: lp }
+            CandidateScore {
+                token_logprobs: vec![lp],
+                total: lp,
+            }
         })
         .collect();
     if longest == 1 {
         return Ok(scores);
     }
 
-    // 2. All candidates in one batch over the shared prompt cache.
-    let steps = longest - 1;
-    let mut cache = cache.expand_rows(n, steps);
-    let mut ids = Vec::with_capacity(n * steps);
-    let mut targets = Vec::with_capacity(n * steps);
-    let mut key_valid = Vec::with_capacity(n);
-    for c in candidates {
-        for i in 0..steps {
-            ids.push(c.get(i).map_or(0, |&t| i64::from(t)));
-            targets.push(c.get(i + 1).map_or(0, |&t| i64::from(t)));
+    // 2. Every candidate's tokens but its last, packed into one row after the prompt
+    //    (tree attention): token `i` of a candidate sees the prompt and its own tokens
+    //    `0..=i`, at positions `prompt_len + i`.
+    let mut ids = Vec::new();
+    let mut targets = Vec::new();
+    let mut positions = Vec::new();
+    let mut owner = Vec::new();
+    for (c, candidate) in candidates.iter().enumerate() {
+        for i in 0..candidate.len() - 1 {
+            ids.push(i64::from(candidate[i]));
+            targets.push(i64::from(candidate[i + 1]));
+            positions.push(prompt_len + i);
+            owner.push(c);
         }
-        key_valid.push((0..prompt_len + steps).map(|j| j < prompt_len + c.len() - 1).collect::<Vec<_>>());
     }
-    let positions = vec![(prompt_len..prompt_len + steps).collect::<Vec<_>>(); n];
-    let ctx = StepContext::new(&model.rotary, &key_valid, &positions, prompt_len, &device);
-    let input = Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [n, steps]), &device);
+    let packed = ids.len();
+    let allowed: Vec<Vec<bool>> = (0..packed)
+        .map(|q| {
+            (0..prompt_len + packed)
+                .map(|j| j < prompt_len || (j - prompt_len <= q && owner[j - prompt_len] == owner[q]))
+                .collect()
+        })
+        .collect();
+    let ctx = StepContext::with_pattern(&model.rotary, &[allowed], &[positions], prompt_len, &device);
+    let input = Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [1, packed]), &device);
     let hidden = model.forward_hidden(input, &ctx, Some(&mut cache), None);
 
     // 3. Log-softmax and gather each candidate's next tokens.
-    let targets = Tensor::<B, 3, Int>::from_data(TensorData::new(targets, [n, steps, 1]), &device);
+    let targets = Tensor::<B, 3, Int>::from_data(TensorData::new(targets, [1, packed, 1]), &device);
     let picked = host(log_softmax(model.logits(hidden), 2).gather(2, targets));
-    for (row, (score, c)) in scores.iter_mut().zip(candidates).enumerate() {
-        for i in 0..c.len() - 1 {
-            let lp = picked[row * steps + i];
-            score.token_logprobs.push(lp);
-            score.total += lp;
-        }
+    for (lp, &c) in picked.into_iter().zip(&owner) {
+        scores[c].token_logprobs.push(lp);
+        scores[c].total += lp;
     }
     Ok(scores)
 }
 
 fn host<B: Backend, const D: usize>(tensor: Tensor<B, D>) -> Vec<f32> {
-    tensor.into_data().convert::<f32>().into_vec::<f32>().unwrap_or_default()
+    tensor
+        .into_data()
+        .convert::<f32>()
+        .into_vec::<f32>()
+        .unwrap_or_default()
 }

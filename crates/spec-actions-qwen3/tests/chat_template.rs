@@ -58,7 +58,7 @@ fn check_cases(name: &str) -> usize {
         let messages = case["messages"].as_array().unwrap();
         let tools = case["tools"].as_array().map(Vec::as_slice);
         let rendered = template
-            .render_and_encode(&tokenizer, messages, tools, &options_of(case))
+            .render_and_encode(tokenizer, messages, tools, &options_of(case))
             .unwrap();
         assert_eq!(
             rendered.text,
@@ -100,7 +100,7 @@ fn hostile_content_renders_verbatim_and_tokenizes_like_hf() {
         ..Default::default()
     };
     let rendered = template
-        .render_and_encode(&tokenizer, &messages, None, &options)
+        .render_and_encode(tokenizer, &messages, None, &options)
         .unwrap();
     assert_eq!(
         rendered.text,
@@ -156,7 +156,7 @@ fn prompt_is_a_prefix_of_the_conversation() {
         };
         for (i, messages) in conversations.iter().enumerate() {
             let split = template
-                .split_prompt_answer(&tokenizer, messages, Some(&tools), &options)
+                .split_prompt_answer(tokenizer, messages, Some(&tools), &options)
                 .unwrap();
             let prompt_options = RenderOptions {
                 add_generation_prompt: true,
@@ -164,7 +164,7 @@ fn prompt_is_a_prefix_of_the_conversation() {
             };
             let prompt = template
                 .render_and_encode(
-                    &tokenizer,
+                    tokenizer,
                     &messages[..messages.len() - 1],
                     Some(&tools),
                     &prompt_options,
@@ -195,11 +195,11 @@ fn split_prompt_answer_needs_a_final_assistant_message() {
     let (template, tokenizer) = load();
     let messages = [json!({"role": "user", "content": "q"})];
     let err = template
-        .split_prompt_answer(&tokenizer, &messages, None, &RenderOptions::default())
+        .split_prompt_answer(tokenizer, &messages, None, &RenderOptions::default())
         .unwrap_err();
     assert!(matches!(err, ChatTemplateError::NoAnswer { .. }), "{err}");
     let err = template
-        .split_prompt_answer(&tokenizer, &[], None, &RenderOptions::default())
+        .split_prompt_answer(tokenizer, &[], None, &RenderOptions::default())
         .unwrap_err();
     assert!(matches!(err, ChatTemplateError::NoAnswer { .. }), "{err}");
 }

@@ -20,7 +20,10 @@ fn tiny() -> Qwen3<Flex> {
 fn full_log_probs(model: &Qwen3<Flex>, ids: &[u32]) -> Vec<Vec<f32>> {
     let data: Vec<i64> = ids.iter().map(|&t| i64::from(t)).collect();
     let input = Tensor::<Flex, 2, Int>::from_data(TensorData::new(data, [1, ids.len()]), &Default::default());
-    let lp = log_softmax(model.forward(input, None), 2).into_data().into_vec::<f32>().unwrap();
+    let lp = log_softmax(model.forward(input, None), 2)
+        .into_data()
+        .into_vec::<f32>()
+        .unwrap();
     lp.chunks(model.config.vocab_size).map(<[f32]>::to_vec).collect()
 }
 
@@ -33,10 +36,16 @@ fn scoring_with_shared_prompt_cache_equals_full_forward_per_candidate() {
     for (candidate, score) in candidates.iter().zip(&scores) {
         let ids: Vec<u32> = prompt.iter().chain(candidate).copied().collect();
         let lp = full_log_probs(&model, &ids);
-        let expected: Vec<f32> = (0..candidate.len()).map(|i| lp[prompt.len() - 1 + i][candidate[i] as usize]).collect();
+        let expected: Vec<f32> = (0..candidate.len())
+            .map(|i| lp[prompt.len() - 1 + i][candidate[i] as usize])
+            .collect();
         assert_eq!(score.token_logprobs.len(), candidate.len());
         for (a, b) in score.token_logprobs.iter().zip(&expected) {
-            assert!((a - b).abs() < 1e-4, "{candidate:?}: {:?} vs {expected:?}", score.token_logprobs);
+            assert!(
+                (a - b).abs() < 1e-4,
+                "{candidate:?}: {:?} vs {expected:?}",
+                score.token_logprobs
+            );
         }
         let sum: f32 = expected.iter().sum();
         assert!((score.total - sum).abs() < 1e-3);
@@ -67,7 +76,12 @@ fn stop_token_ends_a_row_and_is_kept() {
     let free = generate(&model, &prompt, &GenerationConfig::greedy(8)).unwrap();
     let stop = free[0].tokens[2];
     let first_stop = free[0].tokens.iter().position(|&t| t == stop).unwrap();
-    let stopped = generate(&model, &prompt, &GenerationConfig::greedy(8).with_stop_tokens([stop])).unwrap();
+    let stopped = generate(
+        &model,
+        &prompt,
+        &GenerationConfig::greedy(8).with_stop_tokens([stop]),
+    )
+    .unwrap();
     assert_eq!(stopped[0].finish, FinishReason::Stop);
     assert_eq!(stopped[0].tokens, free[0].tokens[..=first_stop]);
 }
@@ -77,15 +91,40 @@ fn seeded_sampling_is_reproducible_and_top_p_tiny_is_greedy() {
     let model = tiny();
     let prompt = vec![vec![3, 14, 15, 92, 65]];
     let sampled = |seed| {
-        let sampling = Sampling::TopP { temperature: 1.5, top_p: 0.95, seed };
-        generate(&model, &prompt, &GenerationConfig::greedy(12).with_sampling(sampling)).unwrap()
+        let sampling = Sampling::TopP {
+            temperature: 1.5,
+            top_p: 0.95,
+            seed,
+        };
+        generate(
+            &model,
+            &prompt,
+            &GenerationConfig::greedy(12).with_sampling(sampling),
+        )
+        .unwrap()
     };
     assert_eq!(sampled(7), sampled(7));
-    assert_ne!(sampled(7), sampled(8), "different seeds gave identical 12-token samples");
+    assert_ne!(
+        sampled(7),
+        sampled(8),
+        "different seeds gave identical 12-token samples"
+    );
     // top_p so small that only the most probable token survives: greedy.
-    let nucleus = Sampling::TopP { temperature: 1.0, top_p: 1e-9, seed: 1 };
-    let narrow = generate(&model, &prompt, &GenerationConfig::greedy(12).with_sampling(nucleus)).unwrap();
-    assert_eq!(narrow, generate(&model, &prompt, &GenerationConfig::greedy(12)).unwrap());
+    let nucleus = Sampling::TopP {
+        temperature: 1.0,
+        top_p: 1e-9,
+        seed: 1,
+    };
+    let narrow = generate(
+        &model,
+        &prompt,
+        &GenerationConfig::greedy(12).with_sampling(nucleus),
+    )
+    .unwrap();
+    assert_eq!(
+        narrow,
+        generate(&model, &prompt, &GenerationConfig::greedy(12)).unwrap()
+    );
 }
 
 #[test]

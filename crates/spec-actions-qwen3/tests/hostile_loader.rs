@@ -15,7 +15,9 @@ use spec_actions_qwen3::error::{Qwen3Error, TensorProblem};
 use spec_actions_qwen3::loader::{SHARD_INDEX, SINGLE_FILE, load_qwen3};
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
 }
 
 /// A scratch folder under the system temp dir, removed on drop.
@@ -57,20 +59,30 @@ impl Scratch {
     }
 
     /// Rewrite `file` with `replace` applied to its tensors (name, dtype, shape, bytes).
-    fn edit_tensors(&self, file: &str, replace: impl Fn(&str, Dtype, Vec<usize>, Vec<u8>) -> (Dtype, Vec<usize>, Vec<u8>)) {
+    fn edit_tensors(
+        &self,
+        file: &str,
+        replace: impl Fn(&str, Dtype, Vec<usize>, Vec<u8>) -> (Dtype, Vec<usize>, Vec<u8>),
+    ) {
         let path = self.path(file);
         let bytes = std::fs::read(&path).unwrap();
         let st = SafeTensors::deserialize(&bytes).unwrap();
         let owned: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = st
             .iter()
             .map(|(name, view)| {
-                let (dtype, shape, data) = replace(name, view.dtype(), view.shape().to_vec(), view.data().to_vec());
+                let (dtype, shape, data) =
+                    replace(name, view.dtype(), view.shape().to_vec(), view.data().to_vec());
                 (name.to_string(), dtype, shape, data)
             })
             .collect();
         let views: Vec<(String, TensorView<'_>)> = owned
             .iter()
-            .map(|(name, dtype, shape, data)| (name.clone(), TensorView::new(*dtype, shape.clone(), data).unwrap()))
+            .map(|(name, dtype, shape, data)| {
+                (
+                    name.clone(),
+                    TensorView::new(*dtype, shape.clone(), data).unwrap(),
+                )
+            })
             .collect();
         std::fs::write(&path, safetensors::serialize(views, None).unwrap()).unwrap();
     }
@@ -113,7 +125,10 @@ fn missing_weights_name_the_folder() {
     let dir = Scratch::copy_of("tiny");
     std::fs::remove_file(dir.path(SINGLE_FILE)).unwrap();
     let err = dir.load();
-    assert!(matches!(&err, Qwen3Error::NoWeights { dir: d } if d == &dir.0), "{err}");
+    assert!(
+        matches!(&err, Qwen3Error::NoWeights { dir: d } if d == &dir.0),
+        "{err}"
+    );
     assert!(err.to_string().contains("model.safetensors"), "{err}");
 }
 
@@ -138,8 +153,14 @@ fn truncated_shard_names_it() {
     let bytes = std::fs::read(&shard).unwrap();
     std::fs::write(&shard, &bytes[..bytes.len() - 4096]).unwrap();
     let err = dir.load();
-    assert!(matches!(&err, Qwen3Error::Safetensors { path, .. } if path == &shard), "{err}");
-    assert!(err.to_string().contains("model-00002-of-00002.safetensors"), "{err}");
+    assert!(
+        matches!(&err, Qwen3Error::Safetensors { path, .. } if path == &shard),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("model-00002-of-00002.safetensors"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -151,7 +172,10 @@ fn corrupt_header_length_is_an_error() {
         bytes[..8].copy_from_slice(&header_len.to_le_bytes());
         std::fs::write(&path, &bytes).unwrap();
         let err = dir.load();
-        assert!(matches!(&err, Qwen3Error::Safetensors { path: p, .. } if p == &path), "{header_len}: {err}");
+        assert!(
+            matches!(&err, Qwen3Error::Safetensors { path: p, .. } if p == &path),
+            "{header_len}: {err}"
+        );
     }
 }
 
@@ -199,7 +223,12 @@ fn index_listing_only_one_shard_reports_the_missing_tensors() {
     std::fs::write(&index, value.to_string()).unwrap();
     let (_, problems) = problems(dir.load());
     assert!(!problems.is_empty());
-    assert!(problems.iter().all(|p| matches!(p, TensorProblem::Missing { .. })), "{problems:?}");
+    assert!(
+        problems
+            .iter()
+            .all(|p| matches!(p, TensorProblem::Missing { .. })),
+        "{problems:?}"
+    );
 }
 
 #[test]
@@ -207,13 +236,21 @@ fn tensor_of_the_wrong_dtype_is_named_with_its_file() {
     let dir = Scratch::copy_of("tiny");
     let target = "model.layers.1.mlp.up_proj.weight";
     dir.edit_tensors(SINGLE_FILE, |name, dtype, shape, data| {
-        if name == target { (Dtype::I32, shape, data) } else { (dtype, shape, data) }
+        if name == target {
+            (Dtype::I32, shape, data)
+        } else {
+            (dtype, shape, data)
+        }
     });
     let (d, problems) = problems(dir.load());
     assert_eq!(d, dir.0);
     assert_eq!(
         problems,
-        vec![TensorProblem::UnsupportedDtype { name: target.into(), file: dir.path(SINGLE_FILE), dtype: "I32".into() }]
+        vec![TensorProblem::UnsupportedDtype {
+            name: target.into(),
+            file: dir.path(SINGLE_FILE),
+            dtype: "I32".into()
+        }]
     );
 }
 
@@ -239,8 +276,15 @@ fn tensor_of_the_wrong_shape_is_named_with_its_file() {
             found: vec![64, 32],
         }]
     );
-    let shown = Qwen3Error::TensorMismatch { dir: dir.0.clone(), problems }.to_string();
-    assert!(shown.contains(target) && shown.contains("model.safetensors"), "{shown}");
+    let shown = Qwen3Error::TensorMismatch {
+        dir: dir.0.clone(),
+        problems,
+    }
+    .to_string();
+    assert!(
+        shown.contains(target) && shown.contains("model.safetensors"),
+        "{shown}"
+    );
 }
 
 #[test]
@@ -253,7 +297,11 @@ fn config_that_disagrees_with_the_weights_lists_every_problem() {
     });
     let (_, problems) = problems(dir.load());
     assert_eq!(problems.len(), 11, "{problems:?}");
-    assert!(problems.iter().all(|p| matches!(p, TensorProblem::Missing { name, .. } if name.starts_with("model.layers.2."))));
+    assert!(
+        problems
+            .iter()
+            .all(|p| matches!(p, TensorProblem::Missing { name, .. } if name.starts_with("model.layers.2.")))
+    );
 
     // Fewer layers: the extra tensors are unexpected, named with their file.
     let dir = Scratch::copy_of("tiny");
@@ -296,7 +344,13 @@ fn config_that_disagrees_with_the_weights_lists_every_problem() {
         c.insert("tie_word_embeddings".into(), false.into());
     });
     let (_, problems) = problems(dir.load());
-    assert_eq!(problems, vec![TensorProblem::Missing { name: "lm_head.weight".into(), expected_shape: vec![1024, 64] }]);
+    assert_eq!(
+        problems,
+        vec![TensorProblem::Missing {
+            name: "lm_head.weight".into(),
+            expected_shape: vec![1024, 64]
+        }]
+    );
 }
 
 #[test]
@@ -346,7 +400,10 @@ fn absurd_config_sizes_are_refused_before_allocating() {
         });
         let outcome = std::panic::catch_unwind(|| Qwen3Config::from_file(dir.path("config.json")));
         let err = outcome.unwrap_or_else(|_| panic!("{field}: panicked")).err();
-        assert!(err.is_some(), "{field} = {value} accepted; loading it would allocate without bound");
+        assert!(
+            err.is_some(),
+            "{field} = {value} accepted; loading it would allocate without bound"
+        );
         std::fs::write(dir.path("config.json"), original).unwrap();
     }
 }

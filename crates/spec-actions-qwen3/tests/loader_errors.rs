@@ -10,7 +10,9 @@ use spec_actions_qwen3::error::{Qwen3Error, TensorProblem};
 use spec_actions_qwen3::loader::load_qwen3;
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
 }
 
 /// A scratch copy of a fixture's config and weights.
@@ -43,7 +45,12 @@ fn rewrite(path: &Path, edit: impl FnOnce(&mut Vec<(String, safetensors::Dtype, 
     edit(&mut entries);
     let views: Vec<_> = entries
         .iter()
-        .map(|(n, d, s, b)| (n.clone(), safetensors::tensor::TensorView::new(*d, s.clone(), b).unwrap()))
+        .map(|(n, d, s, b)| {
+            (
+                n.clone(),
+                safetensors::tensor::TensorView::new(*d, s.clone(), b).unwrap(),
+            )
+        })
         .collect();
     fs::write(path, safetensors::serialize(views, None).unwrap()).unwrap();
 }
@@ -68,20 +75,35 @@ fn missing_wrong_shape_and_unexpected_tensors_are_listed_together() {
         let norm = entries.iter_mut().find(|e| e.0 == "model.norm.weight").unwrap();
         norm.2 = vec![32];
         norm.3.truncate(32 * 4);
-        entries.push(("model.layers.7.extra.weight".into(), safetensors::Dtype::F32, vec![2], vec![0; 8]));
+        entries.push((
+            "model.layers.7.extra.weight".into(),
+            safetensors::Dtype::F32,
+            vec![2],
+            vec![0; 8],
+        ));
     });
     let err = load(&dir).unwrap_err();
     let text = err.to_string();
-    let Qwen3Error::TensorMismatch { problems, .. } = err else { panic!("expected TensorMismatch, got {err:?}") };
+    let Qwen3Error::TensorMismatch { problems, .. } = err else {
+        panic!("expected TensorMismatch, got {err:?}")
+    };
     assert_eq!(problems.len(), 3, "{text}");
     assert!(problems.contains(&TensorProblem::Missing {
         name: "model.layers.1.mlp.up_proj.weight".into(),
         expected_shape: vec![192, 64],
     }));
-    assert!(problems.iter().any(|p| matches!(p, TensorProblem::WrongShape { name, expected, found, .. }
-        if name == "model.norm.weight" && expected == &vec![64] && found == &vec![32])));
-    assert!(problems.iter().any(|p| matches!(p, TensorProblem::Unexpected { name, .. } if name == "model.layers.7.extra.weight")));
-    for needle in ["model.layers.1.mlp.up_proj.weight", "model.norm.weight", "model.layers.7.extra.weight"] {
+    assert!(problems.iter().any(
+        |p| matches!(p, TensorProblem::WrongShape { name, expected, found, .. }
+        if name == "model.norm.weight" && expected == &vec![64] && found == &vec![32])
+    ));
+    assert!(problems.iter().any(
+        |p| matches!(p, TensorProblem::Unexpected { name, .. } if name == "model.layers.7.extra.weight")
+    ));
+    for needle in [
+        "model.layers.1.mlp.up_proj.weight",
+        "model.norm.weight",
+        "model.layers.7.extra.weight",
+    ] {
         assert!(text.contains(needle), "message does not name {needle}: {text}");
     }
 }
@@ -90,12 +112,18 @@ fn missing_wrong_shape_and_unexpected_tensors_are_listed_together() {
 fn untied_checkpoint_without_lm_head_is_missing_it() {
     let dir = scratch_copy("tiny", "untied");
     let config = fs::read_to_string(dir.join("config.json")).unwrap();
-    fs::write(dir.join("config.json"), config.replace("\"tie_word_embeddings\": true", "\"tie_word_embeddings\": false"))
-        .unwrap();
+    fs::write(
+        dir.join("config.json"),
+        config.replace("\"tie_word_embeddings\": true", "\"tie_word_embeddings\": false"),
+    )
+    .unwrap();
     match load(&dir) {
         Err(Qwen3Error::TensorMismatch { problems, .. }) => assert_eq!(
             problems,
-            vec![TensorProblem::Missing { name: "lm_head.weight".into(), expected_shape: vec![1024, 64] }]
+            vec![TensorProblem::Missing {
+                name: "lm_head.weight".into(),
+                expected_shape: vec![1024, 64]
+            }]
         ),
         other => panic!("expected TensorMismatch, got {other:?}"),
     }
@@ -105,7 +133,11 @@ fn untied_checkpoint_without_lm_head_is_missing_it() {
 fn config_missing_field_is_named() {
     let dir = scratch_copy("tiny", "nofield");
     let config = fs::read_to_string(dir.join("config.json")).unwrap();
-    fs::write(dir.join("config.json"), config.replace("\"intermediate_size\": 192,", "")).unwrap();
+    fs::write(
+        dir.join("config.json"),
+        config.replace("\"intermediate_size\": 192,", ""),
+    )
+    .unwrap();
     match load(&dir) {
         Err(Qwen3Error::MissingField { field, path }) => {
             assert_eq!(field, "intermediate_size");
@@ -119,10 +151,26 @@ fn config_missing_field_is_named() {
 fn unsupported_settings_are_rejected() {
     let base = fs::read_to_string(fixture("tiny").join("config.json")).unwrap();
     let cases = [
-        ("\"use_sliding_window\": false", "\"use_sliding_window\": true", "use_sliding_window"),
-        ("\"rope_type\": \"default\"", "\"rope_type\": \"yarn\"", "rope_parameters.rope_type"),
-        ("\"hidden_act\": \"silu\"", "\"hidden_act\": \"gelu\"", "hidden_act"),
-        ("\"attention_bias\": false", "\"attention_bias\": true", "attention_bias"),
+        (
+            "\"use_sliding_window\": false",
+            "\"use_sliding_window\": true",
+            "use_sliding_window",
+        ),
+        (
+            "\"rope_type\": \"default\"",
+            "\"rope_type\": \"yarn\"",
+            "rope_parameters.rope_type",
+        ),
+        (
+            "\"hidden_act\": \"silu\"",
+            "\"hidden_act\": \"gelu\"",
+            "hidden_act",
+        ),
+        (
+            "\"attention_bias\": false",
+            "\"attention_bias\": true",
+            "attention_bias",
+        ),
     ];
     for (from, to, expected_field) in cases {
         assert!(base.contains(from), "fixture config lacks {from}");
@@ -149,8 +197,17 @@ fn transformers_4x_layout_reads_the_same_config() {
     }"#;
     let v4 = Qwen3Config::from_json_str(v4_text, "config.json").unwrap();
     assert_eq!(v4.eos_token_ids, vec![151645]);
-    assert_eq!(Qwen3Config { eos_token_ids: vec![], ..v4 }, v5);
-    let scaled = v4_text.replace("\"rope_scaling\": null", "\"rope_scaling\": {\"rope_type\": \"linear\", \"factor\": 2.0}");
+    assert_eq!(
+        Qwen3Config {
+            eos_token_ids: vec![],
+            ..v4
+        },
+        v5
+    );
+    let scaled = v4_text.replace(
+        "\"rope_scaling\": null",
+        "\"rope_scaling\": {\"rope_type\": \"linear\", \"factor\": 2.0}",
+    );
     assert!(matches!(
         Qwen3Config::from_json_str(&scaled, "config.json"),
         Err(Qwen3Error::Unsupported { field, .. }) if field == "rope_scaling.rope_type"
@@ -159,12 +216,30 @@ fn transformers_4x_layout_reads_the_same_config() {
 
 #[test]
 fn presets_have_the_published_shapes() {
-    let sizes: Vec<_> = [Qwen3Config::qwen3_0_6b(), Qwen3Config::qwen3_1_7b(), Qwen3Config::qwen3_4b(), Qwen3Config::qwen3_8b()]
-        .iter()
-        .map(|c| (c.hidden_size, c.intermediate_size, c.num_hidden_layers, c.num_attention_heads, c.tie_word_embeddings))
-        .collect();
+    let sizes: Vec<_> = [
+        Qwen3Config::qwen3_0_6b(),
+        Qwen3Config::qwen3_1_7b(),
+        Qwen3Config::qwen3_4b(),
+        Qwen3Config::qwen3_8b(),
+    ]
+    .iter()
+    .map(|c| {
+        (
+            c.hidden_size,
+            c.intermediate_size,
+            c.num_hidden_layers,
+            c.num_attention_heads,
+            c.tie_word_embeddings,
+        )
+    })
+    .collect();
     assert_eq!(
         sizes,
-        vec![(1024, 3072, 28, 16, true), (2048, 6144, 28, 16, true), (2560, 9728, 36, 32, true), (4096, 12288, 36, 32, false)]
+        vec![
+            (1024, 3072, 28, 16, true),
+            (2048, 6144, 28, 16, true),
+            (2560, 9728, 36, 32, true),
+            (4096, 12288, 36, 32, false)
+        ]
     );
 }

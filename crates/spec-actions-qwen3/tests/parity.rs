@@ -8,7 +8,9 @@ use spec_actions_qwen3::loader::load_qwen3;
 use spec_actions_qwen3::model::parity::{ParityCheck, ReferenceFile, check_reference};
 
 fn data(dir: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(dir)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(dir)
 }
 
 fn run(dir: &str, tolerance: f64) -> Vec<ParityCheck> {
@@ -27,7 +29,10 @@ fn assert_all(checks: &[ParityCheck], layers: usize) {
         assert!(keys.contains(&key), "{key} was not checked: {keys:?}");
     }
     for n in 0..=layers {
-        assert!(keys.contains(&format!("hidden_state.{n}").as_str()), "hidden_state.{n} not checked");
+        assert!(
+            keys.contains(&format!("hidden_state.{n}").as_str()),
+            "hidden_state.{n} not checked"
+        );
     }
     let failed: Vec<_> = checks.iter().filter(|c| !c.passed()).collect();
     assert!(failed.is_empty(), "above tolerance: {failed:?}");

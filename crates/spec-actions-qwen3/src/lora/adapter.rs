@@ -59,7 +59,11 @@ impl<B: Backend> LoraAdapter<B> {
     pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
         let a_t = self.lora_a.val().transpose().unsqueeze::<D>(); // [1.., d_input, r]
         let b_t = self.lora_b.val().transpose().unsqueeze::<D>(); // [1.., r, d_output]
-        self.dropout.forward(x).matmul(a_t).matmul(b_t).mul_scalar(self.scale)
+        self.dropout
+            .forward(x)
+            .matmul(a_t)
+            .matmul(b_t)
+            .mul_scalar(self.scale)
     }
 
     /// The dense update in burn's `Linear` layout, `(B·A)ᵀ·scale`, for merging.
@@ -67,6 +71,10 @@ impl<B: Backend> LoraAdapter<B> {
     /// # Shapes
     /// - returns `[d_input, d_output]`
     pub fn delta_weight(&self) -> Tensor<B, 2> {
-        self.lora_a.val().transpose().matmul(self.lora_b.val().transpose()).mul_scalar(self.scale)
+        self.lora_a
+            .val()
+            .transpose()
+            .matmul(self.lora_b.val().transpose())
+            .mul_scalar(self.scale)
     }
 }

@@ -9,8 +9,15 @@ use serde_json::{Map, Value};
 use super::LoraError;
 
 /// The seven Qwen3 projections LoRA can target, in PEFT's module names.
-pub const QWEN3_PROJECTIONS: [&str; 7] =
-    ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
+pub const QWEN3_PROJECTIONS: [&str; 7] = [
+    "q_proj",
+    "k_proj",
+    "v_proj",
+    "o_proj",
+    "gate_proj",
+    "up_proj",
+    "down_proj",
+];
 
 /// Hyper-parameters of a LoRA adapter, with PEFT's meaning.
 ///
@@ -49,7 +56,11 @@ impl Default for LoraConfig {
 
 impl LoraConfig {
     pub fn new(r: usize, lora_alpha: f64) -> Self {
-        LoraConfig { r, lora_alpha, ..Default::default() }
+        LoraConfig {
+            r,
+            lora_alpha,
+            ..Default::default()
+        }
     }
 
     pub fn with_dropout(mut self, p: f64) -> Self {
@@ -69,7 +80,11 @@ impl LoraConfig {
 
     /// Multiplier of the low-rank path.
     pub fn scale(&self) -> f64 {
-        if self.use_rslora { self.lora_alpha / (self.r as f64).sqrt() } else { self.lora_alpha / self.r as f64 }
+        if self.use_rslora {
+            self.lora_alpha / (self.r as f64).sqrt()
+        } else {
+            self.lora_alpha / self.r as f64
+        }
     }
 
     /// Whether projection `module` (e.g. `q_proj`) carries an adapter.
@@ -81,19 +96,31 @@ impl LoraConfig {
     /// (DoRA, per-module ranks or alphas, biases, `modules_to_save`, layer subsets,
     /// `fan_in_fan_out`, another PEFT type) are an error, never silently ignored.
     pub fn from_adapter_config(path: &Path) -> Result<Self, LoraError> {
-        let text = std::fs::read_to_string(path).map_err(|e| LoraError::Io { path: path.into(), source: e })?;
+        let text = std::fs::read_to_string(path).map_err(|e| LoraError::Io {
+            path: path.into(),
+            source: e,
+        })?;
         Self::from_adapter_config_str(&text, path)
     }
 
     /// [`LoraConfig::from_adapter_config`] on a string; `path` only names the source in errors.
     pub fn from_adapter_config_str(text: &str, path: &Path) -> Result<Self, LoraError> {
-        let bad = |field: &str, reason: String| LoraError::Config { path: path.into(), field: field.into(), reason };
+        let bad = |field: &str, reason: String| LoraError::Config {
+            path: path.into(),
+            field: field.into(),
+            reason,
+        };
         let value: Value = serde_json::from_str(text).map_err(|e| bad("(json)", e.to_string()))?;
-        let obj = value.as_object().ok_or_else(|| bad("(json)", "not a JSON object".into()))?;
+        let obj = value
+            .as_object()
+            .ok_or_else(|| bad("(json)", "not a JSON object".into()))?;
 
         let peft_type = obj.get("peft_type").and_then(Value::as_str).unwrap_or("LORA");
         if peft_type != "LORA" {
-            return Err(bad("peft_type", format!("{peft_type:?} is not supported (only LORA)")));
+            return Err(bad(
+                "peft_type",
+                format!("{peft_type:?} is not supported (only LORA)"),
+            ));
         }
         let r = obj
             .get("r")
@@ -114,14 +141,31 @@ impl LoraConfig {
         let target_modules = match obj.get("target_modules") {
             Some(Value::Array(items)) => items
                 .iter()
-                .map(|m| m.as_str().map(str::to_string).ok_or_else(|| bad("target_modules", format!("{m} is not a string"))))
+                .map(|m| {
+                    m.as_str()
+                        .map(str::to_string)
+                        .ok_or_else(|| bad("target_modules", format!("{m} is not a string")))
+                })
                 .collect::<Result<Vec<_>, _>>()?,
-            Some(Value::String(s)) if s == "all-linear" => QWEN3_PROJECTIONS.iter().map(|s| s.to_string()).collect(),
-            Some(other) => return Err(bad("target_modules", format!("{other} is not a list of module names"))),
+            Some(Value::String(s)) if s == "all-linear" => {
+                QWEN3_PROJECTIONS.iter().map(|s| s.to_string()).collect()
+            }
+            Some(other) => {
+                return Err(bad(
+                    "target_modules",
+                    format!("{other} is not a list of module names"),
+                ));
+            }
             None => return Err(bad("target_modules", "missing".into())),
         };
-        if let Some(m) = target_modules.iter().find(|m| !QWEN3_PROJECTIONS.contains(&m.as_str())) {
-            return Err(bad("target_modules", format!("{m:?} is not a Qwen3 projection ({QWEN3_PROJECTIONS:?})")));
+        if let Some(m) = target_modules
+            .iter()
+            .find(|m| !QWEN3_PROJECTIONS.contains(&m.as_str()))
+        {
+            return Err(bad(
+                "target_modules",
+                format!("{m:?} is not a Qwen3 projection ({QWEN3_PROJECTIONS:?})"),
+            ));
         }
         let flag = |name: &str| obj.get(name).and_then(Value::as_bool).unwrap_or(false);
         let non_empty = |name: &str| match obj.get(name) {
@@ -130,12 +174,26 @@ impl LoraConfig {
             Some(Value::Array(a)) => !a.is_empty(),
             Some(_) => true,
         };
-        for unsupported in ["use_dora", "fan_in_fan_out", "lora_bias", "use_qalora", "use_bdlora"] {
+        for unsupported in [
+            "use_dora",
+            "fan_in_fan_out",
+            "lora_bias",
+            "use_qalora",
+            "use_bdlora",
+        ] {
             if flag(unsupported) {
                 return Err(bad(unsupported, "is true; not supported".into()));
             }
         }
-        for unsupported in ["rank_pattern", "alpha_pattern", "modules_to_save", "layers_to_transform", "layer_replication", "trainable_token_indices", "exclude_modules"] {
+        for unsupported in [
+            "rank_pattern",
+            "alpha_pattern",
+            "modules_to_save",
+            "layers_to_transform",
+            "layer_replication",
+            "trainable_token_indices",
+            "exclude_modules",
+        ] {
             if non_empty(unsupported) {
                 return Err(bad(unsupported, "is set; not supported".into()));
             }
@@ -150,7 +208,10 @@ impl LoraConfig {
             lora_dropout,
             target_modules,
             use_rslora: flag("use_rslora"),
-            base_model_name_or_path: obj.get("base_model_name_or_path").and_then(Value::as_str).map(str::to_string),
+            base_model_name_or_path: obj
+                .get("base_model_name_or_path")
+                .and_then(Value::as_str)
+                .map(str::to_string),
         })
     }
 
@@ -160,7 +221,10 @@ impl LoraConfig {
         let mut m = Map::new();
         m.insert("peft_type".into(), "LORA".into());
         m.insert("task_type".into(), "CAUSAL_LM".into());
-        m.insert("base_model_name_or_path".into(), self.base_model_name_or_path.clone().into());
+        m.insert(
+            "base_model_name_or_path".into(),
+            self.base_model_name_or_path.clone().into(),
+        );
         m.insert("r".into(), self.r.into());
         m.insert("lora_alpha".into(), self.lora_alpha.into());
         m.insert("lora_dropout".into(), self.lora_dropout.into());

@@ -8,6 +8,7 @@
 
 mod adapter;
 mod config;
+mod parity;
 mod peft_file;
 
 use std::path::{Path, PathBuf};
@@ -17,6 +18,7 @@ use burn::prelude::*;
 
 pub use adapter::LoraAdapter;
 pub use config::{LoraConfig, QWEN3_PROJECTIONS};
+pub use parity::{causal_lm_loss_full, check_lora_reference};
 pub use peft_file::{ADAPTER_CONFIG, ADAPTER_WEIGHTS, AdapterMatrices, AdapterSite, PeftAdapter};
 
 use crate::model::{Projection, Qwen3};
@@ -33,7 +35,11 @@ pub enum LoraError {
     #[error(transparent)]
     Write(#[from] spec_actions_core::io::FileError),
     #[error("{path}: field `{field}`: {reason}")]
-    Config { path: PathBuf, field: String, reason: String },
+    Config {
+        path: PathBuf,
+        field: String,
+        reason: String,
+    },
     #[error("invalid safetensors file {path}: {message}")]
     Safetensors { path: PathBuf, message: String },
     /// Tensors of an adapter file that do not fit (its config, or the model): all listed.
@@ -120,7 +126,9 @@ impl<B: Backend> Qwen3<B> {
             .collect();
         let mut pending = Vec::new();
         for (site, proj) in self.projections_mut() {
-            let Some(m) = adapter.sites.get(&site) else { continue };
+            let Some(m) = adapter.sites.get(&site) else {
+                continue;
+            };
             let [d_in, d_out] = proj.dims();
             let (want_a, want_b) = ([adapter.config.r, d_in], [d_out, adapter.config.r]);
             if m.a.1 != want_a || m.b.1 != want_b {
@@ -135,7 +143,10 @@ impl<B: Backend> Qwen3<B> {
             pending.push((proj, m));
         }
         if !problems.is_empty() {
-            return Err(LoraError::Tensors { path: dir.join(ADAPTER_WEIGHTS), problems });
+            return Err(LoraError::Tensors {
+                path: dir.join(ADAPTER_WEIGHTS),
+                problems,
+            });
         }
         for (proj, m) in pending {
             let a = Tensor::from_data(TensorData::new(m.a.0.clone(), m.a.1), &device);
@@ -155,12 +166,24 @@ impl<B: Backend> Qwen3<B> {
                 let matrix = |p: &Param<Tensor<B, 2>>| {
                     let t = p.val();
                     let [r, c] = t.dims();
-                    (t.into_data().convert::<f32>().to_vec::<f32>().unwrap_or_default(), [r, c])
+                    (
+                        t.into_data().convert::<f32>().to_vec::<f32>().unwrap_or_default(),
+                        [r, c],
+                    )
                 };
-                Some((site, AdapterMatrices { a: matrix(&lora.lora_a), b: matrix(&lora.lora_b) }))
+                Some((
+                    site,
+                    AdapterMatrices {
+                        a: matrix(&lora.lora_a),
+                        b: matrix(&lora.lora_b),
+                    },
+                ))
             })
             .collect();
-        PeftAdapter { config: config.clone(), sites }
+        PeftAdapter {
+            config: config.clone(),
+            sites,
+        }
     }
 
     /// Folds every attached adapter into its base weight (`W += (B·A)ᵀ·scale`); the adapters

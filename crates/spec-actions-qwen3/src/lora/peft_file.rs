@@ -32,7 +32,12 @@ impl AdapterSite {
 
     /// PEFT's key of the `A` (`which = 'A'`) or `B` matrix, as saved in adapter files.
     pub fn peft_key(&self, which: char) -> String {
-        format!("base_model.model.model.layers.{}.{}.{}.lora_{which}.weight", self.layer, self.block(), self.module)
+        format!(
+            "base_model.model.model.layers.{}.{}.{}.lora_{which}.weight",
+            self.layer,
+            self.block(),
+            self.module
+        )
     }
 
     /// Parses a saved key back into a site and `'A'`/`'B'`. Accepts PEFT's in-memory names
@@ -85,37 +90,55 @@ impl PeftAdapter {
     pub fn read(dir: &Path) -> Result<Self, LoraError> {
         let config = LoraConfig::from_adapter_config(&dir.join(ADAPTER_CONFIG))?;
         let path = dir.join(ADAPTER_WEIGHTS);
-        let bytes = std::fs::read(&path).map_err(|source| LoraError::Io { path: path.clone(), source })?;
-        let st = SafeTensors::deserialize(&bytes)
-            .map_err(|e| LoraError::Safetensors { path: path.clone(), message: e.to_string() })?;
+        let bytes = std::fs::read(&path).map_err(|source| LoraError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let st = SafeTensors::deserialize(&bytes).map_err(|e| LoraError::Safetensors {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
 
         let mut problems = Vec::new();
-        let mut halves: BTreeMap<AdapterSite, (Option<(Vec<f32>, [usize; 2])>, Option<(Vec<f32>, [usize; 2])>)> =
-            BTreeMap::new();
+        let mut halves: BTreeMap<
+            AdapterSite,
+            (Option<(Vec<f32>, [usize; 2])>, Option<(Vec<f32>, [usize; 2])>),
+        > = BTreeMap::new();
         for (name, view) in st.tensors() {
             let Some((site, which)) = AdapterSite::parse_key(&name) else {
                 problems.push(format!("unexpected tensor `{name}`"));
                 continue;
             };
             if !config.targets(site.module) {
-                problems.push(format!("tensor `{name}` is for `{}`, which target_modules does not list", site.module));
+                problems.push(format!(
+                    "tensor `{name}` is for `{}`, which target_modules does not list",
+                    site.module
+                ));
                 continue;
             }
             let shape = view.shape();
             let [rows, cols] = match shape {
                 [r, c] => [*r, *c],
                 _ => {
-                    problems.push(format!("tensor `{name}` has shape {shape:?}, expected 2 dimensions"));
+                    problems.push(format!(
+                        "tensor `{name}` has shape {shape:?}, expected 2 dimensions"
+                    ));
                     continue;
                 }
             };
             let rank = if which == 'A' { rows } else { cols };
             if rank != config.r {
-                problems.push(format!("tensor `{name}` has shape {shape:?}: rank {rank} but r = {}", config.r));
+                problems.push(format!(
+                    "tensor `{name}` has shape {shape:?}: rank {rank} but r = {}",
+                    config.r
+                ));
                 continue;
             }
             let Some(values) = to_f32(view.dtype(), view.data()) else {
-                problems.push(format!("tensor `{name}` is stored as {:?}; only F32, BF16, F16 are read", view.dtype()));
+                problems.push(format!(
+                    "tensor `{name}` is stored as {:?}; only F32, BF16, F16 are read",
+                    view.dtype()
+                ));
                 continue;
             };
             let entry = halves.entry(site).or_default();
@@ -154,15 +177,26 @@ impl PeftAdapter {
             .map(|(name, shape, data)| {
                 safetensors::tensor::TensorView::new(Dtype::F32, shape.to_vec(), data)
                     .map(|view| (name.clone(), view))
-                    .map_err(|e| LoraError::Safetensors { path: path.clone(), message: e.to_string() })
+                    .map_err(|e| LoraError::Safetensors {
+                        path: path.clone(),
+                        message: e.to_string(),
+                    })
             })
             .collect::<Result<Vec<_>, _>>()?;
         let metadata = Some([("format".to_string(), "pt".to_string())].into_iter().collect());
-        let bytes = safetensors::serialize(tensors, metadata)
-            .map_err(|e| LoraError::Safetensors { path: path.clone(), message: e.to_string() })?;
+        let bytes = safetensors::serialize(tensors, metadata).map_err(|e| LoraError::Safetensors {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
         spec_actions_core::io::atomic_write_bytes(&path, &bytes)?;
-        let config_text = serde_json::to_string_pretty(&self.config.to_adapter_config_json())
-            .map_err(|e| LoraError::Config { path: dir.join(ADAPTER_CONFIG), field: "(json)".into(), reason: e.to_string() })?;
+        let config_text =
+            serde_json::to_string_pretty(&self.config.to_adapter_config_json()).map_err(|e| {
+                LoraError::Config {
+                    path: dir.join(ADAPTER_CONFIG),
+                    field: "(json)".into(),
+                    reason: e.to_string(),
+                }
+            })?;
         spec_actions_core::io::atomic_write_bytes(&dir.join(ADAPTER_CONFIG), config_text.as_bytes())?;
         Ok(())
     }

@@ -51,14 +51,52 @@ impl<B: Backend> StepContext<B> {
             let mut bias = Vec::with_capacity(batch * seq * keys);
             for row in key_valid {
                 for i in 0..seq {
-                    bias.extend(
-                        (0..keys).map(|j| if j <= past_len + i && row.get(j) == Some(&true) { 0.0 } else { MASKED }),
-                    );
+                    bias.extend((0..keys).map(|j| {
+                        if j <= past_len + i && row.get(j) == Some(&true) {
+                            0.0
+                        } else {
+                            MASKED
+                        }
+                    }));
                 }
             }
-            Some(Tensor::from_data(TensorData::new(bias, [batch, 1, 1, seq, keys]), device))
+            Some(Tensor::from_data(
+                TensorData::new(bias, [batch, 1, 1, seq, keys]),
+                device,
+            ))
         };
-        Self { rope: rotary.tables(positions, device), bias, past_len }
+        Self {
+            rope: rotary.tables(positions, device),
+            bias,
+            past_len,
+        }
+    }
+
+    /// A context with an explicit attention pattern: `allowed[r][i][j]` says whether new
+    /// token `i` of row `r` may attend key `j` (over `past_len + seq` keys). Used for tree
+    /// attention, where several continuations share one row after a common prefix.
+    pub fn with_pattern(
+        rotary: &RotaryEmbedding,
+        allowed: &[Vec<Vec<bool>>],
+        positions: &[Vec<usize>],
+        past_len: usize,
+        device: &B::Device,
+    ) -> Self {
+        let batch = positions.len();
+        let seq = positions.first().map_or(0, Vec::len);
+        let keys = past_len + seq;
+        let mut bias = Vec::with_capacity(batch * seq * keys);
+        for row in allowed {
+            for query in row {
+                bias.extend((0..keys).map(|j| if query.get(j) == Some(&true) { 0.0 } else { MASKED }));
+            }
+        }
+        let bias = Tensor::from_data(TensorData::new(bias, [batch, 1, 1, seq, keys]), device);
+        Self {
+            rope: rotary.tables(positions, device),
+            bias: Some(bias),
+            past_len,
+        }
     }
 }
 
@@ -82,7 +120,12 @@ impl<B: Backend> Attention<B> {
     /// # Shapes
     /// - `x`: `[batch, seq, hidden]`
     /// - returns `[batch, seq, hidden]`
-    pub fn forward(&self, x: Tensor<B, 3>, ctx: &StepContext<B>, cache: Option<&mut LayerKv<B>>) -> Tensor<B, 3> {
+    pub fn forward(
+        &self,
+        x: Tensor<B, 3>,
+        ctx: &StepContext<B>,
+        cache: Option<&mut LayerKv<B>>,
+    ) -> Tensor<B, 3> {
         let [b, s, _] = x.dims();
         let (nh, nkv, hd) = (self.num_heads, self.num_kv_heads, self.head_dim);
         let group = nh / nkv;
@@ -111,7 +154,10 @@ impl<B: Backend> Attention<B> {
         //    along the sequence axis, so K and V are never repeated.
         let q = q.reshape([b, nkv, group * s, hd]);
         let scale = (hd as f64).powf(-0.5);
-        let scores = q.matmul(k.swap_dims(2, 3)).mul_scalar(scale).reshape([b, nkv, group, s, keys]);
+        let scores = q
+            .matmul(k.swap_dims(2, 3))
+            .mul_scalar(scale)
+            .reshape([b, nkv, group, s, keys]);
         let scores = match &ctx.bias {
             Some(bias) => scores + bias.clone(),
             None => scores,
@@ -123,7 +169,10 @@ impl<B: Backend> Attention<B> {
         let out = probs.reshape([b, nkv, group * s, keys]).matmul(v);
 
         // 7. Merge heads and project out.
-        let out = out.reshape([b, nh, s, hd]).swap_dims(1, 2).reshape([b, s, nh * hd]);
+        let out = out
+            .reshape([b, nh, s, hd])
+            .swap_dims(1, 2)
+            .reshape([b, s, nh * hd]);
         self.o_proj.forward(out)
     }
 }

@@ -38,7 +38,12 @@ impl<B: Backend> LayerKv<B> {
     /// # Shapes
     /// - `keys`, `values`: `[batch, kv_heads, seq, head_dim]`
     /// - returns two `[batch, kv_heads, offset + seq, head_dim]`
-    pub fn append(&mut self, keys: Tensor<B, 4>, values: Tensor<B, 4>, offset: usize) -> (Tensor<B, 4>, Tensor<B, 4>) {
+    pub fn append(
+        &mut self,
+        keys: Tensor<B, 4>,
+        values: Tensor<B, 4>,
+        offset: usize,
+    ) -> (Tensor<B, 4>, Tensor<B, 4>) {
         let [b, h, s, d] = keys.dims();
         let end = offset + s;
         let capacity = self.keys.dims()[2];
@@ -67,7 +72,15 @@ impl<B: Backend> KvCache<B> {
     /// Zero buffers for `batch` rows and `capacity` positions.
     pub fn new(config: &Qwen3Config, batch: usize, capacity: usize, device: &B::Device) -> Self {
         let layers = (0..config.num_hidden_layers)
-            .map(|_| LayerKv::zeros(batch, config.num_key_value_heads, capacity, config.head_dim, device))
+            .map(|_| {
+                LayerKv::zeros(
+                    batch,
+                    config.num_key_value_heads,
+                    capacity,
+                    config.head_dim,
+                    device,
+                )
+            })
             .collect();
         Self { layers, len: 0 }
     }
@@ -110,12 +123,21 @@ impl<B: Backend> KvCache<B> {
                 let [_, h, _, d] = layer.keys.dims();
                 let device = layer.keys.device();
                 let grow = |buf: &Tensor<B, 4>| {
-                    let valid = buf.clone().slice([0..1, 0..h, 0..self.len, 0..d]).repeat_dim(0, rows);
+                    let valid = buf
+                        .clone()
+                        .slice([0..1, 0..h, 0..self.len, 0..d])
+                        .repeat_dim(0, rows);
                     Tensor::cat(vec![valid, Tensor::zeros([rows, h, extra, d], &device)], 2)
                 };
-                LayerKv { keys: grow(&layer.keys), values: grow(&layer.values) }
+                LayerKv {
+                    keys: grow(&layer.keys),
+                    values: grow(&layer.values),
+                }
             })
             .collect();
-        Self { layers, len: self.len }
+        Self {
+            layers,
+            len: self.len,
+        }
     }
 }

@@ -44,7 +44,10 @@ impl<B: Backend> DecoderLayer<B> {
         cache: Option<&mut cache::LayerKv<B>>,
     ) -> Tensor<B, 3> {
         // 1. attention block with residual
-        let h = x.clone() + self.self_attn.forward(self.input_layernorm.forward(x), ctx, cache);
+        let h = x.clone()
+            + self
+                .self_attn
+                .forward(self.input_layernorm.forward(x), ctx, cache);
         // 2. MLP block with residual
         h.clone() + self.mlp.forward(self.post_attention_layernorm.forward(h))
     }
@@ -76,21 +79,53 @@ impl Qwen3Config {
     pub fn init_with<B: Backend>(&self, weights: &mut impl WeightSource<B>) -> Qwen3<B> {
         let c = self;
         let (h, hd) = (c.hidden_size, c.head_dim);
-        let proj = |w: &mut dyn FnMut(&str, [usize; 2]) -> Tensor<B, 2>, name: String, out: usize, inp: usize| {
-            Projection::new(w(&name, [out, inp]))
-        };
+        let proj = |w: &mut dyn FnMut(&str, [usize; 2]) -> Tensor<B, 2>,
+                    name: String,
+                    out: usize,
+                    inp: usize| { Projection::new(w(&name, [out, inp])) };
         let layers = (0..c.num_hidden_layers)
             .map(|i| {
                 let p = format!("model.layers.{i}");
                 let mut m = |name: &str, shape: [usize; 2]| weights.projection(name, shape);
-                let q_proj = proj(&mut m, format!("{p}.self_attn.q_proj.weight"), c.num_attention_heads * hd, h);
-                let k_proj = proj(&mut m, format!("{p}.self_attn.k_proj.weight"), c.num_key_value_heads * hd, h);
-                let v_proj = proj(&mut m, format!("{p}.self_attn.v_proj.weight"), c.num_key_value_heads * hd, h);
-                let o_proj = proj(&mut m, format!("{p}.self_attn.o_proj.weight"), h, c.num_attention_heads * hd);
-                let gate_proj = proj(&mut m, format!("{p}.mlp.gate_proj.weight"), c.intermediate_size, h);
+                let q_proj = proj(
+                    &mut m,
+                    format!("{p}.self_attn.q_proj.weight"),
+                    c.num_attention_heads * hd,
+                    h,
+                );
+                let k_proj = proj(
+                    &mut m,
+                    format!("{p}.self_attn.k_proj.weight"),
+                    c.num_key_value_heads * hd,
+                    h,
+                );
+                let v_proj = proj(
+                    &mut m,
+                    format!("{p}.self_attn.v_proj.weight"),
+                    c.num_key_value_heads * hd,
+                    h,
+                );
+                let o_proj = proj(
+                    &mut m,
+                    format!("{p}.self_attn.o_proj.weight"),
+                    h,
+                    c.num_attention_heads * hd,
+                );
+                let gate_proj = proj(
+                    &mut m,
+                    format!("{p}.mlp.gate_proj.weight"),
+                    c.intermediate_size,
+                    h,
+                );
                 let up_proj = proj(&mut m, format!("{p}.mlp.up_proj.weight"), c.intermediate_size, h);
-                let down_proj = proj(&mut m, format!("{p}.mlp.down_proj.weight"), h, c.intermediate_size);
-                let mut norm = |name: String, len: usize| RmsNorm::new(weights.vector(&name, len), c.rms_norm_eps);
+                let down_proj = proj(
+                    &mut m,
+                    format!("{p}.mlp.down_proj.weight"),
+                    h,
+                    c.intermediate_size,
+                );
+                let mut norm =
+                    |name: String, len: usize| RmsNorm::new(weights.vector(&name, len), c.rms_norm_eps);
                 DecoderLayer {
                     self_attn: Attention {
                         q_proj,
@@ -103,7 +138,11 @@ impl Qwen3Config {
                         num_kv_heads: c.num_key_value_heads,
                         head_dim: hd,
                     },
-                    mlp: Mlp { gate_proj, up_proj, down_proj },
+                    mlp: Mlp {
+                        gate_proj,
+                        up_proj,
+                        down_proj,
+                    },
                     input_layernorm: norm(format!("{p}.input_layernorm.weight"), h),
                     post_attention_layernorm: norm(format!("{p}.post_attention_layernorm.weight"), h),
                 }
@@ -111,7 +150,9 @@ impl Qwen3Config {
             .collect();
         let embed = weights.matrix("model.embed_tokens.weight", [c.vocab_size, h]);
         Qwen3 {
-            embed_tokens: Embedding { weight: Param::from_tensor(embed) },
+            embed_tokens: Embedding {
+                weight: Param::from_tensor(embed),
+            },
             layers,
             norm: RmsNorm::new(weights.vector("model.norm.weight", h), c.rms_norm_eps),
             lm_head: (!c.tie_word_embeddings)
@@ -211,19 +252,30 @@ impl<B: Backend> Qwen3<B> {
     /// # Shapes
     /// - `input_ids`: `[batch, seq]`
     /// - returns `[batch, seq, vocab]`
-    pub fn forward(&self, input_ids: Tensor<B, 2, Int>, attention_mask: Option<&[Vec<bool>]>) -> Tensor<B, 3> {
+    pub fn forward(
+        &self,
+        input_ids: Tensor<B, 2, Int>,
+        attention_mask: Option<&[Vec<bool>]>,
+    ) -> Tensor<B, 3> {
         let ctx = self.context_for(&input_ids, attention_mask);
         self.logits(self.forward_hidden(input_ids, &ctx, None, None))
     }
 
     /// The [`StepContext`] of an uncached pass over `input_ids` with an optional padding mask.
-    pub fn context_for(&self, input_ids: &Tensor<B, 2, Int>, attention_mask: Option<&[Vec<bool>]>) -> StepContext<B> {
+    pub fn context_for(
+        &self,
+        input_ids: &Tensor<B, 2, Int>,
+        attention_mask: Option<&[Vec<bool>]>,
+    ) -> StepContext<B> {
         let [batch, seq] = input_ids.dims();
         let key_valid: Vec<Vec<bool>> = match attention_mask {
             Some(mask) => mask.to_vec(),
             None => vec![vec![true; seq]; batch],
         };
-        let positions = key_valid.iter().map(|row| positions_from_mask(row)).collect::<Vec<_>>();
+        let positions = key_valid
+            .iter()
+            .map(|row| positions_from_mask(row))
+            .collect::<Vec<_>>();
         StepContext::new(&self.rotary, &key_valid, &positions, 0, &input_ids.device())
     }
 }
