@@ -8,7 +8,9 @@ Run from the repository root: `python3 fuzz/make_seeds.py`. Sources:
 - bfcl_call: ground-truth call strings of assets/bfcl-v4/possible_answer/*multi_turn_base*;
 - qwen3_config: the fixtures' config.json (5.x layout) and Qwen3-1.7B / 8B hub configs (4.x);
 - safetensors_loader: tiny checkpoints (f32, bf16, sharded) for fuzz_targets/safetensors_loader.rs's config;
-- chat_template: conversations of crates/spec-actions-qwen3/tests/data/chat_template_cases.json.
+- chat_template: conversations of crates/spec-actions-qwen3/tests/data/chat_template_cases.json;
+- adapter_config: the fixtures' PEFT 0.21 adapter_config.json files and a hand-written
+  `all-linear` rsLoRA config.
 """
 import hashlib, json, os, struct, pathlib
 
@@ -120,3 +122,11 @@ write("safetensors_loader", b"\x01" + json.dumps(index).encode() + b"\x00" + saf
 cases = json.loads((ROOT / "crates/spec-actions-qwen3/tests/data/chat_template_cases.json").read_text())
 for case in cases:
     write("chat_template", json.dumps({k: case[k] for k in ["messages", "tools", "add_generation_prompt", "enable_thinking"] if k in case}))
+
+# adapter_config
+for d in ["tiny", "tiny-untied-sharded-bf16"]:
+    write("adapter_config", (ROOT / "crates/spec-actions-qwen3/tests/data" / d / "lora/adapter_config.json").read_text())
+write("adapter_config", json.dumps({"peft_type": "LORA", "r": 16, "lora_alpha": 32, "lora_dropout": 0.05,
+                                    "target_modules": "all-linear", "use_rslora": True, "bias": "none",
+                                    "rank_pattern": {}, "modules_to_save": None,
+                                    "base_model_name_or_path": "Qwen/Qwen3-1.7B"}))

@@ -32,10 +32,10 @@ pub mod score;
 pub mod tokenizer;
 
 pub use chat_template::{ChatTemplate, ChatTemplateError, PromptAndAnswer, RenderOptions, RenderedChat};
-pub use tokenizer::{Qwen3Tokenizer, SpecialTokens, TokenizerError};
 pub use config::Qwen3Config;
 pub use error::{Qwen3Error, TensorProblem};
 pub use generate::{FinishReason, GeneratedSequence, GenerationConfig, Sampling, generate};
 pub use loader::load_qwen3;
 pub use model::{KvCache, Projection, Qwen3};
 pub use score::{CandidateScore, score_continuations};
+pub use tokenizer::{Qwen3Tokenizer, SpecialTokens, TokenizerError};

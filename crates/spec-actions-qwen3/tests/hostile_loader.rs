@@ -94,7 +94,7 @@ impl Drop for Scratch {
     }
 }
 
-fn problems(err: Qwen3Error) -> (PathBuf, Vec<TensorProblem>) {
+fn mismatch(err: Qwen3Error) -> (PathBuf, Vec<TensorProblem>) {
     match err {
         Qwen3Error::TensorMismatch { dir, problems } => (dir, problems),
         other => panic!("expected TensorMismatch, got {other}"),
@@ -221,7 +221,7 @@ fn index_listing_only_one_shard_reports_the_missing_tensors() {
     let map = value["weight_map"].as_object_mut().unwrap();
     map.retain(|_, file| file == "model-00001-of-00002.safetensors");
     std::fs::write(&index, value.to_string()).unwrap();
-    let (_, problems) = problems(dir.load());
+    let (_, problems) = mismatch(dir.load());
     assert!(!problems.is_empty());
     assert!(
         problems
@@ -242,7 +242,7 @@ fn tensor_of_the_wrong_dtype_is_named_with_its_file() {
             (dtype, shape, data)
         }
     });
-    let (d, problems) = problems(dir.load());
+    let (d, problems) = mismatch(dir.load());
     assert_eq!(d, dir.0);
     assert_eq!(
         problems,
@@ -266,7 +266,7 @@ fn tensor_of_the_wrong_shape_is_named_with_its_file() {
             (dtype, shape, data)
         }
     });
-    let (_, problems) = problems(dir.load());
+    let (_, problems) = mismatch(dir.load());
     assert_eq!(
         problems,
         vec![TensorProblem::WrongShape {
@@ -295,7 +295,7 @@ fn config_that_disagrees_with_the_weights_lists_every_problem() {
         c.insert("num_hidden_layers".into(), 3.into());
         c.insert("layer_types".into(), Value::Null);
     });
-    let (_, problems) = problems(dir.load());
+    let (_, problems) = mismatch(dir.load());
     assert_eq!(problems.len(), 11, "{problems:?}");
     assert!(
         problems
@@ -309,10 +309,10 @@ fn config_that_disagrees_with_the_weights_lists_every_problem() {
         c.insert("num_hidden_layers".into(), 1.into());
         c.insert("layer_types".into(), Value::Null);
     });
-    let (_, problems) = problems(dir.load());
+    let (_, problems) = mismatch(dir.load());
     assert_eq!(problems.len(), 11, "{problems:?}");
     assert!(problems.iter().all(
-        |p| matches!(p, TensorProblem::Unexpected { name, file } if name.starts_with("model.layers.1.") && file == &dir.path(SINGLE_FILE))
+        |p| matches!(p, TensorProblem::Unexpected { name, file } if name.starts_with("model.layers.1.") && *file == dir.path(SINGLE_FILE))
     ));
 
     // Other head layout: q/k/v/o and the norms have the wrong shapes.
@@ -320,7 +320,7 @@ fn config_that_disagrees_with_the_weights_lists_every_problem() {
     dir.edit_config(|c| {
         c.insert("num_key_value_heads".into(), 4.into());
     });
-    let (_, problems) = problems(dir.load());
+    let (_, problems) = mismatch(dir.load());
     let wrong: Vec<&str> = problems
         .iter()
         .map(|p| match p {
@@ -343,7 +343,7 @@ fn config_that_disagrees_with_the_weights_lists_every_problem() {
     dir.edit_config(|c| {
         c.insert("tie_word_embeddings".into(), false.into());
     });
-    let (_, problems) = problems(dir.load());
+    let (_, problems) = mismatch(dir.load());
     assert_eq!(
         problems,
         vec![TensorProblem::Missing {

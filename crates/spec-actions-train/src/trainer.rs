@@ -220,11 +220,13 @@ pub struct Trainer {
     pub lora: LoraConfig,
     /// Set to stop at the next step boundary (wire it to SIGINT / SIGTERM).
     pub stop: Arc<AtomicBool>,
+    /// Stop (as if interrupted) after this many steps of this invocation — for time-boxed runs.
+    pub stop_after: Option<u64>,
 }
 
 impl Trainer {
     pub fn new(config: TrainerConfig, run_dir: impl Into<PathBuf>, lora: LoraConfig) -> Self {
-        Trainer { config, run_dir: run_dir.into(), lora, stop: Arc::new(AtomicBool::new(false)) }
+        Trainer { config, run_dir: run_dir.into(), lora, stop: Arc::new(AtomicBool::new(false)), stop_after: None }
     }
 
     fn checkpoints_dir(&self) -> PathBuf {
@@ -277,7 +279,8 @@ impl Trainer {
         let bar = progress_bar(c, start);
         let mut last_checkpoint = self.latest_checkpoint();
         for step in start..c.total_steps {
-            if self.stop.load(Ordering::SeqCst) {
+            let budget_spent = self.stop_after.is_some_and(|n| step >= start + n);
+            if self.stop.load(Ordering::SeqCst) || budget_spent {
                 let checkpoint = self.save_checkpoint(step, &model, &optimizer, &losses, &eval_losses)?;
                 return Err(TrainError::Interrupted { step, checkpoint });
             }

@@ -15,14 +15,20 @@ use crate::model::Qwen3;
 use crate::model::parity::{ParityCheck, ReferenceFile};
 
 fn to_vec<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
-    t.into_data().convert::<f32>().into_vec::<f32>().unwrap_or_default()
+    t.into_data()
+        .convert::<f32>()
+        .into_vec::<f32>()
+        .unwrap_or_default()
 }
 
 fn max_abs(ours: &[f32], reference: &[f64]) -> f64 {
     if ours.len() != reference.len() {
         return f64::INFINITY;
     }
-    ours.iter().zip(reference).map(|(&a, &b)| (f64::from(a) - b).abs()).fold(0.0, f64::max)
+    ours.iter()
+        .zip(reference)
+        .map(|(&a, &b)| (f64::from(a) - b).abs())
+        .fold(0.0, f64::max)
 }
 
 /// Largest relative error `|a − b| / max(|b|, floor)` with `floor` = 1e-3 · max|b| (so that
@@ -33,7 +39,10 @@ fn max_rel(ours: &[f32], reference: &[f64]) -> f64 {
     }
     let scale = reference.iter().fold(0.0f64, |m, v| m.max(v.abs()));
     let floor = (1e-3 * scale).max(f64::MIN_POSITIVE);
-    ours.iter().zip(reference).map(|(&a, &b)| (f64::from(a) - b).abs() / b.abs().max(floor)).fold(0.0, f64::max)
+    ours.iter()
+        .zip(reference)
+        .map(|(&a, &b)| (f64::from(a) - b).abs() / b.abs().max(floor))
+        .fold(0.0, f64::max)
 }
 
 fn lora_err(e: LoraError) -> Qwen3Error {
@@ -87,10 +96,18 @@ pub fn check_lora_reference<B: AutodiffBackend>(
     // 1. logits with the adapter, and the causal-LM loss and its gradients
     let logits = model.forward(input(), None);
     if let Ok(r) = reference.get("lora_logits") {
-        checks.push(ParityCheck { key: "lora_logits".into(), max_abs_diff: max_abs(&to_vec(logits.clone()), &r.values), tolerance });
+        checks.push(ParityCheck {
+            key: "lora_logits".into(),
+            max_abs_diff: max_abs(&to_vec(logits.clone()), &r.values),
+            tolerance,
+        });
     }
     if let (Ok(labels), Ok(loss_ref)) = (reference.get("train_labels"), reference.get("train_loss")) {
-        let labels: Vec<Vec<i64>> = labels.values.chunks(seq).map(|r| r.iter().map(|&v| v as i64).collect()).collect();
+        let labels: Vec<Vec<i64>> = labels
+            .values
+            .chunks(seq)
+            .map(|r| r.iter().map(|&v| v as i64).collect())
+            .collect();
         let loss = causal_lm_loss_full(logits, &labels);
         let loss_value = f64::from(to_vec(loss.clone())[0]);
         checks.push(ParityCheck {
@@ -102,8 +119,15 @@ pub fn check_lora_reference<B: AutodiffBackend>(
         let mut worst = 0.0f64;
         let mut compared = 0usize;
         for (key, r) in reference.tensors.iter().filter(|(k, _)| k.starts_with("grad.")) {
-            let Some((site, which)) = AdapterSite::parse_key(&key["grad.".len()..]) else { continue };
-            let Some(lora) = model.projections().into_iter().find(|(s, _)| *s == site).and_then(|(_, p)| p.lora.as_ref()) else {
+            let Some((site, which)) = AdapterSite::parse_key(&key["grad.".len()..]) else {
+                continue;
+            };
+            let Some(lora) = model
+                .projections()
+                .into_iter()
+                .find(|(s, _)| *s == site)
+                .and_then(|(_, p)| p.lora.as_ref())
+            else {
                 worst = f64::INFINITY;
                 continue;
             };
@@ -113,7 +137,11 @@ pub fn check_lora_reference<B: AutodiffBackend>(
             compared += 1;
         }
         if compared > 0 {
-            checks.push(ParityCheck { key: format!("grad.* ({compared} tensors, relative)"), max_abs_diff: worst, tolerance: grad_rel_tolerance });
+            checks.push(ParityCheck {
+                key: format!("grad.* ({compared} tensors, relative)"),
+                max_abs_diff: worst,
+                tolerance: grad_rel_tolerance,
+            });
         }
     }
 
@@ -121,7 +149,11 @@ pub fn check_lora_reference<B: AutodiffBackend>(
     if let Ok(r) = reference.get("merged_logits") {
         let merged = model.merge_lora();
         let logits = to_vec(merged.forward(input(), None));
-        checks.push(ParityCheck { key: "merged_logits".into(), max_abs_diff: max_abs(&logits, &r.values), tolerance });
+        checks.push(ParityCheck {
+            key: "merged_logits".into(),
+            max_abs_diff: max_abs(&logits, &r.values),
+            tolerance,
+        });
     }
     Ok(checks)
 }

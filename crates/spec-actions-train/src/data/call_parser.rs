@@ -65,6 +65,7 @@ pub fn parse_call(text: &str) -> Result<PyCall, CallParseError> {
         s: text.as_bytes(),
         src: text,
         pos: 0,
+        depth: 0,
     };
     p.skip_ws();
     let name = p.dotted_name()?;
@@ -124,10 +125,16 @@ fn is_ident_char(c: u8) -> bool {
     c.is_ascii_alphanumeric() || c == b'_'
 }
 
+/// Deepest nesting of lists, tuples, sets and dicts accepted (BFCL's answers nest 3 deep);
+/// deeper input is an error instead of a stack overflow.
+const MAX_NESTING: usize = 64;
+
 struct Parser<'a> {
     s: &'a [u8],
     src: &'a str,
     pos: usize,
+    /// Containers open around the current position.
+    depth: usize,
 }
 
 impl Parser<'_> {
@@ -198,15 +205,25 @@ impl Parser<'_> {
         };
         match c {
             b'\'' | b'"' => self.strings(),
-            b'[' => {
-                self.pos += 1;
-                Ok(Value::Array(self.sequence(b']')?))
+            b'[' | b'(' | b'{' => {
+                if self.depth == MAX_NESTING {
+                    return Err(self.error(format!("values nested deeper than {MAX_NESTING} levels")));
+                }
+                self.depth += 1;
+                let value = match c {
+                    b'[' => {
+                        self.pos += 1;
+                        self.sequence(b']').map(Value::Array)
+                    }
+                    b'(' => {
+                        self.pos += 1;
+                        self.sequence(b')').map(Value::Array)
+                    }
+                    _ => self.dict_or_set(),
+                };
+                self.depth -= 1;
+                value
             }
-            b'(' => {
-                self.pos += 1;
-                Ok(Value::Array(self.sequence(b')')?))
-            }
-            b'{' => self.dict_or_set(),
             b'-' | b'+' | b'.' | b'0'..=b'9' => self.number(),
             c if is_ident_start(c) => {
                 // A string prefix (r'..', u'..', b'..') or a constant.
