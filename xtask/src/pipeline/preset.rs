@@ -48,7 +48,10 @@ impl Role {
 #[derive(Debug, Clone)]
 pub enum ModelSource {
     /// Random initialisation of this architecture with this seed (saved as an HF folder).
-    Random { config: Qwen3Config, seed: u64 },
+    /// The embedding (tied to the LM head) is drawn with std `0.02 · embedding_scale`: at 0.02
+    /// the final norm caps every logit near ±1.3 and no adapter could make a confident
+    /// prediction, so the tiny models use a trained-model-like scale.
+    Random { config: Qwen3Config, seed: u64, embedding_scale: f64 },
     /// A user's HF checkpoint folder.
     Folder(PathBuf),
 }
@@ -155,7 +158,7 @@ fn trainer(steps: u64, batch: usize, lr: f64, seed: u64) -> TrainerConfig {
 
 fn random_role(config: Qwen3Config, seed: u64, steps: u64, lr: f64, train_examples: usize) -> RoleSpec {
     RoleSpec {
-        source: ModelSource::Random { config, seed },
+        source: ModelSource::Random { config, seed, embedding_scale: 25.0 },
         lora: LoraConfig::new(32, 64.0),
         trainer: trainer(steps, 8, lr, seed),
         train_examples,
@@ -201,7 +204,7 @@ pub fn smoke(seed: u64) -> Preset {
         spec.train_examples = 120;
         spec.heldout_examples = 8;
     }
-    p.strong.source = ModelSource::Random { config: small(64, 3, 4, 2, 16), seed: seed + 4 };
+    p.strong.source = ModelSource::Random { config: small(64, 3, 4, 2, 16), seed: seed + 4, embedding_scale: 25.0 };
     p.dev_examples = 24;
     p.eval_examples = 30;
     p.heldout_examples = 8;

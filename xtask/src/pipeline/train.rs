@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use burn::module::Param;
+use burn::module::{AutodiffModule, Param};
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use burn::tensor::backend::AutodiffBackend;
@@ -81,13 +81,14 @@ pub fn encoder_for(source: &ModelSource) -> Result<ActionPromptEncoder, BoxError
 pub fn base_model<B: Backend>(run: &RunDir, role: Role, spec: &RoleSpec, device: &B::Device) -> Result<Qwen3<B>, BoxError> {
     match &spec.source {
         ModelSource::Folder(dir) => Ok(load_qwen3(dir, device)?),
-        ModelSource::Random { config, seed } => {
+        ModelSource::Random { config, seed, embedding_scale } => {
             let dir = model_dir(run, role).join("base");
             if dir.join("model.safetensors").exists() {
                 return Ok(load_qwen3(&dir, device)?);
             }
             B::seed(device, *seed);
-            let model = config.init::<B>(device);
+            let mut model = config.init::<B>(device);
+            model.embed_tokens.weight = model.embed_tokens.weight.clone().map(|w| w.mul_scalar(*embedding_scale));
             model.save_hf(&dir)?;
             Ok(model)
         }
