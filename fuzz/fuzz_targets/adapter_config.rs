@@ -20,8 +20,14 @@ fuzz_target!(|data: &[u8]| {
     };
     assert!(config.r > 0);
     assert!((0.0..1.0).contains(&config.lora_dropout));
-    assert!(config.target_modules.iter().all(|m| QWEN3_PROJECTIONS.contains(&m.as_str())));
+    assert!(
+        config
+            .target_modules
+            .iter()
+            .all(|m| QWEN3_PROJECTIONS.contains(&m.as_str()))
+    );
     let written = config.to_adapter_config_json().to_string();
-    let back = LoraConfig::from_adapter_config_str(&written, path).expect("our own adapter_config.json reads back");
+    let back =
+        LoraConfig::from_adapter_config_str(&written, path).expect("our own adapter_config.json reads back");
     assert_eq!(back, config, "{written}");
 });

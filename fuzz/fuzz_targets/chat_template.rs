@@ -29,7 +29,9 @@ fn any_string_contains(value: &Value, needle: &str) -> bool {
     match value {
         Value::String(s) => s.contains(needle),
         Value::Array(items) => items.iter().any(|v| any_string_contains(v, needle)),
-        Value::Object(map) => map.iter().any(|(k, v)| k.contains(needle) || any_string_contains(v, needle)),
+        Value::Object(map) => map
+            .iter()
+            .any(|(k, v)| k.contains(needle) || any_string_contains(v, needle)),
         _ => false,
     }
 }
@@ -57,7 +59,10 @@ fuzz_target!(|data: &[u8]| {
     };
     let tools = input.get("tools").and_then(Value::as_array).map(Vec::as_slice);
     let options = RenderOptions {
-        add_generation_prompt: input.get("add_generation_prompt").and_then(Value::as_bool).unwrap_or(false),
+        add_generation_prompt: input
+            .get("add_generation_prompt")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
         enable_thinking: input.get("enable_thinking").and_then(Value::as_bool),
         ..Default::default()
     };

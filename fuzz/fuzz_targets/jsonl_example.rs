@@ -15,7 +15,10 @@ fuzz_target!(|data: &[u8]| {
             Ok(example) => {
                 let text = serde_json::to_string(&example).expect("an Example serializes");
                 let back = JsonlReader::<Example, _>::from_reader(text.as_bytes(), "again.jsonl").next();
-                assert!(matches!(back, Some(Ok(_))), "own output does not read back: {text}");
+                assert!(
+                    matches!(back, Some(Ok(_))),
+                    "own output does not read back: {text}"
+                );
             }
             Err(JsonlError::Row { line, .. }) => {
                 assert!(line >= 1 && line <= lines, "line {line} of {lines}");

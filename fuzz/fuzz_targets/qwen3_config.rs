@@ -18,9 +18,16 @@ use spec_actions_qwen3::config::Qwen3Config;
 fn within_proposed_bounds(c: &Qwen3Config) -> bool {
     const MAX_DIM: usize = 1 << 24;
     const MAX_LAYERS: usize = 1024;
-    [c.vocab_size, c.hidden_size, c.intermediate_size, c.num_attention_heads, c.num_key_value_heads, c.head_dim]
-        .iter()
-        .all(|&d| d <= MAX_DIM)
+    [
+        c.vocab_size,
+        c.hidden_size,
+        c.intermediate_size,
+        c.num_attention_heads,
+        c.num_key_value_heads,
+        c.head_dim,
+    ]
+    .iter()
+    .all(|&d| d <= MAX_DIM)
         && c.num_hidden_layers <= MAX_LAYERS
 }
 
@@ -40,6 +47,9 @@ fuzz_target!(|data: &[u8]| {
     let expected = 11 * config.num_hidden_layers + 2 + usize::from(!config.tie_word_embeddings);
     assert_eq!(tensors.len(), expected);
     for (name, shape) in &tensors {
-        assert!(shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).is_some(), "{name} {shape:?}");
+        assert!(
+            shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).is_some(),
+            "{name} {shape:?}"
+        );
     }
 });

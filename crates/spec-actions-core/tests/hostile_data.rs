@@ -7,8 +7,8 @@ use std::path::Path;
 use serde_json::json;
 use spec_actions_core::metrics::call_accuracy_of_records;
 use spec_actions_core::{
-    Action, ActionKind, ConfusionMatrix, CostLedger, Example, ExampleRecord, JsonlError, Message, RESULTS_SCHEMA_VERSION,
-    ResultsError, ResultsFile, Split, parse_action, read_jsonl, write_jsonl,
+    Action, ActionKind, ConfusionMatrix, CostLedger, Example, ExampleRecord, JsonlError, Message,
+    RESULTS_SCHEMA_VERSION, ResultsError, ResultsFile, Split, parse_action, read_jsonl, write_jsonl,
 };
 
 fn example(id: &str) -> Example {
@@ -45,7 +45,10 @@ fn dataset_line_that_fails_to_parse_names_file_and_line() {
         }
         other => panic!("expected a row error, got {other:?}"),
     }
-    assert!(err.to_string().starts_with(&format!("{}:3:", path.display())), "{err}");
+    assert!(
+        err.to_string().starts_with(&format!("{}:3:", path.display())),
+        "{err}"
+    );
 }
 
 #[test]
@@ -72,7 +75,11 @@ fn results_file_from_a_newer_schema_is_refused() {
     file.write(&path).unwrap();
     let err = ResultsFile::read(&path).unwrap_err();
     match &err {
-        ResultsError::TooNew { path: p, found, supported } => {
+        ResultsError::TooNew {
+            path: p,
+            found,
+            supported,
+        } => {
             assert_eq!(p, &path);
             assert_eq!(*found, u64::from(RESULTS_SCHEMA_VERSION) + 1);
             assert_eq!(*supported, RESULTS_SCHEMA_VERSION);
@@ -80,7 +87,10 @@ fn results_file_from_a_newer_schema_is_refused() {
         other => panic!("expected TooNew, got {other:?}"),
     }
     let shown = err.to_string();
-    assert!(shown.contains("results.json") && shown.contains("upgrade"), "{shown}");
+    assert!(
+        shown.contains("results.json") && shown.contains("upgrade"),
+        "{shown}"
+    );
 
     // Versions that are not positive integers are refused too, naming the field.
     for bad in [json!(0), json!(-1), json!("2"), json!(1.5), json!(null)] {
@@ -97,7 +107,10 @@ fn unparseable_model_output_is_scored_wrong_and_counted() {
     let cases = [
         (Action::kind(ActionKind::Repair), "Action: repair"),
         (Action::kind(ActionKind::FinalAnswer), "verifier"),
-        (Action::kind(ActionKind::FileRead), "<think>\nI should open the file and then"),
+        (
+            Action::kind(ActionKind::FileRead),
+            "<think>\nI should open the file and then",
+        ),
     ];
     let records: Vec<ExampleRecord> = cases
         .iter()
@@ -117,7 +130,11 @@ fn unparseable_model_output_is_scored_wrong_and_counted() {
         })
         .collect();
     assert!(records[2].predicted.is_none());
-    assert_eq!(records[2].raw_output.as_deref(), Some(cases[2].1), "raw output kept");
+    assert_eq!(
+        records[2].raw_output.as_deref(),
+        Some(cases[2].1),
+        "raw output kept"
+    );
 
     let matrix = ConfusionMatrix::from_records(&records);
     assert_eq!(matrix.total(), 3, "the unparseable output is not dropped");

@@ -27,7 +27,8 @@ fn fill_error_half_way_keeps_the_old_file() {
     atomic_write_bytes(&path, OLD).unwrap();
 
     let err = atomic_write(&path, |w| {
-        w.write_all(&[b'x'; 100_000]).map_err(|e| FileError::new("write", &path, e))?;
+        w.write_all(&[b'x'; 100_000])
+            .map_err(|e| FileError::new("write", &path, e))?;
         // The disk fills up half-way.
         Err(FileError::new(
             "write",
@@ -38,7 +39,11 @@ fn fill_error_half_way_keeps_the_old_file() {
     .unwrap_err();
     assert!(err.to_string().contains("results.json"), "{err}");
     assert_eq!(std::fs::read(&path).unwrap(), OLD);
-    assert_eq!(others(dir.path(), &path), Vec::<PathBuf>::new(), "temp file removed");
+    assert_eq!(
+        others(dir.path(), &path),
+        Vec::<PathBuf>::new(),
+        "temp file removed"
+    );
 }
 
 #[test]
@@ -49,7 +54,8 @@ fn fill_panic_half_way_keeps_the_old_file_and_no_temp() {
 
     let outcome = std::panic::catch_unwind(|| {
         let _ = atomic_write(&path, |w| {
-            w.write_all(&[b'x'; 100_000]).map_err(|e| FileError::new("write", &path, e))?;
+            w.write_all(&[b'x'; 100_000])
+                .map_err(|e| FileError::new("write", &path, e))?;
             panic!("serializer bug half-way");
             #[allow(unreachable_code)]
             Ok::<(), FileError>(())
@@ -57,14 +63,20 @@ fn fill_panic_half_way_keeps_the_old_file_and_no_temp() {
     });
     assert!(outcome.is_err(), "the panic propagates to the caller");
     assert_eq!(std::fs::read(&path).unwrap(), OLD);
-    assert_eq!(others(dir.path(), &path), Vec::<PathBuf>::new(), "temp file removed on unwind");
+    assert_eq!(
+        others(dir.path(), &path),
+        Vec::<PathBuf>::new(),
+        "temp file removed on unwind"
+    );
 }
 
 #[test]
 fn first_write_that_fails_leaves_no_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("new.jsonl");
-    let err = atomic_write(&path, |_| Err(FileError::new("write", &path, std::io::Error::other("boom"))));
+    let err = atomic_write(&path, |_| {
+        Err(FileError::new("write", &path, std::io::Error::other("boom")))
+    });
     assert!(err.is_err());
     assert!(!path.exists());
     assert_eq!(others(dir.path(), &path), Vec::<PathBuf>::new());
@@ -86,7 +98,9 @@ fn concurrent_writers_of_one_file_never_tear_it() {
                     // Errors (a rename racing another) are allowed; torn files are not.
                     let written = atomic_write(path, |w| {
                         for chunk in content.chunks(16 * 1024) {
-                            w.write_all(chunk).and_then(|()| w.flush()).map_err(|e| FileError::new("write", path, e))?;
+                            w.write_all(chunk)
+                                .and_then(|()| w.flush())
+                                .map_err(|e| FileError::new("write", path, e))?;
                             std::thread::yield_now();
                         }
                         Ok::<(), FileError>(())
@@ -98,7 +112,11 @@ fn concurrent_writers_of_one_file_never_tear_it() {
             });
         }
     });
-    assert_eq!(torn.into_inner(), 0, "torn files observed after successful writes");
+    assert_eq!(
+        torn.into_inner(),
+        0,
+        "torn files observed after successful writes"
+    );
     let found = std::fs::read(&path).unwrap();
     assert!(contents.contains(&found), "torn file: {} bytes", found.len());
 }
@@ -126,7 +144,11 @@ fn target_that_is_a_folder_is_a_typed_error_and_the_folder_survives() {
     assert_eq!(err.path, path);
     assert!(err.to_string().contains("checkpoint"), "{err}");
     assert_eq!(std::fs::read(path.join("keep.txt")).unwrap(), b"keep");
-    assert_eq!(others(dir.path(), &path), Vec::<PathBuf>::new(), "temp file removed");
+    assert_eq!(
+        others(dir.path(), &path),
+        Vec::<PathBuf>::new(),
+        "temp file removed"
+    );
 }
 
 #[test]
@@ -157,7 +179,8 @@ fn killed_writer_child() {
     atomic_write(&path, |w| {
         let chunk = vec![b'n'; 1024 * 1024];
         for i in 0..NEW_LEN / chunk.len() {
-            w.write_all(&chunk).map_err(|e| FileError::new("write", &path, e))?;
+            w.write_all(&chunk)
+                .map_err(|e| FileError::new("write", &path, e))?;
             if i == 1 {
                 std::fs::write(&started, b"").map_err(|e| FileError::new("write", &started, e))?;
             }
@@ -200,7 +223,11 @@ fn writer_killed_with_sigkill_leaves_old_or_new() {
     child.kill().unwrap(); // SIGKILL on Unix
     let status = child.wait().unwrap();
     assert!(!status.success());
-    assert_eq!(std::fs::read(&path).unwrap(), OLD, "killed mid-write: the old file");
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        OLD,
+        "killed mid-write: the old file"
+    );
 
     // 2. Left to finish: the new file, whole.
     std::fs::remove_file(&started).unwrap();

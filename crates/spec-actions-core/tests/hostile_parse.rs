@@ -22,18 +22,27 @@ fn tool_call_tag_inside_a_json_string_is_text() {
     let parsed = parse_action(raw).unwrap();
     assert_eq!(parsed.kind, ActionKind::FileWrite);
     assert_eq!(parsed.name.as_deref(), Some("write_file"));
-    assert_eq!(parsed.arguments["content"], "Calls are wrapped in <tool_call> and </tool_call>.");
+    assert_eq!(
+        parsed.arguments["content"],
+        "Calls are wrapped in <tool_call> and </tool_call>."
+    );
 
     // A call object (`{"name", "arguments"}`) too.
     let raw = r#"{"name": "echo", "arguments": {"text": "<tool_call>"}}"#;
-    assert_eq!(parse_action(raw).unwrap(), Action::call(ActionKind::ToolCall, "echo", json!({"text": "<tool_call>"})));
+    assert_eq!(
+        parse_action(raw).unwrap(),
+        Action::call(ActionKind::ToolCall, "echo", json!({"text": "<tool_call>"}))
+    );
 }
 
 #[test]
 fn tool_call_block_after_a_json_object_is_still_a_block() {
     // The tag follows the JSON value, so it is a real block: the call comes from the block.
     let raw = "{\"kind\": \"tool_call\"}\n<tool_call>\n{\"name\": \"ls\", \"arguments\": {}}\n</tool_call>";
-    assert_eq!(parse_action(raw).unwrap(), Action::call(ActionKind::ToolCall, "ls", json!({})));
+    assert_eq!(
+        parse_action(raw).unwrap(),
+        Action::call(ActionKind::ToolCall, "ls", json!({}))
+    );
 }
 
 /// Found by the test below while checking the fuzz property: a `</think>` inside a JSON string
@@ -44,7 +53,10 @@ fn think_close_inside_a_json_string_is_text() {
     let parsed = parse_action(raw).unwrap();
     assert_eq!(parsed.name.as_deref(), Some("write_file"));
     // Output that starts inside a prompt-opened block is still cut after its end.
-    assert_eq!(parse_action("the user wants {a} </think>\nrepair").unwrap().kind, ActionKind::Repair);
+    assert_eq!(
+        parse_action("the user wants {a} </think>\nrepair").unwrap().kind,
+        ActionKind::Repair
+    );
 }
 
 #[test]
@@ -52,7 +64,14 @@ fn every_action_reparses_from_its_own_json() {
     // The property the fuzz target checks, on the arguments most likely to confuse the parser.
     // (`<|im_end|>` is left out on purpose: it ends the turn wherever it appears, as it ends
     // generation.)
-    let tricky = ["<tool_call>", "</tool_call>", "<think>", "</think>", "```", "Action: repair"];
+    let tricky = [
+        "<tool_call>",
+        "</tool_call>",
+        "<think>",
+        "</think>",
+        "```",
+        "Action: repair",
+    ];
     for kind in ActionKind::ALL {
         for text in tricky {
             let action = Action::call(kind, "f", json!({"x": text}));

@@ -2,7 +2,9 @@
 //! tensor, never a panic. Folders are built from the `tests/data/tiny*` fixtures (HF
 //! transformers 5.23 checkpoints) and damaged one way each.
 //!
-//! tests/parity.rs covers the happy paths only; these are the failure paths.
+//! tests/parity.rs covers the happy paths; tests/loader_errors.rs a data-truncated file, missing /
+//! wrong-shape / unexpected tensors together, an untied config without `lm_head`, a missing
+//! config field and unsupported settings. These are the other failure paths.
 
 use std::path::{Path, PathBuf};
 
@@ -133,11 +135,11 @@ fn missing_weights_name_the_folder() {
 }
 
 #[test]
-fn truncated_single_file_names_it() {
+fn file_cut_inside_its_header_names_it() {
     let dir = Scratch::copy_of("tiny");
     let path = dir.path(SINGLE_FILE);
     let bytes = std::fs::read(&path).unwrap();
-    for keep in [0, 7, 8, 100, bytes.len() / 2, bytes.len() - 1] {
+    for keep in [0, 7, 8, 100] {
         std::fs::write(&path, &bytes[..keep]).unwrap();
         match dir.load() {
             Qwen3Error::Safetensors { path: p, .. } => assert_eq!(p, path, "cut at {keep}"),
@@ -337,31 +339,18 @@ fn config_that_disagrees_with_the_weights_lists_every_problem() {
             "model.layers.1.self_attn.v_proj.weight",
         ]
     );
-
-    // Untied config, tied checkpoint: lm_head.weight is missing.
-    let dir = Scratch::copy_of("tiny");
-    dir.edit_config(|c| {
-        c.insert("tie_word_embeddings".into(), false.into());
-    });
-    let (_, problems) = mismatch(dir.load());
-    assert_eq!(
-        problems,
-        vec![TensorProblem::Missing {
-            name: "lm_head.weight".into(),
-            expected_shape: vec![1024, 64]
-        }]
-    );
 }
 
 #[test]
-fn config_json_problems_name_the_field() {
+fn config_values_that_describe_no_model_name_the_field() {
     let dir = Scratch::copy_of("tiny");
-    let cases: [(&str, Value); 6] = [
-        ("hidden_size", Value::Null),
+    // (Missing fields and unsupported settings are in loader_errors.rs; these are values
+    // that parse as JSON but cannot describe a model.)
+    let cases: [(&str, Value); 5] = [
         ("num_attention_heads", (-4).into()),
         ("num_key_value_heads", 3.into()),
         ("head_dim", 15.into()),
-        ("model_type", "llama".into()),
+        ("vocab_size", 0.into()),
         ("tie_word_embeddings", "yes".into()),
     ];
     for (field, value) in cases {

@@ -267,6 +267,7 @@ impl Trainer {
             eval_losses = state.eval_losses;
             resumed_from = Some(start);
         }
+        fs::create_dir_all(&self.run_dir).map_err(|e| FileError::new("create folder", &self.run_dir, e))?;
         let metrics_path = self.run_dir.join("metrics.jsonl");
         truncate_metrics(&metrics_path, start)?;
         let mut metrics_log = fs::OpenOptions::new()

@@ -56,6 +56,11 @@ fn hostile_strings_are_errors_with_offsets_inside_the_text() {
     ];
     for text in cases {
         let err = parse_call(text).expect_err(text);
-        assert!(err.offset <= text.len(), "{text:?}: offset {} > {}", err.offset, text.len());
+        assert!(
+            err.offset <= text.len(),
+            "{text:?}: offset {} > {}",
+            err.offset,
+            text.len()
+        );
     }
 }

@@ -25,20 +25,31 @@ fn split_file_with_a_bad_line_names_file_and_line() {
     let mut text = std::fs::read_to_string(&path).unwrap();
     // A blank line (skipped, but counted), then a row whose gold kind does not exist.
     text.push('\n');
-    text.push_str(&serde_json::to_string(&example("c")).unwrap().replace("\"repair\"", "\"jump\""));
+    text.push_str(
+        &serde_json::to_string(&example("c"))
+            .unwrap()
+            .replace("\"repair\"", "\"jump\""),
+    );
     text.push('\n');
     std::fs::write(&path, text).unwrap();
 
     let err = read_examples(&path).unwrap_err();
     match &err {
-        DataError::InvalidLine { path: p, line, reason } => {
+        DataError::InvalidLine {
+            path: p,
+            line,
+            reason,
+        } => {
             assert_eq!(p, &path);
             assert_eq!(*line, 4);
             assert!(reason.contains("jump"), "{reason}");
         }
         other => panic!("expected InvalidLine, got {other:?}"),
     }
-    assert!(err.to_string().starts_with(&format!("{}:4:", path.display())), "{err}");
+    assert!(
+        err.to_string().starts_with(&format!("{}:4:", path.display())),
+        "{err}"
+    );
 }
 
 #[test]

@@ -122,6 +122,7 @@ fn run(cli: Cli) -> Result<()> {
                 budgets: budget,
                 read_exec_ms,
                 greedy_only,
+                samples: 3,
             },
         ),
         Command::Explain {

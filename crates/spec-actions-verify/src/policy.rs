@@ -83,6 +83,7 @@ impl Policy {
     /// Short configuration name: `A`, `B`, `B[G]`, `C@0.5000`, `E[n=3]@0.2000`,
     /// `F-margin[G,k=2]@0.3000`, `H`.
     pub fn name(&self) -> String {
+        let at = |threshold: &f64| threshold_label(*threshold);
         let tagged = |letter: &str, source: &ProposalSource| match source.tag() {
             t if t.is_empty() => letter.to_string(),
             t => format!("{letter}[{t}]"),
@@ -90,11 +91,11 @@ impl Policy {
         match self {
             Policy::StrongOnly => "A".into(),
             Policy::CheapOnly { source } => tagged("B", source),
-            Policy::Verified { source, threshold } => format!("{}@{threshold:.4}", tagged("C", source)),
+            Policy::Verified { source, threshold } => format!("{}@{}", tagged("C", source), at(threshold)),
             Policy::RewardThreshold { source, threshold } => {
-                format!("{}@{threshold:.4}", tagged("D", source))
+                format!("{}@{}", tagged("D", source), at(threshold))
             }
-            Policy::Rerank { source, threshold } => format!("{}@{threshold:.4}", tagged("E", source)),
+            Policy::Rerank { source, threshold } => format!("{}@{}", tagged("E", source), at(threshold)),
             Policy::Confidence {
                 source,
                 measure,
@@ -104,7 +105,7 @@ impl Policy {
                     Confidence::TopProb => "F",
                     Confidence::Margin => "F-margin",
                 };
-                format!("{}@{threshold:.4}", tagged(letter, source))
+                format!("{}@{}", tagged(letter, source), at(threshold))
             }
             Policy::Speculative { source } => tagged("H", source),
         }
@@ -465,4 +466,16 @@ fn finish(
         ledger,
     };
     Decision { record, log }
+}
+
+/// A threshold as configuration names print it: 4 decimals, or `+inf` / `-inf` for thresholds
+/// that accept nothing / everything (calibration on a split where no proposal parsed).
+pub fn threshold_label(threshold: f64) -> String {
+    if threshold >= 1e12 {
+        "+inf".into()
+    } else if threshold <= -1e12 {
+        "-inf".into()
+    } else {
+        format!("{threshold:.4}")
+    }
 }

@@ -25,6 +25,8 @@ pub struct StudyOptions {
     pub read_exec_ms: f64,
     /// The recording has no sampled proposals / one-pass scores: skip policies that need them.
     pub greedy_only: bool,
+    /// Sampled proposals per example in the recording (policy E's n; study: 3).
+    pub samples: usize,
 }
 
 impl Default for StudyOptions {
@@ -34,6 +36,7 @@ impl Default for StudyOptions {
             budgets: Vec::new(),
             read_exec_ms: 0.0,
             greedy_only: false,
+            samples: 3,
         }
     }
 }
@@ -56,7 +59,7 @@ pub struct Study {
 }
 
 /// The gate families, each calibrated and swept.
-pub fn gate_families(greedy_only: bool) -> Vec<Policy> {
+pub fn gate_families(greedy_only: bool, samples: usize) -> Vec<Policy> {
     let greedy = ProposalSource::Greedy;
     let mut out = vec![
         Policy::Verified {
@@ -77,7 +80,7 @@ pub fn gate_families(greedy_only: bool) -> Vec<Policy> {
         let g2 = ProposalSource::OnePass { k: 2 };
         out.extend([
             Policy::Rerank {
-                source: ProposalSource::Sampled { n: 3 },
+                source: ProposalSource::Sampled { n: samples },
                 threshold: 0.0,
             },
             Policy::Verified {
@@ -121,7 +124,7 @@ pub fn run_study(set: &RecordedSet, costs: &CostModel, options: &StudyOptions) -
     // 2. Gated policies, calibrated on dev; sweeps on dev and eval.
     let (mut calibrations, mut gates, mut sweeps): (Vec<Calibration>, Vec<GateReport>, Vec<Sweep>) =
         Default::default();
-    for family in gate_families(options.greedy_only) {
+    for family in gate_families(options.greedy_only || options.samples == 0, options.samples) {
         let dev_table = GateTable::probe(&family, &dev, &mut replay.roles())?;
         for &rate in &options.fallback_rates {
             calibrations.push(dev_table.calibrate_fallback_rate(rate)?);
@@ -137,7 +140,12 @@ pub fn run_study(set: &RecordedSet, costs: &CostModel, options: &StudyOptions) -
         sweeps.push(dev_table.sweep());
         sweeps.push(eval_table.sweep());
     }
-    policies.extend(calibrations.iter().map(|c| c.policy));
+    // Calibrations that land on the same configuration (same printed threshold) run once.
+    for c in &calibrations {
+        if !policies.iter().any(|p| p.name() == c.policy.name()) {
+            policies.push(c.policy);
+        }
+    }
     // 3. Evaluate on eval.
     let runs: Vec<PolicyRun> = policies
         .iter()

@@ -67,7 +67,12 @@ pub fn eval_stage<B: Backend>(run: &RunDir, preset: &Preset, device: &B::Device)
         costs.params.strong = param_count(&models.strong);
         costs.params.verifier = param_count(&models.verifier);
         costs.params.reward_model = param_count(&models.reward.0);
-        let options = StudyOptions { fallback_rates: vec![0.1, 0.3, 0.5], budgets: vec![0.3, 0.6], ..StudyOptions::default() };
+        let options = StudyOptions {
+            fallback_rates: vec![0.1, 0.3, 0.5],
+            budgets: vec![0.3, 0.6],
+            samples: preset.samples,
+            ..StudyOptions::default()
+        };
         let majority_kind = run
             .finished("datasets")
             .and_then(|r| r.metrics.get("majority_kind").and_then(Value::as_str).map(str::to_string))
@@ -115,8 +120,12 @@ fn record_split<B: Backend>(
     path: &Path,
     split: &str,
 ) -> Result<Vec<RecordedExample>, BoxError> {
+    let complete = |rows: &[RecordedExample]| {
+        rows.len() == examples.len()
+            && rows.iter().zip(examples).all(|(r, e)| r.id == e.id && r.samples.len() == recorder.samples)
+    };
     if let Ok(set) = RecordedSet::read_jsonl(path)
-        && set.rows().len() == examples.len()
+        && complete(set.rows())
     {
         println!("  {split}: {} recorded examples reused from {}", examples.len(), path.display());
         return Ok(set.rows().to_vec());

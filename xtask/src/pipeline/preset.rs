@@ -156,11 +156,11 @@ fn trainer(steps: u64, batch: usize, lr: f64, seed: u64) -> TrainerConfig {
     }
 }
 
-fn random_role(config: Qwen3Config, seed: u64, steps: u64, lr: f64, train_examples: usize) -> RoleSpec {
+fn random_role(config: Qwen3Config, seed: u64, steps: u64, batch: usize, lr: f64, train_examples: usize) -> RoleSpec {
     RoleSpec {
-        source: ModelSource::Random { config, seed, embedding_scale: 25.0 },
+        source: ModelSource::Random { config, seed, embedding_scale: 15.0 },
         lora: LoraConfig::new(32, 64.0),
-        trainer: trainer(steps, 8, lr, seed),
+        trainer: trainer(steps, batch, lr, seed),
         train_examples,
         heldout_examples: 64,
     }
@@ -169,7 +169,7 @@ fn random_role(config: Qwen3Config, seed: u64, steps: u64, lr: f64, train_exampl
 /// The CPU default: minutes on two cores.
 pub fn tiny(seed: u64) -> Preset {
     let cheap = small(64, 2, 4, 2, 16);
-    let strong = small(128, 4, 4, 2, 32);
+    let strong = small(128, 3, 4, 2, 32);
     Preset {
         name: "tiny".into(),
         seed,
@@ -180,13 +180,13 @@ pub fn tiny(seed: u64) -> Preset {
             dev_fraction: 0.1,
             use_bfcl: true,
         },
-        cheap: random_role(cheap.clone(), seed + 1, 300, 3e-3, 2400),
-        verifier: random_role(cheap.clone(), seed + 2, 150, 3e-3, 1200),
-        reward: random_role(cheap, seed + 3, 150, 3e-3, 1200),
-        strong: random_role(strong, seed + 4, 300, 2e-3, 2400),
-        dev_examples: 200,
-        eval_examples: 300,
-        heldout_examples: 50,
+        cheap: random_role(cheap.clone(), seed + 1, 100, 8, 3e-3, 800),
+        verifier: random_role(cheap.clone(), seed + 2, 50, 8, 3e-3, 200),
+        reward: random_role(cheap, seed + 3, 50, 4, 3e-3, 200),
+        strong: random_role(strong, seed + 4, 100, 8, 2e-3, 800),
+        dev_examples: 150,
+        eval_examples: 200,
+        heldout_examples: 30,
         samples: 3,
         one_pass_k: 2,
         decode: DecodeSettings { max_new_tokens: 48, ..DecodeSettings::default() },
@@ -204,11 +204,10 @@ pub fn smoke(seed: u64) -> Preset {
         spec.train_examples = 120;
         spec.heldout_examples = 8;
     }
-    p.strong.source = ModelSource::Random { config: small(64, 3, 4, 2, 16), seed: seed + 4, embedding_scale: 25.0 };
+    p.strong.source = ModelSource::Random { config: small(64, 3, 4, 2, 16), seed: seed + 4, embedding_scale: 15.0 };
     p.dev_examples = 24;
     p.eval_examples = 30;
     p.heldout_examples = 8;
-    p.samples = 2;
     p.decode.max_new_tokens = 24;
     p
 }
