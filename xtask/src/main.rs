@@ -214,7 +214,10 @@ fn run_pipeline(args: &RunArgs, steps: &[Step]) -> Result<(), pipeline::BoxError
     type Infer = <TrainBackend as AutodiffBackend>::InnerBackend;
 
     let preset = Preset::named(&args.preset, args.seed, args.models.as_deref())?;
-    let root = args.run.clone().unwrap_or_else(|| PathBuf::from("runs").join(&preset.name));
+    let root = args
+        .run
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("runs").join(&preset.name));
     let run = pipeline::RunDir::new(&root, &preset.name);
     for stage in &args.force {
         if !STAGES.contains(&stage.as_str()) {
@@ -237,7 +240,11 @@ fn run_pipeline(args: &RunArgs, steps: &[Step]) -> Result<(), pipeline::BoxError
         }
         run.write_manifest(&format!("{preset:?}"), preset.seed, &STAGES)?;
     }
-    println!("done in {:.1} s; run folder {}", started.elapsed().as_secs_f64(), root.display());
+    println!(
+        "done in {:.1} s; run folder {}",
+        started.elapsed().as_secs_f64(),
+        root.display()
+    );
     Ok(())
 }
 

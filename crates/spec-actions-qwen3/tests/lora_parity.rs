@@ -7,27 +7,38 @@ use std::path::PathBuf;
 
 use burn::backend::{Autodiff, Flex};
 use spec_actions_qwen3::loader::load_qwen3;
-use spec_actions_qwen3::lora::{ADAPTER_CONFIG, ADAPTER_WEIGHTS, LoraConfig, PeftAdapter, check_lora_reference};
+use spec_actions_qwen3::lora::{
+    ADAPTER_CONFIG, ADAPTER_WEIGHTS, LoraConfig, PeftAdapter, check_lora_reference,
+};
 use spec_actions_qwen3::model::parity::ReferenceFile;
 
 type B = Autodiff<Flex>;
 
 fn data(dir: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(dir)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(dir)
 }
 
 fn check(dir: &str) {
     let base = load_qwen3::<B>(data(dir), &Default::default()).expect("fixture loads");
     let reference = ReferenceFile::open(data(dir).join("reference.safetensors")).expect("reference reads");
-    let checks = check_lora_reference(base, &data(dir).join("lora"), &reference, 1e-4, 1e-5, 1e-3).expect("checks run");
+    let checks = check_lora_reference(base, &data(dir).join("lora"), &reference, 1e-4, 1e-5, 1e-3)
+        .expect("checks run");
     for c in &checks {
-        println!("{dir}: {} = {:.3e} (tolerance {:.0e})", c.key, c.max_abs_diff, c.tolerance);
+        println!(
+            "{dir}: {} = {:.3e} (tolerance {:.0e})",
+            c.key, c.max_abs_diff, c.tolerance
+        );
     }
     let keys: Vec<&str> = checks.iter().map(|c| c.key.as_str()).collect();
     for key in ["lora_logits", "train_loss", "merged_logits"] {
         assert!(keys.contains(&key), "{key} not checked: {keys:?}");
     }
-    assert!(keys.iter().any(|k| k.starts_with("grad.")), "gradients not checked");
+    assert!(
+        keys.iter().any(|k| k.starts_with("grad.")),
+        "gradients not checked"
+    );
     let failed: Vec<_> = checks.iter().filter(|c| !c.passed()).collect();
     assert!(failed.is_empty(), "above tolerance: {failed:?}");
 }
@@ -54,16 +65,28 @@ fn saved_adapter_round_trips_with_peft_names_and_fields() {
     // Same tensor names as PEFT saved (base_model.model.model.layers.N.<block>.<proj>.lora_X.weight).
     let names = |path: PathBuf| {
         let bytes = std::fs::read(path).expect("weights read");
-        let mut names: Vec<String> =
-            safetensors::SafeTensors::deserialize(&bytes).expect("valid").names().into_iter().map(str::to_string).collect();
+        let mut names: Vec<String> = safetensors::SafeTensors::deserialize(&bytes)
+            .expect("valid")
+            .names()
+            .into_iter()
+            .map(str::to_string)
+            .collect();
         names.sort();
         names
     };
-    assert_eq!(names(dir.path().join(ADAPTER_WEIGHTS)), names(data("tiny/lora").join(ADAPTER_WEIGHTS)));
+    assert_eq!(
+        names(dir.path().join(ADAPTER_WEIGHTS)),
+        names(data("tiny/lora").join(ADAPTER_WEIGHTS))
+    );
     // The fields PEFT's LoraConfig reads.
     let config: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join(ADAPTER_CONFIG)).expect("config read")).expect("json");
-    for (field, value) in [("peft_type", "LORA"), ("task_type", "CAUSAL_LM"), ("bias", "none")] {
+        serde_json::from_slice(&std::fs::read(dir.path().join(ADAPTER_CONFIG)).expect("config read"))
+            .expect("json");
+    for (field, value) in [
+        ("peft_type", "LORA"),
+        ("task_type", "CAUSAL_LM"),
+        ("bias", "none"),
+    ] {
         assert_eq!(config[field], value, "{field}");
     }
     assert_eq!(config["r"], 4);
@@ -83,7 +106,10 @@ fn new_adapter_changes_nothing_and_freezes_the_base() {
     after.assert_approx_eq::<f32>(&before, burn::tensor::Tolerance::absolute(0.0));
     // Only lora_A / lora_B require gradients.
     for (_, proj) in model.projections() {
-        assert!(!proj.base.weight.val().is_require_grad(), "base weight is trainable");
+        assert!(
+            !proj.base.weight.val().is_require_grad(),
+            "base weight is trainable"
+        );
         let lora = proj.lora.as_ref().expect("adapter attached");
         assert!(lora.lora_a.val().is_require_grad() && lora.lora_b.val().is_require_grad());
     }
@@ -100,7 +126,10 @@ fn adapter_for_other_shapes_is_refused_with_every_tensor_named() {
         Ok(_) => panic!("an adapter for other shapes was accepted"),
         Err(e) => e.to_string(),
     };
-    assert!(text.contains("layers.2.self_attn.q_proj.lora_A.weight") && text.contains("the model has 2 layers"), "{text}");
+    assert!(
+        text.contains("layers.2.self_attn.q_proj.lora_A.weight") && text.contains("the model has 2 layers"),
+        "{text}"
+    );
     assert!(text.contains("layers.0.self_attn.k_proj.lora_A.weight"), "{text}");
     assert!(text.contains("layers.1.self_attn.v_proj.lora_A.weight"), "{text}");
 }

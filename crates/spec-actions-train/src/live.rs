@@ -37,7 +37,12 @@ pub struct DecodeSettings {
 
 impl Default for DecodeSettings {
     fn default() -> Self {
-        DecodeSettings { max_new_tokens: 64, temperature: 0.8, top_p: 0.95, seed: 7 }
+        DecodeSettings {
+            max_new_tokens: 64,
+            temperature: 0.8,
+            top_p: 0.95,
+            seed: 7,
+        }
     }
 }
 
@@ -65,10 +70,14 @@ impl<B: Backend> LiveModels<B> {
 
     /// The nine kinds' log-probabilities after the proposer prompt, from one prefill.
     pub fn one_pass(&self, prompt: &[u32]) -> Result<RecordedOnePass, VerifyError> {
-        let candidates = self.encoder.kind_candidates().map_err(|e| live_error("kind candidates", e))?;
+        let candidates = self
+            .encoder
+            .kind_candidates()
+            .map_err(|e| live_error("kind candidates", e))?;
         let ids: Vec<Vec<u32>> = candidates.iter().map(|(_, ids)| ids.clone()).collect();
         let started = Instant::now();
-        let scores = score_continuations(&self.cheap, prompt, &ids).map_err(|e| live_error("one-pass scoring", e))?;
+        let scores =
+            score_continuations(&self.cheap, prompt, &ids).map_err(|e| live_error("one-pass scoring", e))?;
         let ms = started.elapsed().as_secs_f64() * 1e3;
         let mut lp = [0.0; ActionKind::COUNT];
         for ((kind, _), s) in candidates.iter().zip(&scores) {
@@ -81,7 +90,10 @@ impl<B: Backend> LiveModels<B> {
             prefill_ms: Some(ms),
             decode_ms: None,
         };
-        Ok(RecordedOnePass { kind_logprobs: KindLogprobs(lp), call })
+        Ok(RecordedOnePass {
+            kind_logprobs: KindLogprobs(lp),
+            call,
+        })
     }
 
     /// Decodes `rows` continuations of `prompt` with `model` (greedy when `sampling` is), parses
@@ -96,7 +108,9 @@ impl<B: Backend> LiveModels<B> {
         prefill_ms: f64,
     ) -> Result<Vec<RecordedOutput>, VerifyError> {
         let stop = self.encoder.tokenizer.stop_ids();
-        let config = GenerationConfig::greedy(self.decode.max_new_tokens).with_stop_tokens(stop.clone()).with_sampling(sampling);
+        let config = GenerationConfig::greedy(self.decode.max_new_tokens)
+            .with_stop_tokens(stop.clone())
+            .with_sampling(sampling);
         let prompts = vec![prompt.to_vec(); rows];
         let started = Instant::now();
         let outputs = generate(model, &prompts, &config).map_err(|e| live_error("generation", e))?;
@@ -104,7 +118,11 @@ impl<B: Backend> LiveModels<B> {
         outputs
             .into_iter()
             .map(|out| {
-                let text = self.encoder.tokenizer.decode(&out.tokens, true).map_err(|e| live_error("decoding", e))?;
+                let text = self
+                    .encoder
+                    .tokenizer
+                    .decode(&out.tokens, true)
+                    .map_err(|e| live_error("decoding", e))?;
                 let logprob = if out.tokens.is_empty() {
                     0.0
                 } else {
@@ -134,8 +152,14 @@ impl<B: Backend> LiveModels<B> {
 
     /// P(ACCEPT) of `action`: softmax over the first tokens of `ACCEPT` and `REJECT`.
     pub fn judge(&self, example: &Example, action: &Action) -> Result<RecordedJudgement, VerifyError> {
-        let prompt = self.encoder.verifier_prompt(example, action).map_err(|e| live_error("verifier prompt", e))?;
-        let [accept, reject] = self.encoder.verdict_token_ids().map_err(|e| live_error("verdict tokens", e))?;
+        let prompt = self
+            .encoder
+            .verifier_prompt(example, action)
+            .map_err(|e| live_error("verifier prompt", e))?;
+        let [accept, reject] = self
+            .encoder
+            .verdict_token_ids()
+            .map_err(|e| live_error("verdict tokens", e))?;
         let started = Instant::now();
         let s = score_continuations(&self.verifier, &prompt, &[vec![accept], vec![reject]])
             .map_err(|e| live_error("verifier", e))?;
@@ -157,12 +181,19 @@ impl<B: Backend> LiveModels<B> {
 
     /// The reward model's scalar score of `action`.
     pub fn reward_score(&self, example: &Example, action: &Action) -> Result<RecordedJudgement, VerifyError> {
-        let ids = self.encoder.reward_input(example, action).map_err(|e| live_error("reward input", e))?;
+        let ids = self
+            .encoder
+            .reward_input(example, action)
+            .map_err(|e| live_error("reward input", e))?;
         let device = self.device();
         let started = Instant::now();
         let batch = TokenBatch::right_padded(&[ids.as_slice()], self.encoder.tokenizer.special().pad);
         let scores = last_token_scores(&self.reward.0, self.reward.1.clone(), &batch, &device);
-        let score = scores.into_data().convert::<f32>().to_vec::<f32>().map_err(|e| live_error("reward", format!("{e:?}")))?;
+        let score = scores
+            .into_data()
+            .convert::<f32>()
+            .to_vec::<f32>()
+            .map_err(|e| live_error("reward", format!("{e:?}")))?;
         let ms = started.elapsed().as_secs_f64() * 1e3;
         Ok(RecordedJudgement {
             action: action.clone(),
@@ -178,7 +209,12 @@ impl<B: Backend> LiveModels<B> {
     }
 
     fn sample_seed(&self, example: &Example) -> u64 {
-        example.id.bytes().fold(self.decode.seed ^ 0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x1000_0000_01b3))
+        example
+            .id
+            .bytes()
+            .fold(self.decode.seed ^ 0xcbf2_9ce4_8422_2325, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x1000_0000_01b3)
+            })
     }
 }
 
@@ -195,29 +231,54 @@ impl<B: Backend> Recorder<'_, B> {
     /// One row of the recorded-outputs file.
     pub fn record(&self, example: &Example) -> Result<RecordedExample, VerifyError> {
         let m = self.models;
-        let prompt = m.encoder.proposer_prompt(example).map_err(|e| live_error("proposer prompt", e))?;
+        let prompt = m
+            .encoder
+            .proposer_prompt(example)
+            .map_err(|e| live_error("proposer prompt", e))?;
         // 1. one-pass scores of the nine kinds (also the prefill timing of this prompt)
         let one_pass = m.one_pass(&prompt)?;
         let prefill_ms = one_pass.call.prefill_ms.unwrap_or_default();
         // 2. greedy and sampled decodes of the cheap model, the strong model's greedy decode
-        let greedy = m.decode(&m.cheap, &m.names[0], &prompt, 1, Sampling::Greedy, prefill_ms)?.remove(0);
+        let greedy = m
+            .decode(&m.cheap, &m.names[0], &prompt, 1, Sampling::Greedy, prefill_ms)?
+            .remove(0);
         let samples = if self.samples > 0 {
-            let sampling = Sampling::TopP { temperature: m.decode.temperature, top_p: m.decode.top_p, seed: m.sample_seed(example) };
+            let sampling = Sampling::TopP {
+                temperature: m.decode.temperature,
+                top_p: m.decode.top_p,
+                seed: m.sample_seed(example),
+            };
             m.decode(&m.cheap, &m.names[0], &prompt, self.samples, sampling, prefill_ms)?
         } else {
             Vec::new()
         };
-        let strong = m.decode(&m.strong, &m.names[1], &prompt, 1, Sampling::Greedy, prefill_ms)?.remove(0);
+        let strong = m
+            .decode(&m.strong, &m.names[1], &prompt, 1, Sampling::Greedy, prefill_ms)?
+            .remove(0);
         // 3. every distinct candidate a gate may be asked about, judged by both judges
         let mut candidates: Vec<Action> = Vec::new();
-        let one_pass_actions = one_pass_candidates(&one_pass.kind_logprobs.0, self.one_pass_k).into_iter().filter_map(|c| c.action);
-        for action in greedy.action.iter().chain(samples.iter().filter_map(|s| s.action.as_ref())).cloned().chain(one_pass_actions) {
+        let one_pass_actions = one_pass_candidates(&one_pass.kind_logprobs.0, self.one_pass_k)
+            .into_iter()
+            .filter_map(|c| c.action);
+        for action in greedy
+            .action
+            .iter()
+            .chain(samples.iter().filter_map(|s| s.action.as_ref()))
+            .cloned()
+            .chain(one_pass_actions)
+        {
             if !candidates.iter().any(|c| c.matches_call(&action)) {
                 candidates.push(action);
             }
         }
-        let verifier = candidates.iter().map(|a| m.judge(example, a)).collect::<Result<Vec<_>, _>>()?;
-        let reward = candidates.iter().map(|a| m.reward_score(example, a)).collect::<Result<Vec<_>, _>>()?;
+        let verifier = candidates
+            .iter()
+            .map(|a| m.judge(example, a))
+            .collect::<Result<Vec<_>, _>>()?;
+        let reward = candidates
+            .iter()
+            .map(|a| m.reward_score(example, a))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(RecordedExample {
             id: example.id.clone(),
             split: example.split,
@@ -243,7 +304,10 @@ pub struct LiveProposer<'a, B: Backend> {
 impl<B: Backend> Proposer for LiveProposer<'_, B> {
     fn propose(&mut self, example: &Example, source: ProposalSource) -> Result<Proposals, VerifyError> {
         let m = self.models;
-        let prompt = m.encoder.proposer_prompt(example).map_err(|e| live_error("proposer prompt", e))?;
+        let prompt = m
+            .encoder
+            .proposer_prompt(example)
+            .map_err(|e| live_error("proposer prompt", e))?;
         let price = |c: &RecordedCall| c.priced(self.costs, ModelRole::Cheap);
         let to_candidate = |o: RecordedOutput| match o.action {
             Some(a) => Candidate::new(a, o.logprob),
@@ -252,19 +316,29 @@ impl<B: Backend> Proposer for LiveProposer<'_, B> {
         match source {
             ProposalSource::OnePass { k } => {
                 let op = m.one_pass(&prompt)?;
-                Ok(Proposals { candidates: one_pass_candidates(&op.kind_logprobs.0, k), calls: vec![price(&op.call)] })
+                Ok(Proposals {
+                    candidates: one_pass_candidates(&op.kind_logprobs.0, k),
+                    calls: vec![price(&op.call)],
+                })
             }
             ProposalSource::Greedy | ProposalSource::Sampled { .. } => {
                 let (rows, sampling) = match source {
                     ProposalSource::Sampled { n } => (
                         n,
-                        Sampling::TopP { temperature: m.decode.temperature, top_p: m.decode.top_p, seed: m.sample_seed(example) },
+                        Sampling::TopP {
+                            temperature: m.decode.temperature,
+                            top_p: m.decode.top_p,
+                            seed: m.sample_seed(example),
+                        },
                     ),
                     _ => (1, Sampling::Greedy),
                 };
                 let outs = m.decode(&m.cheap, &m.names[0], &prompt, rows, sampling, 0.0)?;
                 let calls = outs.iter().map(|o| price(&o.call)).collect();
-                Ok(Proposals { candidates: outs.into_iter().map(to_candidate).collect(), calls })
+                Ok(Proposals {
+                    candidates: outs.into_iter().map(to_candidate).collect(),
+                    calls,
+                })
             }
         }
     }
@@ -279,8 +353,13 @@ pub struct LiveStrong<'a, B: Backend> {
 impl<B: Backend> StrongModel for LiveStrong<'_, B> {
     fn act(&mut self, example: &Example) -> Result<(Candidate, ModelCall), VerifyError> {
         let m = self.models;
-        let prompt = m.encoder.proposer_prompt(example).map_err(|e| live_error("strong prompt", e))?;
-        let out = m.decode(&m.strong, &m.names[1], &prompt, 1, Sampling::Greedy, 0.0)?.remove(0);
+        let prompt = m
+            .encoder
+            .proposer_prompt(example)
+            .map_err(|e| live_error("strong prompt", e))?;
+        let out = m
+            .decode(&m.strong, &m.names[1], &prompt, 1, Sampling::Greedy, 0.0)?
+            .remove(0);
         let call = out.call.priced(self.costs, ModelRole::Strong);
         let candidate = match out.action {
             Some(a) => Candidate::new(a, out.logprob),

@@ -37,7 +37,10 @@ impl TokenBatch {
                 row
             })
             .collect();
-        TokenBatch { ids, lengths: rows.iter().map(|r| r.len()).collect() }
+        TokenBatch {
+            ids,
+            lengths: rows.iter().map(|r| r.len()).collect(),
+        }
     }
 
     /// `[batch, seq]`
@@ -100,10 +103,10 @@ pub fn causal_lm_loss<B: Backend>(
     let mut positions = Vec::new();
     let mut targets = Vec::new();
     for (r, row) in labels.iter().enumerate() {
-        for t in 1..row.len().min(s) {
-            if row[t] != IGNORE {
+        for (t, &label) in row.iter().enumerate().take(s).skip(1) {
+            if label != IGNORE {
                 positions.push(r * s + t - 1);
-                targets.push(row[t]);
+                targets.push(label);
             }
         }
     }
@@ -180,7 +183,12 @@ pub fn last_token_scores<B: Backend>(
     device: &B::Device,
 ) -> Tensor<B, 1> {
     let [_, s] = batch.dims();
-    let flat: Vec<usize> = batch.lengths.iter().enumerate().map(|(r, &len)| r * s + len.saturating_sub(1)).collect();
+    let flat: Vec<usize> = batch
+        .lengths
+        .iter()
+        .enumerate()
+        .map(|(r, &len)| r * s + len.saturating_sub(1))
+        .collect();
     let rows = gather_rows(hidden_states(model, batch, device), &flat);
     rows.matmul(head).squeeze_dim::<1>(1)
 }

@@ -21,7 +21,12 @@ pub struct AdamWConfig {
 
 impl Default for AdamWConfig {
     fn default() -> Self {
-        AdamWConfig { beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.01 }
+        AdamWConfig {
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.01,
+        }
     }
 }
 
@@ -43,7 +48,11 @@ pub struct AdamW<B: Backend> {
 
 impl<B: Backend> AdamW<B> {
     pub fn new(config: AdamWConfig) -> Self {
-        AdamW { config, step: 0, moments: BTreeMap::new() }
+        AdamW {
+            config,
+            step: 0,
+            moments: BTreeMap::new(),
+        }
     }
 
     /// Begins update number `self.step + 1`; call [`AdamW::update`] for every parameter after it.
@@ -110,7 +119,11 @@ mod tests {
 
     #[test]
     fn schedule_matches_transformers_formula() {
-        let s = LrSchedule { peak: 1e-3, warmup_steps: 10, total_steps: 110 };
+        let s = LrSchedule {
+            peak: 1e-3,
+            warmup_steps: 10,
+            total_steps: 110,
+        };
         assert_eq!(s.lr(0), 0.0);
         assert!((s.lr(5) - 5e-4).abs() < 1e-12);
         assert!((s.lr(10) - 1e-3).abs() < 1e-12);

@@ -6,7 +6,9 @@ use burn::prelude::*;
 
 use spec_actions_qwen3::action_prompts::{IGNORE, LabeledTokens};
 
-use crate::objective::{TokenBatch, bradley_terry_loss, causal_lm_loss, choice_logits, choice_loss, last_token_scores};
+use crate::objective::{
+    TokenBatch, bradley_terry_loss, causal_lm_loss, choice_logits, choice_loss, last_token_scores,
+};
 use crate::trainer::{BatchLoss, Objective, TrainModel};
 
 /// Causal-LM loss on the answer tokens (the proposer's SFT).
@@ -20,15 +22,26 @@ impl Objective for SftObjective {
 
     fn count(&self, batch: &[&LabeledTokens]) -> usize {
         // position 0 is never predicted
-        batch.iter().map(|e| e.labels.iter().skip(1).filter(|&&l| l != IGNORE).count()).sum()
+        batch
+            .iter()
+            .map(|e| e.labels.iter().skip(1).filter(|&&l| l != IGNORE).count())
+            .sum()
     }
 
-    fn loss<B: Backend>(&self, model: &TrainModel<B>, batch: &[&LabeledTokens], device: &B::Device) -> BatchLoss<B> {
+    fn loss<B: Backend>(
+        &self,
+        model: &TrainModel<B>,
+        batch: &[&LabeledTokens],
+        device: &B::Device,
+    ) -> BatchLoss<B> {
         let rows: Vec<&[u32]> = batch.iter().map(|e| e.ids.as_slice()).collect();
         let tokens = TokenBatch::right_padded(&rows, self.pad_id);
         let labels: Vec<Vec<i64>> = batch.iter().map(|e| e.labels.clone()).collect();
         let (sum, _) = causal_lm_loss(&model.qwen, &tokens, &labels, device);
-        BatchLoss { sum, tokens: rows.iter().map(|r| r.len()).sum() }
+        BatchLoss {
+            sum,
+            tokens: rows.iter().map(|r| r.len()).sum(),
+        }
     }
 }
 
@@ -55,13 +68,21 @@ impl Objective for VerifierObjective {
         batch.len()
     }
 
-    fn loss<B: Backend>(&self, model: &TrainModel<B>, batch: &[&VerdictExample], device: &B::Device) -> BatchLoss<B> {
+    fn loss<B: Backend>(
+        &self,
+        model: &TrainModel<B>,
+        batch: &[&VerdictExample],
+        device: &B::Device,
+    ) -> BatchLoss<B> {
         let rows: Vec<&[u32]> = batch.iter().map(|e| e.prompt.as_slice()).collect();
         let tokens = TokenBatch::right_padded(&rows, self.pad_id);
         let positions: Vec<usize> = tokens.lengths.iter().map(|&l| l.saturating_sub(1)).collect();
         let logits = choice_logits(&model.qwen, &tokens, &positions, &self.verdict_ids, device);
         let targets: Vec<usize> = batch.iter().map(|e| usize::from(!e.accept)).collect();
-        BatchLoss { sum: choice_loss(logits, &targets), tokens: rows.iter().map(|r| r.len()).sum() }
+        BatchLoss {
+            sum: choice_loss(logits, &targets),
+            tokens: rows.iter().map(|r| r.len()).sum(),
+        }
     }
 }
 
@@ -85,33 +106,61 @@ impl Objective for RewardObjective {
         batch.len()
     }
 
-    fn loss<B: Backend>(&self, model: &TrainModel<B>, batch: &[&PreferencePair], device: &B::Device) -> BatchLoss<B> {
+    fn loss<B: Backend>(
+        &self,
+        model: &TrainModel<B>,
+        batch: &[&PreferencePair],
+        device: &B::Device,
+    ) -> BatchLoss<B> {
         let n = batch.len();
-        let rows: Vec<&[u32]> =
-            batch.iter().map(|p| p.better.as_slice()).chain(batch.iter().map(|p| p.worse.as_slice())).collect();
+        let rows: Vec<&[u32]> = batch
+            .iter()
+            .map(|p| p.better.as_slice())
+            .chain(batch.iter().map(|p| p.worse.as_slice()))
+            .collect();
         let tokens = TokenBatch::right_padded(&rows, self.pad_id);
         let head = match &model.score_head {
             Some(h) => h.val(),
-            None => return BatchLoss { sum: Tensor::zeros([1], device), tokens: 0 },
+            None => {
+                return BatchLoss {
+                    sum: Tensor::zeros([1], device),
+                    tokens: 0,
+                };
+            }
         };
         let scores = last_token_scores(&model.qwen, head, &tokens, device);
-        let better = scores.clone().slice([0..n]);
-        let worse = scores.slice([n..2 * n]);
-        BatchLoss { sum: bradley_terry_loss(better, worse), tokens: rows.iter().map(|r| r.len()).sum() }
+        let better = scores.clone().narrow(0, 0, n);
+        let worse = scores.narrow(0, n, n);
+        BatchLoss {
+            sum: bradley_terry_loss(better, worse),
+            tokens: rows.iter().map(|r| r.len()).sum(),
+        }
     }
 }
 
 /// Share of pairs whose better action scores strictly higher (held-out pairwise accuracy).
-pub fn pairwise_accuracy<B: Backend>(model: &TrainModel<B>, pairs: &[PreferencePair], pad_id: u32, device: &B::Device) -> f64 {
+pub fn pairwise_accuracy<B: Backend>(
+    model: &TrainModel<B>,
+    pairs: &[PreferencePair],
+    pad_id: u32,
+    device: &B::Device,
+) -> f64 {
     let Some(head) = &model.score_head else { return 0.0 };
     let mut right = 0usize;
     for chunk in pairs.chunks(8) {
         let n = chunk.len();
-        let rows: Vec<&[u32]> =
-            chunk.iter().map(|p| p.better.as_slice()).chain(chunk.iter().map(|p| p.worse.as_slice())).collect();
+        let rows: Vec<&[u32]> = chunk
+            .iter()
+            .map(|p| p.better.as_slice())
+            .chain(chunk.iter().map(|p| p.worse.as_slice()))
+            .collect();
         let tokens = TokenBatch::right_padded(&rows, pad_id);
         let scores = last_token_scores(&model.qwen, head.val(), &tokens, device);
-        let values = scores.into_data().convert::<f32>().to_vec::<f32>().unwrap_or_default();
+        let values = scores
+            .into_data()
+            .convert::<f32>()
+            .to_vec::<f32>()
+            .unwrap_or_default();
         right += (0..n).filter(|&i| values.get(i) > values.get(n + i)).count();
     }
     right as f64 / pairs.len().max(1) as f64

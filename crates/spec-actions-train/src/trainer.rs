@@ -43,8 +43,14 @@ pub enum TrainError {
     #[error(
         "loss became {loss} at step {step}; stopped without updating. The last good checkpoint is {last_checkpoint:?}"
     )]
-    NonFiniteLoss { step: u64, loss: f64, last_checkpoint: Option<PathBuf> },
-    #[error("interrupted at step {step}; checkpoint saved in {checkpoint}. Re-run the same command to resume")]
+    NonFiniteLoss {
+        step: u64,
+        loss: f64,
+        last_checkpoint: Option<PathBuf>,
+    },
+    #[error(
+        "interrupted at step {step}; checkpoint saved in {checkpoint}. Re-run the same command to resume"
+    )]
     Interrupted { step: u64, checkpoint: PathBuf },
     #[error("invalid training setup: {0}")]
     Setup(String),
@@ -94,7 +100,11 @@ impl Default for TrainerConfig {
 
 impl TrainerConfig {
     pub fn schedule(&self) -> LrSchedule {
-        LrSchedule { peak: self.lr, warmup_steps: self.warmup_steps, total_steps: self.total_steps }
+        LrSchedule {
+            peak: self.lr,
+            warmup_steps: self.warmup_steps,
+            total_steps: self.total_steps,
+        }
     }
 }
 
@@ -134,9 +144,11 @@ impl<B: Backend> TrainModel<B> {
         for (name, value) in &values {
             match current.get(name) {
                 None => problems.push(format!("`{name}` is not a trainable tensor of this model")),
-                Some(t) if t.dims() != value.dims() => {
-                    problems.push(format!("`{name}`: shape {:?}, the model has {:?}", value.dims(), t.dims()))
-                }
+                Some(t) if t.dims() != value.dims() => problems.push(format!(
+                    "`{name}`: shape {:?}, the model has {:?}",
+                    value.dims(),
+                    t.dims()
+                )),
                 _ => {}
             }
         }
@@ -175,7 +187,12 @@ pub trait Objective {
     /// pass so that an accumulation window's mean is exact (as transformers' `num_items_in_batch`).
     fn count(&self, batch: &[&Self::Example]) -> usize;
     /// Summed loss of a micro-batch.
-    fn loss<B: Backend>(&self, model: &TrainModel<B>, batch: &[&Self::Example], device: &B::Device) -> BatchLoss<B>;
+    fn loss<B: Backend>(
+        &self,
+        model: &TrainModel<B>,
+        batch: &[&Self::Example],
+        device: &B::Device,
+    ) -> BatchLoss<B>;
 }
 
 /// One line of `metrics.jsonl`.
@@ -226,7 +243,13 @@ pub struct Trainer {
 
 impl Trainer {
     pub fn new(config: TrainerConfig, run_dir: impl Into<PathBuf>, lora: LoraConfig) -> Self {
-        Trainer { config, run_dir: run_dir.into(), lora, stop: Arc::new(AtomicBool::new(false)), stop_after: None }
+        Trainer {
+            config,
+            run_dir: run_dir.into(),
+            lora,
+            stop: Arc::new(AtomicBool::new(false)),
+            stop_after: None,
+        }
     }
 
     fn checkpoints_dir(&self) -> PathBuf {
@@ -252,7 +275,9 @@ impl Trainer {
     ) -> Result<(TrainModel<B>, TrainReport), TrainError> {
         let c = &self.config;
         if train.is_empty() || c.batch_size == 0 || c.grad_accum == 0 {
-            return Err(TrainError::Setup("empty training set, batch size or accumulation".into()));
+            return Err(TrainError::Setup(
+                "empty training set, batch size or accumulation".into(),
+            ));
         }
         let schedule = c.schedule();
         let mut optimizer = AdamW::<B::InnerBackend>::new(c.adamw.clone());
@@ -276,7 +301,11 @@ impl Trainer {
             .open(&metrics_path)
             .map_err(|e| FileError::new("open", &metrics_path, e))?;
 
-        let stream = BatchStream { len: train.len(), batch_size: c.batch_size, seed: c.seed };
+        let stream = BatchStream {
+            len: train.len(),
+            batch_size: c.batch_size,
+            seed: c.seed,
+        };
         let bar = progress_bar(c, start);
         let mut last_checkpoint = self.latest_checkpoint();
         for step in start..c.total_steps {
@@ -286,12 +315,21 @@ impl Trainer {
                 return Err(TrainError::Interrupted { step, checkpoint });
             }
             let started = Instant::now();
-            B::seed(device, c.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(step));
+            B::seed(
+                device,
+                c.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(step),
+            );
             let lr = schedule.lr(step);
 
             // 1. the window's micro-batches and its normaliser
             let batches: Vec<Vec<&O::Example>> = (0..c.grad_accum)
-                .map(|j| stream.indices(step * c.grad_accum as u64 + j as u64).iter().map(|&i| &train[i]).collect())
+                .map(|j| {
+                    stream
+                        .indices(step * c.grad_accum as u64 + j as u64)
+                        .iter()
+                        .map(|&i| &train[i])
+                        .collect()
+                })
                 .collect();
             let window: usize = batches.iter().map(|b| objective.count(b)).sum::<usize>().max(1);
 
@@ -313,21 +351,33 @@ impl Trainer {
                 }
             }
             if !loss_value.is_finite() {
-                return Err(TrainError::NonFiniteLoss { step, loss: loss_value, last_checkpoint });
+                return Err(TrainError::NonFiniteLoss {
+                    step,
+                    loss: loss_value,
+                    last_checkpoint,
+                });
             }
 
             // 3. clip by the global norm, then one AdamW update per tensor
-            let norm_sq: f64 =
-                grads_sum.values().map(|g| g.clone().powi_scalar(2).sum().into_scalar().elem::<f64>()).sum();
+            let norm_sq: f64 = grads_sum
+                .values()
+                .map(|g| g.clone().powi_scalar(2).sum().into_scalar().elem::<f64>())
+                .sum();
             let grad_norm = norm_sq.sqrt();
             if !grad_norm.is_finite() {
-                return Err(TrainError::NonFiniteLoss { step, loss: grad_norm, last_checkpoint });
+                return Err(TrainError::NonFiniteLoss {
+                    step,
+                    loss: grad_norm,
+                    last_checkpoint,
+                });
             }
             let coef = c.max_grad_norm.map_or(1.0, |m| clip_coefficient(grad_norm, m));
             optimizer.begin_step();
             let mut updated = BTreeMap::new();
             for (name, value) in model.trainable() {
-                let grad = grads_sum.remove(&name).unwrap_or_else(|| value.clone().inner().zeros_like());
+                let grad = grads_sum
+                    .remove(&name)
+                    .unwrap_or_else(|| value.clone().inner().zeros_like());
                 let new = optimizer.update(&name, value.inner(), grad.mul_scalar(coef), lr);
                 updated.insert(name, Tensor::from_inner(new));
             }
@@ -359,7 +409,8 @@ impl Trainer {
             bar.set_message(format!("loss {loss_value:.4} | {:.0} tok/s", m.tokens_per_s));
             bar.inc(1);
             if done % c.checkpoint_every.max(1) == 0 || done == c.total_steps {
-                last_checkpoint = Some(self.save_checkpoint(done, &model, &optimizer, &losses, &eval_losses)?);
+                last_checkpoint =
+                    Some(self.save_checkpoint(done, &model, &optimizer, &losses, &eval_losses)?);
             }
         }
         bar.finish_and_clear();
@@ -367,7 +418,13 @@ impl Trainer {
             Some(p) => p,
             None => self.save_checkpoint(c.total_steps, &model, &optimizer, &losses, &eval_losses)?,
         };
-        let report = TrainReport { steps: c.total_steps, losses, eval_losses, final_checkpoint, resumed_from };
+        let report = TrainReport {
+            steps: c.total_steps,
+            losses,
+            eval_losses,
+            final_checkpoint,
+            resumed_from,
+        };
         Ok((model, report))
     }
 
@@ -389,8 +446,11 @@ impl Trainer {
         fs::create_dir_all(&tmp_dir).map_err(|e| FileError::new("create folder", &tmp_dir, e))?;
 
         // 1. trainable tensors and optimizer moments, by name
-        let trainable: Vec<(String, Tensor<B::InnerBackend, 2>)> =
-            model.trainable().into_iter().map(|(n, t)| (n, t.inner())).collect();
+        let trainable: Vec<(String, Tensor<B::InnerBackend, 2>)> = model
+            .trainable()
+            .into_iter()
+            .map(|(n, t)| (n, t.inner()))
+            .collect();
         write_tensors(&tmp_dir.join("trainable.safetensors"), &trainable)?;
         let mut moments = Vec::new();
         for (n, m) in &optimizer.moments {
@@ -399,7 +459,10 @@ impl Trainer {
         }
         write_tensors(&tmp_dir.join("optimizer.safetensors"), &moments)?;
         // 2. a PEFT adapter folder users can load as it is
-        model.qwen.peft_adapter(&self.lora).write(&tmp_dir.join("adapter"))?;
+        model
+            .qwen
+            .peft_adapter(&self.lora)
+            .write(&tmp_dir.join("adapter"))?;
         // 3. trainer state last: its presence marks a complete checkpoint
         let state = TrainerState {
             step,
@@ -419,7 +482,8 @@ impl Trainer {
         if let Ok(entries) = fs::read_dir(&root) {
             for entry in entries.flatten() {
                 let n = entry.file_name().to_string_lossy().into_owned();
-                let keep = n == name || Some(n.as_str()) == previous.as_deref().map(str::trim) || n == "LATEST";
+                let keep =
+                    n == name || Some(n.as_str()) == previous.as_deref().map(str::trim) || n == "LATEST";
                 if !keep && n.starts_with("step-") {
                     let _ = fs::remove_dir_all(entry.path());
                 }
@@ -435,7 +499,10 @@ impl Trainer {
         optimizer: &mut AdamW<B::InnerBackend>,
         device: &B::Device,
     ) -> Result<TrainerState, TrainError> {
-        let bad = |reason: String| TrainError::Checkpoint { path: dir.to_path_buf(), reason };
+        let bad = |reason: String| TrainError::Checkpoint {
+            path: dir.to_path_buf(),
+            reason,
+        };
         let state_path = dir.join("trainer_state.json");
         let text = fs::read(&state_path).map_err(|e| bad(format!("trainer_state.json: {e}")))?;
         let state: TrainerState =
@@ -447,15 +514,26 @@ impl Trainer {
             )));
         }
         let values = read_tensors::<B::InnerBackend>(&dir.join("trainable.safetensors"), device)?;
-        let values = values.into_iter().map(|(n, t)| (n, Tensor::from_inner(t))).collect();
+        let values = values
+            .into_iter()
+            .map(|(n, t)| (n, Tensor::from_inner(t)))
+            .collect();
         model.set_trainable(values).map_err(bad)?;
         let moments = read_tensors::<B::InnerBackend>(&dir.join("optimizer.safetensors"), device)?;
         optimizer.step = state.optimizer_step;
         optimizer.moments.clear();
         for (name, m) in &moments {
             if let Some(param) = name.strip_prefix("m.") {
-                let v = moments.get(&format!("v.{param}")).ok_or_else(|| bad(format!("no second moment for `{param}`")))?;
-                optimizer.moments.insert(param.to_string(), Moments { m: m.clone(), v: v.clone() });
+                let v = moments
+                    .get(&format!("v.{param}"))
+                    .ok_or_else(|| bad(format!("no second moment for `{param}`")))?;
+                optimizer.moments.insert(
+                    param.to_string(),
+                    Moments {
+                        m: m.clone(),
+                        v: v.clone(),
+                    },
+                );
             }
         }
         Ok(state)
@@ -475,7 +553,11 @@ pub fn evaluate<B: Backend, O: Objective>(
     for chunk in set.chunks(batch_size.max(1)) {
         let batch: Vec<&O::Example> = chunk.iter().collect();
         count += objective.count(&batch);
-        sum += objective.loss(model, &batch, device).sum.into_scalar().elem::<f64>();
+        sum += objective
+            .loss(model, &batch, device)
+            .sum
+            .into_scalar()
+            .elem::<f64>();
     }
     sum / count.max(1) as f64
 }
@@ -498,7 +580,9 @@ impl BatchStream {
             let (epoch, pos) = (q / self.len, q % self.len);
             if epoch_cache.as_ref().is_none_or(|(e, _)| *e != epoch) {
                 let mut order: Vec<usize> = (0..self.len).collect();
-                order.shuffle(&mut ChaCha8Rng::seed_from_u64(self.seed ^ (epoch as u64).wrapping_mul(0xA24B_AED4_963E_E407)));
+                order.shuffle(&mut ChaCha8Rng::seed_from_u64(
+                    self.seed ^ (epoch as u64).wrapping_mul(0xA24B_AED4_963E_E407),
+                ));
                 epoch_cache = Some((epoch, order));
             }
             if let Some((_, order)) = &epoch_cache {
@@ -526,7 +610,9 @@ fn progress_bar(c: &TrainerConfig, start: u64) -> indicatif::ProgressBar {
 
 /// Keeps the metrics lines of steps `<= step` (those the resumed checkpoint covers).
 fn truncate_metrics(path: &Path, step: u64) -> Result<(), TrainError> {
-    let Ok(text) = fs::read_to_string(path) else { return Ok(()) };
+    let Ok(text) = fs::read_to_string(path) else {
+        return Ok(());
+    };
     let kept: String = text
         .lines()
         .filter(|line| serde_json::from_str::<StepMetrics>(line).is_ok_and(|m| m.step <= step))
@@ -538,12 +624,24 @@ fn truncate_metrics(path: &Path, step: u64) -> Result<(), TrainError> {
 
 /// Named 2-D f32 tensors to a safetensors file, atomically.
 fn write_tensors<B: Backend>(path: &Path, tensors: &[(String, Tensor<B, 2>)]) -> Result<(), TrainError> {
-    let bad = |reason: String| TrainError::Checkpoint { path: path.to_path_buf(), reason };
+    let bad = |reason: String| TrainError::Checkpoint {
+        path: path.to_path_buf(),
+        reason,
+    };
     let data: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
         .iter()
         .map(|(n, t)| {
-            let values = t.clone().into_data().convert::<f32>().to_vec::<f32>().map_err(|e| bad(format!("{n}: {e:?}")))?;
-            Ok((n.clone(), t.dims().to_vec(), values.iter().flat_map(|v| v.to_le_bytes()).collect()))
+            let values = t
+                .clone()
+                .into_data()
+                .convert::<f32>()
+                .to_vec::<f32>()
+                .map_err(|e| bad(format!("{n}: {e:?}")))?;
+            Ok((
+                n.clone(),
+                t.dims().to_vec(),
+                values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            ))
         })
         .collect::<Result<_, TrainError>>()?;
     let views = data
@@ -555,12 +653,21 @@ fn write_tensors<B: Backend>(path: &Path, tensors: &[(String, Tensor<B, 2>)]) ->
         })
         .collect::<Result<Vec<_>, _>>()?;
     let bytes = safetensors::serialize(views, None).map_err(|e| bad(e.to_string()))?;
-    atomic_write(path, |w| w.write_all(&bytes).map_err(|e| TrainError::from(FileError::new("write", path, e))))
+    atomic_write(path, |w| {
+        w.write_all(&bytes)
+            .map_err(|e| TrainError::from(FileError::new("write", path, e)))
+    })
 }
 
 /// Reads every 2-D f32 tensor of a safetensors file by name.
-fn read_tensors<B: Backend>(path: &Path, device: &B::Device) -> Result<BTreeMap<String, Tensor<B, 2>>, TrainError> {
-    let bad = |reason: String| TrainError::Checkpoint { path: path.to_path_buf(), reason };
+fn read_tensors<B: Backend>(
+    path: &Path,
+    device: &B::Device,
+) -> Result<BTreeMap<String, Tensor<B, 2>>, TrainError> {
+    let bad = |reason: String| TrainError::Checkpoint {
+        path: path.to_path_buf(),
+        reason,
+    };
     let bytes = fs::read(path).map_err(|e| bad(e.to_string()))?;
     let st = SafeTensors::deserialize(&bytes).map_err(|e| bad(e.to_string()))?;
     let mut out = BTreeMap::new();
@@ -572,8 +679,11 @@ fn read_tensors<B: Backend>(path: &Path, device: &B::Device) -> Result<BTreeMap<
         if view.dtype() != Dtype::F32 {
             return Err(bad(format!("`{name}` is {:?}, expected F32", view.dtype())));
         }
-        let values: Vec<f32> =
-            view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+        let values: Vec<f32> = view
+            .data()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
         out.insert(name, Tensor::from_data(TensorData::new(values, [r, c]), device));
     }
     Ok(out)

@@ -15,7 +15,9 @@ use spec_actions_qwen3::loader::load_qwen3;
 use spec_actions_qwen3::lora::{AdapterSite, LoraConfig};
 use spec_actions_qwen3::model::parity::ReferenceFile;
 use spec_actions_train::tasks::SftObjective;
-use spec_actions_train::trainer::{BatchLoss, Objective, TrainError, TrainModel, Trainer, TrainerConfig, evaluate};
+use spec_actions_train::trainer::{
+    BatchLoss, Objective, TrainError, TrainModel, Trainer, TrainerConfig, evaluate,
+};
 
 type B = Autodiff<Flex>;
 
@@ -28,7 +30,9 @@ fn rng_lock() -> std::sync::MutexGuard<'static, ()> {
 }
 
 fn fixture(dir: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../spec-actions-qwen3/tests/data").join(dir)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../spec-actions-qwen3/tests/data")
+        .join(dir)
 }
 
 fn tiny_model(lora: Option<&LoraConfig>) -> TrainModel<B> {
@@ -36,9 +40,14 @@ fn tiny_model(lora: Option<&LoraConfig>) -> TrainModel<B> {
     let base = load_qwen3::<B>(fixture("tiny"), &device).expect("fixture loads");
     let qwen = match lora {
         Some(c) => base.with_new_lora(c),
-        None => base.with_peft_adapter(&fixture("tiny/lora")).expect("adapter loads"),
+        None => base
+            .with_peft_adapter(&fixture("tiny/lora"))
+            .expect("adapter loads"),
     };
-    TrainModel { qwen, score_head: None }
+    TrainModel {
+        qwen,
+        score_head: None,
+    }
 }
 
 fn to_vec<const D: usize>(t: Tensor<Flex, D>) -> Vec<f32> {
@@ -64,17 +73,27 @@ fn label_position_loss_and_gradients_match_peft() {
     let model = tiny_model(None);
     let objective = SftObjective { pad_id: 0 };
     let count = objective.count(&batch);
-    let loss = objective.loss(&model, &batch, &Default::default()).sum.div_scalar(count as f64);
+    let loss = objective
+        .loss(&model, &batch, &Default::default())
+        .sum
+        .div_scalar(count as f64);
     let value = f64::from(loss.clone().into_scalar());
     let expected = reference.get("train_loss").expect("loss").values[0];
-    assert!((value - expected).abs() <= 1e-5, "loss {value} vs PEFT {expected}");
+    assert!(
+        (value - expected).abs() <= 1e-5,
+        "loss {value} vs PEFT {expected}"
+    );
 
     let grads = loss.backward();
     let mut checked = 0;
     for (site, proj) in model.qwen.projections() {
         let lora = proj.lora.as_ref().expect("adapter");
         for (which, param) in [('A', &lora.lora_a), ('B', &lora.lora_b)] {
-            let key = format!("grad.{}", site.peft_key(which).replace(&format!("lora_{which}."), &format!("lora_{which}.default.")));
+            let key = format!(
+                "grad.{}",
+                site.peft_key(which)
+                    .replace(&format!("lora_{which}."), &format!("lora_{which}.default."))
+            );
             let r = reference.get(&key).expect("gradient in reference");
             let ours = to_vec(param.val().grad(&grads).expect("gradient"));
             let scale = r.values.iter().fold(0.0f64, |m, v| m.max(v.abs()));
@@ -86,7 +105,10 @@ fn label_position_loss_and_gradients_match_peft() {
         }
     }
     assert_eq!(checked, 28);
-    let _ = AdapterSite { layer: 0, module: "q_proj" };
+    let _ = AdapterSite {
+        layer: 0,
+        module: "q_proj",
+    };
 }
 
 /// Token rows of a learnable task over the fixture's 1024-token vocabulary: a class token
@@ -97,7 +119,11 @@ fn class_task(n: usize, seed: u64) -> Vec<LabeledTokens> {
             let class = 10 + (i % 4) as u32;
             let noise = |k: u64| ((seed * 7919 + i * 104_729 + k * 15_485_863) % 900 + 20) as u32;
             let ids: Vec<u32> = vec![class, noise(1), noise(2), noise(3), 5, 200 + class, 300 + class];
-            let labels = ids.iter().enumerate().map(|(j, &t)| if j >= 5 { i64::from(t) } else { IGNORE }).collect();
+            let labels = ids
+                .iter()
+                .enumerate()
+                .map(|(j, &t)| if j >= 5 { i64::from(t) } else { IGNORE })
+                .collect();
             LabeledTokens { ids, labels }
         })
         .collect()
@@ -139,7 +165,10 @@ fn resumed_run_follows_the_uninterrupted_trajectory() {
     first.stop_after = Some(3);
     match first.fit(model, &objective, &train, None, &device) {
         Err(TrainError::Interrupted { step: 3, .. }) => {}
-        other => panic!("expected an interruption at step 3, got {:?}", other.map(|(_, r)| r.losses)),
+        other => panic!(
+            "expected an interruption at step 3, got {:?}",
+            other.map(|(_, r)| r.losses)
+        ),
     }
     // A fresh process: new random adapters, everything restored from the checkpoint.
     B::seed(&device, 99);
@@ -163,11 +192,23 @@ impl Objective for PoisonedAfter {
     fn count(&self, batch: &[&LabeledTokens]) -> usize {
         self.inner.count(batch)
     }
-    fn loss<Bk: Backend>(&self, model: &TrainModel<Bk>, batch: &[&LabeledTokens], device: &Bk::Device) -> BatchLoss<Bk> {
+    fn loss<Bk: Backend>(
+        &self,
+        model: &TrainModel<Bk>,
+        batch: &[&LabeledTokens],
+        device: &Bk::Device,
+    ) -> BatchLoss<Bk> {
         let calls = self.from_call.get() + 1;
         self.from_call.set(calls);
         let out = self.inner.loss(model, batch, device);
-        if calls > self.poison_at { BatchLoss { sum: out.sum.mul_scalar(f64::NAN), tokens: out.tokens } } else { out }
+        if calls > self.poison_at {
+            BatchLoss {
+                sum: out.sum.mul_scalar(f64::NAN),
+                tokens: out.tokens,
+            }
+        } else {
+            out
+        }
     }
 }
 
@@ -179,20 +220,37 @@ fn non_finite_loss_stops_and_keeps_the_last_checkpoint() {
     let device = Default::default();
     let dir = tempfile::tempdir().expect("dir");
     // grad_accum 2: step k uses calls 2k+1, 2k+2; poisoned from call 7 (step 3).
-    let objective = PoisonedAfter { inner: SftObjective { pad_id: 0 }, from_call: 0.into(), poison_at: 6 };
+    let objective = PoisonedAfter {
+        inner: SftObjective { pad_id: 0 },
+        from_call: 0.into(),
+        poison_at: 6,
+    };
     let trainer = Trainer::new(config(8), dir.path(), lora.clone());
     match trainer.fit(tiny_model(Some(&lora)), &objective, &train, None, &device) {
-        Err(TrainError::NonFiniteLoss { step: 3, last_checkpoint: Some(path), .. }) => {
+        Err(TrainError::NonFiniteLoss {
+            step: 3,
+            last_checkpoint: Some(path),
+            ..
+        }) => {
             assert!(path.ends_with("step-0000002"), "{}", path.display());
         }
-        other => panic!("expected NonFiniteLoss at step 3, got {:?}", other.map(|(_, r)| r.losses)),
+        other => panic!(
+            "expected NonFiniteLoss at step 3, got {:?}",
+            other.map(|(_, r)| r.losses)
+        ),
     }
     let latest = trainer.latest_checkpoint().expect("a checkpoint survives");
     assert!(latest.ends_with("step-0000002"));
     assert!(latest.join("adapter/adapter_model.safetensors").is_file());
     // It resumes from there with a healthy objective.
     let (_, report) = trainer
-        .fit(tiny_model(Some(&lora)), &SftObjective { pad_id: 0 }, &train, None, &device)
+        .fit(
+            tiny_model(Some(&lora)),
+            &SftObjective { pad_id: 0 },
+            &train,
+            None,
+            &device,
+        )
         .expect("resumes after the NaN");
     assert_eq!(report.resumed_from, Some(2));
     assert!(report.losses.iter().all(|l| l.is_finite()));
@@ -207,7 +265,13 @@ fn frozen_weights_are_bit_identical_after_training() {
     let before = model.qwen.hf_tensors();
     let dir = tempfile::tempdir().expect("dir");
     let (model, _) = Trainer::new(config(4), dir.path(), lora)
-        .fit(model, &SftObjective { pad_id: 0 }, &class_task(16, 3), None, &device)
+        .fit(
+            model,
+            &SftObjective { pad_id: 0 },
+            &class_task(16, 3),
+            None,
+            &device,
+        )
         .expect("trains");
     let after = model.qwen.hf_tensors();
     assert_eq!(before.len(), after.len());
@@ -236,10 +300,23 @@ fn small_sft_run_drives_heldout_loss_well_below_its_start() {
     let base = load_qwen3::<B>(fixture("tiny"), &device).expect("fixture loads");
     let mut base = base;
     base.embed_tokens.weight = base.embed_tokens.weight.clone().map(|w| w.mul_scalar(25.0));
-    let model = TrainModel { qwen: base.with_new_lora(&lora), score_head: None };
-    let start = evaluate(&burn::module::AutodiffModule::valid(&model), &objective, &heldout, 8, &device);
+    let model = TrainModel {
+        qwen: base.with_new_lora(&lora),
+        score_head: None,
+    };
+    let start = evaluate(
+        &burn::module::AutodiffModule::valid(&model),
+        &objective,
+        &heldout,
+        8,
+        &device,
+    );
     let dir = tempfile::tempdir().expect("dir");
-    let cfg = TrainerConfig { lr: 2e-2, warmup_steps: 3, ..config(40) };
+    let cfg = TrainerConfig {
+        lr: 2e-2,
+        warmup_steps: 3,
+        ..config(40)
+    };
     let (_, report) = Trainer::new(cfg, dir.path(), lora)
         .fit(model, &objective, &train, Some(&heldout), &device)
         .expect("trains");

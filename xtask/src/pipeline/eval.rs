@@ -17,19 +17,32 @@ use super::train::{base_model, encoder_for, model_dir, read_head, split_examples
 use super::{BoxError, RunDir, bar};
 
 /// A role's trained model: its base with the stage's adapter merged in.
-fn trained<B: Backend>(run: &RunDir, preset: &Preset, role: Role, device: &B::Device) -> Result<Qwen3<B>, BoxError> {
+fn trained<B: Backend>(
+    run: &RunDir,
+    preset: &Preset,
+    role: Role,
+    device: &B::Device,
+) -> Result<Qwen3<B>, BoxError> {
     let spec = preset.role(role);
     let base = base_model::<B>(run, role, spec, device)?;
     let adapter = model_dir(run, role).join("adapter");
     if !adapter.join("adapter_model.safetensors").exists() {
-        return Err(format!("no trained adapter in {}: run `cargo xtask train-all` first", adapter.display()).into());
+        return Err(format!(
+            "no trained adapter in {}: run `cargo xtask train-all` first",
+            adapter.display()
+        )
+        .into());
     }
     Ok(base.with_peft_adapter(&adapter)?.merge_lora())
 }
 
 /// Parameter count of a config (embeddings counted once when tied).
 fn param_count<B: Backend>(model: &Qwen3<B>) -> f64 {
-    model.hf_tensors().iter().map(|(_, shape, _)| shape.iter().product::<usize>() as f64).sum()
+    model
+        .hf_tensors()
+        .iter()
+        .map(|(_, shape, _)| shape.iter().product::<usize>() as f64)
+        .sum()
 }
 
 /// The eval stage: recordings in `<run>/eval/recorded-<split>.jsonl`, the study in
@@ -45,20 +58,37 @@ pub fn eval_stage<B: Backend>(run: &RunDir, preset: &Preset, device: &B::Device)
             verifier: trained::<B>(run, preset, Role::Verifier, device)?,
             reward: (
                 trained::<B>(run, preset, Role::Reward, device)?,
-                read_head::<B>(&model_dir(run, Role::Reward).join("score_head.safetensors"), device)?,
+                read_head::<B>(
+                    &model_dir(run, Role::Reward).join("score_head.safetensors"),
+                    device,
+                )?,
             ),
             decode: preset.decode.clone(),
             names: ["cheap", "strong", "verifier", "reward"].map(|r| format!("{}:{r}", preset.name)),
         };
-        let recorder = Recorder { models: &models, samples: preset.samples, one_pass_k: preset.one_pass_k };
+        let recorder = Recorder {
+            models: &models,
+            samples: preset.samples,
+            one_pass_k: preset.one_pass_k,
+        };
 
         // 1. Record (each split's file is kept: a re-run after an interruption skips it).
         let mut rows = Vec::new();
-        for (split, limit) in
-            [("dev", preset.dev_examples), ("eval", preset.eval_examples), ("heldout", preset.heldout_examples)]
-        {
+        for (split, limit) in [
+            ("dev", preset.dev_examples),
+            ("eval", preset.eval_examples),
+            ("heldout", preset.heldout_examples),
+        ] {
             let examples = split_examples(run, split, limit, preset.seed)?;
-            rows.push((split, record_split(&recorder, &examples, &dir.join(format!("recorded-{split}.jsonl")), split)?));
+            rows.push((
+                split,
+                record_split(
+                    &recorder,
+                    &examples,
+                    &dir.join(format!("recorded-{split}.jsonl")),
+                    split,
+                )?,
+            ));
         }
         // 2. Replay every policy with costs priced by the real parameter counts (FLOP units)
         //    and the study's nominal units.
@@ -75,29 +105,53 @@ pub fn eval_stage<B: Backend>(run: &RunDir, preset: &Preset, device: &B::Device)
         };
         let majority_kind = run
             .finished("datasets")
-            .and_then(|r| r.metrics.get("majority_kind").and_then(Value::as_str).map(str::to_string))
+            .and_then(|r| {
+                r.metrics
+                    .get("majority_kind")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
             .and_then(|k| k.parse::<ActionKind>().ok());
         let mut summary = serde_json::Map::new();
         for (name, eval_split) in [("eval", "eval"), ("heldout", "heldout")] {
-            let dev = rows.iter().find(|(s, _)| *s == "dev").map(|(_, r)| r.clone()).unwrap_or_default();
-            let mut evaluated: Vec<RecordedExample> =
-                rows.iter().find(|(s, _)| *s == eval_split).map(|(_, r)| r.clone()).unwrap_or_default();
+            let dev = rows
+                .iter()
+                .find(|(s, _)| *s == "dev")
+                .map(|(_, r)| r.clone())
+                .unwrap_or_default();
+            let mut evaluated: Vec<RecordedExample> = rows
+                .iter()
+                .find(|(s, _)| *s == eval_split)
+                .map(|(_, r)| r.clone())
+                .unwrap_or_default();
             if evaluated.is_empty() {
                 continue;
             }
             for row in &mut evaluated {
                 row.split = Split::Eval;
             }
-            let set = RecordedSet::from_rows(dev.into_iter().chain(evaluated.iter().cloned()).collect(), &memory_origin())?;
+            let set = RecordedSet::from_rows(
+                dev.into_iter().chain(evaluated.iter().cloned()).collect(),
+                &memory_origin(),
+            )?;
             let study = run_study(&set, &costs, &options)?;
-            println!("\n{name} split ({} examples):\n{}", evaluated.len(), study.summary_table());
-            let mut results = study.results(format!("spec-actions v3 — {} preset, {name} split", preset.name));
+            println!(
+                "\n{name} split ({} examples):\n{}",
+                evaluated.len(),
+                study.summary_table()
+            );
+            let mut results =
+                study.results(format!("spec-actions v3 — {} preset, {name} split", preset.name));
             if let Some(kind) = majority_kind {
                 results.majority_kind = Some(kind);
                 let hits = evaluated.iter().filter(|r| r.gold.kind == kind).count();
                 results.majority_baseline = Some(hits as f64 / evaluated.len() as f64);
             }
-            let out = if name == "eval" { dir.to_path_buf() } else { dir.join(name) };
+            let out = if name == "eval" {
+                dir.to_path_buf()
+            } else {
+                dir.join(name)
+            };
             std::fs::create_dir_all(&out)?;
             study.write(&results, &out)?;
             let configs: Vec<Value> = results
@@ -105,8 +159,11 @@ pub fn eval_stage<B: Backend>(run: &RunDir, preset: &Preset, device: &B::Device)
                 .iter()
                 .map(|c| json!({"name": c.name, "accuracy": c.accuracy, "cost": c.mean_cost}))
                 .collect();
-            summary.insert(name.into(), json!({"examples": evaluated.len(), "configs": configs,
-                "oracle_accuracy": study.analysis.oracle.oracle_accuracy}));
+            summary.insert(
+                name.into(),
+                json!({"examples": evaluated.len(), "configs": configs,
+                "oracle_accuracy": study.analysis.oracle.oracle_accuracy}),
+            );
         }
         Ok(Value::Object(summary))
     })?;
@@ -122,12 +179,19 @@ fn record_split<B: Backend>(
 ) -> Result<Vec<RecordedExample>, BoxError> {
     let complete = |rows: &[RecordedExample]| {
         rows.len() == examples.len()
-            && rows.iter().zip(examples).all(|(r, e)| r.id == e.id && r.samples.len() == recorder.samples)
+            && rows
+                .iter()
+                .zip(examples)
+                .all(|(r, e)| r.id == e.id && r.samples.len() == recorder.samples)
     };
     if let Ok(set) = RecordedSet::read_jsonl(path)
         && complete(set.rows())
     {
-        println!("  {split}: {} recorded examples reused from {}", examples.len(), path.display());
+        println!(
+            "  {split}: {} recorded examples reused from {}",
+            examples.len(),
+            path.display()
+        );
         return Ok(set.rows().to_vec());
     }
     let progress = bar(examples.len() as u64, &format!("recording {split}"));

@@ -40,7 +40,10 @@ pub struct RunDir {
 
 impl RunDir {
     pub fn new(root: impl Into<PathBuf>, preset: &str) -> Self {
-        RunDir { root: root.into(), preset: preset.to_string() }
+        RunDir {
+            root: root.into(),
+            preset: preset.to_string(),
+        }
     }
 
     pub fn stage_dir(&self, stage: &str) -> PathBuf {
@@ -70,7 +73,10 @@ impl RunDir {
         body: impl FnOnce(&Path) -> Result<Value, BoxError>,
     ) -> Result<StageRecord, BoxError> {
         if let Some(done) = self.finished(stage) {
-            println!("[{stage}] done already ({:.0} s) — skipped; use --force {stage} to redo it", done.seconds);
+            println!(
+                "[{stage}] done already ({:.0} s) — skipped; use --force {stage} to redo it",
+                done.seconds
+            );
             return Ok(done);
         }
         let dir = self.stage_dir(stage);
@@ -112,22 +118,32 @@ impl RunDir {
             "data_sha256": data_hashes,
             "stages": stage_records,
         });
-        atomic_write_bytes(&self.root.join("manifest.json"), &serde_json::to_vec_pretty(&manifest)?)?;
+        atomic_write_bytes(
+            &self.root.join("manifest.json"),
+            &serde_json::to_vec_pretty(&manifest)?,
+        )?;
         Ok(())
     }
 }
 
 fn git_revision() -> Option<String> {
-    let out = std::process::Command::new("git").args(["rev-parse", "HEAD"]).output().ok()?;
-    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    let out = std::process::Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
 /// An indicatif bar with rate and ETA.
 pub fn bar(len: u64, what: &str) -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::new(len);
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{msg:>18} [{elapsed_precise}<{eta_precise}] {bar:30} {pos}/{len} ({per_sec})")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        indicatif::ProgressStyle::with_template(
+            "{msg:>18} [{elapsed_precise}<{eta_precise}] {bar:30} {pos}/{len} ({per_sec})",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     bar.set_message(what.to_string());
     bar

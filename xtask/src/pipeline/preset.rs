@@ -51,7 +51,11 @@ pub enum ModelSource {
     /// The embedding (tied to the LM head) is drawn with std `0.02 · embedding_scale`: at 0.02
     /// the final norm caps every logit near ±1.3 and no adapter could make a confident
     /// prediction, so the tiny models use a trained-model-like scale.
-    Random { config: Qwen3Config, seed: u64, embedding_scale: f64 },
+    Random {
+        config: Qwen3Config,
+        seed: u64,
+        embedding_scale: f64,
+    },
     /// A user's HF checkpoint folder.
     Folder(PathBuf),
 }
@@ -117,7 +121,8 @@ impl Preset {
             "tiny" => Ok(tiny(seed)),
             "smoke" => Ok(smoke(seed)),
             "qwen3" => {
-                let dir = models.ok_or("the qwen3 preset needs --models DIR (Qwen3-1.7B, Qwen3-4B, Qwen3-8B folders)")?;
+                let dir = models
+                    .ok_or("the qwen3 preset needs --models DIR (Qwen3-1.7B, Qwen3-4B, Qwen3-8B folders)")?;
                 Ok(qwen3(seed, dir))
             }
             other => Err(format!("unknown preset {other:?} (tiny, smoke, qwen3)")),
@@ -156,9 +161,20 @@ fn trainer(steps: u64, batch: usize, lr: f64, seed: u64) -> TrainerConfig {
     }
 }
 
-fn random_role(config: Qwen3Config, seed: u64, steps: u64, batch: usize, lr: f64, train_examples: usize) -> RoleSpec {
+fn random_role(
+    config: Qwen3Config,
+    seed: u64,
+    steps: u64,
+    batch: usize,
+    lr: f64,
+    train_examples: usize,
+) -> RoleSpec {
     RoleSpec {
-        source: ModelSource::Random { config, seed, embedding_scale: 15.0 },
+        source: ModelSource::Random {
+            config,
+            seed,
+            embedding_scale: 15.0,
+        },
         lora: LoraConfig::new(32, 64.0),
         trainer: trainer(steps, batch, lr, seed),
         train_examples,
@@ -189,7 +205,10 @@ pub fn tiny(seed: u64) -> Preset {
         heldout_examples: 30,
         samples: 3,
         one_pass_k: 2,
-        decode: DecodeSettings { max_new_tokens: 48, ..DecodeSettings::default() },
+        decode: DecodeSettings {
+            max_new_tokens: 48,
+            ..DecodeSettings::default()
+        },
     }
 }
 
@@ -199,12 +218,21 @@ pub fn smoke(seed: u64) -> Preset {
     p.name = "smoke".into();
     p.data.synthetic = 600;
     p.data.eval_size = 60;
-    for (spec, steps) in [(&mut p.cheap, 12), (&mut p.verifier, 6), (&mut p.reward, 6), (&mut p.strong, 12)] {
+    for (spec, steps) in [
+        (&mut p.cheap, 12),
+        (&mut p.verifier, 6),
+        (&mut p.reward, 6),
+        (&mut p.strong, 12),
+    ] {
         spec.trainer = trainer(steps, 4, 3e-3, spec.trainer.seed);
         spec.train_examples = 120;
         spec.heldout_examples = 8;
     }
-    p.strong.source = ModelSource::Random { config: small(64, 3, 4, 2, 16), seed: seed + 4, embedding_scale: 15.0 };
+    p.strong.source = ModelSource::Random {
+        config: small(64, 3, 4, 2, 16),
+        seed: seed + 4,
+        embedding_scale: 15.0,
+    };
     p.dev_examples = 24;
     p.eval_examples = 30;
     p.heldout_examples = 8;
@@ -217,7 +245,12 @@ pub fn qwen3(seed: u64, dir: &Path) -> Preset {
     let role = |folder: &str, steps: u64, batch: usize, lr: f64| RoleSpec {
         source: ModelSource::Folder(dir.join(folder)),
         lora: LoraConfig::new(16, 32.0),
-        trainer: TrainerConfig { grad_accum: 4, checkpoint_every: 100, eval_every: 100, ..trainer(steps, batch, lr, seed) },
+        trainer: TrainerConfig {
+            grad_accum: 4,
+            checkpoint_every: 100,
+            eval_every: 100,
+            ..trainer(steps, batch, lr, seed)
+        },
         train_examples: usize::MAX,
         heldout_examples: 256,
     };

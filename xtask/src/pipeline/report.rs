@@ -16,8 +16,12 @@ pub fn verdict(results: &ResultsFile, report: &FrontierReport) -> String {
     let Some(cheap) = results.cheap_only_config.as_deref() else {
         return "No cheap-only configuration in the results: no verdict.".into();
     };
-    let gated: Vec<&str> =
-        results.configs.iter().filter(|c| c.accept_rate.is_some() && c.name != cheap).map(|c| c.name.as_str()).collect();
+    let gated: Vec<&str> = results
+        .configs
+        .iter()
+        .filter(|c| c.accept_rate.is_some() && c.name != cheap)
+        .map(|c| c.name.as_str())
+        .collect();
     let Some(stats) = &report.statistics else {
         return "No per-example records: no significance test, no verdict.".into();
     };
@@ -25,13 +29,20 @@ pub fn verdict(results: &ResultsFile, report: &FrontierReport) -> String {
         .comparisons
         .iter()
         .filter_map(|c| {
-            let (other, diff) = if c.b == cheap { (c.a.as_str(), c.accuracy_difference) } else if c.a == cheap {
+            let (other, diff) = if c.b == cheap {
+                (c.a.as_str(), c.accuracy_difference)
+            } else if c.a == cheap {
                 (c.b.as_str(), -c.accuracy_difference)
             } else {
                 return None;
             };
-            (gated.contains(&other) && c.significant && diff > 0.0)
-                .then(|| format!("{other} (+{:.1} points, McNemar p = {:.3})", 100.0 * diff, c.mcnemar_p))
+            (gated.contains(&other) && c.significant && diff > 0.0).then(|| {
+                format!(
+                    "{other} (+{:.1} points, McNemar p = {:.3})",
+                    100.0 * diff,
+                    c.mcnemar_p
+                )
+            })
         })
         .collect();
     if wins.is_empty() {
@@ -40,7 +51,10 @@ pub fn verdict(results: &ResultsFile, report: &FrontierReport) -> String {
             stats.options.alpha
         )
     } else {
-        format!("Gated policies that beat cheap-only ({cheap}) significantly: {}.", wins.join(", "))
+        format!(
+            "Gated policies that beat cheap-only ({cheap}) significantly: {}.",
+            wins.join(", ")
+        )
     }
 }
 
@@ -50,20 +64,45 @@ pub fn write_report(results_path: &Path, out: &Path, with_study: bool) -> Result
     let results = ResultsFile::read(results_path)?;
     let report = FrontierReport::analyze(&results, ReportOptions::default())?;
     let mut md = String::new();
-    writeln!(md, "# {}\n", if report.title.is_empty() { "spec-actions results" } else { &report.title })?;
+    writeln!(
+        md,
+        "# {}\n",
+        if report.title.is_empty() {
+            "spec-actions results"
+        } else {
+            &report.title
+        }
+    )?;
     writeln!(md, "**Verdict:** {}\n", verdict(&results, &report))?;
-    writeln!(md, "## Results\n\n{}\n{}\n", report.markdown_table(), report.baselines_line())?;
-    writeln!(md, "## Cost-Quality Frontier\n\n```\n{}```\n", report.frontier_listing())?;
+    writeln!(
+        md,
+        "## Results\n\n{}\n{}\n",
+        report.markdown_table(),
+        report.baselines_line()
+    )?;
+    writeln!(
+        md,
+        "## Cost-Quality Frontier\n\n```\n{}```\n",
+        report.frontier_listing()
+    )?;
     writeln!(md, "```\n{}```\n", chart::text_chart(&report.frontier, 64, 16))?;
     if let Some(stats) = report.statistics_text() {
-        writeln!(md, "## Statistics (bootstrap 95% intervals, paired tests)\n\n```\n{stats}```\n")?;
+        writeln!(
+            md,
+            "## Statistics (bootstrap 95% intervals, paired tests)\n\n```\n{stats}```\n"
+        )?;
     }
     if let Some(sweeps) = report.sweeps_text() {
         writeln!(md, "## Threshold sweeps (RouteLLM metrics)\n\n```\n{sweeps}```\n")?;
     }
     if with_study {
         let v2 = FrontierReport::analyze(&study_v2(), ReportOptions::default())?;
-        writeln!(md, "## Side by side: the study's v2 results\n\n{}\n{}\n", v2.markdown_table(), v2.baselines_line())?;
+        writeln!(
+            md,
+            "## Side by side: the study's v2 results\n\n{}\n{}\n",
+            v2.markdown_table(),
+            v2.baselines_line()
+        )?;
         writeln!(md, "```\n{}```\n", v2.frontier_listing())?;
     }
     plot::write_svg(&report, &out.join("frontier.svg"))?;

@@ -27,7 +27,9 @@ use super::{BoxError, RunDir};
 
 /// Where the repo's shipped assets are (the tokenizer, BFCL).
 pub fn assets_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join("assets")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("assets")
 }
 
 /// Stage 1: the v3 datasets, in `<run>/datasets`.
@@ -40,14 +42,18 @@ pub fn datasets_stage(run: &RunDir, preset: &Preset) -> Result<(), BoxError> {
             bfcl_dir: d.use_bfcl.then(|| assets.join("bfcl-v4")),
             synthetic_examples: d.synthetic,
             seed: preset.seed,
-            budget: d.budget.clone(),
+            budget: d.budget,
             eval_size: d.eval_size,
             dev_fraction: d.dev_fraction,
             heldout_category: d.use_bfcl.then(|| "simple_java".to_string()),
         };
         let report = build_datasets(&config, &counter, dir, &mut NoProgress)?;
-        let sizes: serde_json::Map<String, Value> =
-            report.card.sizes.iter().map(|(split, s)| (split.to_string(), json!(s.examples))).collect();
+        let sizes: serde_json::Map<String, Value> = report
+            .card
+            .sizes
+            .iter()
+            .map(|(split, s)| (split.to_string(), json!(s.examples)))
+            .collect();
         println!("  datasets: {}", serde_json::to_string(&sizes)?);
         let majority_kind = report.card.baselines.get("eval").map(|b| b.majority_kind.clone());
         Ok(json!({ "sizes": sizes, "majority_kind": majority_kind }))
@@ -78,17 +84,30 @@ pub fn encoder_for(source: &ModelSource) -> Result<ActionPromptEncoder, BoxError
 
 /// The base model of a role: loaded from the user's folder, or random-initialised and saved in
 /// `<run>/models/<role>/base` (so evaluation loads exactly the trained base).
-pub fn base_model<B: Backend>(run: &RunDir, role: Role, spec: &RoleSpec, device: &B::Device) -> Result<Qwen3<B>, BoxError> {
+pub fn base_model<B: Backend>(
+    run: &RunDir,
+    role: Role,
+    spec: &RoleSpec,
+    device: &B::Device,
+) -> Result<Qwen3<B>, BoxError> {
     match &spec.source {
         ModelSource::Folder(dir) => Ok(load_qwen3(dir, device)?),
-        ModelSource::Random { config, seed, embedding_scale } => {
+        ModelSource::Random {
+            config,
+            seed,
+            embedding_scale,
+        } => {
             let dir = model_dir(run, role).join("base");
             if dir.join("model.safetensors").exists() {
                 return Ok(load_qwen3(&dir, device)?);
             }
             B::seed(device, *seed);
             let mut model = config.init::<B>(device);
-            model.embed_tokens.weight = model.embed_tokens.weight.clone().map(|w| w.mul_scalar(*embedding_scale));
+            model.embed_tokens.weight = model
+                .embed_tokens
+                .weight
+                .clone()
+                .map(|w| w.mul_scalar(*embedding_scale));
             model.save_hf(&dir)?;
             Ok(model)
         }
@@ -100,7 +119,12 @@ pub fn model_dir(run: &RunDir, role: Role) -> PathBuf {
 }
 
 /// Stage 2–5: train one role with LoRA (and, for the reward model, a scalar head).
-pub fn role_stage<B: AutodiffBackend>(run: &RunDir, preset: &Preset, role: Role, device: &B::Device) -> Result<(), BoxError> {
+pub fn role_stage<B: AutodiffBackend>(
+    run: &RunDir,
+    preset: &Preset,
+    role: Role,
+    device: &B::Device,
+) -> Result<(), BoxError> {
     let spec = preset.role(role).clone();
     run.stage(role.as_str(), |dir| {
         let encoder = encoder_for(&spec.source)?;
@@ -189,7 +213,11 @@ fn encode_all<T>(examples: &[Example], encode: impl Fn(&Example) -> Option<T>) -
 /// The reward head as a one-tensor safetensors file (`score.weight`, `[hidden, 1]`).
 pub fn write_head<B: Backend>(path: &Path, head: Tensor<B, 2>) -> Result<(), BoxError> {
     let dims = head.dims();
-    let values = head.into_data().convert::<f32>().to_vec::<f32>().map_err(|e| format!("{e:?}"))?;
+    let values = head
+        .into_data()
+        .convert::<f32>()
+        .to_vec::<f32>()
+        .map_err(|e| format!("{e:?}"))?;
     let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
     let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, dims.to_vec(), &bytes)?;
     let file = safetensors::serialize([("score.weight".to_string(), view)], None)?;
@@ -206,6 +234,10 @@ pub fn read_head<B: Backend>(path: &Path, device: &B::Device) -> Result<Tensor<B
         [r, c] => [*r, *c],
         s => return Err(format!("{}: score.weight has shape {s:?}", path.display()).into()),
     };
-    let values: Vec<f32> = view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+    let values: Vec<f32> = view
+        .data()
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
     Ok(Tensor::from_data(TensorData::new(values, [r, c]), device))
 }

@@ -61,10 +61,10 @@ pub fn causal_lm_loss_full<B: Backend>(logits: Tensor<B, 3>, labels: &[Vec<i64>]
     let mut rows = Vec::new();
     let mut targets = Vec::new();
     for (r, row) in labels.iter().enumerate() {
-        for t in 1..row.len().min(s) {
-            if row[t] != -100 {
+        for (t, &label) in row.iter().enumerate().take(s).skip(1) {
+            if label != -100 {
                 rows.push((r * s + t - 1) as i64);
-                targets.push(row[t]);
+                targets.push(label);
             }
         }
     }

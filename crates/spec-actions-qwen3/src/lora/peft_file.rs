@@ -67,13 +67,16 @@ impl AdapterSite {
     }
 }
 
+/// A matrix as f32 values (row-major) and its `[rows, cols]` shape.
+pub type Matrix = (Vec<f32>, [usize; 2]);
+
 /// One adapter's two matrices as f32 values in PEFT's layout.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AdapterMatrices {
     /// `[r, d_input]`
-    pub a: (Vec<f32>, [usize; 2]),
+    pub a: Matrix,
     /// `[d_output, r]`
-    pub b: (Vec<f32>, [usize; 2]),
+    pub b: Matrix,
 }
 
 /// An adapter folder's content, checked for consistency with its own config (not yet with a model).
@@ -100,10 +103,7 @@ impl PeftAdapter {
         })?;
 
         let mut problems = Vec::new();
-        let mut halves: BTreeMap<
-            AdapterSite,
-            (Option<(Vec<f32>, [usize; 2])>, Option<(Vec<f32>, [usize; 2])>),
-        > = BTreeMap::new();
+        let mut halves: BTreeMap<AdapterSite, (Option<Matrix>, Option<Matrix>)> = BTreeMap::new();
         for (name, view) in st.tensors() {
             let Some((site, which)) = AdapterSite::parse_key(&name) else {
                 problems.push(format!("unexpected tensor `{name}`"));
