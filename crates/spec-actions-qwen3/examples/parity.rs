@@ -1,74 +1,83 @@
-//! Checks a checkpoint folder against a reference file in the fixtures' format.
+//! Checks a checkpoint folder (and optionally a PEFT adapter) against a reference file in the
+//! fixtures' format, as written by HF transformers + PEFT.
 //!
 //! ```text
-//! cargo run --release -p spec-actions-qwen3 --example parity -- <checkpoint_dir> <reference.safetensors> [--tolerance 1e-4]
+//! cargo run --release -p spec-actions-qwen3 --example parity -- <checkpoint_dir> <reference.safetensors> \
+//!     [--adapter DIR] [--tolerance 1e-4] [--loss-tolerance 1e-5] [--grad-tolerance 1e-3]
 //! ```
 //!
-//! Prints max |Δ| for `logits`, `padded_logits` (real tokens only), every `hidden_state.N`
-//! and the number of differing `greedy_output` tokens; exits 1 if any is above tolerance.
+//! Base model: max |Δ| of `logits`, `padded_logits` (real tokens only), every `hidden_state.N`,
+//! and the number of differing `greedy_output` tokens. With an adapter (default
+//! `<checkpoint_dir>/lora` when it exists) and a reference holding them: `lora_logits`,
+//! `merged_logits`, `train_loss` and every `grad.*` (relative error). Exits 1 if any check is
+//! above its tolerance, 2 if the inputs cannot be read.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use burn::backend::Flex;
+use burn::backend::{Autodiff, Flex};
+use clap::Parser;
 use spec_actions_qwen3::loader::load_qwen3;
-use spec_actions_qwen3::model::parity::{ReferenceFile, check_reference};
+use spec_actions_qwen3::lora::check_lora_reference;
+use spec_actions_qwen3::model::parity::{ParityCheck, ReferenceFile, check_reference};
+
+/// Parity of a Qwen3 checkpoint (and LoRA adapter) with a transformers/PEFT reference file.
+#[derive(Parser)]
+struct Args {
+    /// HF checkpoint folder (config.json + safetensors).
+    checkpoint: PathBuf,
+    /// Reference safetensors (keys input_ids, logits, padded_*, greedy_*, hidden_state.N,
+    /// lora_logits, merged_logits, train_labels, train_loss, grad.*).
+    reference: PathBuf,
+    /// PEFT adapter folder (default: <checkpoint>/lora when it exists).
+    #[arg(long)]
+    adapter: Option<PathBuf>,
+    /// Absolute tolerance of logits and hidden states.
+    #[arg(long, default_value_t = 1e-4)]
+    tolerance: f64,
+    /// Absolute tolerance of the training loss.
+    #[arg(long, default_value_t = 1e-5)]
+    loss_tolerance: f64,
+    /// Relative tolerance of the LoRA gradients.
+    #[arg(long, default_value_t = 1e-3)]
+    grad_tolerance: f64,
+}
 
 fn main() -> ExitCode {
-    let mut args = std::env::args().skip(1);
-    let mut positional = Vec::new();
-    let mut tolerance = 1e-4;
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--tolerance" => match args.next().and_then(|t| t.parse::<f64>().ok()) {
-                Some(t) => tolerance = t,
-                None => return usage("--tolerance needs a number"),
-            },
-            "-h" | "--help" => return usage(""),
-            _ => positional.push(PathBuf::from(arg)),
+    let args = Args::parse();
+    let device = Default::default();
+    let mut checks: Vec<ParityCheck> = Vec::new();
+    let reference = match ReferenceFile::open(&args.reference) {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    match load_qwen3::<Flex>(&args.checkpoint, &device).and_then(|m| check_reference(&m, &reference, args.tolerance)) {
+        Ok(c) => checks.extend(c),
+        Err(e) => return fail(e),
+    }
+    let adapter = args.adapter.clone().or_else(|| Some(args.checkpoint.join("lora")).filter(|d| d.is_dir()));
+    if let Some(adapter) = adapter.filter(|_| reference.tensors.contains_key("lora_logits")) {
+        let result = load_qwen3::<Autodiff<Flex>>(&args.checkpoint, &device).and_then(|m| {
+            check_lora_reference(m, &adapter, &reference, args.tolerance, args.loss_tolerance, args.grad_tolerance)
+        });
+        match result {
+            Ok(c) => checks.extend(c),
+            Err(e) => return fail(e),
         }
     }
-    let [checkpoint, reference] = positional.as_slice() else {
-        return usage("expected <checkpoint_dir> <reference.safetensors>");
-    };
-    let device = Default::default();
-    let result = load_qwen3::<Flex>(checkpoint, &device)
-        .and_then(|model| Ok((model, ReferenceFile::open(reference)?)))
-        .and_then(|(model, reference)| check_reference(&model, &reference, tolerance));
-    let checks = match result {
-        Ok(checks) => checks,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
-    };
     let mut failed = false;
     for check in &checks {
         let verdict = if check.passed() { "ok" } else { "FAIL" };
         failed |= !check.passed();
         println!(
-            "{:<16} max|Δ| = {:.3e}  (tolerance {:.1e})  {verdict}",
+            "{:<36} max|Δ| = {:.3e}  (tolerance {:.1e})  {verdict}",
             check.key, check.max_abs_diff, check.tolerance
         );
     }
-    if failed {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    }
+    if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
 }
 
-fn usage(problem: &str) -> ExitCode {
-    if !problem.is_empty() {
-        eprintln!("error: {problem}");
-    }
-    eprintln!(
-        "usage: parity <checkpoint_dir> <reference.safetensors> [--tolerance T]\n\
-         Compares logits, padded_logits, hidden_state.N (max |Δ| <= T, default 1e-4) and greedy_output (exact)."
-    );
-    if problem.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(2)
-    }
+fn fail(e: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {e}");
+    ExitCode::from(2)
 }
