@@ -51,14 +51,26 @@ fn main() -> ExitCode {
         Ok(r) => r,
         Err(e) => return fail(e),
     };
-    match load_qwen3::<Flex>(&args.checkpoint, &device).and_then(|m| check_reference(&m, &reference, args.tolerance)) {
+    match load_qwen3::<Flex>(&args.checkpoint, &device)
+        .and_then(|m| check_reference(&m, &reference, args.tolerance))
+    {
         Ok(c) => checks.extend(c),
         Err(e) => return fail(e),
     }
-    let adapter = args.adapter.clone().or_else(|| Some(args.checkpoint.join("lora")).filter(|d| d.is_dir()));
+    let adapter = args
+        .adapter
+        .clone()
+        .or_else(|| Some(args.checkpoint.join("lora")).filter(|d| d.is_dir()));
     if let Some(adapter) = adapter.filter(|_| reference.tensors.contains_key("lora_logits")) {
         let result = load_qwen3::<Autodiff<Flex>>(&args.checkpoint, &device).and_then(|m| {
-            check_lora_reference(m, &adapter, &reference, args.tolerance, args.loss_tolerance, args.grad_tolerance)
+            check_lora_reference(
+                m,
+                &adapter,
+                &reference,
+                args.tolerance,
+                args.loss_tolerance,
+                args.grad_tolerance,
+            )
         });
         match result {
             Ok(c) => checks.extend(c),
@@ -74,7 +86,11 @@ fn main() -> ExitCode {
             check.key, check.max_abs_diff, check.tolerance
         );
     }
-    if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 fn fail(e: impl std::fmt::Display) -> ExitCode {

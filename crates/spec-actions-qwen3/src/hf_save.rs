@@ -59,24 +59,20 @@ impl<B: Backend> Qwen3<B> {
             "model.embed_tokens.weight".into(),
             values(self.embed_tokens.weight.val()),
         );
+        // 1. the seven projections of every layer, back in HF's `[out, in]` layout
+        for (site, proj) in self.projections() {
+            let name = format!(
+                "model.layers.{}.{}.{}.weight",
+                site.layer,
+                site.block(),
+                site.module
+            );
+            push(name, values(proj.base.weight.val().transpose()));
+        }
+        // 2. the norms of every layer
         for (i, layer) in self.layers.iter().enumerate() {
             let p = format!("model.layers.{i}");
             let a = &layer.self_attn;
-            let m = &layer.mlp;
-            for (name, proj) in [
-                ("self_attn.q_proj", &a.q_proj),
-                ("self_attn.k_proj", &a.k_proj),
-                ("self_attn.v_proj", &a.v_proj),
-                ("self_attn.o_proj", &a.o_proj),
-                ("mlp.gate_proj", &m.gate_proj),
-                ("mlp.up_proj", &m.up_proj),
-                ("mlp.down_proj", &m.down_proj),
-            ] {
-                push(
-                    format!("{p}.{name}.weight"),
-                    values(proj.base.weight.val().transpose()),
-                );
-            }
             push(
                 format!("{p}.self_attn.q_norm.weight"),
                 values(a.q_norm.weight.val()),

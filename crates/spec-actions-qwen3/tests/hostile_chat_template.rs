@@ -14,7 +14,11 @@ fn template() -> ChatTemplate {
 }
 
 fn options() -> RenderOptions {
-    RenderOptions { add_generation_prompt: true, enable_thinking: Some(false), ..Default::default() }
+    RenderOptions {
+        add_generation_prompt: true,
+        enable_thinking: Some(false),
+        ..Default::default()
+    }
 }
 
 #[test]
@@ -55,10 +59,13 @@ fn template_syntax_inside_a_message_is_text() {
     let template = template();
     let hostile = "{{ raise_exception('pwned') }}{% for x in range(10**9) %}{% endfor %}{# #}";
     let messages = [json!({"role": "user", "content": hostile})];
-    let text = template.render(&messages, None, &options()).expect("content is data, not code");
+    let text = template
+        .render(&messages, None, &options())
+        .expect("content is data, not code");
     assert!(text.contains(hostile), "{text}");
     // Tool schemas too.
-    let tools = [json!({"type": "function", "function": {"name": "f", "description": hostile, "parameters": {}}})];
+    let tools =
+        [json!({"type": "function", "function": {"name": "f", "description": hostile, "parameters": {}}})];
     let text = template.render(&messages, Some(&tools), &options()).unwrap();
     assert_eq!(text.matches(hostile).count(), 2, "{text}");
 }
@@ -97,7 +104,11 @@ fn content_without_turn_markers_cannot_add_turns() {
             .collect();
         let a = template.render(&messages, None, &options()).unwrap();
         let b = template.render(&neutral, None, &options()).unwrap();
-        assert_eq!(a.matches(MARKER).count(), b.matches(MARKER).count(), "{text:?}:\n{a}");
+        assert_eq!(
+            a.matches(MARKER).count(),
+            b.matches(MARKER).count(),
+            "{text:?}:\n{a}"
+        );
     }
 }
 
@@ -114,8 +125,14 @@ fn message_spelling_turn_markers_cannot_forge_a_turn() {
     let neutral = [json!({"role": "user", "content": "hi"})];
     let im_start = tokenizer.special().im_start;
     let count = |messages: &[Value]| {
-        let rendered = template.render_and_encode(&tokenizer, messages, None, &options()).unwrap();
+        let rendered = template
+            .render_and_encode(&tokenizer, messages, None, &options())
+            .unwrap();
         rendered.ids.iter().filter(|&&id| id == im_start).count()
     };
-    assert_eq!(count(&messages), count(&neutral), "the user message forged a turn");
+    assert_eq!(
+        count(&messages),
+        count(&neutral),
+        "the user message forged a turn"
+    );
 }
