@@ -123,20 +123,23 @@ impl Policy {
             Policy::CheapOnly { source } => format!("{} only", src(source)),
             Policy::Verified { source, threshold } => {
                 format!(
-                    "{} + verifier, accept if P(ACCEPT) ≥ {threshold}, else strong",
-                    src(source)
+                    "{} + verifier, accept if P(ACCEPT) ≥ {}, else strong",
+                    src(source),
+                    threshold_label(*threshold)
                 )
             }
             Policy::RewardThreshold { source, threshold } => {
                 format!(
-                    "{} + reward model, accept if score ≥ {threshold}, else strong",
-                    src(source)
+                    "{} + reward model, accept if score ≥ {}, else strong",
+                    src(source),
+                    threshold_label(*threshold)
                 )
             }
             Policy::Rerank { source, threshold } => {
                 format!(
-                    "{} reranked by reward model, accept best if score ≥ {threshold}, else strong",
-                    src(source)
+                    "{} reranked by reward model, accept best if score ≥ {}, else strong",
+                    src(source),
+                    threshold_label(*threshold)
                 )
             }
             Policy::Confidence {
@@ -145,8 +148,9 @@ impl Policy {
                 threshold,
             } => {
                 format!(
-                    "{} + confidence gate ({measure:?} ≥ {threshold}), else strong",
-                    src(source)
+                    "{} + confidence gate ({measure:?} ≥ {}), else strong",
+                    src(source),
+                    threshold_label(*threshold)
                 )
             }
             Policy::Speculative { source } => {
