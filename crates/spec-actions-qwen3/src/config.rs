@@ -33,7 +33,31 @@ pub struct Qwen3Config {
     pub eos_token_ids: Vec<u32>,
 }
 
+/// Largest accepted value of any size field of `config.json`.
+pub const MAX_DIMENSION: usize = 1 << 24;
+/// Largest accepted parameter count (2^40 ≈ 1.1 T; Qwen3's largest dense model has 32 B).
+pub const MAX_PARAMETERS: usize = 1 << 40;
+
 impl Qwen3Config {
+    /// Number of parameters (embeddings counted once when tied), or `None` on overflow.
+    pub fn parameter_count(&self) -> Option<usize> {
+        let (h, i, hd) = (self.hidden_size, self.intermediate_size, self.head_dim);
+        let q = self.num_attention_heads.checked_mul(hd)?;
+        let kv = self.num_key_value_heads.checked_mul(hd)?;
+        // q, k, v, o; gate, up, down; four norms
+        let attention = h.checked_mul(q.checked_mul(2)?.checked_add(kv.checked_mul(2)?)?)?;
+        let mlp = h.checked_mul(i)?.checked_mul(3)?;
+        let norms = h.checked_mul(2)?.checked_add(hd.checked_mul(2)?)?;
+        let layer = attention.checked_add(mlp)?.checked_add(norms)?;
+        let embed = self.vocab_size.checked_mul(h)?;
+        let head = if self.tie_word_embeddings { 0 } else { embed };
+        layer
+            .checked_mul(self.num_hidden_layers)?
+            .checked_add(embed)?
+            .checked_add(head)?
+            .checked_add(h)
+    }
+
     fn preset(
         hidden_size: usize,
         intermediate_size: usize,
@@ -250,6 +274,16 @@ impl Qwen3Config {
             ("head_dim", self.head_dim),
         ];
         for (field, value) in positive {
+            // No published model comes near 2^24 in any dimension; bounding them keeps a hostile
+            // config.json from overflowing shape arithmetic or allocating without bound.
+            if value > MAX_DIMENSION {
+                return Err(Qwen3Error::Unsupported {
+                    path: path.to_path_buf(),
+                    field: field.into(),
+                    value: value.to_string(),
+                    reason: format!("larger than {MAX_DIMENSION}, beyond any Qwen3 model"),
+                });
+            }
             if value == 0 {
                 return Err(Qwen3Error::Unsupported {
                     path: path.to_path_buf(),
@@ -258,6 +292,14 @@ impl Qwen3Config {
                     reason: "must be positive".into(),
                 });
             }
+        }
+        if self.parameter_count().is_none_or(|n| n > MAX_PARAMETERS) {
+            return Err(Qwen3Error::Unsupported {
+                path: path.to_path_buf(),
+                field: "(sizes)".into(),
+                value: format!("{:?}", self.parameter_count()),
+                reason: format!("the model would have more than {MAX_PARAMETERS} parameters"),
+            });
         }
         if !self.num_attention_heads.is_multiple_of(self.num_key_value_heads) {
             return Err(Qwen3Error::Unsupported {

@@ -373,7 +373,6 @@ fn config_values_that_describe_no_model_name_the_field() {
 /// A 200-byte config.json must not be able to make the loader allocate without bound or
 /// overflow: sizes no checkpoint can hold are refused before anything is built.
 #[test]
-#[ignore = "bug B1: Qwen3Config::validate does not bound sizes; the loader panics (overflow) or runs out of memory"]
 fn absurd_config_sizes_are_refused_before_allocating() {
     let dir = Scratch::copy_of("tiny");
     for (field, value) in [
