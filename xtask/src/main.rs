@@ -226,13 +226,19 @@ fn run_pipeline(args: &RunArgs, steps: &[Step]) -> Result<(), pipeline::BoxError
         run.reset(stage)?;
     }
     let device = Default::default();
+    // SIGINT / SIGTERM: training stops at the next step boundary with a checkpoint; re-running
+    // the same command resumes from it.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, std::sync::Arc::clone(&stop))?;
+    }
     let started = Instant::now();
     for step in steps {
         match step {
             Step::Train => {
                 pipeline::train::datasets_stage(&run, &preset)?;
                 for role in ROLES {
-                    pipeline::train::role_stage::<TrainBackend>(&run, &preset, role, &device)?;
+                    pipeline::train::role_stage::<TrainBackend>(&run, &preset, role, &stop, &device)?;
                 }
             }
             Step::Eval => pipeline::eval::eval_stage::<Infer>(&run, &preset, &device)?,

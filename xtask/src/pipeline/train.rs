@@ -1,6 +1,8 @@
 //! `train-all`: the dataset stage and one training stage per role.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use burn::module::{AutodiffModule, Param};
 use burn::prelude::*;
@@ -119,10 +121,14 @@ pub fn model_dir(run: &RunDir, role: Role) -> PathBuf {
 }
 
 /// Stage 2–5: train one role with LoRA (and, for the reward model, a scalar head).
+///
+/// `stop` is the interruption flag (SIGINT / SIGTERM): training then stops at the next step
+/// boundary, checkpoints, and the error says how to resume.
 pub fn role_stage<B: AutodiffBackend>(
     run: &RunDir,
     preset: &Preset,
     role: Role,
+    stop: &Arc<AtomicBool>,
     device: &B::Device,
 ) -> Result<(), BoxError> {
     let spec = preset.role(role).clone();
@@ -133,7 +139,8 @@ pub fn role_stage<B: AutodiffBackend>(
         let heldout = split_examples(run, "dev", spec.heldout_examples, spec.trainer.seed)?;
         let base = base_model::<B>(run, role, &spec, device)?;
         let qwen = base.with_new_lora(&spec.lora);
-        let trainer = Trainer::new(spec.trainer.clone(), dir.join("train"), spec.lora.clone());
+        let mut trainer = Trainer::new(spec.trainer.clone(), dir.join("train"), spec.lora.clone());
+        trainer.stop = Arc::clone(stop);
         let out_dir = model_dir(run, role);
         let metrics = match role {
             Role::Cheap | Role::Strong => {
