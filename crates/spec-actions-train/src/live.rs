@@ -59,6 +59,14 @@ pub struct LiveModels<B: Backend> {
     pub names: [String; 4],
 }
 
+/// The single output of a one-row decode.
+fn first_output(outputs: Vec<RecordedOutput>) -> Result<RecordedOutput, VerifyError> {
+    outputs
+        .into_iter()
+        .next()
+        .ok_or_else(|| live_error("generation", "no output row"))
+}
+
 fn live_error(what: &str, e: impl std::fmt::Display) -> VerifyError {
     VerifyError::Role(format!("{what}: {e}"))
 }
@@ -240,8 +248,8 @@ impl<B: Backend> Recorder<'_, B> {
         let prefill_ms = one_pass.call.prefill_ms.unwrap_or_default();
         // 2. greedy and sampled decodes of the cheap model, the strong model's greedy decode
         let greedy = m
-            .decode(&m.cheap, &m.names[0], &prompt, 1, Sampling::Greedy, prefill_ms)?
-            .remove(0);
+            .decode(&m.cheap, &m.names[0], &prompt, 1, Sampling::Greedy, prefill_ms)
+            .and_then(first_output)?;
         let samples = if self.samples > 0 {
             let sampling = Sampling::TopP {
                 temperature: m.decode.temperature,
@@ -253,8 +261,8 @@ impl<B: Backend> Recorder<'_, B> {
             Vec::new()
         };
         let strong = m
-            .decode(&m.strong, &m.names[1], &prompt, 1, Sampling::Greedy, prefill_ms)?
-            .remove(0);
+            .decode(&m.strong, &m.names[1], &prompt, 1, Sampling::Greedy, prefill_ms)
+            .and_then(first_output)?;
         // 3. every distinct candidate a gate may be asked about, judged by both judges
         let mut candidates: Vec<Action> = Vec::new();
         let one_pass_actions = one_pass_candidates(&one_pass.kind_logprobs.0, self.one_pass_k)
@@ -358,8 +366,8 @@ impl<B: Backend> StrongModel for LiveStrong<'_, B> {
             .proposer_prompt(example)
             .map_err(|e| live_error("strong prompt", e))?;
         let out = m
-            .decode(&m.strong, &m.names[1], &prompt, 1, Sampling::Greedy, 0.0)?
-            .remove(0);
+            .decode(&m.strong, &m.names[1], &prompt, 1, Sampling::Greedy, 0.0)
+            .and_then(first_output)?;
         let call = out.call.priced(self.costs, ModelRole::Strong);
         let candidate = match out.action {
             Some(a) => Candidate::new(a, out.logprob),
