@@ -94,6 +94,26 @@ fn kind_candidates() -> Vec<Vec<u32>> {
     }
 }
 
+/// Prefill and decode tok/s of `scripts/bench_pytorch_qwen3.py` (its `pytorch …` line).
+fn pytorch_anchor() -> Option<(f64, f64)> {
+    let python = std::env::var("SPEC_ACTIONS_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../scripts/bench_pytorch_qwen3.py"
+    );
+    let out = std::process::Command::new(python).arg(script).output().ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().find(|l| l.starts_with("pytorch "))?;
+    let field = |key: &str| {
+        line.split_whitespace()
+            .find_map(|kv| kv.strip_prefix(key)?.parse::<f64>().ok())
+    };
+    Some((field("prefill_tok_s=")?, field("decode_tok_s=")?))
+}
+
 fn bench(c: &mut Criterion) {
     let device = Default::default();
     let config = Qwen3Config::qwen3_0_6b();
@@ -121,6 +141,19 @@ fn bench(c: &mut Criterion) {
         "decode tok/s: {:.2}  ({DECODE} steps in {decode_s:.3} s)",
         DECODE as f64 / decode_s
     );
+
+    // The PyTorch eager anchor on the same shapes, in the same run, when a Python with torch and
+    // transformers is found ($SPEC_ACTIONS_PYTHON, else python3).
+    match pytorch_anchor() {
+        Some((p, d)) => eprintln!(
+            "pytorch eager: prefill {p:.1} tok/s, decode {d:.2} tok/s  →  ratios (ours / pytorch): prefill {:.2}×, decode {:.2}×",
+            PROMPT as f64 / prefill_s / p,
+            DECODE as f64 / decode_s / d
+        ),
+        None => eprintln!(
+            "pytorch anchor unavailable (set SPEC_ACTIONS_PYTHON to a Python with torch + transformers)"
+        ),
+    }
 
     let candidates = kind_candidates();
     let t = Instant::now();
