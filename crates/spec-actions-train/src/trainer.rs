@@ -623,7 +623,7 @@ fn truncate_metrics(path: &Path, step: u64) -> Result<(), TrainError> {
 }
 
 /// Named 2-D f32 tensors to a safetensors file, atomically.
-fn write_tensors<B: Backend>(path: &Path, tensors: &[(String, Tensor<B, 2>)]) -> Result<(), TrainError> {
+pub fn write_tensors<B: Backend>(path: &Path, tensors: &[(String, Tensor<B, 2>)]) -> Result<(), TrainError> {
     let bad = |reason: String| TrainError::Checkpoint {
         path: path.to_path_buf(),
         reason,
@@ -660,7 +660,7 @@ fn write_tensors<B: Backend>(path: &Path, tensors: &[(String, Tensor<B, 2>)]) ->
 }
 
 /// Reads every 2-D f32 tensor of a safetensors file by name.
-fn read_tensors<B: Backend>(
+pub fn read_tensors<B: Backend>(
     path: &Path,
     device: &B::Device,
 ) -> Result<BTreeMap<String, Tensor<B, 2>>, TrainError> {

@@ -22,7 +22,7 @@ use spec_actions_train::data::pipeline::{DatasetConfig, NoProgress, build_datase
 use spec_actions_train::tasks::{
     PreferencePair, RewardObjective, SftObjective, VerdictExample, VerifierObjective, pairwise_accuracy,
 };
-use spec_actions_train::trainer::{TrainModel, Trainer, evaluate};
+use spec_actions_train::trainer::{SCORE_HEAD, TrainModel, Trainer, evaluate, read_tensors, write_tensors};
 
 use super::preset::{ModelSource, Preset, Role, RoleSpec};
 use super::{BoxError, RunDir};
@@ -219,32 +219,12 @@ fn encode_all<T>(examples: &[Example], encode: impl Fn(&Example) -> Option<T>) -
 
 /// The reward head as a one-tensor safetensors file (`score.weight`, `[hidden, 1]`).
 pub fn write_head<B: Backend>(path: &Path, head: Tensor<B, 2>) -> Result<(), BoxError> {
-    let dims = head.dims();
-    let values = head
-        .into_data()
-        .convert::<f32>()
-        .to_vec::<f32>()
-        .map_err(|e| format!("{e:?}"))?;
-    let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-    let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, dims.to_vec(), &bytes)?;
-    let file = safetensors::serialize([("score.weight".to_string(), view)], None)?;
-    spec_actions_core::io::atomic_write_bytes(path, &file)?;
-    Ok(())
+    Ok(write_tensors(path, &[(SCORE_HEAD.to_string(), head)])?)
 }
 
 /// Reads [`write_head`]'s file.
 pub fn read_head<B: Backend>(path: &Path, device: &B::Device) -> Result<Tensor<B, 2>, BoxError> {
-    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let st = safetensors::SafeTensors::deserialize(&bytes)?;
-    let view = st.tensor("score.weight")?;
-    let [r, c] = match view.shape() {
-        [r, c] => [*r, *c],
-        s => return Err(format!("{}: score.weight has shape {s:?}", path.display()).into()),
-    };
-    let values: Vec<f32> = view
-        .data()
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect();
-    Ok(Tensor::from_data(TensorData::new(values, [r, c]), device))
+    read_tensors::<B>(path, device)?
+        .remove(SCORE_HEAD)
+        .ok_or_else(|| format!("{}: no `{SCORE_HEAD}` tensor", path.display()).into())
 }

@@ -12,23 +12,14 @@ use burn::tensor::backend::AutodiffBackend;
 use super::{AdapterSite, LoraError};
 use crate::error::{Qwen3Error, Result};
 use crate::model::Qwen3;
-use crate::model::parity::{ParityCheck, ReferenceFile};
+use crate::model::parity::{ParityCheck, ReferenceFile, max_abs_diff, to_vec};
 
-fn to_vec<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
-    t.into_data()
-        .convert::<f32>()
-        .into_vec::<f32>()
-        .unwrap_or_default()
-}
-
+/// Largest absolute difference, or infinity when the lengths differ.
 fn max_abs(ours: &[f32], reference: &[f64]) -> f64 {
     if ours.len() != reference.len() {
         return f64::INFINITY;
     }
-    ours.iter()
-        .zip(reference)
-        .map(|(&a, &b)| (f64::from(a) - b).abs())
-        .fold(0.0, f64::max)
+    max_abs_diff(ours, reference, |_| true)
 }
 
 /// Largest relative error `|a − b| / max(|b|, floor)` with `floor` = 1e-3 · max|b| (so that

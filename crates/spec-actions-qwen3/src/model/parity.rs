@@ -104,7 +104,7 @@ impl ReferenceFile {
     }
 }
 
-fn max_abs_diff(ours: &[f32], reference: &[f64], include: impl Fn(usize) -> bool) -> f64 {
+pub(crate) fn max_abs_diff(ours: &[f32], reference: &[f64], include: impl Fn(usize) -> bool) -> f64 {
     ours.iter()
         .zip(reference)
         .enumerate()
@@ -113,7 +113,7 @@ fn max_abs_diff(ours: &[f32], reference: &[f64], include: impl Fn(usize) -> bool
         .fold(0.0, f64::max)
 }
 
-fn to_vec<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
+pub(crate) fn to_vec<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
     t.into_data()
         .convert::<f32>()
         .into_vec::<f32>()

@@ -522,6 +522,17 @@ struct ExampleSink {
 }
 
 impl ExampleSink {
+    /// A sink for one BFCL case: every example's id starts with `prefix`, which is also the
+    /// conversation id (the split unit).
+    fn new(source: String, prefix: String) -> Self {
+        ExampleSink {
+            source,
+            conversation: prefix.clone(),
+            examples: Vec::new(),
+            id_prefix: prefix,
+        }
+    }
+
     fn push(&mut self, tag: String, messages: &[Message], tools: &[Value], gold: Action) {
         self.examples.push(Example {
             id: format!("{}#{tag}", self.id_prefix),
@@ -576,12 +587,7 @@ fn multi_turn(
         }
     }
     let source = format!("bfcl:{category}");
-    let mut sink = ExampleSink {
-        source: source.clone(),
-        conversation: format!("bfcl:{id}"),
-        examples: Vec::new(),
-        id_prefix: format!("bfcl:{id}"),
-    };
+    let mut sink = ExampleSink::new(source.clone(), format!("bfcl:{id}"));
     let mut messages: Vec<Message> = Vec::new();
     for (t, (turn, calls)) in turns.iter().zip(truth).enumerate() {
         // 3. Tools on offer in this turn.
@@ -700,12 +706,7 @@ fn single_turn(
     }
     let source = format!("bfcl:{category}");
     let prefix = format!("bfcl:{id}");
-    let mut sink = ExampleSink {
-        source: source.clone(),
-        conversation: prefix.clone(),
-        examples: Vec::new(),
-        id_prefix: prefix.clone(),
-    };
+    let mut sink = ExampleSink::new(source.clone(), prefix.clone());
     let mut messages = context;
     for (s, call) in truth.iter().enumerate() {
         let (name, params) = call
@@ -788,12 +789,7 @@ fn one_example(
 ) -> Result<Conversation, LineError> {
     let source = format!("bfcl:{category}");
     let prefix = format!("bfcl:{id}");
-    let mut sink = ExampleSink {
-        source: source.clone(),
-        conversation: prefix.clone(),
-        examples: Vec::new(),
-        id_prefix: prefix.clone(),
-    };
+    let mut sink = ExampleSink::new(source.clone(), prefix.clone());
     sink.push("s0".into(), context, tools, gold);
     Ok(Conversation {
         id: prefix.clone(),
