@@ -65,6 +65,11 @@ struct RunArgs {
     /// Seed of data, initialisation, shuffling and sampling.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Training stages: skip dataset lines that do not parse instead of stopping before
+    /// training; each skipped line (file:line and reason) is printed and counted in the stage's
+    /// metrics (`bad_lines_skipped` in the run manifest).
+    #[arg(long)]
+    skip_bad_lines: bool,
 }
 
 #[derive(clap::Args)]
@@ -232,13 +237,20 @@ fn run_pipeline(args: &RunArgs, steps: &[Step]) -> Result<(), pipeline::BoxError
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, std::sync::Arc::clone(&stop))?;
     }
+    let bad_lines = if args.skip_bad_lines {
+        spec_actions_train::data::pipeline::BadLines::Skip
+    } else {
+        spec_actions_train::data::pipeline::BadLines::Refuse
+    };
     let started = Instant::now();
     for step in steps {
         match step {
             Step::Train => {
                 pipeline::train::datasets_stage(&run, &preset)?;
                 for role in ROLES {
-                    pipeline::train::role_stage::<TrainBackend>(&run, &preset, role, &stop, &device)?;
+                    pipeline::train::role_stage::<TrainBackend>(
+                        &run, &preset, role, bad_lines, &stop, &device,
+                    )?;
                 }
             }
             Step::Eval => pipeline::eval::eval_stage::<Infer>(&run, &preset, &device)?,

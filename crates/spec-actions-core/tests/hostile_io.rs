@@ -237,3 +237,57 @@ fn writer_killed_with_sigkill_leaves_old_or_new() {
     assert_eq!(new.len(), NEW_LEN);
     assert!(new.iter().all(|&b| b == b'n'));
 }
+
+/// Env var that turns this test binary into the full-disk writer (it names the target file).
+const FULL_DISK_ENV: &str = "SPEC_ACTIONS_HOSTILE_IO_FULL_DISK";
+const FULL_DISK_DONE: &str = "full-disk writer: all checks passed";
+
+/// The child process of `full_disk_half_way_is_an_error_naming_the_file_and_keeps_the_old_one`:
+/// it runs under a file-size limit, so the kernel fails its write half-way (`EFBIG`), as a
+/// full disk does (`ENOSPC`).
+#[test]
+#[ignore = "helper: run as a child process by full_disk_half_way_is_an_error_naming_the_file_and_keeps_the_old_one"]
+fn full_disk_writer_child() {
+    let Ok(target) = std::env::var(FULL_DISK_ENV) else {
+        return;
+    };
+    let path = PathBuf::from(target);
+    let new = vec![b'n'; 1024 * 1024];
+    let err = atomic_write_bytes(&path, &new).expect_err("1 MiB written under a 4 KiB limit");
+    assert_eq!(err.path, path, "{err}");
+    assert_eq!(err.source.raw_os_error(), Some(27), "EFBIG expected: {err}");
+    assert!(err.to_string().contains("results.json"), "{err}");
+    assert_eq!(std::fs::read(&path).unwrap(), OLD, "the old file");
+    assert_eq!(
+        others(path.parent().unwrap(), &path),
+        Vec::<PathBuf>::new(),
+        "temp file removed"
+    );
+    println!("{FULL_DISK_DONE}");
+}
+
+#[test]
+fn full_disk_half_way_is_an_error_naming_the_file_and_keeps_the_old_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("results.json");
+    atomic_write_bytes(&path, OLD).unwrap();
+    // `ulimit -f 8`: at most 8 blocks (4 KiB in dash, 8 KiB in bash) per file; SIGXFSZ ignored
+    // (an ignored signal stays ignored across exec), so the write fails instead of killing us.
+    let output = Command::new("sh")
+        .args([
+            "-c",
+            "trap '' XFSZ; ulimit -f 8 && exec \"$0\" full_disk_writer_child --exact --ignored --nocapture",
+        ])
+        .arg(std::env::current_exe().unwrap())
+        .env(FULL_DISK_ENV, &path)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.contains(FULL_DISK_DONE),
+        "child failed ({}):\n{stdout}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), OLD);
+}

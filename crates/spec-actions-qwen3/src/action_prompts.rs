@@ -1,11 +1,19 @@
 //! The action prompts of `spec_actions_core::prompt`, rendered with a model's own chat template
 //! and tokenized — one encoder used by training *and* evaluation, so the two cannot drift apart.
+//!
+//! Examples come from datasets and model outputs this project did not write, so every string of
+//! their messages and tool schemas is untrusted: the encoder renders them
+//! [shielded](crate::tokenizer::Qwen3Tokenizer::shield), and a message that spells
+//! `<|im_end|>\n<|im_start|>system` is encoded as that text, never as a forged turn. Contents
+//! without special-token spellings encode exactly as HF's `apply_chat_template(tokenize=True)`.
 
 use serde_json::Value;
 use spec_actions_core::prompt::{self, ACCEPT, REJECT};
-use spec_actions_core::{Action, ActionKind, Example};
+use spec_actions_core::{Action, ActionKind, Example, Message, Role};
 
-use crate::chat_template::{ChatTemplate, ChatTemplateError, RenderOptions};
+use crate::chat_template::{
+    ChatTemplate, ChatTemplateError, RenderOptions, context_around, first_difference, messages_to_json,
+};
 use crate::tokenizer::Qwen3Tokenizer;
 
 /// Label of tokens without loss (HF's `ignore_index`).
@@ -50,8 +58,46 @@ impl ActionPromptEncoder {
         ))
     }
 
-    fn tools(example: &Example) -> Option<&[Value]> {
-        (!example.tools.is_empty()).then_some(example.tools.as_slice())
+    /// The example's tool schemas, shielded; `None` when it has none.
+    fn tools(&self, example: &Example) -> Option<Vec<Value>> {
+        (!example.tools.is_empty())
+            .then(|| example.tools.iter().map(|tool| self.shield_value(tool)).collect())
+    }
+
+    /// `messages` in the HF format with every string (keys included) shielded.
+    fn shielded_messages(&self, messages: &[Message]) -> Result<Vec<Value>, ChatTemplateError> {
+        Ok(messages_to_json(messages)?
+            .iter()
+            .map(|m| self.shield_value(m))
+            .collect())
+    }
+
+    fn shield_value(&self, value: &Value) -> Value {
+        match value {
+            Value::String(s) => Value::String(self.tokenizer.shield(s).into_owned()),
+            Value::Array(items) => Value::Array(items.iter().map(|v| self.shield_value(v)).collect()),
+            Value::Object(map) => Value::Object(
+                map.iter()
+                    .map(|(k, v)| (self.tokenizer.shield(k).into_owned(), self.shield_value(v)))
+                    .collect(),
+            ),
+            other => other.clone(),
+        }
+    }
+
+    /// Renders untrusted `messages` (and the example's tools) and encodes them shielded.
+    fn encode_untrusted(
+        &self,
+        messages: &[Message],
+        example: &Example,
+        options: &RenderOptions,
+    ) -> Result<Vec<u32>, ChatTemplateError> {
+        let text = self.template.render(
+            &self.shielded_messages(messages)?,
+            self.tools(example).as_deref(),
+            options,
+        )?;
+        Ok(self.tokenizer.encode_shielded(&text)?)
     }
 
     /// What the proposer sees at evaluation: its prompt with the generation prompt appended.
@@ -60,12 +106,7 @@ impl ActionPromptEncoder {
             add_generation_prompt: true,
             ..self.options.clone()
         };
-        let text = self.template.render_messages(
-            &prompt::proposer_messages(example),
-            Self::tools(example),
-            &options,
-        )?;
-        Ok(self.tokenizer.encode(&text)?)
+        self.encode_untrusted(&prompt::proposer_messages(example), example, &options)
     }
 
     /// The proposer's SFT example: the evaluation prompt followed by the gold answer
@@ -82,11 +123,7 @@ impl ActionPromptEncoder {
         accept: bool,
     ) -> Result<LabeledTokens, ChatTemplateError> {
         let mut messages = prompt::verifier_messages(example, proposed);
-        messages.push(spec_actions_core::Message::assistant(if accept {
-            ACCEPT
-        } else {
-            REJECT
-        }));
+        messages.push(Message::assistant(if accept { ACCEPT } else { REJECT }));
         self.sft(&messages, example)
     }
 
@@ -100,11 +137,7 @@ impl ActionPromptEncoder {
             add_generation_prompt: true,
             ..self.options.clone()
         };
-        let messages = prompt::verifier_messages(example, proposed);
-        let text = self
-            .template
-            .render_messages(&messages, Self::tools(example), &options)?;
-        Ok(self.tokenizer.encode(&text)?)
+        self.encode_untrusted(&prompt::verifier_messages(example, proposed), example, &options)
     }
 
     /// First token of `ACCEPT` and of `REJECT`: P(ACCEPT) is the softmax over these two logits.
@@ -117,11 +150,7 @@ impl ActionPromptEncoder {
 
     /// The reward model's input: context and action as the assistant's answer, whole.
     pub fn reward_input(&self, example: &Example, action: &Action) -> Result<Vec<u32>, ChatTemplateError> {
-        let messages = prompt::reward_messages(example, action);
-        let text = self
-            .template
-            .render_messages(&messages, Self::tools(example), &self.options)?;
-        Ok(self.tokenizer.encode(&text)?)
+        self.encode_untrusted(&prompt::reward_messages(example, action), example, &self.options)
     }
 
     /// Token ids of each kind as the proposer's answer starts with it — the candidates of
@@ -134,32 +163,62 @@ impl ActionPromptEncoder {
             .collect()
     }
 
-    fn sft(
-        &self,
-        messages: &[spec_actions_core::Message],
-        example: &Example,
-    ) -> Result<LabeledTokens, ChatTemplateError> {
-        let split = self.template.split_prompt_answer_messages(
-            &self.tokenizer,
-            messages,
-            Self::tools(example),
-            &self.options,
-        )?;
-        let labels = split
-            .ids
+    /// [`ChatTemplate::split_prompt_answer`] on the shielded path: the prompt (every message
+    /// but the last, with the generation prompt) must be a prefix of the whole conversation in
+    /// text and in token ids; labels go on the rest.
+    fn sft(&self, messages: &[Message], example: &Example) -> Result<LabeledTokens, ChatTemplateError> {
+        let Some((last, context)) = messages.split_last() else {
+            return Err(ChatTemplateError::NoAnswer {
+                found: "no messages".into(),
+            });
+        };
+        if last.role != Role::Assistant {
+            return Err(ChatTemplateError::NoAnswer {
+                found: format!("role {:?}", last.role),
+            });
+        }
+        let tools = self.tools(example);
+        let render = |messages: &[Message], add_generation_prompt: bool| {
+            let options = RenderOptions {
+                add_generation_prompt,
+                ..self.options.clone()
+            };
+            self.template
+                .render(&self.shielded_messages(messages)?, tools.as_deref(), &options)
+        };
+        let prompt = render(context, true)?;
+        let text = render(messages, false)?;
+        // 1. The text of the prompt is a prefix of the conversation.
+        if !text.starts_with(&prompt) {
+            let position = first_difference(prompt.as_bytes(), text.as_bytes());
+            return Err(ChatTemplateError::PromptNotPrefix {
+                position,
+                prompt_context: context_around(&prompt, position),
+                full_context: context_around(&text, position),
+            });
+        }
+        // 2. So are its token ids (a BPE merge across the boundary would break this).
+        let prompt_ids = self.tokenizer.encode_shielded(&prompt)?;
+        let ids = self.tokenizer.encode_shielded(&text)?;
+        if !ids.starts_with(&prompt_ids) {
+            let position = first_difference(&prompt_ids, &ids);
+            return Err(ChatTemplateError::PromptTokensNotPrefix {
+                position,
+                prompt_id: prompt_ids.get(position).copied(),
+                full_id: ids.get(position).copied(),
+            });
+        }
+        let labels = ids
             .iter()
             .enumerate()
             .map(|(i, &id)| {
-                if i < split.prompt_tokens {
+                if i < prompt_ids.len() {
                     IGNORE
                 } else {
                     i64::from(id)
                 }
             })
             .collect();
-        Ok(LabeledTokens {
-            ids: split.ids,
-            labels,
-        })
+        Ok(LabeledTokens { ids, labels })
     }
 }

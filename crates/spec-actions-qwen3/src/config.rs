@@ -253,9 +253,13 @@ impl Qwen3Config {
                 .and_then(Value::as_str)
                 .map(str::to_owned),
             eos_token_ids: match fields.get("eos_token_id") {
-                Some(Value::Number(n)) => n.as_u64().map(|id| vec![id as u32]).unwrap_or_default(),
-                Some(Value::Array(ids)) => ids.iter().filter_map(Value::as_u64).map(|id| id as u32).collect(),
-                _ => Vec::new(),
+                None | Some(Value::Null) => Vec::new(),
+                Some(Value::Array(ids)) => ids
+                    .iter()
+                    .enumerate()
+                    .map(|(i, id)| token_id(&path, &format!("eos_token_id[{i}]"), id))
+                    .collect::<Result<_>>()?,
+                Some(id) => vec![token_id(&path, "eos_token_id", id)?],
             },
         };
         config.validate(&path)?;
@@ -332,6 +336,21 @@ fn check_rope_type(path: &Path, field: &str, kind: Option<&Value>) -> Result<()>
             "only the `default` rope type is implemented",
         )),
     }
+}
+
+/// A token id: an integer in `0..=u32::MAX` (never truncated, never rounded).
+fn token_id(path: &Path, field: &str, value: &Value) -> Result<u32> {
+    value
+        .as_u64()
+        .and_then(|id| u32::try_from(id).ok())
+        .ok_or_else(|| {
+            unsupported(
+                path,
+                field,
+                value,
+                "expected a token id: an integer from 0 to 4294967295",
+            )
+        })
 }
 
 fn unsupported(path: &Path, field: &str, value: &Value, reason: &str) -> Qwen3Error {

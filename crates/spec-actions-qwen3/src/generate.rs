@@ -63,11 +63,21 @@ pub enum FinishReason {
 }
 
 /// The new tokens of one prompt.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct GeneratedSequence {
     /// Generated token ids, ending with the stop token when `finish == Stop`.
     pub tokens: Vec<u32>,
+    /// `log p(tokens[i] | prompt, tokens[..i])` under the model's own distribution
+    /// (temperature 1, whatever the sampling settings), one per generated token.
+    pub token_logprobs: Vec<f32>,
     pub finish: FinishReason,
+}
+
+impl GeneratedSequence {
+    /// Log-probability of the whole output (sum of [`Self::token_logprobs`]).
+    pub fn logprob(&self) -> f32 {
+        self.token_logprobs.iter().sum()
+    }
 }
 
 /// Generates continuations of a batch of prompts (of any lengths: rows are left-padded and
@@ -112,7 +122,7 @@ pub fn generate<B: Backend>(
 
     // 2. Prefill into a cache sized for the whole generation.
     let mut cache = KvCache::new(&model.config, batch, prompt_len + config.max_new_tokens, &device);
-    let ctx = StepContext::new(&model.rotary, &key_valid, &positions, 0, &device);
+    let ctx = StepContext::new(&model.rotary, &key_valid, &positions, 0, &device).cast(model.compute_dtype());
     let input = Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [batch, prompt_len]), &device);
     let mut last_logits =
         last_position_logits(model, model.forward_hidden(input, &ctx, Some(&mut cache), None));
@@ -121,6 +131,7 @@ pub fn generate<B: Backend>(
     let mut outputs: Vec<GeneratedSequence> = (0..batch)
         .map(|_| GeneratedSequence {
             tokens: Vec::new(),
+            token_logprobs: Vec::new(),
             finish: FinishReason::Length,
         })
         .collect();
@@ -141,6 +152,7 @@ pub fn generate<B: Backend>(
             };
             if !done[row] {
                 out.tokens.push(token);
+                out.token_logprobs.push(log_softmax_at(logits, token));
                 if config.stop_tokens.contains(&token) {
                     out.finish = FinishReason::Stop;
                     done[row] = true;
@@ -160,11 +172,19 @@ pub fn generate<B: Backend>(
         for p in &mut next_position {
             *p += 1;
         }
-        let ctx = StepContext::new(&model.rotary, &key_valid, &positions, past_len, &device);
+        let ctx = StepContext::new(&model.rotary, &key_valid, &positions, past_len, &device)
+            .cast(model.compute_dtype());
         let input = Tensor::<B, 2, Int>::from_data(TensorData::new(step_ids, [batch, 1]), &device);
         last_logits = last_position_logits(model, model.forward_hidden(input, &ctx, Some(&mut cache), None));
     }
     Ok(outputs)
+}
+
+/// `log softmax(logits)[token]`, with the maximum subtracted before exponentiating.
+pub fn log_softmax_at(logits: &[f32], token: u32) -> f32 {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let sum: f64 = logits.iter().map(|&l| f64::from((l - max).exp())).sum();
+    logits[token as usize] - max - sum.ln() as f32
 }
 
 /// Rejects empty batches, empty prompts and out-of-vocabulary ids.

@@ -20,11 +20,13 @@
 //! ```
 
 pub mod action_prompts;
+pub mod allocator;
 pub mod chat_template;
 pub mod config;
 pub mod error;
 pub mod generate;
 pub mod hf_save;
+pub mod load_options;
 pub mod loader;
 pub mod lora;
 pub mod model;
@@ -35,6 +37,7 @@ pub use chat_template::{ChatTemplate, ChatTemplateError, PromptAndAnswer, Render
 pub use config::Qwen3Config;
 pub use error::{Qwen3Error, TensorProblem};
 pub use generate::{FinishReason, GeneratedSequence, GenerationConfig, Sampling, generate};
+pub use load_options::{LoadOptions, load_qwen3_with};
 pub use loader::load_qwen3;
 pub use model::{KvCache, Projection, Qwen3};
 pub use score::{CandidateScore, score_continuations};

@@ -104,11 +104,35 @@ fn shard_paths(index_path: &Path) -> Result<Vec<String>> {
                 reason: "expected a file name".into(),
             });
         };
+        if let Err(reason) = check_shard_name(file) {
+            return Err(Qwen3Error::Unsupported {
+                path: index_path.to_path_buf(),
+                field: format!("weight_map.{tensor}"),
+                value: format!("{file:?}"),
+                reason: reason.into(),
+            });
+        }
         if !names.iter().any(|n| n == file) {
             names.push(file.to_owned());
         }
     }
     Ok(names)
+}
+
+/// A shard named by an index must be a plain file name: the index of a downloaded checkpoint
+/// must not make the loader open (or memory-map) a file outside the checkpoint folder.
+fn check_shard_name(file: &str) -> std::result::Result<(), &'static str> {
+    if file.is_empty() {
+        Err("empty shard file name")
+    } else if file == "." || file == ".." {
+        Err("a shard must be a file inside the checkpoint folder, not `.` or `..`")
+    } else if file.contains(['/', '\\']) || Path::new(file).is_absolute() {
+        Err("a shard must be a file name inside the checkpoint folder, without path separators")
+    } else if file.contains('\0') {
+        Err("a shard file name cannot contain a NUL byte")
+    } else {
+        Ok(())
+    }
 }
 
 /// Loads the checkpoint folder `dir` (`config.json` + safetensors) onto `device`.

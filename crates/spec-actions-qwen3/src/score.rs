@@ -1,13 +1,15 @@
-//! One-pass scoring of candidate continuations: the prompt is prefilled once, its KV cache
-//! is shared by a batch of all candidates, and each candidate gets its per-token and total
-//! log-probability. This is how the nine action kinds are ranked.
+//! One-pass scoring of candidate continuations: the prompt and all candidates go through the
+//! model together, the prompt's keys and values shared by every candidate through a
+//! tree-attention mask, and each candidate gets its per-token and total log-probability.
+//! This is how the nine action kinds are ranked.
 
 use burn::prelude::*;
+use burn::tensor::FloatDType;
 use burn::tensor::activation::log_softmax;
 
 use crate::error::{Qwen3Error, Result};
 use crate::generate::validate_tokens;
-use crate::model::{KvCache, Qwen3, StepContext};
+use crate::model::{Qwen3, StepContext};
 
 /// Log-probabilities of one candidate continuation given the prompt.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,15 +27,18 @@ impl CandidateScore {
     }
 }
 
-/// Scores every candidate continuation of `prompt`.
+/// Scores every candidate continuation of `prompt` in one forward pass.
 ///
-/// 1. The prompt is run once (batch 1) into a KV cache; the LM head is applied at its last
-///    position only, giving every candidate's first-token distribution.
-/// 2. All candidates, without their last token (whose output is not needed), are packed
-///    into one row appended to that cache, with a tree-attention mask: each candidate token
-///    attends the prompt and its own earlier tokens only, at the positions it would have
-///    alone. Nothing is copied or padded, and the weights are read once for all candidates.
-/// 3. Log-softmax over the vocabulary, then each candidate's own next tokens are gathered.
+/// 1. The prompt and every candidate's tokens but its last (whose output is not needed) are
+///    packed into one row: `prompt ++ c₀[..n₀-1] ++ c₁[..n₁-1] ++ …`.
+/// 2. A tree-attention mask makes the pass equal to scoring each candidate alone: prompt
+///    tokens attend causally; token `i` of a candidate attends the whole prompt and its own
+///    tokens `0..=i`, at position `prompt_len + i`. The prompt's keys and values are computed
+///    once and shared by every candidate; nothing is copied or padded, and the weights are
+///    read once for the prompt and all candidates together.
+/// 3. The LM head runs only where a candidate token is predicted: the prompt's last position
+///    (every candidate's first token) and the packed positions; log-softmax over the
+///    vocabulary, then each candidate's own next tokens are gathered.
 pub fn score_continuations<B: Backend>(
     model: &Qwen3<B>,
     prompt: &[u32],
@@ -48,19 +53,54 @@ pub fn score_continuations<B: Backend>(
     }
     let device = model.embed_tokens.weight.device();
     let prompt_len = prompt.len();
-    let longest = candidates.iter().map(Vec::len).max().unwrap_or(1);
 
-    // 1. Prefill the prompt once.
-    let packed_len: usize = candidates.iter().map(|c| c.len() - 1).sum();
-    let mut cache = KvCache::new(&model.config, 1, prompt_len + packed_len, &device);
-    let positions = vec![(0..prompt_len).collect::<Vec<_>>()];
-    let ctx = StepContext::new(&model.rotary, &[vec![true; prompt_len]], &positions, 0, &device);
-    let ids: Vec<i64> = prompt.iter().map(|&t| i64::from(t)).collect();
-    let input = Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [1, prompt_len]), &device);
-    let hidden = model.forward_hidden(input, &ctx, Some(&mut cache), None);
-    let [_, s, h] = hidden.dims();
-    let first: Vec<f32> = host(log_softmax(model.logits(hidden.slice([0..1, s - 1..s, 0..h])), 2));
+    // 1. One row: the prompt, then the packed candidates. `owner[i]` is the candidate of
+    //    packed token `i`, `targets[i]` the token it predicts.
+    let mut ids: Vec<i64> = prompt.iter().map(|&t| i64::from(t)).collect();
+    let mut positions: Vec<usize> = (0..prompt_len).collect();
+    let mut owner = Vec::new();
+    let mut targets = Vec::new();
+    for (c, candidate) in candidates.iter().enumerate() {
+        for i in 0..candidate.len() - 1 {
+            ids.push(i64::from(candidate[i]));
+            targets.push(i64::from(candidate[i + 1]));
+            positions.push(prompt_len + i);
+            owner.push(c);
+        }
+    }
+    let packed = owner.len();
+    let total = prompt_len + packed;
 
+    // 2. Causal over the prompt, tree attention over the candidates.
+    let allowed: Vec<Vec<bool>> = (0..total)
+        .map(|q| {
+            (0..total)
+                .map(|j| {
+                    if q < prompt_len || j < prompt_len {
+                        j <= q
+                    } else {
+                        let (q, j) = (q - prompt_len, j - prompt_len);
+                        j <= q && owner[j] == owner[q]
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    let ctx = StepContext::with_pattern(&model.rotary, &[allowed], &[positions], 0, &device)
+        .cast(model.compute_dtype());
+    let input = Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [1, total]), &device);
+    let hidden = model.forward_hidden(input, &ctx, None, None);
+
+    // 3. Log-probabilities at the prompt's last position and at every packed position.
+    let h = hidden.dims()[2];
+    let log_probs = log_softmax(
+        model
+            .logits(hidden.slice([0..1, prompt_len - 1..total, 0..h]))
+            .cast(FloatDType::F32),
+        2,
+    );
+    let vocab = log_probs.dims()[2];
+    let first: Vec<f32> = host(log_probs.clone().slice([0..1, 0..1, 0..vocab]));
     let mut scores: Vec<CandidateScore> = candidates
         .iter()
         .map(|c| {
@@ -71,43 +111,17 @@ pub fn score_continuations<B: Backend>(
             }
         })
         .collect();
-    if longest == 1 {
-        return Ok(scores);
-    }
-
-    // 2. Every candidate's tokens but its last, packed into one row after the prompt
-    //    (tree attention): token `i` of a candidate sees the prompt and its own tokens
-    //    `0..=i`, at positions `prompt_len + i`.
-    let mut ids = Vec::new();
-    let mut targets = Vec::new();
-    let mut positions = Vec::new();
-    let mut owner = Vec::new();
-    for (c, candidate) in candidates.iter().enumerate() {
-        for i in 0..candidate.len() - 1 {
-            ids.push(i64::from(candidate[i]));
-            targets.push(i64::from(candidate[i + 1]));
-            positions.push(prompt_len + i);
-            owner.push(c);
+    if packed > 0 {
+        let targets = Tensor::<B, 3, Int>::from_data(TensorData::new(targets, [1, packed, 1]), &device);
+        let picked = host(
+            log_probs
+                .slice([0..1, 1..1 + packed, 0..vocab])
+                .gather(2, targets),
+        );
+        for (lp, &c) in picked.into_iter().zip(&owner) {
+            scores[c].token_logprobs.push(lp);
+            scores[c].total += lp;
         }
-    }
-    let packed = ids.len();
-    let allowed: Vec<Vec<bool>> = (0..packed)
-        .map(|q| {
-            (0..prompt_len + packed)
-                .map(|j| j < prompt_len || (j - prompt_len <= q && owner[j - prompt_len] == owner[q]))
-                .collect()
-        })
-        .collect();
-    let ctx = StepContext::with_pattern(&model.rotary, &[allowed], &[positions], prompt_len, &device);
-    let input = Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [1, packed]), &device);
-    let hidden = model.forward_hidden(input, &ctx, Some(&mut cache), None);
-
-    // 3. Log-softmax and gather each candidate's next tokens.
-    let targets = Tensor::<B, 3, Int>::from_data(TensorData::new(targets, [1, packed, 1]), &device);
-    let picked = host(log_softmax(model.logits(hidden), 2).gather(2, targets));
-    for (lp, &c) in picked.into_iter().zip(&owner) {
-        scores[c].token_logprobs.push(lp);
-        scores[c].total += lp;
     }
     Ok(scores)
 }

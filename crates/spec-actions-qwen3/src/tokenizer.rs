@@ -7,6 +7,14 @@
 //! message containing `<|im_end|>`) are matched as special tokens, exactly as HF does with
 //! `split_special_tokens = false` (Qwen3's setting) — parity over escaping.
 //!
+//! Text from outside (dataset messages, tool outputs) must not be able to forge a turn that
+//! way, so prompts built from it use the *shielded* path: [`Qwen3Tokenizer::shield`] marks every
+//! special-token spelling of the untrusted strings before rendering, and
+//! [`Qwen3Tokenizer::encode_shielded`] turns the template's own markers into special tokens and
+//! the marked spellings into ordinary text tokens (HF `split_special_tokens = true` for those
+//! strings only). Text without special-token spellings encodes exactly as [`Qwen3Tokenizer::encode`]
+//! does, and decoding gives back the original text.
+//!
 //! ```
 //! use spec_actions_qwen3::tokenizer::Qwen3Tokenizer;
 //!
@@ -17,7 +25,9 @@
 //! # Ok::<(), spec_actions_qwen3::tokenizer::TokenizerError>(())
 //! ```
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 
 use serde_json::Value;
 
@@ -164,7 +174,17 @@ pub struct Qwen3Tokenizer {
     inner: tokenizers::Tokenizer,
     config: TokenizerConfig,
     special: SpecialTokens,
+    /// Texts and ids of the added tokens flagged special in `tokenizer.json`, longest first.
+    special_texts: Vec<(String, u32)>,
+    /// `inner` with special-token matching off (built on first use of the shielded path).
+    literal: Arc<OnceLock<tokenizers::Tokenizer>>,
 }
+
+/// Opens a shielded special-token spelling ([`Qwen3Tokenizer::shield`]); a Unicode
+/// noncharacter, which no tokenizer vocabulary or chat template produces.
+const SHIELD: char = '\u{10FFFF}';
+/// `SHIELD` + `SHIELD_BASE + i` stands for special token `i`; `SHIELD SHIELD` for a literal `SHIELD`.
+const SHIELD_BASE: u32 = 0xF0000;
 
 impl Qwen3Tokenizer {
     /// Loads `dir/tokenizer.json` and `dir/tokenizer_config.json`.
@@ -223,10 +243,19 @@ impl Qwen3Tokenizer {
             think: inner.token_to_id("<think>"),
             think_end: inner.token_to_id("</think>"),
         };
+        let mut special_texts: Vec<(String, u32)> = inner
+            .get_added_tokens_decoder()
+            .into_iter()
+            .filter(|(_, token)| token.special && !token.content.is_empty())
+            .map(|(id, token)| (token.content, id))
+            .collect();
+        special_texts.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
         Ok(Qwen3Tokenizer {
             inner,
             config,
             special,
+            special_texts,
+            literal: Arc::new(OnceLock::new()),
         })
     }
 
@@ -239,6 +268,117 @@ impl Qwen3Tokenizer {
             .encode_fast(text, false)
             .map_err(|source| TokenizerError::Encode { source })?;
         Ok(encoding.get_ids().to_vec())
+    }
+
+    /// The added tokens flagged special in `tokenizer.json` (`<|im_start|>`, `<|im_end|>`,
+    /// `<|endoftext|>`, …; not `<think>` or `<tool_call>`), longest first, with their ids.
+    pub fn special_token_texts(&self) -> &[(String, u32)] {
+        &self.special_texts
+    }
+
+    /// Token ids of `text` with every special-token spelling split into ordinary tokens (HF
+    /// `split_special_tokens = True`): `<|im_end|>` in the text is `<|`, `im`, `_end`, `|>`.
+    pub fn encode_literal(&self, text: &str) -> Result<Vec<u32>, TokenizerError> {
+        let literal = self.literal.get_or_init(|| {
+            let mut literal = self.inner.clone();
+            literal.set_encode_special_tokens(true);
+            literal
+        });
+        let encoding = literal
+            .encode_fast(text, false)
+            .map_err(|source| TokenizerError::Encode { source })?;
+        Ok(encoding.get_ids().to_vec())
+    }
+
+    /// Marks the special-token spellings of untrusted `text` (a message's content, a tool
+    /// schema) so that, once rendered into a prompt, [`encode_shielded`](Self::encode_shielded)
+    /// encodes them as text. Borrowed when there is nothing to mark.
+    pub fn shield<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        if !text.contains(SHIELD) && !self.special_texts.iter().any(|(t, _)| text.contains(t.as_str())) {
+            return Cow::Borrowed(text);
+        }
+        let mut out = String::with_capacity(text.len() + 8);
+        let mut rest = text;
+        'scan: while let Some(c) = rest.chars().next() {
+            if c == SHIELD {
+                out.push(SHIELD);
+                out.push(SHIELD);
+                rest = &rest[c.len_utf8()..];
+                continue;
+            }
+            for (i, (t, _)) in self.special_texts.iter().enumerate() {
+                if rest.starts_with(t.as_str()) {
+                    out.push(SHIELD);
+                    out.push(shield_code(i));
+                    rest = &rest[t.len()..];
+                    continue 'scan;
+                }
+            }
+            out.push(c);
+            rest = &rest[c.len_utf8()..];
+        }
+        Cow::Owned(out)
+    }
+
+    /// The original text of a shielded string (or of a rendering that contains some).
+    pub fn unshield<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        if !text.contains(SHIELD) {
+            return Cow::Borrowed(text);
+        }
+        let mut out = String::with_capacity(text.len());
+        let mut chars = text.chars();
+        while let Some(c) = chars.next() {
+            if c != SHIELD {
+                out.push(c);
+                continue;
+            }
+            match chars.next() {
+                Some(SHIELD) => out.push(SHIELD),
+                Some(code) => match self.shielded_token(code) {
+                    Some(t) => out.push_str(t),
+                    None => {
+                        out.push(SHIELD);
+                        out.push(code);
+                    }
+                },
+                None => out.push(SHIELD),
+            }
+        }
+        Cow::Owned(out)
+    }
+
+    /// Token ids of a chat rendering whose untrusted strings went through
+    /// [`shield`](Self::shield): special-token spellings left in `rendered` are the template's
+    /// own and become special tokens; shielded ones are encoded as ordinary text. Equal to
+    /// [`encode`](Self::encode) of the original rendering when no untrusted string spelled a
+    /// special token.
+    pub fn encode_shielded(&self, rendered: &str) -> Result<Vec<u32>, TokenizerError> {
+        let mut ids = Vec::new();
+        let mut segment_start = 0;
+        let mut position = 0;
+        while position < rendered.len() {
+            let rest = &rendered[position..];
+            let marker = self
+                .special_texts
+                .iter()
+                .find(|(t, _)| rest.starts_with(t.as_str()));
+            match marker {
+                Some((t, id)) => {
+                    ids.extend(self.encode_literal(&self.unshield(&rendered[segment_start..position]))?);
+                    ids.push(*id);
+                    position += t.len();
+                    segment_start = position;
+                }
+                None => position += rest.chars().next().map_or(1, char::len_utf8),
+            }
+        }
+        ids.extend(self.encode_literal(&self.unshield(&rendered[segment_start..]))?);
+        Ok(ids)
+    }
+
+    fn shielded_token(&self, code: char) -> Option<&str> {
+        let i = (code as u32).checked_sub(SHIELD_BASE)? as usize;
+        self.special_texts.get(i).map(|(t, _)| t.as_str())
     }
 
     /// Text of `ids`; with `skip_special_tokens`, tokens flagged special in `tokenizer.json`
@@ -291,4 +431,10 @@ impl Qwen3Tokenizer {
     pub fn inner(&self) -> &tokenizers::Tokenizer {
         &self.inner
     }
+}
+
+/// The character standing for special token `i` after a [`SHIELD`].
+fn shield_code(i: usize) -> char {
+    // Plane 15 (private use) has 65 534 code points; no vocabulary has that many special tokens.
+    char::from_u32(SHIELD_BASE + i as u32).unwrap_or(SHIELD)
 }

@@ -28,7 +28,7 @@ fn full_log_probs(model: &Qwen3<Flex>, ids: &[u32]) -> Vec<Vec<f32>> {
 }
 
 #[test]
-fn scoring_with_shared_prompt_cache_equals_full_forward_per_candidate() {
+fn one_pass_tree_scoring_equals_full_forward_per_candidate() {
     let model = tiny();
     let prompt = vec![5, 77, 300, 12, 999, 42];
     let candidates = vec![vec![7], vec![8, 9, 10], vec![100, 200], vec![1023, 0, 5, 6]];
@@ -53,6 +53,34 @@ fn scoring_with_shared_prompt_cache_equals_full_forward_per_candidate() {
 }
 
 #[test]
+fn generation_logprobs_equal_a_full_forward_of_the_output() {
+    let model = tiny();
+    let prompts = vec![vec![5, 77, 300, 12], vec![9, 8]];
+    // greedy and sampled outputs: the log-probabilities are the model's own (temperature 1)
+    for sampling in [
+        Sampling::Greedy,
+        Sampling::TopP {
+            temperature: 1.5,
+            top_p: 0.9,
+            seed: 3,
+        },
+    ] {
+        let config = GenerationConfig::greedy(6).with_sampling(sampling);
+        let outputs = generate(&model, &prompts, &config).unwrap();
+        for (prompt, out) in prompts.iter().zip(&outputs) {
+            let ids: Vec<u32> = prompt.iter().chain(&out.tokens).copied().collect();
+            let lp = full_log_probs(&model, &ids);
+            assert_eq!(out.token_logprobs.len(), out.tokens.len());
+            for (i, (&token, &got)) in out.tokens.iter().zip(&out.token_logprobs).enumerate() {
+                let want = lp[prompt.len() - 1 + i][token as usize];
+                assert!((got - want).abs() < 1e-4, "token {i}: {got} vs {want}");
+            }
+            assert!((out.logprob() - out.token_logprobs.iter().sum::<f32>()).abs() < 1e-6);
+        }
+    }
+}
+
+#[test]
 fn left_padded_batch_generates_what_each_prompt_generates_alone() {
     let model = tiny();
     let prompts = vec![vec![3, 14, 15, 92, 65, 35, 89, 79], vec![27, 18, 28]];
@@ -60,7 +88,12 @@ fn left_padded_batch_generates_what_each_prompt_generates_alone() {
     let batch = generate(&model, &prompts, &config).unwrap();
     for (prompt, out) in prompts.iter().zip(&batch) {
         let alone = generate(&model, std::slice::from_ref(prompt), &config).unwrap();
-        assert_eq!(out, &alone[0]);
+        assert_eq!(out.tokens, alone[0].tokens);
+        assert_eq!(out.finish, alone[0].finish);
+        // padding changes the summation order of the attention, not the values
+        for (a, b) in out.token_logprobs.iter().zip(&alone[0].token_logprobs) {
+            assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+        }
         assert_eq!(out.tokens.len(), 6);
         assert_eq!(out.finish, FinishReason::Length);
     }

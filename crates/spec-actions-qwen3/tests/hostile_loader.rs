@@ -395,3 +395,92 @@ fn absurd_config_sizes_are_refused_before_allocating() {
         std::fs::write(dir.path("config.json"), original).unwrap();
     }
 }
+
+/// An index is outside data: its shard names must not lead the loader out of the checkpoint
+/// folder (absolute paths, `..`, path separators), whether or not the file exists there.
+#[test]
+fn index_naming_a_shard_outside_the_folder_is_refused() {
+    let dir = Scratch::copy_of("tiny-untied-sharded-bf16");
+    let index = dir.path(SHARD_INDEX);
+    let original = std::fs::read_to_string(&index).unwrap();
+    // A real file outside the folder, so that only the name check can refuse it.
+    let outside = dir.0.with_extension("outside.safetensors");
+    std::fs::copy(dir.path("model-00002-of-00002.safetensors"), &outside).unwrap();
+    let outside_name = outside.file_name().unwrap().to_str().unwrap().to_string();
+    let hostile = [
+        outside.to_str().unwrap().to_string(),
+        format!("../{outside_name}"),
+        "..".to_string(),
+        "sub/model-00002-of-00002.safetensors".to_string(),
+        "sub\\model-00002-of-00002.safetensors".to_string(),
+        String::new(),
+    ];
+    for name in hostile {
+        let mut value: Value = serde_json::from_str(&original).unwrap();
+        let map = value["weight_map"].as_object_mut().unwrap();
+        let tensor = map
+            .iter()
+            .find(|(_, f)| f.as_str() == Some("model-00002-of-00002.safetensors"))
+            .map(|(t, _)| t.clone())
+            .unwrap();
+        map.insert(tensor.clone(), Value::from(name.clone()));
+        std::fs::write(&index, value.to_string()).unwrap();
+        match dir.load() {
+            Qwen3Error::Unsupported {
+                path, field, value, ..
+            } => {
+                assert_eq!(path, index, "{name:?}");
+                assert_eq!(field, format!("weight_map.{tensor}"), "{name:?}");
+                assert_eq!(value, format!("{name:?}"), "{name:?}");
+            }
+            other => panic!("{name:?}: {other}"),
+        }
+    }
+    std::fs::remove_file(&outside).unwrap();
+    std::fs::write(&index, original).unwrap();
+    assert!(load_qwen3::<Flex>(&dir.0, &Default::default()).is_ok());
+}
+
+/// `eos_token_id` (a number or a list) must be token ids: a value beyond u32, a negative or a
+/// fractional one, or another type is refused naming the field, never truncated or dropped.
+#[test]
+fn eos_token_ids_out_of_range_name_the_field() {
+    let dir = Scratch::copy_of("tiny");
+    let config = dir.path("config.json");
+    let original = std::fs::read_to_string(&config).unwrap();
+    let accepted: [(Value, Vec<u32>); 4] = [
+        (Value::Null, vec![]),
+        (7.into(), vec![7]),
+        (serde_json::json!([1, u32::MAX]), vec![1, u32::MAX]),
+        (serde_json::json!([]), vec![]),
+    ];
+    for (value, ids) in accepted {
+        dir.edit_config(|c| {
+            c.insert("eos_token_id".into(), value.clone());
+        });
+        let parsed = Qwen3Config::from_file(&config).unwrap_or_else(|e| panic!("{value}: {e}"));
+        assert_eq!(parsed.eos_token_ids, ids, "{value}");
+        std::fs::write(&config, &original).unwrap();
+    }
+    let refused: [(Value, &str); 6] = [
+        ((u64::from(u32::MAX) + 1).into(), "eos_token_id"),
+        ((-1).into(), "eos_token_id"),
+        (2.5.into(), "eos_token_id"),
+        ("151645".into(), "eos_token_id"),
+        (serde_json::json!([2, 4_294_967_296u64]), "eos_token_id[1]"),
+        (serde_json::json!([null]), "eos_token_id[0]"),
+    ];
+    for (value, field) in refused {
+        dir.edit_config(|c| {
+            c.insert("eos_token_id".into(), value.clone());
+        });
+        match Qwen3Config::from_file(&config) {
+            Err(Qwen3Error::Unsupported { path, field: f, .. }) => {
+                assert_eq!(path, config);
+                assert_eq!(f, field, "{value}");
+            }
+            other => panic!("{value}: {other:?}"),
+        }
+        std::fs::write(&config, &original).unwrap();
+    }
+}

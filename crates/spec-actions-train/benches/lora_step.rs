@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use burn::backend::{Autodiff, Flex};
 use burn::prelude::*;
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group};
 use spec_actions_qwen3::action_prompts::{IGNORE, LabeledTokens};
 use spec_actions_qwen3::config::Qwen3Config;
 use spec_actions_qwen3::lora::LoraConfig;
@@ -156,4 +156,10 @@ fn bench(c: &mut Criterion) {
 }
 
 criterion_group!(benches, bench);
-criterion_main!(benches);
+
+fn main() {
+    // Freed tensors stay in the heap (see `spec_actions_qwen3::allocator`), as in the pipeline.
+    spec_actions_qwen3::allocator::keep_freed_memory_in_heap();
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

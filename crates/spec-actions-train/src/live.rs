@@ -105,7 +105,7 @@ impl<B: Backend> LiveModels<B> {
     }
 
     /// Decodes `rows` continuations of `prompt` with `model` (greedy when `sampling` is), parses
-    /// each into an action, and scores each output's log-probability.
+    /// each into an action, with each output's log-probability.
     fn decode(
         &self,
         model: &Qwen3<B>,
@@ -131,13 +131,8 @@ impl<B: Backend> LiveModels<B> {
                     .tokenizer
                     .decode(&out.tokens, true)
                     .map_err(|e| live_error("decoding", e))?;
-                let logprob = if out.tokens.is_empty() {
-                    0.0
-                } else {
-                    let s = score_continuations(model, prompt, std::slice::from_ref(&out.tokens))
-                        .map_err(|e| live_error("scoring an output", e))?;
-                    f64::from(s[0].total).min(0.0)
-                };
+                // the model's own log-probability of its output, kept while decoding
+                let logprob = f64::from(out.logprob()).min(0.0);
                 let (action, raw) = match parse_action(&text) {
                     Ok(a) => (Some(a), None),
                     Err(_) => (None, Some(text)),

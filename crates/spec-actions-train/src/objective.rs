@@ -7,8 +7,13 @@
 //!   per row, for the verifier;
 //! - [`last_token_scores`] + [`bradley_terry_loss`]: a scalar head on each row's last real token
 //!   and the pairwise loss `−log σ(r_better − r_worse)`, for the reward model.
+//!
+//! Losses are computed in f32 whatever the model's compute dtype (bf16 on a GPU): logits are
+//! cast to f32 before the log-softmax, and the reward head (f32, like the LoRA adapters) is
+//! applied to hidden states cast to f32, so its gradient and optimizer state stay f32.
 
 use burn::prelude::*;
+use burn::tensor::FloatDType;
 use burn::tensor::activation::{log_softmax, softplus};
 
 use spec_actions_qwen3::model::Qwen3;
@@ -116,16 +121,16 @@ pub fn causal_lm_loss<B: Backend>(
     }
     // 2. hidden states at those positions only
     let rows = gather_rows(hidden_states(model, batch, device), &positions);
-    // 3. LM head on the selected rows, log-softmax in f32
+    // 3. LM head on the selected rows (compute dtype), log-softmax in f32
     let logits = model.logits(rows.unsqueeze_dim::<3>(0)).squeeze_dim::<2>(0); // [n, vocab]
-    let log_probs = log_softmax(logits, 1);
+    let log_probs = log_softmax(logits.cast(FloatDType::F32), 1);
     let targets = Tensor::<B, 2, Int>::from_data(TensorData::new(targets, [n, 1]), device);
     // 4. sum of −log p(target)
     (log_probs.gather(1, targets).sum().neg(), n)
 }
 
 /// The logits of `choice_ids` (e.g. the first tokens of `ACCEPT` and `REJECT`) at one position
-/// per row, computed from those vocabulary rows of the LM head only.
+/// per row, computed from those vocabulary rows of the LM head only, returned in f32.
 ///
 /// # Shapes
 /// - `positions[r]`: the position of row `r` whose *next* token is the choice
@@ -141,6 +146,7 @@ pub fn choice_logits<B: Backend>(
     let flat: Vec<usize> = positions.iter().enumerate().map(|(r, &p)| r * s + p).collect();
     let rows = gather_rows(hidden_states(model, batch, device), &flat); // [batch, hidden]
     rows.matmul(head_columns(model, choice_ids, device))
+        .cast(FloatDType::F32)
 }
 
 /// The LM head's columns for `token_ids`: `logits[..., k] = hidden · columns[:, k]`.
@@ -159,7 +165,7 @@ pub fn head_columns<B: Backend>(model: &Qwen3<B>, token_ids: &[u32], device: &B:
 }
 
 /// Two-way (or k-way) cross-entropy of choice logits against the index of the right choice;
-/// returns the sum over rows.
+/// returns the sum over rows, computed in f32.
 ///
 /// # Shapes
 /// - `logits`: `[batch, k]`; returns `[1]`
@@ -168,10 +174,14 @@ pub fn choice_loss<B: Backend>(logits: Tensor<B, 2>, targets: &[usize]) -> Tenso
     let device = logits.device();
     let t: Vec<i64> = targets.iter().map(|&t| t as i64).collect();
     let t = Tensor::<B, 2, Int>::from_data(TensorData::new(t, [b, 1]), &device);
-    log_softmax(logits, 1).gather(1, t).sum().neg()
+    log_softmax(logits.cast(FloatDType::F32), 1)
+        .gather(1, t)
+        .sum()
+        .neg()
 }
 
-/// Scalar scores of each row's last real token through a linear head.
+/// Scalar scores of each row's last real token through a linear head, in the head's dtype
+/// (the hidden states are cast to it).
 ///
 /// # Shapes
 /// - `head`: `[hidden, 1]`
@@ -190,7 +200,9 @@ pub fn last_token_scores<B: Backend>(
         .map(|(r, &len)| r * s + len.saturating_sub(1))
         .collect();
     let rows = gather_rows(hidden_states(model, batch, device), &flat);
-    rows.matmul(head).squeeze_dim::<1>(1)
+    rows.cast(FloatDType::from(head.dtype()))
+        .matmul(head)
+        .squeeze_dim::<1>(1)
 }
 
 /// Bradley–Terry pairwise loss summed over pairs: `Σ −log σ(better − worse) = Σ softplus(worse − better)`.

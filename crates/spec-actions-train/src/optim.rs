@@ -3,10 +3,15 @@
 //!
 //! Keyed by name (PEFT's tensor names) rather than by burn's `ParamId`, so an optimizer state
 //! saved in a checkpoint resumes onto a model rebuilt from files — exactly, step for step.
+//!
+//! The update and the moments are always f32 (the LoRA parameters are f32 even when the base
+//! model computes in bf16): a parameter or gradient of another dtype is upcast for the update
+//! and the new value returned in the parameter's own dtype.
 
 use std::collections::BTreeMap;
 
 use burn::prelude::*;
+use burn::tensor::FloatDType;
 use serde::{Deserialize, Serialize};
 
 /// AdamW hyper-parameters. Defaults are PyTorch's `torch.optim.AdamW` ones except the weight
@@ -30,7 +35,7 @@ impl Default for AdamWConfig {
     }
 }
 
-/// First and second moments of one parameter.
+/// First and second moments of one parameter (f32).
 #[derive(Debug, Clone)]
 pub struct Moments<B: Backend> {
     pub m: Tensor<B, 2>,
@@ -65,8 +70,10 @@ impl<B: Backend> AdamW<B> {
     /// `p ← p − lr/(1−β₁ᵗ) · m / (√v/√(1−β₂ᵗ) + ε)`.
     ///
     /// # Shapes
-    /// - `param`, `grad`: `[rows, cols]`; returns the same.
+    /// - `param`, `grad`: `[rows, cols]`; returns the same, in `param`'s dtype.
     pub fn update(&mut self, name: &str, param: Tensor<B, 2>, grad: Tensor<B, 2>, lr: f64) -> Tensor<B, 2> {
+        let dtype = param.dtype();
+        let (param, grad) = (param.cast(FloatDType::F32), grad.cast(FloatDType::F32));
         let c = &self.config;
         let t = self.step.max(1) as i32;
         let moments = self.moments.remove(name).unwrap_or_else(|| Moments {
@@ -81,7 +88,7 @@ impl<B: Backend> AdamW<B> {
         let decayed = param.mul_scalar(1.0 - lr * c.weight_decay);
         let updated = decayed - m.clone().div(denom).mul_scalar(lr / bias1);
         self.moments.insert(name.to_string(), Moments { m, v });
-        updated
+        updated.cast(dtype)
     }
 }
 
@@ -151,6 +158,29 @@ mod tests {
         p = opt.update("p", p, g, 0.1);
         let v2 = p.into_scalar();
         assert!((v2 - 0.798101).abs() < 1e-6, "{v2}");
+    }
+
+    #[test]
+    fn update_and_moments_are_f32_and_keep_the_parameter_dtype() {
+        use burn::tensor::DType;
+        let device = Default::default();
+        let mut opt = AdamW::<Flex>::new(AdamWConfig::default());
+        let g = Tensor::<Flex, 2>::from_floats([[0.5]], &device);
+        // A bf16 gradient of an f32 parameter: same step as the f32 case above (0.5 is exact in bf16).
+        let p = Tensor::<Flex, 2>::from_floats([[1.0]], &device);
+        opt.begin_step();
+        let p = opt.update("p", p, g.clone().cast(FloatDType::BF16), 0.1);
+        assert_eq!(p.dtype(), DType::F32);
+        assert!((p.into_scalar() - 0.899).abs() < 1e-6);
+        let moments = &opt.moments["p"];
+        assert_eq!((moments.m.dtype(), moments.v.dtype()), (DType::F32, DType::F32));
+        // A bf16 parameter comes back bf16, updated in f32 then rounded once: 0.899 → 0.8984375.
+        let q = Tensor::<Flex, 2>::from_floats([[1.0]], &device).cast(FloatDType::BF16);
+        let q = opt.update("q", q, g, 0.1);
+        assert_eq!(q.dtype(), DType::BF16);
+        let value = q.into_data().convert::<f32>().to_vec::<f32>().expect("f32")[0];
+        assert_eq!(value, burn::tensor::bf16::from_f32(0.899).to_f32());
+        assert_eq!(opt.moments["q"].m.dtype(), DType::F32);
     }
 
     #[test]

@@ -52,6 +52,27 @@ pub enum TrainError {
         "interrupted at step {step}; checkpoint saved in {checkpoint}. Re-run the same command to resume"
     )]
     Interrupted { step: u64, checkpoint: PathBuf },
+    /// A checkpoint could not be written (disk full, folder not writable). Nothing half-written
+    /// is left behind and `LATEST` still names the previous complete checkpoint.
+    #[error(
+        "could not write checkpoint {checkpoint}: {source}. {}",
+        match last_checkpoint {
+            Some(last) => format!(
+                "The last complete checkpoint, {}, is intact: free space or fix permissions, then re-run the same command to resume from it",
+                last.display()
+            ),
+            None => "There is no earlier checkpoint: free space or fix permissions, then re-run".to_string(),
+        }
+    )]
+    CheckpointWrite {
+        step: u64,
+        /// The checkpoint folder that was being written.
+        checkpoint: PathBuf,
+        /// The checkpoint `LATEST` still names.
+        last_checkpoint: Option<PathBuf>,
+        #[source]
+        source: Box<TrainError>,
+    },
     #[error("invalid training setup: {0}")]
     Setup(String),
 }
@@ -430,6 +451,10 @@ impl Trainer {
 
     /// Writes `checkpoints/step-NNNNNNN/` completely under a temporary name, renames it into
     /// place, then points `LATEST` at it; older checkpoints but the previous one are removed.
+    ///
+    /// On failure (disk full, folder not writable) the temporary folder is removed, `LATEST`
+    /// and the checkpoint it names are untouched, and the error is
+    /// [`TrainError::CheckpointWrite`].
     fn save_checkpoint<B: AutodiffBackend>(
         &self,
         step: u64,
@@ -438,12 +463,39 @@ impl Trainer {
         losses: &[f64],
         eval_losses: &[(u64, f64)],
     ) -> Result<PathBuf, TrainError> {
-        let root = self.checkpoints_dir();
         let name = format!("step-{step:07}");
-        let final_dir = root.join(&name);
-        let tmp_dir = root.join(format!(".{name}.tmp"));
-        let _ = fs::remove_dir_all(&tmp_dir);
-        fs::create_dir_all(&tmp_dir).map_err(|e| FileError::new("create folder", &tmp_dir, e))?;
+        let tmp_dir = self.checkpoints_dir().join(format!(".{name}.tmp"));
+        self.write_checkpoint(&name, &tmp_dir, step, model, optimizer, losses, eval_losses)
+            .map_err(|source| {
+                if tmp_dir.is_dir() {
+                    let _ = fs::remove_dir_all(&tmp_dir);
+                }
+                TrainError::CheckpointWrite {
+                    step,
+                    checkpoint: self.checkpoints_dir().join(&name),
+                    last_checkpoint: self.latest_checkpoint(),
+                    source: Box::new(source),
+                }
+            })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn write_checkpoint<B: AutodiffBackend>(
+        &self,
+        name: &str,
+        tmp_dir: &Path,
+        step: u64,
+        model: &TrainModel<B>,
+        optimizer: &AdamW<B::InnerBackend>,
+        losses: &[f64],
+        eval_losses: &[(u64, f64)],
+    ) -> Result<PathBuf, TrainError> {
+        let root = self.checkpoints_dir();
+        let final_dir = root.join(name);
+        if tmp_dir.is_dir() {
+            let _ = fs::remove_dir_all(tmp_dir);
+        }
+        fs::create_dir_all(tmp_dir).map_err(|e| FileError::new("create folder", tmp_dir, e))?;
 
         // 1. trainable tensors and optimizer moments, by name
         let trainable: Vec<(String, Tensor<B::InnerBackend, 2>)> = model
@@ -474,8 +526,23 @@ impl Trainer {
         let text = serde_json::to_vec_pretty(&state).map_err(|e| TrainError::Setup(e.to_string()))?;
         atomic_write_bytes(&tmp_dir.join("trainer_state.json"), &text)?;
 
-        let _ = fs::remove_dir_all(&final_dir);
-        fs::rename(&tmp_dir, &final_dir).map_err(|e| FileError::new("rename into", &final_dir, e))?;
+        // 4. into place; a folder of the same name (this step saved again, e.g. interrupted right
+        //    after resuming from it) is moved aside first and restored if the rename fails.
+        let aside = root.join(format!(".{name}.old"));
+        let replaced = final_dir.is_dir();
+        if replaced {
+            let _ = fs::remove_dir_all(&aside);
+            fs::rename(&final_dir, &aside).map_err(|e| FileError::new("rename", &final_dir, e))?;
+        }
+        if let Err(e) = fs::rename(tmp_dir, &final_dir) {
+            if replaced {
+                let _ = fs::rename(&aside, &final_dir);
+            }
+            return Err(FileError::new("rename into", &final_dir, e).into());
+        }
+        if replaced {
+            let _ = fs::remove_dir_all(&aside);
+        }
         let previous = fs::read_to_string(root.join("LATEST")).ok();
         atomic_write_bytes(&root.join("LATEST"), name.as_bytes())?;
         // keep the new checkpoint and the one before it

@@ -1,9 +1,10 @@
 //! Failure paths of the dataset files the training side reads back: a line that fails to
-//! parse stops the read with the file and the 1-based line.
+//! parse stops the read with the file and the 1-based line, or, only when asked
+//! (`BadLines::Skip`, `cargo xtask train-all --skip-bad-lines`), is skipped and counted.
 
 use spec_actions_core::{Action, ActionKind, Example, Message, Split, write_jsonl};
 use spec_actions_train::data::error::DataError;
-use spec_actions_train::data::pipeline::read_examples;
+use spec_actions_train::data::pipeline::{BadLines, read_examples, read_examples_with};
 
 fn example(id: &str) -> Example {
     Example {
@@ -58,4 +59,71 @@ fn missing_split_file_names_it() {
     let path = dir.path().join("dev.jsonl");
     let err = read_examples(&path).unwrap_err();
     assert!(err.to_string().contains("dev.jsonl"), "{err}");
+}
+
+/// A file with good lines, a blank line and four bad ones (not JSON, an unknown kind, a
+/// missing field, not UTF-8): (text, 1-based lines of the bad ones, ids of the good ones).
+fn mixed_file() -> (Vec<u8>, Vec<usize>, Vec<&'static str>) {
+    let good = |id| serde_json::to_string(&example(id)).unwrap();
+    let lines: Vec<Vec<u8>> = vec![
+        good("a").into_bytes(),
+        b"{\"id\": \"truncated".to_vec(),
+        good("b").into_bytes(),
+        Vec::new(),
+        good("c").replace("\"repair\"", "\"jump\"").into_bytes(),
+        good("d").replace("\"conversation\":\"d\",", "").into_bytes(),
+        [b"{\"id\": \"".as_slice(), &[0xff, 0xfe], b"\"}"].concat(),
+        good("e").into_bytes(),
+    ];
+    (lines.join(&b'\n'), vec![2, 5, 6, 7], vec!["a", "b", "e"])
+}
+
+#[test]
+fn by_default_the_first_bad_line_stops_the_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("train.jsonl");
+    let (text, bad, _) = mixed_file();
+    std::fs::write(&path, text).unwrap();
+    for err in [
+        read_examples(&path).unwrap_err(),
+        read_examples_with(&path, BadLines::Refuse).unwrap_err(),
+    ] {
+        assert!(
+            matches!(&err, DataError::InvalidLine { path: p, line, .. } if p == &path && *line == bad[0]),
+            "{err}"
+        );
+        assert!(
+            err.to_string().starts_with(&format!("{}:2:", path.display())),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn skip_mode_skips_and_counts_exactly_the_bad_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("train.jsonl");
+    let (text, bad, good) = mixed_file();
+    std::fs::write(&path, text).unwrap();
+    let read = read_examples_with(&path, BadLines::Skip).unwrap();
+    let ids: Vec<&str> = read.examples.iter().map(|e| e.id.as_str()).collect();
+    assert_eq!(ids, good);
+    let lines: Vec<usize> = read.skipped.iter().map(|s| s.line).collect();
+    assert_eq!(lines, bad);
+    assert!(read.skipped.iter().all(|s| s.path == path));
+    let reasons: Vec<String> = read.skipped.iter().map(ToString::to_string).collect();
+    assert!(reasons[1].contains("jump"), "{reasons:?}");
+    assert!(reasons[2].contains("conversation"), "{reasons:?}");
+    assert!(reasons[3].contains("not UTF-8"), "{reasons:?}");
+    assert!(
+        reasons[0].starts_with(&format!("{}:2: ", path.display())),
+        "{reasons:?}"
+    );
+
+    // A clean file skips nothing, in either mode.
+    write_jsonl(&path, [example("x"), example("y")]).unwrap();
+    let clean = read_examples_with(&path, BadLines::Skip).unwrap();
+    assert_eq!(clean.examples.len(), 2);
+    assert!(clean.skipped.is_empty());
+    assert_eq!(read_examples(&path).unwrap(), clean.examples);
 }

@@ -6,7 +6,7 @@ use std::sync::atomic::AtomicBool;
 
 use burn::module::{AutodiffModule, Param};
 use burn::prelude::*;
-use burn::tensor::Distribution;
+use burn::tensor::{Distribution, FloatDType};
 use burn::tensor::backend::AutodiffBackend;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -18,7 +18,9 @@ use spec_actions_qwen3::loader::load_qwen3;
 use spec_actions_qwen3::model::Qwen3;
 use spec_actions_train::data::budget::HfTokenCounter;
 use spec_actions_train::data::builders::{example_rng, hard_negative};
-use spec_actions_train::data::pipeline::{DatasetConfig, NoProgress, build_datasets, read_examples};
+use spec_actions_train::data::pipeline::{
+    BadLines, DatasetConfig, NoProgress, SkippedLine, build_datasets, read_examples_with,
+};
 use spec_actions_train::tasks::{
     PreferencePair, RewardObjective, SftObjective, VerdictExample, VerifierObjective, pairwise_accuracy,
 };
@@ -64,15 +66,55 @@ pub fn datasets_stage(run: &RunDir, preset: &Preset) -> Result<(), BoxError> {
 }
 
 /// The examples of one split of the run's datasets, seeded-shuffled and cut to `limit`.
+///
+/// A line that does not parse stops the run before training, naming the file and the line.
 pub fn split_examples(run: &RunDir, split: &str, limit: usize, seed: u64) -> Result<Vec<Example>, BoxError> {
+    Ok(split_examples_with(run, split, limit, seed, BadLines::Refuse)?.0)
+}
+
+/// [`split_examples`] with a choice for bad lines; also returns the lines skipped.
+pub fn split_examples_with(
+    run: &RunDir,
+    split: &str,
+    limit: usize,
+    seed: u64,
+    bad_lines: BadLines,
+) -> Result<(Vec<Example>, Vec<SkippedLine>), BoxError> {
     let path = run.stage_dir("datasets").join(format!("{split}.jsonl"));
     if !path.exists() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Vec::new()));
     }
-    let mut examples = read_examples(&path)?;
+    let read = read_examples_with(&path, bad_lines)?;
+    let mut examples = read.examples;
     examples.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
     examples.truncate(limit);
-    Ok(examples)
+    Ok((examples, read.skipped))
+}
+
+/// The skipped lines of a stage as stage metrics (a count per split and the first 20 lines),
+/// printed when there are any.
+fn skipped_lines_metrics(role: Role, skipped: &[(&str, &[SkippedLine])]) -> Value {
+    let total: usize = skipped.iter().map(|(_, lines)| lines.len()).sum();
+    if total > 0 {
+        println!(
+            "  {}: skipped {total} dataset line(s) that do not parse (--skip-bad-lines):",
+            role.as_str()
+        );
+        for line in skipped.iter().flat_map(|(_, lines)| lines.iter()).take(20) {
+            println!("    {line}");
+        }
+    }
+    let per_split: serde_json::Map<String, Value> = skipped
+        .iter()
+        .map(|(split, lines)| (split.to_string(), json!(lines.len())))
+        .collect();
+    let first: Vec<String> = skipped
+        .iter()
+        .flat_map(|(_, lines)| lines.iter())
+        .take(20)
+        .map(ToString::to_string)
+        .collect();
+    json!({ "total": total, "per_split": per_split, "first": first })
 }
 
 /// The prompt encoder of the shipped Qwen3 tokenizer (or of a user's model folder).
@@ -120,14 +162,26 @@ pub fn model_dir(run: &RunDir, role: Role) -> PathBuf {
     run.root.join("models").join(role.as_str())
 }
 
+/// Compute dtype of the base model while a role trains: bf16 on CUDA, f32 on CPU. The LoRA
+/// adapters, their gradients and AdamW state, the losses and the reward head are f32 either way.
+#[cfg(feature = "cuda")]
+pub const TRAIN_COMPUTE_DTYPE: FloatDType = FloatDType::BF16;
+/// Compute dtype of the base model while a role trains: bf16 on CUDA, f32 on CPU. The LoRA
+/// adapters, their gradients and AdamW state, the losses and the reward head are f32 either way.
+#[cfg(not(feature = "cuda"))]
+pub const TRAIN_COMPUTE_DTYPE: FloatDType = FloatDType::F32;
+
 /// Stage 2–5: train one role with LoRA (and, for the reward model, a scalar head).
 ///
 /// `stop` is the interruption flag (SIGINT / SIGTERM): training then stops at the next step
-/// boundary, checkpoints, and the error says how to resume.
+/// boundary, checkpoints, and the error says how to resume. `bad_lines` says what a dataset
+/// line that does not parse does: stop the stage before training (naming file and line), or
+/// be skipped and counted in the stage's metrics (`bad_lines_skipped`).
 pub fn role_stage<B: AutodiffBackend>(
     run: &RunDir,
     preset: &Preset,
     role: Role,
+    bad_lines: BadLines,
     stop: &Arc<AtomicBool>,
     device: &B::Device,
 ) -> Result<(), BoxError> {
@@ -135,14 +189,18 @@ pub fn role_stage<B: AutodiffBackend>(
     run.stage(role.as_str(), |dir| {
         let encoder = encoder_for(&spec.source)?;
         let pad = encoder.tokenizer.special().pad;
-        let train = split_examples(run, "train", spec.train_examples, spec.trainer.seed)?;
-        let heldout = split_examples(run, "dev", spec.heldout_examples, spec.trainer.seed)?;
-        let base = base_model::<B>(run, role, &spec, device)?;
+        let (train, train_skipped) =
+            split_examples_with(run, "train", spec.train_examples, spec.trainer.seed, bad_lines)?;
+        let (heldout, dev_skipped) =
+            split_examples_with(run, "dev", spec.heldout_examples, spec.trainer.seed, bad_lines)?;
+        let bad_lines_skipped =
+            skipped_lines_metrics(role, &[("train", &train_skipped), ("dev", &dev_skipped)]);
+        let base = base_model::<B>(run, role, &spec, device)?.cast_base(TRAIN_COMPUTE_DTYPE);
         let qwen = base.with_new_lora(&spec.lora);
         let mut trainer = Trainer::new(spec.trainer.clone(), dir.join("train"), spec.lora.clone());
         trainer.stop = Arc::clone(stop);
         let out_dir = model_dir(run, role);
-        let metrics = match role {
+        let mut metrics = match role {
             Role::Cheap | Role::Strong => {
                 let (train_set, skipped) = encode_all(&train, |e| encoder.proposer_sft(e).ok());
                 let (held_set, _) = encode_all(&heldout, |e| encoder.proposer_sft(e).ok());
@@ -205,6 +263,7 @@ pub fn role_stage<B: AutodiffBackend>(
                        "heldout_loss_end": report.eval_losses.last().map(|(_, l)| *l)})
             }
         };
+        metrics["bad_lines_skipped"] = bad_lines_skipped;
         println!("  {}: {}", role.as_str(), metrics);
         Ok(metrics)
     })?;

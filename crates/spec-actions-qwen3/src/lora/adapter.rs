@@ -1,12 +1,17 @@
 //! [`LoraAdapter`]: the trainable low-rank path `dropout(x)·Aᵀ·Bᵀ·scale` beside a frozen
-//! projection.
+//! projection, kept in f32 whatever the base model's compute dtype (see
+//! [`crate::model::precision`]).
 
 use burn::module::Param;
 use burn::nn::{Dropout, DropoutConfig};
 use burn::prelude::*;
-use burn::tensor::Distribution;
+use burn::tensor::{DType, Distribution, FloatDType};
 
 use super::LoraConfig;
+
+/// The dtype of LoRA parameters, their gradients and optimizer moments, and of the low-rank
+/// path's arithmetic.
+pub const LORA_DTYPE: FloatDType = FloatDType::F32;
 
 /// The low-rank update of one projection, in PEFT's layout.
 ///
@@ -29,16 +34,18 @@ impl<B: Backend> LoraAdapter<B> {
     /// `A ~ kaiming_uniform(a=√5)`, i.e. U(−1/√d_input, 1/√d_input), and `B = 0`.
     pub fn init(config: &LoraConfig, d_input: usize, d_output: usize, device: &B::Device) -> Self {
         let bound = 1.0 / (d_input as f64).sqrt();
-        let a = Tensor::random([config.r, d_input], Distribution::Uniform(-bound, bound), device);
-        let b = Tensor::zeros([d_output, config.r], device);
+        let options = (device, DType::from(LORA_DTYPE));
+        let a = Tensor::random([config.r, d_input], Distribution::Uniform(-bound, bound), options);
+        let b = Tensor::zeros([d_output, config.r], options);
         Self::from_weights(config, a, b)
     }
 
-    /// An adapter from stored `lora_A.weight` `[r, d_input]` and `lora_B.weight` `[d_output, r]`.
+    /// An adapter from stored `lora_A.weight` `[r, d_input]` and `lora_B.weight` `[d_output, r]`,
+    /// held in f32 ([`LORA_DTYPE`]) whatever their dtype.
     pub fn from_weights(config: &LoraConfig, lora_a: Tensor<B, 2>, lora_b: Tensor<B, 2>) -> Self {
         LoraAdapter {
-            lora_a: Param::from_tensor(lora_a),
-            lora_b: Param::from_tensor(lora_b),
+            lora_a: Param::from_tensor(lora_a.cast(LORA_DTYPE)),
+            lora_b: Param::from_tensor(lora_b.cast(LORA_DTYPE)),
             dropout: DropoutConfig::new(config.lora_dropout).init(),
             scale: config.scale(),
         }
@@ -51,13 +58,16 @@ impl<B: Backend> LoraAdapter<B> {
         [d_input, d_output]
     }
 
-    /// The low-rank path's contribution, to be added to the base projection's output.
+    /// The low-rank path's contribution in the adapter's dtype (f32), to be added to the base
+    /// projection's output: the input is cast to f32 first (a no-op for an f32 model).
     ///
     /// # Shapes
     /// - `x`: `[..., d_input]`
     /// - returns `[..., d_output]`
     pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
-        let a_t = self.lora_a.val().transpose().unsqueeze::<D>(); // [1.., d_input, r]
+        let a = self.lora_a.val();
+        let x = x.cast(FloatDType::from(a.dtype()));
+        let a_t = a.transpose().unsqueeze::<D>(); // [1.., d_input, r]
         let b_t = self.lora_b.val().transpose().unsqueeze::<D>(); // [1.., r, d_output]
         self.dropout
             .forward(x)
@@ -66,7 +76,8 @@ impl<B: Backend> LoraAdapter<B> {
             .mul_scalar(self.scale)
     }
 
-    /// The dense update in burn's `Linear` layout, `(B·A)ᵀ·scale`, for merging.
+    /// The dense update in burn's `Linear` layout, `(B·A)ᵀ·scale`, for merging (in the
+    /// adapter's dtype, f32).
     ///
     /// # Shapes
     /// - returns `[d_input, d_output]`

@@ -4,7 +4,9 @@
 //! unmerge.
 //!
 //! Base weights are frozen when adapters are attached: they carry no gradient and get no
-//! optimizer state; only `lora_A` / `lora_B` train.
+//! optimizer state; only `lora_A` / `lora_B` train. Adapters are f32 ([`LORA_DTYPE`]) whatever
+//! the base model's compute dtype (bf16 on a GPU: see [`crate::model::precision`]); merging one
+//! into a bf16 base adds in f32 and rounds once, as PEFT does.
 
 mod adapter;
 mod config;
@@ -16,7 +18,7 @@ use std::path::{Path, PathBuf};
 use burn::module::Param;
 use burn::prelude::*;
 
-pub use adapter::LoraAdapter;
+pub use adapter::{LORA_DTYPE, LoraAdapter};
 pub use config::{LoraConfig, QWEN3_PROJECTIONS};
 pub use parity::{causal_lm_loss_full, check_lora_reference};
 pub use peft_file::{ADAPTER_CONFIG, ADAPTER_WEIGHTS, AdapterMatrices, AdapterSite, PeftAdapter};
@@ -149,8 +151,9 @@ impl<B: Backend> Qwen3<B> {
             });
         }
         for (proj, m) in pending {
-            let a = Tensor::from_data(TensorData::new(m.a.0.clone(), m.a.1), &device);
-            let b = Tensor::from_data(TensorData::new(m.b.0.clone(), m.b.1), &device);
+            let f32 = (&device, burn::tensor::DType::from(LORA_DTYPE));
+            let a = Tensor::from_data(TensorData::new(m.a.0.clone(), m.a.1), f32);
+            let b = Tensor::from_data(TensorData::new(m.b.0.clone(), m.b.1), f32);
             proj.lora = Some(LoraAdapter::from_weights(&adapter.config, a, b));
         }
         Ok(self)

@@ -6,6 +6,7 @@
 use std::path::Path;
 
 use burn::prelude::*;
+use burn::tensor::FloatDType;
 use burn::tensor::activation::log_softmax;
 use burn::tensor::backend::AutodiffBackend;
 
@@ -41,14 +42,15 @@ fn lora_err(e: LoraError) -> Qwen3Error {
 }
 
 /// Mean next-token cross-entropy over labels != -100 (transformers' `ForCausalLMLoss`),
-/// computed from the full logits — an independent reference implementation.
+/// computed from the full logits — an independent reference implementation. Computed in f32
+/// whatever the logits' dtype (transformers upcasts logits to f32 for the loss).
 ///
 /// # Shapes
 /// - `logits`: `[batch, seq, vocab]`; `labels`: `[batch][seq]`; returns `[1]`
 pub fn causal_lm_loss_full<B: Backend>(logits: Tensor<B, 3>, labels: &[Vec<i64>]) -> Tensor<B, 1> {
     let [b, s, v] = logits.dims();
     let device = logits.device();
-    let log_probs = log_softmax(logits, 2).reshape([b * s, v]);
+    let log_probs = log_softmax(logits.cast(FloatDType::F32), 2).reshape([b * s, v]);
     let mut rows = Vec::new();
     let mut targets = Vec::new();
     for (r, row) in labels.iter().enumerate() {

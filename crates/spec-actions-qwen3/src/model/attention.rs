@@ -135,13 +135,14 @@ impl<B: Backend> Attention<B> {
         let k = self.k_proj.forward(x.clone()).reshape([b, s, nkv, hd]);
         let v = self.v_proj.forward(x).reshape([b, s, nkv, hd]).swap_dims(1, 2);
 
-        // 2. Per-head RMSNorm of queries and keys, then heads first: [b, heads, s, hd].
-        let q = self.q_norm.forward(q).swap_dims(1, 2);
-        let k = self.k_norm.forward(k).swap_dims(1, 2);
+        // 2. Per-head RMSNorm of queries and keys.
+        let q = self.q_norm.forward(q);
+        let k = self.k_norm.forward(k);
 
-        // 3. Rotary position embedding.
-        let q = ctx.rope.apply(q);
-        let k = ctx.rope.apply(k);
+        // 3. Rotary position embedding (in the projections' own contiguous layout), then
+        //    heads first: [b, heads, s, hd].
+        let q = ctx.rope.q.apply(q).swap_dims(1, 2);
+        let k = ctx.rope.k.apply(k).swap_dims(1, 2);
 
         // 4. Append to the cache; attend over every cached position.
         let (k, v) = match cache {

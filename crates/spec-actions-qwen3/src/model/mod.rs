@@ -6,6 +6,7 @@ pub mod cache;
 pub mod mlp;
 pub mod norm;
 pub mod parity;
+pub mod precision;
 pub mod projection;
 pub mod rope;
 pub mod weights;
@@ -18,6 +19,7 @@ pub use attention::{Attention, StepContext};
 pub use cache::KvCache;
 pub use mlp::Mlp;
 pub use norm::RmsNorm;
+pub use precision::CastWeights;
 pub use projection::Projection;
 pub use rope::RotaryEmbedding;
 pub use weights::{RandomWeights, WeightSource};
@@ -158,7 +160,7 @@ impl Qwen3Config {
             lm_head: (!c.tie_word_embeddings)
                 .then(|| Projection::new(weights.projection("lm_head.weight", [c.vocab_size, h]))),
             config: c.clone(),
-            rotary: RotaryEmbedding::new(hd, c.rope_theta),
+            rotary: RotaryEmbedding::new(hd, c.rope_theta, c.num_attention_heads, c.num_key_value_heads),
         }
     }
 
@@ -261,7 +263,8 @@ impl<B: Backend> Qwen3<B> {
         self.logits(self.forward_hidden(input_ids, &ctx, None, None))
     }
 
-    /// The [`StepContext`] of an uncached pass over `input_ids` with an optional padding mask.
+    /// The [`StepContext`] of an uncached pass over `input_ids` with an optional padding mask,
+    /// in the model's [compute dtype](Qwen3::compute_dtype).
     pub fn context_for(
         &self,
         input_ids: &Tensor<B, 2, Int>,
@@ -277,6 +280,7 @@ impl<B: Backend> Qwen3<B> {
             .map(|row| positions_from_mask(row))
             .collect::<Vec<_>>();
         StepContext::new(&self.rotary, &key_valid, &positions, 0, &input_ids.device())
+            .cast(self.compute_dtype())
     }
 }
 

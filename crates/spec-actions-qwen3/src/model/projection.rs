@@ -51,30 +51,47 @@ impl<B: Backend> Projection<B> {
         let rows = x.shape().num_elements() / d_input.max(1);
         let x = x.reshape([rows, d_input]);
         let y = match &self.lora {
-            // 1. base path, plus 2. the low-rank path unless it is merged into the base
-            Some(lora) if !self.merged => self.base.forward(x.clone()) + lora.forward(x),
+            // 1. base path in the compute dtype, plus 2. the low-rank path (f32) unless it is
+            //    merged into the base: summed in f32 and rounded once, as PEFT does with a bf16
+            //    base and f32 adapters (all casts are no-ops for an f32 model)
+            Some(lora) if !self.merged => {
+                let dtype = x.dtype();
+                let low_rank = lora.forward(x.clone());
+                let base = self.base.forward(x).cast(low_rank.dtype());
+                (base + low_rank).cast(dtype)
+            }
             _ => self.base.forward(x),
         };
         dims[D - 1] = y.dims()[1];
         y.reshape(dims)
     }
 
-    /// Folds the adapter into the base weight (`W += (B·A)ᵀ·scale`). No-op without an
-    /// adapter or when already merged.
+    /// Folds the adapter into the base weight (`W += (B·A)ᵀ·scale`). The sum is formed in the
+    /// adapter's dtype (f32) and rounded once to the base weight's dtype, so a bf16 base stays
+    /// bf16. No-op without an adapter or when already merged.
     pub fn merge(&mut self) {
         if let (Some(lora), false) = (&self.lora, self.merged) {
             let delta = lora.delta_weight();
-            self.base.weight = self.base.weight.clone().map(|w| (w + delta).detach());
+            self.base.weight = self.base.weight.clone().map(|w| add_in(w, delta, 1.0));
             self.merged = true;
         }
     }
 
-    /// Subtracts a merged adapter back out of the base weight. No-op unless merged.
+    /// Subtracts a merged adapter back out of the base weight (exact in f32; in bf16 it
+    /// restores the weight up to the rounding of the merge, as in PEFT). No-op unless merged.
     pub fn unmerge(&mut self) {
         if let (Some(lora), true) = (&self.lora, self.merged) {
             let delta = lora.delta_weight();
-            self.base.weight = self.base.weight.clone().map(|w| (w - delta).detach());
+            self.base.weight = self.base.weight.clone().map(|w| add_in(w, delta, -1.0));
             self.merged = false;
         }
     }
+}
+
+/// `w + sign·delta` computed in `delta`'s dtype and cast back to `w`'s, detached.
+fn add_in<B: Backend>(w: Tensor<B, 2>, delta: Tensor<B, 2>, sign: f64) -> Tensor<B, 2> {
+    let dtype = w.dtype();
+    (w.cast(delta.dtype()) + delta.mul_scalar(sign))
+        .cast(dtype)
+        .detach()
 }

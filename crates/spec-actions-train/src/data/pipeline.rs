@@ -324,18 +324,73 @@ fn write_text(path: &Path, text: &str) -> Result<(), DataError> {
     Ok(())
 }
 
-/// Read a split file written by [`build_datasets`] back into examples.
+/// What reading a dataset does with a line that does not parse as an [`Example`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BadLines {
+    /// Stop with [`DataError::InvalidLine`] naming the file and the 1-based line (the default:
+    /// a run never trains on a silently shortened dataset).
+    #[default]
+    Refuse,
+    /// Skip it and list it in [`ReadExamples::skipped`] (`--skip-bad-lines`).
+    Skip,
+}
+
+/// A dataset line [`BadLines::Skip`] left out.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SkippedLine {
+    pub path: PathBuf,
+    /// 1-based line number.
+    pub line: usize,
+    pub reason: String,
+}
+
+impl std::fmt::Display for SkippedLine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}: {}", self.path.display(), self.line, self.reason)
+    }
+}
+
+/// The examples of a dataset file and the lines skipped on the way.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReadExamples {
+    pub examples: Vec<Example>,
+    /// Empty under [`BadLines::Refuse`].
+    pub skipped: Vec<SkippedLine>,
+}
+
+/// Read a split file written by [`build_datasets`] back into examples; a line that does not
+/// parse stops the read with the file and the line ([`BadLines::Refuse`]).
 pub fn read_examples(path: &Path) -> Result<Vec<Example>, DataError> {
-    let text = std::fs::read_to_string(path).map_err(|e| FileError::new("read", path, e))?;
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| {
-            serde_json::from_str(l).map_err(|e| DataError::InvalidLine {
+    Ok(read_examples_with(path, BadLines::Refuse)?.examples)
+}
+
+/// [`read_examples`] with a choice for bad lines: a line that is not UTF-8, not JSON, or not
+/// an [`Example`] is refused or skipped and counted. Blank lines are neither.
+pub fn read_examples_with(path: &Path, bad_lines: BadLines) -> Result<ReadExamples, DataError> {
+    let bytes = std::fs::read(path).map_err(|e| FileError::new("read", path, e))?;
+    let mut examples = Vec::new();
+    let mut skipped = Vec::new();
+    for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
+        let parsed = match std::str::from_utf8(line) {
+            Ok(text) if text.trim().is_empty() => continue,
+            Ok(text) => serde_json::from_str::<Example>(text).map_err(|e| e.to_string()),
+            Err(e) => Err(format!("not UTF-8: {e}")),
+        };
+        match (parsed, bad_lines) {
+            (Ok(example), _) => examples.push(example),
+            (Err(reason), BadLines::Refuse) => {
+                return Err(DataError::InvalidLine {
+                    path: path.to_path_buf(),
+                    line: i + 1,
+                    reason,
+                });
+            }
+            (Err(reason), BadLines::Skip) => skipped.push(SkippedLine {
                 path: path.to_path_buf(),
                 line: i + 1,
-                reason: e.to_string(),
-            })
-        })
-        .collect()
+                reason,
+            }),
+        }
+    }
+    Ok(ReadExamples { examples, skipped })
 }

@@ -1,0 +1,123 @@
+//! Mixed precision, as PEFT users run it: the base model (weights, embeddings, activations) in a
+//! *compute dtype* — bf16 on a GPU, f32 on CPU — while LoRA adapters stay in f32.
+//!
+//! What stays in f32 whatever the compute dtype:
+//! - `lora_A` / `lora_B` (so their gradients and AdamW moments), and the low-rank path, which
+//!   casts its input to f32 and adds to the base output in f32 before rounding once to the
+//!   compute dtype (PEFT's `_cast_input_dtype` + `result.to(torch_result_dtype)`);
+//! - RMSNorm statistics and the attention softmax (see [`super::norm`], [`super::attention`]);
+//! - losses and log-softmax (the trainers cast logits to f32 first).
+//!
+//! The compute dtype of a model is the dtype of its token embeddings ([`Qwen3::compute_dtype`]);
+//! [`Qwen3::cast_base`] changes it, [`CastWeights`] builds a model directly in it.
+
+use burn::module::{ModuleMapper, Param};
+use burn::prelude::*;
+use burn::tensor::FloatDType;
+
+use super::weights::WeightSource;
+use super::{Qwen3, StepContext};
+
+/// Casts every float parameter it visits, keeping its id and whether it requires a gradient.
+struct CastParams {
+    dtype: FloatDType,
+}
+
+impl<B: Backend> ModuleMapper<B> for CastParams {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+        let (id, tensor, mapper) = param.consume();
+        let tensor = if FloatDType::from(tensor.dtype()) == self.dtype {
+            tensor
+        } else {
+            let require_grad = tensor.is_require_grad();
+            tensor.cast(self.dtype).detach().set_require_grad(require_grad)
+        };
+        Param::from_mapped_value(id, tensor, mapper)
+    }
+}
+
+impl<B: Backend> Qwen3<B> {
+    /// The dtype of the base weights and of the activations between layers.
+    pub fn compute_dtype(&self) -> FloatDType {
+        self.embed_tokens.weight.val().dtype().into()
+    }
+
+    /// The same model with every *base* tensor — embeddings, projections, norm weights, LM
+    /// head — cast to `dtype`; attached LoRA adapters are left as they are (f32). Which tensors
+    /// require a gradient does not change, so a frozen base stays frozen.
+    ///
+    /// `cast_base(FloatDType::F32)` of an f32 model returns it unchanged.
+    pub fn cast_base(mut self, dtype: FloatDType) -> Self {
+        // 1. detach the adapters so that the cast cannot reach them
+        let adapters: Vec<_> = self
+            .projections_mut()
+            .into_iter()
+            .map(|(_, proj)| proj.lora.take())
+            .collect();
+        // 2. cast everything that is left
+        let mut model = self.map(&mut CastParams { dtype });
+        // 3. re-attach the adapters where they were
+        for ((_, proj), lora) in model.projections_mut().into_iter().zip(adapters) {
+            proj.lora = lora;
+        }
+        model
+    }
+}
+
+impl<B: Backend> StepContext<B> {
+    /// The context with its RoPE tables and score bias in `dtype` (the compute dtype of the
+    /// model it serves), as transformers casts `cos` / `sin` and the mask to the model's dtype.
+    pub fn cast(mut self, dtype: FloatDType) -> Self {
+        self.rope = self.rope.cast(dtype);
+        self.bias = self.bias.map(|bias| bias.cast(dtype));
+        self
+    }
+}
+
+/// A [`WeightSource`] that hands out `inner`'s tensors cast to `dtype`, so that a model is
+/// built directly in its compute dtype (one tensor at a time, never a whole f32 copy).
+///
+/// ```
+/// use burn::backend::Flex;
+/// use burn::tensor::FloatDType;
+/// use spec_actions_qwen3::Qwen3Config;
+/// use spec_actions_qwen3::model::{CastWeights, RandomWeights};
+///
+/// let mut config = Qwen3Config::qwen3_0_6b();
+/// (config.vocab_size, config.hidden_size, config.intermediate_size) = (64, 32, 64);
+/// (config.num_hidden_layers, config.num_attention_heads, config.head_dim) = (1, 2, 16);
+/// config.num_key_value_heads = 1;
+/// let device = Default::default();
+/// let mut random = RandomWeights::<Flex> { std: 0.02, device: &device };
+/// let model = config.init_with(&mut CastWeights { inner: &mut random, dtype: FloatDType::BF16 });
+/// assert_eq!(model.compute_dtype(), FloatDType::BF16);
+/// ```
+pub struct CastWeights<'a, W> {
+    pub inner: &'a mut W,
+    pub dtype: FloatDType,
+}
+
+impl<B: Backend, W: WeightSource<B>> WeightSource<B> for CastWeights<'_, W> {
+    fn matrix(&mut self, name: &str, shape: [usize; 2]) -> Tensor<B, 2> {
+        self.inner.matrix(name, shape).cast(self.dtype)
+    }
+
+    fn projection(&mut self, name: &str, hf_shape: [usize; 2]) -> Tensor<B, 2> {
+        self.inner.projection(name, hf_shape).cast(self.dtype)
+    }
+
+    fn vector(&mut self, name: &str, len: usize) -> Tensor<B, 1> {
+        self.inner.vector(name, len).cast(self.dtype)
+    }
+}
+
+impl crate::config::Qwen3Config {
+    /// [`Qwen3Config::init`] (random weights) with the base model in `dtype`.
+    pub fn init_in<B: Backend>(&self, dtype: FloatDType, device: &B::Device) -> Qwen3<B> {
+        let mut random = super::RandomWeights { std: 0.02, device };
+        self.init_with(&mut CastWeights {
+            inner: &mut random,
+            dtype,
+        })
+    }
+}

@@ -1,0 +1,259 @@
+//! Mixed precision on burn's CPU backend (Flex runs every op of the model in bf16): a bf16 base
+//! model with f32 LoRA adapters, against the f32 references of transformers 5.23 + PEFT 0.21
+//! in `tests/data/*/reference.safetensors`.
+//!
+//! # Tolerances
+//! bf16 keeps 8 significant bits, so one rounding has a relative error ≤ u = 2⁻⁸ ≈ 0.4%. A logit
+//! passes through about ten roundings per layer (weights, projection outputs, residual sums,
+//! norm outputs, RoPE, the MLP product) which add up; on these fixtures the bf16 logits differ
+//! from the f32 reference by 0.5–0.7% of the largest |logit| (printed by the tests).
+//! - logits (plain, with the adapter, merged): max |Δ| ≤ 2% of the reference's max |logit|
+//!   ([`BF16_LOGIT_REL`]), about 3× the measured error; the adapter's own effect on the logits
+//!   is checked to be > 10× the error, so a dropped or mis-scaled adapter cannot pass;
+//! - the f32 loss: a log-probability moves by at most 2·max|Δlogit|, so |Δloss| ≤ 2·(measured
+//!   logit error);
+//! - gradients of the f32 adapters, which flow back through bf16 activations: relative L2 error
+//!   per tensor ≤ 5% ([`BF16_GRAD_REL_L2`]); measured ≤ 2.1%. (The f32 test's element-wise
+//!   relative metric does not suit bf16: entries near zero carry the same absolute error.)
+//! - unmerging a merged bf16 weight restores it up to the two roundings involved (bound below).
+
+use std::path::PathBuf;
+
+use burn::backend::{Autodiff, Flex};
+use burn::prelude::*;
+use burn::tensor::{DType, FloatDType};
+use spec_actions_qwen3::lora::causal_lm_loss_full;
+use spec_actions_qwen3::model::parity::ReferenceFile;
+use spec_actions_qwen3::{LoadOptions, Qwen3, load_qwen3, load_qwen3_with};
+
+type B = Autodiff<Flex>;
+
+/// Allowed max |Δ| of bf16 logits, as a fraction of the reference's max |logit| (see above).
+const BF16_LOGIT_REL: f64 = 0.02;
+/// Allowed relative L2 error `‖g − g_ref‖ / ‖g_ref‖` of each LoRA gradient (see above).
+const BF16_GRAD_REL_L2: f64 = 0.05;
+
+fn data(dir: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(dir)
+}
+
+fn to_vec<const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
+    t.into_data()
+        .convert::<f32>()
+        .into_vec::<f32>()
+        .expect("f32 values")
+}
+
+fn max_abs(values: &[f64]) -> f64 {
+    values.iter().fold(0.0, |m, v| m.max(v.abs()))
+}
+
+fn max_diff(ours: &[f32], reference: &[f64]) -> f64 {
+    assert_eq!(ours.len(), reference.len(), "lengths differ");
+    ours.iter()
+        .zip(reference)
+        .map(|(&a, &b)| (f64::from(a) - b).abs())
+        .fold(0.0, f64::max)
+}
+
+fn input_ids(reference: &ReferenceFile) -> Tensor<B, 2, Int> {
+    let ids = reference.get("input_ids").expect("input_ids");
+    let values: Vec<i64> = ids.values.iter().map(|&v| v as i64).collect();
+    Tensor::from_data(
+        TensorData::new(values, [ids.shape[0], ids.shape[1]]),
+        &Default::default(),
+    )
+}
+
+/// dtype of every base tensor (embeddings, projections, norms, LM head).
+fn base_dtypes(model: &Qwen3<B>) -> Vec<DType> {
+    let mut out = vec![
+        model.embed_tokens.weight.val().dtype(),
+        model.norm.weight.val().dtype(),
+    ];
+    if let Some(head) = &model.lm_head {
+        out.push(head.base.weight.val().dtype());
+    }
+    for layer in &model.layers {
+        for norm in [
+            &layer.input_layernorm,
+            &layer.post_attention_layernorm,
+            &layer.self_attn.q_norm,
+            &layer.self_attn.k_norm,
+        ] {
+            out.push(norm.weight.val().dtype());
+        }
+    }
+    for (_, proj) in model.projections() {
+        out.push(proj.base.weight.val().dtype());
+    }
+    out
+}
+
+/// (a) bf16 compute gives transformers' f32 logits within the bf16 bound, and really ran in bf16.
+fn bf16_logits_match(dir: &str) {
+    let reference = ReferenceFile::open(data(dir).join("reference.safetensors")).expect("reference");
+    let model = load_qwen3_with::<B>(data(dir), &LoadOptions::bf16(), &Default::default()).expect("loads");
+    assert_eq!(model.compute_dtype(), FloatDType::BF16);
+    assert!(base_dtypes(&model).iter().all(|d| *d == DType::BF16));
+
+    let logits = model.forward(input_ids(&reference), None);
+    assert_eq!(
+        logits.dtype(),
+        DType::BF16,
+        "the forward pass did not run in bf16"
+    );
+    let expected = &reference.get("logits").expect("logits").values;
+    let diff = max_diff(&to_vec(logits), expected);
+    let bound = BF16_LOGIT_REL * max_abs(expected);
+    println!(
+        "{dir}: bf16 logits max|Δ| {diff:.3e}, bound {bound:.3e} (max|logit| {:.3e})",
+        max_abs(expected)
+    );
+    assert!(diff <= bound, "bf16 logits off by {diff:.3e} > {bound:.3e}");
+
+    // The f32 model on the same input is the f32 reference to 1e-4: the error above is bf16's.
+    let f32_model = load_qwen3::<B>(data(dir), &Default::default()).expect("loads");
+    let f32_diff = max_diff(&to_vec(f32_model.forward(input_ids(&reference), None)), expected);
+    assert!(f32_diff <= 1e-4, "f32 logits off by {f32_diff:.3e}");
+}
+
+#[test]
+fn bf16_logits_match_transformers_tied() {
+    bf16_logits_match("tiny");
+}
+
+#[test]
+fn bf16_logits_match_transformers_untied_bf16_checkpoint() {
+    bf16_logits_match("tiny-untied-sharded-bf16");
+}
+
+/// (b) The PEFT adapter on a bf16 base: every A/B and every gradient is f32; `lora_logits`,
+/// the loss, the gradients and `merged_logits` are PEFT's within bf16 bounds; merging keeps
+/// the base bf16 and unmerging restores it up to the merge's rounding.
+fn bf16_adapter_matches(dir: &str) {
+    let reference = ReferenceFile::open(data(dir).join("reference.safetensors")).expect("reference");
+    let base = load_qwen3_with::<B>(data(dir), &LoadOptions::bf16(), &Default::default()).expect("loads");
+    let model = base.with_peft_adapter(&data(dir).join("lora")).expect("adapter");
+    for (site, proj) in model.projections() {
+        let lora = proj.lora.as_ref().expect("adapter attached");
+        assert_eq!(lora.lora_a.val().dtype(), DType::F32, "{site:?} A");
+        assert_eq!(lora.lora_b.val().dtype(), DType::F32, "{site:?} B");
+        assert_eq!(proj.base.weight.val().dtype(), DType::BF16, "{site:?} base");
+    }
+
+    // 1. logits with the adapter
+    let lora_ref = &reference.get("lora_logits").expect("lora_logits").values;
+    let bound = BF16_LOGIT_REL * max_abs(lora_ref);
+    let logits = model.forward(input_ids(&reference), None);
+    assert_eq!(logits.dtype(), DType::BF16);
+    let logit_diff = max_diff(&to_vec(logits.clone()), lora_ref);
+    println!("{dir}: bf16 lora_logits max|Δ| {logit_diff:.3e}, bound {bound:.3e}");
+    assert!(
+        logit_diff <= bound,
+        "lora_logits off by {logit_diff:.3e} > {bound:.3e}"
+    );
+    // The adapter's own effect is resolved at this precision (else the check above is vacuous).
+    let base_ref = &reference.get("logits").expect("logits").values;
+    let effect = lora_ref
+        .iter()
+        .zip(base_ref)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    println!("{dir}: adapter effect on logits max|Δ| {effect:.3e}");
+    assert!(
+        effect > 10.0 * logit_diff,
+        "adapter effect {effect:.3e} not resolved"
+    );
+
+    // 2. the loss, in f32: a log-probability moves by at most 2·max|Δlogit|, so the mean loss
+    //    is within twice the logit error just measured
+    let seq = reference.get("input_ids").expect("ids").shape[1];
+    let labels: Vec<Vec<i64>> = reference
+        .get("train_labels")
+        .expect("labels")
+        .values
+        .chunks(seq)
+        .map(|r| r.iter().map(|&v| v as i64).collect())
+        .collect();
+    let loss = causal_lm_loss_full(logits, &labels);
+    assert_eq!(loss.dtype(), DType::F32);
+    let loss_ref = reference.get("train_loss").expect("train_loss").values[0];
+    let loss_diff = (f64::from(to_vec(loss.clone())[0]) - loss_ref).abs();
+    println!("{dir}: bf16 loss {loss_ref:.5} ± {loss_diff:.3e}");
+    assert!(loss_diff <= 2.0 * logit_diff, "loss off by {loss_diff:.3e}");
+
+    // 3. gradients: f32, and PEFT's within BF16_GRAD_REL_L2 (relative L2 error per tensor)
+    let grads = loss.backward();
+    let mut worst = 0.0f64;
+    let mut compared = 0;
+    for (site, proj) in model.projections() {
+        let lora = proj.lora.as_ref().expect("adapter");
+        for (which, param) in [('A', &lora.lora_a), ('B', &lora.lora_b)] {
+            let grad = param.val().grad(&grads).expect("gradient");
+            assert_eq!(grad.dtype(), DType::F32, "{site:?} {which} gradient");
+            let ours = grad.into_data().convert::<f32>().into_vec::<f32>().expect("f32");
+            let key = site.peft_key(which).replace(".weight", ".default.weight");
+            let r = &reference
+                .get(&format!("grad.{key}"))
+                .expect("reference gradient")
+                .values;
+            assert_eq!(ours.len(), r.len(), "{key}");
+            let err: f64 = ours
+                .iter()
+                .zip(r)
+                .map(|(&a, &b)| (f64::from(a) - b).powi(2))
+                .sum();
+            let norm: f64 = r.iter().map(|b| b * b).sum();
+            worst = worst.max((err / norm).sqrt());
+            compared += 1;
+        }
+    }
+    println!("{dir}: {compared} gradients, worst relative L2 error {worst:.3e}");
+    assert!(
+        compared > 0 && worst <= BF16_GRAD_REL_L2,
+        "gradients off by {worst:.3e}"
+    );
+
+    // 4. merge: the base stays bf16 and gives PEFT's merged logits
+    let weights_before: Vec<Vec<f32>> = model
+        .projections()
+        .iter()
+        .map(|(_, p)| to_vec(p.base.weight.val()))
+        .collect();
+    let merged = model.merge_lora();
+    assert!(base_dtypes(&merged).iter().all(|d| *d == DType::BF16));
+    let merged_ref = &reference.get("merged_logits").expect("merged_logits").values;
+    let merged_diff = max_diff(&to_vec(merged.forward(input_ids(&reference), None)), merged_ref);
+    println!("{dir}: bf16 merged_logits max|Δ| {merged_diff:.3e}");
+    assert!(
+        merged_diff <= bound,
+        "merged_logits off by {merged_diff:.3e} > {bound:.3e}"
+    );
+
+    // 5. unmerge: m = round(w + Δ) and w' = round(m − Δ), each rounding off by ≤ u·|value|
+    //    (u = 2⁻⁸), so |w' − w| ≤ u·(|w| + (1 + u)·|w + Δ|) elementwise
+    let unmerged = merged.unmerge_lora();
+    for ((site, proj), before) in unmerged.projections().into_iter().zip(&weights_before) {
+        let after = to_vec(proj.base.weight.val());
+        let delta = to_vec(proj.lora.as_ref().expect("adapter").delta_weight());
+        assert_eq!(proj.base.weight.val().dtype(), DType::BF16);
+        for ((&w, &w2), &d) in before.iter().zip(&after).zip(&delta) {
+            let u = 2f32.powi(-8);
+            let slack = u * (w.abs() + (1.0 + u) * (w + d).abs()) * 1.001;
+            assert!((w2 - w).abs() <= slack, "{site:?}: unmerged {w2} vs {w} (Δ {d})");
+        }
+    }
+}
+
+#[test]
+fn bf16_base_with_f32_adapter_matches_peft_tied() {
+    bf16_adapter_matches("tiny");
+}
+
+#[test]
+fn bf16_base_with_f32_adapter_matches_peft_untied() {
+    bf16_adapter_matches("tiny-untied-sharded-bf16");
+}
