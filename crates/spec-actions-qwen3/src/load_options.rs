@@ -6,8 +6,9 @@ use std::path::Path;
 use burn::prelude::*;
 use burn::tensor::FloatDType;
 
+use crate::config::Qwen3Config;
 use crate::error::Result;
-use crate::loader::load_qwen3;
+use crate::loader::{CheckpointFiles, load_with_config};
 use crate::model::Qwen3;
 
 /// How a checkpoint is loaded.
@@ -36,7 +37,8 @@ impl LoadOptions {
     }
 }
 
-/// [`load_qwen3`] with the base model cast to `options.compute_dtype`.
+/// [`load_qwen3`] with the base model in `options.compute_dtype`, each tensor converted as it
+/// is read (peak memory is the model in that dtype, not an f32 copy first).
 ///
 /// ```
 /// use burn::backend::Flex;
@@ -53,5 +55,8 @@ pub fn load_qwen3_with<B: Backend>(
     options: &LoadOptions,
     device: &B::Device,
 ) -> Result<Qwen3<B>> {
-    Ok(load_qwen3(dir, device)?.cast_base(options.compute_dtype))
+    let dir = dir.as_ref();
+    let config = Qwen3Config::from_file(dir.join("config.json"))?;
+    let files = CheckpointFiles::open(dir)?;
+    load_with_config(&config, &files, options.compute_dtype, device)
 }

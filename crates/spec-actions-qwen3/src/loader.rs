@@ -11,12 +11,13 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
+use burn::tensor::FloatDType;
 use memmap2::Mmap;
 use safetensors::{Dtype, SafeTensors};
 
 use crate::config::Qwen3Config;
 use crate::error::{Qwen3Error, Result, TensorProblem};
-use crate::model::{Qwen3, WeightSource};
+use crate::model::{CastWeights, Qwen3, WeightSource};
 
 /// Name of the single-file checkpoint.
 pub const SINGLE_FILE: &str = "model.safetensors";
@@ -144,13 +145,15 @@ pub fn load_qwen3<B: Backend>(dir: impl AsRef<Path>, device: &B::Device) -> Resu
     let dir = dir.as_ref();
     let config = Qwen3Config::from_file(dir.join("config.json"))?;
     let files = CheckpointFiles::open(dir)?;
-    load_with_config(&config, &files, device)
+    load_with_config(&config, &files, FloatDType::F32, device)
 }
 
-/// Loads already-opened checkpoint files for `config`.
+/// Loads already-opened checkpoint files for `config`, each tensor converted from its storage
+/// dtype to `dtype` as it is consumed (never a whole-model copy in another dtype).
 pub fn load_with_config<B: Backend>(
     config: &Qwen3Config,
     files: &CheckpointFiles,
+    dtype: FloatDType,
     device: &B::Device,
 ) -> Result<Qwen3<B>> {
     let parsed = files.parse()?;
@@ -215,7 +218,10 @@ pub fn load_with_config<B: Backend>(
         device,
         failures: Vec::new(),
     };
-    let model = config.init_with(&mut source);
+    let model = config.init_with(&mut CastWeights {
+        inner: &mut source,
+        dtype,
+    });
     if !source.failures.is_empty() {
         return Err(Qwen3Error::TensorMismatch {
             dir: files.dir.clone(),

@@ -7,7 +7,7 @@
 //! passes through about ten roundings per layer (weights, projection outputs, residual sums,
 //! norm outputs, RoPE, the MLP product) which add up; on these fixtures the bf16 logits differ
 //! from the f32 reference by 0.5–0.7% of the largest |logit| (printed by the tests).
-//! - logits (plain, with the adapter, merged): max |Δ| ≤ 2% of the reference's max |logit|
+//! - logits (plain, left-padded, with the adapter, merged): max |Δ| ≤ 2% of the reference's max |logit|
 //!   ([`BF16_LOGIT_REL`]), about 3× the measured error; the adapter's own effect on the logits
 //!   is checked to be > 10× the error, so a dropped or mis-scaled adapter cannot pass;
 //! - the f32 loss: a log-probability moves by at most 2·max|Δlogit|, so |Δloss| ≤ 2·(measured
@@ -113,6 +113,31 @@ fn bf16_logits_match(dir: &str) {
         max_abs(expected)
     );
     assert!(diff <= bound, "bf16 logits off by {diff:.3e} > {bound:.3e}");
+
+    // Left-padded rows (the padding bias in bf16), compared at real tokens.
+    let mask_ref = reference.get("padded_attention_mask").expect("mask");
+    let seq = mask_ref.shape[1];
+    let mask: Vec<Vec<bool>> = mask_ref
+        .values
+        .chunks(seq)
+        .map(|r| r.iter().map(|&v| v != 0.0).collect())
+        .collect();
+    let padded = to_vec(model.forward(input_ids(&reference), Some(&mask)));
+    let padded_ref = &reference.get("padded_logits").expect("padded_logits").values;
+    let vocab = padded.len() / mask_ref.values.len();
+    let flat_mask = mask.concat();
+    let padded_diff = padded
+        .iter()
+        .zip(padded_ref)
+        .enumerate()
+        .filter(|(i, _)| flat_mask[i / vocab])
+        .map(|(_, (&a, &b))| (f64::from(a) - b).abs())
+        .fold(0.0, f64::max);
+    println!("{dir}: bf16 padded_logits max|Δ| {padded_diff:.3e}");
+    assert!(
+        padded_diff <= bound,
+        "padded logits off by {padded_diff:.3e} > {bound:.3e}"
+    );
 
     // The f32 model on the same input is the f32 reference to 1e-4: the error above is bf16's.
     let f32_model = load_qwen3::<B>(data(dir), &Default::default()).expect("loads");
@@ -256,4 +281,81 @@ fn bf16_base_with_f32_adapter_matches_peft_tied() {
 #[test]
 fn bf16_base_with_f32_adapter_matches_peft_untied() {
     bf16_adapter_matches("tiny-untied-sharded-bf16");
+}
+
+/// `cast_base` after adapters are attached casts only the base: adapters stay f32 and
+/// trainable, the base stays frozen; casting to the model's own dtype changes nothing.
+#[test]
+fn cast_base_leaves_adapters_and_trainability_alone() {
+    let model = load_qwen3::<B>(data("tiny"), &Default::default())
+        .expect("loads")
+        .with_new_lora(&spec_actions_qwen3::lora::LoraConfig::new(4, 8.0));
+    let lora_before: Vec<Vec<f32>> = model
+        .projections()
+        .iter()
+        .map(|(_, p)| to_vec(p.lora.as_ref().expect("adapter").lora_a.val()))
+        .collect();
+    let same = model.clone().cast_base(FloatDType::F32);
+    assert_eq!(
+        to_vec(same.embed_tokens.weight.val()),
+        to_vec(model.embed_tokens.weight.val())
+    );
+
+    let bf16 = model.cast_base(FloatDType::BF16);
+    assert!(base_dtypes(&bf16).iter().all(|d| *d == DType::BF16));
+    assert!(!bf16.embed_tokens.weight.val().is_require_grad());
+    for ((site, proj), before) in bf16.projections().into_iter().zip(&lora_before) {
+        assert!(
+            !proj.base.weight.val().is_require_grad(),
+            "{site:?} base trainable"
+        );
+        let lora = proj.lora.as_ref().expect("adapter kept");
+        assert_eq!(lora.lora_a.val().dtype(), DType::F32, "{site:?}");
+        assert!(lora.lora_a.val().is_require_grad() && lora.lora_b.val().is_require_grad());
+        assert_eq!(&to_vec(lora.lora_a.val()), before, "{site:?} adapter changed");
+    }
+}
+
+/// Generation and one-pass scoring run on a bf16 model (the KV cache and the score bias take
+/// the compute dtype) and agree with the f32 model: the same greedy tokens, and candidate
+/// log-probabilities within twice the bf16 logit error bound (a log-probability moves by at
+/// most twice the largest logit change).
+#[test]
+fn bf16_generation_and_scoring_agree_with_f32() {
+    use spec_actions_qwen3::{GenerationConfig, generate, score_continuations};
+    let dir = data("tiny");
+    let device = Default::default();
+    let f32_model: Qwen3<Flex> = load_qwen3(&dir, &device).unwrap();
+    let bf16_model: Qwen3<Flex> = load_qwen3_with(&dir, &LoadOptions::bf16(), &device).unwrap();
+    assert_eq!(bf16_model.compute_dtype(), FloatDType::BF16);
+
+    let prompts = vec![vec![3, 14, 15, 92, 65], vec![27, 18]];
+    let config = GenerationConfig::greedy(4);
+    let ours = generate(&bf16_model, &prompts, &config).unwrap();
+    let want = generate(&f32_model, &prompts, &config).unwrap();
+    for (a, b) in ours.iter().zip(&want) {
+        assert_eq!(a.tokens.len(), 4);
+        for (x, y) in a.token_logprobs.iter().zip(&b.token_logprobs) {
+            assert!(x.is_finite() && (x - y).abs() < 1.0, "{x} vs {y}");
+        }
+    }
+
+    let candidates = vec![vec![7], vec![8, 9, 10], vec![100, 200]];
+    let ours = score_continuations(&bf16_model, &prompts[0], &candidates).unwrap();
+    let want = score_continuations(&f32_model, &prompts[0], &candidates).unwrap();
+    // bound: 2 × BF16_LOGIT_REL × the largest |logit| of the f32 model on this prompt
+    let ids = Tensor::<Flex, 2, Int>::from_data(TensorData::new(vec![3i64, 14, 15, 92, 65], [1, 5]), &device);
+    let largest = f32_model
+        .forward(ids, None)
+        .into_data()
+        .into_vec::<f32>()
+        .expect("f32 logits")
+        .into_iter()
+        .fold(0f32, |m, v| m.max(v.abs()));
+    let bound = 2.0 * BF16_LOGIT_REL as f32 * largest;
+    for (a, b) in ours.iter().zip(&want) {
+        for (x, y) in a.token_logprobs.iter().zip(&b.token_logprobs) {
+            assert!((x - y).abs() <= bound, "{x} vs {y} (bound {bound})");
+        }
+    }
 }

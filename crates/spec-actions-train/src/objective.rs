@@ -121,12 +121,59 @@ pub fn causal_lm_loss<B: Backend>(
     }
     // 2. hidden states at those positions only
     let rows = gather_rows(hidden_states(model, batch, device), &positions);
-    // 3. LM head on the selected rows (compute dtype), log-softmax in f32
-    let logits = model.logits(rows.unsqueeze_dim::<3>(0)).squeeze_dim::<2>(0); // [n, vocab]
-    let log_probs = log_softmax(logits.cast(FloatDType::F32), 1);
-    let targets = Tensor::<B, 2, Int>::from_data(TensorData::new(targets, [n, 1]), device);
-    // 4. sum of −log p(target)
-    (log_probs.gather(1, targets).sum().neg(), n)
+    // 3. LM head, log-softmax in f32 and −log p(target), a chunk of rows at a time
+    (negative_log_likelihood(model, rows, &targets, device), n)
+}
+
+/// Bytes of f32 logits held at once by [`negative_log_likelihood`]: a chunk's logits and the
+/// tensors derived from them stay below glibc's largest heap block (32 MiB), so they are reused
+/// from chunk to chunk instead of being mapped and page-faulted anew, and the peak memory of the
+/// loss no longer grows with the number of label positions (the "chunked cross-entropy" of
+/// Liger-Kernel and Unsloth, without a fused kernel).
+const LOGITS_CHUNK_BYTES: usize = 16 << 20;
+
+/// `−Σ log p(targets[i] | rows[i])` over the LM head: logits in the compute dtype, log-softmax
+/// in f32, computed over chunks of rows so that at most [`LOGITS_CHUNK_BYTES`] of logits exist
+/// at a time. The sum (and its gradient) is the same as in one piece.
+///
+/// # Shapes
+/// - `rows`: `[n, hidden]` (n = `targets.len()`)
+/// - returns `[1]`
+pub fn negative_log_likelihood<B: Backend>(
+    model: &Qwen3<B>,
+    rows: Tensor<B, 2>,
+    targets: &[i64],
+    device: &B::Device,
+) -> Tensor<B, 1> {
+    let chunk = (LOGITS_CHUNK_BYTES / 4 / model.config.vocab_size.max(1)).max(1);
+    nll_in_chunks(model, rows, targets, chunk, device)
+}
+
+fn nll_in_chunks<B: Backend>(
+    model: &Qwen3<B>,
+    rows: Tensor<B, 2>,
+    targets: &[i64],
+    chunk: usize,
+    device: &B::Device,
+) -> Tensor<B, 1> {
+    let [n, hidden] = rows.dims();
+    let mut total: Option<Tensor<B, 1>> = None;
+    for start in (0..n).step_by(chunk) {
+        let end = (start + chunk).min(n);
+        let part = rows.clone().slice([start..end, 0..hidden]).unsqueeze_dim::<3>(0);
+        let logits = model.logits(part).squeeze_dim::<2>(0); // [end - start, vocab]
+        let log_probs = log_softmax(logits.cast(FloatDType::F32), 1);
+        let idx = Tensor::<B, 2, Int>::from_data(
+            TensorData::new(targets[start..end].to_vec(), [end - start, 1]),
+            device,
+        );
+        let nll = log_probs.gather(1, idx).sum().neg();
+        total = Some(match total {
+            Some(t) => t + nll,
+            None => nll,
+        });
+    }
+    total.unwrap_or_else(|| Tensor::zeros([1], device))
 }
 
 /// The logits of `choice_ids` (e.g. the first tokens of `ACCEPT` and `REJECT`) at one position
@@ -211,4 +258,45 @@ pub fn last_token_scores<B: Backend>(
 /// - `better`, `worse`: `[pairs]`; returns `[1]`
 pub fn bradley_terry_loss<B: Backend>(better: Tensor<B, 1>, worse: Tensor<B, 1>) -> Tensor<B, 1> {
     softplus(worse - better, 1.0).sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::backend::{Autodiff, Flex};
+
+    use super::*;
+
+    type B = Autodiff<Flex>;
+
+    /// Chunking changes the summation order only: the loss and the gradient reaching the hidden
+    /// rows equal the one-piece computation (chunk ≥ n), for a chunk that does not divide n.
+    #[test]
+    fn chunked_nll_equals_one_piece_value_and_gradient() {
+        let device = Default::default();
+        let mut config = spec_actions_qwen3::Qwen3Config::qwen3_0_6b();
+        (config.vocab_size, config.hidden_size, config.intermediate_size) = (50, 16, 32);
+        (config.num_hidden_layers, config.num_attention_heads, config.head_dim) = (1, 2, 8);
+        config.num_key_value_heads = 1;
+        B::seed(&device, 7);
+        let model: Qwen3<B> = config.init(&device);
+        let rows = Tensor::<B, 2>::random([7, 16], burn::tensor::Distribution::Normal(0.0, 3.0), &device);
+        let targets = [3i64, 49, 0, 7, 7, 12, 30];
+        let run = |chunk: usize| {
+            let rows = rows.clone().detach().require_grad();
+            let loss = nll_in_chunks(&model, rows.clone(), &targets, chunk, &device);
+            let grads = loss.backward();
+            let grad = rows.grad(&grads).expect("gradient of the rows");
+            (
+                loss.into_scalar(),
+                grad.into_data().into_vec::<f32>().expect("f32 gradient"),
+            )
+        };
+        let (whole, whole_grad) = run(7);
+        let (chunked, chunked_grad) = run(3);
+        assert!((whole - chunked).abs() <= 1e-4 * whole.abs(), "{whole} vs {chunked}");
+        assert!(whole > 0.0);
+        for (a, b) in whole_grad.iter().zip(&chunked_grad) {
+            assert!((a - b).abs() <= 1e-6, "{a} vs {b}");
+        }
+    }
 }

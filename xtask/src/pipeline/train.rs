@@ -6,16 +6,16 @@ use std::sync::atomic::AtomicBool;
 
 use burn::module::{AutodiffModule, Param};
 use burn::prelude::*;
-use burn::tensor::{Distribution, FloatDType};
 use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::{Distribution, FloatDType};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
 use spec_actions_core::Example;
 use spec_actions_qwen3::action_prompts::ActionPromptEncoder;
-use spec_actions_qwen3::loader::load_qwen3;
 use spec_actions_qwen3::model::Qwen3;
+use spec_actions_qwen3::{LoadOptions, load_qwen3_with};
 use spec_actions_train::data::budget::HfTokenCounter;
 use spec_actions_train::data::builders::{example_rng, hard_negative};
 use spec_actions_train::data::pipeline::{
@@ -135,7 +135,14 @@ pub fn base_model<B: Backend>(
     device: &B::Device,
 ) -> Result<Qwen3<B>, BoxError> {
     match &spec.source {
-        ModelSource::Folder(dir) => Ok(load_qwen3(dir, device)?),
+        // A user's checkpoint is read straight into the compute dtype.
+        ModelSource::Folder(dir) => Ok(load_qwen3_with(
+            dir,
+            &LoadOptions {
+                compute_dtype: COMPUTE_DTYPE,
+            },
+            device,
+        )?),
         ModelSource::Random {
             config,
             seed,
@@ -143,7 +150,13 @@ pub fn base_model<B: Backend>(
         } => {
             let dir = model_dir(run, role).join("base");
             if dir.join("model.safetensors").exists() {
-                return Ok(load_qwen3(&dir, device)?);
+                return Ok(load_qwen3_with(
+                    &dir,
+                    &LoadOptions {
+                        compute_dtype: COMPUTE_DTYPE,
+                    },
+                    device,
+                )?);
             }
             B::seed(device, *seed);
             let mut model = config.init::<B>(device);
@@ -153,7 +166,7 @@ pub fn base_model<B: Backend>(
                 .clone()
                 .map(|w| w.mul_scalar(*embedding_scale));
             model.save_hf(&dir)?;
-            Ok(model)
+            Ok(model.cast_base(COMPUTE_DTYPE))
         }
     }
 }
@@ -162,14 +175,16 @@ pub fn model_dir(run: &RunDir, role: Role) -> PathBuf {
     run.root.join("models").join(role.as_str())
 }
 
-/// Compute dtype of the base model while a role trains: bf16 on CUDA, f32 on CPU. The LoRA
-/// adapters, their gradients and AdamW state, the losses and the reward head are f32 either way.
+/// Compute dtype of the base models (training and evaluation): bf16 on CUDA, f32 on CPU. The
+/// LoRA adapters, their gradients and AdamW state, the losses and the reward head are f32
+/// either way.
 #[cfg(feature = "cuda")]
-pub const TRAIN_COMPUTE_DTYPE: FloatDType = FloatDType::BF16;
-/// Compute dtype of the base model while a role trains: bf16 on CUDA, f32 on CPU. The LoRA
-/// adapters, their gradients and AdamW state, the losses and the reward head are f32 either way.
+pub const COMPUTE_DTYPE: FloatDType = FloatDType::BF16;
+/// Compute dtype of the base models (training and evaluation): bf16 on CUDA, f32 on CPU. The
+/// LoRA adapters, their gradients and AdamW state, the losses and the reward head are f32
+/// either way.
 #[cfg(not(feature = "cuda"))]
-pub const TRAIN_COMPUTE_DTYPE: FloatDType = FloatDType::F32;
+pub const COMPUTE_DTYPE: FloatDType = FloatDType::F32;
 
 /// Stage 2–5: train one role with LoRA (and, for the reward model, a scalar head).
 ///
@@ -195,7 +210,7 @@ pub fn role_stage<B: AutodiffBackend>(
             split_examples_with(run, "dev", spec.heldout_examples, spec.trainer.seed, bad_lines)?;
         let bad_lines_skipped =
             skipped_lines_metrics(role, &[("train", &train_skipped), ("dev", &dev_skipped)]);
-        let base = base_model::<B>(run, role, &spec, device)?.cast_base(TRAIN_COMPUTE_DTYPE);
+        let base = base_model::<B>(run, role, &spec, device)?;
         let qwen = base.with_new_lora(&spec.lora);
         let mut trainer = Trainer::new(spec.trainer.clone(), dir.join("train"), spec.lora.clone());
         trainer.stop = Arc::clone(stop);

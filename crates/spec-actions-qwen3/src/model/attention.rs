@@ -17,10 +17,12 @@ const MASKED: f32 = -1e30;
 /// Positions and masks shared by all layers of one forward call.
 #[derive(Debug, Clone)]
 pub struct StepContext<B: Backend> {
-    /// cos/sin of each query position.
+    /// cos/sin of each query position, for query and key heads.
     pub rope: RopeTables<B>,
-    /// Additive score bias `[batch, 1, 1, seq, keys]` (0 or [`MASKED`]); `None` when every
-    /// query may attend every key (one decode step without padding).
+    /// Additive score bias `[batch, kv_heads, group, seq, keys]` (0 or [`MASKED`]), laid out
+    /// exactly like the attention scores so that adding it is one contiguous pass (a bias
+    /// broadcast over the heads makes Flex walk the scores element by element); `None` when
+    /// every query may attend every key (one decode step without padding).
     pub bias: Option<Tensor<B, 5>>,
     /// Positions already in the KV cache (the offset at which this call's keys are written).
     pub past_len: usize,
@@ -41,30 +43,14 @@ impl<B: Backend> StepContext<B> {
         past_len: usize,
         device: &B::Device,
     ) -> Self {
-        let batch = positions.len();
         let seq = positions.first().map_or(0, Vec::len);
         let keys = past_len + seq;
         let all_valid = key_valid.iter().all(|row| row.iter().take(keys).all(|&v| v));
-        let bias = if seq == 1 && all_valid {
-            None
-        } else {
-            let mut bias = Vec::with_capacity(batch * seq * keys);
-            for row in key_valid {
-                for i in 0..seq {
-                    bias.extend((0..keys).map(|j| {
-                        if j <= past_len + i && row.get(j) == Some(&true) {
-                            0.0
-                        } else {
-                            MASKED
-                        }
-                    }));
-                }
-            }
-            Some(Tensor::from_data(
-                TensorData::new(bias, [batch, 1, 1, seq, keys]),
-                device,
-            ))
-        };
+        let bias = (seq != 1 || !all_valid).then(|| {
+            score_bias(rotary, positions, past_len, device, |r, i, j| {
+                j <= past_len + i && key_valid[r].get(j) == Some(&true)
+            })
+        });
         Self {
             rope: rotary.tables(positions, device),
             bias,
@@ -82,22 +68,41 @@ impl<B: Backend> StepContext<B> {
         past_len: usize,
         device: &B::Device,
     ) -> Self {
-        let batch = positions.len();
-        let seq = positions.first().map_or(0, Vec::len);
-        let keys = past_len + seq;
-        let mut bias = Vec::with_capacity(batch * seq * keys);
-        for row in allowed {
-            for query in row {
-                bias.extend((0..keys).map(|j| if query.get(j) == Some(&true) { 0.0 } else { MASKED }));
-            }
-        }
-        let bias = Tensor::from_data(TensorData::new(bias, [batch, 1, 1, seq, keys]), device);
+        let bias = score_bias(rotary, positions, past_len, device, |r, i, j| {
+            allowed[r][i].get(j) == Some(&true)
+        });
         Self {
             rope: rotary.tables(positions, device),
             bias: Some(bias),
             past_len,
         }
     }
+}
+
+/// The additive bias of `attends(row, query, key)`, expanded to the scores' layout.
+///
+/// # Shapes
+/// - returns `[batch, kv_heads, group, seq, past_len + seq]`
+fn score_bias<B: Backend>(
+    rotary: &RotaryEmbedding,
+    positions: &[Vec<usize>],
+    past_len: usize,
+    device: &B::Device,
+    attends: impl Fn(usize, usize, usize) -> bool,
+) -> Tensor<B, 5> {
+    let batch = positions.len();
+    let seq = positions.first().map_or(0, Vec::len);
+    let keys = past_len + seq;
+    let mut bias = Vec::with_capacity(batch * seq * keys);
+    for r in 0..batch {
+        for i in 0..seq {
+            bias.extend((0..keys).map(|j| if attends(r, i, j) { 0.0 } else { MASKED }));
+        }
+    }
+    let [heads, kv_heads] = rotary.heads();
+    Tensor::<B, 5>::from_data(TensorData::new(bias, [batch, 1, 1, seq, keys]), device)
+        .repeat_dim(1, kv_heads)
+        .repeat_dim(2, heads / kv_heads.max(1))
 }
 
 /// Self-attention of one decoder layer.

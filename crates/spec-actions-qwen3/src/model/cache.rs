@@ -45,12 +45,18 @@ impl<B: Backend> LayerKv<B> {
         offset: usize,
     ) -> (Tensor<B, 4>, Tensor<B, 4>) {
         let [b, h, s, d] = keys.dims();
+        // The buffers take the dtype of what is written into them (the model's compute dtype).
+        let dtype = keys.dtype();
+        if self.keys.dtype() != dtype {
+            self.keys = self.keys.clone().cast(dtype);
+            self.values = self.values.clone().cast(dtype);
+        }
         let end = offset + s;
         let capacity = self.keys.dims()[2];
         if end > capacity {
             let grow = end.max(capacity * 2) - capacity;
             let device = self.keys.device();
-            let pad = || Tensor::<B, 4>::zeros([b, h, grow, d], &device);
+            let pad = || Tensor::<B, 4>::zeros([b, h, grow, d], &device).cast(dtype);
             self.keys = Tensor::cat(vec![self.keys.clone(), pad()], 2);
             self.values = Tensor::cat(vec![self.values.clone(), pad()], 2);
         }
@@ -127,7 +133,8 @@ impl<B: Backend> KvCache<B> {
                         .clone()
                         .slice([0..1, 0..h, 0..self.len, 0..d])
                         .repeat_dim(0, rows);
-                    Tensor::cat(vec![valid, Tensor::zeros([rows, h, extra, d], &device)], 2)
+                    let zeros = Tensor::<B, 4>::zeros([rows, h, extra, d], &device).cast(buf.dtype());
+                    Tensor::cat(vec![valid, zeros], 2)
                 };
                 LayerKv {
                     keys: grow(&layer.keys),

@@ -51,6 +51,11 @@ impl RotaryEmbedding {
         }
     }
 
+    /// Query heads and key/value heads, `[num_heads, num_kv_heads]`.
+    pub fn heads(&self) -> [usize; 2] {
+        self.heads
+    }
+
     /// Tables for the given positions (one row of positions per batch row).
     ///
     /// # Shapes
