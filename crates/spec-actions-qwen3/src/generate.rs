@@ -248,16 +248,34 @@ pub fn sample_top_p(logits: &[f32], temperature: f32, top_p: f32, rng: &mut impl
         .map(|(i, &l)| (i as u32, ((l - max) / temperature).exp()))
         .collect();
     let total: f32 = probs.iter().map(|p| p.1).sum();
-    probs.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    let mut kept = 0usize;
-    let mut mass = 0.0f32;
-    for (_, p) in &probs {
-        kept += 1;
-        mass += p / total;
-        if mass >= top_p {
-            break;
-        }
+    // Tokens by decreasing probability (ties by id); the nucleus is the shortest prefix of that
+    // order holding `top_p` of the mass. Every token below `floor = (1 - top_p) / n` of the mass
+    // lies outside it (together they hold less than `1 - top_p`, and they come last), so only
+    // the `m` tokens at or above the floor are selected (linear time) and sorted: the same
+    // tokens in the same order as a sort of the whole vocabulary, at a fraction of its cost
+    // whenever the distribution is peaked.
+    let order = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+    let n = probs.len();
+    let floor = (1.0 - top_p).max(0.0) * total / n as f32;
+    let m = probs.iter().filter(|p| p.1 >= floor).count().max(1);
+    if m < n {
+        probs.select_nth_unstable_by(m - 1, order);
     }
+    probs[..m].sort_by(order);
+    let nucleus_end = |probs: &[(u32, f32)]| {
+        let mut mass = 0.0f32;
+        probs.iter().position(|(_, p)| {
+            mass += p / total;
+            mass >= top_p
+        })
+    };
+    let mut reached = nucleus_end(&probs[..m]);
+    if reached.is_none() && m < n {
+        // rounding kept the mass of the first `m` just under `top_p`: sort everything
+        probs.sort_by(order);
+        reached = nucleus_end(&probs);
+    }
+    let kept = reached.map_or(n, |i| i + 1);
     let probs = &probs[..kept];
     let kept_total: f32 = probs.iter().map(|p| p.1).sum();
     let mut draw = rng.random::<f32>() * kept_total;
@@ -268,4 +286,67 @@ pub fn sample_top_p(logits: &[f32], temperature: f32, top_p: f32, rng: &mut impl
         draw -= p;
     }
     probs[kept - 1].0
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    use super::*;
+
+    /// The nucleus sampler as first written: sort the whole vocabulary.
+    fn sample_top_p_full_sort(logits: &[f32], temperature: f32, top_p: f32, rng: &mut impl Rng) -> u32 {
+        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let mut probs: Vec<(u32, f32)> = logits
+            .iter()
+            .enumerate()
+            .map(|(i, &l)| (i as u32, ((l - max) / temperature).exp()))
+            .collect();
+        let total: f32 = probs.iter().map(|p| p.1).sum();
+        probs.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        let mut kept = 0usize;
+        let mut mass = 0.0f32;
+        for (_, p) in &probs {
+            kept += 1;
+            mass += p / total;
+            if mass >= top_p {
+                break;
+            }
+        }
+        let probs = &probs[..kept];
+        let kept_total: f32 = probs.iter().map(|p| p.1).sum();
+        let mut draw = rng.random::<f32>() * kept_total;
+        for &(token, p) in probs {
+            if draw < p {
+                return token;
+            }
+            draw -= p;
+        }
+        probs[kept - 1].0
+    }
+
+    /// Peaked, flat and tied distributions, nuclei from one token to the whole vocabulary: the
+    /// prefix sort draws exactly the tokens the full sort draws from the same random stream.
+    #[test]
+    fn prefix_sorted_nucleus_draws_what_a_full_sort_draws() {
+        let mut source = ChaCha8Rng::seed_from_u64(11);
+        for (vocab, spread) in [(5000usize, 8.0f32), (5000, 0.01), (300, 3.0), (1, 1.0)] {
+            let mut logits: Vec<f32> = (0..vocab).map(|_| source.random::<f32>() * spread).collect();
+            if vocab > 10 {
+                logits[7] = logits[3]; // a tie, broken by id
+            }
+            for (temperature, top_p) in [(1.0, 0.9), (0.7, 0.5), (1.3, 0.999), (1.0, 1.0), (1.0, 1e-6)] {
+                let mut a = ChaCha8Rng::seed_from_u64(5);
+                let mut b = ChaCha8Rng::seed_from_u64(5);
+                for _ in 0..20 {
+                    assert_eq!(
+                        sample_top_p(&logits, temperature, top_p, &mut a),
+                        sample_top_p_full_sort(&logits, temperature, top_p, &mut b),
+                        "vocab {vocab}, spread {spread}, T {temperature}, top_p {top_p}"
+                    );
+                }
+            }
+        }
+    }
 }

@@ -275,7 +275,11 @@ mod tests {
         let device = Default::default();
         let mut config = spec_actions_qwen3::Qwen3Config::qwen3_0_6b();
         (config.vocab_size, config.hidden_size, config.intermediate_size) = (50, 16, 32);
-        (config.num_hidden_layers, config.num_attention_heads, config.head_dim) = (1, 2, 8);
+        (
+            config.num_hidden_layers,
+            config.num_attention_heads,
+            config.head_dim,
+        ) = (1, 2, 8);
         config.num_key_value_heads = 1;
         B::seed(&device, 7);
         let model: Qwen3<B> = config.init(&device);
@@ -293,7 +297,10 @@ mod tests {
         };
         let (whole, whole_grad) = run(7);
         let (chunked, chunked_grad) = run(3);
-        assert!((whole - chunked).abs() <= 1e-4 * whole.abs(), "{whole} vs {chunked}");
+        assert!(
+            (whole - chunked).abs() <= 1e-4 * whole.abs(),
+            "{whole} vs {chunked}"
+        );
         assert!(whole > 0.0);
         for (a, b) in whole_grad.iter().zip(&chunked_grad) {
             assert!((a - b).abs() <= 1e-6, "{a} vs {b}");

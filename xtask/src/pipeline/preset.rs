@@ -182,7 +182,9 @@ fn random_role(
     }
 }
 
-/// The CPU default: minutes on two cores.
+/// The CPU default: minutes on two cores. Sized so that `cargo xtask all` stays within 15
+/// minutes on a 2-core machine (≈ 8 min training, ≈ 5 min recording 270 examples; each stage's
+/// time is in its `stage.json` and the run manifest).
 pub fn tiny(seed: u64) -> Preset {
     let cheap = small(64, 2, 4, 2, 16);
     let strong = small(128, 3, 4, 2, 32);
@@ -196,13 +198,13 @@ pub fn tiny(seed: u64) -> Preset {
             dev_fraction: 0.1,
             use_bfcl: true,
         },
-        cheap: random_role(cheap.clone(), seed + 1, 100, 8, 3e-3, 800),
+        cheap: random_role(cheap.clone(), seed + 1, 80, 8, 3e-3, 640),
         verifier: random_role(cheap.clone(), seed + 2, 50, 8, 3e-3, 200),
         reward: random_role(cheap, seed + 3, 50, 4, 3e-3, 200),
-        strong: random_role(strong, seed + 4, 100, 8, 2e-3, 800),
-        dev_examples: 150,
-        eval_examples: 200,
-        heldout_examples: 30,
+        strong: random_role(strong, seed + 4, 70, 8, 2e-3, 560),
+        dev_examples: 100,
+        eval_examples: 150,
+        heldout_examples: 20,
         samples: 3,
         one_pass_k: 2,
         decode: DecodeSettings {
