@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo run --release -p spec-actions-qwen3 --example parity -- <checkpoint_dir> <reference.safetensors> \
-//!     [--adapter DIR] [--tolerance 1e-4] [--loss-tolerance 1e-5] [--grad-tolerance 1e-3]
+//!     [--adapter DIR] [--save-adapter DIR] [--tolerance 1e-4] [--loss-tolerance 1e-5] [--grad-tolerance 1e-3]
 //! ```
 //!
 //! Base model: max |Δ| of `logits`, `padded_logits` (real tokens only), every `hidden_state.N`,
@@ -18,7 +18,7 @@ use std::process::ExitCode;
 use burn::backend::{Autodiff, Flex};
 use clap::Parser;
 use spec_actions_qwen3::loader::load_qwen3;
-use spec_actions_qwen3::lora::check_lora_reference;
+use spec_actions_qwen3::lora::{PeftAdapter, check_lora_reference};
 use spec_actions_qwen3::model::parity::{ParityCheck, ReferenceFile, check_reference};
 
 /// Parity of a Qwen3 checkpoint (and LoRA adapter) with a transformers/PEFT reference file.
@@ -33,6 +33,11 @@ struct Args {
     #[arg(long)]
     adapter: Option<PathBuf>,
     /// Absolute tolerance of logits and hidden states.
+    /// Also write the adapter back out, as this crate saves adapters (attached to the model,
+    /// then `peft_adapter().write`), to DIR: `scripts/check_peft_load.py` then shows that PEFT's
+    /// `PeftModel.from_pretrained` loads what we save and reproduces the reference logits.
+    #[arg(long, value_name = "DIR")]
+    save_adapter: Option<PathBuf>,
     #[arg(long, default_value_t = 1e-4)]
     tolerance: f64,
     /// Absolute tolerance of the training loss.
@@ -75,6 +80,19 @@ fn main() -> ExitCode {
         match result {
             Ok(c) => checks.extend(c),
             Err(e) => return fail(e),
+        }
+        if let Some(out) = &args.save_adapter {
+            let saved = || -> Result<(), Box<dyn std::error::Error>> {
+                let config = PeftAdapter::read(&adapter)?.config;
+                let model = load_qwen3::<Flex>(&args.checkpoint, &device)?.with_peft_adapter(&adapter)?;
+                model.peft_adapter(&config).write(out)?;
+                Ok(())
+            };
+            let saved = saved();
+            match saved {
+                Ok(()) => println!("adapter written to {}", out.display()),
+                Err(e) => return fail(e),
+            }
         }
     }
     let mut failed = false;

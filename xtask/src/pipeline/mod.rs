@@ -148,3 +148,48 @@ pub fn bar(len: u64, what: &str) -> indicatif::ProgressBar {
     bar.set_message(what.to_string());
     bar
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `train-all` relies on to continue after an interruption: a stage whose body did not
+    /// finish leaves no record and runs again; a finished stage is skipped (its body is not
+    /// called) and keeps its record; `--force` (reset) makes it run again; a record written
+    /// under another preset does not count.
+    #[test]
+    fn interrupted_stages_rerun_and_finished_stages_are_skipped() {
+        let root = tempfile::tempdir().expect("temp dir");
+        let run = RunDir::new(root.path(), "tiny");
+        // 1. interrupted: the body fails half-way
+        let interrupted = run.stage("cheap", |_| Err("interrupted at step 24".into()));
+        assert!(interrupted.is_err());
+        assert!(run.finished("cheap").is_none());
+        // 2. re-run: the body runs and the stage is recorded
+        let mut calls = 0;
+        let done = run
+            .stage("cheap", |dir| {
+                calls += 1;
+                assert!(dir.ends_with("cheap"));
+                Ok(serde_json::json!({"loss": 1.5}))
+            })
+            .expect("stage runs");
+        assert_eq!((calls, done.metrics["loss"].as_f64()), (1, Some(1.5)));
+        // 3. once finished it is skipped, with its record
+        let skipped = run
+            .stage("cheap", |_| panic!("a finished stage must not run again"))
+            .expect("skipped");
+        assert_eq!(skipped.metrics, done.metrics);
+        // 4. --force: reset, then it runs again
+        run.reset("cheap").expect("reset");
+        let mut reran = false;
+        run.stage("cheap", |_| {
+            reran = true;
+            Ok(Value::Null)
+        })
+        .expect("runs again");
+        assert!(reran);
+        // 5. another preset's record is not this preset's finished stage
+        assert!(RunDir::new(root.path(), "smoke").finished("cheap").is_none());
+    }
+}
