@@ -21,7 +21,8 @@ pub struct StepContext<B: Backend> {
     pub rope: RopeTables<B>,
     /// Additive score bias `[batch, kv_heads, group, seq, keys]` (0 or [`MASKED`]), laid out
     /// exactly like the attention scores so that adding it is one contiguous pass (a bias
-    /// broadcast over the heads makes Flex walk the scores element by element); `None` when
+    /// broadcast over the heads makes Flex walk the scores element by element); for very long
+    /// calls `[batch, 1, 1, seq, keys]`, broadcast (see `MAX_EXPANDED_BIAS`). `None` when
     /// every query may attend every key (one decode step without padding).
     pub bias: Option<Tensor<B, 5>>,
     /// Positions already in the KV cache (the offset at which this call's keys are written).
@@ -100,10 +101,18 @@ fn score_bias<B: Backend>(
         }
     }
     let [heads, kv_heads] = rotary.heads();
-    Tensor::<B, 5>::from_data(TensorData::new(bias, [batch, 1, 1, seq, keys]), device)
-        .repeat_dim(1, kv_heads)
+    let bias = Tensor::<B, 5>::from_data(TensorData::new(bias, [batch, 1, 1, seq, keys]), device);
+    if batch * heads * seq * keys > MAX_EXPANDED_BIAS {
+        // long sequences: a broadcast bias (slower to add on Flex, but `heads` times smaller)
+        return bias;
+    }
+    bias.repeat_dim(1, kv_heads)
         .repeat_dim(2, heads / kv_heads.max(1))
 }
+
+/// Largest score bias (in elements, 64 Mi = 256 MiB in f32) laid out per head; above it the
+/// bias stays `[batch, 1, 1, seq, keys]` and is broadcast over the heads when added.
+const MAX_EXPANDED_BIAS: usize = 64 << 20;
 
 /// Self-attention of one decoder layer.
 #[derive(Module, Debug)]
@@ -180,5 +189,44 @@ impl<B: Backend> Attention<B> {
             .swap_dims(1, 2)
             .reshape([b, s, nh * hd]);
         self.o_proj.forward(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::backend::Flex;
+
+    use super::*;
+    use crate::config::Qwen3Config;
+
+    /// The per-head bias layout and the broadcast one (used above `MAX_EXPANDED_BIAS`) give the
+    /// same hidden states, with left padding and grouped-query heads.
+    #[test]
+    fn broadcast_bias_equals_per_head_bias() {
+        let device = Default::default();
+        let mut config = Qwen3Config::qwen3_0_6b();
+        (config.vocab_size, config.hidden_size, config.intermediate_size) = (64, 32, 48);
+        (
+            config.num_hidden_layers,
+            config.num_attention_heads,
+            config.head_dim,
+        ) = (2, 4, 8);
+        config.num_key_value_heads = 2;
+        let model = config.init::<Flex>(&device);
+        let ids = Tensor::<Flex, 2, Int>::from_data(
+            TensorData::new(vec![0i64, 0, 5, 9, 3, 7, 1, 2, 8, 4, 6, 11], [2, 6]),
+            &device,
+        );
+        let mask = [vec![false, false, true, true, true, true], vec![true; 6]];
+        let per_head = model.context_for(&ids, Some(&mask));
+        let bias = per_head.bias.clone().expect("a prefill has a bias");
+        let [b, kv, group, s, k] = bias.dims();
+        assert_eq!([kv, group], [2, 2]);
+        let mut broadcast = per_head.clone();
+        broadcast.bias = Some(bias.slice([0..b, 0..1, 0..1, 0..s, 0..k]));
+        let a = model.forward_hidden(ids.clone(), &per_head, None, None);
+        let c = model.forward_hidden(ids, &broadcast, None, None);
+        let diff = (a - c).abs().max().into_scalar();
+        assert!(diff <= 1e-6, "max |Δ| {diff}");
     }
 }
