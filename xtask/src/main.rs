@@ -219,6 +219,7 @@ fn run_pipeline(args: &RunArgs, steps: &[Step]) -> Result<(), pipeline::BoxError
     type Infer = <TrainBackend as AutodiffBackend>::InnerBackend;
 
     let preset = Preset::named(&args.preset, args.seed, args.models.as_deref())?;
+    preset.check_model_folders()?;
     let root = args
         .run
         .clone()

@@ -115,6 +115,29 @@ impl Preset {
         }
     }
 
+    /// Checks, before any stage runs, that every user checkpoint folder of the preset has a
+    /// readable `config.json`; every problem is listed in one error.
+    pub fn check_model_folders(&self) -> Result<(), String> {
+        let problems: Vec<String> = ROLES
+            .iter()
+            .filter_map(|&role| match &self.role(role).source {
+                ModelSource::Folder(dir) => Qwen3Config::from_file(dir.join("config.json"))
+                    .err()
+                    .map(|e| format!("{} model: {e}", role.as_str())),
+                ModelSource::Random { .. } => None,
+            })
+            .collect();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "the {} preset's checkpoints are not usable:\n  {}",
+                self.name,
+                problems.join("\n  ")
+            ))
+        }
+    }
+
     /// A preset by name; `models` is required by `qwen3`.
     pub fn named(name: &str, seed: u64, models: Option<&Path>) -> Result<Self, String> {
         match name {
@@ -276,5 +299,44 @@ pub fn qwen3(seed: u64, dir: &Path) -> Preset {
         samples: 3,
         one_pass_k: 2,
         decode: DecodeSettings::default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Missing or broken checkpoint folders are reported together, before any stage runs;
+    /// folders with a valid `config.json` pass; random-initialised presets need none.
+    #[test]
+    fn qwen3_model_folders_are_checked_up_front() {
+        let models = tempfile::tempdir().expect("temp dir");
+        let preset = qwen3(0, models.path());
+        let err = preset.check_model_folders().expect_err("no folders yet");
+        for role in ["cheap", "verifier", "reward", "strong"] {
+            assert!(err.contains(&format!("{role} model")), "{err}");
+        }
+        let config = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../crates/spec-actions-qwen3/tests/data/tiny/config.json"
+        );
+        for folder in ["Qwen3-1.7B", "Qwen3-4B", "Qwen3-8B"] {
+            let dir = models.path().join(folder);
+            std::fs::create_dir_all(&dir).expect("folder");
+            std::fs::copy(config, dir.join("config.json")).expect("config");
+        }
+        std::fs::write(
+            models.path().join("Qwen3-8B/config.json"),
+            b"{\"hidden_size\": 1}",
+        )
+        .expect("write");
+        let err = preset.check_model_folders().expect_err("a broken config");
+        assert!(
+            err.contains("strong model") && !err.contains("cheap model"),
+            "{err}"
+        );
+        std::fs::copy(config, models.path().join("Qwen3-8B/config.json")).expect("config");
+        assert_eq!(preset.check_model_folders(), Ok(()));
+        assert_eq!(tiny(0).check_model_folders(), Ok(()));
     }
 }
