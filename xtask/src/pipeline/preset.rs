@@ -192,11 +192,15 @@ fn random_role(
     lr: f64,
     train_examples: usize,
 ) -> RoleSpec {
+    // The same initial logit spread at every width: a tied head gives logits of std
+    // ≈ √hidden · 0.02 · scale after the final norm, so the scale shrinks as 1/√hidden
+    // (15 at hidden 64).
+    let embedding_scale = 15.0 * (64.0 / config.hidden_size as f64).sqrt();
     RoleSpec {
         source: ModelSource::Random {
             config,
             seed,
-            embedding_scale: 15.0,
+            embedding_scale,
         },
         lora: LoraConfig::new(32, 64.0),
         trainer: trainer(steps, batch, lr, seed),
@@ -224,7 +228,7 @@ pub fn tiny(seed: u64) -> Preset {
         cheap: random_role(cheap.clone(), seed + 1, 80, 8, 3e-3, 640),
         verifier: random_role(cheap.clone(), seed + 2, 50, 8, 3e-3, 200),
         reward: random_role(cheap, seed + 3, 50, 4, 3e-3, 200),
-        strong: random_role(strong, seed + 4, 70, 8, 2e-3, 560),
+        strong: random_role(strong, seed + 4, 70, 8, 3e-3, 560),
         dev_examples: 100,
         eval_examples: 150,
         heldout_examples: 20,
