@@ -9,6 +9,8 @@
 //! - with per-example records: bootstrap 95% intervals of accuracy and cost, paired comparisons
 //!   (exact McNemar and a paired-bootstrap interval of the accuracy difference), and flags for
 //!   frontier points that are not significantly apart ([`stats`]), reproducible from a seed;
+//!   [`holm_rejections`] corrects a family of such tests (e.g. every gated policy against
+//!   cheap-only, as the pipeline's verdict does) for multiple comparisons;
 //! - for a policy swept over thresholds: AUC, APGR and CPT(50/80/95%), the RouteLLM metrics
 //!   ([`sweep`]);
 //! - outputs: the study's markdown table and frontier listing, a JSON summary ([`report`]), a
@@ -40,5 +42,7 @@ pub mod sweep;
 pub use error::FrontierError;
 pub use pareto::{DominanceReason, Frontier, Placement, Point, Status, dominates};
 pub use report::{ConfigRow, FrontierReport, ReportOptions, Statistics};
-pub use stats::{Bootstrap, BootstrapOptions, PairedComparison, PairedRecords, mcnemar_exact};
+pub use stats::{
+    Bootstrap, BootstrapOptions, PairedComparison, PairedRecords, holm_rejections, mcnemar_exact,
+};
 pub use sweep::{Anchor, SweepMetrics};
