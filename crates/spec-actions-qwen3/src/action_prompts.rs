@@ -12,7 +12,7 @@ use spec_actions_core::prompt::{self, ACCEPT, REJECT};
 use spec_actions_core::{Action, ActionKind, Example, Message, Role};
 
 use crate::chat_template::{
-    ChatTemplate, ChatTemplateError, RenderOptions, context_around, first_difference, messages_to_json,
+    ChatTemplate, ChatTemplateError, RenderOptions, messages_to_json, split_rendered,
 };
 use crate::tokenizer::Qwen3Tokenizer;
 
@@ -186,38 +186,14 @@ impl ActionPromptEncoder {
             self.template
                 .render(&self.shielded_messages(messages)?, tools.as_deref(), &options)
         };
-        let prompt = render(context, true)?;
-        let text = render(messages, false)?;
-        // 1. The text of the prompt is a prefix of the conversation.
-        if !text.starts_with(&prompt) {
-            let position = first_difference(prompt.as_bytes(), text.as_bytes());
-            return Err(ChatTemplateError::PromptNotPrefix {
-                position,
-                prompt_context: context_around(&prompt, position),
-                full_context: context_around(&text, position),
-            });
-        }
-        // 2. So are its token ids (a BPE merge across the boundary would break this).
-        let prompt_ids = self.tokenizer.encode_shielded(&prompt)?;
-        let ids = self.tokenizer.encode_shielded(&text)?;
-        if !ids.starts_with(&prompt_ids) {
-            let position = first_difference(&prompt_ids, &ids);
-            return Err(ChatTemplateError::PromptTokensNotPrefix {
-                position,
-                prompt_id: prompt_ids.get(position).copied(),
-                full_id: ids.get(position).copied(),
-            });
-        }
+        let split = split_rendered(render(context, true)?, render(messages, false)?, |t| {
+            self.tokenizer.encode_shielded(t)
+        })?;
+        let (ids, prompt_tokens) = (split.ids, split.prompt_tokens);
         let labels = ids
             .iter()
             .enumerate()
-            .map(|(i, &id)| {
-                if i < prompt_ids.len() {
-                    IGNORE
-                } else {
-                    i64::from(id)
-                }
-            })
+            .map(|(i, &id)| if i < prompt_tokens { IGNORE } else { i64::from(id) })
             .collect();
         Ok(LabeledTokens { ids, labels })
     }

@@ -395,33 +395,7 @@ impl ChatTemplate {
         };
         let prompt = self.render(context, tools, &prompt_options)?;
         let text = self.render(messages, tools, &full_options)?;
-
-        // 1. The text of the prompt is a prefix of the conversation.
-        if !text.starts_with(&prompt) {
-            let position = first_difference(prompt.as_bytes(), text.as_bytes());
-            return Err(ChatTemplateError::PromptNotPrefix {
-                position,
-                prompt_context: context_around(&prompt, position),
-                full_context: context_around(&text, position),
-            });
-        }
-        // 2. So are its token ids (a BPE merge across the boundary would break this).
-        let prompt_ids = tokenizer.encode(&prompt)?;
-        let ids = tokenizer.encode(&text)?;
-        if !ids.starts_with(&prompt_ids) {
-            let position = first_difference(&prompt_ids, &ids);
-            return Err(ChatTemplateError::PromptTokensNotPrefix {
-                position,
-                prompt_id: prompt_ids.get(position).copied(),
-                full_id: ids.get(position).copied(),
-            });
-        }
-        Ok(PromptAndAnswer {
-            prompt_bytes: prompt.len(),
-            prompt_tokens: prompt_ids.len(),
-            text,
-            ids,
-        })
+        split_rendered(prompt, text, |t| tokenizer.encode(t))
     }
 
     /// [`split_prompt_answer`](Self::split_prompt_answer) for the workspace's [`Message`] type.
@@ -746,6 +720,42 @@ pub fn python_float_repr(x: f64) -> String {
         let exp_sign = if exponent < 0 { '-' } else { '+' };
         format!("{sign}{first}{fraction}e{exp_sign}{:02}", exponent.abs())
     }
+}
+
+/// Steps shared by every prompt/answer split, whatever renders and encodes: the rendered prompt
+/// must be a prefix of the rendered conversation, in text and then in the token ids of
+/// `encode` (a BPE merge across the boundary would break the second).
+pub(crate) fn split_rendered(
+    prompt: String,
+    text: String,
+    encode: impl Fn(&str) -> Result<Vec<u32>, TokenizerError>,
+) -> Result<PromptAndAnswer, ChatTemplateError> {
+    // 1. The text of the prompt is a prefix of the conversation.
+    if !text.starts_with(&prompt) {
+        let position = first_difference(prompt.as_bytes(), text.as_bytes());
+        return Err(ChatTemplateError::PromptNotPrefix {
+            position,
+            prompt_context: context_around(&prompt, position),
+            full_context: context_around(&text, position),
+        });
+    }
+    // 2. So are its token ids.
+    let prompt_ids = encode(&prompt)?;
+    let ids = encode(&text)?;
+    if !ids.starts_with(&prompt_ids) {
+        let position = first_difference(&prompt_ids, &ids);
+        return Err(ChatTemplateError::PromptTokensNotPrefix {
+            position,
+            prompt_id: prompt_ids.get(position).copied(),
+            full_id: ids.get(position).copied(),
+        });
+    }
+    Ok(PromptAndAnswer {
+        prompt_bytes: prompt.len(),
+        prompt_tokens: prompt_ids.len(),
+        text,
+        ids,
+    })
 }
 
 #[cfg(test)]

@@ -138,14 +138,11 @@ fn check_shard_name(file: &str) -> std::result::Result<(), &'static str> {
 
 /// Loads the checkpoint folder `dir` (`config.json` + safetensors) onto `device`.
 ///
-/// Weights are converted to the backend's float dtype whatever their storage dtype
-/// (f32, bf16, f16). A tied checkpoint that nonetheless stores `lm_head.weight` has it
+/// Weights are converted to f32 whatever their storage dtype (f32, bf16, f16); see
+/// [`load_qwen3_with`](crate::load_qwen3_with) for another compute dtype. A tied checkpoint that nonetheless stores `lm_head.weight` has it
 /// ignored, as transformers does.
 pub fn load_qwen3<B: Backend>(dir: impl AsRef<Path>, device: &B::Device) -> Result<Qwen3<B>> {
-    let dir = dir.as_ref();
-    let config = Qwen3Config::from_file(dir.join("config.json"))?;
-    let files = CheckpointFiles::open(dir)?;
-    load_with_config(&config, &files, FloatDType::F32, device)
+    crate::load_options::load_qwen3_with(dir, &Default::default(), device)
 }
 
 /// Loads already-opened checkpoint files for `config`, each tensor converted from its storage

@@ -136,13 +136,7 @@ pub fn base_model<B: Backend>(
 ) -> Result<Qwen3<B>, BoxError> {
     match &spec.source {
         // A user's checkpoint is read straight into the compute dtype.
-        ModelSource::Folder(dir) => Ok(load_qwen3_with(
-            dir,
-            &LoadOptions {
-                compute_dtype: COMPUTE_DTYPE,
-            },
-            device,
-        )?),
+        ModelSource::Folder(dir) => Ok(load_qwen3_with(dir, &COMPUTE, device)?),
         ModelSource::Random {
             config,
             seed,
@@ -150,13 +144,7 @@ pub fn base_model<B: Backend>(
         } => {
             let dir = model_dir(run, role).join("base");
             if dir.join("model.safetensors").exists() {
-                return Ok(load_qwen3_with(
-                    &dir,
-                    &LoadOptions {
-                        compute_dtype: COMPUTE_DTYPE,
-                    },
-                    device,
-                )?);
+                return Ok(load_qwen3_with(&dir, &COMPUTE, device)?);
             }
             B::seed(device, *seed);
             let mut model = config.init::<B>(device);
@@ -185,6 +173,11 @@ pub const COMPUTE_DTYPE: FloatDType = FloatDType::BF16;
 /// either way.
 #[cfg(not(feature = "cuda"))]
 pub const COMPUTE_DTYPE: FloatDType = FloatDType::F32;
+
+/// How user and tiny checkpoints are loaded: straight into [`COMPUTE_DTYPE`].
+const COMPUTE: LoadOptions = LoadOptions {
+    compute_dtype: COMPUTE_DTYPE,
+};
 
 /// Stage 2–5: train one role with LoRA (and, for the reward model, a scalar head).
 ///
