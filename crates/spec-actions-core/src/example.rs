@@ -141,3 +141,56 @@ pub struct Example {
     /// The gold next action.
     pub gold: Action,
 }
+
+/// Class-balanced training list: every kind present gets at least its fair share
+/// (`⌈total / kinds present⌉` rows) by cycling its examples in order; kinds with more keep all
+/// of theirs (nothing is dropped). A proposer trained on the raw mix learns the mix's prior
+/// (a quarter of the train split is `final_answer`); the eval split is balanced by kind.
+/// The order is by kind, then by input order; a trainer shuffles it.
+pub fn balance_kinds(examples: &[Example]) -> Vec<Example> {
+    use crate::action::ActionKind;
+    let mut by_kind: Vec<Vec<&Example>> = vec![Vec::new(); ActionKind::COUNT];
+    for e in examples {
+        by_kind[e.gold.kind.index()].push(e);
+    }
+    let present = by_kind.iter().filter(|k| !k.is_empty()).count().max(1);
+    let share = examples.len().div_ceil(present);
+    by_kind
+        .iter()
+        .filter(|k| !k.is_empty())
+        .flat_map(|k| k.iter().cycle().take(share.max(k.len())).map(|e| (*e).clone()))
+        .collect()
+}
+
+#[cfg(test)]
+mod balance_tests {
+    use super::*;
+    use crate::action::{Action, ActionKind};
+
+    fn example(id: usize, kind: ActionKind) -> Example {
+        Example {
+            id: format!("e{id}"),
+            source: "test".into(),
+            conversation: format!("c{id}"),
+            split: Split::Train,
+            messages: Vec::new(),
+            tools: Vec::new(),
+            gold: Action::kind(kind),
+        }
+    }
+
+    /// 6 final answers and 2 file reads: the share is ⌈8 / 2⌉ = 4, so the reads are cycled to
+    /// 4 rows (each twice) and the 6 answers are all kept.
+    #[test]
+    fn rare_kinds_are_cycled_up_to_the_share_and_nothing_is_dropped() {
+        let mut set: Vec<Example> = (0..6).map(|i| example(i, ActionKind::FinalAnswer)).collect();
+        set.push(example(6, ActionKind::FileRead));
+        set.push(example(7, ActionKind::FileRead));
+        let out = balance_kinds(&set);
+        let count = |k: ActionKind| out.iter().filter(|e| e.gold.kind == k).count();
+        assert_eq!((count(ActionKind::FinalAnswer), count(ActionKind::FileRead)), (6, 4));
+        let ids: Vec<&str> = out.iter().filter(|e| e.gold.kind == ActionKind::FileRead).map(|e| e.id.as_str()).collect();
+        assert_eq!(ids, ["e6", "e7", "e6", "e7"]);
+        assert!(balance_kinds(&[]).is_empty());
+    }
+}

@@ -371,3 +371,44 @@ mod tests {
         assert_eq!(kinds.accuracy(), Accuracy { correct: 3, total: 4 });
     }
 }
+
+/// Area under the ROC curve of `score` as a detector of `positive` (Mann–Whitney U from average
+/// ranks; ties count half; 0.5 is uninformative). `None` without both classes.
+pub fn roc_auc(scored: &[(f64, bool)]) -> Option<f64> {
+    let mut scored = scored.to_vec();
+    scored.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let positives = scored.iter().filter(|(_, ok)| *ok).count();
+    let negatives = scored.len() - positives;
+    if positives == 0 || negatives == 0 {
+        return None;
+    }
+    let mut rank_sum = 0.0;
+    let mut i = 0;
+    while i < scored.len() {
+        let mut j = i;
+        while j + 1 < scored.len() && scored[j + 1].0 == scored[i].0 {
+            j += 1;
+        }
+        let avg_rank = (i + j) as f64 / 2.0 + 1.0;
+        rank_sum += avg_rank * scored[i..=j].iter().filter(|(_, ok)| *ok).count() as f64;
+        i = j + 1;
+    }
+    let p = positives as f64;
+    Some((rank_sum - p * (p + 1.0) / 2.0) / (p * negatives as f64))
+}
+
+#[cfg(test)]
+mod roc_auc_tests {
+    use super::roc_auc;
+
+    /// Hand-computed: positives {0.9, 0.4}, negatives {0.5, 0.1}: of the 4 pairs, 3 are ordered
+    /// right → 0.75; a tie between a positive and a negative counts half.
+    #[test]
+    fn hand_computed_values() {
+        let s = [(0.9, true), (0.4, true), (0.5, false), (0.1, false)];
+        assert_eq!(roc_auc(&s), Some(0.75));
+        assert_eq!(roc_auc(&[(0.5, true), (0.5, false)]), Some(0.5));
+        assert_eq!(roc_auc(&[(0.1, true), (0.9, false)]), Some(0.0));
+        assert_eq!(roc_auc(&[(0.1, true)]), None);
+    }
+}

@@ -165,3 +165,57 @@ pub fn pairwise_accuracy<B: Backend>(
     }
     right as f64 / pairs.len().max(1) as f64
 }
+
+/// Held-out kind accuracy of a proposer: the share of `prompts` whose most likely kind — the
+/// nine kinds' continuations scored in one pass after the prompt, as policy B's one-pass
+/// proposals are — is the gold kind. `prompts` pairs each proposer prompt with the index of its
+/// gold candidate in `candidates` (the encoder's `kind_candidates`).
+pub fn kind_accuracy<B: Backend>(
+    model: &spec_actions_qwen3::model::Qwen3<B>,
+    prompts: &[(Vec<u32>, usize)],
+    candidates: &[Vec<u32>],
+) -> f64 {
+    let right = prompts
+        .iter()
+        .filter(|(prompt, gold)| {
+            spec_actions_qwen3::score::score_continuations(model, prompt, candidates)
+                .ok()
+                .and_then(|scores| {
+                    scores
+                        .iter()
+                        .enumerate()
+                        .max_by(|a, b| a.1.total.total_cmp(&b.1.total))
+                        .map(|(i, _)| i == *gold)
+                })
+                .unwrap_or(false)
+        })
+        .count();
+    right as f64 / prompts.len().max(1) as f64
+}
+
+/// P(ACCEPT) of every verdict example (softmax over the `ACCEPT` / `REJECT` first-token logits
+/// at the answer position), in order.
+pub fn p_accept<B: Backend>(
+    model: &TrainModel<B>,
+    objective: &VerifierObjective,
+    set: &[VerdictExample],
+    device: &B::Device,
+) -> Vec<f64> {
+    let mut out = Vec::with_capacity(set.len());
+    for chunk in set.chunks(16) {
+        let rows: Vec<&[u32]> = chunk.iter().map(|e| e.prompt.as_slice()).collect();
+        let tokens = TokenBatch::right_padded(&rows, objective.pad_id);
+        let positions: Vec<usize> = tokens.lengths.iter().map(|&l| l.saturating_sub(1)).collect();
+        let logits = choice_logits(&model.qwen, &tokens, &positions, &objective.verdict_ids, device);
+        let values = logits
+            .into_data()
+            .convert::<f32>()
+            .to_vec::<f32>()
+            .unwrap_or_default();
+        for pair in values.chunks_exact(2) {
+            let (accept, reject) = (f64::from(pair[0]), f64::from(pair[1]));
+            out.push(1.0 / (1.0 + (reject - accept).exp()));
+        }
+    }
+    out
+}

@@ -310,31 +310,12 @@ impl GateTable {
     /// Area under the ROC curve of the score as a detector of a correct cheap proposal
     /// (0.5: uninformative; ties count half). `None` without both classes among scored rows.
     pub fn auroc(&self) -> Option<f64> {
-        let mut scored: Vec<(f64, bool)> = self
+        let scored: Vec<(f64, bool)> = self
             .rows
             .iter()
             .filter_map(|r| r.score.map(|s| (s, r.cheap_correct)))
             .collect();
-        scored.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let positives = scored.iter().filter(|(_, ok)| *ok).count();
-        let negatives = scored.len() - positives;
-        if positives == 0 || negatives == 0 {
-            return None;
-        }
-        // Mann–Whitney U from average ranks (1-based) of the positives.
-        let mut rank_sum = 0.0;
-        let mut i = 0;
-        while i < scored.len() {
-            let mut j = i;
-            while j + 1 < scored.len() && scored[j + 1].0 == scored[i].0 {
-                j += 1;
-            }
-            let avg_rank = (i + j) as f64 / 2.0 + 1.0;
-            rank_sum += avg_rank * scored[i..=j].iter().filter(|(_, ok)| *ok).count() as f64;
-            i = j + 1;
-        }
-        let p = positives as f64;
-        Some((rank_sum - p * (p + 1.0) / 2.0) / (p * negatives as f64))
+        spec_actions_core::metrics::roc_auc(&scored)
     }
 }
 

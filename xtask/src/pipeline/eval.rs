@@ -7,13 +7,16 @@ use std::path::Path;
 use burn::prelude::*;
 use serde_json::{Value, json};
 use spec_actions_core::{ActionKind, CostModel, Example, Split};
+use spec_actions_qwen3::load_qwen3_with;
 use spec_actions_qwen3::model::Qwen3;
 use spec_actions_train::live::{LiveModels, Recorder};
 use spec_actions_verify::study::{StudyOptions, run_study};
 use spec_actions_verify::{RecordedExample, RecordedSet, memory_origin};
 
-use super::preset::{Preset, Role};
-use super::train::{base_model, encoder_for, model_dir, read_head, split_examples};
+use super::preset::{Finetune, Preset, Role};
+use super::train::{
+    COMPUTE, TRAINED_ADAPTER, TRAINED_MODEL, base_model, encoder_for, model_dir, read_head, split_examples,
+};
 use super::{BoxError, RunDir, bar};
 
 /// A role's trained model: its base with the stage's adapter merged in.
@@ -24,8 +27,19 @@ fn trained<B: Backend>(
     device: &B::Device,
 ) -> Result<Qwen3<B>, BoxError> {
     let spec = preset.role(role);
+    if let Finetune::Full = spec.finetune {
+        let dir = model_dir(run, role).join(TRAINED_MODEL);
+        if !dir.join("model.safetensors").exists() {
+            return Err(format!(
+                "no trained model in {}: run `cargo xtask train-all` first",
+                dir.display()
+            )
+            .into());
+        }
+        return Ok(load_qwen3_with(&dir, &COMPUTE, device)?);
+    }
     let base = base_model::<B>(run, role, spec, device)?;
-    let adapter = model_dir(run, role).join("adapter");
+    let adapter = model_dir(run, role).join(TRAINED_ADAPTER);
     if !adapter.join("adapter_model.safetensors").exists() {
         return Err(format!(
             "no trained adapter in {}: run `cargo xtask train-all` first",

@@ -58,13 +58,27 @@ pub enum ModelSource {
     },
     /// A user's HF checkpoint folder.
     Folder(PathBuf),
+    /// The trained model of an earlier role (trained in full): the judges of the tiny study
+    /// start from the proposer, which already knows the task — the "shared tiny base" whose
+    /// role a pretrained checkpoint plays for real models.
+    Trained(Role),
+}
+
+/// Which parameters a role's training updates.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Finetune {
+    /// Every weight (embedding, projections, norms): for random-initialised bases, which give
+    /// an adapter nothing to adapt. The trained model is saved as an HF folder.
+    Full,
+    /// LoRA adapters on a frozen base (real checkpoints); saved as a PEFT adapter folder.
+    Lora(LoraConfig),
 }
 
 /// How one role is built and trained.
 #[derive(Debug, Clone)]
 pub struct RoleSpec {
     pub source: ModelSource,
-    pub lora: LoraConfig,
+    pub finetune: Finetune,
     pub trainer: TrainerConfig,
     /// Training examples drawn from the train split (`usize::MAX`: all).
     pub train_examples: usize,
@@ -124,7 +138,7 @@ impl Preset {
                 ModelSource::Folder(dir) => Qwen3Config::from_file(dir.join("config.json"))
                     .err()
                     .map(|e| format!("{} model: {e}", role.as_str())),
-                ModelSource::Random { .. } => None,
+                ModelSource::Random { .. } | ModelSource::Trained(_) => None,
             })
             .collect();
         if problems.is_empty() {
@@ -184,37 +198,43 @@ fn trainer(steps: u64, batch: usize, lr: f64, seed: u64) -> TrainerConfig {
     }
 }
 
-fn random_role(
-    config: Qwen3Config,
-    seed: u64,
-    steps: u64,
-    batch: usize,
-    lr: f64,
-    train_examples: usize,
-) -> RoleSpec {
-    // The same initial logit spread at every width: a tied head gives logits of std
-    // ≈ √hidden · 0.02 · scale after the final norm, so the scale shrinks as 1/√hidden
-    // (15 at hidden 64).
-    let embedding_scale = 15.0 * (64.0 / config.hidden_size as f64).sqrt();
+/// A role trained in full on the train split from `source`.
+fn full_role(source: ModelSource, seed: u64, steps: u64, batch: usize, lr: f64, train_examples: usize) -> RoleSpec {
     RoleSpec {
-        source: ModelSource::Random {
-            config,
-            seed,
-            embedding_scale,
-        },
-        lora: LoraConfig::new(32, 64.0),
+        source,
+        finetune: Finetune::Full,
         trainer: trainer(steps, batch, lr, seed),
         train_examples,
         heldout_examples: 64,
     }
 }
 
-/// The CPU default: minutes on two cores. Sized so that `cargo xtask all` stays within 15
-/// minutes on a 2-core machine (≈ 8 min training, ≈ 5 min recording 270 examples; each stage's
+/// A random-initialised base of this architecture.
+fn random(config: Qwen3Config, seed: u64) -> ModelSource {
+    // The same initial logit spread at every width: a tied head gives logits of std
+    // ≈ √hidden · 0.02 · scale after the final norm, so the scale shrinks as 1/√hidden
+    // (15 at hidden 64).
+    let embedding_scale = 15.0 * (64.0 / config.hidden_size as f64).sqrt();
+    ModelSource::Random {
+        config,
+        seed,
+        embedding_scale,
+    }
+}
+
+/// The CPU default: a small study that learns, within 15 minutes on two cores (each stage's
 /// time is in its `stage.json` and the run manifest).
+///
+/// - cheap proposer: hidden 64, 2 layers, trained in full from random initialisation;
+/// - verifier and reward model: start from the trained proposer (it already reads the task;
+///   a pretrained checkpoint plays that part for real models) and learn to judge;
+/// - strong model: hidden 128, 4 layers, trained longer — the study's shape: bigger and
+///   better trained than the proposer.
+///
+/// Training lists are class-balanced (the eval split is balanced by kind).
 pub fn tiny(seed: u64) -> Preset {
     let cheap = small(64, 2, 4, 2, 16);
-    let strong = small(128, 3, 4, 2, 32);
+    let strong = small(128, 4, 4, 2, 32);
     Preset {
         name: "tiny".into(),
         seed,
@@ -225,13 +245,13 @@ pub fn tiny(seed: u64) -> Preset {
             dev_fraction: 0.1,
             use_bfcl: true,
         },
-        cheap: random_role(cheap.clone(), seed + 1, 80, 8, 3e-3, 640),
-        verifier: random_role(cheap.clone(), seed + 2, 50, 8, 3e-3, 200),
-        reward: random_role(cheap, seed + 3, 50, 4, 3e-3, 200),
-        strong: random_role(strong, seed + 4, 70, 8, 3e-3, 560),
-        dev_examples: 100,
-        eval_examples: 150,
-        heldout_examples: 20,
+        cheap: full_role(random(cheap, seed + 1), seed + 1, 120, 8, 3e-3, usize::MAX),
+        verifier: full_role(ModelSource::Trained(Role::Cheap), seed + 2, 100, 16, 1e-3, 1600),
+        reward: full_role(ModelSource::Trained(Role::Cheap), seed + 3, 80, 8, 1e-3, 640),
+        strong: full_role(random(strong, seed + 4), seed + 4, 200, 8, 2e-3, usize::MAX),
+        dev_examples: 500,
+        eval_examples: 500,
+        heldout_examples: 100,
         samples: 3,
         one_pass_k: 2,
         decode: DecodeSettings {
@@ -257,11 +277,7 @@ pub fn smoke(seed: u64) -> Preset {
         spec.train_examples = 120;
         spec.heldout_examples = 8;
     }
-    p.strong.source = ModelSource::Random {
-        config: small(64, 3, 4, 2, 16),
-        seed: seed + 4,
-        embedding_scale: 15.0,
-    };
+    p.strong.source = random(small(64, 3, 4, 2, 16), seed + 4);
     p.dev_examples = 24;
     p.eval_examples = 30;
     p.heldout_examples = 8;
@@ -273,7 +289,7 @@ pub fn smoke(seed: u64) -> Preset {
 pub fn qwen3(seed: u64, dir: &Path) -> Preset {
     let role = |folder: &str, steps: u64, batch: usize, lr: f64| RoleSpec {
         source: ModelSource::Folder(dir.join(folder)),
-        lora: LoraConfig::new(16, 32.0),
+        finetune: Finetune::Lora(LoraConfig::new(16, 32.0)),
         trainer: TrainerConfig {
             grad_accum: 4,
             checkpoint_every: 100,

@@ -13,7 +13,9 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
 use spec_actions_core::Example;
+use spec_actions_core::example::balance_kinds;
 use spec_actions_qwen3::action_prompts::ActionPromptEncoder;
+use spec_actions_qwen3::lora::LoraConfig;
 use spec_actions_qwen3::model::Qwen3;
 use spec_actions_qwen3::{LoadOptions, load_qwen3_with};
 use spec_actions_train::data::budget::HfTokenCounter;
@@ -21,12 +23,14 @@ use spec_actions_train::data::builders::{example_rng, hard_negative};
 use spec_actions_train::data::pipeline::{
     BadLines, DatasetConfig, NoProgress, SkippedLine, build_datasets, read_examples_with,
 };
+use spec_actions_core::metrics::roc_auc;
 use spec_actions_train::tasks::{
-    PreferencePair, RewardObjective, SftObjective, VerdictExample, VerifierObjective, pairwise_accuracy,
+    PreferencePair, RewardObjective, SftObjective, VerdictExample, VerifierObjective, kind_accuracy, p_accept,
+    pairwise_accuracy,
 };
 use spec_actions_train::trainer::{SCORE_HEAD, TrainModel, Trainer, evaluate, read_tensors, write_tensors};
 
-use super::preset::{ModelSource, Preset, Role, RoleSpec};
+use super::preset::{Finetune, ModelSource, Preset, Role, RoleSpec};
 use super::{BoxError, RunDir};
 
 /// Where the repo's shipped assets are (the tokenizer, BFCL).
@@ -137,6 +141,19 @@ pub fn base_model<B: Backend>(
     match &spec.source {
         // A user's checkpoint is read straight into the compute dtype.
         ModelSource::Folder(dir) => Ok(load_qwen3_with(dir, &COMPUTE, device)?),
+        ModelSource::Trained(from) => {
+            let dir = model_dir(run, *from).join(TRAINED_MODEL);
+            if !dir.join("model.safetensors").exists() {
+                return Err(format!(
+                    "the {} model starts from the trained {} model, which is not in {}: train that role first",
+                    role.as_str(),
+                    from.as_str(),
+                    dir.display()
+                )
+                .into());
+            }
+            Ok(load_qwen3_with(&dir, &COMPUTE, device)?)
+        }
         ModelSource::Random {
             config,
             seed,
@@ -175,7 +192,7 @@ pub const COMPUTE_DTYPE: FloatDType = FloatDType::BF16;
 pub const COMPUTE_DTYPE: FloatDType = FloatDType::F32;
 
 /// How user and tiny checkpoints are loaded: straight into [`COMPUTE_DTYPE`].
-const COMPUTE: LoadOptions = LoadOptions {
+pub const COMPUTE: LoadOptions = LoadOptions {
     compute_dtype: COMPUTE_DTYPE,
 };
 
@@ -203,9 +220,14 @@ pub fn role_stage<B: AutodiffBackend>(
             split_examples_with(run, "dev", spec.heldout_examples, spec.trainer.seed, bad_lines)?;
         let bad_lines_skipped =
             skipped_lines_metrics(role, &[("train", &train_skipped), ("dev", &dev_skipped)]);
+        // The eval split is balanced by kind; the train split is not (a quarter is final_answer).
+        let train = balance_kinds(&train);
         let base = base_model::<B>(run, role, &spec, device)?;
-        let qwen = base.with_new_lora(&spec.lora);
-        let mut trainer = Trainer::new(spec.trainer.clone(), dir.join("train"), spec.lora.clone());
+        let (qwen, lora) = match &spec.finetune {
+            Finetune::Full => (base, LoraConfig::default()),
+            Finetune::Lora(lora) => (base.with_new_lora(lora), lora.clone()),
+        };
+        let mut trainer = Trainer::new(spec.trainer.clone(), dir.join("train"), lora);
         trainer.stop = Arc::clone(stop);
         let out_dir = model_dir(run, role);
         let mut metrics = match role {
@@ -214,11 +236,21 @@ pub fn role_stage<B: AutodiffBackend>(
                 let (held_set, _) = encode_all(&heldout, |e| encoder.proposer_sft(e).ok());
                 let objective = SftObjective { pad_id: pad };
                 let model = TrainModel { qwen, score_head: None };
+                let candidates: Vec<Vec<u32>> =
+                    encoder.kind_candidates()?.into_iter().map(|(_, ids)| ids).collect();
+                let kind_prompts: Vec<(Vec<u32>, usize)> = heldout
+                    .iter()
+                    .filter_map(|e| Some((encoder.proposer_prompt(e).ok()?, e.gold.kind.index())))
+                    .collect();
                 let start_loss = evaluate(&model.valid(), &objective, &held_set, 8, device);
+                let accuracy_start = kind_accuracy(&model.valid().qwen, &kind_prompts, &candidates);
                 let (model, report) = trainer.fit(model, &objective, &train_set, Some(&held_set), device)?;
-                model.qwen.peft_adapter(&spec.lora).write(&out_dir.join("adapter"))?;
+                let accuracy_end = kind_accuracy(&model.valid().qwen, &kind_prompts, &candidates);
+                save_trained(&model.qwen, &spec.finetune, &out_dir)?;
                 json!({"examples": train_set.len(), "skipped": skipped, "heldout_loss_start": start_loss,
                        "heldout_loss_end": report.eval_losses.last().map(|(_, l)| *l),
+                       "heldout_kind_accuracy_start": accuracy_start,
+                       "heldout_kind_accuracy_end": accuracy_end,
                        "train_loss_last": report.losses.last()})
             }
             Role::Verifier => {
@@ -237,9 +269,17 @@ pub fn role_stage<B: AutodiffBackend>(
                 let (train_set, held_set) = (verdicts(&train), verdicts(&heldout));
                 let objective = VerifierObjective { verdict_ids: encoder.verdict_token_ids()?, pad_id: pad };
                 let model = TrainModel { qwen, score_head: None };
+                let labels: Vec<bool> = held_set.iter().map(|v| v.accept).collect();
+                let auc = |model: &TrainModel<B::InnerBackend>| {
+                    let scores = p_accept(model, &objective, &held_set, device);
+                    roc_auc(&scores.into_iter().zip(labels.iter().copied()).collect::<Vec<_>>())
+                };
+                let auc_start = auc(&model.valid());
                 let (model, report) = trainer.fit(model, &objective, &train_set, Some(&held_set), device)?;
-                model.qwen.peft_adapter(&spec.lora).write(&out_dir.join("adapter"))?;
+                let auc_end = auc(&model.valid());
+                save_trained(&model.qwen, &spec.finetune, &out_dir)?;
                 json!({"examples": train_set.len(), "heldout_loss_end": report.eval_losses.last().map(|(_, l)| *l),
+                       "heldout_auc_start": auc_start, "heldout_auc_end": auc_end,
                        "train_loss_last": report.losses.last()})
             }
             Role::Reward => {
@@ -262,7 +302,7 @@ pub fn role_stage<B: AutodiffBackend>(
                 let accuracy_start = pairwise_accuracy(&model.valid(), &held_set, pad, device);
                 let (model, report) = trainer.fit(model, &objective, &train_set, Some(&held_set), device)?;
                 let accuracy_end = pairwise_accuracy(&model.valid(), &held_set, pad, device);
-                model.qwen.peft_adapter(&spec.lora).write(&out_dir.join("adapter"))?;
+                save_trained(&model.qwen, &spec.finetune, &out_dir)?;
                 if let Some(head) = &model.score_head {
                     write_head(&out_dir.join("score_head.safetensors"), head.val())?;
                 }
@@ -275,6 +315,21 @@ pub fn role_stage<B: AutodiffBackend>(
         println!("  {}: {}", role.as_str(), metrics);
         Ok(metrics)
     })?;
+    Ok(())
+}
+
+/// Where a role trained in full keeps its model (an HF folder).
+pub const TRAINED_MODEL: &str = "model";
+/// Where a LoRA-trained role keeps its adapter (a PEFT folder).
+pub const TRAINED_ADAPTER: &str = "adapter";
+
+/// Saves a trained role: the whole model as an HF folder (`<role>/model`) when it trained in
+/// full, its PEFT adapter (`<role>/adapter`) otherwise.
+fn save_trained<B: Backend>(qwen: &Qwen3<B>, finetune: &Finetune, out_dir: &Path) -> Result<(), BoxError> {
+    match finetune {
+        Finetune::Full => qwen.save_hf(&out_dir.join(TRAINED_MODEL))?,
+        Finetune::Lora(lora) => qwen.peft_adapter(lora).write(&out_dir.join(TRAINED_ADAPTER))?,
+    }
     Ok(())
 }
 
