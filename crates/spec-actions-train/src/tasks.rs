@@ -166,31 +166,32 @@ pub fn pairwise_accuracy<B: Backend>(
     right as f64 / pairs.len().max(1) as f64
 }
 
-/// Held-out kind accuracy of a proposer: the share of `prompts` whose most likely kind — the
-/// nine kinds' continuations scored in one pass after the prompt, as policy B's one-pass
-/// proposals are — is the gold kind. `prompts` pairs each proposer prompt with the index of its
-/// gold candidate in `candidates` (the encoder's `kind_candidates`).
-pub fn kind_accuracy<B: Backend>(
+/// The kind a proposer finds most likely after each prompt: the nine kinds' continuations
+/// (`candidates`, the encoder's `kind_candidates`) scored in one pass after the prompt, as
+/// policy B's one-pass proposals are. Returns each prompt's best candidate index (`None` where
+/// scoring failed).
+pub fn kind_predictions<B: Backend>(
     model: &spec_actions_qwen3::model::Qwen3<B>,
-    prompts: &[(Vec<u32>, usize)],
+    prompts: &[Vec<u32>],
     candidates: &[Vec<u32>],
-) -> f64 {
-    let right = prompts
+) -> Vec<Option<usize>> {
+    prompts
         .iter()
-        .filter(|(prompt, gold)| {
-            spec_actions_qwen3::score::score_continuations(model, prompt, candidates)
-                .ok()
-                .and_then(|scores| {
-                    scores
-                        .iter()
-                        .enumerate()
-                        .max_by(|a, b| a.1.total.total_cmp(&b.1.total))
-                        .map(|(i, _)| i == *gold)
-                })
-                .unwrap_or(false)
+        .map(|prompt| {
+            let scores = spec_actions_qwen3::score::score_continuations(model, prompt, candidates).ok()?;
+            scores
+                .iter()
+                .enumerate()
+                .max_by(|a, b| a.1.total.total_cmp(&b.1.total))
+                .map(|(i, _)| i)
         })
-        .count();
-    right as f64 / prompts.len().max(1) as f64
+        .collect()
+}
+
+/// Share of `predicted` equal to `gold`.
+pub fn accuracy_of(predicted: &[Option<usize>], gold: &[usize]) -> f64 {
+    let right = predicted.iter().zip(gold).filter(|(p, g)| **p == Some(**g)).count();
+    right as f64 / gold.len().max(1) as f64
 }
 
 /// P(ACCEPT) of every verdict example (softmax over the `ACCEPT` / `REJECT` first-token logits

@@ -259,7 +259,8 @@ impl<B: Backend> TrainModel<B> {
         out
     }
 
-    /// Replaces trainable tensors by name (values become new trainable parameters).
+    /// Replaces trainable tensors by name (values become new trainable parameters: leaves of
+    /// the autodiff graph, detached from whatever computed them).
     /// Unknown names and shape mismatches are returned, nothing is partially applied.
     pub fn set_trainable(&mut self, mut values: BTreeMap<String, Tensor<B, 2>>) -> Result<(), String> {
         let current = self.trainable();
@@ -282,8 +283,8 @@ impl<B: Backend> TrainModel<B> {
             for (name, slot) in self.weight_slots() {
                 if let Some(v) = values.remove(&name) {
                     match slot {
-                        WeightSlot::Matrix(p) => *p = Param::from_tensor(v),
-                        WeightSlot::Vector(p) => *p = Param::from_tensor(v.squeeze_dim::<1>(0)),
+                        WeightSlot::Matrix(p) => *p = Param::from_tensor(v.detach()),
+                        WeightSlot::Vector(p) => *p = Param::from_tensor(v.squeeze_dim::<1>(0).detach()),
                     }
                 }
             }
@@ -291,15 +292,15 @@ impl<B: Backend> TrainModel<B> {
         for (site, proj) in self.qwen.projections_mut() {
             if let Some(lora) = proj.lora.as_mut() {
                 if let Some(a) = values.remove(&site.peft_key('A')) {
-                    lora.lora_a = Param::from_tensor(a);
+                    lora.lora_a = Param::from_tensor(a.detach());
                 }
                 if let Some(b) = values.remove(&site.peft_key('B')) {
-                    lora.lora_b = Param::from_tensor(b);
+                    lora.lora_b = Param::from_tensor(b.detach());
                 }
             }
         }
         if let (Some(head), Some(v)) = (self.score_head.as_mut(), values.remove(SCORE_HEAD)) {
-            *head = Param::from_tensor(v);
+            *head = Param::from_tensor(v.detach());
         }
         Ok(())
     }
@@ -339,6 +340,10 @@ pub struct StepMetrics {
     pub tokens_per_s: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eval_loss: Option<f64>,
+    /// The run's held-out metric (see [`Trainer::fit_with_metric`]) at the steps the held-out
+    /// loss is measured, when the run has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eval_metric: Option<f64>,
 }
 
 /// What a finished run reports.
@@ -400,10 +405,25 @@ impl Trainer {
     /// one), evaluating on `eval` when given. Returns the trained model and a report.
     pub fn fit<B: AutodiffBackend, O: Objective>(
         &self,
+        model: TrainModel<B>,
+        objective: &O,
+        train: &[O::Example],
+        eval: Option<&[O::Example]>,
+        device: &B::Device,
+    ) -> Result<(TrainModel<B>, TrainReport), TrainError> {
+        self.fit_with_metric(model, objective, train, eval, None::<fn(&TrainModel<B::InnerBackend>) -> f64>, device)
+    }
+
+    /// [`Trainer::fit`] that also measures `metric` (a held-out accuracy, say) on the
+    /// gradient-free model wherever the held-out loss is measured, logged as `eval_metric` in
+    /// `metrics.jsonl` — the learning curve of what the run is for, beside its loss.
+    pub fn fit_with_metric<B: AutodiffBackend, O: Objective>(
+        &self,
         mut model: TrainModel<B>,
         objective: &O,
         train: &[O::Example],
         eval: Option<&[O::Example]>,
+        metric: Option<impl Fn(&TrainModel<B::InnerBackend>) -> f64>,
         device: &B::Device,
     ) -> Result<(TrainModel<B>, TrainReport), TrainError> {
         let c = &self.config;
@@ -521,13 +541,14 @@ impl Trainer {
 
             // 4. evaluation, metrics, progress, checkpoint
             let done = step + 1;
-            let eval_loss = match eval {
+            let (eval_loss, eval_metric) = match eval {
                 Some(set) if done % c.eval_every.max(1) == 0 || done == c.total_steps => {
-                    let l = evaluate(&model.valid(), objective, set, c.batch_size, device);
+                    let valid = model.valid();
+                    let l = evaluate(&valid, objective, set, c.batch_size, device);
                     eval_losses.push((done, l));
-                    Some(l)
+                    (Some(l), metric.as_ref().map(|m| m(&valid)))
                 }
-                _ => None,
+                _ => (None, None),
             };
             let seconds = started.elapsed().as_secs_f64();
             let m = StepMetrics {
@@ -538,6 +559,7 @@ impl Trainer {
                 tokens,
                 tokens_per_s: tokens as f64 / seconds.max(1e-9),
                 eval_loss,
+                eval_metric,
             };
             let line = serde_json::to_string(&m).map_err(|e| TrainError::Setup(e.to_string()))?;
             writeln!(metrics_log, "{line}").map_err(|e| FileError::new("append to", &metrics_path, e))?;

@@ -168,7 +168,7 @@ impl Preset {
 }
 
 /// A small Qwen3-architecture config with the real vocabulary.
-fn small(hidden: usize, layers: usize, heads: usize, kv_heads: usize, head_dim: usize) -> Qwen3Config {
+pub(crate) fn small_config(hidden: usize, layers: usize, heads: usize, kv_heads: usize, head_dim: usize) -> Qwen3Config {
     let mut c = Qwen3Config::qwen3_0_6b();
     c.hidden_size = hidden;
     c.intermediate_size = hidden * 3;
@@ -233,8 +233,8 @@ fn random(config: Qwen3Config, seed: u64) -> ModelSource {
 ///
 /// Training lists are class-balanced (the eval split is balanced by kind).
 pub fn tiny(seed: u64) -> Preset {
-    let cheap = small(64, 2, 4, 2, 16);
-    let strong = small(128, 4, 4, 2, 32);
+    let cheap = small_config(64, 2, 4, 2, 16);
+    let strong = small_config(128, 4, 4, 2, 32);
     Preset {
         name: "tiny".into(),
         seed,
@@ -277,7 +277,7 @@ pub fn smoke(seed: u64) -> Preset {
         spec.train_examples = 120;
         spec.heldout_examples = 8;
     }
-    p.strong.source = random(small(64, 3, 4, 2, 16), seed + 4);
+    p.strong.source = random(small_config(64, 3, 4, 2, 16), seed + 4);
     p.dev_examples = 24;
     p.eval_examples = 30;
     p.heldout_examples = 8;

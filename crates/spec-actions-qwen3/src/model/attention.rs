@@ -10,16 +10,21 @@ use super::norm::RmsNorm;
 use super::projection::Projection;
 use super::rope::{RopeTables, RotaryEmbedding};
 
-/// Additive bias of masked attention scores. Finite (not -inf) so that fully masked rows
-/// (left padding) give a uniform distribution instead of NaN.
-const MASKED: f32 = -1e30;
+/// Additive bias of a masked key in a query row that attends at least one key: `exp` of it is
+/// exactly 0, as `exp(-1e30)` is, but `-inf` takes libm's quick path where a huge finite
+/// negative takes the underflow path (errno and all) — a tenth of a tiny model's training step
+/// went there, half of every causal score matrix being masked.
+const MASKED: f32 = f32::NEG_INFINITY;
+/// Additive bias of the keys of a fully masked query row (left padding): finite, so that the
+/// row gives a uniform distribution instead of NaN.
+const MASKED_ROW: f32 = -1e30;
 
 /// Positions and masks shared by all layers of one forward call.
 #[derive(Debug, Clone)]
 pub struct StepContext<B: Backend> {
     /// cos/sin of each query position, for query and key heads.
     pub rope: RopeTables<B>,
-    /// Additive score bias `[batch, kv_heads, group, seq, keys]` (0 or [`MASKED`]), laid out
+    /// Additive score bias `[batch, kv_heads, group, seq, keys]` (0, [`MASKED`] or [`MASKED_ROW`]), laid out
     /// exactly like the attention scores so that adding it is one contiguous pass (a bias
     /// broadcast over the heads makes Flex walk the scores element by element); for very long
     /// calls `[batch, 1, 1, seq, keys]`, broadcast (see `MAX_EXPANDED_BIAS`). `None` when
@@ -97,7 +102,12 @@ fn score_bias<B: Backend>(
     let mut bias = Vec::with_capacity(batch * seq * keys);
     for r in 0..batch {
         for i in 0..seq {
-            bias.extend((0..keys).map(|j| if attends(r, i, j) { 0.0 } else { MASKED }));
+            let masked = if (0..keys).any(|j| attends(r, i, j)) {
+                MASKED
+            } else {
+                MASKED_ROW
+            };
+            bias.extend((0..keys).map(|j| if attends(r, i, j) { 0.0 } else { masked }));
         }
     }
     let [heads, kv_heads] = rotary.heads();
