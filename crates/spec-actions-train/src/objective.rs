@@ -125,6 +125,51 @@ pub fn causal_lm_loss<B: Backend>(
     (negative_log_likelihood(model, rows, &targets, device), n)
 }
 
+/// [`causal_lm_loss`] with the first `head_tokens` label tokens of every row weighted
+/// `head_weight` times (the others once): `Σ wᵢ · (−log p(targetᵢ))` and `Σ wᵢ`.
+///
+/// The proposer's answer starts with its kind (`tool_call`, `final_answer`, …, then a call
+/// block or the end of turn), so weighting the answer's first tokens is weighting the
+/// decision the study scores first, which is otherwise a few tokens among dozens of call
+/// arguments. `head_weight = 1` is [`causal_lm_loss`].
+///
+/// # Shapes
+/// - returns a `[1]` tensor (the weighted sum) and the sum of weights
+pub fn head_weighted_causal_lm_loss<B: Backend>(
+    model: &Qwen3<B>,
+    batch: &TokenBatch,
+    labels: &[Vec<i64>],
+    head_tokens: usize,
+    head_weight: usize,
+    device: &B::Device,
+) -> (Tensor<B, 1>, usize) {
+    let [_, s] = batch.dims();
+    // 1. positions whose next token is a label, and their weights
+    let mut positions = Vec::new();
+    let mut targets = Vec::new();
+    let mut weights = Vec::new();
+    for (r, row) in labels.iter().enumerate() {
+        let mut seen = 0;
+        for (t, &label) in row.iter().enumerate().take(s).skip(1) {
+            if label != IGNORE {
+                positions.push(r * s + t - 1);
+                targets.push(label);
+                weights.push(if seen < head_tokens { head_weight } else { 1 });
+                seen += 1;
+            }
+        }
+    }
+    let total: usize = weights.iter().sum();
+    if positions.is_empty() {
+        return (Tensor::zeros([1], device), 0);
+    }
+    // 2. hidden states at those positions only; 3. weighted NLL in chunks
+    let rows = gather_rows(hidden_states(model, batch, device), &positions);
+    let chunk = (LOGITS_CHUNK_BYTES / 4 / model.config.vocab_size.max(1)).max(1);
+    let weights: Vec<f32> = weights.iter().map(|&w| w as f32).collect();
+    (nll_in_chunks(model, rows, &targets, Some(&weights), chunk, device), total)
+}
+
 /// Bytes of f32 logits held at once by [`negative_log_likelihood`]: a chunk's logits and the
 /// tensors derived from them stay below glibc's largest heap block (32 MiB), so they are reused
 /// from chunk to chunk instead of being mapped and page-faulted anew, and the peak memory of the
@@ -148,7 +193,7 @@ pub fn negative_log_likelihood<B: Backend>(
     device: &B::Device,
 ) -> Tensor<B, 1> {
     let chunk = (LOGITS_CHUNK_BYTES / 4 / model.config.vocab_size.max(1)).max(1);
-    nll_in_chunks(model, rows, targets, chunk, device)
+    nll_in_chunks(model, rows, targets, None, chunk, device)
 }
 
 /// `log Σ_j exp(x_j)` of every row, with the row maximum subtracted first (as in any stable
@@ -169,6 +214,7 @@ fn nll_in_chunks<B: Backend>(
     model: &Qwen3<B>,
     rows: Tensor<B, 2>,
     targets: &[i64],
+    weights: Option<&[f32]>,
     chunk: usize,
     device: &B::Device,
 ) -> Tensor<B, 1> {
@@ -182,9 +228,16 @@ fn nll_in_chunks<B: Backend>(
             TensorData::new(targets[start..end].to_vec(), [end - start, 1]),
             device,
         );
-        let nll = (log_sum_exp(logits.clone().cast(FloatDType::F32))
-            - logits.cast(FloatDType::F32).gather(1, idx))
-        .sum();
+        let per_row = log_sum_exp(logits.clone().cast(FloatDType::F32))
+            - logits.cast(FloatDType::F32).gather(1, idx); // [end - start, 1]
+        let nll = match weights {
+            Some(w) => {
+                let w = Tensor::<B, 2>::from_data(TensorData::new(w[start..end].to_vec(), [end - start, 1]), device)
+                    .cast(FloatDType::F32);
+                (per_row * w).sum()
+            }
+            None => per_row.sum(),
+        };
         total = Some(match total {
             Some(t) => t + nll,
             None => nll,
@@ -304,7 +357,7 @@ mod tests {
         let targets = [3i64, 49, 0, 7, 7, 12, 30];
         let run = |chunk: usize| {
             let rows = rows.clone().detach().require_grad();
-            let loss = nll_in_chunks(&model, rows.clone(), &targets, chunk, &device);
+            let loss = nll_in_chunks(&model, rows.clone(), &targets, None, chunk, &device);
             let grads = loss.backward();
             let grad = rows.grad(&grads).expect("gradient of the rows");
             (

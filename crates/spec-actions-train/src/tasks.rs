@@ -7,7 +7,8 @@ use burn::prelude::*;
 use spec_actions_qwen3::action_prompts::{IGNORE, LabeledTokens};
 
 use crate::objective::{
-    TokenBatch, bradley_terry_loss, causal_lm_loss, choice_logits, choice_loss, last_token_scores,
+    TokenBatch, bradley_terry_loss, causal_lm_loss, choice_logits, choice_loss, head_weighted_causal_lm_loss,
+    last_token_scores,
 };
 use crate::trainer::{BatchLoss, Objective, TrainModel};
 
@@ -38,6 +39,50 @@ impl Objective for SftObjective {
         let tokens = TokenBatch::right_padded(&rows, self.pad_id);
         let labels: Vec<Vec<i64>> = batch.iter().map(|e| e.labels.clone()).collect();
         let (sum, _) = causal_lm_loss(&model.qwen, &tokens, &labels, device);
+        BatchLoss {
+            sum,
+            tokens: rows.iter().map(|r| r.len()).sum(),
+        }
+    }
+}
+
+/// [`SftObjective`] with the answer's first `head_tokens` tokens — its kind — weighted
+/// `head_weight` times (see [`head_weighted_causal_lm_loss`]); the mean is over the weights.
+/// Small proposers trained from scratch learn the kind decision from a few tokens among dozens
+/// of call arguments otherwise.
+#[derive(Debug, Clone)]
+pub struct KindWeightedSftObjective {
+    pub pad_id: u32,
+    /// Answer tokens that carry the extra weight (the longest kind name's tokens and the
+    /// newline or end of turn after it).
+    pub head_tokens: usize,
+    pub head_weight: usize,
+}
+
+impl Objective for KindWeightedSftObjective {
+    type Example = LabeledTokens;
+
+    fn count(&self, batch: &[&LabeledTokens]) -> usize {
+        batch
+            .iter()
+            .map(|e| {
+                let n = e.labels.iter().skip(1).filter(|&&l| l != IGNORE).count();
+                n + (self.head_weight.saturating_sub(1)) * n.min(self.head_tokens)
+            })
+            .sum()
+    }
+
+    fn loss<B: Backend>(
+        &self,
+        model: &TrainModel<B>,
+        batch: &[&LabeledTokens],
+        device: &B::Device,
+    ) -> BatchLoss<B> {
+        let rows: Vec<&[u32]> = batch.iter().map(|e| e.ids.as_slice()).collect();
+        let tokens = TokenBatch::right_padded(&rows, self.pad_id);
+        let labels: Vec<Vec<i64>> = batch.iter().map(|e| e.labels.clone()).collect();
+        let (sum, _) =
+            head_weighted_causal_lm_loss(&model.qwen, &tokens, &labels, self.head_tokens, self.head_weight, device);
         BatchLoss {
             sum,
             tokens: rows.iter().map(|r| r.len()).sum(),

@@ -79,6 +79,9 @@ pub enum Finetune {
 pub struct RoleSpec {
     pub source: ModelSource,
     pub finetune: Finetune,
+    /// Proposers (cheap, strong): weight of the answer's kind tokens in the SFT loss
+    /// (1: plain SFT, as TRL's). See `spec_actions_train::tasks::KindWeightedSftObjective`.
+    pub kind_weight: usize,
     pub trainer: TrainerConfig,
     /// Training examples drawn from the train split (`usize::MAX`: all).
     pub train_examples: usize,
@@ -198,11 +201,16 @@ fn trainer(steps: u64, batch: usize, lr: f64, seed: u64) -> TrainerConfig {
     }
 }
 
+/// Weight of the kind tokens in the tiny proposers' SFT loss: their answers' first few tokens
+/// decide the kind, among dozens of call-argument tokens.
+const KIND_WEIGHT: usize = 8;
+
 /// A role trained in full on the train split from `source`.
 fn full_role(source: ModelSource, seed: u64, steps: u64, batch: usize, lr: f64, train_examples: usize) -> RoleSpec {
     RoleSpec {
         source,
         finetune: Finetune::Full,
+        kind_weight: KIND_WEIGHT,
         trainer: trainer(steps, batch, lr, seed),
         train_examples,
         heldout_examples: 64,
@@ -290,6 +298,7 @@ pub fn qwen3(seed: u64, dir: &Path) -> Preset {
     let role = |folder: &str, steps: u64, batch: usize, lr: f64| RoleSpec {
         source: ModelSource::Folder(dir.join(folder)),
         finetune: Finetune::Lora(LoraConfig::new(16, 32.0)),
+        kind_weight: 1,
         trainer: TrainerConfig {
             grad_accum: 4,
             checkpoint_every: 100,

@@ -25,7 +25,7 @@ use spec_actions_train::data::pipeline::{
 };
 use spec_actions_core::metrics::roc_auc;
 use spec_actions_train::tasks::{
-    PreferencePair, RewardObjective, SftObjective, VerdictExample, VerifierObjective, accuracy_of, kind_predictions,
+    KindWeightedSftObjective, PreferencePair, RewardObjective, VerdictExample, VerifierObjective, accuracy_of, kind_predictions,
     p_accept, pairwise_accuracy,
 };
 use spec_actions_train::trainer::{SCORE_HEAD, TrainModel, Trainer, evaluate, read_tensors, write_tensors};
@@ -235,7 +235,12 @@ pub fn role_stage<B: AutodiffBackend>(
             Role::Cheap | Role::Strong => {
                 let (train_set, skipped) = encode_all(&train, |e| encoder.proposer_sft(e).ok());
                 let (held_set, _) = encode_all(&heldout, |e| encoder.proposer_sft(e).ok());
-                let objective = SftObjective { pad_id: pad };
+                let head_tokens = encoder.kind_candidates()?.iter().map(|(_, ids)| ids.len()).max().unwrap_or(1) + 1;
+                let objective = KindWeightedSftObjective {
+                    pad_id: pad,
+                    head_tokens,
+                    head_weight: spec.kind_weight.max(1),
+                };
                 let model = TrainModel { qwen, score_head: None };
                 let candidates: Vec<Vec<u32>> =
                     encoder.kind_candidates()?.into_iter().map(|(_, ids)| ids).collect();
