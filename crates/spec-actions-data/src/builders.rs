@@ -286,7 +286,10 @@ pub fn verifier_row(
     row.extend(meta(example));
     row.insert("label".into(), json!(answer));
     row.insert("proposed".into(), json!(proposed));
-    row.insert("negative_type".into(), json!(negative_type.map(NegativeType::as_str)));
+    row.insert(
+        "negative_type".into(),
+        json!(negative_type.map(NegativeType::as_str)),
+    );
     Value::Object(row)
 }
 

@@ -120,10 +120,11 @@ pub fn baselines(splits: &Splits) -> BTreeMap<String, Baselines> {
     let train_total: usize = train.iter().sum();
     // The study's majority baseline (core's one definition; ties to the earlier kind). An empty
     // train split predicts the first kind.
-    let majority = MajorityBaseline::fit(splits.train.iter().map(|e| e.gold.kind)).unwrap_or(MajorityBaseline {
-        kind: ActionKind::ALL[0],
-        train_share: 0.0,
-    });
+    let majority =
+        MajorityBaseline::fit(splits.train.iter().map(|e| e.gold.kind)).unwrap_or(MajorityBaseline {
+            kind: ActionKind::ALL[0],
+            train_share: 0.0,
+        });
     SPLITS
         .iter()
         .map(|&s| {

@@ -145,7 +145,11 @@ mod tests {
         (0..12)
             .map(|i| {
                 let gold = if i % 2 == 0 {
-                    Action::call(ActionKind::FileWrite, "mv", json!({"source": "a.txt", "destination": "b"}))
+                    Action::call(
+                        ActionKind::FileWrite,
+                        "mv",
+                        json!({"source": "a.txt", "destination": "b"}),
+                    )
                 } else {
                     Action::kind(ActionKind::FinalAnswer)
                 };
@@ -159,7 +163,10 @@ mod tests {
         let examples = examples();
         let verdicts = verdict_rows(&examples, 5);
         let pairs = preference_pairs(&examples, 5);
-        assert_eq!((verdicts.len(), pairs.len()), (2 * examples.len(), examples.len()));
+        assert_eq!(
+            (verdicts.len(), pairs.len()),
+            (2 * examples.len(), examples.len())
+        );
         for (i, e) in examples.iter().enumerate() {
             let (negative, t) = hard_negative(e, &mut example_rng(5, &e.id));
             let [accept, reject] = verifier_rows(e, &negative, t);

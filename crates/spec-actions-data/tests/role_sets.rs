@@ -55,7 +55,11 @@ fn verdicts_of_file(rows: &[Value]) -> Vec<(String, Action, bool)> {
                 "REJECT" => false,
                 other => panic!("label {other}"),
             };
-            (r["id"].as_str().unwrap().to_string(), action(&r["proposed"]), accept)
+            (
+                r["id"].as_str().unwrap().to_string(),
+                action(&r["proposed"]),
+                accept,
+            )
         })
         .collect()
 }
@@ -103,7 +107,10 @@ fn shipped_role_files_are_the_rows_the_trainers_encode() {
         // Every row, in order: the fields the trainer encodes, and the whole JSON row.
         let verdicts = verdict_rows(&examples, seed);
         assert_eq!(verifier_file.len(), verdicts.len());
-        assert_eq!(verdicts_of_file(&verifier_file), verdicts_of_builder(&examples, seed));
+        assert_eq!(
+            verdicts_of_file(&verifier_file),
+            verdicts_of_builder(&examples, seed)
+        );
         for (row, built) in verifier_file.iter().zip(&verdicts) {
             assert_eq!(row, &built.to_json());
         }
@@ -129,7 +136,11 @@ fn shipped_role_files_are_the_rows_the_trainers_encode() {
             .iter()
             .flat_map(|e| file_pairs.iter().filter(|(id, _, _)| id == &e.id).cloned())
             .collect();
-        assert_eq!(expected_verdicts.len(), 2 * sample.len(), "two verifier rows per example");
+        assert_eq!(
+            expected_verdicts.len(),
+            2 * sample.len(),
+            "two verifier rows per example"
+        );
         assert_eq!(verdicts_of_builder(&sample, seed), expected_verdicts);
         assert_eq!(pairs_of_builder(&sample, seed), expected_pairs);
 

@@ -13,14 +13,14 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
 use spec_actions_core::Example;
-use spec_actions_qwen3::action_prompts::ActionPromptEncoder;
-use spec_actions_qwen3::model::Qwen3;
-use spec_actions_qwen3::{LoadOptions, load_qwen3_with};
 use spec_actions_data::budget::HfTokenCounter;
 use spec_actions_data::pipeline::{
     BadLines, DatasetConfig, NoProgress, SkippedLine, build_datasets, read_card_seed, read_examples_with,
 };
 use spec_actions_data::role_sets::{preference_pairs, verdict_rows};
+use spec_actions_qwen3::action_prompts::ActionPromptEncoder;
+use spec_actions_qwen3::model::Qwen3;
+use spec_actions_qwen3::{LoadOptions, load_qwen3_with};
 use spec_actions_train::tasks::{
     PreferencePair, RewardObjective, SftObjective, VerdictExample, VerifierObjective, pairwise_accuracy,
 };
