@@ -91,6 +91,14 @@ fn pairs_of_builder(examples: &[Example], seed: u64) -> Vec<(String, Action, Act
         .collect()
 }
 
+/// `a == b`, reporting the first differing row rather than both lists.
+fn assert_same_rows<T: PartialEq + std::fmt::Debug>(what: &str, a: &[T], b: &[T]) {
+    assert_eq!(a.len(), b.len(), "{what}: row counts");
+    if let Some(i) = (0..a.len()).find(|&i| a[i] != b[i]) {
+        panic!("{what}: row {i} differs:\n  {:?}\n  {:?}", a[i], b[i]);
+    }
+}
+
 #[test]
 fn shipped_role_files_are_the_rows_the_trainers_encode() {
     let dir = tempfile::tempdir().unwrap();
@@ -107,19 +115,22 @@ fn shipped_role_files_are_the_rows_the_trainers_encode() {
         // Every row, in order: the fields the trainer encodes, and the whole JSON row.
         let verdicts = verdict_rows(&examples, seed);
         assert_eq!(verifier_file.len(), verdicts.len());
-        assert_eq!(
-            verdicts_of_file(&verifier_file),
-            verdicts_of_builder(&examples, seed)
+        assert_same_rows(
+            "verifier",
+            &verdicts_of_file(&verifier_file),
+            &verdicts_of_builder(&examples, seed),
         );
-        for (row, built) in verifier_file.iter().zip(&verdicts) {
-            assert_eq!(row, &built.to_json());
-        }
+        let built: Vec<Value> = verdicts.iter().map(|r| r.to_json()).collect();
+        assert_same_rows("verifier json", &verifier_file, &built);
         let pairs = preference_pairs(&examples, seed);
         assert_eq!(reward_file.len(), pairs.len());
-        assert_eq!(pairs_of_file(&reward_file), pairs_of_builder(&examples, seed));
-        for (row, built) in reward_file.iter().zip(&pairs) {
-            assert_eq!(row, &built.to_json());
-        }
+        assert_same_rows(
+            "reward",
+            &pairs_of_file(&reward_file),
+            &pairs_of_builder(&examples, seed),
+        );
+        let built: Vec<Value> = pairs.iter().map(|p| p.to_json()).collect();
+        assert_same_rows("reward json", &reward_file, &built);
 
         // A trainer's sample (shuffled with its own seed, cut) gets the file's rows of its
         // examples: the trainer's seed picks examples, never negatives.
@@ -141,11 +152,18 @@ fn shipped_role_files_are_the_rows_the_trainers_encode() {
             2 * sample.len(),
             "two verifier rows per example"
         );
-        assert_eq!(verdicts_of_builder(&sample, seed), expected_verdicts);
-        assert_eq!(pairs_of_builder(&sample, seed), expected_pairs);
+        assert_same_rows(
+            "verifier sample",
+            &verdicts_of_builder(&sample, seed),
+            &expected_verdicts,
+        );
+        assert_same_rows("reward sample", &pairs_of_builder(&sample, seed), &expected_pairs);
 
         // The negatives depend on the seed: another one (a trainer seed, say) gives other rows.
-        assert_ne!(pairs_of_builder(&examples, seed + 1), file_pairs);
+        assert!(
+            pairs_of_builder(&examples, seed + 1) != file_pairs,
+            "{split}: seed + 1 gave the same pairs"
+        );
     }
 }
 
