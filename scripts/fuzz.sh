@@ -29,7 +29,7 @@ else
 fi
 
 echo "building ${#targets[@]} target(s) in fuzz/target ..."
-nice -n 19 cargo fuzz build -s none 2>&1 | tail -n 3
+nice -n 19 cargo fuzz build -s none --features model 2>&1 | tail -n 3
 # Run the binaries just built (a `cargo fuzz run` would rebuild whenever a source changes).
 bin_dir="target/$(rustc -vV | sed -n 's/^host: //p')/release"
 

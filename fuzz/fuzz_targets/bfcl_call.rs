@@ -1,11 +1,11 @@
-//! BFCL call strings → `PyCall` (`spec_actions_train::data::call_parser::parse_call`).
+//! BFCL call strings → `PyCall` (`spec_actions_data::call_parser::parse_call`).
 //!
 //! Properties: never panics or overflows the stack (nested brackets); an error's byte offset
 //! lies inside the text; a parsed call yields its argument object without panicking.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use spec_actions_train::data::call_parser::parse_call;
+use spec_actions_data::call_parser::parse_call;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {

@@ -1,6 +1,6 @@
 //! `cargo xtask <command>`: the project's pipelines.
 //!
-//! - `datasets --out DIR [--seed N]`: build the v3 datasets (see `spec_actions_train::data`).
+//! - `datasets --out DIR [--seed N]`: build the v3 datasets (see `spec_actions_data`).
 //! - `train-all [--preset tiny|smoke|qwen3] [--run DIR] [--force STAGE]`: datasets → cheap
 //!   proposer → verifier → reward model → strong model, each stage resumable.
 //! - `eval`: record every model's outputs, replay every policy (calibrated on dev).
@@ -17,8 +17,8 @@ use std::time::Instant;
 
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use spec_actions_train::data::budget::{ContextBudget, HfTokenCounter};
-use spec_actions_train::data::pipeline::{DatasetConfig, Progress, build_datasets};
+use spec_actions_data::budget::{ContextBudget, HfTokenCounter};
+use spec_actions_data::pipeline::{DatasetConfig, Progress, build_datasets};
 
 #[derive(Parser)]
 #[command(
@@ -239,9 +239,9 @@ fn run_pipeline(args: &RunArgs, steps: &[Step]) -> Result<(), pipeline::BoxError
         signal_hook::flag::register(signal, std::sync::Arc::clone(&stop))?;
     }
     let bad_lines = if args.skip_bad_lines {
-        spec_actions_train::data::pipeline::BadLines::Skip
+        spec_actions_data::pipeline::BadLines::Skip
     } else {
-        spec_actions_train::data::pipeline::BadLines::Refuse
+        spec_actions_data::pipeline::BadLines::Refuse
     };
     let started = Instant::now();
     for step in steps {

@@ -15,9 +15,9 @@
 
 use std::path::{Path, PathBuf};
 
+use spec_actions_data::budget::ContextBudget;
 use spec_actions_qwen3::config::Qwen3Config;
 use spec_actions_qwen3::lora::LoraConfig;
-use spec_actions_train::data::budget::ContextBudget;
 use spec_actions_train::live::DecodeSettings;
 use spec_actions_train::optim::AdamWConfig;
 use spec_actions_train::trainer::TrainerConfig;

@@ -12,18 +12,18 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
-use spec_actions_core::{ActionKind, Example};
 use spec_actions_core::example::balance_kinds;
+use spec_actions_core::metrics::roc_auc;
+use spec_actions_core::{ActionKind, Example};
+use spec_actions_data::budget::HfTokenCounter;
+use spec_actions_data::pipeline::{
+    BadLines, DatasetConfig, NoProgress, SkippedLine, build_datasets, read_card_seed, read_examples_with,
+};
+use spec_actions_data::role_sets::{preference_pairs, verdict_rows};
 use spec_actions_qwen3::action_prompts::ActionPromptEncoder;
 use spec_actions_qwen3::lora::LoraConfig;
 use spec_actions_qwen3::model::Qwen3;
 use spec_actions_qwen3::{LoadOptions, load_qwen3_with};
-use spec_actions_train::data::budget::HfTokenCounter;
-use spec_actions_train::data::builders::{example_rng, hard_negative};
-use spec_actions_train::data::pipeline::{
-    BadLines, DatasetConfig, NoProgress, SkippedLine, build_datasets, read_examples_with,
-};
-use spec_actions_core::metrics::roc_auc;
 use spec_actions_train::tasks::{
     KindWeightedSftObjective, PreferencePair, RewardObjective, VerdictExample, VerifierObjective, accuracy_of, kind_predictions,
     p_accept, pairwise_accuracy,
@@ -277,17 +277,16 @@ pub fn role_stage<B: AutodiffBackend>(
                        "train_loss_last": report.losses.last()})
             }
             Role::Verifier => {
-                let verdicts = |set: &[Example]| {
-                    let mut out = Vec::new();
-                    for e in set {
-                        let (negative, _) = hard_negative(e, &mut example_rng(spec.trainer.seed, &e.id));
-                        for (action, accept) in [(&e.gold, true), (&negative, false)] {
-                            if let Ok(prompt) = encoder.verifier_prompt(e, action) {
-                                out.push(VerdictExample { prompt, accept });
-                            }
-                        }
-                    }
-                    out
+                // The rows of `verifier_*.jsonl`: built by the data crate with the data seed.
+                let data_seed = read_card_seed(&run.stage_dir("datasets"))?;
+                let verdicts = |set: &[Example]| -> Vec<VerdictExample> {
+                    verdict_rows(set, data_seed)
+                        .into_iter()
+                        .filter_map(|r| {
+                            let prompt = encoder.verifier_prompt(r.example, &r.action).ok()?;
+                            Some(VerdictExample { prompt, accept: r.accept })
+                        })
+                        .collect()
                 };
                 let (train_set, held_set) = (verdicts(&train), verdicts(&heldout));
                 let objective = VerifierObjective { verdict_ids: encoder.verdict_token_ids()?, pad_id: pad };
@@ -306,13 +305,15 @@ pub fn role_stage<B: AutodiffBackend>(
                        "train_loss_last": report.losses.last()})
             }
             Role::Reward => {
+                // The rows of `reward_*.jsonl`: built by the data crate with the data seed.
+                let data_seed = read_card_seed(&run.stage_dir("datasets"))?;
                 let pairs = |set: &[Example]| -> Vec<PreferencePair> {
-                    set.iter()
-                        .filter_map(|e| {
-                            let (negative, _) = hard_negative(e, &mut example_rng(spec.trainer.seed, &e.id));
+                    preference_pairs(set, data_seed)
+                        .into_iter()
+                        .filter_map(|p| {
                             Some(PreferencePair {
-                                better: encoder.reward_input(e, &e.gold).ok()?,
-                                worse: encoder.reward_input(e, &negative).ok()?,
+                                better: encoder.reward_input(p.example, &p.chosen).ok()?,
+                                worse: encoder.reward_input(p.example, &p.rejected).ok()?,
                             })
                         })
                         .collect()

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use serde::Serialize;
-use spec_actions_core::{ActionKind, Example, Split};
+use spec_actions_core::{ActionKind, Example, MajorityBaseline, Split};
 
 use super::bfcl::{CategoryCount, ImportIssue};
 use super::budget::{ContextBudget, TokenMeter, percentiles};
@@ -118,11 +118,13 @@ fn kind_map(counts: &[usize; ActionKind::COUNT]) -> BTreeMap<String, usize> {
 pub fn baselines(splits: &Splits) -> BTreeMap<String, Baselines> {
     let train = kind_counts(&splits.train);
     let train_total: usize = train.iter().sum();
-    let majority = ActionKind::ALL
-        .iter()
-        .copied()
-        .max_by_key(|k| (train[k.index()], std::cmp::Reverse(k.index())))
-        .unwrap_or(ActionKind::ToolCall);
+    // The study's majority baseline (core's one definition; ties to the earlier kind). An empty
+    // train split predicts the first kind.
+    let majority =
+        MajorityBaseline::fit(splits.train.iter().map(|e| e.gold.kind)).unwrap_or(MajorityBaseline {
+            kind: ActionKind::ALL[0],
+            train_share: 0.0,
+        });
     SPLITS
         .iter()
         .map(|&s| {
@@ -136,8 +138,12 @@ pub fn baselines(splits: &Splits) -> BTreeMap<String, Baselines> {
             (
                 s.as_str().to_string(),
                 Baselines {
-                    majority_kind: majority.as_str().to_string(),
-                    majority_accuracy: round4(frac(c[majority.index()], n)),
+                    majority_kind: majority.kind.as_str().to_string(),
+                    majority_accuracy: round4(
+                        majority
+                            .accuracy_on(splits.get(s).iter().map(|e| e.gold.kind))
+                            .value(),
+                    ),
                     random_uniform_accuracy: round4(1.0 / ActionKind::COUNT as f64),
                     random_train_prior_accuracy: round4(prior),
                 },
@@ -255,8 +261,8 @@ impl Card {
         let _ = writeln!(
             md,
             "Token counts use the Qwen3 tokenizer over an approximation of the chat template (see \
-             `spec_actions_train::data::budget`). Splits are by conversation group; see \
-             `spec_actions_train::data::split`.\n"
+             `spec_actions_data::budget`). Splits are by conversation group; see \
+             `spec_actions_data::split`.\n"
         );
         let _ = writeln!(md, "## Files\n\n| file | rows |\n|---|---:|");
         for (f, n) in &self.files {

@@ -6,9 +6,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use spec_actions_core::ActionKind;
-use spec_actions_train::data::bfcl::{default_bfcl_dir, import_bfcl};
-use spec_actions_train::data::budget::{CharCounter, ContextBudget};
-use spec_actions_train::data::pipeline::{DatasetConfig, NoProgress, build_datasets, read_examples};
+use spec_actions_data::bfcl::{default_bfcl_dir, import_bfcl};
+use spec_actions_data::budget::{CharCounter, ContextBudget};
+use spec_actions_data::pipeline::{DatasetConfig, NoProgress, build_datasets, read_examples};
 
 /// A BFCL folder with the first `n` cases of every category (answers and docs alongside).
 fn mini_bfcl(n: usize) -> tempfile::TempDir {

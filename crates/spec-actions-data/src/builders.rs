@@ -11,6 +11,9 @@
 //! - **Reward** ([`reward_row`]): TRL's preference format, `chosen` / `rejected` = the
 //!   [`reward_messages`] of the gold action and of the hard negative.
 //!
+//! Which negative each example gets is decided once, in [`crate::role_sets`], for the files
+//! and the trainers alike.
+//!
 //! Hard negatives ([`hard_negative`]) are mistakes a proposer plausibly makes in that context:
 //! a wrong kind from a confusion table (e.g. `final_answer` where a check is due, repeating the
 //! last call instead of answering), and for calls a wrong tool among those offered or wrong
@@ -266,37 +269,59 @@ pub fn sft_row(example: &Example) -> Value {
     Value::Object(row)
 }
 
+/// One verifier row: `proposed` for `example`, answered `ACCEPT` (`accept`) or `REJECT`;
+/// `negative_type` names the mistake of a `REJECT` row.
+pub fn verifier_row(
+    example: &Example,
+    proposed: &Action,
+    accept: bool,
+    negative_type: Option<NegativeType>,
+) -> Value {
+    let answer = if accept { ACCEPT } else { REJECT };
+    let mut messages = verifier_messages(example, proposed);
+    messages.push(spec_actions_core::Message::assistant(answer));
+    let mut row = Map::new();
+    row.insert("messages".into(), json!(messages));
+    row.insert("tools".into(), json!(example.tools));
+    row.extend(meta(example));
+    row.insert("label".into(), json!(answer));
+    row.insert("proposed".into(), json!(proposed));
+    row.insert(
+        "negative_type".into(),
+        json!(negative_type.map(NegativeType::as_str)),
+    );
+    Value::Object(row)
+}
+
 /// The two verifier rows of an example: gold → `ACCEPT`, hard negative → `REJECT`.
 pub fn verifier_rows(example: &Example, negative: &Action, negative_type: NegativeType) -> [Value; 2] {
-    let row = |proposed: &Action, answer: &str, neg: Option<NegativeType>| {
-        let mut messages = verifier_messages(example, proposed);
-        messages.push(spec_actions_core::Message::assistant(answer));
-        let mut row = Map::new();
-        row.insert("messages".into(), json!(messages));
-        row.insert("tools".into(), json!(example.tools));
-        row.extend(meta(example));
-        row.insert("label".into(), json!(answer));
-        row.insert("proposed".into(), json!(proposed));
-        row.insert("negative_type".into(), json!(neg.map(NegativeType::as_str)));
-        Value::Object(row)
-    };
     [
-        row(&example.gold, ACCEPT, None),
-        row(negative, REJECT, Some(negative_type)),
+        verifier_row(example, &example.gold, true, None),
+        verifier_row(example, negative, false, Some(negative_type)),
     ]
 }
 
-/// One reward-model preference row: (context, better action, worse action).
-pub fn reward_row(example: &Example, negative: &Action, negative_type: NegativeType) -> Value {
+/// One preference row: (context, `chosen` action, worse `rejected` action).
+pub fn preference_row(
+    example: &Example,
+    chosen: &Action,
+    rejected: &Action,
+    negative_type: NegativeType,
+) -> Value {
     let mut row = Map::new();
-    row.insert("chosen".into(), json!(reward_messages(example, &example.gold)));
-    row.insert("rejected".into(), json!(reward_messages(example, negative)));
+    row.insert("chosen".into(), json!(reward_messages(example, chosen)));
+    row.insert("rejected".into(), json!(reward_messages(example, rejected)));
     row.insert("tools".into(), json!(example.tools));
     row.extend(meta(example));
-    row.insert("chosen_action".into(), json!(example.gold));
-    row.insert("rejected_action".into(), json!(negative));
+    row.insert("chosen_action".into(), json!(chosen));
+    row.insert("rejected_action".into(), json!(rejected));
     row.insert("negative_type".into(), json!(negative_type.as_str()));
     Value::Object(row)
+}
+
+/// One reward-model preference row: (context, the gold action, the hard negative).
+pub fn reward_row(example: &Example, negative: &Action, negative_type: NegativeType) -> Value {
+    preference_row(example, &example.gold, negative, negative_type)
 }
 
 #[cfg(test)]

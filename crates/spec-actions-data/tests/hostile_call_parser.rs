@@ -1,7 +1,7 @@
 //! Hostile BFCL call strings: deep nesting must be an error, never a stack overflow (which
 //! aborts the whole process, taking a dataset build with it); offsets stay inside the text.
 
-use spec_actions_train::data::call_parser::parse_call;
+use spec_actions_data::call_parser::parse_call;
 
 #[test]
 fn deeply_nested_arguments_are_an_error_not_a_stack_overflow() {

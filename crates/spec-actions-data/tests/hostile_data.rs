@@ -3,8 +3,8 @@
 //! (`BadLines::Skip`, `cargo xtask train-all --skip-bad-lines`), is skipped and counted.
 
 use spec_actions_core::{Action, ActionKind, Example, Message, Split, write_jsonl};
-use spec_actions_train::data::error::DataError;
-use spec_actions_train::data::pipeline::{BadLines, read_examples, read_examples_with};
+use spec_actions_data::error::DataError;
+use spec_actions_data::pipeline::{BadLines, read_examples, read_examples_with};
 
 fn example(id: &str) -> Example {
     Example {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use spec_actions_core::io::FileError;
 
 /// A failure that stops a dataset build. Problems with single BFCL lines are not errors: they
-/// are collected as [`crate::data::bfcl::ImportIssue`]s and reported in the dataset card.
+/// are collected as [`crate::bfcl::ImportIssue`]s and reported in the dataset card.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
     #[error(transparent)]

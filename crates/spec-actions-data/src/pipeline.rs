@@ -7,8 +7,8 @@
 //! |---|---|
 //! | `train.jsonl`, `dev.jsonl`, `eval.jsonl`, `heldout.jsonl` | [`Example`]s (`messages`, `tools`, `gold`, `id`, `source`, `conversation`, `split`) — what evaluation reads |
 //! | `sft_train.jsonl`, `sft_dev.jsonl` | proposer SFT rows ([`sft_row`]) |
-//! | `verifier_train.jsonl`, `verifier_dev.jsonl` | balanced ACCEPT / REJECT rows ([`verifier_rows`]) |
-//! | `reward_train.jsonl`, `reward_dev.jsonl` | preference pairs ([`reward_row`]) |
+//! | `verifier_train.jsonl`, `verifier_dev.jsonl` | balanced ACCEPT / REJECT rows ([`verdict_rows`], with `config.seed`) |
+//! | `reward_train.jsonl`, `reward_dev.jsonl` | preference pairs ([`preference_pairs`], with `config.seed`) |
 //! | `card.json`, `card.md` | the dataset card ([`Card`]) |
 
 use std::collections::BTreeMap;
@@ -22,10 +22,11 @@ use spec_actions_core::{Example, Split};
 
 use super::bfcl::{BfclImport, CategoryCount, ImportIssue, import_bfcl};
 use super::budget::{ContextBudget, TokenCounter, TokenMeter, apply_budget};
-use super::builders::{example_rng, hard_negative, reward_row, sft_row, verifier_rows};
+use super::builders::sft_row;
 use super::card::{BudgetStats, Card, CardConfig, PairStats, baselines, describe_splits};
 use super::conversation::Conversation;
 use super::error::DataError;
+use super::role_sets::{preference_pairs, verdict_rows};
 use super::split::{SplitConfig, Splits, split_conversations};
 use super::synthetic::{SyntheticConfig, generate_episodes};
 
@@ -201,24 +202,23 @@ pub fn build_datasets(
             write_jsonl(out, &name, examples.iter().map(|e| Ok(sft_row(e))), progress)?,
         );
         written.push(out.join(&name));
-        let negatives: Vec<_> = examples
-            .iter()
-            .map(|e| hard_negative(e, &mut example_rng(config.seed, &e.id)))
-            .collect();
+        // The role sets, built once with the data seed: the trainers encode these same rows.
         let mut vstats = PairStats::default();
         let name = format!("verifier_{s}.jsonl");
-        let rows = examples.iter().zip(&negatives).flat_map(|(e, (neg, t))| {
-            vstats.add(2, *t);
-            verifier_rows(e, neg, *t).into_iter().map(Ok)
+        let rows = verdict_rows(examples, config.seed).into_iter().map(|row| {
+            if let Some(t) = row.negative_type {
+                vstats.add(2, t);
+            }
+            Ok(row.to_json())
         });
         files.insert(name.clone(), write_jsonl(out, &name, rows, progress)?);
         written.push(out.join(&name));
         verifier.insert(s.to_string(), vstats);
         let mut rstats = PairStats::default();
         let name = format!("reward_{s}.jsonl");
-        let rows = examples.iter().zip(&negatives).map(|(e, (neg, t))| {
-            rstats.add(1, *t);
-            Ok(reward_row(e, neg, *t))
+        let rows = preference_pairs(examples, config.seed).into_iter().map(|pair| {
+            rstats.add(1, pair.negative_type);
+            Ok(pair.to_json())
         });
         files.insert(name.clone(), write_jsonl(out, &name, rows, progress)?);
         written.push(out.join(&name));
@@ -393,4 +393,22 @@ pub fn read_examples_with(path: &Path, bad_lines: BadLines) -> Result<ReadExampl
         }
     }
     Ok(ReadExamples { examples, skipped })
+}
+
+/// The data seed a build used, read back from its `dir/card.json` (`config.seed`): the seed
+/// the role sets ([`verdict_rows`], [`preference_pairs`]) are built with, by the writer and by
+/// the trainers.
+pub fn read_card_seed(dir: &Path) -> Result<u64, DataError> {
+    let path = dir.join("card.json");
+    let bytes = std::fs::read(&path).map_err(|e| FileError::new("read", &path, e))?;
+    let card: Value = serde_json::from_slice(&bytes).map_err(|e| DataError::Invalid {
+        path: path.clone(),
+        reason: format!("not JSON: {e}"),
+    })?;
+    card.pointer("/config/seed")
+        .and_then(Value::as_u64)
+        .ok_or_else(|| DataError::Invalid {
+            path,
+            reason: "field `config.seed` is missing or not an unsigned integer".to_string(),
+        })
 }
