@@ -269,7 +269,7 @@ impl Reliability {
         let ece = (n > 0).then(|| {
             bins.iter()
                 .filter_map(|b| Some(b.count as f64 / n as f64 * (b.observed? - b.mean_predicted?).abs()))
-                .sum()
+                .sum::<f64>()
         });
         Reliability { bins, ece }
     }

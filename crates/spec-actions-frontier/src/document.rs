@@ -27,7 +27,7 @@ use crate::diagnostics::{LearningCurve, RecordedDiagnostics};
 use crate::error::FrontierError;
 use crate::report::{FrontierReport, ReportOptions};
 use crate::study::study_v2;
-use crate::verdict::{Verdict, family_of};
+use crate::verdict::{Verdict, family_of, format_p};
 use crate::{chart, figures, plot};
 
 /// The model roles whose learning curves a run has (`<run>/<role>/train/metrics.jsonl`).
@@ -198,11 +198,11 @@ pub fn targets(results: &ResultsFile, report: &FrontierReport, verdict: &Verdict
     let chosen = best(&winners);
     let describe = |t: &crate::verdict::FamilyTest| {
         format!(
-            "{} at cost {:.3}: {:+.1} points, Holm-adjusted p = {:.4}",
+            "{} at cost {:.3}: {:+.1} points, Holm-adjusted p = {}",
             t.config,
             t.mean_cost,
             100.0 * t.accuracy_difference,
-            t.holm_p
+            format_p(t.holm_p)
         )
     };
     out.push(Target {

@@ -188,15 +188,12 @@ fn family_meaning(family: &str) -> Option<&'static str> {
     })
 }
 
-fn draw_marker<DB: DrawingBackend>(
-    area: &DrawingArea<DB, plotters::coord::Shift>,
+fn draw_marker(
+    area: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
     at: (i32, i32),
     look: Look,
     filled: bool,
-) -> Result<(), Box<dyn std::error::Error>>
-where
-    DB::ErrorType: 'static,
-{
+) -> Result<(), Box<dyn std::error::Error>> {
     let (x, y) = at;
     let style = if filled {
         look.color.filled()
@@ -274,7 +271,7 @@ fn draw(
     let root = SVGBackend::with_string(buffer, PLOT_SIZE).into_drawing_area();
     root.fill(&WHITE)?;
     let left_top = Pos::new(HPos::Left, VPos::Top);
-    let font = |size: u32| ("sans-serif", size).into_font().pos(left_top);
+    let font = |size: u32| ("sans-serif", size).into_font().color(&BLACK).pos(left_top);
     let mut title = if report.title.is_empty() {
         "Cost / accuracy frontier".to_string()
     } else {
@@ -423,7 +420,7 @@ fn draw(
     let mut to_label: Vec<&str> = report.frontier.frontier().map(|p| p.point.name.as_str()).collect();
     for named in [&report.cheap_only, &report.strong_only].into_iter().flatten() {
         if !to_label.contains(&named.as_str()) && points.iter().any(|p| &p.point.name == named) {
-            to_label.push(named);
+            to_label.push(named.as_str());
         }
     }
     for name in to_label {

@@ -39,6 +39,16 @@ pub fn is_lossless(name: &str, description: &str) -> bool {
     family_of(name) == "H" || description.contains("lossless")
 }
 
+/// A p-value for the report: four decimals, or one significant digit in scientific notation
+/// below 0.0001 (`0.0313`, `1.9e-6`).
+pub fn format_p(p: f64) -> String {
+    if p > 0.0 && p < 1e-4 {
+        format!("{p:.1e}")
+    } else {
+        format!("{p:.4}")
+    }
+}
+
 /// One gated policy tested against cheap-only.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FamilyTest {
@@ -163,10 +173,10 @@ impl Verdict {
             .wins()
             .map(|t| {
                 format!(
-                    "{} (+{:.1} points, McNemar p = {:.4})",
+                    "{} (+{:.1} points, McNemar p = {})",
                     t.config,
                     100.0 * t.accuracy_difference,
-                    t.holm_p
+                    format_p(t.holm_p)
                 )
             })
             .collect();
@@ -209,12 +219,12 @@ impl Verdict {
         );
         for t in &self.family {
             out.push_str(&format!(
-                "  {:<24} {:>7.3} {:>+8.3} {:>10.4} {:>10.4}  {}\n",
+                "  {:<24} {:>7.3} {:>+8.3} {:>10} {:>10}  {}\n",
                 t.config,
                 t.mean_cost,
                 t.accuracy_difference,
-                t.mcnemar_p,
-                t.holm_p,
+                format_p(t.mcnemar_p),
+                format_p(t.holm_p),
                 if t.wins {
                     "beats cheap-only"
                 } else if t.holm_p <= self.alpha && t.accuracy_difference < 0.0 {

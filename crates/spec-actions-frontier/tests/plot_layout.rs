@@ -41,7 +41,7 @@ fn text_boxes(svg: &str) -> Vec<TextBox> {
         let tag_end = start + rest[start..].find('>').expect("unclosed <text");
         let tag = &rest[start..tag_end];
         let close = tag_end + rest[tag_end..].find("</text>").expect("no </text>");
-        let text = unescape(&rest[tag_end + 1..close]);
+        let text = unescape(rest[tag_end + 1..close].trim());
         rest = &rest[close..];
         assert!(attribute(tag, "transform").is_none(), "rotated text: {tag}");
         let num = |name: &str| -> f64 {
