@@ -75,6 +75,9 @@ fn run(args: Args) -> Result<(), FrontierError> {
     };
     let md = write_report(&results, &args.out, &options)?;
     println!("{md}");
-    println!("wrote report.md, frontier.svg and frontier.json in {}", args.out.display());
+    println!(
+        "wrote report.md, frontier.svg and frontier.json in {}",
+        args.out.display()
+    );
     Ok(())
 }

@@ -451,7 +451,14 @@ mod tests {
 
     #[test]
     fn reliability_by_hand() {
-        let s = [(0.05, false), (0.15, true), (0.12, false), (1.0, true), (0.95, true), (0.9, false)];
+        let s = [
+            (0.05, false),
+            (0.15, true),
+            (0.12, false),
+            (1.0, true),
+            (0.95, true),
+            (0.9, false),
+        ];
         let r = Reliability::new(&s, 10);
         assert_eq!(r.bins.len(), 10);
         assert_eq!(r.bins[0].count, 1);
@@ -477,10 +484,10 @@ mod tests {
             Action::kind(ActionKind::Repair),
         ];
         let predicted = [
-            Some(call("f", 1)),                        // call match
-            Some(call("g", 2)),                        // kind match only
+            Some(call("f", 1)),                          // call match
+            Some(call("g", 2)),                          // kind match only
             Some(Action::kind(ActionKind::FinalAnswer)), // kind-only match
-            None,                                      // unparsed
+            None,                                        // unparsed
         ];
         let pairs = || gold.iter().zip(predicted.iter().map(Option::as_ref));
         let c = Confusion::new("B", pairs());

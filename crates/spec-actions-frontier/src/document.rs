@@ -101,7 +101,10 @@ impl RunFiles {
                     })
                 })
                 .collect(),
-            recorded: RunValue::load(run.join("eval").join("recorded-eval.jsonl"), RecordedDiagnostics::read),
+            recorded: RunValue::load(
+                run.join("eval").join("recorded-eval.jsonl"),
+                RecordedDiagnostics::read,
+            ),
             reward_pairwise: RunValue::load(run.join("reward").join("stage.json"), read_pairwise),
         }
     }
@@ -143,7 +146,12 @@ pub struct Target {
 }
 
 /// The study's targets (issue 12), each with its measured value.
-pub fn targets(results: &ResultsFile, report: &FrontierReport, verdict: &Verdict, run: &RunFiles) -> Vec<Target> {
+pub fn targets(
+    results: &ResultsFile,
+    report: &FrontierReport,
+    verdict: &Verdict,
+    run: &RunFiles,
+) -> Vec<Target> {
     let accuracy = |name: &Option<String>| {
         name.as_ref()
             .and_then(|n| results.configs.iter().find(|c| &c.name == n))
@@ -171,7 +179,8 @@ pub fn targets(results: &ResultsFile, report: &FrontierReport, verdict: &Verdict
     ];
     let auc = run.recorded.value().and_then(|d| d.verifier.auc_kind);
     out.push(Target {
-        target: "Verifier: ROC-AUC of P(ACCEPT) against the cheap proposal's correctness ≥ 0.80 (eval)".into(),
+        target: "Verifier: ROC-AUC of P(ACCEPT) against the cheap proposal's correctness ≥ 0.80 (eval)"
+            .into(),
         measured: auc.map_or_else(na, |v| format!("{v:.3}")),
         met: auc.map(|v| v >= 0.80),
     });
@@ -238,7 +247,14 @@ pub fn targets(results: &ResultsFile, report: &FrontierReport, verdict: &Verdict
     out.push(Target {
         target: "APGR ≥ 0.6 over that policy's threshold sweep".into(),
         measured: apgr.as_ref().map_or_else(na, |(p, a)| {
-            format!("{p}: {a:.3}{}", if chosen.is_none() { " (best sweep; no winner)" } else { "" })
+            format!(
+                "{p}: {a:.3}{}",
+                if chosen.is_none() {
+                    " (best sweep; no winner)"
+                } else {
+                    ""
+                }
+            )
         }),
         met: apgr.map(|(_, a)| a >= 0.6),
     });
@@ -270,7 +286,12 @@ pub fn targets_markdown(targets: &[Target]) -> String {
             Some(false) => "✗",
             None => "n/a",
         };
-        let _ = writeln!(out, "| {} | {} | {met} |", t.target, t.measured.replace('|', "\\|"));
+        let _ = writeln!(
+            out,
+            "| {} | {} | {met} |",
+            t.target,
+            t.measured.replace('|', "\\|")
+        );
     }
     out
 }
@@ -386,7 +407,10 @@ fn run_section(run: &RunFiles, out: &Path, md: &mut String) -> Result<(), Fronti
             opt(b.observed)
         );
     }
-    let _ = writeln!(md, "\n### Confusion matrices (gold kind × predicted kind, eval)\n");
+    let _ = writeln!(
+        md,
+        "\n### Confusion matrices (gold kind × predicted kind, eval)\n"
+    );
     let names = ["A (strong-only)", "B (cheap-only)"];
     for (c, name) in d.confusion.iter().zip(names) {
         let file = format!("confusion-{}.svg", c.config);
@@ -435,7 +459,11 @@ fn run_section(run: &RunFiles, out: &Path, md: &mut String) -> Result<(), Fronti
 /// Analyse `results` and write the report into `out` (created if absent): `report.md`,
 /// `frontier.svg`, `frontier.json`, and with [`DocumentOptions::run`] the per-run figures.
 /// Returns the markdown.
-pub fn write_report(results: &ResultsFile, out: &Path, options: &DocumentOptions) -> Result<String, FrontierError> {
+pub fn write_report(
+    results: &ResultsFile,
+    out: &Path,
+    options: &DocumentOptions,
+) -> Result<String, FrontierError> {
     std::fs::create_dir_all(out).map_err(|e| spec_actions_core::io::FileError::new("create", out, e))?;
     let report = FrontierReport::analyze(results, options.report)?;
     let verdict = Verdict::of(results, &report);

@@ -26,7 +26,9 @@ fn plot_error(e: impl std::fmt::Display) -> FrontierError {
 
 /// Padded `(lo, hi)` of `values` (`(0, 1)` when empty).
 fn range(values: impl Iterator<Item = f64>) -> (f64, f64) {
-    let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+        (lo.min(v), hi.max(v))
+    });
     if !lo.is_finite() {
         return (0.0, 1.0);
     }
@@ -42,13 +44,7 @@ pub fn learning_curve_svg(curve: &LearningCurve) -> Result<String, FrontierError
         root.fill(&WHITE).map_err(plot_error)?;
         let eval = curve.eval_points();
         let last = curve.steps.last().map_or(1, |s| s.step.max(1));
-        let (y_lo, y_hi) = range(
-            curve
-                .steps
-                .iter()
-                .map(|s| s.loss)
-                .chain(eval.iter().map(|e| e.1)),
-        );
+        let (y_lo, y_hi) = range(curve.steps.iter().map(|s| s.loss).chain(eval.iter().map(|e| e.1)));
         let mut chart = ChartBuilder::on(&root)
             .caption(format!("Learning curve: {}", curve.role), ("sans-serif", 20))
             .margin(16)
@@ -191,7 +187,8 @@ pub fn confusion_svg(confusion: &Confusion, title: &str) -> Result<String, Front
         };
         let left_top = Pos::new(HPos::Left, VPos::Top);
         let center = Pos::new(HPos::Center, VPos::Center);
-        root.draw(&text(title, (12, 10), 20, left_top)).map_err(plot_error)?;
+        root.draw(&text(title, (12, 10), 20, left_top))
+            .map_err(plot_error)?;
         root.draw(&text(
             "predicted kind →   (cell: count; shade: share of the gold row)",
             (LEFT, 40),
@@ -236,8 +233,13 @@ pub fn confusion_svg(confusion: &Confusion, title: &str) -> Result<String, Front
                 ))
                 .map_err(plot_error)?;
                 if count > 0 {
-                    root.draw(&text(&count.to_string(), (x + CELL / 2, y + CELL / 2), 15, center))
-                        .map_err(plot_error)?;
+                    root.draw(&text(
+                        &count.to_string(),
+                        (x + CELL / 2, y + CELL / 2),
+                        15,
+                        center,
+                    ))
+                    .map_err(plot_error)?;
                 }
             }
             let unparsed = confusion.unparsed[i];

@@ -50,10 +50,10 @@ pub mod study;
 pub mod sweep;
 pub mod verdict;
 
+pub use document::{DocumentOptions, write_report};
 pub use error::FrontierError;
 pub use pareto::{DominanceReason, Frontier, Placement, Point, Status, dominates};
 pub use report::{ConfigRow, FrontierReport, ReportOptions, Statistics};
-pub use document::{DocumentOptions, write_report};
 pub use stats::{
     Bootstrap, BootstrapOptions, PairedComparison, PairedRecords, holm_adjusted, holm_rejections,
     mcnemar_exact,

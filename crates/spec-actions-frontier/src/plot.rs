@@ -74,11 +74,17 @@ pub struct LabelBox {
 
 impl LabelBox {
     fn overlaps(&self, other: &LabelBox) -> bool {
-        self.left < other.right && other.left < self.right && self.top < other.bottom && other.top < self.bottom
+        self.left < other.right
+            && other.left < self.right
+            && self.top < other.bottom
+            && other.top < self.bottom
     }
 
     fn inside(&self, area: &LabelBox) -> bool {
-        self.left >= area.left && self.right <= area.right && self.top >= area.top && self.bottom <= area.bottom
+        self.left >= area.left
+            && self.right <= area.right
+            && self.top >= area.top
+            && self.bottom <= area.bottom
     }
 }
 
@@ -228,11 +234,14 @@ fn draw_marker(
     Ok(())
 }
 
+/// A point's pixel and its hover title.
+type HoverTitle = (i32, i32, String);
+
 /// Draws the plot; returns each point's pixel and hover title.
 fn draw(
     report: &FrontierReport,
     buffer: &mut String,
-) -> Result<Vec<(i32, i32, String)>, Box<dyn std::error::Error>> {
+) -> Result<Vec<HoverTitle>, Box<dyn std::error::Error>> {
     let points = &report.frontier.placements;
     let row = |name: &str| report.configs.iter().find(|c| c.name == name);
     let baselines: Vec<(&str, f64)> = [
@@ -246,7 +255,11 @@ fn draw(
     // 1. Axis ranges: every point, whisker and baseline; cost from 0.
     let cost_ends = points.iter().flat_map(|p| {
         let i = row(&p.point.name).and_then(|r| r.cost_interval);
-        [p.point.cost, i.map_or(p.point.cost, |i| i.lo), i.map_or(p.point.cost, |i| i.hi)]
+        [
+            p.point.cost,
+            i.map_or(p.point.cost, |i| i.lo),
+            i.map_or(p.point.cost, |i| i.hi),
+        ]
     });
     let (x_min, max_cost) = cost_ends.fold((0.0f64, 0.0f64), |(lo, hi), c| (lo.min(c), hi.max(c)));
     let x_max = if max_cost > 0.0 { max_cost * 1.08 } else { 1.0 };
@@ -330,16 +343,13 @@ fn draw(
         }
     }
     let look_of = |name: &str| {
-        families
-            .iter()
-            .find(|(g, _)| g == family_of(name))
-            .map_or(
-                Look {
-                    color: PALETTE[0],
-                    marker: 0,
-                },
-                |f| f.1,
-            )
+        families.iter().find(|(g, _)| g == family_of(name)).map_or(
+            Look {
+                color: PALETTE[0],
+                marker: 0,
+            },
+            |f| f.1,
+        )
     };
 
     // 4. Baselines, dashed; frontier line.
@@ -367,7 +377,10 @@ fn draw(
         };
         let style = ShapeStyle::from(&look_of(&p.point.name).color.mix(0.45)).stroke_width(1);
         if let Some(i) = r.accuracy_interval {
-            chart.draw_series(LineSeries::new([(p.point.cost, i.lo), (p.point.cost, i.hi)], style))?;
+            chart.draw_series(LineSeries::new(
+                [(p.point.cost, i.lo), (p.point.cost, i.hi)],
+                style,
+            ))?;
         }
         if let Some(i) = r.cost_interval {
             chart.draw_series(LineSeries::new(
@@ -409,15 +422,25 @@ fn draw(
                 right: l + size.0,
                 bottom: t + size.1,
             };
-            (b.inside(&area) && placed.iter().all(|p| !p.overlaps(&b)) && markers.iter().all(|m| !m.overlaps(&b)))
-                .then_some(b)
+            (b.inside(&area)
+                && placed.iter().all(|p| !p.overlaps(&b))
+                && markers.iter().all(|m| !m.overlaps(&b)))
+            .then_some(b)
         });
         if let Some(b) = found {
-            root.draw(&Text::new(text, (b.left, b.top), font(13).color(&RGBColor(90, 90, 90))))?;
+            root.draw(&Text::new(
+                text,
+                (b.left, b.top),
+                font(13).color(&RGBColor(90, 90, 90)),
+            ))?;
             placed.push(b);
         }
     }
-    let mut to_label: Vec<&str> = report.frontier.frontier().map(|p| p.point.name.as_str()).collect();
+    let mut to_label: Vec<&str> = report
+        .frontier
+        .frontier()
+        .map(|p| p.point.name.as_str())
+        .collect();
     for named in [&report.cheap_only, &report.strong_only].into_iter().flatten() {
         if !to_label.contains(&named.as_str()) && points.iter().any(|p| &p.point.name == named) {
             to_label.push(named.as_str());
@@ -434,7 +457,10 @@ fn draw(
         } else {
             ""
         };
-        let text = format!("{} ({:.3}, {:.3}){role}", p.point.name, p.point.cost, p.point.accuracy);
+        let text = format!(
+            "{} ({:.3}, {:.3}){role}",
+            p.point.name, p.point.cost, p.point.accuracy
+        );
         let size = text_size(&text, LABEL_FONT);
         let pixel = chart.backend_coord(&(p.point.cost, p.point.accuracy));
         let Some((b, far)) = place_label(pixel, size, &area, &placed, &markers) else {
@@ -445,7 +471,10 @@ fn draw(
                 pixel.0.clamp(b.left, b.right),
                 if pixel.1 < b.top { b.top } else { b.bottom },
             );
-            root.draw(&PathElement::new(vec![pixel, to], RGBColor(150, 150, 150).stroke_width(1)))?;
+            root.draw(&PathElement::new(
+                vec![pixel, to],
+                RGBColor(150, 150, 150).stroke_width(1),
+            ))?;
         }
         root.draw(&Text::new(text, (b.left, b.top), font(LABEL_FONT)))?;
         placed.push(b);
@@ -489,7 +518,10 @@ fn draw(
     y += 18;
     line("hollow: dominated", lx, y, 13)?;
     y += 24;
-    root.draw(&PathElement::new(vec![(lx, y + 7), (lx + 18, y + 7)], frontier_style))?;
+    root.draw(&PathElement::new(
+        vec![(lx, y + 7), (lx + 18, y + 7)],
+        frontier_style,
+    ))?;
     line("Pareto frontier", lx + 22, y, 13)?;
     y += 20;
     for ((name, value), color) in baselines.iter().zip(baseline_colors) {
@@ -527,7 +559,10 @@ mod tests {
         for x in [100, 110, 120, 130] {
             let (b, _) = place_label((x, 100), (120, 16), &AREA, &placed, &[]).unwrap();
             assert!(b.inside(&AREA));
-            assert!(placed.iter().all(|p: &LabelBox| !p.overlaps(&b)), "{b:?} {placed:?}");
+            assert!(
+                placed.iter().all(|p: &LabelBox| !p.overlaps(&b)),
+                "{b:?} {placed:?}"
+            );
             placed.push(b);
         }
     }

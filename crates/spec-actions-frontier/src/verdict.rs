@@ -120,14 +120,21 @@ impl Verdict {
             .iter()
             .filter_map(|&(name, cost)| {
                 stats.comparisons.iter().find_map(|c| {
+                    // `+ 0.0` turns a negated zero into 0 (printed `+0.000`, not `-0.000`).
                     let diff = if c.a == name && c.b == cheap {
                         c.accuracy_difference
                     } else if c.b == name && c.a == cheap {
-                        -c.accuracy_difference
+                        -c.accuracy_difference + 0.0
                     } else {
                         return None;
                     };
-                    Some((name, cost, diff, c.mcnemar_p, !c.difference_interval.contains(0.0)))
+                    Some((
+                        name,
+                        cost,
+                        diff,
+                        c.mcnemar_p,
+                        !c.difference_interval.contains(0.0),
+                    ))
                 })
             })
             .collect();
@@ -138,15 +145,17 @@ impl Verdict {
             .iter()
             .zip(adjusted)
             .zip(rejected)
-            .map(|((&(name, cost, diff, p, excludes), holm_p), rejected)| FamilyTest {
-                config: name.to_string(),
-                mean_cost: cost,
-                accuracy_difference: diff,
-                mcnemar_p: p,
-                holm_p,
-                interval_excludes_zero: excludes,
-                wins: rejected && excludes && diff > 0.0,
-            })
+            .map(
+                |((&(name, cost, diff, p, excludes), holm_p), rejected)| FamilyTest {
+                    config: name.to_string(),
+                    mean_cost: cost,
+                    accuracy_difference: diff,
+                    mcnemar_p: p,
+                    holm_p,
+                    interval_excludes_zero: excludes,
+                    wins: rejected && excludes && diff > 0.0,
+                },
+            )
             .collect();
         verdict
     }
@@ -249,7 +258,9 @@ pub fn verdict(results: &ResultsFile, report: &FrontierReport) -> String {
 
 #[cfg(test)]
 mod tests {
-    use spec_actions_core::{Action, ActionKind, ConfigResult, CostLedger, CostModel, ExampleRecord, ModelRole};
+    use spec_actions_core::{
+        Action, ActionKind, ConfigResult, CostLedger, CostModel, ExampleRecord, ModelRole,
+    };
 
     use super::*;
     use crate::ReportOptions;
@@ -346,7 +357,10 @@ mod tests {
             assert!(!g.wins);
         }
         let sentence = v.sentence();
-        assert!(sentence.contains("STRONG (+7.5 points, McNemar p = 0.0003)"), "{sentence}");
+        assert!(
+            sentence.contains("STRONG (+7.5 points, McNemar p = 0.0003)"),
+            "{sentence}"
+        );
         let table = v.table_text().unwrap();
         assert!(table.contains("0.1250"), "{table}");
     }
@@ -355,15 +369,22 @@ mod tests {
     #[test]
     fn lossless_policy_h_is_not_in_the_family() {
         let mut h = config("H", 15, true);
-        h.description = "greedy cheap proposal and strong model together, strong action committed (lossless)".into();
+        h.description =
+            "greedy cheap proposal and strong model together, strong action committed (lossless)".into();
         let results = results_of(vec![config("B", 0, false), config("G", 6, true), h]);
         let report = FrontierReport::analyze(&results, ReportOptions::default()).unwrap();
         let v = Verdict::of(&results, &report);
-        assert_eq!(v.family.iter().map(|t| t.config.as_str()).collect::<Vec<_>>(), ["G"]);
+        assert_eq!(
+            v.family.iter().map(|t| t.config.as_str()).collect::<Vec<_>>(),
+            ["G"]
+        );
         assert_eq!(v.excluded.len(), 1);
         let sentence = v.sentence();
         // G alone: unadjusted p = 1/32 wins; H would have made it 2/32 in a family of two.
-        assert!(sentence.contains("G (+3.0 points, McNemar p = 0.0313)"), "{sentence}");
+        assert!(
+            sentence.contains("G (+3.0 points, McNemar p = 0.0313)"),
+            "{sentence}"
+        );
         assert!(sentence.contains("H kept out of the family"), "{sentence}");
         assert!(!sentence.contains("H (+"), "{sentence}");
     }

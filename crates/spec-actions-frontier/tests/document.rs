@@ -54,7 +54,8 @@ fn results() -> ResultsFile {
     file.cheap_only_config = Some("B".into());
     file.strong_only_config = Some("A".into());
     let mut h = config("H", 1.1, true, |i| i % 10 < 8);
-    h.description = "greedy cheap proposal and strong model together, strong action committed (lossless)".into();
+    h.description =
+        "greedy cheap proposal and strong model together, strong action committed (lossless)".into();
     file.configs = vec![
         config("A", 1.0, false, |i| i % 10 < 8),
         config("B", 0.15, false, |i| i % 10 < 3),
@@ -115,8 +116,14 @@ fn recorded_diagnostics_by_hand() {
     let [a, b] = &d.confusion;
     assert_eq!(a.accuracy(), Some(0.75));
     assert_eq!(b.accuracy(), Some(0.75));
-    assert_eq!(a.counts[ActionKind::Repair.index()][ActionKind::Blocked.index()], 1);
-    assert_eq!(b.counts[ActionKind::FinalAnswer.index()][ActionKind::Repair.index()], 1);
+    assert_eq!(
+        a.counts[ActionKind::Repair.index()][ActionKind::Blocked.index()],
+        1
+    );
+    assert_eq!(
+        b.counts[ActionKind::FinalAnswer.index()][ActionKind::Repair.index()],
+        1
+    );
     let [ca, cb] = d.accuracy;
     assert_eq!(ca.call_examples, 2);
     assert_eq!((ca.kind_accuracy, ca.call_accuracy), (Some(1.0), Some(1.0)));
@@ -193,10 +200,16 @@ fn an_empty_run_folder_gives_na_not_a_panic() {
 fn bad_lines_are_named_by_file_line_and_field() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("metrics.jsonl");
-    write(&path, "{\"step\":0,\"loss\":1.0}\n\n{\"step\":1,\"loss\":1e999}\n");
+    write(
+        &path,
+        "{\"step\":0,\"loss\":1.0}\n\n{\"step\":1,\"loss\":1e999}\n",
+    );
     let err = LearningCurve::read("cheap", &path).unwrap_err();
     assert!(matches!(err, FrontierError::Json { line: 3, .. }), "{err}");
-    write(&path, "{\"step\":0,\"loss\":1.0,\"eval_loss\":null}\n{\"step\":1}\n");
+    write(
+        &path,
+        "{\"step\":0,\"loss\":1.0,\"eval_loss\":null}\n{\"step\":1}\n",
+    );
     let err = LearningCurve::read("cheap", &path).unwrap_err();
     assert!(err.to_string().contains("metrics.jsonl:2:"), "{err}");
 
@@ -207,7 +220,8 @@ fn bad_lines_are_named_by_file_line_and_field() {
     );
     let err = RecordedDiagnostics::read(&recorded).unwrap_err();
     assert!(
-        err.to_string().contains("recorded-eval.jsonl:1: field `verifier[0].score`"),
+        err.to_string()
+            .contains("recorded-eval.jsonl:1: field `verifier[0].score`"),
         "{err}"
     );
 }

@@ -181,7 +181,11 @@ fn frontier_svg_text_boxes_do_not_overlap_on_a_crowded_file() {
             "frontier point {label} has no label"
         );
     }
-    assert!(boxes.iter().any(|b| b.text.ends_with("cheap-only") && b.text.starts_with("B (")));
+    assert!(
+        boxes
+            .iter()
+            .any(|b| b.text.ends_with("cheap-only") && b.text.starts_with("B ("))
+    );
     assert!(boxes.iter().any(|b| b.text.starts_with("A (")));
     assert!(boxes.iter().any(|b| b.text.starts_with("random 0.111")));
     assert!(boxes.iter().any(|b| b.text.starts_with("F-margin: ")));
@@ -192,15 +196,20 @@ fn frontier_svg_text_boxes_do_not_overlap_on_a_crowded_file() {
         .iter()
         .find(|p| !p.status.is_frontier() && p.point.name.starts_with('D'))
         .expect("a dominated D point");
-    assert!(!boxes.iter().any(|b| b.text.starts_with(&format!("{} (", dominated.point.name))));
+    assert!(
+        !boxes
+            .iter()
+            .any(|b| b.text.starts_with(&format!("{} (", dominated.point.name)))
+    );
     assert!(svg.contains(&format!("<title>{} (", dominated.point.name)));
     // Whiskers on both axes: the legend says so.
     assert!(svg.contains("whiskers: 95% bootstrap intervals"));
 }
 
-/// The eval results of a smoke run of the pipeline (`cargo xtask all --preset smoke`), records
-/// trimmed to the first 60 examples to keep the file small. Copied from
-/// `/tmp/report-smoke/eval/results.json` (see tests/data/README.md).
+/// The eval results of a smoke run of the pipeline (`cargo xtask all --preset smoke --run
+/// /tmp/report-smoke`, 14 configurations × 30 examples), with the records' `raw_output` dropped
+/// to keep the file small. Copied from `/tmp/report-smoke/eval/results.json` (see
+/// tests/data/README.md).
 #[test]
 fn frontier_svg_is_readable_on_a_real_smoke_run() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/smoke-results.json");
