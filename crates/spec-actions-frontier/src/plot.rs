@@ -238,10 +238,7 @@ fn draw_marker(
 type HoverTitle = (i32, i32, String);
 
 /// Draws the plot; returns each point's pixel and hover title.
-fn draw(
-    report: &FrontierReport,
-    buffer: &mut String,
-) -> Result<Vec<HoverTitle>, Box<dyn std::error::Error>> {
+fn draw(report: &FrontierReport, buffer: &mut String) -> Result<Vec<HoverTitle>, Box<dyn std::error::Error>> {
     let points = &report.frontier.placements;
     let row = |name: &str| report.configs.iter().find(|c| c.name == name);
     let baselines: Vec<(&str, f64)> = [
