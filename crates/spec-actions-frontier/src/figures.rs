@@ -92,8 +92,9 @@ pub fn learning_curve_svg(curve: &LearningCurve) -> Result<String, FrontierError
     Ok(buffer)
 }
 
-/// Observed frequency of correct proposals against the mean P(ACCEPT) of each bin, with the
-/// diagonal of perfect calibration; each bin's count is written beside its point.
+/// Observed frequency of correct proposals against the mean P(ACCEPT) of each bin (equal-width
+/// bins, empty ones skipped), with the dashed diagonal of perfect calibration; each bin's count
+/// is written beside its point.
 pub fn reliability_svg(reliability: &Reliability, title: &str) -> Result<String, FrontierError> {
     let mut buffer = String::new();
     {
@@ -108,7 +109,7 @@ pub fn reliability_svg(reliability: &Reliability, title: &str) -> Result<String,
             .map_err(plot_error)?;
         chart
             .configure_mesh()
-            .x_desc("mean P(ACCEPT) in bin")
+            .x_desc("mean P(ACCEPT) in bin   (dashed: perfect calibration; n: proposals in bin)")
             .y_desc("observed fraction correct")
             .light_line_style(RGBColor(245, 245, 245))
             .draw()
@@ -116,9 +117,7 @@ pub fn reliability_svg(reliability: &Reliability, title: &str) -> Result<String,
         let grey = ShapeStyle::from(&RGBColor(150, 150, 150)).stroke_width(1);
         chart
             .draw_series(DashedLineSeries::new([(0.0, 0.0), (1.0, 1.0)], 6, 4, grey))
-            .map_err(plot_error)?
-            .label("perfect calibration")
-            .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], grey));
+            .map_err(plot_error)?;
         let points: Vec<(f64, f64, usize)> = reliability
             .bins
             .iter()
@@ -127,24 +126,19 @@ pub fn reliability_svg(reliability: &Reliability, title: &str) -> Result<String,
         let blue = ShapeStyle::from(&BLUE).stroke_width(2);
         chart
             .draw_series(LineSeries::new(points.iter().map(|p| (p.0, p.1)), blue))
-            .map_err(plot_error)?
-            .label("verifier (10 bins)")
-            .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], blue));
+            .map_err(plot_error)?;
         let font = ("sans-serif", 13).into_font();
         chart
             .draw_series(points.iter().map(|&(x, y, n)| {
-                let below = y > 0.9;
+                // Beside the point, on the side with room: below near the top, left near the
+                // right edge.
+                let text = format!("n={n}");
+                let dx = if x > 0.8 { -8 - 8 * text.len() as i32 } else { 6 };
+                let dy = if y > 0.9 { 6 } else { -18 };
                 EmptyElement::at((x, y))
                     + Circle::new((0, 0), 5, BLUE.filled())
-                    + Text::new(format!("n={n}"), (6, if below { 6 } else { -18 }), font.clone())
+                    + Text::new(text, (dx, dy), font.clone())
             }))
-            .map_err(plot_error)?;
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .border_style(BLACK)
-            .background_style(WHITE.mix(0.85))
-            .draw()
             .map_err(plot_error)?;
         root.present().map_err(plot_error)?;
     }
