@@ -1,10 +1,13 @@
-//! The cost/accuracy report of a results file: the study's table, the Pareto frontier with the
-//! reason every other configuration is dominated, statistics when per-example records exist, a
-//! text chart, and `frontier.svg` + `frontier.json` in `--out`.
+//! The cost/accuracy report of a results file, as the pipeline writes it: the verdict, the
+//! study's table, the Pareto frontier with the reason every other configuration is dominated,
+//! statistics with Holm-adjusted p-values when per-example records exist, the methods, and
+//! `report.md`, `frontier.svg` + `frontier.json` in `--out` (with `--run`, the targets table
+//! and the run's figures too).
 //!
 //! ```text
 //! cargo run --release --example frontier                     # the study's v2 results
 //! cargo run --release --example frontier -- --results runs/eval/results.json --out runs/eval
+//! cargo run --release --example frontier -- --results RUN/eval/results.json --run RUN --out /tmp/r
 //! ```
 
 use std::path::PathBuf;
@@ -13,7 +16,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use spec_actions::core::ResultsFile;
 use spec_actions::frontier::study::study_v2;
-use spec_actions::frontier::{BootstrapOptions, FrontierError, FrontierReport, ReportOptions, chart, plot};
+use spec_actions::frontier::{BootstrapOptions, DocumentOptions, FrontierError, ReportOptions, write_report};
 
 /// Cost/accuracy frontier of spec-actions configurations.
 ///
@@ -25,11 +28,15 @@ struct Args {
     /// Results file to analyse (ResultsFile JSON, as the policies write it).
     #[arg(long, value_name = "FILE")]
     results: Option<PathBuf>,
-    /// Folder where frontier.svg and frontier.json are written.
+    /// Folder where report.md, frontier.svg and frontier.json are written.
     #[arg(long, value_name = "DIR", default_value = ".")]
     out: PathBuf,
+    /// A pipeline run folder: adds the targets table, learning curves, the verifier's
+    /// reliability diagram and the confusion matrices.
+    #[arg(long, value_name = "DIR")]
+    run: Option<PathBuf>,
     /// Bootstrap resamples (used when the file has per-example records).
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = BootstrapOptions::default().resamples)]
     resamples: usize,
     /// Seed of the bootstrap's random generator.
     #[arg(long, default_value_t = 0)]
@@ -54,37 +61,23 @@ fn run(args: Args) -> Result<(), FrontierError> {
         Some(path) => ResultsFile::read(path)?,
         None => study_v2(),
     };
-    let options = ReportOptions {
-        bootstrap: BootstrapOptions {
-            resamples: args.resamples,
-            seed: args.seed,
-            ..BootstrapOptions::default()
+    let options = DocumentOptions {
+        report: ReportOptions {
+            bootstrap: BootstrapOptions {
+                resamples: args.resamples,
+                seed: args.seed,
+                ..BootstrapOptions::default()
+            },
+            alpha: args.alpha,
         },
-        alpha: args.alpha,
+        with_study: false,
+        run: args.run,
     };
-    let report = FrontierReport::analyze(&results, options)?;
-
-    if !report.title.is_empty() {
-        println!("# {}\n", report.title);
-    }
-    println!("{}", report.markdown_table());
-    println!("{}\n", report.baselines_line());
+    let md = write_report(&results, &args.out, &options)?;
+    println!("{md}");
     println!(
-        "## Cost-Quality Frontier\n\n```\n{}```\n",
-        report.frontier_listing()
+        "wrote report.md, frontier.svg and frontier.json in {}",
+        args.out.display()
     );
-    if let Some(sweeps) = report.sweeps_text() {
-        println!("## Threshold sweeps (RouteLLM metrics)\n\n```\n{sweeps}```\n");
-    }
-    if let Some(stats) = report.statistics_text() {
-        println!("## Statistics\n\n```\n{stats}```\n");
-    }
-    println!("```\n{}```\n", chart::text_chart(&report.frontier, 64, 16));
-
-    let svg_path = args.out.join("frontier.svg");
-    let json_path = args.out.join("frontier.json");
-    plot::write_svg(&report, &svg_path)?;
-    report.write_json(&json_path)?;
-    println!("wrote {} and {}", svg_path.display(), json_path.display());
     Ok(())
 }

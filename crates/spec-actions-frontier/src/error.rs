@@ -1,5 +1,7 @@
 //! What can go wrong while analysing results.
 
+use std::path::PathBuf;
+
 use spec_actions_core::ResultsError;
 use spec_actions_core::io::FileError;
 
@@ -54,6 +56,20 @@ pub enum FrontierError {
         index: usize,
         field: &'static str,
         value: f64,
+    },
+    #[error("{}:{line}: {source}", path.display())]
+    Json {
+        path: PathBuf,
+        line: usize,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{}:{line}: field `{field}`: {reason}", path.display())]
+    BadField {
+        path: PathBuf,
+        line: usize,
+        field: String,
+        reason: String,
     },
     #[error("plot: {0}")]
     Plot(String),

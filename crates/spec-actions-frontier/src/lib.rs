@@ -14,7 +14,14 @@
 //! - for a policy swept over thresholds: AUC, APGR and CPT(50/80/95%), the RouteLLM metrics
 //!   ([`sweep`]);
 //! - outputs: the study's markdown table and frontier listing, a JSON summary ([`report`]), a
-//!   text chart ([`chart`]) and an SVG plot ([`plot`]).
+//!   text chart ([`chart`]) and an SVG plot ([`plot`]);
+//! - the study's verdict: gated policies against cheap-only as one Holm-corrected family, with
+//!   Holm-adjusted p-values ([`holm_adjusted`]), the lossless policy H kept out ([`verdict`]);
+//! - a run's diagnostics from the files the pipeline writes: learning curves, the verifier's
+//!   reliability diagram and ROC-AUC, 9×9 confusion matrices, call-level accuracy
+//!   ([`diagnostics`], drawn by [`figures`]);
+//! - the whole report (`report.md` with a targets table, the figures, `frontier.json`), as the
+//!   pipeline and the `frontier` example write it ([`document`]).
 //!
 //! It runs no model: `spec-actions-verify` produces the results it reads.
 //!
@@ -31,18 +38,25 @@
 //! ```
 
 pub mod chart;
+pub mod diagnostics;
+pub mod document;
 pub mod error;
+pub mod figures;
 pub mod pareto;
 pub mod plot;
 pub mod report;
 pub mod stats;
 pub mod study;
 pub mod sweep;
+pub mod verdict;
 
+pub use document::{DocumentOptions, write_report};
 pub use error::FrontierError;
 pub use pareto::{DominanceReason, Frontier, Placement, Point, Status, dominates};
 pub use report::{ConfigRow, FrontierReport, ReportOptions, Statistics};
 pub use stats::{
-    Bootstrap, BootstrapOptions, PairedComparison, PairedRecords, holm_rejections, mcnemar_exact,
+    Bootstrap, BootstrapOptions, PairedComparison, PairedRecords, holm_adjusted, holm_rejections,
+    mcnemar_exact,
 };
 pub use sweep::{Anchor, SweepMetrics};
+pub use verdict::{Verdict, verdict};

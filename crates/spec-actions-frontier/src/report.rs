@@ -82,6 +82,12 @@ pub struct FrontierReport {
     /// Threshold sweeps: configurations named `<policy>@<threshold>`, grouped by policy.
     #[serde(default)]
     pub sweeps: Vec<SweepSummary>,
+    /// The results file's cheap-only configuration (the sweeps' cheap end point).
+    #[serde(default)]
+    pub cheap_only: Option<String>,
+    /// The results file's strong-only configuration.
+    #[serde(default)]
+    pub strong_only: Option<String>,
 }
 
 /// One policy swept over thresholds, with the RouteLLM metrics between the file's cheap-only
@@ -194,6 +200,8 @@ impl FrontierReport {
         let sweeps = sweeps(file);
         Ok(FrontierReport {
             sweeps,
+            cheap_only: file.cheap_only_config.clone(),
+            strong_only: file.strong_only_config.clone(),
             title: file.title.clone(),
             random_baseline: file.random_baseline,
             majority_baseline: file.majority_baseline,

@@ -147,7 +147,7 @@ impl PairedRecords {
 /// How to resample.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct BootstrapOptions {
-    /// Number of resamples (1,000 by default).
+    /// Number of resamples (10,000 by default).
     pub resamples: usize,
     /// Seed of the ChaCha8 generator.
     pub seed: u64,
@@ -158,7 +158,7 @@ pub struct BootstrapOptions {
 impl Default for BootstrapOptions {
     fn default() -> Self {
         BootstrapOptions {
-            resamples: 1000,
+            resamples: 10_000,
             seed: 0,
             confidence: 0.95,
         }
@@ -394,10 +394,66 @@ pub fn holm_rejections(p_values: &[f64], alpha: f64) -> Vec<bool> {
     rejected
 }
 
+/// Holm's step-down adjusted p-values, in input order: with the p-values sorted increasingly,
+/// `p_(1) ≤ … ≤ p_(m)`, the adjusted value of the `i`-th smallest (1-based) is
+/// `max_{j ≤ i} min(1, (m − j + 1) · p_(j))`, monotone in rank. A hypothesis is rejected by
+/// [`holm_rejections`] at level `alpha` exactly when its adjusted p-value is `≤ alpha`. Ties keep
+/// their input order. NaN p-values sort last and stay NaN.
+///
+/// ```
+/// use spec_actions_frontier::holm_adjusted;
+/// // sorted 0.01, 0.02, 0.04 → 3·0.01, max(0.03, 2·0.02), max(0.04, 1·0.04)
+/// let adjusted = holm_adjusted(&[0.04, 0.01, 0.02]);
+/// assert!((adjusted[1] - 0.03).abs() < 1e-12);
+/// assert!((adjusted[2] - 0.04).abs() < 1e-12);
+/// assert!((adjusted[0] - 0.04).abs() < 1e-12);
+/// ```
+pub fn holm_adjusted(p_values: &[f64]) -> Vec<f64> {
+    let m = p_values.len();
+    let mut order: Vec<usize> = (0..m).collect();
+    order.sort_by(|&a, &b| p_values[a].total_cmp(&p_values[b]));
+    let mut adjusted = vec![f64::NAN; m];
+    let mut running = 0.0f64;
+    for (rank, &i) in order.iter().enumerate() {
+        let scaled = ((m - rank) as f64 * p_values[i]).min(1.0);
+        running = running.max(scaled);
+        adjusted[i] = if p_values[i].is_nan() { f64::NAN } else { running };
+    }
+    adjusted
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use approx::assert_abs_diff_eq;
+
+    #[test]
+    fn holm_adjusted_by_hand() {
+        // m = 4: sorted 0.012 (×4 = 0.048), 0.016 (×3 = 0.048), 0.03 (×2 = 0.06), 0.2 (×1 = 0.2)
+        let p = [0.012, 0.2, 0.016, 0.03];
+        let adjusted = holm_adjusted(&p);
+        for (got, want) in adjusted.iter().zip([0.048, 0.2, 0.048, 0.06]) {
+            assert_abs_diff_eq!(*got, want, epsilon = 1e-12);
+        }
+        // monotonicity: 0.01·3 = 0.03, 0.011·2 = 0.022 → raised to 0.03; 0.5·1 = 0.5
+        let adjusted = holm_adjusted(&[0.5, 0.011, 0.01]);
+        for (got, want) in adjusted.iter().zip([0.5, 0.03, 0.03]) {
+            assert_abs_diff_eq!(*got, want, epsilon = 1e-12);
+        }
+        // capped at 1: 0.4·3 = 1.2 → 1, and later ranks cannot fall below it
+        let adjusted = holm_adjusted(&[0.4, 0.6, 0.9]);
+        assert_eq!(adjusted, vec![1.0, 1.0, 1.0]);
+        assert!(holm_adjusted(&[]).is_empty());
+        // one test: unadjusted
+        assert_eq!(holm_adjusted(&[0.031]), vec![0.031]);
+        // agrees with the step-down rejections at every level
+        let p = [0.001, 0.011, 0.02, 0.04, 0.3, 0.0125];
+        let adjusted = holm_adjusted(&p);
+        for alpha in [0.01, 0.05, 0.07, 0.1, 0.5] {
+            let from_adjusted: Vec<bool> = adjusted.iter().map(|&a| a <= alpha).collect();
+            assert_eq!(from_adjusted, holm_rejections(&p, alpha), "alpha {alpha}");
+        }
+    }
 
     #[test]
     fn holm_by_hand() {
