@@ -70,6 +70,7 @@ fn every_row_of_a_mixed_batch_generates_what_it_generates_alone() {
         }
     }
     assert_eq!(batch[1], batch[6]);
+    assert_ne!(batch[1].tokens, batch[3].tokens, "another seed, other draws");
     // the batch holds rows that stopped at different steps and rows that ran to the budget
     let stopped: Vec<usize> = batch
         .iter()

@@ -284,9 +284,10 @@ impl<B: Backend> LiveModels<B> {
             call: RecordedCall {
                 model: Some(self.names[2].clone()),
                 prefill_tokens: prompt.len() as u64,
+                // the verdict is read from the prefill's last logits: no decode step
                 decode_tokens: 1,
                 prefill_ms: Some(ms),
-                decode_ms: None,
+                decode_ms: Some(0.0),
             },
         })
     }

@@ -318,7 +318,8 @@ fn judgements(
                 prefill_tokens: ids.len() as u64,
                 decode_tokens,
                 prefill_ms: Some(ms),
-                decode_ms: None,
+                // a verdict is read from the prefill's last logits: no decode step
+                decode_ms: (decode_tokens > 0).then_some(0.0),
             },
         })
         .collect()

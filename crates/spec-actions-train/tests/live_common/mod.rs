@@ -40,8 +40,8 @@ pub fn shape(hidden: usize, layers: usize, head_dim: usize) -> Qwen3Config {
 }
 
 /// Weights `N(0, std²)` (norm weights `U(0.9, 1.1)`) from a seeded stream; the embedding rows
-/// of `boosted` tokens are multiplied by `boost`, which (embeddings tied) makes those tokens
-/// likely answers: with `<|im_end|>` boosted, rows stop after a few tokens, at different steps.
+/// of `boosted` tokens are scaled up by `boost` (see [`WeightSource::matrix`] below), which
+/// (embeddings tied) makes those tokens likely answers.
 pub struct Seeded {
     rng: ChaCha8Rng,
     std: f32,
@@ -65,10 +65,17 @@ impl Seeded {
 impl WeightSource<B> for Seeded {
     fn matrix(&mut self, name: &str, [rows, cols]: [usize; 2]) -> Tensor<B, 2> {
         let mut values = self.values(rows * cols);
-        if name == "model.embed_tokens.weight" {
-            for &t in &self.boosted {
-                for v in &mut values[t as usize * cols..(t as usize + 1) * cols] {
-                    *v *= self.boost;
+        if name == "model.embed_tokens.weight" && !self.boosted.is_empty() {
+            // favoured rows: ± one shared direction plus a smaller row of their own, scaled, so
+            // that favoured tokens of one sign get close, large logits together (the first
+            // half on one side; the second half, `<|im_end|>` included, on the other)
+            let base = self.values(cols);
+            let half = self.boosted.len().div_ceil(2);
+            for (i, &t) in self.boosted.iter().enumerate() {
+                let sign = if i < half { 1.0 } else { -1.0 };
+                let row = &mut values[t as usize * cols..(t as usize + 1) * cols];
+                for (v, b) in row.iter_mut().zip(&base) {
+                    *v = (sign * b + 0.3 * *v) * self.boost;
                 }
             }
         }
@@ -96,11 +103,22 @@ pub fn model(config: &Qwen3Config, seed: u64, boosted: &[u32], boost: f32) -> Qw
     })
 }
 
-/// The four roles on small random models: the cheap and strong models stop early on some rows
-/// (`<|im_end|>` boosted), the verifier and reward models are plain.
+/// Tokens a test model is made to favour: a dozen ordinary ones and `<|im_end|>`.
+fn favoured(im_end: u32) -> Vec<u32> {
+    (0..12).map(|i| 1000 + 9973 * i).chain([im_end]).collect()
+}
+
+/// The four roles on small random models. The cheap and strong models favour a few tokens
+/// (their embedding rows scaled up: next-token distributions peaked on one or two of them, as
+/// a trained model's are, with `<|im_end|>` among them, so that some rows stop at once and
+/// others run to the budget); the verifier and reward models are plain.
+///
+/// Peaked distributions matter for sampled rows: over a nearly flat distribution of 151,936
+/// tokens, the sorted order of near-equal probabilities (and so a nucleus draw) moves with the
+/// last bit of a logit, which a batched pass may round differently from a lone one.
 pub fn live_models(max_new_tokens: usize) -> LiveModels<B> {
     let encoder = encoder();
-    let im_end = encoder.tokenizer.special().im_end;
+    let favoured = favoured(encoder.tokenizer.special().im_end);
     let cheap = shape(32, 2, 8);
     let strong = shape(48, 2, 12);
     let judge = shape(32, 1, 8);
@@ -113,8 +131,9 @@ pub fn live_models(max_new_tokens: usize) -> LiveModels<B> {
         Tensor::<B, 2>::from_data(TensorData::new(values, [judge.hidden_size, 1]), &Default::default())
     };
     LiveModels {
-        cheap: model(&cheap, 11, &[im_end], 20.0),
-        strong: model(&strong, 12, &[im_end], 10.0),
+        // favoured logits of std ≈ 0.02 · √hidden · boost ≈ 10
+        cheap: model(&cheap, 11, &favoured, 90.0),
+        strong: model(&strong, 12, &favoured, 75.0),
         verifier: model(&judge, 13, &[], 1.0),
         reward: (reward, head),
         encoder,
