@@ -1,6 +1,12 @@
-//! Autoregressive generation with a KV cache: left-padded batches, greedy or seeded
-//! temperature/top-p sampling, stop tokens, a new-token budget, and the LM head evaluated
-//! at the last position only.
+//! Autoregressive generation with a KV cache: left-padded batches of different prompts,
+//! greedy or seeded temperature/top-p sampling (one RNG for the batch, or one per row), stop
+//! tokens, a new-token budget, and the LM head evaluated at the last position only.
+//!
+//! Rows that share a prompt are prefilled once (the prompt's cache is copied to each of them);
+//! rows that finish leave the batch (unless one RNG is shared by the batch, whose stream needs
+//! every row to keep drawing).
+
+use std::time::Instant;
 
 use burn::prelude::*;
 use rand::{Rng, SeedableRng};
@@ -16,7 +22,20 @@ pub enum Sampling {
     Greedy,
     /// Softmax of `logits / temperature`, restricted to the smallest set of most probable
     /// tokens whose mass reaches `top_p` (nucleus sampling), drawn with a ChaCha8 RNG seeded
-    /// with `seed`: the same seed gives the same tokens.
+    /// with `seed`: the same seed gives the same tokens. One RNG serves the whole batch (row by
+    /// row at each step), so a row's tokens depend on the other rows.
+    TopP { temperature: f32, top_p: f32, seed: u64 },
+    /// One rule per prompt row (as many as prompts), each sampled row drawing from its own RNG:
+    /// a row's tokens are those it would get alone, whatever batch it is in.
+    PerRow(Vec<RowSampling>),
+}
+
+/// The rule of one row of [`Sampling::PerRow`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum RowSampling {
+    /// The arg-max token.
+    Greedy,
+    /// Nucleus sampling as [`Sampling::TopP`], with this row's own ChaCha8 RNG seeded with `seed`.
     TopP { temperature: f32, top_p: f32, seed: u64 },
 }
 
@@ -80,6 +99,19 @@ impl GeneratedSequence {
     }
 }
 
+/// Measured wall time of one [`generate_timed`] call.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct GenerationTiming {
+    /// The prefill of the distinct prompts and the choice of every row's first token.
+    pub prefill_ms: f64,
+    /// Every later step.
+    pub decode_ms: f64,
+}
+
+/// Most prompt tokens (rows × padded length) of one prefill pass: a batch of long prompts is
+/// prefilled in groups, which bounds the attention scores held at once (rows × heads × len²).
+const PREFILL_TOKENS: usize = 4096;
+
 /// Generates continuations of a batch of prompts (of any lengths: rows are left-padded and
 /// positions count from each row's first real token, as transformers' `generate()`).
 pub fn generate<B: Backend>(
@@ -87,47 +119,207 @@ pub fn generate<B: Backend>(
     prompts: &[Vec<u32>],
     config: &GenerationConfig,
 ) -> Result<Vec<GeneratedSequence>> {
-    validate_prompts(model, prompts)?;
-    if let Sampling::TopP {
-        temperature, top_p, ..
-    } = config.sampling
-        && !(temperature > 0.0 && top_p > 0.0 && top_p <= 1.0)
-    {
-        return Err(Qwen3Error::InvalidInput(format!(
+    generate_timed(model, prompts, config).map(|(outputs, _)| outputs)
+}
+
+/// How each row chooses its tokens: the rule, and its RNG when it has its own.
+enum Chooser {
+    Greedy,
+    Shared { temperature: f32, top_p: f32, rng: ChaCha8Rng },
+    PerRow(Vec<(RowSampling, Option<ChaCha8Rng>)>),
+}
+
+fn check_top_p(temperature: f32, top_p: f32) -> Result<()> {
+    if temperature > 0.0 && top_p > 0.0 && top_p <= 1.0 {
+        Ok(())
+    } else {
+        Err(Qwen3Error::InvalidInput(format!(
             "sampling needs temperature > 0 and 0 < top_p <= 1, got temperature {temperature}, top_p {top_p}"
-        )));
+        )))
     }
+}
+
+impl Chooser {
+    fn new(sampling: &Sampling, rows: usize) -> Result<Self> {
+        Ok(match sampling {
+            Sampling::Greedy => Chooser::Greedy,
+            &Sampling::TopP {
+                temperature,
+                top_p,
+                seed,
+            } => {
+                check_top_p(temperature, top_p)?;
+                Chooser::Shared {
+                    temperature,
+                    top_p,
+                    rng: ChaCha8Rng::seed_from_u64(seed),
+                }
+            }
+            Sampling::PerRow(rules) => {
+                if rules.len() != rows {
+                    return Err(Qwen3Error::InvalidInput(format!(
+                        "per-row sampling gives {} rules for {rows} prompts",
+                        rules.len()
+                    )));
+                }
+                let mut out = Vec::with_capacity(rows);
+                for &rule in rules {
+                    let rng = match rule {
+                        RowSampling::Greedy => None,
+                        RowSampling::TopP {
+                            temperature,
+                            top_p,
+                            seed,
+                        } => {
+                            check_top_p(temperature, top_p)?;
+                            Some(ChaCha8Rng::seed_from_u64(seed))
+                        }
+                    };
+                    out.push((rule, rng));
+                }
+                Chooser::PerRow(out)
+            }
+        })
+    }
+
+    /// Whether finished rows must keep running (a shared RNG draws for every row at every step).
+    fn keeps_finished_rows(&self) -> bool {
+        matches!(self, Chooser::Shared { .. })
+    }
+
+    /// The token of each row in `rows` (original row indices, increasing) and its
+    /// log-probability, from `logits` (`rows.len() * vocab` values). Rows with their own rule
+    /// are chosen on all cores.
+    fn choose(&mut self, logits: &[f32], vocab: usize, rows: &[usize]) -> Vec<(u32, f32)> {
+        let pick = |logits: &[f32], token: u32| (token, log_softmax_at(logits, token));
+        match self {
+            Chooser::Shared {
+                temperature,
+                top_p,
+                rng,
+            } => logits
+                .chunks(vocab)
+                .map(|l| pick(l, sample_top_p(l, *temperature, *top_p, rng)))
+                .collect(),
+            Chooser::Greedy => parallel_map(logits.chunks(vocab).collect(), |l| pick(l, argmax(l))),
+            Chooser::PerRow(rules) => {
+                // the rule of each active row, borrowed mutably (rows are increasing)
+                let mut wanted = rows.iter().peekable();
+                let active_rules: Vec<&mut (RowSampling, Option<ChaCha8Rng>)> = rules
+                    .iter_mut()
+                    .enumerate()
+                    .filter_map(|(i, rule)| wanted.next_if_eq(&&i).map(|_| rule))
+                    .collect();
+                let items = logits.chunks(vocab).zip(active_rules).collect();
+                parallel_map(items, |(l, (rule, rng))| match (rule, rng.as_mut()) {
+                    (
+                        RowSampling::TopP {
+                            temperature, top_p, ..
+                        },
+                        Some(rng),
+                    ) => pick(l, sample_top_p(l, *temperature, *top_p, rng)),
+                    _ => pick(l, argmax(l)),
+                })
+            }
+        }
+    }
+}
+
+/// `items.map(f)`, in order, split over the available cores.
+fn parallel_map<I: Send, T: Send>(mut items: Vec<I>, f: impl Fn(I) -> T + Sync) -> Vec<T> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(items.len());
+    if threads <= 1 || items.len() < 4 {
+        return items.into_iter().map(f).collect();
+    }
+    let per = items.len().div_ceil(threads);
+    let mut parts = Vec::with_capacity(threads);
+    while items.len() > per {
+        let tail = items.split_off(items.len() - per);
+        parts.push(tail);
+    }
+    parts.push(items);
+    parts.reverse();
+    let f = &f;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = parts
+            .into_iter()
+            .map(|part| scope.spawn(move || part.into_iter().map(f).collect::<Vec<T>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+            .collect()
+    })
+}
+
+/// [`generate`], with the measured time of its prefill and of its decode steps.
+pub fn generate_timed<B: Backend>(
+    model: &Qwen3<B>,
+    prompts: &[Vec<u32>],
+    config: &GenerationConfig,
+) -> Result<(Vec<GeneratedSequence>, GenerationTiming)> {
+    validate_prompts(model, prompts)?;
+    let mut chooser = Chooser::new(&config.sampling, prompts.len())?;
+    let started = Instant::now();
     let device = model.embed_tokens.weight.device();
+    let vocab = model.config.vocab_size;
     let batch = prompts.len();
     let prompt_len = prompts.iter().map(Vec::len).max().unwrap_or(0);
-    let mut rng = match config.sampling {
-        Sampling::TopP { seed, .. } => Some(ChaCha8Rng::seed_from_u64(seed)),
-        Sampling::Greedy => None,
+    let capacity = prompt_len + config.max_new_tokens;
+
+    // 1. The distinct prompts (`source[row]` is a row's), left-padded; padding keys are masked.
+    let mut distinct: Vec<&Vec<u32>> = Vec::new();
+    let source: Vec<usize> = prompts
+        .iter()
+        .map(|p| {
+            distinct.iter().position(|d| *d == p).unwrap_or_else(|| {
+                distinct.push(p);
+                distinct.len() - 1
+            })
+        })
+        .collect();
+    let valid_of = |p: &[u32]| -> Vec<bool> { (0..prompt_len).map(|j| j >= prompt_len - p.len()).collect() };
+
+    // 2. Prefill the distinct prompts, in groups of at most `PREFILL_TOKENS` tokens, into
+    //    caches sized for the whole generation; one cache row per prompt row.
+    let group = (PREFILL_TOKENS / prompt_len.max(1)).max(1);
+    let mut caches = Vec::new();
+    let mut distinct_logits: Vec<f32> = Vec::with_capacity(distinct.len() * vocab);
+    for part in distinct.chunks(group) {
+        let key_valid: Vec<Vec<bool>> = part.iter().map(|p| valid_of(p)).collect();
+        let ids: Vec<i64> = part
+            .iter()
+            .flat_map(|p| std::iter::repeat_n(0i64, prompt_len - p.len()).chain(p.iter().map(|&t| i64::from(t))))
+            .collect();
+        let positions: Vec<Vec<usize>> = key_valid.iter().map(|row| positions_from_mask(row)).collect();
+        let mut cache = KvCache::new(&model.config, part.len(), capacity, &device);
+        let ctx =
+            StepContext::new(&model.rotary, &key_valid, &positions, 0, &device).cast(model.compute_dtype());
+        let input = Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [part.len(), prompt_len]), &device);
+        distinct_logits.extend(last_position_logits(
+            model,
+            model.forward_hidden(input, &ctx, Some(&mut cache), None),
+        ));
+        caches.push(cache);
+    }
+    let cache = KvCache::cat_rows(caches);
+    let identity = source.iter().enumerate().all(|(row, &s)| row == s);
+    let mut cache = if identity { cache } else { cache.select_rows(&source) };
+    let mut last_logits: Vec<f32> = if identity {
+        distinct_logits
+    } else {
+        source
+            .iter()
+            .flat_map(|&s| distinct_logits[s * vocab..(s + 1) * vocab].iter().copied())
+            .collect()
     };
+    let mut key_valid: Vec<Vec<bool>> = source.iter().map(|&s| valid_of(distinct[s])).collect();
+    let mut next_position: Vec<usize> = prompts.iter().map(Vec::len).collect();
 
-    // 1. Left-pad the prompts; padding keys are masked.
-    let mut key_valid: Vec<Vec<bool>> = prompts
-        .iter()
-        .map(|p| (0..prompt_len).map(|j| j >= prompt_len - p.len()).collect())
-        .collect();
-    let ids: Vec<i64> = prompts
-        .iter()
-        .flat_map(|p| std::iter::repeat_n(0i64, prompt_len - p.len()).chain(p.iter().map(|&t| i64::from(t))))
-        .collect();
-    let positions: Vec<Vec<usize>> = key_valid.iter().map(|row| positions_from_mask(row)).collect();
-    let mut next_position: Vec<usize> = positions
-        .iter()
-        .map(|row| row.last().map_or(0, |p| p + 1))
-        .collect();
-
-    // 2. Prefill into a cache sized for the whole generation.
-    let mut cache = KvCache::new(&model.config, batch, prompt_len + config.max_new_tokens, &device);
-    let ctx = StepContext::new(&model.rotary, &key_valid, &positions, 0, &device).cast(model.compute_dtype());
-    let input = Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [batch, prompt_len]), &device);
-    let mut last_logits =
-        last_position_logits(model, model.forward_hidden(input, &ctx, Some(&mut cache), None));
-
-    // 3. Decode one token per step.
+    // 3. Decode one token per step. `active` holds the original rows still in the batch (in
+    //    the order of the cache's rows).
     let mut outputs: Vec<GeneratedSequence> = (0..batch)
         .map(|_| GeneratedSequence {
             tokens: Vec::new(),
@@ -135,24 +327,20 @@ pub fn generate<B: Backend>(
             finish: FinishReason::Length,
         })
         .collect();
+    let mut active: Vec<usize> = (0..batch).collect();
     let mut done = vec![false; batch];
+    let mut timing = GenerationTiming::default();
     for step in 0..config.max_new_tokens {
-        let vocab = model.config.vocab_size;
-        let mut step_ids = Vec::with_capacity(batch);
-        for (row, out) in outputs.iter_mut().enumerate() {
-            let logits = &last_logits[row * vocab..(row + 1) * vocab];
-            let token = match (&config.sampling, rng.as_mut()) {
-                (
-                    Sampling::TopP {
-                        temperature, top_p, ..
-                    },
-                    Some(rng),
-                ) => sample_top_p(logits, *temperature, *top_p, rng),
-                _ => argmax(logits),
-            };
+        let chosen = chooser.choose(&last_logits, vocab, &active);
+        if step == 0 {
+            timing.prefill_ms = started.elapsed().as_secs_f64() * 1e3;
+        }
+        let mut step_ids = Vec::with_capacity(active.len());
+        for (&row, &(token, logprob)) in active.iter().zip(&chosen) {
             if !done[row] {
+                let out = &mut outputs[row];
                 out.tokens.push(token);
-                out.token_logprobs.push(log_softmax_at(logits, token));
+                out.token_logprobs.push(logprob);
                 if config.stop_tokens.contains(&token) {
                     out.finish = FinishReason::Stop;
                     done[row] = true;
@@ -163,21 +351,32 @@ pub fn generate<B: Backend>(
         if done.iter().all(|&d| d) || step + 1 == config.max_new_tokens {
             break;
         }
-        // 4. Feed the chosen tokens (finished rows keep running; their output is frozen).
+        // 4. Finished rows leave the batch (their output is frozen); with a shared RNG they
+        //    keep running so that the stream of draws is that of the whole batch.
+        if !chooser.keeps_finished_rows() && active.iter().any(|&r| done[r]) {
+            let keep: Vec<usize> = (0..active.len()).filter(|&i| !done[active[i]]).collect();
+            cache = cache.select_rows(&keep);
+            active = keep.iter().map(|&i| active[i]).collect();
+            step_ids = keep.iter().map(|&i| step_ids[i]).collect();
+            key_valid = keep.iter().map(|&i| std::mem::take(&mut key_valid[i])).collect();
+        }
+        // 5. Feed the chosen tokens.
         let past_len = cache.len();
         for row in &mut key_valid {
             row.push(true);
         }
-        let positions: Vec<Vec<usize>> = next_position.iter().map(|&p| vec![p]).collect();
-        for p in &mut next_position {
-            *p += 1;
+        let positions: Vec<Vec<usize>> = active.iter().map(|&r| vec![next_position[r]]).collect();
+        for &r in &active {
+            next_position[r] += 1;
         }
         let ctx = StepContext::new(&model.rotary, &key_valid, &positions, past_len, &device)
             .cast(model.compute_dtype());
-        let input = Tensor::<B, 2, Int>::from_data(TensorData::new(step_ids, [batch, 1]), &device);
+        let input = Tensor::<B, 2, Int>::from_data(TensorData::new(step_ids, [active.len(), 1]), &device);
         last_logits = last_position_logits(model, model.forward_hidden(input, &ctx, Some(&mut cache), None));
     }
-    Ok(outputs)
+    let total_ms = started.elapsed().as_secs_f64() * 1e3;
+    timing.decode_ms = (total_ms - timing.prefill_ms).max(0.0);
+    Ok((outputs, timing))
 }
 
 /// `log softmax(logits)[token]`, with the maximum subtracted before exponentiating.

@@ -36,7 +36,9 @@ pub mod tokenizer;
 pub use chat_template::{ChatTemplate, ChatTemplateError, PromptAndAnswer, RenderOptions, RenderedChat};
 pub use config::Qwen3Config;
 pub use error::{Qwen3Error, TensorProblem};
-pub use generate::{FinishReason, GeneratedSequence, GenerationConfig, Sampling, generate};
+pub use generate::{
+    FinishReason, GeneratedSequence, GenerationConfig, GenerationTiming, RowSampling, Sampling, generate, generate_timed,
+};
 pub use load_options::{LoadOptions, load_qwen3_with};
 pub use loader::load_qwen3;
 pub use model::{KvCache, Projection, Qwen3};

@@ -7,7 +7,7 @@ use std::path::Path;
 use burn::prelude::*;
 use serde_json::{Value, json};
 use spec_actions_core::{ActionKind, CostModel, Example, Split};
-use spec_actions_qwen3::load_qwen3_with;
+use spec_actions_qwen3::{Qwen3Config, load_qwen3_with};
 use spec_actions_qwen3::model::Qwen3;
 use spec_actions_train::live::{LiveModels, Recorder};
 use spec_actions_verify::study::{StudyOptions, run_study};
@@ -50,14 +50,18 @@ fn trained<B: Backend>(
     Ok(base.with_peft_adapter(&adapter)?.merge_lora())
 }
 
-/// Parameter count of a config (embeddings counted once when tied).
-fn param_count<B: Backend>(model: &Qwen3<B>) -> f64 {
-    model
-        .hf_tensors()
-        .iter()
-        .map(|(_, shape, _)| shape.iter().product::<usize>() as f64)
-        .sum()
+/// Parameter count of a model from its config alone (embeddings counted once when tied): the
+/// costing reads no weight, so it costs nothing even for an 8B model on a GPU.
+fn param_count(config: &Qwen3Config) -> Result<f64, BoxError> {
+    config
+        .parameter_count()
+        .map(|n| n as f64)
+        .ok_or_else(|| "the parameter count of a model config overflows".into())
 }
+
+/// Examples recorded together by [`Recorder::record_batch`]: large enough to batch the
+/// decode steps of every role, small enough to keep the progress bar moving.
+const RECORD_CHUNK: usize = 24;
 
 /// The eval stage: recordings in `<run>/eval/recorded-<split>.jsonl`, the study in
 /// `<run>/eval/` (results.json, decisions.jsonl, sweeps.json, analysis.json) and the held-out
@@ -107,10 +111,10 @@ pub fn eval_stage<B: Backend>(run: &RunDir, preset: &Preset, device: &B::Device)
         // 2. Replay every policy with costs priced by the real parameter counts (FLOP units)
         //    and the study's nominal units.
         let mut costs = CostModel::default();
-        costs.params.cheap = param_count(&models.cheap);
-        costs.params.strong = param_count(&models.strong);
-        costs.params.verifier = param_count(&models.verifier);
-        costs.params.reward_model = param_count(&models.reward.0);
+        costs.params.cheap = param_count(&models.cheap.config)?;
+        costs.params.strong = param_count(&models.strong.config)?;
+        costs.params.verifier = param_count(&models.verifier.config)?;
+        costs.params.reward_model = param_count(&models.reward.0.config)?;
         let options = StudyOptions {
             fallback_rates: vec![0.1, 0.3, 0.5],
             budgets: vec![0.3, 0.6],
@@ -210,12 +214,86 @@ fn record_split<B: Backend>(
     }
     let progress = bar(examples.len() as u64, &format!("recording {split}"));
     let mut rows = Vec::with_capacity(examples.len());
-    for example in examples {
-        rows.push(recorder.record(example)?);
-        progress.inc(1);
+    for chunk in examples.chunks(RECORD_CHUNK) {
+        rows.extend(recorder.record_batch(chunk)?);
+        progress.inc(chunk.len() as u64);
     }
     progress.finish();
     let set = RecordedSet::from_rows(rows.clone(), &memory_origin())?;
     set.write_jsonl(path)?;
     Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Parameters of `config` counted tensor by tensor from the list of what a checkpoint of it
+    /// holds (built without allocating a weight).
+    fn listed(config: &Qwen3Config) -> f64 {
+        config
+            .expected_tensors()
+            .iter()
+            .map(|(_, shape)| shape.iter().product::<usize>() as f64)
+            .sum()
+    }
+
+    /// The tiny preset's shapes (cheap: hidden 64, 2 layers; strong: hidden 128, 3 layers),
+    /// with the real vocabulary and tied embeddings.
+    fn tiny_shapes() -> Vec<Qwen3Config> {
+        [(64, 2, 16), (128, 3, 32)]
+            .into_iter()
+            .map(|(hidden, layers, head_dim)| {
+                let mut c = Qwen3Config::qwen3_0_6b();
+                (c.hidden_size, c.intermediate_size, c.num_hidden_layers) = (hidden, 3 * hidden, layers);
+                (c.num_attention_heads, c.num_key_value_heads, c.head_dim) = (4, 2, head_dim);
+                c.tie_word_embeddings = true;
+                c
+            })
+            .collect()
+    }
+
+    /// The costing's count comes from the config alone (the function takes nothing else) and
+    /// equals the tensors a checkpoint holds — tied embeddings once, an untied head apart —
+    /// for the tiny preset's shapes and the Qwen3 ones, and the weights of a materialised
+    /// model.
+    #[test]
+    fn parameter_counts_come_from_the_config_and_match_the_tensors() {
+        let shapes = tiny_shapes();
+        let mut untied = shapes[0].clone();
+        untied.tie_word_embeddings = false;
+        for config in shapes
+            .iter()
+            .cloned()
+            .chain([untied.clone(), Qwen3Config::qwen3_0_6b(), Qwen3Config::qwen3_8b()])
+        {
+            assert_eq!(param_count(&config).unwrap(), listed(&config), "{config:?}");
+        }
+        // the untied head adds exactly vocab × hidden
+        let tied = &shapes[0];
+        assert_eq!(
+            param_count(&untied).unwrap() - param_count(tied).unwrap(),
+            (tied.vocab_size * tied.hidden_size) as f64
+        );
+        // and the weights of a materialised (small) model agree
+        let mut small = tied.clone();
+        small.vocab_size = 256;
+        for tie in [true, false] {
+            small.tie_word_embeddings = tie;
+            let model = small.init::<burn::backend::Flex>(&Default::default());
+            let weights: f64 = model
+                .hf_tensors()
+                .iter()
+                .map(|(_, shape, _)| shape.iter().product::<usize>() as f64)
+                .sum();
+            assert_eq!(param_count(&model.config).unwrap(), weights, "tied {tie}");
+        }
+    }
+
+    #[test]
+    fn an_overflowing_config_is_an_error() {
+        let mut config = Qwen3Config::qwen3_0_6b();
+        config.vocab_size = usize::MAX / 2;
+        assert!(param_count(&config).is_err());
+    }
 }

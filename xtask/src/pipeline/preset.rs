@@ -203,7 +203,7 @@ fn trainer(steps: u64, batch: usize, lr: f64, seed: u64) -> TrainerConfig {
 
 /// Weight of the kind tokens in the tiny proposers' SFT loss: their answers' first few tokens
 /// decide the kind, among dozens of call-argument tokens.
-const KIND_WEIGHT: usize = 8;
+const KIND_WEIGHT: usize = 16;
 
 /// A role trained in full on the train split from `source`.
 fn full_role(source: ModelSource, seed: u64, steps: u64, batch: usize, lr: f64, train_examples: usize) -> RoleSpec {
@@ -236,27 +236,27 @@ fn random(config: Qwen3Config, seed: u64) -> ModelSource {
 /// - cheap proposer: hidden 64, 2 layers, trained in full from random initialisation;
 /// - verifier and reward model: start from the trained proposer (it already reads the task;
 ///   a pretrained checkpoint plays that part for real models) and learn to judge;
-/// - strong model: hidden 128, 4 layers, trained longer — the study's shape: bigger and
+/// - strong model: hidden 128, 3 layers, trained longer — the study's shape: bigger and
 ///   better trained than the proposer.
 ///
 /// Training lists are class-balanced (the eval split is balanced by kind).
 pub fn tiny(seed: u64) -> Preset {
     let cheap = small_config(64, 2, 4, 2, 16);
-    let strong = small_config(128, 4, 4, 2, 32);
+    let strong = small_config(128, 3, 4, 2, 32);
     Preset {
         name: "tiny".into(),
         seed,
         data: DataSpec {
-            synthetic: 4000,
+            synthetic: 12_000,
             budget: ContextBudget::tiny(),
             eval_size: 500,
             dev_fraction: 0.1,
             use_bfcl: true,
         },
-        cheap: full_role(random(cheap, seed + 1), seed + 1, 120, 8, 3e-3, usize::MAX),
-        verifier: full_role(ModelSource::Trained(Role::Cheap), seed + 2, 100, 16, 1e-3, 1600),
-        reward: full_role(ModelSource::Trained(Role::Cheap), seed + 3, 80, 8, 1e-3, 640),
-        strong: full_role(random(strong, seed + 4), seed + 4, 200, 8, 2e-3, usize::MAX),
+        cheap: full_role(random(cheap, seed + 1), seed + 1, 160, 8, 4e-3, 160 * 8),
+        verifier: full_role(ModelSource::Trained(Role::Cheap), seed + 2, 60, 16, 1e-3, 60 * 8),
+        reward: full_role(ModelSource::Trained(Role::Cheap), seed + 3, 50, 8, 1e-3, 50 * 8),
+        strong: full_role(random(strong, seed + 4), seed + 4, 260, 8, 3e-3, 260 * 8),
         dev_examples: 500,
         eval_examples: 500,
         heldout_examples: 100,

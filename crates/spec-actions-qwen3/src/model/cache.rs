@@ -119,6 +119,65 @@ impl<B: Backend> KvCache<B> {
         self.len += positions;
     }
 
+    /// The caches of several batches (of one length and capacity) stacked into one batch, in
+    /// order: the caches of prompts prefilled in groups, joined for decoding.
+    ///
+    /// # Shapes
+    /// - each part's buffers: `[batch_i, kv_heads, capacity, head_dim]`
+    /// - returns buffers `[Σ batch_i, kv_heads, capacity, head_dim]`
+    pub fn cat_rows(mut parts: Vec<Self>) -> Self {
+        if parts.len() <= 1 {
+            return parts.pop().unwrap_or(Self {
+                layers: Vec::new(),
+                len: 0,
+            });
+        }
+        let len = parts[0].len;
+        let layers = (0..parts[0].layers.len())
+            .map(|i| {
+                let (keys, values): (Vec<_>, Vec<_>) = parts
+                    .iter()
+                    .map(|p| {
+                        let layer = &p.layers[i];
+                        (layer.keys.clone(), layer.values.clone())
+                    })
+                    .unzip();
+                LayerKv {
+                    keys: Tensor::cat(keys, 0),
+                    values: Tensor::cat(values, 0),
+                }
+            })
+            .collect();
+        Self { layers, len }
+    }
+
+    /// A new cache whose row `i` is row `rows[i]` of this one (rows may repeat): a prompt's
+    /// cache shared by several continuations, or the rows still decoding.
+    ///
+    /// # Shapes
+    /// - returns buffers `[rows.len(), kv_heads, capacity, head_dim]`
+    pub fn select_rows(&self, rows: &[usize]) -> Self {
+        let layers = self
+            .layers
+            .iter()
+            .map(|layer| {
+                let device = layer.keys.device();
+                let index = Tensor::<B, 1, Int>::from_data(
+                    TensorData::new(rows.iter().map(|&r| r as i64).collect::<Vec<_>>(), [rows.len()]),
+                    &device,
+                );
+                LayerKv {
+                    keys: layer.keys.clone().select(0, index.clone()),
+                    values: layer.values.clone().select(0, index),
+                }
+            })
+            .collect();
+        Self {
+            layers,
+            len: self.len,
+        }
+    }
+
     /// A new cache whose `rows` rows all hold this (single-row) cache's valid prefix, with
     /// room for `extra` more positions: the prompt's cache shared by a batch of candidates.
     pub fn expand_rows(&self, rows: usize, extra: usize) -> Self {

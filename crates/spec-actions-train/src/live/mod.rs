@@ -1,27 +1,56 @@
 //! Live roles on Qwen3 models (any burn backend): the cheap proposer, the strong model, the
 //! ACCEPT/REJECT verifier and the reward model, implementing `spec-actions-verify`'s role
-//! traits — and a [`Recorder`] that asks every role everything any policy could ask about an
-//! example, writing one `RecordedExample` row, so that every policy can then be replayed
-//! offline from the recording (`spec_actions_verify::ReplayRoles`).
+//! traits — the online path, on which a policy decides an example as it comes — and a
+//! [`Recorder`] that asks every role everything any policy could ask about an example, writing
+//! one `RecordedExample` row, so that every policy can then be replayed offline from the
+//! recording (`spec_actions_verify::ReplayRoles`). [`Recorder::record_batch`] records a chunk of
+//! examples with every role batched across them.
+//!
+//! A live decision and its replay from the recording of the same example agree: same
+//! candidates, same gate scores (up to the rounding of batched passes), same calls and tokens.
+//! Sampled proposals are seeded per example *and* per sample ([`LiveModels::sample_rules`]), so
+//! the live `Sampled { n }` proposals are the first `n` recorded samples, whichever batch
+//! recorded them.
 //!
 //! Timing: each call records its measured wall time. A generate call's time is split into
-//! `prefill_ms` (the measured one-pass prefill of the same prompt) and `decode_ms` (the rest).
+//! `prefill_ms` (its prefill, up to the choice of the first token) and `decode_ms` (the later
+//! steps). When several rows share one pass (sampled rows of one prompt, a batch of examples),
+//! each row's time is its share of the pass: prefill time in proportion to the row's prompt
+//! tokens, decode time in proportion to its generated tokens, a verifier or reward pass in
+//! proportion to each row's tokens. The times of a batch are thus per-call costs at that
+//! batch's throughput, not the latency a lone call would see.
+//!
+//! ```no_run
+//! # use burn::backend::Flex;
+//! # use spec_actions_train::live::{LiveModels, Recorder};
+//! # fn doc(models: LiveModels<Flex>, examples: Vec<spec_actions_core::Example>) -> Result<(), spec_actions_verify::VerifyError> {
+//! let recorder = Recorder { models: &models, samples: 3, one_pass_k: 2 };
+//! let rows = recorder.record_batch(&examples)?; // one row per example, in order
+//! assert_eq!(rows.len(), examples.len());
+//! # Ok(()) }
+//! ```
+
+mod record;
 
 use std::time::Instant;
 
 use burn::prelude::*;
 use spec_actions_core::{Action, ActionKind, CostModel, Example, ModelCall, ModelRole, parse_action};
 use spec_actions_qwen3::action_prompts::ActionPromptEncoder;
-use spec_actions_qwen3::generate::{GenerationConfig, Sampling, generate};
+use spec_actions_qwen3::generate::{
+    GeneratedSequence, GenerationConfig, GenerationTiming, RowSampling, Sampling, generate_timed,
+};
 use spec_actions_qwen3::model::Qwen3;
 use spec_actions_qwen3::score::score_continuations;
 use spec_actions_verify::recorded::KindLogprobs;
 use spec_actions_verify::{
-    Candidate, ProposalSource, Proposals, Proposer, RecordedCall, RecordedExample, RecordedJudgement,
-    RecordedOnePass, RecordedOutput, Scorer, StrongModel, Verifier, VerifyError, one_pass_candidates,
+    Candidate, ProposalSource, Proposals, Proposer, RecordedCall, RecordedJudgement, RecordedOnePass,
+    RecordedOutput, Scorer, StrongModel, Verifier, VerifyError, one_pass_candidates,
 };
 
 use crate::objective::{TokenBatch, last_token_scores};
+
+pub use record::Recorder;
 
 /// Settings of live decoding.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,7 +60,7 @@ pub struct DecodeSettings {
     /// Sampling temperature of multi-proposal sampling (study: 0.8).
     pub temperature: f32,
     pub top_p: f32,
-    /// Base seed of sampling (mixed with the example id).
+    /// Base seed of sampling (mixed with the example id and the sample's index).
     pub seed: u64,
 }
 
@@ -55,7 +84,7 @@ pub struct LiveModels<B: Backend> {
     /// Reward model: a Qwen3 and its `[hidden, 1]` scalar head.
     pub reward: (Qwen3<B>, Tensor<B, 2>),
     pub decode: DecodeSettings,
-    /// Model names written into recorded calls.
+    /// Model names written into recorded calls: cheap, strong, verifier, reward.
     pub names: [String; 4],
 }
 
@@ -69,6 +98,46 @@ fn first_output(outputs: Vec<RecordedOutput>) -> Result<RecordedOutput, VerifyEr
 
 fn live_error(what: &str, e: impl std::fmt::Display) -> VerifyError {
     VerifyError::Role(format!("{what}: {e}"))
+}
+
+/// `total` split in proportion to `weights` (equally when they sum to zero).
+fn shares(total: f64, weights: &[f64]) -> Vec<f64> {
+    let sum: f64 = weights.iter().sum();
+    if sum > 0.0 {
+        weights.iter().map(|w| total * w / sum).collect()
+    } else {
+        vec![total / weights.len().max(1) as f64; weights.len()]
+    }
+}
+
+/// SplitMix64 finaliser: a well-mixed 64-bit value of `x`.
+fn mix64(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+/// Where a decode's per-row times come from: the generate call's timing, shared by its rows.
+struct RowTiming {
+    prefill_ms: f64,
+    decode_ms: f64,
+}
+
+impl RowTiming {
+    /// Each row's share of one generate call (rows in the order of `prompt_lens`/`outputs`).
+    fn split(timing: GenerationTiming, prompt_lens: &[usize], outputs: &[GeneratedSequence]) -> Vec<Self> {
+        let prompt: Vec<f64> = prompt_lens.iter().map(|&n| n as f64).collect();
+        let decoded: Vec<f64> = outputs.iter().map(|o| o.tokens.len() as f64).collect();
+        shares(timing.prefill_ms, &prompt)
+            .into_iter()
+            .zip(shares(timing.decode_ms, &decoded))
+            .map(|(prefill_ms, decode_ms)| RowTiming {
+                prefill_ms,
+                decode_ms,
+            })
+            .collect()
+    }
 }
 
 impl<B: Backend> LiveModels<B> {
@@ -104,53 +173,93 @@ impl<B: Backend> LiveModels<B> {
         })
     }
 
-    /// Decodes `rows` continuations of `prompt` with `model` (greedy when `sampling` is), parses
-    /// each into an action, with each output's log-probability.
+    /// The sampling rules of `n` sampled proposals of `example`: sample `i` draws from its own
+    /// RNG, seeded from the base seed, the example id and `i` — so sample `i` is the same
+    /// whether it is drawn alone, with the example's other samples, or in a batch of examples.
+    pub fn sample_rules(&self, example: &Example, n: usize) -> Vec<RowSampling> {
+        let base = self.sample_seed(example);
+        (0..n)
+            .map(|i| RowSampling::TopP {
+                temperature: self.decode.temperature,
+                top_p: self.decode.top_p,
+                seed: mix64(base ^ mix64(i as u64)),
+            })
+            .collect()
+    }
+
+    /// The generation settings of live decoding with `sampling`.
+    fn generation(&self, sampling: Sampling) -> GenerationConfig {
+        GenerationConfig::greedy(self.decode.max_new_tokens)
+            .with_stop_tokens(self.encoder.tokenizer.stop_ids())
+            .with_sampling(sampling)
+    }
+
+    /// Decodes `prompts` (one row each) with `model`, one rule per row, and parses each output
+    /// into an action with its log-probability; each row's call gets its share of the time.
+    fn decode_rows(
+        &self,
+        model: &Qwen3<B>,
+        model_name: &str,
+        prompts: &[Vec<u32>],
+        rules: Vec<RowSampling>,
+    ) -> Result<Vec<RecordedOutput>, VerifyError> {
+        let config = self.generation(Sampling::PerRow(rules));
+        let (outputs, timing) =
+            generate_timed(model, prompts, &config).map_err(|e| live_error("generation", e))?;
+        let lens: Vec<usize> = prompts.iter().map(Vec::len).collect();
+        let times = RowTiming::split(timing, &lens, &outputs);
+        outputs
+            .into_iter()
+            .zip(times)
+            .zip(&lens)
+            .map(|((out, time), &len)| self.output(out, model_name, len, time))
+            .collect()
+    }
+
+    /// One generated sequence as a recorded output.
+    fn output(
+        &self,
+        out: GeneratedSequence,
+        model_name: &str,
+        prompt_len: usize,
+        time: RowTiming,
+    ) -> Result<RecordedOutput, VerifyError> {
+        let text = self
+            .encoder
+            .tokenizer
+            .decode(&out.tokens, true)
+            .map_err(|e| live_error("decoding", e))?;
+        // the model's own log-probability of its output, kept while decoding
+        let logprob = f64::from(out.logprob()).min(0.0);
+        let (action, raw) = match parse_action(&text) {
+            Ok(a) => (Some(a), None),
+            Err(_) => (None, Some(text)),
+        };
+        Ok(RecordedOutput {
+            action,
+            raw,
+            logprob,
+            call: RecordedCall {
+                model: Some(model_name.to_string()),
+                prefill_tokens: prompt_len as u64,
+                decode_tokens: out.tokens.len() as u64,
+                prefill_ms: Some(time.prefill_ms),
+                decode_ms: Some(time.decode_ms),
+            },
+        })
+    }
+
+    /// Decodes `rows` continuations of one prompt with `model`: greedy, or the example's
+    /// sampled proposals.
     fn decode(
         &self,
         model: &Qwen3<B>,
         model_name: &str,
         prompt: &[u32],
-        rows: usize,
-        sampling: Sampling,
-        prefill_ms: f64,
+        rules: Vec<RowSampling>,
     ) -> Result<Vec<RecordedOutput>, VerifyError> {
-        let stop = self.encoder.tokenizer.stop_ids();
-        let config = GenerationConfig::greedy(self.decode.max_new_tokens)
-            .with_stop_tokens(stop.clone())
-            .with_sampling(sampling);
-        let prompts = vec![prompt.to_vec(); rows];
-        let started = Instant::now();
-        let outputs = generate(model, &prompts, &config).map_err(|e| live_error("generation", e))?;
-        let per_row_ms = started.elapsed().as_secs_f64() * 1e3 / rows.max(1) as f64;
-        outputs
-            .into_iter()
-            .map(|out| {
-                let text = self
-                    .encoder
-                    .tokenizer
-                    .decode(&out.tokens, true)
-                    .map_err(|e| live_error("decoding", e))?;
-                // the model's own log-probability of its output, kept while decoding
-                let logprob = f64::from(out.logprob()).min(0.0);
-                let (action, raw) = match parse_action(&text) {
-                    Ok(a) => (Some(a), None),
-                    Err(_) => (None, Some(text)),
-                };
-                Ok(RecordedOutput {
-                    action,
-                    raw,
-                    logprob,
-                    call: RecordedCall {
-                        model: Some(model_name.to_string()),
-                        prefill_tokens: prompt.len() as u64,
-                        decode_tokens: out.tokens.len() as u64,
-                        prefill_ms: Some(prefill_ms.min(per_row_ms)),
-                        decode_ms: Some((per_row_ms - prefill_ms).max(0.0)),
-                    },
-                })
-            })
-            .collect()
+        let prompts = vec![prompt.to_vec(); rules.len()];
+        self.decode_rows(model, model_name, &prompts, rules)
     }
 
     /// P(ACCEPT) of `action`: softmax over the first tokens of `ACCEPT` and `REJECT`.
@@ -175,9 +284,10 @@ impl<B: Backend> LiveModels<B> {
             call: RecordedCall {
                 model: Some(self.names[2].clone()),
                 prefill_tokens: prompt.len() as u64,
+                // the verdict is read from the prefill's last logits: no decode step
                 decode_tokens: 1,
                 prefill_ms: Some(ms),
-                decode_ms: None,
+                decode_ms: Some(0.0),
             },
         })
     }
@@ -221,83 +331,6 @@ impl<B: Backend> LiveModels<B> {
     }
 }
 
-/// Asks every role everything any policy may ask about one example.
-pub struct Recorder<'a, B: Backend> {
-    pub models: &'a LiveModels<B>,
-    /// Sampled proposals per example (policy E; study: 3).
-    pub samples: usize,
-    /// One-pass kinds judged per example (policies C–F with `OnePass { k }`).
-    pub one_pass_k: usize,
-}
-
-impl<B: Backend> Recorder<'_, B> {
-    /// One row of the recorded-outputs file.
-    pub fn record(&self, example: &Example) -> Result<RecordedExample, VerifyError> {
-        let m = self.models;
-        let prompt = m
-            .encoder
-            .proposer_prompt(example)
-            .map_err(|e| live_error("proposer prompt", e))?;
-        // 1. one-pass scores of the nine kinds (also the prefill timing of this prompt)
-        let one_pass = m.one_pass(&prompt)?;
-        let prefill_ms = one_pass.call.prefill_ms.unwrap_or_default();
-        // 2. greedy and sampled decodes of the cheap model, the strong model's greedy decode
-        let greedy = m
-            .decode(&m.cheap, &m.names[0], &prompt, 1, Sampling::Greedy, prefill_ms)
-            .and_then(first_output)?;
-        let samples = if self.samples > 0 {
-            let sampling = Sampling::TopP {
-                temperature: m.decode.temperature,
-                top_p: m.decode.top_p,
-                seed: m.sample_seed(example),
-            };
-            m.decode(&m.cheap, &m.names[0], &prompt, self.samples, sampling, prefill_ms)?
-        } else {
-            Vec::new()
-        };
-        let strong = m
-            .decode(&m.strong, &m.names[1], &prompt, 1, Sampling::Greedy, prefill_ms)
-            .and_then(first_output)?;
-        // 3. every distinct candidate a gate may be asked about, judged by both judges
-        let mut candidates: Vec<Action> = Vec::new();
-        let one_pass_actions = one_pass_candidates(&one_pass.kind_logprobs.0, self.one_pass_k)
-            .into_iter()
-            .filter_map(|c| c.action);
-        for action in greedy
-            .action
-            .iter()
-            .chain(samples.iter().filter_map(|s| s.action.as_ref()))
-            .cloned()
-            .chain(one_pass_actions)
-        {
-            if !candidates.iter().any(|c| c.matches_call(&action)) {
-                candidates.push(action);
-            }
-        }
-        let verifier = candidates
-            .iter()
-            .map(|a| m.judge(example, a))
-            .collect::<Result<Vec<_>, _>>()?;
-        let reward = candidates
-            .iter()
-            .map(|a| m.reward_score(example, a))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(RecordedExample {
-            id: example.id.clone(),
-            split: example.split,
-            source: example.source.clone(),
-            conversation: example.conversation.clone(),
-            gold: example.gold.clone(),
-            greedy: Some(greedy),
-            one_pass: Some(one_pass),
-            samples,
-            strong,
-            verifier,
-            reward,
-        })
-    }
-}
-
 /// [`Proposer`] on the live cheap model.
 pub struct LiveProposer<'a, B: Backend> {
     pub models: &'a LiveModels<B>,
@@ -325,18 +358,11 @@ impl<B: Backend> Proposer for LiveProposer<'_, B> {
                 })
             }
             ProposalSource::Greedy | ProposalSource::Sampled { .. } => {
-                let (rows, sampling) = match source {
-                    ProposalSource::Sampled { n } => (
-                        n,
-                        Sampling::TopP {
-                            temperature: m.decode.temperature,
-                            top_p: m.decode.top_p,
-                            seed: m.sample_seed(example),
-                        },
-                    ),
-                    _ => (1, Sampling::Greedy),
+                let rules = match source {
+                    ProposalSource::Sampled { n } => m.sample_rules(example, n),
+                    _ => vec![RowSampling::Greedy],
                 };
-                let outs = m.decode(&m.cheap, &m.names[0], &prompt, rows, sampling, 0.0)?;
+                let outs = m.decode(&m.cheap, &m.names[0], &prompt, rules)?;
                 let calls = outs.iter().map(|o| price(&o.call)).collect();
                 Ok(Proposals {
                     candidates: outs.into_iter().map(to_candidate).collect(),
@@ -361,7 +387,7 @@ impl<B: Backend> StrongModel for LiveStrong<'_, B> {
             .proposer_prompt(example)
             .map_err(|e| live_error("strong prompt", e))?;
         let out = m
-            .decode(&m.strong, &m.names[1], &prompt, 1, Sampling::Greedy, 0.0)
+            .decode(&m.strong, &m.names[1], &prompt, vec![RowSampling::Greedy])
             .and_then(first_output)?;
         let call = out.call.priced(self.costs, ModelRole::Strong);
         let candidate = match out.action {
