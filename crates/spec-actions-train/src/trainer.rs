@@ -99,6 +99,13 @@ pub struct TrainerConfig {
     pub eval_every: u64,
     /// Show an indicatif progress bar.
     pub progress: bool,
+    /// When every weight trains (no adapters): keep the token embedding — and the LM head
+    /// tied to it — frozen. A judge that starts from a trained proposer reads its last hidden
+    /// state and needs no new token geometry; freezing spares the dense `[vocab, hidden]`
+    /// gradient and its AdamW update every step (most of a small model's step over Qwen3's
+    /// 151,936 tokens).
+    #[serde(default)]
+    pub freeze_embeddings: bool,
 }
 
 impl Default for TrainerConfig {
@@ -115,6 +122,7 @@ impl Default for TrainerConfig {
             checkpoint_every: 50,
             eval_every: 50,
             progress: true,
+            freeze_embeddings: false,
         }
     }
 }
@@ -138,6 +146,9 @@ pub struct TrainModel<B: Backend> {
     pub score_head: Option<Param<Tensor<B, 2>>>,
 }
 
+/// HF name of the token embedding (the LM head too when tied).
+const EMBEDDING: &str = "model.embed_tokens.weight";
+
 /// Name of the reward head's tensor.
 pub const SCORE_HEAD: &str = "score.weight";
 
@@ -160,7 +171,7 @@ impl<B: Backend> TrainModel<B> {
     /// Every base weight by its HF name (`model.layers.0.self_attn.q_proj.weight`, …), mutable.
     fn weight_slots(&mut self) -> Vec<(String, WeightSlot<'_, B>)> {
         let mut out = vec![(
-            "model.embed_tokens.weight".to_string(),
+            EMBEDDING.to_string(),
             WeightSlot::Matrix(&mut self.qwen.embed_tokens.weight),
         )];
         for (i, layer) in self.qwen.layers.iter_mut().enumerate() {
@@ -390,6 +401,17 @@ impl Trainer {
         }
     }
 
+    /// Applies [`TrainerConfig::freeze_embeddings`]: the frozen tensors stop requiring a
+    /// gradient; returns their names (the optimizer skips them).
+    fn frozen_names<B: AutodiffBackend>(&self, model: &mut TrainModel<B>) -> Vec<String> {
+        if !(self.config.freeze_embeddings && model.trains_all_weights()) {
+            return Vec::new();
+        }
+        let weight = &mut model.qwen.embed_tokens.weight;
+        *weight = weight.clone().set_require_grad(false);
+        vec![EMBEDDING.to_string()]
+    }
+
     fn checkpoints_dir(&self) -> PathBuf {
         self.run_dir.join("checkpoints")
     }
@@ -449,6 +471,7 @@ impl Trainer {
             eval_losses = state.eval_losses;
             resumed_from = Some(start);
         }
+        let frozen = self.frozen_names(&mut model);
         fs::create_dir_all(&self.run_dir).map_err(|e| FileError::new("create folder", &self.run_dir, e))?;
         let metrics_path = self.run_dir.join("metrics.jsonl");
         truncate_metrics(&metrics_path, start)?;
@@ -530,6 +553,9 @@ impl Trainer {
             optimizer.begin_step();
             let mut updated = BTreeMap::new();
             for (name, value) in model.trainable() {
+                if frozen.contains(&name) {
+                    continue;
+                }
                 let grad = grads_sum
                     .remove(&name)
                     .unwrap_or_else(|| value.clone().inner().zeros_like());

@@ -198,6 +198,7 @@ fn trainer(steps: u64, batch: usize, lr: f64, seed: u64) -> TrainerConfig {
         checkpoint_every: (steps / 4).max(1),
         eval_every: (steps / 4).max(1),
         progress: true,
+        freeze_embeddings: false,
     }
 }
 
@@ -215,6 +216,14 @@ fn full_role(source: ModelSource, seed: u64, steps: u64, batch: usize, lr: f64, 
         train_examples,
         heldout_examples: 64,
     }
+}
+
+/// A judge (verifier, reward model) that starts from the trained proposer, its token
+/// embedding frozen (see `TrainerConfig::freeze_embeddings`).
+fn judge_role(seed: u64, steps: u64, batch: usize, train_examples: usize) -> RoleSpec {
+    let mut spec = full_role(ModelSource::Trained(Role::Cheap), seed, steps, batch, 1e-3, train_examples);
+    spec.trainer.freeze_embeddings = true;
+    spec
 }
 
 /// A random-initialised base of this architecture.
@@ -254,8 +263,8 @@ pub fn tiny(seed: u64) -> Preset {
             use_bfcl: true,
         },
         cheap: full_role(random(cheap, seed + 1), seed + 1, 160, 8, 4e-3, 160 * 8),
-        verifier: full_role(ModelSource::Trained(Role::Cheap), seed + 2, 60, 16, 1e-3, 60 * 8),
-        reward: full_role(ModelSource::Trained(Role::Cheap), seed + 3, 50, 8, 1e-3, 50 * 8),
+        verifier: judge_role(seed + 2, 60, 16, 60 * 8),
+        reward: judge_role(seed + 3, 50, 8, 50 * 8),
         strong: full_role(random(strong, seed + 4), seed + 4, 260, 8, 3e-3, 260 * 8),
         dev_examples: 500,
         eval_examples: 500,
