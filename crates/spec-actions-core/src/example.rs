@@ -188,8 +188,15 @@ mod balance_tests {
         set.push(example(7, ActionKind::FileRead));
         let out = balance_kinds(&set);
         let count = |k: ActionKind| out.iter().filter(|e| e.gold.kind == k).count();
-        assert_eq!((count(ActionKind::FinalAnswer), count(ActionKind::FileRead)), (6, 4));
-        let ids: Vec<&str> = out.iter().filter(|e| e.gold.kind == ActionKind::FileRead).map(|e| e.id.as_str()).collect();
+        assert_eq!(
+            (count(ActionKind::FinalAnswer), count(ActionKind::FileRead)),
+            (6, 4)
+        );
+        let ids: Vec<&str> = out
+            .iter()
+            .filter(|e| e.gold.kind == ActionKind::FileRead)
+            .map(|e| e.id.as_str())
+            .collect();
         assert_eq!(ids, ["e6", "e7", "e6", "e7"]);
         assert!(balance_kinds(&[]).is_empty());
     }

@@ -125,7 +125,11 @@ pub fn generate<B: Backend>(
 /// How each row chooses its tokens: the rule, and its RNG when it has its own.
 enum Chooser {
     Greedy,
-    Shared { temperature: f32, top_p: f32, rng: ChaCha8Rng },
+    Shared {
+        temperature: f32,
+        top_p: f32,
+        rng: ChaCha8Rng,
+    },
     PerRow(Vec<(RowSampling, Option<ChaCha8Rng>)>),
 }
 
@@ -291,7 +295,9 @@ pub fn generate_timed<B: Backend>(
         let key_valid: Vec<Vec<bool>> = part.iter().map(|p| valid_of(p)).collect();
         let ids: Vec<i64> = part
             .iter()
-            .flat_map(|p| std::iter::repeat_n(0i64, prompt_len - p.len()).chain(p.iter().map(|&t| i64::from(t))))
+            .flat_map(|p| {
+                std::iter::repeat_n(0i64, prompt_len - p.len()).chain(p.iter().map(|&t| i64::from(t)))
+            })
             .collect();
         let positions: Vec<Vec<usize>> = key_valid.iter().map(|row| positions_from_mask(row)).collect();
         let mut cache = KvCache::new(&model.config, part.len(), capacity, &device);
@@ -306,7 +312,11 @@ pub fn generate_timed<B: Backend>(
     }
     let cache = KvCache::cat_rows(caches);
     let identity = source.iter().enumerate().all(|(row, &s)| row == s);
-    let mut cache = if identity { cache } else { cache.select_rows(&source) };
+    let mut cache = if identity {
+        cache
+    } else {
+        cache.select_rows(&source)
+    };
     let mut last_logits: Vec<f32> = if identity {
         distinct_logits
     } else {

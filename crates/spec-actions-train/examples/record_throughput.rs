@@ -165,6 +165,10 @@ fn main() {
         for part in examples[..batched].chunks(chunk) {
             rows.extend(recorder.record_batch(part).expect("record_batch"));
         }
-        report(&format!("record_batch (chunks of {chunk})"), &rows, started.elapsed().as_secs_f64());
+        report(
+            &format!("record_batch (chunks of {chunk})"),
+            &rows,
+            started.elapsed().as_secs_f64(),
+        );
     }
 }

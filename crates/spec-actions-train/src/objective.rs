@@ -167,7 +167,10 @@ pub fn head_weighted_causal_lm_loss<B: Backend>(
     let rows = gather_rows(hidden_states(model, batch, device), &positions);
     let chunk = (LOGITS_CHUNK_BYTES / 4 / model.config.vocab_size.max(1)).max(1);
     let weights: Vec<f32> = weights.iter().map(|&w| w as f32).collect();
-    (nll_in_chunks(model, rows, &targets, Some(&weights), chunk, device), total)
+    (
+        nll_in_chunks(model, rows, &targets, Some(&weights), chunk, device),
+        total,
+    )
 }
 
 /// Bytes of f32 logits held at once by [`negative_log_likelihood`]: a chunk's logits and the
@@ -228,12 +231,15 @@ fn nll_in_chunks<B: Backend>(
             TensorData::new(targets[start..end].to_vec(), [end - start, 1]),
             device,
         );
-        let per_row = log_sum_exp(logits.clone().cast(FloatDType::F32))
-            - logits.cast(FloatDType::F32).gather(1, idx); // [end - start, 1]
+        let per_row =
+            log_sum_exp(logits.clone().cast(FloatDType::F32)) - logits.cast(FloatDType::F32).gather(1, idx); // [end - start, 1]
         let nll = match weights {
             Some(w) => {
-                let w = Tensor::<B, 2>::from_data(TensorData::new(w[start..end].to_vec(), [end - start, 1]), device)
-                    .cast(FloatDType::F32);
+                let w = Tensor::<B, 2>::from_data(
+                    TensorData::new(w[start..end].to_vec(), [end - start, 1]),
+                    device,
+                )
+                .cast(FloatDType::F32);
                 (per_row * w).sum()
             }
             None => per_row.sum(),

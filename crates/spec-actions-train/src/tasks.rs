@@ -81,8 +81,14 @@ impl Objective for KindWeightedSftObjective {
         let rows: Vec<&[u32]> = batch.iter().map(|e| e.ids.as_slice()).collect();
         let tokens = TokenBatch::right_padded(&rows, self.pad_id);
         let labels: Vec<Vec<i64>> = batch.iter().map(|e| e.labels.clone()).collect();
-        let (sum, _) =
-            head_weighted_causal_lm_loss(&model.qwen, &tokens, &labels, self.head_tokens, self.head_weight, device);
+        let (sum, _) = head_weighted_causal_lm_loss(
+            &model.qwen,
+            &tokens,
+            &labels,
+            self.head_tokens,
+            self.head_weight,
+            device,
+        );
         BatchLoss {
             sum,
             tokens: rows.iter().map(|r| r.len()).sum(),
@@ -235,7 +241,11 @@ pub fn kind_predictions<B: Backend>(
 
 /// Share of `predicted` equal to `gold`.
 pub fn accuracy_of(predicted: &[Option<usize>], gold: &[usize]) -> f64 {
-    let right = predicted.iter().zip(gold).filter(|(p, g)| **p == Some(**g)).count();
+    let right = predicted
+        .iter()
+        .zip(gold)
+        .filter(|(p, g)| **p == Some(**g))
+        .count();
     right as f64 / gold.len().max(1) as f64
 }
 

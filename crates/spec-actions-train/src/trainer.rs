@@ -187,7 +187,10 @@ impl<B: Backend> TrainModel<B> {
                 ("mlp.up_proj", &mut m.up_proj),
                 ("mlp.down_proj", &mut m.down_proj),
             ] {
-                out.push((format!("{p}.{name}.weight"), WeightSlot::Matrix(&mut proj.base.weight)));
+                out.push((
+                    format!("{p}.{name}.weight"),
+                    WeightSlot::Matrix(&mut proj.base.weight),
+                ));
             }
             for (name, norm) in [
                 ("self_attn.q_norm", &mut a.q_norm),
@@ -203,7 +206,10 @@ impl<B: Backend> TrainModel<B> {
             WeightSlot::Vector(&mut self.qwen.norm.weight),
         ));
         if let Some(head) = self.qwen.lm_head.as_mut() {
-            out.push(("lm_head.weight".to_string(), WeightSlot::Matrix(&mut head.base.weight)));
+            out.push((
+                "lm_head.weight".to_string(),
+                WeightSlot::Matrix(&mut head.base.weight),
+            ));
         }
         out
     }
@@ -433,7 +439,14 @@ impl Trainer {
         eval: Option<&[O::Example]>,
         device: &B::Device,
     ) -> Result<(TrainModel<B>, TrainReport), TrainError> {
-        self.fit_with_metric(model, objective, train, eval, None::<fn(&TrainModel<B::InnerBackend>) -> f64>, device)
+        self.fit_with_metric(
+            model,
+            objective,
+            train,
+            eval,
+            None::<fn(&TrainModel<B::InnerBackend>) -> f64>,
+            device,
+        )
     }
 
     /// [`Trainer::fit`] that also measures `metric` (a held-out accuracy, say) on the

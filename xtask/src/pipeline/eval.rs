@@ -7,8 +7,8 @@ use std::path::Path;
 use burn::prelude::*;
 use serde_json::{Value, json};
 use spec_actions_core::{ActionKind, CostModel, Example, Split};
-use spec_actions_qwen3::{Qwen3Config, load_qwen3_with};
 use spec_actions_qwen3::model::Qwen3;
+use spec_actions_qwen3::{Qwen3Config, load_qwen3_with};
 use spec_actions_train::live::{LiveModels, Recorder};
 use spec_actions_verify::study::{StudyOptions, run_study};
 use spec_actions_verify::{RecordedExample, RecordedSet, memory_origin};
@@ -262,10 +262,11 @@ mod tests {
         let shapes = tiny_shapes();
         let mut untied = shapes[0].clone();
         untied.tie_word_embeddings = false;
-        for config in shapes
-            .iter()
-            .cloned()
-            .chain([untied.clone(), Qwen3Config::qwen3_0_6b(), Qwen3Config::qwen3_8b()])
+        for config in
+            shapes
+                .iter()
+                .cloned()
+                .chain([untied.clone(), Qwen3Config::qwen3_0_6b(), Qwen3Config::qwen3_8b()])
         {
             assert_eq!(param_count(&config).unwrap(), listed(&config), "{config:?}");
         }

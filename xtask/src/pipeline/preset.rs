@@ -171,7 +171,13 @@ impl Preset {
 }
 
 /// A small Qwen3-architecture config with the real vocabulary.
-pub(crate) fn small_config(hidden: usize, layers: usize, heads: usize, kv_heads: usize, head_dim: usize) -> Qwen3Config {
+pub(crate) fn small_config(
+    hidden: usize,
+    layers: usize,
+    heads: usize,
+    kv_heads: usize,
+    head_dim: usize,
+) -> Qwen3Config {
     let mut c = Qwen3Config::qwen3_0_6b();
     c.hidden_size = hidden;
     c.intermediate_size = hidden * 3;
@@ -207,7 +213,14 @@ fn trainer(steps: u64, batch: usize, lr: f64, seed: u64) -> TrainerConfig {
 const KIND_WEIGHT: usize = 16;
 
 /// A role trained in full on the train split from `source`.
-fn full_role(source: ModelSource, seed: u64, steps: u64, batch: usize, lr: f64, train_examples: usize) -> RoleSpec {
+fn full_role(
+    source: ModelSource,
+    seed: u64,
+    steps: u64,
+    batch: usize,
+    lr: f64,
+    train_examples: usize,
+) -> RoleSpec {
     RoleSpec {
         source,
         finetune: Finetune::Full,
@@ -221,7 +234,14 @@ fn full_role(source: ModelSource, seed: u64, steps: u64, batch: usize, lr: f64, 
 /// A judge (verifier, reward model) that starts from the trained proposer, its token
 /// embedding frozen (see `TrainerConfig::freeze_embeddings`).
 fn judge_role(seed: u64, steps: u64, batch: usize, train_examples: usize) -> RoleSpec {
-    let mut spec = full_role(ModelSource::Trained(Role::Cheap), seed, steps, batch, 1e-3, train_examples);
+    let mut spec = full_role(
+        ModelSource::Trained(Role::Cheap),
+        seed,
+        steps,
+        batch,
+        1e-3,
+        train_examples,
+    );
     spec.trainer.freeze_embeddings = true;
     spec
 }

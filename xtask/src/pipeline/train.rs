@@ -25,8 +25,8 @@ use spec_actions_qwen3::lora::LoraConfig;
 use spec_actions_qwen3::model::Qwen3;
 use spec_actions_qwen3::{LoadOptions, load_qwen3_with};
 use spec_actions_train::tasks::{
-    KindWeightedSftObjective, PreferencePair, RewardObjective, VerdictExample, VerifierObjective, accuracy_of, kind_predictions,
-    p_accept, pairwise_accuracy,
+    KindWeightedSftObjective, PreferencePair, RewardObjective, VerdictExample, VerifierObjective,
+    accuracy_of, kind_predictions, p_accept, pairwise_accuracy,
 };
 use spec_actions_train::trainer::{SCORE_HEAD, TrainModel, Trainer, evaluate, read_tensors, write_tensors};
 
@@ -258,13 +258,15 @@ pub fn role_stage<B: AutodiffBackend>(
                 let (model, report) =
                     trainer.fit_with_metric(model, &objective, &train_set, Some(&held_set), Some(kind_metric), device)?;
                 let predicted = kind_predictions(&model.valid().qwen, &kind_prompts, &candidates);
+                // recall of each kind present in the sample
                 let recall: serde_json::Map<String, Value> = ActionKind::ALL
                     .iter()
-                    .map(|k| {
+                    .filter_map(|k| {
                         let rows: Vec<usize> =
                             (0..kind_gold.len()).filter(|&i| kind_gold[i] == k.index()).collect();
                         let right = rows.iter().filter(|&&i| predicted[i] == Some(k.index())).count();
-                        (k.as_str().to_string(), json!(right as f64 / rows.len().max(1) as f64))
+                        (!rows.is_empty())
+                            .then(|| (k.as_str().to_string(), json!(right as f64 / rows.len() as f64)))
                     })
                     .collect();
                 save_trained(&model.qwen, &spec.finetune, &out_dir)?;
@@ -395,35 +397,29 @@ pub fn read_head<B: Backend>(path: &Path, device: &B::Device) -> Result<Tensor<B
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::preset::{Finetune, smoke};
 
-    /// The learning test of the default recipe at a small budget: a proposer trained in full
-    /// from random initialisation on 60 × 8 class-balanced synthetic examples. Held-out loss
-    /// must fall by more than half (from ≈ 12 nats at the tiny preset's initial logit spread)
-    /// and held-out kind accuracy, measured as policy B's one-pass proposals are, must end
-    /// far above the 0.111 of a uniform guess over the nine kinds.
+    /// The learning test of the default recipe at a small budget: the tiny preset's proposer
+    /// (hidden 64, 2 layers, trained in full from random initialisation with the kind-weighted
+    /// loss) on 80 × 8 class-balanced synthetic examples. Held-out loss must fall by more than
+    /// half (it starts near 20 nats at the tiny preset's initial logit spread) and held-out
+    /// kind accuracy, measured as policy B's one-pass proposals are on a kind-balanced sample,
+    /// must end well above both the uniform guess (0.111) and always answering one kind
+    /// (1 / kinds present in the sample).
     #[test]
     fn a_small_proposer_learns_the_kinds() {
         let root = tempfile::tempdir().expect("temp dir");
-        let mut preset = smoke(0);
+        let mut preset = super::super::preset::tiny(0);
         preset.name = "learning-test".into();
         preset.data.use_bfcl = false;
-        preset.data.synthetic = 500;
-        preset.cheap.source = ModelSource::Random {
-            config: super::super::preset::small_config(32, 1, 2, 1, 16),
-            seed: 1,
-            embedding_scale: 15.0 * (64.0f64 / 32.0).sqrt(),
-        };
-        preset.cheap.finetune = Finetune::Full;
-        preset.cheap.trainer.total_steps = 60;
-        preset.cheap.trainer.batch_size = 8;
-        preset.cheap.trainer.lr = 3e-3;
-        preset.cheap.trainer.warmup_steps = 6;
-        preset.cheap.trainer.eval_every = 60;
-        preset.cheap.trainer.checkpoint_every = 60;
+        preset.data.synthetic = 1500;
+        preset.data.eval_size = 90;
+        preset.cheap.trainer.total_steps = 80;
+        preset.cheap.trainer.warmup_steps = 8;
+        preset.cheap.trainer.eval_every = 80;
+        preset.cheap.trainer.checkpoint_every = 80;
         preset.cheap.trainer.progress = false;
-        preset.cheap.train_examples = usize::MAX;
-        preset.cheap.heldout_examples = 48;
+        preset.cheap.train_examples = 80 * 8;
+        preset.cheap.heldout_examples = 32;
         let run = RunDir::new(root.path(), &preset.name);
         datasets_stage(&run, &preset).expect("datasets");
         let device = Default::default();
@@ -440,7 +436,18 @@ mod tests {
         let number = |key: &str| m[key].as_f64().unwrap_or_else(|| panic!("{key} in {m}"));
         let (loss_start, loss_end) = (number("heldout_loss_start"), number("heldout_loss_end"));
         let accuracy_end = number("heldout_kind_accuracy_end");
-        assert!(loss_end < 0.5 * loss_start, "held-out loss {loss_start} -> {loss_end}");
-        assert!(accuracy_end >= 0.4, "held-out kind accuracy {accuracy_end} (chance 0.111)");
+        let kinds_present = m["heldout_kind_recall_end"]
+            .as_object()
+            .map_or(9, |recall| recall.len())
+            .max(1);
+        assert!(
+            loss_end < 0.5 * loss_start,
+            "held-out loss {loss_start} -> {loss_end}"
+        );
+        let one_kind = 1.0 / kinds_present as f64;
+        assert!(
+            accuracy_end >= 0.3 && accuracy_end >= 1.5 * one_kind,
+            "held-out kind accuracy {accuracy_end} (uniform 0.111, one kind {one_kind:.3}): {m}"
+        );
     }
 }
