@@ -125,7 +125,11 @@ pub fn generate<B: Backend>(
 /// How each row chooses its tokens: the rule, and its RNG when it has its own.
 enum Chooser {
     Greedy,
-    Shared { temperature: f32, top_p: f32, rng: ChaCha8Rng },
+    Shared {
+        temperature: f32,
+        top_p: f32,
+        rng: Box<ChaCha8Rng>,
+    },
     PerRow(Vec<(RowSampling, Option<ChaCha8Rng>)>),
 }
 
@@ -152,7 +156,7 @@ impl Chooser {
                 Chooser::Shared {
                     temperature,
                     top_p,
-                    rng: ChaCha8Rng::seed_from_u64(seed),
+                    rng: Box::new(ChaCha8Rng::seed_from_u64(seed)),
                 }
             }
             Sampling::PerRow(rules) => {
@@ -199,7 +203,7 @@ impl Chooser {
                 rng,
             } => logits
                 .chunks(vocab)
-                .map(|l| pick(l, sample_top_p(l, *temperature, *top_p, rng)))
+                .map(|l| pick(l, sample_top_p(l, *temperature, *top_p, rng.as_mut())))
                 .collect(),
             Chooser::Greedy => parallel_map(logits.chunks(vocab).collect(), |l| pick(l, argmax(l))),
             Chooser::PerRow(rules) => {
@@ -291,7 +295,9 @@ pub fn generate_timed<B: Backend>(
         let key_valid: Vec<Vec<bool>> = part.iter().map(|p| valid_of(p)).collect();
         let ids: Vec<i64> = part
             .iter()
-            .flat_map(|p| std::iter::repeat_n(0i64, prompt_len - p.len()).chain(p.iter().map(|&t| i64::from(t))))
+            .flat_map(|p| {
+                std::iter::repeat_n(0i64, prompt_len - p.len()).chain(p.iter().map(|&t| i64::from(t)))
+            })
             .collect();
         let positions: Vec<Vec<usize>> = key_valid.iter().map(|row| positions_from_mask(row)).collect();
         let mut cache = KvCache::new(&model.config, part.len(), capacity, &device);
@@ -306,7 +312,11 @@ pub fn generate_timed<B: Backend>(
     }
     let cache = KvCache::cat_rows(caches);
     let identity = source.iter().enumerate().all(|(row, &s)| row == s);
-    let mut cache = if identity { cache } else { cache.select_rows(&source) };
+    let mut cache = if identity {
+        cache
+    } else {
+        cache.select_rows(&source)
+    };
     let mut last_logits: Vec<f32> = if identity {
         distinct_logits
     } else {
@@ -456,9 +466,20 @@ pub fn sample_top_p(logits: &[f32], temperature: f32, top_p: f32, rng: &mut impl
     let order = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
     let n = probs.len();
     let floor = (1.0 - top_p).max(0.0) * total / n as f32;
-    let m = probs.iter().filter(|p| p.1 >= floor).count().max(1);
-    if m < n {
-        probs.select_nth_unstable_by(m - 1, order);
+    // The tokens at or above the floor, moved to the front by one linear pass (a comparison of
+    // probabilities only): they are exactly the first `m` of the order, which a selection by
+    // the order would find at many times the cost.
+    let mut m = 0usize;
+    for j in 0..n {
+        if probs[j].1 >= floor {
+            probs.swap(m, j);
+            m += 1;
+        }
+    }
+    if m == 0 {
+        // only when rounding put every token under the floor: the first of the order
+        probs.select_nth_unstable_by(0, order);
+        m = 1;
     }
     probs[..m].sort_by(order);
     let nucleus_end = |probs: &[(u32, f32)]| {

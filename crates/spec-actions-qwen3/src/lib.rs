@@ -37,7 +37,8 @@ pub use chat_template::{ChatTemplate, ChatTemplateError, PromptAndAnswer, Render
 pub use config::Qwen3Config;
 pub use error::{Qwen3Error, TensorProblem};
 pub use generate::{
-    FinishReason, GeneratedSequence, GenerationConfig, GenerationTiming, RowSampling, Sampling, generate, generate_timed,
+    FinishReason, GeneratedSequence, GenerationConfig, GenerationTiming, RowSampling, Sampling, generate,
+    generate_timed,
 };
 pub use load_options::{LoadOptions, load_qwen3_with};
 pub use loader::load_qwen3;

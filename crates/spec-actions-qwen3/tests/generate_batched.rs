@@ -31,7 +31,15 @@ fn every_row_of_a_mixed_batch_generates_what_it_generates_alone() {
     let a: Vec<u32> = vec![3, 14, 15, 92, 65, 35, 89, 79, 32, 38];
     let b = vec![27, 18, 28];
     let c = vec![500, 600, 700, 800, 900];
-    let prompts = vec![a.clone(), a.clone(), b.clone(), a.clone(), c.clone(), b.clone(), a];
+    let prompts = vec![
+        a.clone(),
+        a.clone(),
+        b.clone(),
+        a.clone(),
+        c.clone(),
+        b.clone(),
+        a,
+    ];
     let rules = vec![
         RowSampling::Greedy,
         top_p(1),

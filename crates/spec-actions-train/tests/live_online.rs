@@ -23,7 +23,11 @@ fn same_ledger(what: &str, live: &CostLedger, replay: &CostLedger) {
             (b.role, &b.model, b.prefill_tokens, b.decode_tokens),
             "{what}: call {i}"
         );
-        assert_eq!((a.nominal, a.flops), (b.nominal, b.flops), "{what}: price of call {i}");
+        assert_eq!(
+            (a.nominal, a.flops),
+            (b.nominal, b.flops),
+            "{what}: price of call {i}"
+        );
         assert!(a.wall_ms.is_some(), "{what}: a live call is timed");
     }
 }
@@ -32,23 +36,38 @@ fn same_decision(what: &str, live: &Decision, replay: &Decision) {
     let (a, b) = (&live.record, &replay.record);
     assert_eq!(a.predicted, b.predicted, "{what}: action");
     assert_eq!(a.raw_output, b.raw_output, "{what}: raw output");
-    assert_eq!((a.correct, a.accepted), (b.correct, b.accepted), "{what}: outcome");
+    assert_eq!(
+        (a.correct, a.accepted),
+        (b.correct, b.accepted),
+        "{what}: outcome"
+    );
     assert_eq!(live.log.route, replay.log.route, "{what}: route");
     let (p, q) = (&live.log.gate, &replay.log.gate);
     assert_eq!(p.is_some(), q.is_some(), "{what}: gate");
     if let (Some(p), Some(q)) = (p, q) {
-        assert_eq!((p.kind, p.chosen, p.accepted), (q.kind, q.chosen, q.accepted), "{what}: gate");
+        assert_eq!(
+            (p.kind, p.chosen, p.accepted),
+            (q.kind, q.chosen, q.accepted),
+            "{what}: gate"
+        );
         assert_eq!(p.threshold, q.threshold);
         match (p.score, q.score) {
             (Some(x), Some(y)) => assert!((x - y).abs() <= TOL, "{what}: gate score {x} vs {y}"),
             (x, y) => assert_eq!(x, y, "{what}: gate score"),
         }
     }
-    assert_eq!(live.log.candidates.len(), replay.log.candidates.len(), "{what}: candidates");
+    assert_eq!(
+        live.log.candidates.len(),
+        replay.log.candidates.len(),
+        "{what}: candidates"
+    );
     for (x, y) in live.log.candidates.iter().zip(&replay.log.candidates) {
         assert_eq!(x.candidate.action, y.candidate.action, "{what}: candidate");
         assert_eq!(x.candidate.raw, y.candidate.raw, "{what}: candidate text");
-        assert!((x.candidate.logprob - y.candidate.logprob).abs() <= TOL, "{what}: candidate logprob");
+        assert!(
+            (x.candidate.logprob - y.candidate.logprob).abs() <= TOL,
+            "{what}: candidate logprob"
+        );
         assert_eq!(x.score.is_some(), y.score.is_some(), "{what}: candidate judged");
     }
     same_ledger(what, &a.ledger, &b.ledger);
@@ -182,7 +201,17 @@ fn live_decisions_equal_their_replay_from_the_recording() {
     }
     // every route was taken live: strong only, cheap only, accepted, fell back (both reasons),
     // speculative
-    for route in ["StrongOnly", "CheapOnly", "Accepted", "BelowThreshold", "Unparseable", "Speculative"] {
-        assert!(routes.iter().any(|r| r.contains(route)), "route {route} taken: {routes:?}");
+    for route in [
+        "StrongOnly",
+        "CheapOnly",
+        "Accepted",
+        "BelowThreshold",
+        "Unparseable",
+        "Speculative",
+    ] {
+        assert!(
+            routes.iter().any(|r| r.contains(route)),
+            "route {route} taken: {routes:?}"
+        );
     }
 }

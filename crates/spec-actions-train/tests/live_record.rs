@@ -15,16 +15,27 @@ fn same_call(what: &str, a: &RecordedCall, b: &RecordedCall) {
     assert_eq!(a.model, b.model, "{what}: model");
     assert_eq!(a.prefill_tokens, b.prefill_tokens, "{what}: prefill tokens");
     assert_eq!(a.decode_tokens, b.decode_tokens, "{what}: decode tokens");
-    for ms in [a.prefill_ms, a.decode_ms, b.prefill_ms, b.decode_ms].into_iter().flatten() {
+    for ms in [a.prefill_ms, a.decode_ms, b.prefill_ms, b.decode_ms]
+        .into_iter()
+        .flatten()
+    {
         assert!(ms.is_finite() && ms >= 0.0, "{what}: time {ms}");
     }
-    assert!(a.prefill_ms.is_some() && b.prefill_ms.is_some(), "{what}: prefill time measured");
+    assert!(
+        a.prefill_ms.is_some() && b.prefill_ms.is_some(),
+        "{what}: prefill time measured"
+    );
 }
 
 fn same_output(what: &str, a: &RecordedOutput, b: &RecordedOutput) {
     assert_eq!(a.action, b.action, "{what}: action");
     assert_eq!(a.raw, b.raw, "{what}: raw text");
-    assert!((a.logprob - b.logprob).abs() <= TOL, "{what}: logprob {} vs {}", a.logprob, b.logprob);
+    assert!(
+        (a.logprob - b.logprob).abs() <= TOL,
+        "{what}: logprob {} vs {}",
+        a.logprob,
+        b.logprob
+    );
     same_call(what, &a.call, &b.call);
 }
 
@@ -32,7 +43,12 @@ fn same_judgements(what: &str, a: &[RecordedJudgement], b: &[RecordedJudgement])
     assert_eq!(a.len(), b.len(), "{what}: candidates");
     for (i, (x, y)) in a.iter().zip(b).enumerate() {
         assert_eq!(x.action, y.action, "{what}[{i}]: action");
-        assert!((x.score - y.score).abs() <= TOL, "{what}[{i}]: score {} vs {}", x.score, y.score);
+        assert!(
+            (x.score - y.score).abs() <= TOL,
+            "{what}[{i}]: score {} vs {}",
+            x.score,
+            y.score
+        );
         same_call(&format!("{what}[{i}]"), &x.call, &y.call);
     }
 }
@@ -40,8 +56,15 @@ fn same_judgements(what: &str, a: &[RecordedJudgement], b: &[RecordedJudgement])
 fn same_row(a: &RecordedExample, b: &RecordedExample) {
     let id = &a.id;
     assert_eq!(a.id, b.id);
-    assert_eq!((a.split, &a.source, &a.conversation, &a.gold), (b.split, &b.source, &b.conversation, &b.gold));
-    same_output(&format!("{id} greedy"), a.greedy.as_ref().unwrap(), b.greedy.as_ref().unwrap());
+    assert_eq!(
+        (a.split, &a.source, &a.conversation, &a.gold),
+        (b.split, &b.source, &b.conversation, &b.gold)
+    );
+    same_output(
+        &format!("{id} greedy"),
+        a.greedy.as_ref().unwrap(),
+        b.greedy.as_ref().unwrap(),
+    );
     assert_eq!(a.samples.len(), b.samples.len(), "{id}: samples");
     for (i, (x, y)) in a.samples.iter().zip(&b.samples).enumerate() {
         same_output(&format!("{id} sample {i}"), x, y);
@@ -101,7 +124,11 @@ fn record_batch_equals_record_one_example_at_a_time() {
     };
     assert_eq!(seeds(&examples[0]).len(), 3);
     assert!(seeds(&examples[0]).is_disjoint(&seeds(&examples[1])));
-    assert!(batched.iter().all(|r| r.verifier.len() >= 2 && r.reward.len() == r.verifier.len()));
+    assert!(
+        batched
+            .iter()
+            .all(|r| r.verifier.len() >= 2 && r.reward.len() == r.verifier.len())
+    );
     assert!(batched.iter().all(|r| r.samples.len() == 3));
 }
 

@@ -249,10 +249,11 @@ mod tests {
         let shapes = tiny_shapes();
         let mut untied = shapes[0].clone();
         untied.tie_word_embeddings = false;
-        for config in shapes
-            .iter()
-            .cloned()
-            .chain([untied.clone(), Qwen3Config::qwen3_0_6b(), Qwen3Config::qwen3_8b()])
+        for config in
+            shapes
+                .iter()
+                .cloned()
+                .chain([untied.clone(), Qwen3Config::qwen3_0_6b(), Qwen3Config::qwen3_8b()])
         {
             assert_eq!(param_count(&config).unwrap(), listed(&config), "{config:?}");
         }

@@ -128,7 +128,10 @@ pub fn live_models(max_new_tokens: usize) -> LiveModels<B> {
         let values: Vec<f32> = (0..judge.hidden_size)
             .map(|_| rng.random::<f32>() - 0.5)
             .collect();
-        Tensor::<B, 2>::from_data(TensorData::new(values, [judge.hidden_size, 1]), &Default::default())
+        Tensor::<B, 2>::from_data(
+            TensorData::new(values, [judge.hidden_size, 1]),
+            &Default::default(),
+        )
     };
     LiveModels {
         // favoured logits of std ≈ 0.02 · √hidden · boost ≈ 10
@@ -158,7 +161,10 @@ pub fn examples(n: usize, seed: u64) -> Vec<Example> {
     let mut out = Vec::new();
     // one example per episode, at a varying depth
     for (i, episode) in episodes.iter().enumerate().cycle().take(8 * n) {
-        let Some(example) = episode.examples.get((i * 3 + out.len()) % episode.examples.len().max(1)) else {
+        let Some(example) = episode
+            .examples
+            .get((i * 3 + out.len()) % episode.examples.len().max(1))
+        else {
             continue;
         };
         if out.iter().any(|e: &Example| e.id == example.id) {
