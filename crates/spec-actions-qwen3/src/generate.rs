@@ -128,7 +128,7 @@ enum Chooser {
     Shared {
         temperature: f32,
         top_p: f32,
-        rng: ChaCha8Rng,
+        rng: Box<ChaCha8Rng>,
     },
     PerRow(Vec<(RowSampling, Option<ChaCha8Rng>)>),
 }
@@ -156,7 +156,7 @@ impl Chooser {
                 Chooser::Shared {
                     temperature,
                     top_p,
-                    rng: ChaCha8Rng::seed_from_u64(seed),
+                    rng: Box::new(ChaCha8Rng::seed_from_u64(seed)),
                 }
             }
             Sampling::PerRow(rules) => {
@@ -203,7 +203,7 @@ impl Chooser {
                 rng,
             } => logits
                 .chunks(vocab)
-                .map(|l| pick(l, sample_top_p(l, *temperature, *top_p, rng)))
+                .map(|l| pick(l, sample_top_p(l, *temperature, *top_p, rng.as_mut())))
                 .collect(),
             Chooser::Greedy => parallel_map(logits.chunks(vocab).collect(), |l| pick(l, argmax(l))),
             Chooser::PerRow(rules) => {
@@ -466,9 +466,20 @@ pub fn sample_top_p(logits: &[f32], temperature: f32, top_p: f32, rng: &mut impl
     let order = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
     let n = probs.len();
     let floor = (1.0 - top_p).max(0.0) * total / n as f32;
-    let m = probs.iter().filter(|p| p.1 >= floor).count().max(1);
-    if m < n {
-        probs.select_nth_unstable_by(m - 1, order);
+    // The tokens at or above the floor, moved to the front by one linear pass (a comparison of
+    // probabilities only): they are exactly the first `m` of the order, which a selection by
+    // the order would find at many times the cost.
+    let mut m = 0usize;
+    for j in 0..n {
+        if probs[j].1 >= floor {
+            probs.swap(m, j);
+            m += 1;
+        }
+    }
+    if m == 0 {
+        // only when rounding put every token under the floor: the first of the order
+        probs.select_nth_unstable_by(0, order);
+        m = 1;
     }
     probs[..m].sort_by(order);
     let nucleus_end = |probs: &[(u32, f32)]| {

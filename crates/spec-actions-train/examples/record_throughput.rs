@@ -6,12 +6,13 @@
 //! tiny budget (prompts up to 768 tokens), 48 new tokens, 3 samples, one-pass top-2.
 //!
 //! Two cases: `worst` (untrained models never emit the stop token, so every row decodes all 48
-//! tokens) and `stops` (`<|im_end|>` made likely, so rows stop after a few tokens, at
-//! different steps, as trained models do).
+//! tokens) and `stops` (the embedding row of `<|im_end|>` scaled by `--boost`, default 25, so
+//! that many rows stop at once; an untrained tiny model otherwise repeats its input token, so
+//! the rows that do not stop at once run to the budget). `--max-new` changes the 48-token budget.
 //!
 //! ```text
 //! cargo run -p spec-actions-train --release --example record_throughput -- \
-//!     [--case worst|stops] [--single N] [--batched N] [--chunk C]
+//!     [--case worst|stops] [--boost X] [--max-new N] [--single N] [--batched N] [--chunk C]
 //! ```
 
 use std::path::PathBuf;
@@ -98,7 +99,9 @@ fn main() {
     let encoder = ActionPromptEncoder::from_dir(&dir).expect("tokenizer and template");
     let im_end = encoder.tokenizer.special().im_end;
     // a boost of the stop token's embedding that makes it a likely answer after a few tokens
-    let stop = (case == "stops").then_some((im_end, 6.0f32));
+    let boost: f32 = arg(&args, "--boost").map_or(25.0, |v| v.parse().expect("--boost X"));
+    let max_new_tokens: usize = arg(&args, "--max-new").map_or(48, |v| v.parse().expect("--max-new N"));
+    let stop = (case == "stops").then_some((im_end, boost));
     let cheap = shape(64, 2, 16);
     let strong = shape(128, 3, 32);
     let head = Tensor::<B, 2>::random(
@@ -113,7 +116,7 @@ fn main() {
         reward: (model(&cheap, 4, None), head),
         encoder,
         decode: DecodeSettings {
-            max_new_tokens: 48,
+            max_new_tokens,
             ..DecodeSettings::default()
         },
         names: ["cheap", "strong", "verifier", "reward"].map(String::from),
