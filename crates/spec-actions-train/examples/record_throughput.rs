@@ -46,7 +46,7 @@ fn model(config: &Qwen3Config, seed: u64, boosted: Option<(u32, f32)>) -> Qwen3<
     B::seed(&device, seed);
     let mut model = config.init::<B>(&device);
     let scale = 15.0 * (64.0 / config.hidden_size as f64).sqrt();
-    let [vocab, hidden] = [config.vocab_size, config.hidden_size];
+    let hidden = config.hidden_size;
     model.embed_tokens.weight = model.embed_tokens.weight.clone().map(|w| {
         let w = w.mul_scalar(scale);
         match boosted {
@@ -58,7 +58,6 @@ fn model(config: &Qwen3Config, seed: u64, boosted: Option<(u32, f32)>) -> Qwen3<
             None => w,
         }
     });
-    let _ = vocab;
     model
 }
 
