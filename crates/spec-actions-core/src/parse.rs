@@ -39,7 +39,8 @@ impl ParseActionError {
 ///    inside a block opened by the prompt is cut after its `</think>`), then everything from an
 ///    end-of-turn token (`<|im_end|>`, `<|endoftext|>`) on;
 /// 2. a `<tool_call>` block → a structured call whose kind is the kind named before the block,
-///    or `tool_call`; its JSON may sit in a code fence, `arguments` may be an object or a
+///    or `tool_call` (a block that is not a call after a kind line gives that kind without a
+///    call: right or wrong at the kind level, always wrong at the call level); its JSON may sit in a code fence, `arguments` may be an object or a
 ///    JSON-encoded string (`parameters` is accepted too), and whatever follows the JSON value
 ///    (the closing tag, a second call) is ignored, so an unterminated block still parses; a
 ///    `<tool_call>` inside the strings of a leading JSON object is text, not a block;
@@ -81,10 +82,20 @@ pub fn parse_action(raw: &str) -> Result<Action, ParseActionError> {
         // Read the first JSON value after the tag: the closing tag (or a missing one, or a
         // `</tool_call>` inside an argument string) does not need to be found first.
         let after = &body[start + TOOL_CALL_OPEN.len()..];
-        let value = first_json_value(skip_fence_opening(after)).map_err(bad_call)?;
-        let (name, arguments) = tool_call_fields(&value).map_err(bad_call)?;
-        let kind = leading_kind(&body[..start]).unwrap_or(ActionKind::ToolCall);
-        return Ok(Action::call(kind, name, arguments));
+        let named_kind = leading_kind(&body[..start]);
+        let call = first_json_value(skip_fence_opening(after)).and_then(|value| tool_call_fields(&value));
+        return match (call, named_kind) {
+            (Ok((name, arguments)), kind) => Ok(Action::call(
+                kind.unwrap_or(ActionKind::ToolCall),
+                name,
+                arguments,
+            )),
+            // A kind line before a block that is not a call: the model committed to that kind
+            // and wrote no usable call — right or wrong at the kind level, wrong at the call
+            // level (no function name), as BFCL would score it.
+            (Err(_), Some(kind)) => Ok(Action::kind(kind)),
+            (Err(reason), None) => Err(bad_call(reason)),
+        };
     }
 
     // 3. A bare JSON object.
@@ -507,6 +518,27 @@ mod tests {
                 other => panic!("{raw:?} → {other:?}"),
             }
         }
+    }
+
+    /// A small model's broken call after its kind line (here the tiny preset's greedy loop)
+    /// keeps the kind it committed to, with no call; without a kind line it stays an error.
+    #[test]
+    fn a_kind_line_before_a_broken_block_is_that_kind_without_a_call() {
+        let looped = "file_read\n<tool_call>\n<tool_call>\n<tool_call>\n<tool_ca";
+        assert_eq!(parse_action(looped), Ok(Action::kind(ActionKind::FileRead)));
+        let bad_json = "tool_call\n<tool_call>\n{\"name\": \"f\", \"arguments\": {\"a\": }";
+        assert_eq!(parse_action(bad_json), Ok(Action::kind(ActionKind::ToolCall)));
+        assert!(matches!(
+            parse_action("<tool_call>\n<tool_call>"),
+            Err(ParseActionError::BadToolCall { .. })
+        ));
+        // a good call after the kind line is still the call
+        let good = "file_read\n<tool_call>\n{\"name\": \"read_file\", \"arguments\": {\"path\": \"a\"}}\n</tool_call>";
+        let action = parse_action(good).expect("a call");
+        assert_eq!(
+            (action.kind, action.name.as_deref()),
+            (ActionKind::FileRead, Some("read_file"))
+        );
     }
 
     #[test]
