@@ -194,6 +194,23 @@ fn family_meaning(family: &str) -> Option<&'static str> {
     })
 }
 
+/// A filled polygon, or its closed outline.
+fn draw_polygon(
+    area: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
+    points: Vec<(i32, i32)>,
+    filled: bool,
+    style: ShapeStyle,
+) -> Result<(), Box<dyn std::error::Error>> {
+    if filled {
+        area.draw(&Polygon::new(points, style))?;
+    } else {
+        let mut closed = points.clone();
+        closed.push(points[0]);
+        area.draw(&PathElement::new(closed, style))?;
+    }
+    Ok(())
+}
+
 fn draw_marker(
     area: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
     at: (i32, i32),
@@ -211,24 +228,12 @@ fn draw_marker(
         0 => area.draw(&Circle::new(at, r, style))?,
         1 => area.draw(&Rectangle::new([(x - r, y - r), (x + r, y + r)], style))?,
         2 => {
-            let pts = vec![(x, y - r - 1), (x + r + 1, y + r), (x - r - 1, y + r)];
-            if filled {
-                area.draw(&Polygon::new(pts, style))?
-            } else {
-                let mut closed = pts.clone();
-                closed.push(pts[0]);
-                area.draw(&PathElement::new(closed, style))?
-            }
+            let triangle = vec![(x, y - r - 1), (x + r + 1, y + r), (x - r - 1, y + r)];
+            draw_polygon(area, triangle, filled, style)?
         }
         _ => {
-            let pts = vec![(x, y - r - 1), (x + r + 1, y), (x, y + r + 1), (x - r - 1, y)];
-            if filled {
-                area.draw(&Polygon::new(pts, style))?
-            } else {
-                let mut closed = pts.clone();
-                closed.push(pts[0]);
-                area.draw(&PathElement::new(closed, style))?
-            }
+            let diamond = vec![(x, y - r - 1), (x + r + 1, y), (x, y + r + 1), (x - r - 1, y)];
+            draw_polygon(area, diamond, filled, style)?
         }
     }
     Ok(())
