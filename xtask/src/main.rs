@@ -81,7 +81,7 @@ struct DatasetsArgs {
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Context-budget preset: `full` (real models, keep everything) or `tiny` (CPU pipeline:
-    /// 768 prompt tokens, signature-only tool schemas).
+    /// 576 prompt tokens, tools as names and parameter names).
     #[arg(long, default_value = "full", value_parser = ["full", "tiny"])]
     preset: String,
     /// Override the preset's maximum prompt tokens.

@@ -15,8 +15,8 @@
 //! are cut, one block (a message and the tool outputs answering it) at a time: first before
 //! the latest user message, then after it; the system message, the latest user message and
 //! the most recent block are never cut. An example still over budget is dropped and counted. Two presets: [`ContextBudget::full`]
-//! (the real models: keep everything) and [`ContextBudget::tiny`] (the CPU pipeline: 768
-//! prompt tokens, signature-only tools).
+//! (the real models: keep everything) and [`ContextBudget::tiny`] (the CPU pipeline: 576
+//! prompt tokens, tools as names and parameter names).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -167,6 +167,10 @@ pub enum ToolSchemas {
     /// (chat templates render any JSON object): `{"name":…,"parameters":{"path":"string",
     /// "limit?":"integer"}}` (`?` marks an optional parameter).
     Signatures,
+    /// Name and parameter names only (`?` marks an optional parameter):
+    /// `{"name":…,"parameters":["path","limit?"]}` — the fewest tokens that still say which
+    /// function exists and what its arguments are called (the tiny CPU budget).
+    ParameterNames,
 }
 
 /// Limits on the proposer's prompt.
@@ -193,16 +197,16 @@ impl ContextBudget {
         }
     }
 
-    /// The tiny CPU pipeline: 768 prompt tokens, signature-only tools, contents ≤ 400 chars.
-    /// (The fixed part of a synthetic prompt — proposer and agent system prompts, the tools
-    /// preamble and 14 tool signatures — is already about 450 tokens, so 512 would drop every
-    /// synthetic step after the first.)
+    /// The tiny CPU pipeline: 576 prompt tokens, tools as names and parameter names, contents
+    /// ≤ 240 chars. The fixed part of a synthetic prompt (proposer and agent system prompts,
+    /// the tools preamble and 14 tools) is about 430 tokens: at 576 every kind keeps hundreds
+    /// of training examples (at 512 most synthetic steps after the first are dropped).
     pub fn tiny() -> Self {
         ContextBudget {
             name: "tiny",
-            max_prompt_tokens: Some(768),
-            tool_schemas: ToolSchemas::Signatures,
-            max_content_chars: Some(400),
+            max_prompt_tokens: Some(576),
+            tool_schemas: ToolSchemas::ParameterNames,
+            max_content_chars: Some(240),
         }
     }
 
@@ -344,6 +348,22 @@ pub fn compact_tool(tool: &Value, mode: ToolSchemas) -> Value {
                 .unwrap_or_default();
             json!({"name": name, "parameters": sig})
         }
+        ToolSchemas::ParameterNames => {
+            let names: Vec<String> = properties
+                .map(|ps| {
+                    ps.keys()
+                        .map(|k| {
+                            if required.contains(&k.as_str()) {
+                                k.clone()
+                            } else {
+                                format!("{k}?")
+                            }
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            json!({"name": name, "parameters": names})
+        }
     }
 }
 
@@ -452,6 +472,16 @@ mod tests {
         assert_eq!(
             compact_tool(&tool, ToolSchemas::Signatures),
             json!({"name": "ls", "parameters": {"a?": "boolean"}})
+        );
+        assert_eq!(
+            compact_tool(&tool, ToolSchemas::ParameterNames),
+            json!({"name": "ls", "parameters": ["a?"]})
+        );
+        let required = json!({"type": "function", "function": {"name": "write", "parameters": {"type": "object",
+            "properties": {"path": {"type": "string"}, "mode": {"type": "string"}}, "required": ["path"]}}});
+        assert_eq!(
+            compact_tool(&required, ToolSchemas::ParameterNames),
+            json!({"name": "write", "parameters": ["path", "mode?"]})
         );
         assert_eq!(shorten("abcdefghij", 5).unwrap(), "abc[… 5 characters cut …]ij");
         assert_eq!(shorten("abc", 5), None);

@@ -3,7 +3,7 @@
 //! verifier and reward: hidden 64, 2 layers, 4 heads, 2 kv heads, head_dim 16, intermediate
 //! 192; strong: hidden 128, 3 layers, head_dim 32, intermediate 384; the real 151,936-token
 //! vocabulary, tied embeddings scaled as the preset scales them), synthetic examples under the
-//! tiny budget (prompts up to 768 tokens), 48 new tokens, 3 samples, one-pass top-2.
+//! tiny budget (prompts up to 576 tokens), 48 new tokens, 3 samples, one-pass top-2.
 //!
 //! Two cases: `worst` (untrained models never emit the stop token, so every row decodes all 48
 //! tokens) and `stops` (the embedding row of `<|im_end|>` scaled by `--boost`, default 25, so

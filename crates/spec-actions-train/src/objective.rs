@@ -125,13 +125,14 @@ pub fn causal_lm_loss<B: Backend>(
     (negative_log_likelihood(model, rows, &targets, device), n)
 }
 
-/// [`causal_lm_loss`] with the first `head_tokens` label tokens of every row weighted
+/// [`causal_lm_loss`] with the first `head_tokens[r]` label tokens of row `r` weighted
 /// `head_weight` times (the others once): `Σ wᵢ · (−log p(targetᵢ))` and `Σ wᵢ`.
 ///
 /// The proposer's answer starts with its kind (`tool_call`, `final_answer`, …, then a call
-/// block or the end of turn), so weighting the answer's first tokens is weighting the
+/// block or the end of turn), so weighting each answer's kind tokens is weighting the
 /// decision the study scores first, which is otherwise a few tokens among dozens of call
-/// arguments. `head_weight = 1` is [`causal_lm_loss`].
+/// arguments. `head_weight = 1` is [`causal_lm_loss`]. A row without an entry in
+/// `head_tokens` gets no extra weight.
 ///
 /// # Shapes
 /// - returns a `[1]` tensor (the weighted sum) and the sum of weights
@@ -139,7 +140,7 @@ pub fn head_weighted_causal_lm_loss<B: Backend>(
     model: &Qwen3<B>,
     batch: &TokenBatch,
     labels: &[Vec<i64>],
-    head_tokens: usize,
+    head_tokens: &[usize],
     head_weight: usize,
     device: &B::Device,
 ) -> (Tensor<B, 1>, usize) {
@@ -149,12 +150,13 @@ pub fn head_weighted_causal_lm_loss<B: Backend>(
     let mut targets = Vec::new();
     let mut weights = Vec::new();
     for (r, row) in labels.iter().enumerate() {
+        let head = head_tokens.get(r).copied().unwrap_or(0);
         let mut seen = 0;
         for (t, &label) in row.iter().enumerate().take(s).skip(1) {
             if label != IGNORE {
                 positions.push(r * s + t - 1);
                 targets.push(label);
-                weights.push(if seen < head_tokens { head_weight } else { 1 });
+                weights.push(if seen < head { head_weight } else { 1 });
                 seen += 1;
             }
         }

@@ -46,17 +46,34 @@ impl Objective for SftObjective {
     }
 }
 
-/// [`SftObjective`] with the answer's first `head_tokens` tokens — its kind — weighted
-/// `head_weight` times (see [`head_weighted_causal_lm_loss`]); the mean is over the weights.
-/// Small proposers trained from scratch learn the kind decision from a few tokens among dozens
-/// of call arguments otherwise.
+/// [`SftObjective`] with each answer's kind tokens — the first label tokens that spell one of
+/// `kind_prefixes`, and the token after them (the newline before a call block, or the end of
+/// turn) — weighted `head_weight` times (see [`head_weighted_causal_lm_loss`]); the mean is
+/// over the weights. An answer that starts with no kind gets its first token weighted.
 #[derive(Debug, Clone)]
 pub struct KindWeightedSftObjective {
     pub pad_id: u32,
-    /// Answer tokens that carry the extra weight (the longest kind name's tokens and the
-    /// newline or end of turn after it).
-    pub head_tokens: usize,
+    /// The token ids of every kind as an answer starts with it
+    /// (`ActionPromptEncoder::kind_candidates`).
+    pub kind_prefixes: Vec<Vec<u32>>,
     pub head_weight: usize,
+}
+
+impl KindWeightedSftObjective {
+    /// The weighted span of one example: its kind's tokens and the one after them.
+    pub fn head_tokens(&self, example: &LabeledTokens) -> usize {
+        let answer: Vec<i64> = example.labels.iter().skip(1).copied().filter(|&l| l != IGNORE).collect();
+        let kind = self
+            .kind_prefixes
+            .iter()
+            .filter(|ids| {
+                ids.len() <= answer.len() && ids.iter().zip(&answer).all(|(&id, &label)| i64::from(id) == label)
+            })
+            .map(Vec::len)
+            .max()
+            .unwrap_or(0);
+        (kind + 1).min(answer.len())
+    }
 }
 
 impl Objective for KindWeightedSftObjective {
@@ -67,7 +84,7 @@ impl Objective for KindWeightedSftObjective {
             .iter()
             .map(|e| {
                 let n = e.labels.iter().skip(1).filter(|&&l| l != IGNORE).count();
-                n + (self.head_weight.saturating_sub(1)) * n.min(self.head_tokens)
+                n + (self.head_weight.saturating_sub(1)) * self.head_tokens(e)
             })
             .sum()
     }
@@ -81,14 +98,9 @@ impl Objective for KindWeightedSftObjective {
         let rows: Vec<&[u32]> = batch.iter().map(|e| e.ids.as_slice()).collect();
         let tokens = TokenBatch::right_padded(&rows, self.pad_id);
         let labels: Vec<Vec<i64>> = batch.iter().map(|e| e.labels.clone()).collect();
-        let (sum, _) = head_weighted_causal_lm_loss(
-            &model.qwen,
-            &tokens,
-            &labels,
-            self.head_tokens,
-            self.head_weight,
-            device,
-        );
+        let heads: Vec<usize> = batch.iter().map(|e| self.head_tokens(e)).collect();
+        let (sum, _) =
+            head_weighted_causal_lm_loss(&model.qwen, &tokens, &labels, &heads, self.head_weight, device);
         BatchLoss {
             sum,
             tokens: rows.iter().map(|r| r.len()).sum(),
@@ -274,4 +286,40 @@ pub fn p_accept<B: Backend>(
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(prompt: usize, answer: &[u32]) -> LabeledTokens {
+        let ids: Vec<u32> = (0..prompt as u32).chain(answer.iter().copied()).collect();
+        let labels = (0..prompt)
+            .map(|_| IGNORE)
+            .chain(answer.iter().map(|&t| i64::from(t)))
+            .collect();
+        LabeledTokens { ids, labels }
+    }
+
+    /// Kinds `[7]`, `[7, 8]` (a longer kind sharing a first token) and `[9, 10, 11]`: the
+    /// weighted span is the longest kind the answer starts with, plus the token after it.
+    #[test]
+    fn the_weighted_span_is_each_answers_own_kind_and_the_token_after_it() {
+        let objective = KindWeightedSftObjective {
+            pad_id: 0,
+            kind_prefixes: vec![vec![7], vec![7, 8], vec![9, 10, 11]],
+            head_weight: 16,
+        };
+        // a call answer: kind [7, 8], newline, then a long call block
+        assert_eq!(objective.head_tokens(&answer(5, &[7, 8, 1, 42, 43, 44, 45])), 3);
+        // a one-token kind then end of turn
+        assert_eq!(objective.head_tokens(&answer(5, &[7, 2])), 2);
+        assert_eq!(objective.head_tokens(&answer(5, &[9, 10, 11, 2])), 4);
+        // no kind: the first token only; a kind cut short by the end of the row: what there is
+        assert_eq!(objective.head_tokens(&answer(5, &[3, 7, 8])), 1);
+        assert_eq!(objective.head_tokens(&answer(5, &[9, 10, 11])), 3);
+        // the weighted count: 7 label tokens, 3 of them weighted 16 times
+        let e = answer(5, &[7, 8, 1, 42, 43, 44, 45]);
+        assert_eq!(objective.count(&[&e]), 7 + 15 * 3);
+    }
 }

@@ -235,10 +235,9 @@ pub fn role_stage<B: AutodiffBackend>(
             Role::Cheap | Role::Strong => {
                 let (train_set, skipped) = encode_all(&train, |e| encoder.proposer_sft(e).ok());
                 let (held_set, _) = encode_all(&heldout, |e| encoder.proposer_sft(e).ok());
-                let head_tokens = encoder.kind_candidates()?.iter().map(|(_, ids)| ids.len()).max().unwrap_or(1) + 1;
                 let objective = KindWeightedSftObjective {
                     pad_id: pad,
-                    head_tokens,
+                    kind_prefixes: encoder.kind_candidates()?.into_iter().map(|(_, ids)| ids).collect(),
                     head_weight: spec.kind_weight.max(1),
                 };
                 let model = TrainModel { qwen, score_head: None };

@@ -148,7 +148,7 @@ pub fn live_models(max_new_tokens: usize) -> LiveModels<B> {
     }
 }
 
-/// `n` synthetic examples under the tiny budget (768 prompt tokens), from distinct episodes
+/// `n` synthetic examples under the tiny budget (576 prompt tokens), from distinct episodes
 /// where possible, so that prompt lengths differ.
 pub fn examples(n: usize, seed: u64) -> Vec<Example> {
     let counter = HfTokenCounter::from_file(&tokenizer_dir().join("tokenizer.json")).expect("tokenizer");
