@@ -58,7 +58,8 @@
 //!     .iter()
 //!     .flat_map(|&(kind, text)| [example(kind, text), example(kind, &format!("please {text}"))])
 //!     .collect();
-//! let config = KindClassifierConfig { min_df: 1, ..KindClassifierConfig::default() };
+//! // Two examples a kind: keep every term, and penalise the weights less than the default C = 4.
+//! let config = KindClassifierConfig { min_df: 1, c: 100.0, ..KindClassifierConfig::default() };
 //! let classifier = config.fit(&train)?;
 //!
 //! let query = example(ActionKind::Repair, "the tests failed again, see the traceback");
