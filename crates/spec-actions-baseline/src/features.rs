@@ -116,7 +116,10 @@ pub fn example_terms(example: &Example, last_messages: usize) -> Vec<String> {
     if terms.len() == before {
         terms.push("offered=<none>".to_string());
     }
-    terms.push(format!("messages={}", message_count_bucket(example.messages.len())));
+    terms.push(format!(
+        "messages={}",
+        message_count_bucket(example.messages.len())
+    ));
     terms
 }
 
@@ -167,7 +170,9 @@ mod tests {
             .collect();
         assert_eq!(
             got,
-            ["1", "2", "3", "4", "5-6", "5-6", "7-8", "7-8", "9-12", "9-12", "13+", "13+"]
+            [
+                "1", "2", "3", "4", "5-6", "5-6", "7-8", "7-8", "9-12", "9-12", "13+", "13+"
+            ]
         );
     }
 }

@@ -181,7 +181,11 @@ pub fn minimize(
         };
         let mut accepted = None;
         for _ in 0..60 {
-            x_new.iter_mut().zip(x.iter()).zip(&d).for_each(|((xn, xv), dv)| *xn = xv + step * dv);
+            x_new
+                .iter_mut()
+                .zip(x.iter())
+                .zip(&d)
+                .for_each(|((xn, xv), dv)| *xn = xv + step * dv);
             let v = f(&x_new, &mut g_new);
             evaluations += 1;
             if finite(v, &g_new) && v <= value + 1e-4 * step * slope {
@@ -343,10 +347,14 @@ mod tests {
     #[test]
     fn a_non_finite_objective_is_an_error() {
         let mut x = vec![1.0];
-        let err = minimize(|_, g| {
-            g[0] = 1.0;
-            f64::NAN
-        }, &mut x, LbfgsOptions::default())
+        let err = minimize(
+            |_, g| {
+                g[0] = 1.0;
+                f64::NAN
+            },
+            &mut x,
+            LbfgsOptions::default(),
+        )
         .unwrap_err();
         assert_eq!(err.iterations, 0);
     }

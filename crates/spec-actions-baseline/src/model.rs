@@ -331,11 +331,13 @@ impl KindClassifier {
             field: ".".to_string(),
             message: e.to_string(),
         })?;
-        model.check().map_err(|(field, message)| ModelFileError::Invalid {
-            path: path.to_path_buf(),
-            field,
-            message,
-        })?;
+        model
+            .check()
+            .map_err(|(field, message)| ModelFileError::Invalid {
+                path: path.to_path_buf(),
+                field,
+                message,
+            })?;
         Ok(model)
     }
 

@@ -241,7 +241,10 @@ impl TfIdf {
             return Err("a term appears twice in the vocabulary".to_string());
         }
         if let Some(i) = self.idf.iter().position(|v| !v.is_finite() || *v <= 0.0) {
-            return Err(format!("idf[{i}] = {} is not a finite positive number", self.idf[i]));
+            return Err(format!(
+                "idf[{i}] = {} is not a finite positive number",
+                self.idf[i]
+            ));
         }
         Ok(())
     }

@@ -95,11 +95,41 @@ fn bad_training_input_is_a_typed_error() {
     ));
     for (bad, field) in [
         (KindClassifierConfig { c: 0.0, ..config() }, "c"),
-        (KindClassifierConfig { c: f64::NAN, ..config() }, "c"),
-        (KindClassifierConfig { tol: -1.0, ..config() }, "tol"),
-        (KindClassifierConfig { min_df: 0, ..config() }, "min_df"),
-        (KindClassifierConfig { last_messages: 0, ..config() }, "last_messages"),
-        (KindClassifierConfig { max_iter: 0, ..config() }, "max_iter"),
+        (
+            KindClassifierConfig {
+                c: f64::NAN,
+                ..config()
+            },
+            "c",
+        ),
+        (
+            KindClassifierConfig {
+                tol: -1.0,
+                ..config()
+            },
+            "tol",
+        ),
+        (
+            KindClassifierConfig {
+                min_df: 0,
+                ..config()
+            },
+            "min_df",
+        ),
+        (
+            KindClassifierConfig {
+                last_messages: 0,
+                ..config()
+            },
+            "last_messages",
+        ),
+        (
+            KindClassifierConfig {
+                max_iter: 0,
+                ..config()
+            },
+            "max_iter",
+        ),
     ] {
         match bad.fit(&train).unwrap_err() {
             FitError::InvalidConfig { field: got, .. } => assert_eq!(got, field),

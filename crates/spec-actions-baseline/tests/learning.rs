@@ -9,7 +9,12 @@ use spec_actions_core::jsonl::read_jsonl;
 use spec_actions_core::{ActionKind, Example};
 
 fn read(name: &str) -> Vec<Example> {
-    read_jsonl(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)).unwrap()
+    read_jsonl(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data")
+            .join(name),
+    )
+    .unwrap()
 }
 
 #[test]
@@ -25,5 +30,8 @@ fn kind_accuracy_on_a_real_sample_is_far_above_chance() {
     let majority = *per_kind.iter().max().unwrap() as f64 / eval.len() as f64;
     eprintln!("eval kind accuracy {accuracy:.3} (majority kind {majority:.2}, chance 0.111)");
     assert!(accuracy >= 0.55, "accuracy {accuracy}");
-    assert!(accuracy >= majority + 0.3, "accuracy {accuracy}, majority {majority}");
+    assert!(
+        accuracy >= majority + 0.3,
+        "accuracy {accuracy}, majority {majority}"
+    );
 }

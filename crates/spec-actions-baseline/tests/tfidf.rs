@@ -50,8 +50,16 @@ fn sublinear_rows_match_hand_computed_values() {
 fn raw_counts_match_hand_computed_values() {
     let (tfidf, rows) = TfIdf::fit_transform(corpus(), 1, false);
     assert!(!tfidf.sublinear_tf());
-    assert_abs_diff_eq!(rows[0].get(tfidf.column("x").unwrap()), 0.959_055_876_057_71, epsilon = 1e-12);
-    assert_abs_diff_eq!(rows[0].get(tfidf.column("y").unwrap()), 0.283_216_924_987_152_6, epsilon = 1e-12);
+    assert_abs_diff_eq!(
+        rows[0].get(tfidf.column("x").unwrap()),
+        0.959_055_876_057_71,
+        epsilon = 1e-12
+    );
+    assert_abs_diff_eq!(
+        rows[0].get(tfidf.column("y").unwrap()),
+        0.283_216_924_987_152_6,
+        epsilon = 1e-12
+    );
 }
 
 /// min_df = 2 keeps only y (in all three documents); its idf still counts all three
