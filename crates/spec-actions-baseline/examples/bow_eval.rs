@@ -57,9 +57,10 @@ fn main() -> Result<(), Box<dyn Error>> {
     let classifier = config.fit(&train)?;
     let fit = classifier.fit_report();
     println!(
-        "trained in {:.2} s: {} terms, {} L-BFGS iterations, converged {}, objective {:.5}, max |grad| {:.2e} (C = {}, min_df = {})",
+        "trained in {:.2} s: {} terms ({:.0} non-zero a row), {} L-BFGS iterations, converged {}, objective {:.5}, max |grad| {:.2e} (C = {}, min_df = {})",
         fit.seconds,
         fit.vocabulary,
+        fit.mean_nnz,
         fit.iterations,
         fit.converged,
         fit.objective,

@@ -19,7 +19,7 @@
 //!   a JSON file ([`save`](KindClassifier::save), atomic, and [`load`](KindClassifier::load)).
 //!
 //! Why its own optimiser rather than `linfa-logistic`: the features are sparse (about 30 000
-//! columns on the default train split, a few hundred non-zeros per row) and `linfa-logistic`
+//! columns on the default train split, about seventy non-zeros per row) and `linfa-logistic`
 //! takes a dense `ndarray` matrix, which at 17 000 rows would need gigabytes. A sparse softmax
 //! gradient (nine contiguous weights per non-zero) with a textbook L-BFGS (two-loop recursion,
 //! Armijo backtracking) is two hundred lines and fits the 17 000-example train split in about

@@ -108,6 +108,8 @@ pub struct FitReport {
     pub per_kind: [usize; ActionKind::COUNT],
     /// Columns of the TF-IDF vocabulary.
     pub vocabulary: usize,
+    /// Mean number of non-zero features of a training row.
+    pub mean_nnz: f64,
     /// L-BFGS iterations.
     pub iterations: usize,
     /// Whether a tolerance was met before `max_iter`.
@@ -230,6 +232,7 @@ impl KindClassifierConfig {
             examples: train.len(),
             per_kind,
             vocabulary: tfidf.len(),
+            mean_nnz: rows.iter().map(|r| r.nnz()).sum::<usize>() as f64 / rows.len() as f64,
             iterations: outcome.iterations,
             converged: outcome.converged,
             objective: outcome.value,
