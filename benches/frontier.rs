@@ -68,6 +68,8 @@ fn results() -> ResultsFile {
 }
 
 fn bench(c: &mut Criterion) {
+    // Which machine: speed figures compare only as same-run ratios on one machine.
+    eprintln!("machine: {}", spec_actions_core::machine::Machine::detect());
     let file = results();
     let options = ReportOptions {
         bootstrap: BootstrapOptions {

@@ -24,6 +24,7 @@ pub mod cost;
 pub mod example;
 pub mod io;
 pub mod jsonl;
+pub mod machine;
 pub mod metrics;
 pub mod parse;
 pub mod prompt;

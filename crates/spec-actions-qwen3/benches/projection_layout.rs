@@ -21,6 +21,8 @@ fn time(label: &str, reps: usize, f: impl Fn() -> Tensor<B, 3>) {
 }
 
 fn main() {
+    // Which machine: speed figures compare only as same-run ratios on one machine.
+    eprintln!("machine: {}", spec_actions_core::machine::Machine::detect());
     let device = Default::default();
     let (inp, out) = (1024, 3072);
     let hf = Tensor::<B, 2>::random([out, inp], Distribution::Default, &device);

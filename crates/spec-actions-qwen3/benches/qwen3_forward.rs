@@ -119,6 +119,8 @@ fn pytorch_anchor() -> Option<(f64, f64)> {
 }
 
 fn bench(c: &mut Criterion) {
+    // Which machine: speed figures compare only as same-run ratios on one machine.
+    eprintln!("machine: {}", spec_actions_core::machine::Machine::detect());
     let device = Default::default();
     let config = Qwen3Config::qwen3_0_6b();
     let started = Instant::now();

@@ -115,6 +115,8 @@ fn pytorch_anchor() -> Option<f64> {
 }
 
 fn bench(c: &mut Criterion) {
+    // Which machine: speed figures compare only as same-run ratios on one machine.
+    eprintln!("machine: {}", spec_actions_core::machine::Machine::detect());
     let device = Default::default();
     B::seed(&device, 0);
     let qwen = shape()

@@ -57,6 +57,8 @@ fn all_policies() -> Vec<Policy> {
 }
 
 fn bench(c: &mut Criterion) {
+    // Which machine: speed figures compare only as same-run ratios on one machine.
+    eprintln!("machine: {}", spec_actions_core::machine::Machine::detect());
     let config = SyntheticConfig {
         examples: DECISIONS,
         seed: 42,

@@ -112,6 +112,8 @@ impl RunDir {
             .collect();
         let manifest = serde_json::json!({
             "git_revision": git_revision(),
+            // stage timings compare only on one machine
+            "machine": spec_actions_core::machine::Machine::detect().to_string(),
             "preset": self.preset,
             "seed": seed,
             "configuration": preset_debug,

@@ -270,7 +270,7 @@ fn random(config: Qwen3Config, seed: u64) -> ModelSource {
 ///
 /// Training lists are class-balanced (the eval split is balanced by kind).
 pub fn tiny(seed: u64) -> Preset {
-    let cheap = small_config(64, 2, 4, 2, 16);
+    let cheap = small_config(64, 3, 4, 2, 16);
     let strong = small_config(128, 3, 4, 2, 32);
     Preset {
         name: "tiny".into(),
@@ -282,10 +282,10 @@ pub fn tiny(seed: u64) -> Preset {
             dev_fraction: 0.1,
             use_bfcl: true,
         },
-        cheap: full_role(random(cheap, seed + 1), seed + 1, 200, 8, 4e-3, 200 * 8),
+        cheap: full_role(random(cheap, seed + 1), seed + 1, 200, 8, 8e-3, 200 * 8),
         verifier: judge_role(seed + 2, 60, 16, 60 * 8),
         reward: judge_role(seed + 3, 50, 8, 50 * 8),
-        strong: full_role(random(strong, seed + 4), seed + 4, 200, 8, 3e-3, 200 * 8),
+        strong: full_role(random(strong, seed + 4), seed + 4, 200, 8, 6e-3, 200 * 8),
         dev_examples: 500,
         eval_examples: 500,
         heldout_examples: 100,

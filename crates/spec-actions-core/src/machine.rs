@@ -1,0 +1,114 @@
+//! What machine a run or a benchmark ran on: the CPU model, the cores Rust may use, and the
+//! SIMD features detected at run time — so two benchmark tables from different machines can be
+//! told apart (speed figures are only comparable as same-run ratios on one machine).
+//!
+//! ```
+//! let m = spec_actions_core::machine::Machine::detect();
+//! assert!(m.cores >= 1);
+//! println!("{m}"); // e.g. "AMD EPYC 9B14 · 2 cores · avx2 fma avx512f … · matmul kernels: AVX-512"
+//! ```
+
+use std::fmt;
+
+/// The machine, as detected at run time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Machine {
+    /// `model name` of `/proc/cpuinfo` (Linux), else the target architecture.
+    pub cpu: String,
+    /// [`std::thread::available_parallelism`].
+    pub cores: usize,
+    /// The SIMD features this CPU has among those the kernels use (`avx2`, `fma`, `avx512f`,
+    /// `avx512bw`, `avx512vl`, `avx512vnni`, `avx512bf16`, `f16c`), in that order.
+    pub simd: Vec<&'static str>,
+}
+
+impl Machine {
+    /// Reads the CPU model and detects the SIMD features.
+    pub fn detect() -> Self {
+        let cpu = std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|text| {
+                text.lines()
+                    .find_map(|l| l.strip_prefix("model name")?.split_once(':').map(|(_, v)| v.trim().to_string()))
+            })
+            .unwrap_or_else(|| std::env::consts::ARCH.to_string());
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Machine {
+            cpu,
+            cores,
+            simd: simd_features(),
+        }
+    }
+
+    /// The matmul kernels burn's Flex backend runs on this CPU: `gemm` dispatches to its
+    /// AVX-512 kernels (built in by the workspace's `x86-v4` feature) when the CPU has
+    /// AVX-512F, to its AVX2 + FMA kernels otherwise, else to portable code.
+    pub fn matmul_kernels(&self) -> &'static str {
+        let has = |f: &str| self.simd.contains(&f);
+        if has("avx512f") {
+            "AVX-512"
+        } else if has("avx2") && has("fma") {
+            "AVX2+FMA"
+        } else {
+            "portable"
+        }
+    }
+}
+
+impl fmt::Display for Machine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} · {} core{} · SIMD: {} · matmul kernels: {}",
+            self.cpu,
+            self.cores,
+            if self.cores == 1 { "" } else { "s" },
+            if self.simd.is_empty() {
+                "none detected".to_string()
+            } else {
+                self.simd.join(" ")
+            },
+            self.matmul_kernels()
+        )
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+fn simd_features() -> Vec<&'static str> {
+    let detected = [
+        ("avx2", std::arch::is_x86_feature_detected!("avx2")),
+        ("fma", std::arch::is_x86_feature_detected!("fma")),
+        ("avx512f", std::arch::is_x86_feature_detected!("avx512f")),
+        ("avx512bw", std::arch::is_x86_feature_detected!("avx512bw")),
+        ("avx512vl", std::arch::is_x86_feature_detected!("avx512vl")),
+        ("avx512vnni", std::arch::is_x86_feature_detected!("avx512vnni")),
+        ("avx512bf16", std::arch::is_x86_feature_detected!("avx512bf16")),
+        ("f16c", std::arch::is_x86_feature_detected!("f16c")),
+    ];
+    detected.into_iter().filter(|(_, on)| *on).map(|(name, _)| name).collect()
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn simd_features() -> Vec<&'static str> {
+    Vec::new()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_kernel_choice_follows_the_features() {
+        let machine = |simd: Vec<&'static str>| Machine {
+            cpu: "test".into(),
+            cores: 2,
+            simd,
+        };
+        assert_eq!(machine(vec!["avx2", "fma", "avx512f"]).matmul_kernels(), "AVX-512");
+        assert_eq!(machine(vec!["avx2", "fma"]).matmul_kernels(), "AVX2+FMA");
+        assert_eq!(machine(vec!["avx2"]).matmul_kernels(), "portable");
+        assert_eq!(machine(vec![]).matmul_kernels(), "portable");
+        let shown = machine(vec!["avx2", "fma"]).to_string();
+        assert_eq!(shown, "test · 2 cores · SIMD: avx2 fma · matmul kernels: AVX2+FMA");
+    }
+}
