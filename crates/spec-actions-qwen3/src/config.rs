@@ -317,13 +317,17 @@ impl Qwen3Config {
         }
         // RMSNorm divides by sqrt(mean(x²) + eps): eps ≤ 0 gives NaN (or ∞ on a zero row);
         // RoPE raises theta to fractional powers: theta ≤ 0 gives NaN frequencies.
-        for (field, value) in [("rms_norm_eps", self.rms_norm_eps), ("rope_theta", self.rope_theta)] {
+        for (field, value) in [
+            ("rms_norm_eps", self.rms_norm_eps),
+            ("rope_theta", self.rope_theta),
+        ] {
             if !(value.is_finite() && value > 0.0) {
                 return Err(Qwen3Error::Unsupported {
                     path: path.to_path_buf(),
                     field: field.into(),
                     value: value.to_string(),
-                    reason: "must be a positive finite number (anything else makes the model output NaN)".into(),
+                    reason: "must be a positive finite number (anything else makes the model output NaN)"
+                        .into(),
                 });
             }
         }
@@ -352,7 +356,12 @@ impl Qwen3Config {
     /// assert!(config.check_token_ids_fit("config.json".as_ref(), "tokenizer.json".as_ref(), 151_668).is_ok());
     /// assert!(config.check_token_ids_fit("config.json".as_ref(), "tokenizer.json".as_ref(), 151_936).is_err());
     /// ```
-    pub fn check_token_ids_fit(&self, config_path: &Path, tokenizer_path: &Path, max_token_id: u32) -> Result<()> {
+    pub fn check_token_ids_fit(
+        &self,
+        config_path: &Path,
+        tokenizer_path: &Path,
+        max_token_id: u32,
+    ) -> Result<()> {
         if usize::try_from(max_token_id).is_ok_and(|id| id < self.vocab_size) {
             return Ok(());
         }

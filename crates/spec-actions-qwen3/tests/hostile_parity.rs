@@ -163,7 +163,8 @@ fn a_checkpoint_with_nan_weights_fails_every_affected_check() {
     weights.write(&dir.path().join("model.safetensors"));
     let model = load_qwen3::<Flex>(dir.path(), &Default::default()).expect("NaN checkpoint loads");
     let reference = ReferenceFile::open(tiny().join("reference.safetensors")).unwrap();
-    let checks = no_panic("NaN checkpoint", || check_reference(&model, &reference, 1e-4)).expect("checks run");
+    let checks =
+        no_panic("NaN checkpoint", || check_reference(&model, &reference, 1e-4)).expect("checks run");
     for key in ["logits", "padded_logits", "hidden_state.2"] {
         let check = find(&checks, key);
         assert!(!check.passed(), "{check:?}");
@@ -197,7 +198,9 @@ fn poisoned_adapter(dir: &Path, tensor: &str, value: f32) -> PathBuf {
 
 fn lora_checks(adapter: &Path, reference: &ReferenceFile) -> Result<Vec<ParityCheck>, Qwen3Error> {
     let base = load_qwen3::<Autodiff<Flex>>(tiny(), &Default::default()).expect("fixture loads");
-    no_panic("lora", || check_lora_reference(base, adapter, reference, 1e-4, 1e-5, 1e-3))
+    no_panic("lora", || {
+        check_lora_reference(base, adapter, reference, 1e-4, 1e-5, 1e-3)
+    })
 }
 
 #[test]
@@ -247,7 +250,11 @@ fn nan_or_inf_in_reference_loss_or_one_gradient_fails_naming_it() {
         let check = find(&checks, key);
         assert!(!check.passed(), "{key} = {value} passed: {check:?}");
         assert_eq!(check.non_finite_reference, 1, "{check:?}");
-        let failed: Vec<&str> = checks.iter().filter(|c| !c.passed()).map(|c| c.key.as_str()).collect();
+        let failed: Vec<&str> = checks
+            .iter()
+            .filter(|c| !c.passed())
+            .map(|c| c.key.as_str())
+            .collect();
         let expected: Vec<&str> = if key == grad {
             vec![failed[0], grad]
         } else {
@@ -260,18 +267,34 @@ fn nan_or_inf_in_reference_loss_or_one_gradient_fails_naming_it() {
     }
 }
 
-fn expect_shape_error(result: Result<Vec<ParityCheck>, Qwen3Error>, file: &Path, key: &str, expected: &[usize], found: &[usize]) {
+/// A tensor written with another shape: (key, written shape, values, the model's shape).
+type ShapeCase = (&'static str, Vec<usize>, Vec<f32>, Vec<usize>);
+
+fn expect_shape_error(
+    result: Result<Vec<ParityCheck>, Qwen3Error>,
+    file: &Path,
+    key: &str,
+    expected: &[usize],
+    found: &[usize],
+) {
     match result {
-        Err(ref err @ Qwen3Error::ReferenceShape {
-            ref path,
-            ref tensor,
-            expected: ref e,
-            found: ref f,
-        }) => {
+        Err(
+            ref err @ Qwen3Error::ReferenceShape {
+                ref path,
+                ref tensor,
+                expected: ref e,
+                found: ref f,
+            },
+        ) => {
             assert_eq!((path.as_path(), tensor.as_str()), (file, key), "{err}");
             assert_eq!((e.as_slice(), f.as_slice()), (expected, found), "{err}");
             let message = err.to_string();
-            for part in [file.display().to_string(), key.to_string(), format!("{expected:?}"), format!("{found:?}")] {
+            for part in [
+                file.display().to_string(),
+                key.to_string(),
+                format!("{expected:?}"),
+                format!("{found:?}"),
+            ] {
                 assert!(message.contains(&part), "{part} not in {message}");
             }
         }
@@ -288,13 +311,38 @@ fn a_reference_of_the_wrong_shape_is_an_error_naming_the_tensor_and_both_shapes(
     let hidden = full.f32s("hidden_state.1");
     // (tensor, new shape, values): shorter (zip would have compared a prefix), longer, and the
     // same number of values in another shape.
-    let cases: Vec<(&str, Vec<usize>, Vec<f32>, Vec<usize>)> = vec![
-        ("logits", vec![2, 13, 512], logits[..2 * 13 * 512].to_vec(), vec![2, 13, 1024]),
-        ("logits", vec![1, 13, 1024], logits[..13 * 1024].to_vec(), vec![2, 13, 1024]),
+    let cases: Vec<ShapeCase> = vec![
+        (
+            "logits",
+            vec![2, 13, 512],
+            logits[..2 * 13 * 512].to_vec(),
+            vec![2, 13, 1024],
+        ),
+        (
+            "logits",
+            vec![1, 13, 1024],
+            logits[..13 * 1024].to_vec(),
+            vec![2, 13, 1024],
+        ),
         ("logits", vec![26, 1024], logits.clone(), vec![2, 13, 1024]),
-        ("logits", vec![2, 13, 1025], [logits.clone(), vec![0.0; 26]].concat(), vec![2, 13, 1024]),
-        ("padded_logits", vec![2, 13, 1000], logits[..2 * 13 * 1000].to_vec(), vec![2, 13, 1024]),
-        ("hidden_state.1", vec![2, 13, 32], hidden[..2 * 13 * 32].to_vec(), vec![2, 13, 64]),
+        (
+            "logits",
+            vec![2, 13, 1025],
+            [logits.clone(), vec![0.0; 26]].concat(),
+            vec![2, 13, 1024],
+        ),
+        (
+            "padded_logits",
+            vec![2, 13, 1000],
+            logits[..2 * 13 * 1000].to_vec(),
+            vec![2, 13, 1024],
+        ),
+        (
+            "hidden_state.1",
+            vec![2, 13, 32],
+            hidden[..2 * 13 * 32].to_vec(),
+            vec![2, 13, 64],
+        ),
     ];
     for (n, (key, shape, values, expected)) in cases.into_iter().enumerate() {
         let mut tensors = full.clone();
@@ -306,10 +354,20 @@ fn a_reference_of_the_wrong_shape_is_an_error_naming_the_tensor_and_both_shapes(
     // A short mask.
     let mut tensors = full.clone();
     let mask = full.i64s("padded_attention_mask");
-    tensors.set_i64("padded_attention_mask", vec![2, 12], &[&mask[..12], &mask[13..25]].concat());
+    tensors.set_i64(
+        "padded_attention_mask",
+        vec![2, 12],
+        &[&mask[..12], &mask[13..25]].concat(),
+    );
     let reference = tensors.open(dir.path(), "short_mask.safetensors");
     let result = no_panic("short mask", || check_reference(&model, &reference, 1e-4));
-    expect_shape_error(result, &reference.path, "padded_attention_mask", &[2, 13], &[2, 12]);
+    expect_shape_error(
+        result,
+        &reference.path,
+        "padded_attention_mask",
+        &[2, 13],
+        &[2, 12],
+    );
 }
 
 #[test]
@@ -320,19 +378,35 @@ fn lora_references_of_the_wrong_shape_are_errors_naming_the_tensor() {
     let grad = "grad.base_model.model.model.layers.0.self_attn.q_proj.lora_A.default.weight";
     let g = full.f32s(grad);
     let lora = full.f32s("lora_logits");
-    let cases: Vec<(&str, Vec<usize>, Vec<f32>, Vec<usize>)> = vec![
+    let cases: Vec<ShapeCase> = vec![
         // Transposed: same number of values, another shape.
         (grad, vec![64, 4], g.clone(), vec![4, 64]),
         (grad, vec![4, 32], g[..128].to_vec(), vec![4, 64]),
-        ("lora_logits", vec![2, 13, 100], lora[..2 * 13 * 100].to_vec(), vec![2, 13, 1024]),
-        ("merged_logits", vec![2, 13, 1024, 1], lora.clone(), vec![2, 13, 1024]),
+        (
+            "lora_logits",
+            vec![2, 13, 100],
+            lora[..2 * 13 * 100].to_vec(),
+            vec![2, 13, 1024],
+        ),
+        (
+            "merged_logits",
+            vec![2, 13, 1024, 1],
+            lora.clone(),
+            vec![2, 13, 1024],
+        ),
         ("train_loss", vec![2], vec![1.0, 2.0], vec![1]),
     ];
     for (n, (key, shape, values, expected)) in cases.into_iter().enumerate() {
         let mut tensors = full.clone();
         tensors.set_f32(key, shape.clone(), &values);
         let reference = tensors.open(dir.path(), &format!("ref{n}.safetensors"));
-        expect_shape_error(lora_checks(&adapter, &reference), &reference.path, key, &expected, &shape);
+        expect_shape_error(
+            lora_checks(&adapter, &reference),
+            &reference.path,
+            key,
+            &expected,
+            &shape,
+        );
     }
 }
 
@@ -358,7 +432,9 @@ fn f16_and_bf16_references_are_read_as_f32() {
     for (dtype, convert) in conversions {
         let mut tensors = full.clone();
         let (bytes, rounded): (Vec<Vec<u8>>, Vec<f64>) = logits.iter().map(|&v| convert(v)).unzip();
-        tensors.0.insert("logits".into(), (dtype, vec![2, 13, 1024], bytes.concat()));
+        tensors
+            .0
+            .insert("logits".into(), (dtype, vec![2, 13, 1024], bytes.concat()));
         let reference = tensors.open(dir.path(), &format!("{dtype:?}.safetensors"));
         assert_eq!(reference.get("logits").unwrap().values, rounded, "{dtype:?}");
         // The half-precision rounding bounds how far the comparison may move.
@@ -367,15 +443,24 @@ fn f16_and_bf16_references_are_read_as_f32() {
             .zip(&rounded)
             .map(|(&a, &b)| (f64::from(a) - b).abs())
             .fold(0.0, f64::max);
-        assert!(rounding > 0.0, "{dtype:?} rounding changed nothing; the test would not see it");
+        assert!(
+            rounding > 0.0,
+            "{dtype:?} rounding changed nothing; the test would not see it"
+        );
         let checks = check_reference(&model, &reference, exact_diff + rounding + 1e-9).expect("checks run");
         let check = find(&checks, "logits");
         assert!(check.passed(), "{dtype:?}: {check:?} (rounding {rounding:.3e})");
-        assert!(check.max_abs_diff >= rounding - exact_diff, "{dtype:?}: {check:?}");
+        assert!(
+            check.max_abs_diff >= rounding - exact_diff,
+            "{dtype:?}: {check:?}"
+        );
     }
     // A dtype that is not read is named, with its dtype, instead of reported missing.
     let mut tensors = full.clone();
-    tensors.0.insert("logits".into(), (Dtype::U8, vec![2, 13, 1024], vec![0; 2 * 13 * 1024]));
+    tensors.0.insert(
+        "logits".into(),
+        (Dtype::U8, vec![2, 13, 1024], vec![0; 2 * 13 * 1024]),
+    );
     let reference = tensors.open(dir.path(), "u8.safetensors");
     match check_reference(&model, &reference, 1e-4) {
         Err(Qwen3Error::InvalidReference { path, field, reason }) => {
@@ -403,7 +488,12 @@ fn expect_named(case: &str, result: Result<Vec<ParityCheck>, Qwen3Error>, file: 
     };
     let (path, field) = match (&err, expect) {
         (Qwen3Error::InvalidReference { path, field, .. }, Expect::Invalid(f))
-        | (Qwen3Error::ReferenceShape { path, tensor: field, .. }, Expect::Shape(f))
+        | (
+            Qwen3Error::ReferenceShape {
+                path, tensor: field, ..
+            },
+            Expect::Shape(f),
+        )
         | (Qwen3Error::MissingField { path, field }, Expect::Missing(f)) => {
             assert_eq!(field, f, "{case}: {err}");
             (path, field)
@@ -423,77 +513,149 @@ type Damage = fn(&mut Tensors);
 /// The hostile token fields of issue 18 item 3, each on an otherwise intact reference.
 fn token_field_cases() -> Vec<(&'static str, Damage, Expect)> {
     vec![
-        ("1-D input_ids", |t| {
-            let ids = t.i64s("input_ids");
-            t.set_i64("input_ids", vec![26], &ids);
-        }, Expect::Invalid("input_ids")),
-        ("3-D input_ids", |t| {
-            let ids = t.i64s("input_ids");
-            t.set_i64("input_ids", vec![1, 2, 13], &ids);
-        }, Expect::Invalid("input_ids")),
-        ("empty input_ids", |t| t.set_i64("input_ids", vec![0, 13], &[]), Expect::Invalid("input_ids")),
-        ("negative input id", |t| {
-            let mut ids = t.i64s("input_ids");
-            ids[3] = -1;
-            t.set_i64("input_ids", vec![2, 13], &ids);
-        }, Expect::Invalid("input_ids")),
-        ("input id = vocab_size", |t| {
-            let mut ids = t.i64s("input_ids");
-            ids[25] = 1024;
-            t.set_i64("input_ids", vec![2, 13], &ids);
-        }, Expect::Invalid("input_ids")),
-        ("input id beyond u32", |t| {
-            let mut ids = t.i64s("input_ids");
-            ids[0] = 1 << 40;
-            t.set_i64("input_ids", vec![2, 13], &ids);
-        }, Expect::Invalid("input_ids")),
-        ("fractional input id", |t| {
-            let mut ids: Vec<f32> = t.i64s("input_ids").iter().map(|&v| v as f32).collect();
-            ids[1] = 3.5;
-            t.set_f32("input_ids", vec![2, 13], &ids);
-        }, Expect::Invalid("input_ids")),
-        ("missing input_ids", |t| {
-            t.0.remove("input_ids");
-        }, Expect::Missing("input_ids")),
-        ("mask value 2", |t| {
-            let mut mask = t.i64s("padded_attention_mask");
-            mask[0] = 2;
-            t.set_i64("padded_attention_mask", vec![2, 13], &mask);
-        }, Expect::Invalid("padded_attention_mask")),
-        ("1-D mask", |t| {
-            let mask = t.i64s("padded_attention_mask");
-            t.set_i64("padded_attention_mask", vec![26], &mask);
-        }, Expect::Shape("padded_attention_mask")),
-        ("empty greedy output", |t| t.set_i64("greedy_output", vec![1, 0], &[]), Expect::Invalid("greedy_output")),
-        ("greedy output shorter than its prompt", |t| {
-            let out = t.i64s("greedy_output");
-            t.set_i64("greedy_output", vec![1, 5], &out[..5]);
-        }, Expect::Invalid("greedy_output")),
-        ("greedy output equal to its prompt", |t| {
-            let prompt = t.i64s("greedy_prompt");
-            t.set_i64("greedy_output", vec![1, 7], &prompt);
-        }, Expect::Invalid("greedy_output")),
-        ("1-D greedy output", |t| {
-            let out = t.i64s("greedy_output");
-            t.set_i64("greedy_output", vec![17], &out);
-        }, Expect::Invalid("greedy_output")),
-        ("greedy output with two rows for one prompt", |t| {
-            let out = t.i64s("greedy_output");
-            t.set_i64("greedy_output", vec![2, 17], &[out.clone(), out].concat());
-        }, Expect::Shape("greedy_output")),
-        ("negative greedy prompt id", |t| {
-            let mut p = t.i64s("greedy_prompt");
-            p[2] = -5;
-            t.set_i64("greedy_prompt", vec![1, 7], &p);
-        }, Expect::Invalid("greedy_prompt")),
-        ("out-of-range greedy output id", |t| {
-            let mut out = t.i64s("greedy_output");
-            out[16] = 99_999;
-            t.set_i64("greedy_output", vec![1, 17], &out);
-        }, Expect::Invalid("greedy_output")),
-        ("greedy output without its prompt", |t| {
-            t.0.remove("greedy_prompt");
-        }, Expect::Missing("greedy_prompt")),
+        (
+            "1-D input_ids",
+            |t| {
+                let ids = t.i64s("input_ids");
+                t.set_i64("input_ids", vec![26], &ids);
+            },
+            Expect::Invalid("input_ids"),
+        ),
+        (
+            "3-D input_ids",
+            |t| {
+                let ids = t.i64s("input_ids");
+                t.set_i64("input_ids", vec![1, 2, 13], &ids);
+            },
+            Expect::Invalid("input_ids"),
+        ),
+        (
+            "empty input_ids",
+            |t| t.set_i64("input_ids", vec![0, 13], &[]),
+            Expect::Invalid("input_ids"),
+        ),
+        (
+            "negative input id",
+            |t| {
+                let mut ids = t.i64s("input_ids");
+                ids[3] = -1;
+                t.set_i64("input_ids", vec![2, 13], &ids);
+            },
+            Expect::Invalid("input_ids"),
+        ),
+        (
+            "input id = vocab_size",
+            |t| {
+                let mut ids = t.i64s("input_ids");
+                ids[25] = 1024;
+                t.set_i64("input_ids", vec![2, 13], &ids);
+            },
+            Expect::Invalid("input_ids"),
+        ),
+        (
+            "input id beyond u32",
+            |t| {
+                let mut ids = t.i64s("input_ids");
+                ids[0] = 1 << 40;
+                t.set_i64("input_ids", vec![2, 13], &ids);
+            },
+            Expect::Invalid("input_ids"),
+        ),
+        (
+            "fractional input id",
+            |t| {
+                let mut ids: Vec<f32> = t.i64s("input_ids").iter().map(|&v| v as f32).collect();
+                ids[1] = 3.5;
+                t.set_f32("input_ids", vec![2, 13], &ids);
+            },
+            Expect::Invalid("input_ids"),
+        ),
+        (
+            "missing input_ids",
+            |t| {
+                t.0.remove("input_ids");
+            },
+            Expect::Missing("input_ids"),
+        ),
+        (
+            "mask value 2",
+            |t| {
+                let mut mask = t.i64s("padded_attention_mask");
+                mask[0] = 2;
+                t.set_i64("padded_attention_mask", vec![2, 13], &mask);
+            },
+            Expect::Invalid("padded_attention_mask"),
+        ),
+        (
+            "1-D mask",
+            |t| {
+                let mask = t.i64s("padded_attention_mask");
+                t.set_i64("padded_attention_mask", vec![26], &mask);
+            },
+            Expect::Shape("padded_attention_mask"),
+        ),
+        (
+            "empty greedy output",
+            |t| t.set_i64("greedy_output", vec![1, 0], &[]),
+            Expect::Invalid("greedy_output"),
+        ),
+        (
+            "greedy output shorter than its prompt",
+            |t| {
+                let out = t.i64s("greedy_output");
+                t.set_i64("greedy_output", vec![1, 5], &out[..5]);
+            },
+            Expect::Invalid("greedy_output"),
+        ),
+        (
+            "greedy output equal to its prompt",
+            |t| {
+                let prompt = t.i64s("greedy_prompt");
+                t.set_i64("greedy_output", vec![1, 7], &prompt);
+            },
+            Expect::Invalid("greedy_output"),
+        ),
+        (
+            "1-D greedy output",
+            |t| {
+                let out = t.i64s("greedy_output");
+                t.set_i64("greedy_output", vec![17], &out);
+            },
+            Expect::Invalid("greedy_output"),
+        ),
+        (
+            "greedy output with two rows for one prompt",
+            |t| {
+                let out = t.i64s("greedy_output");
+                t.set_i64("greedy_output", vec![2, 17], &[out.clone(), out].concat());
+            },
+            Expect::Shape("greedy_output"),
+        ),
+        (
+            "negative greedy prompt id",
+            |t| {
+                let mut p = t.i64s("greedy_prompt");
+                p[2] = -5;
+                t.set_i64("greedy_prompt", vec![1, 7], &p);
+            },
+            Expect::Invalid("greedy_prompt"),
+        ),
+        (
+            "out-of-range greedy output id",
+            |t| {
+                let mut out = t.i64s("greedy_output");
+                out[16] = 99_999;
+                t.set_i64("greedy_output", vec![1, 17], &out);
+            },
+            Expect::Invalid("greedy_output"),
+        ),
+        (
+            "greedy output without its prompt",
+            |t| {
+                t.0.remove("greedy_prompt");
+            },
+            Expect::Missing("greedy_prompt"),
+        ),
     ]
 }
 
@@ -515,30 +677,54 @@ fn hostile_ids_and_labels_are_errors_in_the_lora_check_too() {
     let dir = tempfile::tempdir().unwrap();
     let adapter = tiny().join("lora");
     let cases: Vec<(&str, Damage, Expect)> = vec![
-        ("1-D input_ids", |t| {
-            let ids = t.i64s("input_ids");
-            t.set_i64("input_ids", vec![26], &ids);
-        }, Expect::Invalid("input_ids")),
-        ("negative input id", |t| {
-            let mut ids = t.i64s("input_ids");
-            ids[3] = -7;
-            t.set_i64("input_ids", vec![2, 13], &ids);
-        }, Expect::Invalid("input_ids")),
-        ("label = vocab_size", |t| {
-            let mut labels = t.i64s("train_labels");
-            labels[20] = 1024;
-            t.set_i64("train_labels", vec![2, 13], &labels);
-        }, Expect::Invalid("train_labels")),
-        ("label -1", |t| {
-            let mut labels = t.i64s("train_labels");
-            labels[20] = -1;
-            t.set_i64("train_labels", vec![2, 13], &labels);
-        }, Expect::Invalid("train_labels")),
-        ("every label ignored", |t| t.set_i64("train_labels", vec![2, 13], &[-100; 26]), Expect::Invalid("train_labels")),
-        ("short labels", |t| {
-            let labels = t.i64s("train_labels");
-            t.set_i64("train_labels", vec![2, 12], &labels[..24]);
-        }, Expect::Shape("train_labels")),
+        (
+            "1-D input_ids",
+            |t| {
+                let ids = t.i64s("input_ids");
+                t.set_i64("input_ids", vec![26], &ids);
+            },
+            Expect::Invalid("input_ids"),
+        ),
+        (
+            "negative input id",
+            |t| {
+                let mut ids = t.i64s("input_ids");
+                ids[3] = -7;
+                t.set_i64("input_ids", vec![2, 13], &ids);
+            },
+            Expect::Invalid("input_ids"),
+        ),
+        (
+            "label = vocab_size",
+            |t| {
+                let mut labels = t.i64s("train_labels");
+                labels[20] = 1024;
+                t.set_i64("train_labels", vec![2, 13], &labels);
+            },
+            Expect::Invalid("train_labels"),
+        ),
+        (
+            "label -1",
+            |t| {
+                let mut labels = t.i64s("train_labels");
+                labels[20] = -1;
+                t.set_i64("train_labels", vec![2, 13], &labels);
+            },
+            Expect::Invalid("train_labels"),
+        ),
+        (
+            "every label ignored",
+            |t| t.set_i64("train_labels", vec![2, 13], &[-100; 26]),
+            Expect::Invalid("train_labels"),
+        ),
+        (
+            "short labels",
+            |t| {
+                let labels = t.i64s("train_labels");
+                t.set_i64("train_labels", vec![2, 12], &labels[..24]);
+            },
+            Expect::Shape("train_labels"),
+        ),
     ];
     for (n, (case, damage, expect)) in cases.into_iter().enumerate() {
         let mut tensors = Tensors::reference();

@@ -24,8 +24,10 @@ fn qwen3_tokenizer_dir() -> PathBuf {
 /// among them, marked special), in a temp dir.
 fn word_level(vocab: &[(&str, u32)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temp dir");
-    let vocab_map: serde_json::Map<String, Value> =
-        vocab.iter().map(|(t, id)| ((*t).to_string(), json!(id))).collect();
+    let vocab_map: serde_json::Map<String, Value> = vocab
+        .iter()
+        .map(|(t, id)| ((*t).to_string(), json!(id)))
+        .collect();
     let added: Vec<Value> = vocab
         .iter()
         .filter(|(t, _)| t.starts_with("<|"))
@@ -84,11 +86,24 @@ fn qwen3_tokenizer_is_refused_for_a_1024_token_model_and_accepted_for_qwen3_size
     let json: Value =
         serde_json::from_str(&std::fs::read_to_string(qwen3_tokenizer_dir().join("tokenizer.json")).unwrap())
             .unwrap();
-    let model_max = json["model"]["vocab"].as_object().unwrap().values().filter_map(Value::as_u64).max();
-    let added_max = json["added_tokens"].as_array().unwrap().iter().filter_map(|t| t["id"].as_u64()).max();
+    let model_max = json["model"]["vocab"]
+        .as_object()
+        .unwrap()
+        .values()
+        .filter_map(Value::as_u64)
+        .max();
+    let added_max = json["added_tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["id"].as_u64())
+        .max();
     let expected = model_max.max(added_max).unwrap() as u32;
     assert_eq!(tokenizer.max_token_id(), Some(expected));
-    assert!(expected >= tokenizer.special().im_start, "special tokens are counted");
+    assert!(
+        expected >= tokenizer.special().im_start,
+        "special tokens are counted"
+    );
 
     let (tiny, tiny_path) = tiny_config();
     expect_mismatch(
@@ -118,7 +133,9 @@ fn the_bound_is_strict_and_special_tokens_count() {
     ]);
     let tokenizer = Qwen3Tokenizer::from_dir(fits.path()).expect("word-level tokenizer");
     assert_eq!(tokenizer.max_token_id(), Some(1023));
-    tokenizer.check_fits(&tiny, &tiny_path).expect("ids 0..=1023 fit 1024 rows");
+    tokenizer
+        .check_fits(&tiny, &tiny_path)
+        .expect("ids 0..=1023 fit 1024 rows");
 
     // Only the special token <|im_end|> is past the last row: refused, naming 1024.
     let special_past = word_level(&[
@@ -160,8 +177,15 @@ fn check_token_ids_fit_compares_against_vocab_size() {
     let (tiny, tiny_path) = tiny_config();
     let tok = Path::new("tok/tokenizer.json");
     tiny.check_token_ids_fit(&tiny_path, tok, 0).expect("id 0 fits");
-    tiny.check_token_ids_fit(&tiny_path, tok, 1023).expect("id 1023 fits");
-    expect_mismatch(tiny.check_token_ids_fit(&tiny_path, tok, 1024), tok, &tiny_path, 1024, 1024);
+    tiny.check_token_ids_fit(&tiny_path, tok, 1023)
+        .expect("id 1023 fits");
+    expect_mismatch(
+        tiny.check_token_ids_fit(&tiny_path, tok, 1024),
+        tok,
+        &tiny_path,
+        1024,
+        1024,
+    );
     expect_mismatch(
         tiny.check_token_ids_fit(&tiny_path, tok, u32::MAX),
         tok,

@@ -98,7 +98,11 @@ pub fn check_lora_reference<B: AutodiffBackend>(
             });
         }
         // The label of the first token of a row is never scored (nothing predicts it).
-        if labels.values.chunks(seq).all(|row| row.iter().skip(1).all(|&l| l == -100)) {
+        if labels
+            .values
+            .chunks(seq)
+            .all(|row| row.iter().skip(1).all(|&l| l == -100))
+        {
             return Err(Qwen3Error::InvalidReference {
                 path: reference.path.clone(),
                 field: "train_labels".into(),
@@ -124,7 +128,11 @@ pub fn check_lora_reference<B: AutodiffBackend>(
             loss_tolerance,
         ));
         let grads = loss.backward();
-        let mut keys: Vec<&String> = reference.tensors.keys().filter(|k| k.starts_with("grad.")).collect();
+        let mut keys: Vec<&String> = reference
+            .tensors
+            .keys()
+            .filter(|k| k.starts_with("grad."))
+            .collect();
         keys.sort();
         let mut per_tensor = Vec::new();
         for key in keys {
@@ -152,7 +160,11 @@ pub fn check_lora_reference<B: AutodiffBackend>(
         }
         if !per_tensor.is_empty() {
             let worst = per_tensor.iter().map(|c| c.max_abs_diff).fold(0.0f64, |m, d| {
-                if m.is_nan() || d.is_nan() { f64::NAN } else { m.max(d) }
+                if m.is_nan() || d.is_nan() {
+                    f64::NAN
+                } else {
+                    m.max(d)
+                }
             });
             checks.push(ParityCheck {
                 key: format!("grad.* ({} tensors, relative)", per_tensor.len()),

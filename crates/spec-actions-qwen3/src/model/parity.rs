@@ -13,8 +13,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
-use memmap2::Mmap;
 use half::{bf16, f16};
+use memmap2::Mmap;
 use safetensors::{Dtype, SafeTensors};
 
 use crate::error::{Qwen3Error, Result};
@@ -143,7 +143,11 @@ impl std::fmt::Display for ParityCheck {
             self.key, self.max_abs_diff, self.tolerance
         )?;
         if self.non_finite_ours > 0 {
-            write!(f, "; {} non-finite value(s) (NaN/inf) in ours", self.non_finite_ours)?;
+            write!(
+                f,
+                "; {} non-finite value(s) (NaN/inf) in ours",
+                self.non_finite_ours
+            )?;
         }
         if self.non_finite_reference > 0 {
             write!(
@@ -334,7 +338,12 @@ impl ReferenceFile {
     fn padded_mask(&self, batch: usize, seq: usize) -> Result<Vec<Vec<bool>>> {
         let key = "padded_attention_mask";
         let t = self.get_shaped(key, &[batch, seq])?;
-        if let Some((i, v)) = t.values.iter().enumerate().find(|(_, v)| **v != 0.0 && **v != 1.0) {
+        if let Some((i, v)) = t
+            .values
+            .iter()
+            .enumerate()
+            .find(|(_, v)| **v != 0.0 && **v != 1.0)
+        {
             return Err(self.invalid(
                 key,
                 format!("value {v} at [{}, {}] is neither 0 nor 1", i / seq, i % seq),
@@ -407,7 +416,13 @@ pub fn check_reference<B: Backend>(
         let key = format!("hidden_state.{n}");
         if reference.has(&key) {
             let r = reference.get_shaped(&key, &state.dims())?;
-            checks.push(ParityCheck::compare(key, &to_vec(state), &r.values, |_| true, tolerance));
+            checks.push(ParityCheck::compare(
+                key,
+                &to_vec(state),
+                &r.values,
+                |_| true,
+                tolerance,
+            ));
         }
     }
 
