@@ -448,6 +448,14 @@ impl Qwen3Tokenizer {
         }
     }
 
+    /// [`Self::check_fits`] against the `config.json` of the checkpoint folder `dir`, reading
+    /// only that file (no weights): call it before loading a checkpoint with this tokenizer.
+    pub fn check_fits_checkpoint(&self, dir: impl AsRef<Path>) -> Result<(), Qwen3Error> {
+        let config_path = dir.as_ref().join("config.json");
+        let config = Qwen3Config::from_file(&config_path)?;
+        self.check_fits(&config, &config_path)
+    }
+
     /// The `tokenizer.json` this tokenizer was read from.
     pub fn path(&self) -> &Path {
         &self.path

@@ -650,6 +650,22 @@ fn token_field_cases() -> Vec<(&'static str, Damage, Expect)> {
             Expect::Invalid("greedy_output"),
         ),
         (
+            "hidden state beyond the model's",
+            |t| {
+                let state = t.0["hidden_state.2"].clone();
+                t.0.insert("hidden_state.3".into(), state);
+            },
+            Expect::Invalid("hidden_state.3"),
+        ),
+        (
+            "hidden state not numbered",
+            |t| {
+                let state = t.0["hidden_state.2"].clone();
+                t.0.insert("hidden_state.last".into(), state);
+            },
+            Expect::Invalid("hidden_state.last"),
+        ),
+        (
             "greedy output without its prompt",
             |t| {
                 t.0.remove("greedy_prompt");

@@ -194,3 +194,33 @@ fn check_token_ids_fit_compares_against_vocab_size() {
         1024,
     );
 }
+
+#[test]
+fn check_fits_checkpoint_reads_only_the_config() {
+    let tokenizer = Qwen3Tokenizer::from_dir(qwen3_tokenizer_dir()).expect("repository tokenizer");
+    let max = tokenizer.max_token_id().expect("non-empty vocabulary");
+    // A folder holding only a config.json (no weights): the check needs nothing else.
+    let dir = tempfile::tempdir().unwrap();
+    let (_, tiny_path) = tiny_config();
+    std::fs::copy(&tiny_path, dir.path().join("config.json")).unwrap();
+    expect_mismatch(
+        tokenizer.check_fits_checkpoint(dir.path()),
+        &qwen3_tokenizer_dir().join("tokenizer.json"),
+        &dir.path().join("config.json"),
+        max,
+        1024,
+    );
+    // The same folder with Qwen3's vocabulary size fits.
+    let mut config: Value = serde_json::from_str(&std::fs::read_to_string(&tiny_path).unwrap()).unwrap();
+    config["vocab_size"] = json!(151_936);
+    std::fs::write(dir.path().join("config.json"), config.to_string()).unwrap();
+    tokenizer
+        .check_fits_checkpoint(dir.path())
+        .expect("151,936 rows hold every id");
+    // No config.json: the read error names the file.
+    std::fs::remove_file(dir.path().join("config.json")).unwrap();
+    match tokenizer.check_fits_checkpoint(dir.path()) {
+        Err(Qwen3Error::Io { path, .. }) => assert_eq!(path, dir.path().join("config.json")),
+        other => panic!("expected Io naming config.json, got {other:?}"),
+    }
+}

@@ -387,17 +387,29 @@ pub fn check_reference<B: Backend>(
     let mut checks = Vec::new();
 
     // 1. Plain logits and every hidden state.
-    let expected_states = reference
+    // HF's hidden_states: the embeddings, then the output of each layer (the last after the
+    // final norm). A key beyond them, or not numbered, would otherwise go unchecked.
+    let states_given = model.layers.len() + 1;
+    let mut state_keys: Vec<&String> = reference
         .tensors
         .keys()
+        .chain(reference.unreadable.keys())
         .filter(|k| k.starts_with("hidden_state."))
-        .count();
-    if expected_states > model.layers.len() + 1 {
-        return Err(Qwen3Error::InvalidInput(format!(
-            "{} has {expected_states} hidden states, the model gives {}",
-            reference.path.display(),
-            model.layers.len() + 1
-        )));
+        .collect();
+    state_keys.sort();
+    for key in state_keys {
+        if !key["hidden_state.".len()..]
+            .parse::<usize>()
+            .is_ok_and(|n| n < states_given)
+        {
+            return Err(reference.invalid(
+                key,
+                format!(
+                    "the model gives {states_given} hidden states, hidden_state.0 to hidden_state.{}",
+                    states_given - 1
+                ),
+            ));
+        }
     }
     let ctx = model.context_for(&input(), None);
     let mut states = Vec::new();
