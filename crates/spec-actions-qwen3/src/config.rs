@@ -266,7 +266,9 @@ impl Qwen3Config {
         Ok(config)
     }
 
-    /// Checks the relations between sizes (non-zero, heads divisible by kv heads).
+    /// Checks the relations between sizes (non-zero, bounded, heads divisible by kv heads, even
+    /// head_dim) and that `rms_norm_eps` and `rope_theta` are positive and finite; every error
+    /// names `path` and the field.
     pub fn validate(&self, path: &Path) -> Result<()> {
         let positive = [
             ("vocab_size", self.vocab_size),
@@ -313,6 +315,22 @@ impl Qwen3Config {
                 reason: format!("must divide num_attention_heads = {}", self.num_attention_heads),
             });
         }
+        // RMSNorm divides by sqrt(mean(x²) + eps): eps ≤ 0 gives NaN (or ∞ on a zero row);
+        // RoPE raises theta to fractional powers: theta ≤ 0 gives NaN frequencies.
+        for (field, value) in [
+            ("rms_norm_eps", self.rms_norm_eps),
+            ("rope_theta", self.rope_theta),
+        ] {
+            if !(value.is_finite() && value > 0.0) {
+                return Err(Qwen3Error::Unsupported {
+                    path: path.to_path_buf(),
+                    field: field.into(),
+                    value: value.to_string(),
+                    reason: "must be a positive finite number (anything else makes the model output NaN)"
+                        .into(),
+                });
+            }
+        }
         if !self.head_dim.is_multiple_of(2) {
             return Err(Qwen3Error::Unsupported {
                 path: path.to_path_buf(),
@@ -322,6 +340,37 @@ impl Qwen3Config {
             });
         }
         Ok(())
+    }
+}
+
+impl Qwen3Config {
+    /// Refuses a tokenizer whose largest token id (special tokens included) is not below
+    /// `vocab_size`: such ids index past the embedding. `config_path` and `tokenizer_path` only
+    /// name the two sides in the error ([`Qwen3Error::TokenizerVocabMismatch`]).
+    /// [`crate::Qwen3Tokenizer::check_fits`] calls this with the tokenizer's own largest id.
+    ///
+    /// ```
+    /// use spec_actions_qwen3::Qwen3Config;
+    ///
+    /// let config = Qwen3Config::qwen3_0_6b(); // vocab_size 151,936
+    /// assert!(config.check_token_ids_fit("config.json".as_ref(), "tokenizer.json".as_ref(), 151_668).is_ok());
+    /// assert!(config.check_token_ids_fit("config.json".as_ref(), "tokenizer.json".as_ref(), 151_936).is_err());
+    /// ```
+    pub fn check_token_ids_fit(
+        &self,
+        config_path: &Path,
+        tokenizer_path: &Path,
+        max_token_id: u32,
+    ) -> Result<()> {
+        if usize::try_from(max_token_id).is_ok_and(|id| id < self.vocab_size) {
+            return Ok(());
+        }
+        Err(Qwen3Error::TokenizerVocabMismatch {
+            tokenizer: tokenizer_path.to_path_buf(),
+            max_token_id,
+            config: config_path.to_path_buf(),
+            vocab_size: self.vocab_size,
+        })
     }
 }
 

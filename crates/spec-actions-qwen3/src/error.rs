@@ -96,6 +96,34 @@ pub enum Qwen3Error {
     /// A checkpoint folder holds neither `model.safetensors` nor `model.safetensors.index.json`.
     #[error("no model.safetensors or model.safetensors.index.json in {dir}")]
     NoWeights { dir: PathBuf },
+    /// A tokenizer can produce token ids the model has no embedding row for (its largest id,
+    /// special tokens included, is ≥ the config's `vocab_size`).
+    #[error(
+        "tokenizer {tokenizer} produces token ids up to {max_token_id}, but the model of {config} has \
+         vocab_size = {vocab_size} (ids must be below it): the tokenizer does not belong to this checkpoint"
+    )]
+    TokenizerVocabMismatch {
+        tokenizer: PathBuf,
+        max_token_id: u32,
+        config: PathBuf,
+        vocab_size: usize,
+    },
+    /// A field of a parity reference file has a shape or a value the checks cannot use
+    /// (wrong rank, token ids outside the vocabulary, an empty greedy output, …).
+    #[error("{path}: reference field `{field}`: {reason}")]
+    InvalidReference {
+        path: PathBuf,
+        field: String,
+        reason: String,
+    },
+    /// A parity reference tensor's shape differs from the shape the model gives for it.
+    #[error("{path}: reference tensor `{tensor}` has shape {found:?}, the model gives {expected:?}")]
+    ReferenceShape {
+        path: PathBuf,
+        tensor: String,
+        expected: Vec<usize>,
+        found: Vec<usize>,
+    },
     /// Generation or scoring was called with inputs it cannot process.
     #[error("invalid input: {0}")]
     InvalidInput(String),

@@ -31,6 +31,9 @@ use std::sync::{Arc, OnceLock};
 
 use serde_json::Value;
 
+use crate::config::Qwen3Config;
+use crate::error::Qwen3Error;
+
 /// File name of the tokenizer model inside a checkpoint / tokenizer folder.
 pub const TOKENIZER_FILE: &str = "tokenizer.json";
 /// File name of the tokenizer configuration (special tokens, chat template).
@@ -172,6 +175,8 @@ pub struct SpecialTokens {
 #[derive(Debug, Clone)]
 pub struct Qwen3Tokenizer {
     inner: tokenizers::Tokenizer,
+    /// The `tokenizer.json` it was read from (for error messages).
+    path: PathBuf,
     config: TokenizerConfig,
     special: SpecialTokens,
     /// Texts and ids of the added tokens flagged special in `tokenizer.json`, longest first.
@@ -252,6 +257,7 @@ impl Qwen3Tokenizer {
         special_texts.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
         Ok(Qwen3Tokenizer {
             inner,
+            path: tokenizer_path,
             config,
             special,
             special_texts,
@@ -420,6 +426,39 @@ impl Qwen3Tokenizer {
     /// embedding has 151,936 rows, the rest are never produced by the tokenizer).
     pub fn vocab_size(&self) -> usize {
         self.inner.get_vocab_size(true)
+    }
+
+    /// The largest token id this tokenizer can produce, added and special tokens included
+    /// (151,668 for Qwen3); `None` for an empty vocabulary.
+    pub fn max_token_id(&self) -> Option<u32> {
+        let vocab = self.inner.get_vocab(true).into_values();
+        let added = self.inner.get_added_tokens_decoder().into_keys();
+        vocab.chain(added).max()
+    }
+
+    /// Refuses a model whose embedding has no row for some id of this tokenizer: every id,
+    /// special tokens included, must be below `config.vocab_size`. `config_path` names the
+    /// model's config.json in the error ([`Qwen3Error::TokenizerVocabMismatch`], which also
+    /// names this tokenizer's file and both numbers). Call it before training or generating
+    /// with a tokenizer and a checkpoint that come from different places.
+    pub fn check_fits(&self, config: &Qwen3Config, config_path: &Path) -> Result<(), Qwen3Error> {
+        match self.max_token_id() {
+            Some(max) => config.check_token_ids_fit(config_path, &self.path, max),
+            None => Ok(()),
+        }
+    }
+
+    /// [`Self::check_fits`] against the `config.json` of the checkpoint folder `dir`, reading
+    /// only that file (no weights): call it before loading a checkpoint with this tokenizer.
+    pub fn check_fits_checkpoint(&self, dir: impl AsRef<Path>) -> Result<(), Qwen3Error> {
+        let config_path = dir.as_ref().join("config.json");
+        let config = Qwen3Config::from_file(&config_path)?;
+        self.check_fits(&config, &config_path)
+    }
+
+    /// The `tokenizer.json` this tokenizer was read from.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     /// The parsed `tokenizer_config.json`.

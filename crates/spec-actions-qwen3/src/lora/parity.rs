@@ -13,29 +13,7 @@ use burn::tensor::backend::AutodiffBackend;
 use super::{AdapterSite, LoraError};
 use crate::error::{Qwen3Error, Result};
 use crate::model::Qwen3;
-use crate::model::parity::{ParityCheck, ReferenceFile, max_abs_diff, to_vec};
-
-/// Largest absolute difference, or infinity when the lengths differ.
-fn max_abs(ours: &[f32], reference: &[f64]) -> f64 {
-    if ours.len() != reference.len() {
-        return f64::INFINITY;
-    }
-    max_abs_diff(ours, reference, |_| true)
-}
-
-/// Largest relative error `|a − b| / max(|b|, floor)` with `floor` = 1e-3 · max|b| (so that
-/// entries near zero are judged against the tensor's own scale).
-fn max_rel(ours: &[f32], reference: &[f64]) -> f64 {
-    if ours.len() != reference.len() {
-        return f64::INFINITY;
-    }
-    let scale = reference.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-    let floor = (1e-3 * scale).max(f64::MIN_POSITIVE);
-    ours.iter()
-        .zip(reference)
-        .map(|(&a, &b)| (f64::from(a) - b).abs() / b.abs().max(floor))
-        .fold(0.0, f64::max)
-}
+use crate::model::parity::{ParityCheck, ReferenceFile, to_vec};
 
 fn lora_err(e: LoraError) -> Qwen3Error {
     Qwen3Error::InvalidInput(e.to_string())
@@ -69,7 +47,17 @@ pub fn causal_lm_loss_full<B: Backend>(logits: Tensor<B, 3>, labels: &[Vec<i64>]
 
 /// Every LoRA check the reference supports, for `base` (a model without adapters) and the
 /// PEFT adapter folder `adapter_dir`. Logits use `tolerance` (absolute); the loss `loss_tolerance`
-/// (absolute); gradients `grad_rel_tolerance` (relative, see [`max_rel`]).
+/// (absolute); gradients `grad_rel_tolerance` (relative, see [`ParityCheck::compare_relative`]).
+///
+/// Gradients give one check `grad.* (N tensors, relative)` over all of them, plus one check per
+/// gradient tensor that fails (non-finite, above tolerance, or absent from our adapter), named
+/// `grad.<PEFT name>`. A reference tensor of another shape than ours is an error
+/// ([`Qwen3Error::ReferenceShape`]); ids and labels outside the vocabulary are
+/// [`Qwen3Error::InvalidReference`]; a NaN or ±∞ on either side fails its check.
+///
+/// # Shapes
+/// - `input_ids`, `train_labels`: `[batch, seq]`; `lora_logits`, `merged_logits`:
+///   `[batch, seq, vocab]`; `train_loss`: `[]` or `[1]`; `grad.*`: the LoRA tensor's shape
 pub fn check_lora_reference<B: AutodiffBackend>(
     base: Qwen3<B>,
     adapter_dir: &Path,
@@ -80,73 +68,127 @@ pub fn check_lora_reference<B: AutodiffBackend>(
 ) -> Result<Vec<ParityCheck>> {
     let model = base.with_peft_adapter(adapter_dir).map_err(lora_err)?;
     let device = model.embed_tokens.weight.device();
-    let ids_ref = reference.get("input_ids")?;
-    let [batch, seq] = [ids_ref.shape[0], ids_ref.shape[1]];
-    let ids: Vec<i64> = ids_ref.values.iter().map(|&v| v as i64).collect();
-    let input = || Tensor::<B, 2, Int>::from_data(TensorData::new(ids.clone(), [batch, seq]), &device);
+    let vocab = model.config.vocab_size;
+    let ids = reference.input_ids(vocab)?;
+    let (batch, seq) = (ids.rows, ids.cols);
+    let input = || Tensor::<B, 2, Int>::from_data(TensorData::new(ids.values.clone(), [batch, seq]), &device);
     let mut checks = Vec::new();
 
     // 1. logits with the adapter, and the causal-LM loss and its gradients
     let logits = model.forward(input(), None);
-    if let Ok(r) = reference.get("lora_logits") {
-        checks.push(ParityCheck {
-            key: "lora_logits".into(),
-            max_abs_diff: max_abs(&to_vec(logits.clone()), &r.values),
+    let dims = logits.dims();
+    if reference.has("lora_logits") {
+        let r = reference.get_shaped("lora_logits", &dims)?;
+        checks.push(ParityCheck::compare(
+            "lora_logits",
+            &to_vec(logits.clone()),
+            &r.values,
+            |_| true,
             tolerance,
-        });
+        ));
     }
-    if let (Ok(labels), Ok(loss_ref)) = (reference.get("train_labels"), reference.get("train_loss")) {
-        let labels: Vec<Vec<i64>> = labels
+    if reference.has("train_labels") && reference.has("train_loss") {
+        let labels = reference.token_matrix("train_labels", vocab, Some(-100))?;
+        if [labels.rows, labels.cols] != [batch, seq] {
+            return Err(Qwen3Error::ReferenceShape {
+                path: reference.path.clone(),
+                tensor: "train_labels".into(),
+                expected: vec![batch, seq],
+                found: vec![labels.rows, labels.cols],
+            });
+        }
+        // The label of the first token of a row is never scored (nothing predicts it).
+        if labels
             .values
             .chunks(seq)
-            .map(|r| r.iter().map(|&v| v as i64).collect())
-            .collect();
+            .all(|row| row.iter().skip(1).all(|&l| l == -100))
+        {
+            return Err(Qwen3Error::InvalidReference {
+                path: reference.path.clone(),
+                field: "train_labels".into(),
+                reason: "every label after the first token is -100: there is no token to score".into(),
+            });
+        }
+        let loss_ref = reference.get("train_loss")?;
+        if loss_ref.values.len() != 1 || loss_ref.shape.len() > 1 {
+            return Err(Qwen3Error::ReferenceShape {
+                path: reference.path.clone(),
+                tensor: "train_loss".into(),
+                expected: vec![1],
+                found: loss_ref.shape.clone(),
+            });
+        }
+        let labels: Vec<Vec<i64>> = labels.values.chunks(seq).map(<[i64]>::to_vec).collect();
         let loss = causal_lm_loss_full(logits, &labels);
-        let loss_value = f64::from(to_vec(loss.clone())[0]);
-        checks.push(ParityCheck {
-            key: "train_loss".into(),
-            max_abs_diff: (loss_value - loss_ref.values[0]).abs(),
-            tolerance: loss_tolerance,
-        });
+        checks.push(ParityCheck::compare(
+            "train_loss",
+            &to_vec(loss.clone()),
+            &loss_ref.values,
+            |_| true,
+            loss_tolerance,
+        ));
         let grads = loss.backward();
-        let mut worst = 0.0f64;
-        let mut compared = 0usize;
-        for (key, r) in reference.tensors.iter().filter(|(k, _)| k.starts_with("grad.")) {
+        let mut keys: Vec<&String> = reference
+            .tensors
+            .keys()
+            .filter(|k| k.starts_with("grad."))
+            .collect();
+        keys.sort();
+        let mut per_tensor = Vec::new();
+        for key in keys {
             let Some((site, which)) = AdapterSite::parse_key(&key["grad.".len()..]) else {
                 continue;
             };
-            let Some(lora) = model
+            let lora = model
                 .projections()
                 .into_iter()
                 .find(|(s, _)| *s == site)
-                .and_then(|(_, p)| p.lora.as_ref())
-            else {
-                worst = f64::INFINITY;
+                .and_then(|(_, p)| p.lora.as_ref());
+            let param = lora.map(|lora| if which == 'A' { &lora.lora_a } else { &lora.lora_b });
+            let Some(grad) = param.and_then(|p| p.val().grad(&grads)) else {
+                // The reference has a gradient our adapter does not: that check cannot pass.
+                per_tensor.push(ParityCheck::new(key.clone(), f64::INFINITY, grad_rel_tolerance));
                 continue;
             };
-            let param = if which == 'A' { &lora.lora_a } else { &lora.lora_b };
-            let ours = param.val().grad(&grads).map(to_vec).unwrap_or_default();
-            worst = worst.max(max_rel(&ours, &r.values));
-            compared += 1;
+            let r = reference.get_shaped(key, &grad.dims())?;
+            per_tensor.push(ParityCheck::compare_relative(
+                key.clone(),
+                &to_vec(grad),
+                &r.values,
+                grad_rel_tolerance,
+            ));
         }
-        if compared > 0 {
+        if !per_tensor.is_empty() {
+            let worst = per_tensor.iter().map(|c| c.max_abs_diff).fold(0.0f64, |m, d| {
+                if m.is_nan() || d.is_nan() {
+                    f64::NAN
+                } else {
+                    m.max(d)
+                }
+            });
             checks.push(ParityCheck {
-                key: format!("grad.* ({compared} tensors, relative)"),
+                key: format!("grad.* ({} tensors, relative)", per_tensor.len()),
                 max_abs_diff: worst,
                 tolerance: grad_rel_tolerance,
+                non_finite_ours: per_tensor.iter().map(|c| c.non_finite_ours).sum(),
+                non_finite_reference: per_tensor.iter().map(|c| c.non_finite_reference).sum(),
             });
+            checks.extend(per_tensor.into_iter().filter(|c| !c.passed()));
         }
     }
 
     // 2. merged weights give the same model
-    if let Ok(r) = reference.get("merged_logits") {
+    if reference.has("merged_logits") {
         let merged = model.merge_lora();
-        let logits = to_vec(merged.forward(input(), None));
-        checks.push(ParityCheck {
-            key: "merged_logits".into(),
-            max_abs_diff: max_abs(&logits, &r.values),
+        let logits = merged.forward(input(), None);
+        let r = reference.get_shaped("merged_logits", &logits.dims())?;
+        checks.push(ParityCheck::compare(
+            "merged_logits",
+            &to_vec(logits),
+            &r.values,
+            |_| true,
             tolerance,
-        });
+        ));
     }
     Ok(checks)
 }
