@@ -176,6 +176,16 @@ pub fn base_model<B: Backend>(
     }
 }
 
+/// The `config.json` of the base model [`base_model`] loads for `role`.
+pub fn base_config_path(run: &RunDir, role: Role, spec: &RoleSpec) -> PathBuf {
+    let dir = match &spec.source {
+        ModelSource::Folder(dir) => dir.clone(),
+        ModelSource::Trained(from) => model_dir(run, *from).join(TRAINED_MODEL),
+        ModelSource::Random { .. } => model_dir(run, role).join("base"),
+    };
+    dir.join("config.json")
+}
+
 pub fn model_dir(run: &RunDir, role: Role) -> PathBuf {
     run.root.join("models").join(role.as_str())
 }
@@ -224,6 +234,10 @@ pub fn role_stage<B: AutodiffBackend>(
         // The eval split is balanced by kind; the train split is not (a quarter is final_answer).
         let train = balance_kinds(&train);
         let base = base_model::<B>(run, role, &spec, device)?;
+        // Every tokenizer id must have an embedding row (else training indexes out of bounds).
+        encoder
+            .tokenizer
+            .check_fits(&base.config, &base_config_path(run, role, &spec))?;
         let (qwen, lora) = match &spec.finetune {
             Finetune::Full => (base, LoraConfig::default()),
             Finetune::Lora(lora) => (base.with_new_lora(lora), lora.clone()),
@@ -397,8 +411,38 @@ pub fn read_head<B: Backend>(path: &Path, device: &B::Device) -> Result<Tensor<B
 mod tests {
     use super::*;
 
+    /// A model folder whose vocabulary is smaller than the tokenizer's ids (issue 18, item 1:
+    /// the qwen3 preset pointed at a 1,024-token checkpoint) stops the stage before training
+    /// with an error naming the vocabulary size, instead of an out-of-bounds gather.
+    #[test]
+    fn a_model_smaller_than_the_tokenizer_is_refused_before_training() {
+        let root = tempfile::tempdir().expect("temp dir");
+        let mut preset = super::super::preset::tiny(0);
+        preset.name = "vocab-test".into();
+        preset.data.use_bfcl = false;
+        preset.data.synthetic = 200;
+        preset.data.eval_size = 18;
+        preset.cheap.source = ModelSource::Folder(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/spec-actions-qwen3/tests/data/tiny"),
+        );
+        let run = RunDir::new(root.path(), &preset.name);
+        datasets_stage(&run, &preset).expect("datasets");
+        let err = role_stage::<burn::backend::Autodiff<burn::backend::Flex>>(
+            &run,
+            &preset,
+            Role::Cheap,
+            BadLines::Refuse,
+            &Arc::new(AtomicBool::new(false)),
+            &Default::default(),
+        )
+        .expect_err("a 1,024-token model cannot take Qwen3 token ids");
+        let message = err.to_string();
+        assert!(message.contains("1024"), "{message}");
+        assert!(run.finished("cheap").is_none());
+    }
+
     /// The learning test of the default recipe at a small budget: the tiny preset's proposer
-    /// (hidden 64, 2 layers, trained in full from random initialisation with the kind-weighted
+    /// (hidden 64, 3 layers, trained in full from random initialisation with the kind-weighted
     /// loss) on 80 × 8 class-balanced synthetic examples. Held-out loss must fall by more than
     /// half (it starts near 20 nats at the tiny preset's initial logit spread) and held-out
     /// kind accuracy, measured as policy B's one-pass proposals are on a kind-balanced sample,

@@ -102,12 +102,13 @@ fn score_bias<B: Backend>(
     let mut bias = Vec::with_capacity(batch * seq * keys);
     for r in 0..batch {
         for i in 0..seq {
-            let masked = if (0..keys).any(|j| attends(r, i, j)) {
-                MASKED
-            } else {
-                MASKED_ROW
-            };
-            bias.extend((0..keys).map(|j| if attends(r, i, j) { 0.0 } else { masked }));
+            // one pass over the keys: 0 where attended, MASKED elsewhere, and the whole row
+            // MASKED_ROW when nothing is attended
+            let row_start = bias.len();
+            bias.extend((0..keys).map(|j| if attends(r, i, j) { 0.0 } else { MASKED }));
+            if bias[row_start..].iter().all(|&b| b == MASKED) {
+                bias[row_start..].fill(MASKED_ROW);
+            }
         }
     }
     let [heads, kv_heads] = rotary.heads();
