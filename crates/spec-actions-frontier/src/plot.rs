@@ -190,6 +190,10 @@ fn family_meaning(family: &str) -> Option<&'static str> {
         "F" => "confidence gate (top prob.)",
         "F-margin" => "confidence gate (margin)",
         "H" => "speculative, lossless",
+        "K" => "bag-of-words classifier only",
+        "K→A" => "classifier gate, else strong",
+        "K→F" => "classifier, else F (top prob.)",
+        "K→F-margin" => "classifier, else F-margin",
         _ => return None,
     })
 }

@@ -16,7 +16,11 @@ use crate::roles::Classifier;
 /// The classifier's answer about `example` in the recorded format: its nine probabilities and
 /// a call whose `prefill_tokens` are the row's non-zero features, with the measured time;
 /// `model` names the classifier in the ledger.
-pub fn record_classifier(classifier: &KindClassifier, example: &Example, model: Option<&str>) -> RecordedClassifier {
+pub fn record_classifier(
+    classifier: &KindClassifier,
+    example: &Example,
+    model: Option<&str>,
+) -> RecordedClassifier {
     let started = Instant::now();
     let (probs, non_zeros) = classifier.predict_proba_counted(example);
     let ms = started.elapsed().as_secs_f64() * 1e3;

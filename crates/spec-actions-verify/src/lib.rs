@@ -61,6 +61,7 @@ pub mod synthetic;
 pub use calibrate::{
     AcceptPoint, Calibration, CalibrationTarget, CurvePoint, GateRow, GateTable, Sweep, family,
 };
+pub use classifier::{LiveClassifier, record_classifier};
 pub use decision_log::{
     DecisionLog, FallbackReason, FirstTierLog, GateKind, GateLog, LoggedCandidate, Route, SpeculationLog,
     explain,
@@ -82,6 +83,5 @@ pub use roles::{
     Candidate, Classifier, ProposalSource, Proposals, Proposer, Roles, Scorer, StrongModel, Verifier,
     one_pass_candidates,
 };
-pub use classifier::{LiveClassifier, record_classifier};
 pub use side_effects::{HasSideEffects, SideEffects, SpeculativeAction};
 pub use synthetic::{SyntheticConfig, generate};

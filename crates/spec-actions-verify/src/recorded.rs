@@ -103,10 +103,7 @@ impl TryFrom<BTreeMap<ActionKind, f64>> for KindProbs {
 
 impl From<KindProbs> for BTreeMap<ActionKind, f64> {
     fn from(p: KindProbs) -> Self {
-        ActionKind::ALL
-            .into_iter()
-            .map(|k| (k, p.0[k.index()]))
-            .collect()
+        ActionKind::ALL.into_iter().map(|k| (k, p.0[k.index()])).collect()
     }
 }
 

@@ -5,8 +5,8 @@
 use spec_actions_core::{Action, CostModel, Example, ModelCall, ModelRole};
 
 use crate::error::{Result, VerifyError};
-use crate::recorded::{RecordedExample, RecordedJudgement, RecordedOutput, RecordedSet};
 use crate::recorded::KindProbs;
+use crate::recorded::{RecordedExample, RecordedJudgement, RecordedOutput, RecordedSet};
 use crate::roles::{
     Candidate, Classifier, ProposalSource, Proposals, Proposer, Roles, Scorer, StrongModel, Verifier,
     one_pass_candidates,

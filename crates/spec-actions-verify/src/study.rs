@@ -11,10 +11,9 @@ use serde::Serialize;
 use spec_actions_core::{ActionKind, CostModel, ResultsFile, Split};
 
 use crate::{
-    CalibrationTarget, CascadeTier,
-    Calibration, Confidence, GateReport, GateTable, LatencyModel, OracleAnalysis, Policy, PolicyRun,
-    ProposalSource, RecordedSet, ReplayRoles, Result, Sweep, results_file, run_policy, write_decision_logs,
-    write_json,
+    Calibration, CalibrationTarget, CascadeTier, Confidence, GateReport, GateTable, LatencyModel,
+    OracleAnalysis, Policy, PolicyRun, ProposalSource, RecordedSet, ReplayRoles, Result, Sweep, results_file,
+    run_policy, write_decision_logs, write_json,
 };
 
 /// What the study calibrates and how it models latency.
@@ -137,12 +136,11 @@ fn second_tier(calibrations: &[Calibration], greedy_only: bool) -> Option<Policy
     calibrations
         .iter()
         .filter_map(|c| match (c.policy, c.target) {
-            (
-                Policy::Confidence {
-                    source, measure, ..
-                },
-                CalibrationTarget::FallbackRate(rate),
-            ) if (source, measure) == wanted => Some((c.policy, (rate - 0.3).abs())),
+            (Policy::Confidence { source, measure, .. }, CalibrationTarget::FallbackRate(rate))
+                if (source, measure) == wanted =>
+            {
+                Some((c.policy, (rate - 0.3).abs()))
+            }
             _ => None,
         })
         .min_by(|a, b| a.1.total_cmp(&b.1))

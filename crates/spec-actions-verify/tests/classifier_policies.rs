@@ -18,9 +18,9 @@ use spec_actions_baseline::KindClassifierConfig;
 use spec_actions_core::{Action, ActionKind, CostModel, Example, Message, ModelRole, Split};
 use spec_actions_verify::study::{StudyOptions, run_study};
 use spec_actions_verify::{
-    CascadeTier, Confidence, GateKind, GateTable, KindProbs, LiveClassifier, Policy, PolicyRun, ProposalSource,
-    RecordedCall, RecordedClassifier, RecordedExample, RecordedSet, ReplayRoles, Roles, Route, VerifyError,
-    explain, memory_origin, record_classifier, run_policy,
+    CascadeTier, Confidence, GateKind, GateTable, KindProbs, LiveClassifier, Policy, PolicyRun,
+    ProposalSource, RecordedCall, RecordedClassifier, RecordedExample, RecordedSet, ReplayRoles, Roles,
+    Route, VerifyError, explain, memory_origin, record_classifier, run_policy,
 };
 
 use ActionKind::*;
@@ -79,7 +79,12 @@ fn run(policy: Policy) -> PolicyRun {
 fn check(run: &PolicyRun, expected: &[(ActionKind, bool, f64)], accuracy: f64, mean_cost: f64) {
     let name = &run.config.name;
     for (r, (kind, correct, cost)) in run.config.records.iter().zip(expected) {
-        assert_eq!(r.predicted.as_ref().map(|a| a.kind), Some(*kind), "{name} {}", r.example_id);
+        assert_eq!(
+            r.predicted.as_ref().map(|a| a.kind),
+            Some(*kind),
+            "{name} {}",
+            r.example_id
+        );
         assert_eq!(r.correct, *correct, "{name} {}", r.example_id);
         assert_abs_diff_eq!(r.ledger.nominal(), *cost, epsilon = 1e-12);
     }
@@ -160,7 +165,11 @@ fn k_then_a_routes_by_the_classifiers_confidence() {
 fn k_then_f_passes_unconfident_examples_to_f_which_may_fall_back() {
     let r = run(k_then_f(0.7));
     assert_eq!(r.config.name, "K→F-margin[G,k=2]@0.7000");
-    assert!(r.config.description.contains("0.2500"), "{}", r.config.description);
+    assert!(
+        r.config.description.contains("0.2500"),
+        "{}",
+        r.config.description
+    );
     // e2: classifier .5 < .7 → F: margin .05 < .25 → strong: 0.001 + 0.15 + 1.00.
     // e4: classifier .6 < .7 → F: margin .6 ≥ .25 → one-pass retrieval: 0.001 + 0.15.
     check(
@@ -186,7 +195,10 @@ fn k_then_f_passes_unconfident_examples_to_f_which_may_fall_back() {
     assert_eq!(log.gate.as_ref().map(|g| g.kind), Some(GateKind::Margin));
     assert!(matches!(log.route, Route::FellBack { .. }));
     let roles: Vec<ModelRole> = r.config.records[1].ledger.calls.iter().map(|c| c.role).collect();
-    assert_eq!(roles, [ModelRole::Classifier, ModelRole::Cheap, ModelRole::Strong]);
+    assert_eq!(
+        roles,
+        [ModelRole::Classifier, ModelRole::Cheap, ModelRole::Strong]
+    );
     // e1's log: accepted by the classifier, no second tier.
     assert!(r.logs[0].first_tier.is_none());
     assert_eq!(r.logs[0].route, Route::Accepted);
@@ -230,8 +242,13 @@ fn k_without_a_recorded_classifier_is_a_typed_error() {
     let set = RecordedSet::from_rows(hand_rows(), &memory_origin()).unwrap();
     let costs = CostModel::default();
     let mut replay = ReplayRoles::new(&set, &costs);
-    let err = run_policy(&Policy::Classifier, &set.examples(Split::Dev), &mut replay.roles(), None)
-        .unwrap_err();
+    let err = run_policy(
+        &Policy::Classifier,
+        &set.examples(Split::Dev),
+        &mut replay.roles(),
+        None,
+    )
+    .unwrap_err();
     assert!(matches!(err, VerifyError::NotRecorded { .. }), "{err}");
 }
 
@@ -266,12 +283,19 @@ fn the_study_adds_k_and_the_cascades_when_recorded() {
         .collect();
     let costs = CostModel::default();
     let options = StudyOptions::default();
-    let with = run_study(&RecordedSet::from_rows(rows.clone(), &memory_origin()).unwrap(), &costs, &options)
-        .unwrap();
+    let with = run_study(
+        &RecordedSet::from_rows(rows.clone(), &memory_origin()).unwrap(),
+        &costs,
+        &options,
+    )
+    .unwrap();
     let names: Vec<&str> = with.runs.iter().map(|r| r.config.name.as_str()).collect();
     assert!(names.contains(&"K"), "{names:?}");
     assert!(names.iter().any(|n| n.starts_with("K→A@")), "{names:?}");
-    assert!(names.iter().any(|n| n.starts_with("K→F-margin[G,k=2]@")), "{names:?}");
+    assert!(
+        names.iter().any(|n| n.starts_with("K→F-margin[G,k=2]@")),
+        "{names:?}"
+    );
     assert!(with.sweeps.iter().any(|s| s.family == "K→A"));
     let without: Vec<RecordedExample> = rows
         .into_iter()
@@ -280,8 +304,12 @@ fn the_study_adds_k_and_the_cascades_when_recorded() {
             r
         })
         .collect();
-    let study = run_study(&RecordedSet::from_rows(without, &memory_origin()).unwrap(), &costs, &options)
-        .unwrap();
+    let study = run_study(
+        &RecordedSet::from_rows(without, &memory_origin()).unwrap(),
+        &costs,
+        &options,
+    )
+    .unwrap();
     assert!(study.runs.iter().all(|r| !r.config.name.starts_with('K')));
 }
 
@@ -311,7 +339,12 @@ fn a_live_classifier_decides_as_its_replay() {
     };
     let train: Vec<Example> = cues
         .iter()
-        .flat_map(|&(k, t)| [example(k, t, t.into()), example(k, &format!("please {t}"), format!("p {t}"))])
+        .flat_map(|&(k, t)| {
+            [
+                example(k, t, t.into()),
+                example(k, &format!("please {t}"), format!("p {t}")),
+            ]
+        })
         .collect();
     let config = KindClassifierConfig {
         min_df: 1,
@@ -371,7 +404,13 @@ fn a_live_classifier_decides_as_its_replay() {
             let mut a = policy.decide(e, &mut live_roles).unwrap();
             let mut b = policy.decide(e, &mut replay.roles()).unwrap();
             // measured times differ between the live call and the recorded one
-            for call in a.record.ledger.calls.iter_mut().chain(b.record.ledger.calls.iter_mut()) {
+            for call in a
+                .record
+                .ledger
+                .calls
+                .iter_mut()
+                .chain(b.record.ledger.calls.iter_mut())
+            {
                 call.wall_ms = None;
             }
             assert_eq!(a, b, "{} on {}", policy.name(), e.id);

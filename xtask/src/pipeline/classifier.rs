@@ -45,7 +45,10 @@ pub fn classifier_stage(run: &RunDir, seed: u64) -> Result<(), BoxError> {
         classifier.save(&path)?;
         let dev = split_examples(run, "dev", usize::MAX, seed)?;
         let eval = split_examples(run, "eval", usize::MAX, seed)?;
-        let (dev_accuracy, eval_accuracy) = (kind_accuracy(&classifier, &dev), kind_accuracy(&classifier, &eval));
+        let (dev_accuracy, eval_accuracy) = (
+            kind_accuracy(&classifier, &dev),
+            kind_accuracy(&classifier, &eval),
+        );
         println!(
             "  classifier: {} train examples, {:.1} s, dev kind accuracy {}",
             train.len(),

@@ -8,12 +8,12 @@ use std::path::Path;
 
 use burn::prelude::*;
 use serde_json::{Value, json};
+use spec_actions_baseline::KindClassifier;
 use spec_actions_core::{ActionKind, CostModel, Example, Split};
 use spec_actions_qwen3::model::Qwen3;
 use spec_actions_qwen3::{Qwen3Config, load_qwen3_with};
 use spec_actions_train::live::{LiveModels, Recorder};
 use spec_actions_verify::study::{StudyOptions, run_study};
-use spec_actions_baseline::KindClassifier;
 use spec_actions_verify::{RecordedExample, RecordedSet, memory_origin, record_classifier};
 
 use super::classifier::load_classifier;
@@ -210,7 +210,9 @@ fn record_split<B: Backend>(
         let answer = Some(record_classifier(classifier.0, example, Some(classifier.1)));
         // the measured time differs on every call: compare what a policy reads
         let same = match (&row.classifier, &answer) {
-            (Some(a), Some(b)) => a.kind_probs == b.kind_probs && a.call.prefill_tokens == b.call.prefill_tokens,
+            (Some(a), Some(b)) => {
+                a.kind_probs == b.kind_probs && a.call.prefill_tokens == b.call.prefill_tokens
+            }
             _ => false,
         };
         if !same {
