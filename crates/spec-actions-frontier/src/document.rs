@@ -344,10 +344,13 @@ clamped to [0, 1]; 1 if never).\n",
 /// Kind- and call-level accuracy of one configuration, from its per-example records.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AccuracyLevels {
+    /// The configuration's name.
     pub config: String,
     /// Why it is listed: `strong-only`, `cheap-only`, `classifier`, or `best of <family>`.
     pub role: String,
+    /// Mean nominal cost per decision.
     pub mean_cost: f64,
+    /// Examples with a record.
     pub examples: usize,
     /// The predicted kind matches gold.
     pub kind_accuracy: f64,

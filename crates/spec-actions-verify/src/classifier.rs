@@ -43,7 +43,9 @@ pub fn record_classifier(
 
 /// [`Classifier`] on a fitted [`KindClassifier`], priced by `costs`.
 pub struct LiveClassifier<'a> {
+    /// The fitted classifier.
     pub classifier: &'a KindClassifier,
+    /// Prices its calls ([`ModelRole::Classifier`]).
     pub costs: &'a CostModel,
     /// The name its calls carry (e.g. `tiny:classifier`).
     pub model: Option<String>,
