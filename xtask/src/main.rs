@@ -1,8 +1,9 @@
 //! `cargo xtask <command>`: the project's pipelines.
 //!
 //! - `datasets --out DIR [--seed N]`: build the v3 datasets (see `spec_actions_data`).
-//! - `train-all [--preset tiny|smoke|qwen3] [--run DIR] [--force STAGE]`: datasets → cheap
-//!   proposer → verifier → reward model → strong model, each stage resumable.
+//! - `train-all [--preset tiny|smoke|qwen3] [--run DIR] [--force STAGE]`: datasets →
+//!   bag-of-words classifier → cheap proposer → verifier → reward model → strong model, each
+//!   stage resumable.
 //! - `eval`: record every model's outputs, replay every policy (calibrated on dev).
 //! - `report`: the frontier report of the run, with the verdict and the study's v2 numbers.
 //! - `all`: `train-all`, `eval` and `report` in one go (the README's main job).
@@ -60,7 +61,8 @@ struct RunArgs {
     /// For `qwen3`: folder holding Qwen3-1.7B, Qwen3-4B and Qwen3-8B HF checkpoint folders.
     #[arg(long)]
     models: Option<PathBuf>,
-    /// Redo this stage even if it finished (datasets, cheap, verifier, reward, strong, eval); repeatable.
+    /// Redo this stage even if it finished (datasets, classifier, cheap, verifier, reward, strong,
+    /// eval); repeatable.
     #[arg(long)]
     force: Vec<String>,
     /// Seed of data, initialisation, shuffling and sampling.
@@ -212,7 +214,15 @@ type TrainBackend = burn::backend::Autodiff<burn::backend::Flex>;
 #[cfg(feature = "cuda")]
 type TrainBackend = burn::backend::Autodiff<burn::backend::Cuda>;
 
-const STAGES: [&str; 6] = ["datasets", "cheap", "verifier", "reward", "strong", "eval"];
+const STAGES: [&str; 7] = [
+    "datasets",
+    "classifier",
+    "cheap",
+    "verifier",
+    "reward",
+    "strong",
+    "eval",
+];
 
 fn run_pipeline(args: &RunArgs, steps: &[Step]) -> Result<(), pipeline::BoxError> {
     use burn::tensor::backend::AutodiffBackend;
@@ -249,6 +259,7 @@ fn run_pipeline(args: &RunArgs, steps: &[Step]) -> Result<(), pipeline::BoxError
         match step {
             Step::Train => {
                 pipeline::train::datasets_stage(&run, &preset)?;
+                pipeline::classifier::classifier_stage(&run, preset.seed)?;
                 for role in ROLES {
                     pipeline::train::role_stage::<TrainBackend>(
                         &run, &preset, role, bad_lines, &stop, &device,

@@ -256,13 +256,19 @@ impl KindClassifier {
     /// The probability of each kind as the next action of `example`, by [`ActionKind::index`];
     /// finite, non-negative, summing to 1 (up to `f32` rounding).
     pub fn predict_proba(&self, example: &Example) -> [f32; ActionKind::COUNT] {
-        let z = self.logits(example);
+        self.predict_proba_counted(example).0
+    }
+
+    /// [`predict_proba`](Self::predict_proba) and the number of non-zero features of
+    /// `example`'s row (what one prediction costs: nine multiply-adds per non-zero).
+    pub fn predict_proba_counted(&self, example: &Example) -> ([f32; ActionKind::COUNT], usize) {
+        let (z, non_zeros) = self.logits_counted(example);
         let max = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let exp: Vec<f64> = z.iter().map(|v| (v - max).exp()).collect();
         let sum: f64 = exp.iter().sum();
         let mut out = [0.0f32; ActionKind::COUNT];
         out.iter_mut().zip(&exp).for_each(|(o, e)| *o = (e / sum) as f32);
-        out
+        (out, non_zeros)
     }
 
     /// The most probable kind (the first in [`ActionKind::ALL`] order on a tie).
@@ -279,6 +285,11 @@ impl KindClassifier {
 
     /// The raw scores `Wᵀx + b` of `example`, by [`ActionKind::index`].
     pub fn logits(&self, example: &Example) -> [f64; ActionKind::COUNT] {
+        self.logits_counted(example).0
+    }
+
+    /// The logits and the row's number of non-zero features.
+    fn logits_counted(&self, example: &Example) -> ([f64; ActionKind::COUNT], usize) {
         const K: usize = ActionKind::COUNT;
         let row = self
             .tfidf
@@ -289,7 +300,7 @@ impl KindClassifier {
             let w = &self.weights[j as usize * K..j as usize * K + K];
             z.iter_mut().zip(w).for_each(|(z, w)| *z += f64::from(*w) * x);
         }
-        z
+        (z, row.indices.len())
     }
 
     /// The configuration it was fitted with.

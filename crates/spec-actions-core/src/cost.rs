@@ -4,6 +4,16 @@
 //! Two units: *nominal* units per call, as the study counted (strong 1.00, cheap proposal 0.15,
 //! verifier or reward-model pass 0.10), and *FLOP* units from parameter counts and tokens
 //! (≈ 2·params FLOPs per token prefilled or decoded).
+//!
+//! The bag-of-words kind classifier (`spec-actions-baseline`, policy K) is priced like a model
+//! whose "tokens" are the non-zero features of its input row and whose "parameters" are the
+//! nine class weights each non-zero touches ([`RoleParams::classifier`] = 9): about 72
+//! non-zeros × 9 classes × 2 ≈ 1.3 kFLOPs a call, against 2 · 8.2e9 · ~600 tokens ≈ 1e13 for a
+//! strong call — ten orders of magnitude less. Its nominal price,
+//! [`CostModel::classifier_call`] = 0.001 strong-call units, is far above that FLOP ratio on
+//! purpose: it stands for the fixed cost of any call (tokenising the conversation, building
+//! the features, the process overhead), which no FLOP count sees, and it keeps the
+//! classifier's cost visible (non-zero) on the frontier.
 
 use serde::{Deserialize, Serialize};
 
@@ -19,6 +29,8 @@ pub enum ModelRole {
     Verifier,
     /// A scalar reward model.
     RewardModel,
+    /// The bag-of-words next-kind classifier (policy K and the first tier of the cascades).
+    Classifier,
 }
 
 /// Prices of model calls.
@@ -32,6 +44,9 @@ pub struct CostModel {
     pub verifier_call: f64,
     /// Nominal units of one reward-model pass (study: 0.10).
     pub reward_model_call: f64,
+    /// Nominal units of one bag-of-words classifier call (0.001: see the module doc).
+    #[serde(default = "default_classifier_call")]
+    pub classifier_call: f64,
     /// Parameter counts per role, for FLOP units (defaults: Qwen3-1.7B, 8B, 4B, 4B).
     pub params: RoleParams,
 }
@@ -43,6 +58,18 @@ pub struct RoleParams {
     pub strong: f64,
     pub verifier: f64,
     pub reward_model: f64,
+    /// The classifier's weights touched per non-zero feature (nine, one per kind): its calls
+    /// count non-zero features as their prefill tokens, so `2 · 9 · nnz` FLOPs.
+    #[serde(default = "default_classifier_params")]
+    pub classifier: f64,
+}
+
+fn default_classifier_call() -> f64 {
+    0.001
+}
+
+fn default_classifier_params() -> f64 {
+    crate::ActionKind::COUNT as f64
 }
 
 impl Default for CostModel {
@@ -53,11 +80,13 @@ impl Default for CostModel {
             cheap_call: 0.15,
             verifier_call: 0.10,
             reward_model_call: 0.10,
+            classifier_call: default_classifier_call(),
             params: RoleParams {
                 cheap: 1.7e9,
                 strong: 8.2e9,
                 verifier: 4.0e9,
                 reward_model: 4.0e9,
+                classifier: default_classifier_params(),
             },
         }
     }
@@ -71,6 +100,7 @@ impl CostModel {
             ModelRole::Strong => self.strong_call,
             ModelRole::Verifier => self.verifier_call,
             ModelRole::RewardModel => self.reward_model_call,
+            ModelRole::Classifier => self.classifier_call,
         }
     }
 
@@ -81,6 +111,7 @@ impl CostModel {
             ModelRole::Strong => self.params.strong,
             ModelRole::Verifier => self.params.verifier,
             ModelRole::RewardModel => self.params.reward_model,
+            ModelRole::Classifier => self.params.classifier,
         }
     }
 
@@ -149,5 +180,33 @@ impl CostLedger {
     /// Number of calls in `role`.
     pub fn count(&self, role: ModelRole) -> usize {
         self.calls.iter().filter(|c| c.role == role).count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A classifier call with 72 non-zero features: 2 · 9 · 72 = 1296 FLOPs and the stated
+    /// nominal price; a strong call of 600 tokens is ten orders of magnitude more FLOPs.
+    #[test]
+    fn a_classifier_call_is_priced_by_its_non_zeros() {
+        let costs = CostModel::default();
+        let call = costs.call(ModelRole::Classifier, 72, 0);
+        assert_eq!(call.flops, 1296.0);
+        assert_eq!(call.nominal, 0.001);
+        let strong = costs.call(ModelRole::Strong, 600, 0);
+        assert!(strong.flops / call.flops > 1e9);
+    }
+
+    /// A cost model written before the classifier existed still reads, with its defaults.
+    #[test]
+    fn a_cost_model_without_the_classifier_fields_reads_with_defaults() {
+        let old = r#"{"strong_call": 1.0, "cheap_call": 0.2, "verifier_call": 0.1, "reward_model_call": 0.1,
+            "params": {"cheap": 1.0, "strong": 2.0, "verifier": 3.0, "reward_model": 4.0}}"#;
+        let costs: CostModel = serde_json::from_str(old).unwrap();
+        assert_eq!(costs.cheap_call, 0.2);
+        assert_eq!(costs.classifier_call, 0.001);
+        assert_eq!(costs.params.classifier, 9.0);
     }
 }

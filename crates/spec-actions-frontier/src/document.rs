@@ -1,6 +1,7 @@
 //! The whole report of one results file, as the pipeline and the `frontier` example write it:
-//! `report.md` (verdict, targets, results table, frontier, statistics with Holm-adjusted
-//! p-values, sweeps, per-run diagnostics, methods), `frontier.svg`, `frontier.json`, and with a
+//! `report.md` (verdict, targets, results table, frontier, kind- and call-level accuracy of
+//! every named configuration ([`accuracy_levels`]), statistics with Holm-adjusted p-values,
+//! sweeps, per-run diagnostics, methods), `frontier.svg`, `frontier.json`, and with a
 //! run folder the per-run figures (learning curves, the verifier's reliability diagram, the
 //! confusion matrices of strong-only and cheap-only).
 //!
@@ -21,7 +22,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use spec_actions_core::io::atomic_write_bytes;
-use spec_actions_core::{ActionKind, ResultsFile};
+use spec_actions_core::{ActionKind, ConfigResult, ResultsFile};
 
 use crate::diagnostics::{LearningCurve, RecordedDiagnostics};
 use crate::error::FrontierError;
@@ -340,6 +341,122 @@ clamped to [0, 1]; 1 if never).\n",
     )
 }
 
+/// Kind- and call-level accuracy of one configuration, from its per-example records.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccuracyLevels {
+    /// The configuration's name.
+    pub config: String,
+    /// Why it is listed: `strong-only`, `cheap-only`, `classifier`, or `best of <family>`.
+    pub role: String,
+    /// Mean nominal cost per decision.
+    pub mean_cost: f64,
+    /// Examples with a record.
+    pub examples: usize,
+    /// The predicted kind matches gold.
+    pub kind_accuracy: f64,
+    /// Kind, function name and arguments match gold (`Action::matches_call`).
+    pub call_accuracy: f64,
+    /// Examples whose gold action is a named call (tool call, file read, …).
+    pub call_examples: usize,
+    /// Call-level accuracy on those (`None` without any).
+    pub call_accuracy_on_calls: Option<f64>,
+}
+
+impl AccuracyLevels {
+    /// `None` without records.
+    fn of(c: &ConfigResult, role: String) -> Option<Self> {
+        if c.records.is_empty() {
+            return None;
+        }
+        let n = c.records.len();
+        let kind = |r: &spec_actions_core::ExampleRecord| {
+            r.predicted.as_ref().is_some_and(|p| p.matches_kind(&r.gold))
+        };
+        let call = |r: &spec_actions_core::ExampleRecord| {
+            r.predicted.as_ref().is_some_and(|p| p.matches_call(&r.gold))
+        };
+        let calls: Vec<_> = c.records.iter().filter(|r| r.gold.name.is_some()).collect();
+        Some(AccuracyLevels {
+            config: c.name.clone(),
+            role,
+            mean_cost: c.mean_cost,
+            examples: n,
+            kind_accuracy: c.records.iter().filter(|r| kind(r)).count() as f64 / n as f64,
+            call_accuracy: c.records.iter().filter(|r| call(r)).count() as f64 / n as f64,
+            call_examples: calls.len(),
+            call_accuracy_on_calls: (!calls.is_empty())
+                .then(|| calls.iter().filter(|r| call(r)).count() as f64 / calls.len() as f64),
+        })
+    }
+}
+
+/// The named configurations of `results` at both levels: strong-only (A), cheap-only (B), the
+/// classifier alone (K) when present, then the best configuration (highest kind accuracy, the
+/// cheaper on ties) of every other policy family ([`family_of`]), in order of first
+/// appearance. Configurations without per-example records are left out.
+pub fn accuracy_levels(results: &ResultsFile) -> Vec<AccuracyLevels> {
+    let mut out: Vec<AccuracyLevels> = Vec::new();
+    let named = [
+        (results.strong_only_config.clone(), "strong-only"),
+        (results.cheap_only_config.clone(), "cheap-only"),
+        (Some("K".to_string()), "classifier"),
+    ];
+    for (name, role) in named {
+        if let Some(c) = name.and_then(|n| results.configs.iter().find(|c| c.name == n))
+            && let Some(levels) = AccuracyLevels::of(c, role.into())
+        {
+            out.push(levels);
+        }
+    }
+    let mut families: Vec<&str> = Vec::new();
+    for c in &results.configs {
+        let f = family_of(&c.name);
+        if !families.contains(&f) {
+            families.push(f);
+        }
+    }
+    for family in families {
+        let best = results
+            .configs
+            .iter()
+            .filter(|c| family_of(&c.name) == family && !c.records.is_empty())
+            .filter(|c| !out.iter().any(|l| l.config == c.name))
+            .max_by(|a, b| {
+                a.accuracy
+                    .total_cmp(&b.accuracy)
+                    .then(b.mean_cost.total_cmp(&a.mean_cost))
+            });
+        // a family whose only member is already listed (A, B, K) adds nothing
+        if let Some(levels) = best.and_then(|c| AccuracyLevels::of(c, format!("best of {family}"))) {
+            out.push(levels);
+        }
+    }
+    out
+}
+
+/// [`accuracy_levels`] as a markdown table.
+pub fn accuracy_levels_markdown(levels: &[AccuracyLevels]) -> String {
+    let mut md = String::from(
+        "| config | listed as | mean cost | kind acc. | call acc. | named-call examples | call acc. on them |
+|---|---|---|---|---|---|---|
+",
+    );
+    for l in levels {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {:.3} | {:.3} | {:.3} | {} | {} |",
+            l.config,
+            l.role,
+            l.mean_cost,
+            l.kind_accuracy,
+            l.call_accuracy,
+            l.call_examples,
+            opt(l.call_accuracy_on_calls)
+        );
+    }
+    md
+}
+
 fn opt(x: Option<f64>) -> String {
     x.map_or("n/a".into(), |v| format!("{v:.3}"))
 }
@@ -495,6 +612,18 @@ pub fn write_report(
         report.frontier_listing()
     );
     let _ = writeln!(md, "```\n{}```\n", chart::text_chart(&report.frontier, 64, 16));
+    let levels = accuracy_levels(results);
+    if !levels.is_empty() {
+        let _ = writeln!(
+            md,
+            "## Kind- and call-level accuracy
+
+Kind: the predicted action kind matches gold. Call: kind, function name and arguments match (`Action::matches_call`). The classifier (K) proposes kinds only, so every named call it commits is wrong at the call level: the gap between a configuration's call accuracy and K's is what its language models earn. Listed: strong-only, cheap-only, K, and the best (kind accuracy) of every other family.
+
+{}",
+            accuracy_levels_markdown(&levels)
+        );
+    }
     if let Some(stats) = report.statistics_text() {
         let family = verdict.table_text().unwrap_or_default();
         let _ = writeln!(

@@ -166,7 +166,7 @@ struct Look {
     marker: usize,
 }
 
-const PALETTE: [RGBColor; 10] = [
+const PALETTE: [RGBColor; 12] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
@@ -177,6 +177,8 @@ const PALETTE: [RGBColor; 10] = [
     RGBColor(127, 127, 127),
     RGBColor(188, 189, 34),
     RGBColor(23, 190, 207),
+    RGBColor(0, 0, 128),
+    RGBColor(128, 128, 0),
 ];
 
 /// What the pipeline's policy letters mean, for the legend.
@@ -190,6 +192,10 @@ fn family_meaning(family: &str) -> Option<&'static str> {
         "F" => "confidence gate (top prob.)",
         "F-margin" => "confidence gate (margin)",
         "H" => "speculative, lossless",
+        "K" => "bag-of-words classifier only",
+        "K→A" => "classifier gate, else strong",
+        "K→F" => "classifier, else F (top prob.)",
+        "K→F-margin" => "classifier, else F-margin",
         _ => return None,
     })
 }

@@ -62,12 +62,22 @@ pub struct KindWeightedSftObjective {
 impl KindWeightedSftObjective {
     /// The weighted span of one example: its kind's tokens and the one after them.
     pub fn head_tokens(&self, example: &LabeledTokens) -> usize {
-        let answer: Vec<i64> = example.labels.iter().skip(1).copied().filter(|&l| l != IGNORE).collect();
+        let answer: Vec<i64> = example
+            .labels
+            .iter()
+            .skip(1)
+            .copied()
+            .filter(|&l| l != IGNORE)
+            .collect();
         let kind = self
             .kind_prefixes
             .iter()
             .filter(|ids| {
-                ids.len() <= answer.len() && ids.iter().zip(&answer).all(|(&id, &label)| i64::from(id) == label)
+                ids.len() <= answer.len()
+                    && ids
+                        .iter()
+                        .zip(&answer)
+                        .all(|(&id, &label)| i64::from(id) == label)
             })
             .map(Vec::len)
             .max()

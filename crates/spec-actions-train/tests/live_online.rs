@@ -192,6 +192,7 @@ fn live_decisions_equal_their_replay_from_the_recording() {
                 strong: &mut strong,
                 verifier: Some(&mut verifier),
                 scorer: Some(&mut scorer),
+                classifier: None,
             };
             let live = policy.decide(example, &mut live_roles).unwrap();
             let replayed = policy.decide(example, &mut replay.roles()).unwrap();

@@ -22,11 +22,11 @@ pub struct GateRow {
     pub score: Option<f64>,
     /// Nominal cost if accepted (proposals + gate calls).
     pub accept_cost: f64,
-    /// Nominal cost if rejected (the same plus the strong call).
+    /// Nominal cost if rejected (the same plus the strong call; for K→F, plus F's decision).
     pub reject_cost: f64,
     /// The gate's chosen candidate is right (kind level).
     pub cheap_correct: bool,
-    /// The strong model is right (kind level).
+    /// The strong model is right (kind level); for K→F, F's decision is.
     pub strong_correct: bool,
 }
 
@@ -100,22 +100,33 @@ impl GateTable {
                 });
             }
             let judged = policy.judge(example, roles)?;
-            let (strong, strong_call) = roles.strong.act(example)?;
+            // The reject path: the strong model, or a cascade's next tier (K→F: F decides).
+            let (fallback_correct, fallback_cost) = match policy.second_tier() {
+                Some(next) => {
+                    let d = next.decide(example, roles)?;
+                    (d.record.correct, d.record.ledger.nominal())
+                }
+                None => {
+                    let (strong, strong_call) = roles.strong.act(example)?;
+                    let correct = strong
+                        .action
+                        .as_ref()
+                        .is_some_and(|a| a.matches_kind(&example.gold));
+                    (correct, strong_call.nominal)
+                }
+            };
             let accept_cost = judged.ledger.nominal();
             let chosen = &judged.candidates[judged.chosen].candidate;
             rows.push(GateRow {
                 example_id: example.id.clone(),
                 score: judged.score,
                 accept_cost,
-                reject_cost: accept_cost + strong_call.nominal,
+                reject_cost: accept_cost + fallback_cost,
                 cheap_correct: chosen
                     .action
                     .as_ref()
                     .is_some_and(|a| a.matches_kind(&example.gold)),
-                strong_correct: strong
-                    .action
-                    .as_ref()
-                    .is_some_and(|a| a.matches_kind(&example.gold)),
+                strong_correct: fallback_correct,
             });
         }
         Ok(GateTable {

@@ -24,6 +24,19 @@ pub struct DecisionLog {
     /// The route taken. When it involves the strong model, the record's prediction is the
     /// strong model's answer.
     pub route: Route,
+    /// A three-tier cascade (`K→F…`) whose classifier tier passed the example on: the
+    /// classifier's candidate and its gate (rejected). `candidates`, `gate` and `route` are
+    /// then the second tier's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_tier: Option<FirstTierLog>,
+}
+
+/// The classifier tier of a cascade that passed the example on to its next tier.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FirstTierLog {
+    /// The classifier's most probable kind, with its probability as the score.
+    pub candidate: LoggedCandidate,
+    pub gate: GateLog,
 }
 
 /// A candidate and, if the gate judged it, its score.
@@ -49,6 +62,8 @@ pub enum GateKind {
     TopProb,
     /// F: top-1 minus top-2 probability.
     Margin,
+    /// K→A, K→F: the bag-of-words classifier's top kind probability.
+    Classifier,
 }
 
 /// The gate's reading and verdict.
@@ -70,7 +85,7 @@ pub struct GateLog {
 pub enum Route {
     /// A: the strong model decided.
     StrongOnly,
-    /// B/G: the cheap proposal stands, unjudged.
+    /// B/G: the cheap proposal stands, unjudged; K: the classifier's kind stands.
     CheapOnly,
     /// C–F: the gate accepted the cheap proposal.
     Accepted,
@@ -112,6 +127,15 @@ pub fn explain(policy: &str, record: &ExampleRecord, log: &DecisionLog) -> Strin
     };
     let _ = writeln!(s, "policy {policy} on example {}", record.example_id);
     let _ = writeln!(s, "  gold: {}", record.gold);
+    if let Some(t) = &log.first_tier {
+        let _ = writeln!(
+            s,
+            "  classifier tier: {} p {:.4} vs threshold {:.4} → passed on",
+            show(&t.candidate.candidate.action),
+            t.candidate.candidate.prob(),
+            t.gate.threshold
+        );
+    }
     for (i, c) in log.candidates.iter().enumerate() {
         let score = c.score.map_or(String::new(), |v| format!("  score {v:.4}"));
         let _ = writeln!(

@@ -86,7 +86,7 @@ pub fn run_policy(
     let n = examples.len().max(1) as f64;
     summary.mean_latency_ms = latency.map(|_| latency_sum / n);
     let (accept_rate, fallback_rate) = match policy {
-        Policy::StrongOnly | Policy::CheapOnly { .. } => (None, None),
+        Policy::StrongOnly | Policy::CheapOnly { .. } | Policy::Classifier => (None, None),
         Policy::Speculative { .. } => (Some(summary.accepted as f64 / n), None),
         _ => (
             Some(summary.accepted as f64 / n),

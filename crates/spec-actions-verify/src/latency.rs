@@ -28,6 +28,9 @@ pub struct LatencyModel {
     pub strong: RoleLatency,
     pub verifier: RoleLatency,
     pub reward_model: RoleLatency,
+    /// The bag-of-words classifier (absent in analyses written before it: zero).
+    #[serde(default)]
+    pub classifier: RoleLatency,
     /// Time to execute an action of each kind, indexed as [`ActionKind::ALL`].
     pub exec_ms: [f64; ActionKind::COUNT],
 }
@@ -38,12 +41,13 @@ impl LatencyModel {
     /// action execution times.
     pub fn fit(set: &RecordedSet, exec_ms: [f64; ActionKind::COUNT]) -> Self {
         // [role][phase] → (ms, tokens)
-        let mut sums = [[(0.0f64, 0u64); 2]; 4];
+        let mut sums = [[(0.0f64, 0u64); 2]; 5];
         let slot = |role: ModelRole| match role {
             ModelRole::Cheap => 0,
             ModelRole::Strong => 1,
             ModelRole::Verifier => 2,
             ModelRole::RewardModel => 3,
+            ModelRole::Classifier => 4,
         };
         for (role, call) in set.calls() {
             let s = &mut sums[slot(role)];
@@ -66,6 +70,7 @@ impl LatencyModel {
             strong: role(1),
             verifier: role(2),
             reward_model: role(3),
+            classifier: role(4),
             exec_ms,
         }
     }
@@ -76,6 +81,7 @@ impl LatencyModel {
             ModelRole::Strong => &self.strong,
             ModelRole::Verifier => &self.verifier,
             ModelRole::RewardModel => &self.reward_model,
+            ModelRole::Classifier => &self.classifier,
         }
     }
 

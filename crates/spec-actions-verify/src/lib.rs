@@ -4,12 +4,14 @@
 //! (an LLM verifier, a reward model, or the proposer's own confidence) accepts it or falls back
 //! to a strong model, and a [`CostLedger`](spec_actions_core::CostLedger) records every call.
 //!
-//! - Roles ([`roles`]): [`Proposer`], [`Verifier`], [`Scorer`], [`StrongModel`] — backend
+//! - Roles ([`roles`]): [`Proposer`], [`Verifier`], [`Scorer`], [`StrongModel`] and the
+//!   language-model-free [`Classifier`] ([`classifier`]: live on a bag-of-words model) — backend
 //!   agnostic traits; [`replay`] implements them from recorded outputs ([`recorded`], a
 //!   documented JSONL format that live runs write), [`synthetic`] generates recordings.
 //! - Policies ([`policy`]): A strong only, B cheap only, C verifier, D reward threshold,
 //!   E rerank, F confidence gate, G one-pass proposals (a [`ProposalSource`] usable in B–F),
-//!   H lossless speculative execution (only [`SideEffects::is_side_effect_free`] kinds run early).
+//!   H lossless speculative execution (only [`SideEffects::is_side_effect_free`] kinds run early),
+//!   K the bag-of-words classifier alone, and the cascades K→A and K→F that put it first.
 //! - Thresholds ([`calibrate`]): sweeps of (cost, accuracy), calibration on dev to a fallback
 //!   rate or a cost budget; [`oracle`]: the best possible router and per-gate accept curves.
 //! - Output ([`evaluate`]): per-example records in the core results schema, decision logs
@@ -42,6 +44,7 @@
 //! ```
 
 pub mod calibrate;
+pub mod classifier;
 pub mod decision_log;
 pub mod error;
 pub mod evaluate;
@@ -58,8 +61,10 @@ pub mod synthetic;
 pub use calibrate::{
     AcceptPoint, Calibration, CalibrationTarget, CurvePoint, GateRow, GateTable, Sweep, family,
 };
+pub use classifier::{LiveClassifier, record_classifier};
 pub use decision_log::{
-    DecisionLog, FallbackReason, GateKind, GateLog, LoggedCandidate, Route, SpeculationLog, explain,
+    DecisionLog, FallbackReason, FirstTierLog, GateKind, GateLog, LoggedCandidate, Route, SpeculationLog,
+    explain,
 };
 pub use error::{Result, VerifyError};
 pub use evaluate::{
@@ -68,14 +73,15 @@ pub use evaluate::{
 };
 pub use latency::{LatencyModel, RoleLatency};
 pub use oracle::{GateReport, OracleAnalysis};
-pub use policy::{Confidence, Decision, Judged, Policy};
+pub use policy::{CascadeTier, Confidence, Decision, Judged, Policy};
 pub use recorded::{
-    KindLogprobs, RecordedCall, RecordedExample, RecordedJudgement, RecordedOnePass, RecordedOutput,
-    RecordedSet, memory_origin,
+    KindLogprobs, KindProbs, RecordedCall, RecordedClassifier, RecordedExample, RecordedJudgement,
+    RecordedOnePass, RecordedOutput, RecordedSet, memory_origin,
 };
 pub use replay::{Replay, ReplayRoles};
 pub use roles::{
-    Candidate, ProposalSource, Proposals, Proposer, Roles, Scorer, StrongModel, Verifier, one_pass_candidates,
+    Candidate, Classifier, ProposalSource, Proposals, Proposer, Roles, Scorer, StrongModel, Verifier,
+    one_pass_candidates,
 };
 pub use side_effects::{HasSideEffects, SideEffects, SpeculativeAction};
 pub use synthetic::{SyntheticConfig, generate};

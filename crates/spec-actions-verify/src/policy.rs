@@ -10,6 +10,17 @@
 //! | F | confidence gate: top-1 prob (or top-1 − top-2) ≥ τ, else strong | 0.15 (+ 1.00) |
 //! | G | one-pass proposals, a [`ProposalSource`] usable in B–F and H | one cheap call for top-k |
 //! | H | cheap and strong together; strong action committed; side-effect-free cheap action run early | 0.15 + 1.00 |
+//! | K | bag-of-words classifier only: its most probable kind, as a kind-only action | 0.001 |
+//! | K→A | classifier, commit its kind if its top probability ≥ τ, else strong | 0.001 (+ 1.00) |
+//! | K→F | classifier, commit its kind if its top probability ≥ τ, else F at its own (dev-calibrated) threshold, else strong | 0.001 (+ 0.15 (+ 1.00)) |
+//!
+//! K cannot propose a tool call's name or arguments: its tool-call kinds are kind-only actions,
+//! right at the kind level and wrong at the call level. K→A and K→F are gated policies whose gate
+//! is the classifier's confidence ([`GateKind::Classifier`]); their swept threshold is the
+//! classifier's (`K→A@0.9000`), K→F's second-tier threshold is part of the policy
+//! ([`CascadeTier::Confidence`]) and printed in its description. A K→F decision passed on to F
+//! logs the classifier's tier in [`DecisionLog::first_tier`]. The classifier's price is stated in
+//! [`spec_actions_core::cost`].
 //!
 //! C, D, F and H judge the *top* candidate (highest log-probability; the first on ties); E
 //! scores every candidate, duplicates included (the study's n·0.10), and keeps the best.
@@ -18,12 +29,13 @@
 //! does not parse is scored wrong and kept (with its raw text).
 
 use serde::{Deserialize, Serialize};
-use spec_actions_core::{Action, CostLedger, Example, ExampleRecord};
+use spec_actions_core::{Action, CostLedger, Example, ExampleRecord, ModelCall};
 
 use crate::decision_log::{
-    DecisionLog, FallbackReason, GateKind, GateLog, LoggedCandidate, Route, SpeculationLog,
+    DecisionLog, FallbackReason, FirstTierLog, GateKind, GateLog, LoggedCandidate, Route, SpeculationLog,
 };
 use crate::error::{Result, VerifyError};
+use crate::recorded::KindProbs;
 use crate::roles::{Candidate, ProposalSource, Roles};
 use crate::side_effects::SpeculativeAction;
 
@@ -35,6 +47,39 @@ pub enum Confidence {
     TopProb,
     /// Top-1 minus top-2 probability (needs at least two candidates, e.g. `OnePass { k ≥ 2 }`).
     Margin,
+}
+
+/// What a cascade does with an example its classifier tier is not confident about.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "tier")]
+pub enum CascadeTier {
+    /// K→A: the strong model decides.
+    Strong,
+    /// K→F: policy F (its source, measure and threshold) decides — the cheap proposal when
+    /// confident enough, else the strong model.
+    Confidence {
+        source: ProposalSource,
+        measure: Confidence,
+        threshold: f64,
+    },
+}
+
+impl CascadeTier {
+    /// The F policy of a `Confidence` tier.
+    pub fn policy(&self) -> Option<Policy> {
+        match *self {
+            CascadeTier::Strong => None,
+            CascadeTier::Confidence {
+                source,
+                measure,
+                threshold,
+            } => Some(Policy::Confidence {
+                source,
+                measure,
+                threshold,
+            }),
+        }
+    }
 }
 
 /// One policy configuration, thresholds included.
@@ -59,6 +104,10 @@ pub enum Policy {
     },
     /// H.
     Speculative { source: ProposalSource },
+    /// K: the bag-of-words classifier's most probable kind.
+    Classifier,
+    /// K→A, K→F: the classifier's kind when its top probability is ≥ `threshold`, else `then`.
+    Cascade { threshold: f64, then: CascadeTier },
 }
 
 /// A decision: the record the results file keeps, and why.
@@ -81,7 +130,8 @@ pub struct Judged {
 
 impl Policy {
     /// Short configuration name: `A`, `B`, `B[G]`, `C@0.5000`, `E[n=3]@0.2000`,
-    /// `F-margin[G,k=2]@0.3000`, `H`.
+    /// `F-margin[G,k=2]@0.3000`, `H`, `K`, `K→A@0.9000`, `K→F-margin[G,k=2]@0.9000` (the
+    /// classifier's threshold; F's is in the description).
     pub fn name(&self) -> String {
         let at = |threshold: &f64| threshold_label(*threshold);
         let tagged = |letter: &str, source: &ProposalSource| match source.tag() {
@@ -108,6 +158,14 @@ impl Policy {
                 format!("{}@{}", tagged(letter, source), at(threshold))
             }
             Policy::Speculative { source } => tagged("H", source),
+            Policy::Classifier => "K".into(),
+            Policy::Cascade { threshold, then } => {
+                let next = match then.policy() {
+                    Some(f) => crate::calibrate::family(&f),
+                    None => "A".into(),
+                };
+                format!("K→{next}@{}", at(threshold))
+            }
         }
     }
 
@@ -159,6 +217,17 @@ impl Policy {
                     src(source)
                 )
             }
+            Policy::Classifier => "bag-of-words classifier only (kind-only actions)".into(),
+            Policy::Cascade { threshold, then } => {
+                let next = match then.policy() {
+                    Some(f) => f.description(),
+                    None => "strong model".into(),
+                };
+                format!(
+                    "bag-of-words classifier, commit its kind if top prob ≥ {}, else {next}",
+                    threshold_label(*threshold)
+                )
+            }
         }
     }
 
@@ -176,6 +245,7 @@ impl Policy {
                 measure: Confidence::Margin,
                 ..
             } => Some(GateKind::Margin),
+            Policy::Cascade { .. } => Some(GateKind::Classifier),
             _ => None,
         }
     }
@@ -186,7 +256,8 @@ impl Policy {
             Policy::Verified { threshold, .. }
             | Policy::RewardThreshold { threshold, .. }
             | Policy::Rerank { threshold, .. }
-            | Policy::Confidence { threshold, .. } => Some(threshold),
+            | Policy::Confidence { threshold, .. }
+            | Policy::Cascade { threshold, .. } => Some(threshold),
             _ => None,
         }
     }
@@ -197,7 +268,8 @@ impl Policy {
             Policy::Verified { threshold, .. }
             | Policy::RewardThreshold { threshold, .. }
             | Policy::Rerank { threshold, .. }
-            | Policy::Confidence { threshold, .. } => *threshold = tau,
+            | Policy::Confidence { threshold, .. }
+            | Policy::Cascade { threshold, .. } => *threshold = tau,
             _ => {}
         }
         self
@@ -213,6 +285,7 @@ impl Policy {
                     candidates: Vec::new(),
                     gate: None,
                     route: Route::StrongOnly,
+                    first_tier: None,
                 };
                 Ok(finish(example, strong, None, ledger, log))
             }
@@ -224,6 +297,7 @@ impl Policy {
                     candidates: logged(proposals.candidates),
                     gate: None,
                     route: Route::CheapOnly,
+                    first_tier: None,
                 };
                 Ok(finish(
                     example,
@@ -236,6 +310,17 @@ impl Policy {
                 ))
             }
             Policy::Speculative { source } => self.speculate(example, *source, roles),
+            Policy::Classifier => {
+                let (probs, call) = self.classify(example, roles)?;
+                let pick = classifier_candidate(&probs);
+                let log = DecisionLog {
+                    candidates: logged(vec![pick.clone()]),
+                    gate: None,
+                    route: Route::CheapOnly,
+                    first_tier: None,
+                };
+                Ok(finish(example, pick, None, CostLedger { calls: vec![call] }, log))
+            }
             gated => {
                 let threshold = gated.threshold().unwrap_or(f64::INFINITY);
                 let judged = gated.judge(example, roles)?;
@@ -259,8 +344,21 @@ impl Policy {
                         candidates,
                         gate: Some(gate),
                         route: Route::Accepted,
+                        first_tier: None,
                     };
                     return Ok(finish(example, pick, Some(true), ledger, log));
+                }
+                if let Some(next) = self.second_tier() {
+                    // K→F: the classifier passes the example on; F decides (and may fall back).
+                    let mut decision = next.decide(example, roles)?;
+                    ledger.calls.append(&mut decision.record.ledger.calls);
+                    decision.record.ledger = ledger;
+                    let mut first = candidates;
+                    decision.log.first_tier = Some(FirstTierLog {
+                        candidate: first.swap_remove(chosen),
+                        gate,
+                    });
+                    return Ok(decision);
                 }
                 let reason = if score.is_some() {
                     FallbackReason::BelowThreshold
@@ -273,10 +371,32 @@ impl Policy {
                     candidates,
                     gate: Some(gate),
                     route: Route::FellBack { reason },
+                    first_tier: None,
                 };
                 Ok(finish(example, strong, Some(false), ledger, log))
             }
         }
+    }
+
+    /// The policy a cascade's classifier tier passes unconfident examples to, when it is not
+    /// the strong model (K→F: its F).
+    pub fn second_tier(&self) -> Option<Policy> {
+        match self {
+            Policy::Cascade { then, .. } => then.policy(),
+            _ => None,
+        }
+    }
+
+    /// The classifier's answer, or [`VerifyError::MissingRole`].
+    fn classify(&self, example: &Example, roles: &mut Roles<'_>) -> Result<(KindProbs, ModelCall)> {
+        roles
+            .classifier
+            .as_deref_mut()
+            .ok_or_else(|| VerifyError::MissingRole {
+                policy: self.name(),
+                role: "classifier",
+            })?
+            .classify(example)
     }
 
     fn gate_kind(&self) -> GateKind {
@@ -294,6 +414,17 @@ impl Policy {
     /// threshold is not applied. Used by [`Policy::decide`] and by calibration, which sweeps
     /// thresholds over judged examples.
     pub fn judge(&self, example: &Example, roles: &mut Roles<'_>) -> Result<Judged> {
+        if let Policy::Cascade { .. } = self {
+            let (probs, call) = self.classify(example, roles)?;
+            let candidate = classifier_candidate(&probs);
+            let score = Some(candidate.prob());
+            return Ok(Judged {
+                candidates: vec![LoggedCandidate { candidate, score }],
+                chosen: 0,
+                score,
+                ledger: CostLedger { calls: vec![call] },
+            });
+        }
         let source = match *self {
             Policy::Verified { source, .. }
             | Policy::RewardThreshold { source, .. }
@@ -420,9 +551,16 @@ impl Policy {
                 executed: speculative.is_some(),
                 agreed,
             }),
+            first_tier: None,
         };
         Ok(finish(example, strong, Some(agreed), ledger, log))
     }
+}
+
+/// The classifier's most probable kind as a kind-only candidate, with its log-probability.
+fn classifier_candidate(probs: &KindProbs) -> Candidate {
+    let (kind, p) = probs.top();
+    Candidate::new(Action::kind(kind), p.ln())
 }
 
 /// Index of the candidate with the highest log-probability (first on ties).

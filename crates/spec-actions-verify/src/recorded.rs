@@ -29,6 +29,10 @@
 //! - `verifier`: `P(ACCEPT)` in `[0, 1]` per candidate action; `reward`: reward-model score per
 //!   candidate action. A replayed judge finds its answer by call-level match of the action.
 //! - An output's `action` is `null` when the model's text did not parse; `raw` keeps the text.
+//! - `classifier` (optional; absent in recordings made before it): the bag-of-words kind
+//!   classifier's probability of each of the nine kinds (`kind_probs`, every kind required, each
+//!   in `[0, 1]`) and its call, whose `prefill_tokens` count the non-zero features it read
+//!   (policy K and the first tier of the cascades, see [`crate::policy`]).
 //! - `call`: tokens prefilled and decoded, and measured `prefill_ms` / `decode_ms` (optional;
 //!   absent in synthetic data). Prices are not stored: the replay prices calls with the
 //!   [`spec_actions_core::CostModel`] it is given, so a recording can be re-priced.
@@ -64,6 +68,57 @@ pub struct RecordedExample {
     pub verifier: Vec<RecordedJudgement>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reward: Vec<RecordedJudgement>,
+    /// The bag-of-words classifier's nine probabilities; `None` in recordings made without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classifier: Option<RecordedClassifier>,
+}
+
+/// The bag-of-words kind classifier's answer about one example.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordedClassifier {
+    /// Probability of each kind (they sum to 1 up to rounding).
+    pub kind_probs: KindProbs,
+    /// `prefill_tokens`: the non-zero features of the example's row; no decode.
+    pub call: RecordedCall,
+}
+
+/// Probabilities of the nine kinds, indexed as [`ActionKind::ALL`]; written as a JSON object
+/// keyed by kind, every kind required.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "BTreeMap<ActionKind, f64>", into = "BTreeMap<ActionKind, f64>")]
+pub struct KindProbs(pub [f64; ActionKind::COUNT]);
+
+impl TryFrom<BTreeMap<ActionKind, f64>> for KindProbs {
+    type Error = String;
+    fn try_from(map: BTreeMap<ActionKind, f64>) -> std::result::Result<Self, String> {
+        let mut out = [0.0; ActionKind::COUNT];
+        for kind in ActionKind::ALL {
+            out[kind.index()] = *map
+                .get(&kind)
+                .ok_or_else(|| format!("kind_probs lacks kind `{kind}`"))?;
+        }
+        Ok(KindProbs(out))
+    }
+}
+
+impl From<KindProbs> for BTreeMap<ActionKind, f64> {
+    fn from(p: KindProbs) -> Self {
+        ActionKind::ALL.into_iter().map(|k| (k, p.0[k.index()])).collect()
+    }
+}
+
+impl KindProbs {
+    /// The most probable kind and its probability (the first in [`ActionKind::ALL`] order on
+    /// ties).
+    pub fn top(&self) -> (ActionKind, f64) {
+        let mut best = 0;
+        for i in 1..ActionKind::COUNT {
+            if self.0[i] > self.0[best] {
+                best = i;
+            }
+        }
+        (ActionKind::ALL[best], self.0[best])
+    }
 }
 
 /// A decoded model output.
@@ -224,6 +279,21 @@ impl RecordedExample {
             }
             check_call(&j.call).or_else(|r| bad(&format!("reward[{i}].call"), r))?;
         }
+        if let Some(c) = &self.classifier {
+            if let Some((i, p)) = c
+                .kind_probs
+                .0
+                .iter()
+                .enumerate()
+                .find(|(_, p)| !(0.0..=1.0).contains(*p))
+            {
+                return bad(
+                    &format!("classifier.kind_probs.{}", ActionKind::ALL[i]),
+                    format!("{p} is not a probability in [0, 1]"),
+                );
+            }
+            check_call(&c.call).or_else(|r| bad("classifier.call", r))?;
+        }
         Ok(())
     }
 }
@@ -375,7 +445,13 @@ impl RecordedSet {
             let strong = std::iter::once((ModelRole::Strong, &r.strong.call));
             let verifier = r.verifier.iter().map(|j| (ModelRole::Verifier, &j.call));
             let reward = r.reward.iter().map(|j| (ModelRole::RewardModel, &j.call));
-            cheap.chain(one_pass).chain(strong).chain(verifier).chain(reward)
+            let classifier = r.classifier.iter().map(|c| (ModelRole::Classifier, &c.call));
+            cheap
+                .chain(one_pass)
+                .chain(strong)
+                .chain(verifier)
+                .chain(reward)
+                .chain(classifier)
         })
     }
 }

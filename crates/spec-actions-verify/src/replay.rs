@@ -5,9 +5,11 @@
 use spec_actions_core::{Action, CostModel, Example, ModelCall, ModelRole};
 
 use crate::error::{Result, VerifyError};
+use crate::recorded::KindProbs;
 use crate::recorded::{RecordedExample, RecordedJudgement, RecordedOutput, RecordedSet};
 use crate::roles::{
-    Candidate, ProposalSource, Proposals, Proposer, Roles, Scorer, StrongModel, Verifier, one_pass_candidates,
+    Candidate, Classifier, ProposalSource, Proposals, Proposer, Roles, Scorer, StrongModel, Verifier,
+    one_pass_candidates,
 };
 
 /// Plays every role from recorded outputs. It is `Copy`: one value per role.
@@ -155,6 +157,17 @@ impl StrongModel for Replay<'_> {
     }
 }
 
+impl Classifier for Replay<'_> {
+    fn classify(&mut self, example: &Example) -> Result<(KindProbs, ModelCall)> {
+        let row = self.row(example)?;
+        let c = row.classifier.as_ref().ok_or_else(|| VerifyError::NotRecorded {
+            example_id: example.id.clone(),
+            what: "classifier probabilities".into(),
+        })?;
+        Ok((c.kind_probs, c.call.priced(self.costs, ModelRole::Classifier)))
+    }
+}
+
 /// One [`Replay`] per role, lent out as [`Roles`].
 #[derive(Debug, Clone, Copy)]
 pub struct ReplayRoles<'a> {
@@ -162,6 +175,7 @@ pub struct ReplayRoles<'a> {
     strong: Replay<'a>,
     verifier: Replay<'a>,
     scorer: Replay<'a>,
+    classifier: Replay<'a>,
 }
 
 impl<'a> ReplayRoles<'a> {
@@ -172,16 +186,19 @@ impl<'a> ReplayRoles<'a> {
             strong: r,
             verifier: r,
             scorer: r,
+            classifier: r,
         }
     }
 
-    /// All four roles, played from the recording.
+    /// All five roles, played from the recording (the classifier's calls fail with
+    /// [`VerifyError::NotRecorded`] on rows recorded without it).
     pub fn roles(&mut self) -> Roles<'_> {
         Roles {
             proposer: &mut self.proposer,
             strong: &mut self.strong,
             verifier: Some(&mut self.verifier),
             scorer: Some(&mut self.scorer),
+            classifier: Some(&mut self.classifier),
         }
     }
 }

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use spec_actions_core::{Action, ActionKind, Example, ModelCall};
 
 use crate::error::Result;
+use crate::recorded::KindProbs;
 
 /// How the cheap proposer produces its candidates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -111,13 +112,22 @@ pub trait StrongModel {
     fn act(&mut self, example: &Example) -> Result<(Candidate, ModelCall)>;
 }
 
-/// The roles a policy may use. Verifier and scorer are optional; a policy that needs a missing
-/// one fails with [`crate::VerifyError::MissingRole`].
+/// A next-kind classifier that needs no language model (policy K and the cascades' first tier):
+/// a probability for each of the nine kinds. Live: [`crate::classifier::LiveClassifier`] on a
+/// `spec_actions_baseline::KindClassifier`.
+pub trait Classifier {
+    /// The nine kinds' probabilities of `example`'s next action and the call.
+    fn classify(&mut self, example: &Example) -> Result<(KindProbs, ModelCall)>;
+}
+
+/// The roles a policy may use. Verifier, scorer and classifier are optional; a policy that
+/// needs a missing one fails with [`crate::VerifyError::MissingRole`].
 pub struct Roles<'a> {
     pub proposer: &'a mut dyn Proposer,
     pub strong: &'a mut dyn StrongModel,
     pub verifier: Option<&'a mut dyn Verifier>,
     pub scorer: Option<&'a mut dyn Scorer>,
+    pub classifier: Option<&'a mut dyn Classifier>,
 }
 
 /// Policy G's candidates from the nine kinds' sequence log-probabilities (indexed as

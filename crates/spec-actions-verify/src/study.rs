@@ -1,6 +1,8 @@
 //! The whole offline study of one recording: every fixed policy, every gate family calibrated
 //! on the dev rows (to target fallback rates and cost budgets), all evaluated on the eval rows,
-//! with sweeps, gate reports, the oracle router and latency. `cargo xtask eval` and the
+//! with sweeps, gate reports, the oracle router and latency. When every row carries the
+//! bag-of-words classifier's probabilities, the study adds K (the classifier alone) and the
+//! cascades K→A and K→F ([`cascade_families`]), calibrated and swept like the other gates. `cargo xtask eval` and the
 //! `spec-actions-verify replay` command both run it.
 
 use std::path::Path;
@@ -9,9 +11,9 @@ use serde::Serialize;
 use spec_actions_core::{ActionKind, CostModel, ResultsFile, Split};
 
 use crate::{
-    Calibration, Confidence, GateReport, GateTable, LatencyModel, OracleAnalysis, Policy, PolicyRun,
-    ProposalSource, RecordedSet, ReplayRoles, Result, Sweep, results_file, run_policy, write_decision_logs,
-    write_json,
+    Calibration, CalibrationTarget, CascadeTier, Confidence, GateReport, GateTable, LatencyModel,
+    OracleAnalysis, Policy, PolicyRun, ProposalSource, RecordedSet, ReplayRoles, Result, Sweep, results_file,
+    run_policy, write_decision_logs, write_json,
 };
 
 /// What the study calibrates and how it models latency.
@@ -97,6 +99,54 @@ pub fn gate_families(greedy_only: bool, samples: usize) -> Vec<Policy> {
     out
 }
 
+/// The cascades, each calibrated and swept on the classifier's threshold: K→A, and K→F with
+/// `second` (a calibrated F policy) as its second tier.
+pub fn cascade_families(second: Option<Policy>) -> Vec<Policy> {
+    let mut out = vec![Policy::Cascade {
+        threshold: 0.0,
+        then: CascadeTier::Strong,
+    }];
+    if let Some(Policy::Confidence {
+        source,
+        measure,
+        threshold,
+    }) = second
+    {
+        out.push(Policy::Cascade {
+            threshold: 0.0,
+            then: CascadeTier::Confidence {
+                source,
+                measure,
+                threshold,
+            },
+        });
+    }
+    out
+}
+
+/// K→F's second tier: the confidence family's calibration (F-margin on one-pass top-2, or F on
+/// the greedy proposal for a greedy-only recording) whose target fallback rate is closest to
+/// 0.3, the study's default.
+fn second_tier(calibrations: &[Calibration], greedy_only: bool) -> Option<Policy> {
+    let wanted = if greedy_only {
+        (ProposalSource::Greedy, Confidence::TopProb)
+    } else {
+        (ProposalSource::OnePass { k: 2 }, Confidence::Margin)
+    };
+    calibrations
+        .iter()
+        .filter_map(|c| match (c.policy, c.target) {
+            (Policy::Confidence { source, measure, .. }, CalibrationTarget::FallbackRate(rate))
+                if (source, measure) == wanted =>
+            {
+                Some((c.policy, (rate - 0.3).abs()))
+            }
+            _ => None,
+        })
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(p, _)| p)
+}
+
 /// Runs the study on `set` (dev rows calibrate, eval rows evaluate), priced by `costs`.
 pub fn run_study(set: &RecordedSet, costs: &CostModel, options: &StudyOptions) -> Result<Study> {
     let mut replay = ReplayRoles::new(set, costs);
@@ -121,10 +171,19 @@ pub fn run_study(set: &RecordedSet, costs: &CostModel, options: &StudyOptions) -
     policies.push(Policy::Speculative {
         source: ProposalSource::Greedy,
     });
+    let classified = !set.is_empty() && set.rows().iter().all(|r| r.classifier.is_some());
+    if classified {
+        policies.push(Policy::Classifier);
+    }
     // 2. Gated policies, calibrated on dev; sweeps on dev and eval.
     let (mut calibrations, mut gates, mut sweeps): (Vec<Calibration>, Vec<GateReport>, Vec<Sweep>) =
         Default::default();
-    for family in gate_families(options.greedy_only || options.samples == 0, options.samples) {
+    let greedy_only = options.greedy_only || options.samples == 0;
+    let mut families = gate_families(greedy_only, options.samples);
+    let mut i = 0;
+    while i < families.len() {
+        let family = families[i];
+        i += 1;
         let dev_table = GateTable::probe(&family, &dev, &mut replay.roles())?;
         for &rate in &options.fallback_rates {
             calibrations.push(dev_table.calibrate_fallback_rate(rate)?);
@@ -139,6 +198,10 @@ pub fn run_study(set: &RecordedSet, costs: &CostModel, options: &StudyOptions) -
         gates.push(GateReport::new(&eval_table));
         sweeps.push(dev_table.sweep());
         sweeps.push(eval_table.sweep());
+        // After the LLM gates: the cascades, K→F using F's calibrated threshold.
+        if classified && i == families.len() && !matches!(family, Policy::Cascade { .. }) {
+            families.extend(cascade_families(second_tier(&calibrations, greedy_only)));
+        }
     }
     // Calibrations that land on the same configuration (same printed threshold) run once.
     for c in &calibrations {

@@ -182,6 +182,7 @@ fn example(config: &SyntheticConfig, i: usize, split: Split, rng: &mut ChaCha8Rn
         strong,
         verifier,
         reward,
+        classifier: None,
     }
 }
 

@@ -1,18 +1,22 @@
 //! `eval`: record every model's outputs on dev, eval and the held-out category (the live
 //! roles of `spec_actions_train::live`), then replay every policy of `spec-actions-verify` on
 //! the recording: thresholds calibrated on dev, results on eval (and on the held-out category).
+//! Every recorded row also carries the bag-of-words classifier's nine probabilities (the
+//! classifier stage's model), so the study includes K and the cascades K→A, K→F.
 
 use std::path::Path;
 
 use burn::prelude::*;
 use serde_json::{Value, json};
+use spec_actions_baseline::KindClassifier;
 use spec_actions_core::{ActionKind, CostModel, Example, Split};
 use spec_actions_qwen3::model::Qwen3;
 use spec_actions_qwen3::{Qwen3Config, load_qwen3_with};
 use spec_actions_train::live::{LiveModels, Recorder};
 use spec_actions_verify::study::{StudyOptions, run_study};
-use spec_actions_verify::{RecordedExample, RecordedSet, memory_origin};
+use spec_actions_verify::{RecordedExample, RecordedSet, memory_origin, record_classifier};
 
+use super::classifier::load_classifier;
 use super::preset::{Finetune, Preset, Role};
 use super::train::{
     COMPUTE, TRAINED_ADAPTER, TRAINED_MODEL, base_model, encoder_for, model_dir, read_head, split_examples,
@@ -89,6 +93,8 @@ pub fn eval_stage<B: Backend>(run: &RunDir, preset: &Preset, device: &B::Device)
             samples: preset.samples,
             one_pass_k: preset.one_pass_k,
         };
+        let classifier = load_classifier(run)?;
+        let classifier = (&classifier, format!("{}:classifier", preset.name));
 
         // 1. Record (each split's file is kept: a re-run after an interruption skips it).
         let mut rows = Vec::new();
@@ -102,6 +108,7 @@ pub fn eval_stage<B: Backend>(run: &RunDir, preset: &Preset, device: &B::Device)
                 split,
                 record_split(
                     &recorder,
+                    (classifier.0, &classifier.1),
                     &examples,
                     &dir.join(format!("recorded-{split}.jsonl")),
                     split,
@@ -188,8 +195,39 @@ pub fn eval_stage<B: Backend>(run: &RunDir, preset: &Preset, device: &B::Device)
     Ok(())
 }
 
-/// Records `examples` into `path`, or reads the file when a complete one is already there.
+/// Records `examples` into `path`, or reads the file when a complete one is already there; every
+/// row gets the classifier's answer (a recording made before it is completed and rewritten).
 fn record_split<B: Backend>(
+    recorder: &Recorder<'_, B>,
+    classifier: (&KindClassifier, &str),
+    examples: &[Example],
+    path: &Path,
+    split: &str,
+) -> Result<Vec<RecordedExample>, BoxError> {
+    let mut rows = record_models(recorder, examples, path, split)?;
+    let mut changed = false;
+    for (row, example) in rows.iter_mut().zip(examples) {
+        let answer = Some(record_classifier(classifier.0, example, Some(classifier.1)));
+        // the measured time differs on every call: compare what a policy reads
+        let same = match (&row.classifier, &answer) {
+            (Some(a), Some(b)) => {
+                a.kind_probs == b.kind_probs && a.call.prefill_tokens == b.call.prefill_tokens
+            }
+            _ => false,
+        };
+        if !same {
+            row.classifier = answer;
+            changed = true;
+        }
+    }
+    if changed {
+        RecordedSet::from_rows(rows.clone(), &memory_origin())?.write_jsonl(path)?;
+    }
+    Ok(rows)
+}
+
+/// The language models' part of [`record_split`].
+fn record_models<B: Backend>(
     recorder: &Recorder<'_, B>,
     examples: &[Example],
     path: &Path,

@@ -1,4 +1,4 @@
-//! The v3 pipeline: `train-all` (datasets → cheap proposer → verifier → reward model → strong
+//! The v3 pipeline: `train-all` (datasets → bag-of-words classifier → cheap proposer → verifier → reward model → strong
 //! model), `eval` (record every model's outputs on dev / eval / heldout, then replay every policy)
 //! and `report` (the frontier report and the side-by-side with the study's v2 numbers).
 //!
@@ -7,6 +7,7 @@
 //! finished stages; `--force STAGE` redoes one. `manifest.json` records the git revision, the
 //! preset, seeds, data hashes, stage timings and final metrics.
 
+pub mod classifier;
 pub mod eval;
 pub mod preset;
 pub mod report;

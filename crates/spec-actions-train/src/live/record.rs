@@ -343,5 +343,6 @@ fn row(
         strong: p.strong,
         verifier,
         reward,
+        classifier: None,
     }
 }
