@@ -442,7 +442,7 @@ mod tests {
     }
 
     /// The learning test of the default recipe at a small budget: the tiny preset's proposer
-    /// (hidden 64, 3 layers, trained in full from random initialisation with the kind-weighted
+    /// (hidden 64, 2 layers, trained in full from random initialisation with the kind-weighted
     /// loss) on 80 × 8 class-balanced synthetic examples. Held-out loss must fall by more than
     /// half (it starts near 20 nats at the tiny preset's initial logit spread) and held-out
     /// kind accuracy, measured as policy B's one-pass proposals are on a kind-balanced sample,
