@@ -28,8 +28,11 @@ impl Machine {
         let cpu = std::fs::read_to_string("/proc/cpuinfo")
             .ok()
             .and_then(|text| {
-                text.lines()
-                    .find_map(|l| l.strip_prefix("model name")?.split_once(':').map(|(_, v)| v.trim().to_string()))
+                text.lines().find_map(|l| {
+                    l.strip_prefix("model name")?
+                        .split_once(':')
+                        .map(|(_, v)| v.trim().to_string())
+                })
             })
             .unwrap_or_else(|| std::env::consts::ARCH.to_string());
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -85,7 +88,11 @@ fn simd_features() -> Vec<&'static str> {
         ("avx512bf16", std::arch::is_x86_feature_detected!("avx512bf16")),
         ("f16c", std::arch::is_x86_feature_detected!("f16c")),
     ];
-    detected.into_iter().filter(|(_, on)| *on).map(|(name, _)| name).collect()
+    detected
+        .into_iter()
+        .filter(|(_, on)| *on)
+        .map(|(name, _)| name)
+        .collect()
 }
 
 #[cfg(not(target_arch = "x86_64"))]
@@ -104,11 +111,17 @@ mod tests {
             cores: 2,
             simd,
         };
-        assert_eq!(machine(vec!["avx2", "fma", "avx512f"]).matmul_kernels(), "AVX-512");
+        assert_eq!(
+            machine(vec!["avx2", "fma", "avx512f"]).matmul_kernels(),
+            "AVX-512"
+        );
         assert_eq!(machine(vec!["avx2", "fma"]).matmul_kernels(), "AVX2+FMA");
         assert_eq!(machine(vec!["avx2"]).matmul_kernels(), "portable");
         assert_eq!(machine(vec![]).matmul_kernels(), "portable");
         let shown = machine(vec!["avx2", "fma"]).to_string();
-        assert_eq!(shown, "test · 2 cores · SIMD: avx2 fma · matmul kernels: AVX2+FMA");
+        assert_eq!(
+            shown,
+            "test · 2 cores · SIMD: avx2 fma · matmul kernels: AVX2+FMA"
+        );
     }
 }
