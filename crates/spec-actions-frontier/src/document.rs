@@ -434,6 +434,16 @@ pub fn accuracy_levels(results: &ResultsFile) -> Vec<AccuracyLevels> {
     out
 }
 
+/// Every configuration of `results` with per-example records at both levels, in the results
+/// file's order, listed by its policy family ([`family_of`]).
+pub fn accuracy_levels_of_every_config(results: &ResultsFile) -> Vec<AccuracyLevels> {
+    results
+        .configs
+        .iter()
+        .filter_map(|c| AccuracyLevels::of(c, family_of(&c.name).to_string()))
+        .collect()
+}
+
 /// [`accuracy_levels`] as a markdown table.
 pub fn accuracy_levels_markdown(levels: &[AccuracyLevels]) -> String {
     let mut md = String::from(
@@ -620,8 +630,14 @@ pub fn write_report(
 
 Kind: the predicted action kind matches gold. Call: kind, function name and arguments match (`Action::matches_call`). The classifier (K) proposes kinds only, so every named call it commits is wrong at the call level: the gap between a configuration's call accuracy and K's is what its language models earn. Listed: strong-only, cheap-only, K, and the best (kind accuracy) of every other family.
 
-{}",
-            accuracy_levels_markdown(&levels)
+{}
+<details><summary>Every configuration at both levels</summary>
+
+{}
+</details>
+",
+            accuracy_levels_markdown(&levels),
+            accuracy_levels_markdown(&accuracy_levels_of_every_config(results))
         );
     }
     if let Some(stats) = report.statistics_text() {

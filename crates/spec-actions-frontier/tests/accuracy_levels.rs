@@ -3,7 +3,9 @@
 
 use serde_json::json;
 use spec_actions_core::{Action, ActionKind, ConfigResult, CostLedger, ExampleRecord, ResultsFile};
-use spec_actions_frontier::document::{accuracy_levels, accuracy_levels_markdown};
+use spec_actions_frontier::document::{
+    accuracy_levels, accuracy_levels_markdown, accuracy_levels_of_every_config,
+};
 use spec_actions_frontier::{DocumentOptions, write_report};
 
 use ActionKind::*;
@@ -128,6 +130,45 @@ fn the_report_has_the_table_and_the_plot_names_the_classifier_families() {
     let svg = std::fs::read_to_string(out.path().join("frontier.svg")).unwrap();
     assert!(svg.contains("K: bag-of-words classifier only"), "legend");
     assert!(svg.contains("K→A: classifier gate, else strong"), "legend");
+}
+
+/// Every configuration, not only the best of each family, in the results file's order and
+/// listed by family; the report carries them below the named ones.
+#[test]
+fn every_configuration_at_both_levels() {
+    let file = results();
+    let every = accuracy_levels_of_every_config(&file);
+    let rows: Vec<(&str, &str, f64, f64)> = every
+        .iter()
+        .map(|l| {
+            (
+                l.config.as_str(),
+                l.role.as_str(),
+                l.kind_accuracy,
+                l.call_accuracy,
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("A", "A", 1.0, 1.0),
+            ("B", "B", 0.75, 0.5),
+            ("K", "K", 1.0, 0.5),
+            // the cascade that is not the best of its family is listed too: kinds right but
+            // the last (repair for final_answer); calls: only the kind-only file_read matches
+            ("K→A@0.5000", "K→A", 0.75, 0.25),
+            ("K→A@0.8000", "K→A", 1.0, 0.75),
+            ("K→A@0.9000", "K→A", 1.0, 1.0),
+            ("C@0.5000", "C", 0.75, 0.5),
+        ]
+    );
+    let out = tempfile::tempdir().unwrap();
+    let md = write_report(&file, out.path(), &DocumentOptions::default()).unwrap();
+    assert!(
+        md.contains("| K→A@0.5000 | K→A | 0.500 | 0.750 | 0.250 | 2 | 0.000 |"),
+        "{md}"
+    );
 }
 
 #[test]

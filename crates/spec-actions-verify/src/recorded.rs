@@ -91,20 +91,37 @@ pub struct KindProbs(pub [f64; ActionKind::COUNT]);
 impl TryFrom<BTreeMap<ActionKind, f64>> for KindProbs {
     type Error = String;
     fn try_from(map: BTreeMap<ActionKind, f64>) -> std::result::Result<Self, String> {
-        let mut out = [0.0; ActionKind::COUNT];
-        for kind in ActionKind::ALL {
-            out[kind.index()] = *map
-                .get(&kind)
-                .ok_or_else(|| format!("kind_probs lacks kind `{kind}`"))?;
-        }
-        Ok(KindProbs(out))
+        Ok(KindProbs(per_kind_from_map(&map, "kind_probs")?))
     }
 }
 
 impl From<KindProbs> for BTreeMap<ActionKind, f64> {
     fn from(p: KindProbs) -> Self {
-        ActionKind::ALL.into_iter().map(|k| (k, p.0[k.index()])).collect()
+        per_kind_to_map(&p.0)
     }
+}
+
+/// The nine values of a JSON object keyed by kind (every kind required), indexed as
+/// [`ActionKind::ALL`]; `field` names the object in the error.
+fn per_kind_from_map(
+    map: &BTreeMap<ActionKind, f64>,
+    field: &str,
+) -> std::result::Result<[f64; ActionKind::COUNT], String> {
+    let mut out = [0.0; ActionKind::COUNT];
+    for kind in ActionKind::ALL {
+        out[kind.index()] = *map
+            .get(&kind)
+            .ok_or_else(|| format!("{field} lacks kind `{kind}`"))?;
+    }
+    Ok(out)
+}
+
+/// [`per_kind_from_map`]'s inverse.
+fn per_kind_to_map(values: &[f64; ActionKind::COUNT]) -> BTreeMap<ActionKind, f64> {
+    ActionKind::ALL
+        .into_iter()
+        .map(|k| (k, values[k.index()]))
+        .collect()
 }
 
 impl KindProbs {
@@ -187,22 +204,13 @@ pub struct KindLogprobs(pub [f64; ActionKind::COUNT]);
 impl TryFrom<BTreeMap<ActionKind, f64>> for KindLogprobs {
     type Error = String;
     fn try_from(map: BTreeMap<ActionKind, f64>) -> std::result::Result<Self, String> {
-        let mut out = [0.0; ActionKind::COUNT];
-        for kind in ActionKind::ALL {
-            out[kind.index()] = *map
-                .get(&kind)
-                .ok_or_else(|| format!("kind_logprobs lacks kind `{kind}`"))?;
-        }
-        Ok(KindLogprobs(out))
+        Ok(KindLogprobs(per_kind_from_map(&map, "kind_logprobs")?))
     }
 }
 
 impl From<KindLogprobs> for BTreeMap<ActionKind, f64> {
     fn from(lp: KindLogprobs) -> Self {
-        ActionKind::ALL
-            .into_iter()
-            .map(|k| (k, lp.0[k.index()]))
-            .collect()
+        per_kind_to_map(&lp.0)
     }
 }
 
