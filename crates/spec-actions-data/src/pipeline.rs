@@ -98,6 +98,11 @@ pub fn build_datasets(
             config.dev_fraction
         )));
     }
+    if config.budget.max_prompt_tokens == Some(0) {
+        return Err(DataError::Config(
+            "max_prompt_tokens 0 leaves no room for any prompt".into(),
+        ));
+    }
     let mut timings = Vec::new();
     let mut clock = Instant::now();
     let mut lap = |name: &'static str, timings: &mut Vec<(&'static str, Duration)>| {
@@ -170,6 +175,30 @@ pub fn build_datasets(
         heldout_category: config.heldout_category.clone(),
     };
     let splits = split_conversations(conversations, &split_config);
+    // Empty splits would train and score nothing while looking like a finished stage.
+    let dropped: usize = budget_stats.values().map(|s| s.dropped_over_budget).sum();
+    let sizes = || {
+        format!(
+            "{total_examples} examples built, {dropped} dropped over the context budget \
+             (max_prompt_tokens {}), {} in eval (eval_size {}), {} in dev",
+            config
+                .budget
+                .max_prompt_tokens
+                .map_or_else(|| "none".to_string(), |n| n.to_string()),
+            splits.eval.len(),
+            config.eval_size,
+            splits.dev.len()
+        )
+    };
+    if splits.train.is_empty() {
+        return Err(DataError::Config(format!(
+            "no training example left: {}; lower eval_size or raise max_prompt_tokens",
+            sizes()
+        )));
+    }
+    if config.eval_size > 0 && splits.eval.is_empty() {
+        return Err(DataError::Config(format!("the eval split is empty: {}", sizes())));
+    }
     lap("splits", &mut timings);
     // 5. Files.
     let mut files = BTreeMap::new();

@@ -223,3 +223,38 @@ fn whole_bfcl_folder_parses() {
         assert!(kinds.contains(&k), "{k} missing from BFCL");
     }
 }
+
+/// Issue 18, item 8: options that leave a split empty are errors naming the option, not empty
+/// files and exit 0.
+#[test]
+fn options_that_empty_a_split_are_errors_naming_the_option() {
+    let counter = CharCounter { chars_per_token: 4 };
+    let synthetic = |eval_size: usize, max_prompt_tokens: Option<usize>| DatasetConfig {
+        bfcl_dir: None,
+        synthetic_examples: 300,
+        seed: 0,
+        budget: ContextBudget {
+            max_prompt_tokens,
+            ..ContextBudget::tiny()
+        },
+        eval_size,
+        dev_fraction: 0.1,
+        heldout_category: None,
+    };
+    let build = |config: DatasetConfig| {
+        let out = tempfile::tempdir().unwrap();
+        build_datasets(&config, &counter, out.path(), &mut NoProgress).map(|_| ())
+    };
+    let err = build(synthetic(100_000, Some(576))).unwrap_err().to_string();
+    assert!(
+        err.contains("no training example left") && err.contains("eval_size 100000"),
+        "{err}"
+    );
+    let err = build(synthetic(18, Some(0))).unwrap_err().to_string();
+    assert!(err.contains("max_prompt_tokens 0"), "{err}");
+    // a budget no synthetic prompt fits: everything is dropped
+    let err = build(synthetic(18, Some(40))).unwrap_err().to_string();
+    assert!(err.contains("dropped over the context budget"), "{err}");
+    // sane options still build
+    build(synthetic(18, Some(576))).unwrap();
+}
