@@ -104,6 +104,13 @@ pub enum ResultsError {
         found: u64,
         supported: u32,
     },
+    /// A value out of its range, or an accuracy its own records contradict.
+    #[error("{path}: field `{field}`: {message}")]
+    Invalid {
+        path: PathBuf,
+        field: String,
+        message: String,
+    },
     #[error("{path}: cannot serialize results: {source}")]
     Serialize {
         path: PathBuf,
@@ -171,10 +178,60 @@ impl ResultsFile {
             });
         }
         let mut de = serde_json::Deserializer::from_str(text);
-        serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let file: ResultsFile = serde_path_to_error::deserialize(&mut de).map_err(|e| {
             let field = e.path().to_string();
             json_error(e.into_inner(), field)
-        })
+        })?;
+        file.check()
+            .map_err(|(field, message)| ResultsError::Invalid { path, field, message })?;
+        Ok(file)
+    }
+
+    /// The values a report would draw or test: rates and baselines in [0, 1], costs finite and
+    /// not negative, and an accuracy equal to the share of correct records when there are
+    /// records. Returns the first bad field and why.
+    fn check(&self) -> Result<(), (String, String)> {
+        let share = |field: String, v: f64| {
+            if v.is_finite() && (0.0..=1.0).contains(&v) {
+                Ok(())
+            } else {
+                Err((field, format!("{v} is not a share in [0, 1]")))
+            }
+        };
+        share("random_baseline".into(), self.random_baseline)?;
+        if let Some(m) = self.majority_baseline {
+            share("majority_baseline".into(), m)?;
+        }
+        for (i, c) in self.configs.iter().enumerate() {
+            let field = |name: &str| format!("configs[{i}].{name} ({})", c.name);
+            share(field("accuracy"), c.accuracy)?;
+            if !(c.mean_cost.is_finite() && c.mean_cost >= 0.0) {
+                return Err((
+                    field("mean_cost"),
+                    format!("{} is not a cost (finite, ≥ 0)", c.mean_cost),
+                ));
+            }
+            for (name, rate) in [("accept_rate", c.accept_rate), ("fallback_rate", c.fallback_rate)] {
+                if let Some(r) = rate {
+                    share(field(name), r)?;
+                }
+            }
+            if !c.records.is_empty() {
+                let right = c.records.iter().filter(|r| r.correct).count();
+                let from_records = right as f64 / c.records.len() as f64;
+                if (from_records - c.accuracy).abs() > 1e-9 {
+                    return Err((
+                        field("accuracy"),
+                        format!(
+                            "{} contradicts its {} records ({right} correct: {from_records})",
+                            c.accuracy,
+                            c.records.len()
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Write as pretty JSON, atomically.
@@ -232,6 +289,58 @@ mod tests {
         let file = sample();
         file.write(&path).unwrap();
         assert_eq!(ResultsFile::read(&path).unwrap(), file);
+    }
+
+    /// Issue 18, item 7: values a report would draw are checked on reading.
+    #[test]
+    fn out_of_range_values_and_contradicted_accuracy_are_refused_naming_the_field() {
+        let refused = |edit: &dyn Fn(&mut Value), field: &str, why: &str| {
+            let mut value = serde_json::to_value(sample()).unwrap();
+            edit(&mut value);
+            let err = ResultsFile::from_json_str(&value.to_string(), "r.json")
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("r.json") && err.contains(field) && err.contains(why),
+                "{err}"
+            );
+        };
+        refused(
+            &|v| v["configs"][0]["accuracy"] = 1.5.into(),
+            "configs[0].accuracy (B)",
+            "not a share",
+        );
+        refused(
+            &|v| v["configs"][0]["accuracy"] = (-0.2).into(),
+            "configs[0].accuracy (B)",
+            "not a share",
+        );
+        refused(
+            &|v| v["configs"][0]["mean_cost"] = (-1.0).into(),
+            "configs[0].mean_cost (B)",
+            "not a cost",
+        );
+        refused(
+            &|v| v["configs"][0]["accept_rate"] = 2.0.into(),
+            "configs[0].accept_rate (B)",
+            "not a share",
+        );
+        refused(
+            &|v| v["random_baseline"] = 7.0.into(),
+            "random_baseline",
+            "not a share",
+        );
+        // one record, correct: an accuracy of 0.5 contradicts it
+        refused(
+            &|v| v["configs"][0]["accuracy"] = 0.5.into(),
+            "configs[0].accuracy (B)",
+            "contradicts its 1 records",
+        );
+        // a summary without records may state any share
+        let mut value = serde_json::to_value(sample()).unwrap();
+        value["configs"][0]["records"] = Value::Array(Vec::new());
+        value["configs"][0]["accuracy"] = 0.5.into();
+        assert!(ResultsFile::from_json_str(&value.to_string(), "r.json").is_ok());
     }
 
     #[test]
