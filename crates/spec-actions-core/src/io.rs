@@ -70,7 +70,45 @@ where
         Ok(())
     })();
     guard.1 = result.is_ok();
+    if result.is_ok() {
+        remove_stale_temps(dir, &file_name);
+    }
     result
+}
+
+/// Removes the temp files of `file_name` that processes which no longer run left in `dir`
+/// (a `kill -9` between create and rename): `.{file_name}.{pid}.{n}.tmp` with a `pid` that is
+/// not this process and has no `/proc/{pid}`. Where `/proc` does not exist nothing is removed:
+/// a live writer's temp file must never go. Best effort: errors are ignored.
+fn remove_stale_temps(dir: &Path, file_name: &str) {
+    let proc = Path::new("/proc");
+    if !proc.join("self").exists() {
+        return;
+    }
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    let prefix = format!(".{file_name}.");
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(middle) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(&prefix))
+            .and_then(|n| n.strip_suffix(".tmp"))
+        else {
+            continue;
+        };
+        let Some(pid) = middle
+            .split_once('.')
+            .and_then(|(pid, n)| n.parse::<u64>().is_ok().then_some(pid))
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != std::process::id() && !proc.join(pid.to_string()).exists() {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// [`atomic_write`] of a byte string.

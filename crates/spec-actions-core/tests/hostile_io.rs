@@ -228,14 +228,44 @@ fn writer_killed_with_sigkill_leaves_old_or_new() {
         OLD,
         "killed mid-write: the old file"
     );
-
-    // 2. Left to finish: the new file, whole.
     std::fs::remove_file(&started).unwrap();
+    let temps = || {
+        others(dir.path(), &path)
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "tmp"))
+            .count()
+    };
+    assert_eq!(temps(), 1, "the killed writer's temp file is left behind");
+
+    // 2. Left to finish: the new file, whole; and the dead writer's temp file is gone (issue 18,
+    //    item 11: no stale `.train.jsonl.<pid>.<n>.tmp` after a kill).
     let status = spawn_writer(&path, false).wait().unwrap();
     assert!(status.success());
     let new = std::fs::read(&path).unwrap();
     assert_eq!(new.len(), NEW_LEN);
     assert!(new.iter().all(|&b| b == b'n'));
+    assert_eq!(temps(), 0, "stale temp files of dead writers are removed");
+}
+
+/// Temp files of a live process (here: this one, and pid 1) are never removed; a dead one's are.
+#[cfg(target_os = "linux")]
+#[test]
+fn only_dead_writers_temp_files_are_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.json");
+    let temp = |pid: u32| dir.path().join(format!(".a.json.{pid}.7.tmp"));
+    let dead = u32::MAX - 1; // above any pid_max: no such process
+    for pid in [std::process::id(), 1, dead] {
+        std::fs::write(temp(pid), b"partial").unwrap();
+    }
+    // another file's temp, even of a dead writer, is not this write's business
+    let other = dir.path().join(format!(".b.json.{dead}.0.tmp"));
+    std::fs::write(&other, b"partial").unwrap();
+    atomic_write_bytes(&path, OLD).unwrap();
+    assert!(temp(std::process::id()).exists());
+    assert!(temp(1).exists());
+    assert!(!temp(dead).exists());
+    assert!(other.exists());
 }
 
 /// Env var that turns this test binary into the full-disk writer (it names the target file).
