@@ -36,10 +36,10 @@ enum Command {
     /// Build the v3 datasets (BFCL v4 import + synthetic coding-agent episodes): split files,
     /// SFT / verifier / reward files and the dataset card (card.md, card.json).
     Datasets(DatasetsArgs),
-    /// Train every model of the study: datasets → cheap proposer (SFT) → verifier
-    /// (ACCEPT/REJECT) → reward model (Bradley–Terry) → strong model (SFT); LoRA on real
-    /// checkpoints, every weight on the tiny preset's random-initialised models. Finished
-    /// stages are skipped, so an interrupted run continues where it stopped.
+    /// Train every model of the study: datasets → bag-of-words classifier → cheap proposer
+    /// (SFT) → verifier (ACCEPT/REJECT) → reward model (Bradley–Terry) → strong model (SFT);
+    /// LoRA on real checkpoints, every weight on the tiny preset's random-initialised models.
+    /// Finished stages are skipped, so an interrupted run continues where it stopped.
     TrainAll(RunArgs),
     /// Record every model's outputs on dev / eval / heldout and replay every policy
     /// (thresholds calibrated on dev): results, decision logs, sweeps, analysis.

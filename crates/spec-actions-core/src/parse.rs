@@ -40,8 +40,8 @@ impl ParseActionError {
 ///    end-of-turn token (`<|im_end|>`, `<|endoftext|>`) on;
 /// 2. a `<tool_call>` block → a structured call whose kind is the kind named before the block,
 ///    or `tool_call` (a block that is not a call after a kind line gives that kind without a
-///    call: right or wrong at the kind level, always wrong at the call level); its JSON may sit in a code fence, `arguments` may be an object or a
-///    JSON-encoded string (`parameters` is accepted too), and whatever follows the JSON value
+///    call: right or wrong at the kind level, always wrong at the call level); its JSON may
+///    sit in a code fence, `arguments` may be an object or a JSON-encoded string (`parameters` is accepted too), and whatever follows the JSON value
 ///    (the closing tag, a second call) is ignored, so an unterminated block still parses; a
 ///    `<tool_call>` inside the strings of a leading JSON object is text, not a block;
 /// 3. a bare JSON object → an [`Action`] (`{"kind": …}`), a call (`{"name": …, "arguments": …}`)

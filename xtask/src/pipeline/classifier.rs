@@ -38,10 +38,8 @@ pub fn classifier_stage(run: &RunDir, seed: u64) -> Result<(), BoxError> {
         let started = Instant::now();
         let classifier = KindClassifierConfig::default().fit(&train)?;
         let train_seconds = started.elapsed().as_secs_f64();
+        // an atomic write: it creates the folder
         let path = classifier_path(run);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| format!("creating {}: {e}", parent.display()))?;
-        }
         classifier.save(&path)?;
         let dev = split_examples(run, "dev", usize::MAX, seed)?;
         let eval = split_examples(run, "eval", usize::MAX, seed)?;
@@ -93,11 +91,7 @@ mod tests {
     #[test]
     fn the_classifier_stage_fits_saves_and_reports() {
         let root = tempfile::tempdir().expect("temp dir");
-        let mut preset = super::super::preset::tiny(0);
-        preset.name = "classifier-test".into();
-        preset.data.use_bfcl = false;
-        preset.data.synthetic = 900;
-        preset.data.eval_size = 90;
+        let preset = super::super::preset::synthetic_tiny("classifier-test", 900, 90);
         let run = RunDir::new(root.path(), &preset.name);
         datasets_stage(&run, &preset).expect("datasets");
         classifier_stage(&run, preset.seed).expect("classifier stage");

@@ -94,7 +94,7 @@ pub fn eval_stage<B: Backend>(run: &RunDir, preset: &Preset, device: &B::Device)
             one_pass_k: preset.one_pass_k,
         };
         let classifier = load_classifier(run)?;
-        let classifier = (&classifier, format!("{}:classifier", preset.name));
+        let classifier_name = format!("{}:classifier", preset.name);
 
         // 1. Record (each split's file is kept: a re-run after an interruption skips it).
         let mut rows = Vec::new();
@@ -108,7 +108,7 @@ pub fn eval_stage<B: Backend>(run: &RunDir, preset: &Preset, device: &B::Device)
                 split,
                 record_split(
                     &recorder,
-                    (classifier.0, &classifier.1),
+                    (&classifier, &classifier_name),
                     &examples,
                     &dir.join(format!("recorded-{split}.jsonl")),
                     split,

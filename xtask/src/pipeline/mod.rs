@@ -1,6 +1,7 @@
-//! The v3 pipeline: `train-all` (datasets → bag-of-words classifier → cheap proposer → verifier → reward model → strong
-//! model), `eval` (record every model's outputs on dev / eval / heldout, then replay every policy)
-//! and `report` (the frontier report and the side-by-side with the study's v2 numbers).
+//! The v3 pipeline: `train-all` (datasets → bag-of-words classifier → cheap proposer →
+//! verifier → reward model → strong model), `eval` (record every model's outputs on dev /
+//! eval / heldout, then replay every policy) and `report` (the frontier report and the
+//! side-by-side with the study's v2 numbers).
 //!
 //! A run folder holds one sub-folder per stage; a stage is done when its `stage.json` exists
 //! and was written by the same preset, so an interrupted `train-all` continues from the

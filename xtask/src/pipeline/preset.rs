@@ -305,6 +305,17 @@ pub fn tiny(seed: u64) -> Preset {
     }
 }
 
+/// The tiny preset on synthetic data only (no BFCL), for tests that build a small run.
+#[cfg(test)]
+pub(crate) fn synthetic_tiny(name: &str, synthetic: usize, eval_size: usize) -> Preset {
+    let mut preset = tiny(0);
+    preset.name = name.into();
+    preset.data.use_bfcl = false;
+    preset.data.synthetic = synthetic;
+    preset.data.eval_size = eval_size;
+    preset
+}
+
 /// CI: the whole pipeline on minimal sizes.
 pub fn smoke(seed: u64) -> Preset {
     let mut p = tiny(seed);

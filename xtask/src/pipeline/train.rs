@@ -417,11 +417,7 @@ mod tests {
     #[test]
     fn a_model_smaller_than_the_tokenizer_is_refused_before_training() {
         let root = tempfile::tempdir().expect("temp dir");
-        let mut preset = super::super::preset::tiny(0);
-        preset.name = "vocab-test".into();
-        preset.data.use_bfcl = false;
-        preset.data.synthetic = 200;
-        preset.data.eval_size = 18;
+        let mut preset = super::super::preset::synthetic_tiny("vocab-test", 200, 18);
         preset.cheap.source = ModelSource::Folder(
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/spec-actions-qwen3/tests/data/tiny"),
         );
@@ -451,11 +447,7 @@ mod tests {
     #[test]
     fn a_small_proposer_learns_the_kinds() {
         let root = tempfile::tempdir().expect("temp dir");
-        let mut preset = super::super::preset::tiny(0);
-        preset.name = "learning-test".into();
-        preset.data.use_bfcl = false;
-        preset.data.synthetic = 1500;
-        preset.data.eval_size = 90;
+        let mut preset = super::super::preset::synthetic_tiny("learning-test", 1500, 90);
         preset.cheap.trainer.total_steps = 80;
         preset.cheap.trainer.warmup_steps = 8;
         preset.cheap.trainer.eval_every = 80;
