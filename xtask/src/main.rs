@@ -111,6 +111,11 @@ struct DatasetsArgs {
     /// BFCL category held out whole for the generalisation check (`none` for no heldout split).
     #[arg(long, default_value = "simple_java")]
     heldout_category: String,
+    /// Which mistakes the verifier and reward sets' hard negatives may be: `call` (any: wrong
+    /// kind, repeated call, wrong tool, wrong arguments) or `kind` (only a wrong kind or a
+    /// repeated call — for judges that read the kind alone).
+    #[arg(long, default_value = "call", value_parser = ["call", "kind"])]
+    negatives: String,
 }
 
 /// indicatif bars for the pipeline's stages.
@@ -157,6 +162,11 @@ fn datasets(args: DatasetsArgs) -> Result<(), Box<dyn std::error::Error>> {
         eval_size: args.eval_size,
         dev_fraction: args.dev_fraction,
         heldout_category: (args.heldout_category != "none" && !args.no_bfcl).then_some(args.heldout_category),
+        negatives: if args.negatives == "kind" {
+            spec_actions_data::builders::NegativeLevel::Kind
+        } else {
+            spec_actions_data::builders::NegativeLevel::Call
+        },
     };
     let report = build_datasets(&config, &counter, &args.out, &mut Bars { bar: None })?;
     println!("wrote {} files to {}", report.files.len(), args.out.display());

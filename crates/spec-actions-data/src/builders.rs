@@ -97,10 +97,36 @@ fn last_call(example: &Example) -> Option<(String, Value)> {
         .map(|c| (c.function.name.clone(), c.function.arguments.clone()))
 }
 
-/// A hard negative for `example` (never equal to the gold at call level).
-pub fn hard_negative(example: &Example, rng: &mut ChaCha8Rng) -> (Action, NegativeType) {
+/// Which mistakes the hard negatives may be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NegativeLevel {
+    /// Any mistake of [`NegativeType`]: a wrong kind, a repeated call, and for calls a wrong
+    /// tool or wrong arguments (the study's default: judges of real models must see calls).
+    #[default]
+    Call,
+    /// Only mistakes of the action's kind ([`NegativeType::WrongKind`],
+    /// [`NegativeType::RepeatedCall`]): for judges that read the proposal's kind alone, and for
+    /// studies scored at kind level (a wrong-argument negative is right at kind level, so it
+    /// would teach such a judge to reject right kinds).
+    Kind,
+}
+
+impl NegativeLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NegativeLevel::Call => "call",
+            NegativeLevel::Kind => "kind",
+        }
+    }
+}
+
+/// A hard negative for `example` (never equal to the gold at call level; at
+/// [`NegativeLevel::Kind`] never of the gold's kind). The draws at [`NegativeLevel::Call`] do
+/// not depend on the level's existence: the same seed gives the same negatives as before it.
+pub fn hard_negative(example: &Example, rng: &mut ChaCha8Rng, level: NegativeLevel) -> (Action, NegativeType) {
     let gold = &example.gold;
-    if gold.name.is_some() {
+    if gold.name.is_some() && level == NegativeLevel::Call {
         let choice = rng.random_range(0..3);
         if choice == 1
             && let Some(neg) = wrong_name(example, rng)
@@ -369,7 +395,7 @@ mod tests {
             let e = ex(gold.clone());
             for i in 0..50 {
                 let mut rng = example_rng(i, &e.id);
-                let (neg, t) = hard_negative(&e, &mut rng);
+                let (neg, t) = hard_negative(&e, &mut rng, NegativeLevel::Call);
                 assert!(!neg.matches_call(&gold), "{neg} equals gold {gold}");
                 seen.insert(t);
                 match t {

@@ -25,6 +25,8 @@ pub struct CardConfig {
     pub eval_size: usize,
     pub dev_fraction: f64,
     pub heldout_category: Option<String>,
+    /// Which mistakes the role sets' hard negatives may be (`call` or `kind`).
+    pub negatives: crate::builders::NegativeLevel,
 }
 
 /// Examples and conversations of a split.
@@ -243,7 +245,8 @@ impl Card {
         let _ = writeln!(
             md,
             "Seed {}, context budget `{}` (max prompt tokens: {}, tool schemas: {:?}, max content chars: {}), \
-             synthetic target {} examples, eval size {}, dev fraction {}, held-out BFCL category: {}.\n",
+             synthetic target {} examples, eval size {}, dev fraction {}, held-out BFCL category: {}, \
+             hard negatives: {} level.\n",
             c.seed,
             c.budget.name,
             c.budget
@@ -257,6 +260,7 @@ impl Card {
             c.eval_size,
             c.dev_fraction,
             c.heldout_category.as_deref().unwrap_or("none"),
+            c.negatives.as_str(),
         );
         let _ = writeln!(
             md,

@@ -32,6 +32,7 @@
 //!     eval_size: 45,
 //!     dev_fraction: 0.1,
 //!     heldout_category: None,
+//!     negatives: spec_actions_data::builders::NegativeLevel::Call,
 //! };
 //! let counter = CharCounter { chars_per_token: 4 };
 //! let report = build_datasets(&config, &counter, out.path(), &mut NoProgress)?;

@@ -22,7 +22,7 @@ use spec_actions_core::{Example, Split};
 
 use super::bfcl::{BfclImport, CategoryCount, ImportIssue, import_bfcl};
 use super::budget::{ContextBudget, TokenCounter, TokenMeter, apply_budget};
-use super::builders::sft_row;
+use super::builders::{NegativeLevel, sft_row};
 use super::card::{BudgetStats, Card, CardConfig, PairStats, baselines, describe_splits};
 use super::conversation::Conversation;
 use super::error::DataError;
@@ -41,6 +41,8 @@ pub struct DatasetConfig {
     pub eval_size: usize,
     pub dev_fraction: f64,
     pub heldout_category: Option<String>,
+    /// Which mistakes the verifier and reward sets' hard negatives may be.
+    pub negatives: NegativeLevel,
 }
 
 impl DatasetConfig {
@@ -56,6 +58,7 @@ impl DatasetConfig {
             eval_size: 500,
             dev_fraction: 0.1,
             heldout_category: Some("simple_java".to_string()),
+            negatives: NegativeLevel::Call,
         }
     }
 }
@@ -234,7 +237,7 @@ pub fn build_datasets(
         // The role sets, built once with the data seed: the trainers encode these same rows.
         let mut vstats = PairStats::default();
         let name = format!("verifier_{s}.jsonl");
-        let rows = verdict_rows(examples, config.seed).into_iter().map(|row| {
+        let rows = verdict_rows(examples, config.seed, config.negatives).into_iter().map(|row| {
             if let Some(t) = row.negative_type {
                 vstats.add(2, t);
             }
@@ -245,7 +248,7 @@ pub fn build_datasets(
         verifier.insert(s.to_string(), vstats);
         let mut rstats = PairStats::default();
         let name = format!("reward_{s}.jsonl");
-        let rows = preference_pairs(examples, config.seed).into_iter().map(|pair| {
+        let rows = preference_pairs(examples, config.seed, config.negatives).into_iter().map(|pair| {
             rstats.add(1, pair.negative_type);
             Ok(pair.to_json())
         });
@@ -301,6 +304,7 @@ fn make_card(
             eval_size: config.eval_size,
             dev_fraction: config.dev_fraction,
             heldout_category: config.heldout_category.clone(),
+            negatives: config.negatives,
         },
         files,
         sizes,
@@ -428,16 +432,32 @@ pub fn read_examples_with(path: &Path, bad_lines: BadLines) -> Result<ReadExampl
 /// the role sets ([`verdict_rows`], [`preference_pairs`]) are built with, by the writer and by
 /// the trainers.
 pub fn read_card_seed(dir: &Path) -> Result<u64, DataError> {
+    read_role_set_options(dir).map(|(seed, _)| seed)
+}
+
+/// The data seed and the negative level (`config.negatives`; `call` on cards written before
+/// the field existed) of the dataset card in `dir`: what [`verdict_rows`] and
+/// [`preference_pairs`] were built with.
+pub fn read_role_set_options(dir: &Path) -> Result<(u64, NegativeLevel), DataError> {
     let path = dir.join("card.json");
     let bytes = std::fs::read(&path).map_err(|e| FileError::new("read", &path, e))?;
     let card: Value = serde_json::from_slice(&bytes).map_err(|e| DataError::Invalid {
         path: path.clone(),
         reason: format!("not JSON: {e}"),
     })?;
-    card.pointer("/config/seed")
+    let seed = card
+        .pointer("/config/seed")
         .and_then(Value::as_u64)
         .ok_or_else(|| DataError::Invalid {
-            path,
+            path: path.clone(),
             reason: "field `config.seed` is missing or not an unsigned integer".to_string(),
-        })
+        })?;
+    let level = match card.pointer("/config/negatives") {
+        None => NegativeLevel::Call,
+        Some(v) => serde_json::from_value(v.clone()).map_err(|e| DataError::Invalid {
+            path,
+            reason: format!("field `config.negatives`: {e} (expected \"call\" or \"kind\")"),
+        })?,
+    };
+    Ok((seed, level))
 }

@@ -12,6 +12,7 @@
 //!
 //! ```
 //! use spec_actions_core::{Action, ActionKind, Example, Message, Split};
+//! use spec_actions_data::builders::NegativeLevel;
 //! use spec_actions_data::role_sets::{preference_pairs, verdict_rows};
 //!
 //! let example = Example {
@@ -24,20 +25,20 @@
 //!     gold: Action::kind(ActionKind::Repair),
 //! };
 //! let examples = [example];
-//! let verdicts = verdict_rows(&examples, 7);
+//! let verdicts = verdict_rows(&examples, 7, NegativeLevel::Call);
 //! // One ACCEPT row (the gold) and one REJECT row (a hard negative) per example.
 //! assert_eq!(verdicts.len(), 2);
 //! assert!(verdicts[0].accept && verdicts[0].action == examples[0].gold);
 //! assert!(!verdicts[1].accept && !verdicts[1].action.matches_call(&examples[0].gold));
 //! // The reward pair of the example rejects the same negative.
-//! let pairs = preference_pairs(&examples, 7);
+//! let pairs = preference_pairs(&examples, 7, NegativeLevel::Call);
 //! assert_eq!(pairs[0].rejected, verdicts[1].action);
 //! ```
 
 use serde_json::Value;
 use spec_actions_core::{Action, Example};
 
-use super::builders::{NegativeType, example_rng, hard_negative, preference_row, verifier_row};
+use super::builders::{NegativeLevel, NegativeType, example_rng, hard_negative, preference_row, verifier_row};
 
 /// One verifier training row: "is `action` right for `example`?" → `accept`.
 #[derive(Debug, Clone, PartialEq)]
@@ -76,17 +77,22 @@ impl PairRow<'_> {
 }
 
 /// The hard negative of every example, from its own seeded RNG.
-fn negatives(examples: &[Example], seed: u64) -> impl Iterator<Item = (&Example, Action, NegativeType)> {
+fn negatives(
+    examples: &[Example],
+    seed: u64,
+    level: NegativeLevel,
+) -> impl Iterator<Item = (&Example, Action, NegativeType)> {
     examples.iter().map(move |e| {
-        let (negative, t) = hard_negative(e, &mut example_rng(seed, &e.id));
+        let (negative, t) = hard_negative(e, &mut example_rng(seed, &e.id), level);
         (e, negative, t)
     })
 }
 
 /// The verifier set of `examples`: per example, in order, an `ACCEPT` row for the gold then a
-/// `REJECT` row for its hard negative (balanced by construction).
-pub fn verdict_rows(examples: &[Example], seed: u64) -> Vec<VerdictRow<'_>> {
-    negatives(examples, seed)
+/// `REJECT` row for its hard negative (balanced by construction); `level` says which mistakes
+/// the negatives may be (the dataset card's `config.negatives`).
+pub fn verdict_rows(examples: &[Example], seed: u64, level: NegativeLevel) -> Vec<VerdictRow<'_>> {
+    negatives(examples, seed, level)
         .flat_map(|(example, negative, t)| {
             [
                 VerdictRow {
@@ -107,9 +113,9 @@ pub fn verdict_rows(examples: &[Example], seed: u64) -> Vec<VerdictRow<'_>> {
 }
 
 /// The reward set of `examples`: one (gold, hard negative) pair per example, in order; the
-/// negative is the one [`verdict_rows`] rejects for the same seed.
-pub fn preference_pairs(examples: &[Example], seed: u64) -> Vec<PairRow<'_>> {
-    negatives(examples, seed)
+/// negative is the one [`verdict_rows`] rejects for the same seed and level.
+pub fn preference_pairs(examples: &[Example], seed: u64, level: NegativeLevel) -> Vec<PairRow<'_>> {
+    negatives(examples, seed, level)
         .map(|(example, rejected, negative_type)| PairRow {
             example,
             chosen: example.gold.clone(),
@@ -161,14 +167,14 @@ mod tests {
     #[test]
     fn rows_are_the_per_example_negatives_of_the_builders() {
         let examples = examples();
-        let verdicts = verdict_rows(&examples, 5);
-        let pairs = preference_pairs(&examples, 5);
+        let verdicts = verdict_rows(&examples, 5, NegativeLevel::Call);
+        let pairs = preference_pairs(&examples, 5, NegativeLevel::Call);
         assert_eq!(
             (verdicts.len(), pairs.len()),
             (2 * examples.len(), examples.len())
         );
         for (i, e) in examples.iter().enumerate() {
-            let (negative, t) = hard_negative(e, &mut example_rng(5, &e.id));
+            let (negative, t) = hard_negative(e, &mut example_rng(5, &e.id), NegativeLevel::Call);
             let [accept, reject] = verifier_rows(e, &negative, t);
             assert_eq!(verdicts[2 * i].to_json(), accept);
             assert_eq!(verdicts[2 * i + 1].to_json(), reject);
@@ -179,18 +185,40 @@ mod tests {
     #[test]
     fn a_subset_gets_the_rows_of_its_examples_and_another_seed_other_negatives() {
         let examples = examples();
-        let all = verdict_rows(&examples, 5);
+        let all = verdict_rows(&examples, 5, NegativeLevel::Call);
         let subset: Vec<Example> = [7, 2, 9].iter().map(|&i| examples[i].clone()).collect();
-        let part = verdict_rows(&subset, 5);
+        let part = verdict_rows(&subset, 5, NegativeLevel::Call);
         for (k, &i) in [7usize, 2, 9].iter().enumerate() {
             assert_eq!(part[2 * k].to_json(), all[2 * i].to_json());
             assert_eq!(part[2 * k + 1].to_json(), all[2 * i + 1].to_json());
         }
-        let other = preference_pairs(&examples, 6);
-        let same = preference_pairs(&examples, 5);
+        let other = preference_pairs(&examples, 6, NegativeLevel::Call);
+        let same = preference_pairs(&examples, 5, NegativeLevel::Call);
         assert!(
             other.iter().zip(&same).any(|(a, b)| a.rejected != b.rejected),
             "a different seed draws different negatives somewhere among 12 examples"
         );
+    }
+
+    #[test]
+    fn kind_level_negatives_are_always_of_another_kind() {
+        let examples = examples();
+        for seed in 0..20 {
+            for row in verdict_rows(&examples, seed, NegativeLevel::Kind) {
+                if !row.accept {
+                    assert_ne!(row.action.kind, row.example.gold.kind, "{}", row.action);
+                    assert!(matches!(
+                        row.negative_type,
+                        Some(NegativeType::WrongKind | NegativeType::RepeatedCall)
+                    ));
+                }
+            }
+        }
+        // At call level, the same examples get same-kind mistakes (wrong tool, wrong arguments).
+        let same_kind = (0..20)
+            .flat_map(|seed| verdict_rows(&examples, seed, NegativeLevel::Call))
+            .filter(|r| !r.accept && r.action.kind == r.example.gold.kind)
+            .count();
+        assert!(same_kind > 0);
     }
 }

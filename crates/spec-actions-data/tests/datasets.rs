@@ -49,6 +49,7 @@ fn config(bfcl: &Path, seed: u64) -> DatasetConfig {
         eval_size: 200,
         dev_fraction: 0.1,
         heldout_category: Some("simple_java".into()),
+        negatives: spec_actions_data::builders::NegativeLevel::Call,
     }
 }
 
@@ -240,6 +241,7 @@ fn options_that_empty_a_split_are_errors_naming_the_option() {
         eval_size,
         dev_fraction: 0.1,
         heldout_category: None,
+        negatives: spec_actions_data::builders::NegativeLevel::Call,
     };
     let build = |config: DatasetConfig| {
         let out = tempfile::tempdir().unwrap();

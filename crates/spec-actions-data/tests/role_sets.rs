@@ -16,12 +16,18 @@ use serde_json::Value;
 use spec_actions_core::{Action, Example};
 use spec_actions_data::budget::{CharCounter, ContextBudget};
 use spec_actions_data::error::DataError;
-use spec_actions_data::pipeline::{DatasetConfig, NoProgress, build_datasets, read_card_seed, read_examples};
+use spec_actions_data::pipeline::{DatasetConfig, NoProgress, build_datasets, read_card_seed, read_examples,
+    read_role_set_options};
+use spec_actions_data::builders::NegativeLevel;
 use spec_actions_data::role_sets::{preference_pairs, verdict_rows};
 
 const DATA_SEED: u64 = 11;
 
 fn build(out: &Path) {
+    build_with(out, NegativeLevel::Call);
+}
+
+fn build_with(out: &Path, negatives: NegativeLevel) {
     let config = DatasetConfig {
         bfcl_dir: None,
         synthetic_examples: 400,
@@ -30,6 +36,7 @@ fn build(out: &Path) {
         eval_size: 45,
         dev_fraction: 0.2,
         heldout_category: None,
+        negatives,
     };
     build_datasets(&config, &CharCounter { chars_per_token: 4 }, out, &mut NoProgress).unwrap();
 }
@@ -78,14 +85,14 @@ fn pairs_of_file(rows: &[Value]) -> Vec<(String, Action, Action)> {
 }
 
 fn verdicts_of_builder(examples: &[Example], seed: u64) -> Vec<(String, Action, bool)> {
-    verdict_rows(examples, seed)
+    verdict_rows(examples, seed, NegativeLevel::Call)
         .into_iter()
         .map(|r| (r.example.id.clone(), r.action, r.accept))
         .collect()
 }
 
 fn pairs_of_builder(examples: &[Example], seed: u64) -> Vec<(String, Action, Action)> {
-    preference_pairs(examples, seed)
+    preference_pairs(examples, seed, NegativeLevel::Call)
         .into_iter()
         .map(|p| (p.example.id.clone(), p.chosen, p.rejected))
         .collect()
@@ -113,7 +120,7 @@ fn shipped_role_files_are_the_rows_the_trainers_encode() {
         let reward_file = jsonl(&dir.path().join(format!("reward_{split}.jsonl")));
 
         // Every row, in order: the fields the trainer encodes, and the whole JSON row.
-        let verdicts = verdict_rows(&examples, seed);
+        let verdicts = verdict_rows(&examples, seed, NegativeLevel::Call);
         assert_eq!(verifier_file.len(), verdicts.len());
         assert_same_rows(
             "verifier",
@@ -122,7 +129,7 @@ fn shipped_role_files_are_the_rows_the_trainers_encode() {
         );
         let built: Vec<Value> = verdicts.iter().map(|r| r.to_json()).collect();
         assert_same_rows("verifier json", &verifier_file, &built);
-        let pairs = preference_pairs(&examples, seed);
+        let pairs = preference_pairs(&examples, seed, NegativeLevel::Call);
         assert_eq!(reward_file.len(), pairs.len());
         assert_same_rows(
             "reward",
@@ -190,4 +197,23 @@ fn card_seed_errors_name_the_file_and_the_field() {
     }
     fs::write(&card, "{\"config\": {\"seed\": 18446744073709551615}}").unwrap();
     assert_eq!(read_card_seed(dir.path()).unwrap(), u64::MAX);
+}
+
+#[test]
+fn a_kind_level_build_records_its_level_and_ships_the_rows_of_that_level() {
+    let dir = tempfile::tempdir().unwrap();
+    build_with(dir.path(), NegativeLevel::Kind);
+    let (seed, level) = read_role_set_options(dir.path()).unwrap();
+    assert_eq!((seed, level), (DATA_SEED, NegativeLevel::Kind));
+    let examples = read_examples(&dir.path().join("train.jsonl")).unwrap();
+    let file = jsonl(&dir.path().join("verifier_train.jsonl"));
+    let built: Vec<Value> = verdict_rows(&examples, seed, level).iter().map(|r| r.to_json()).collect();
+    assert_same_rows("kind-level verifier json", &file, &built);
+    let pairs = jsonl(&dir.path().join("reward_train.jsonl"));
+    let built: Vec<Value> = preference_pairs(&examples, seed, level).iter().map(|p| p.to_json()).collect();
+    assert_same_rows("kind-level reward json", &pairs, &built);
+    // No negative of the gold's kind.
+    for row in verdict_rows(&examples, seed, level) {
+        assert!(row.accept || row.action.kind != row.example.gold.kind);
+    }
 }

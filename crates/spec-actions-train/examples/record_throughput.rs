@@ -112,7 +112,8 @@ fn main() {
         cheap: model(&cheap, 1, stop),
         strong: model(&strong, 2, stop),
         verifier: model(&cheap, 3, None),
-        reward: (model(&cheap, 4, None), head),
+        reward: (model(&cheap, 4, None), Some(head)),
+        judge_format: spec_actions_train::tasks::JudgeFormat::Prompted,
         encoder,
         decode: DecodeSettings {
             max_new_tokens,

@@ -1,14 +1,22 @@
 //! The three trainers' objectives: SFT of the proposer, the ACCEPT/REJECT verifier, and the
 //! Bradley–Terry reward model. Examples come tokenized from
 //! `spec_actions_qwen3::action_prompts::ActionPromptEncoder`, the encoder evaluation uses too.
+//!
+//! A judge (the verifier or the reward model) reads a proposal in one of two
+//! [`JudgeFormat`]s: *prompted* — the LLM-as-judge of the study, with its own prompt and the
+//! `ACCEPT`/`REJECT` tokens ([`VerifierObjective`]) or a scalar head ([`RewardObjective`]) — or
+//! *kind likelihood* — the judge reads the proposer's own prompt and its score of a proposal is
+//! its log-probability of the proposal's kind ([`KindVerdictObjective`],
+//! [`KindRewardObjective`]), the way a token-level speculative decoder's target model scores a
+//! draft.
 
 use burn::prelude::*;
 
 use spec_actions_qwen3::action_prompts::{IGNORE, LabeledTokens};
 
 use crate::objective::{
-    TokenBatch, bradley_terry_loss, causal_lm_loss, choice_logits, choice_loss, head_weighted_causal_lm_loss,
-    last_token_scores,
+    TokenBatch, bradley_terry_loss, causal_lm_loss, choice_logits, choice_loss, gather_rows,
+    head_weighted_causal_lm_loss, hidden_states, last_token_scores, log_sum_exp,
 };
 use crate::trainer::{BatchLoss, Objective, TrainModel};
 
@@ -269,6 +277,185 @@ pub fn accuracy_of(predicted: &[Option<usize>], gold: &[usize]) -> f64 {
         .filter(|(p, g)| **p == Some(**g))
         .count();
     right as f64 / gold.len().max(1) as f64
+}
+
+/// How a judge — the verifier or the reward model — reads a proposal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JudgeFormat {
+    /// LLM-as-judge: the verifier reads its own prompt with the proposal in a user turn and
+    /// answers `ACCEPT` or `REJECT` ([`VerifierObjective`]); the reward model reads the proposal
+    /// as the assistant's answer and a scalar head scores the last token ([`RewardObjective`]).
+    /// What a pretrained checkpoint is fine-tuned into.
+    #[default]
+    Prompted,
+    /// The judge reads the proposer's prompt and scores the proposal's kind by its own
+    /// log-likelihood `ℓ = log p(kind tokens | prompt)`: the verifier's P(ACCEPT) is `e^ℓ`,
+    /// trained by binary cross-entropy on the same ACCEPT / REJECT rows
+    /// ([`KindVerdictObjective`]); the reward model's score is `ℓ`, trained by Bradley–Terry on
+    /// the same pairs ([`KindRewardObjective`]). Judges only the kind (train it on kind-level
+    /// negatives). A small model trained from scratch learns this in as many steps as a proposer,
+    /// where the prompted format must first learn to compare a proposal with its context.
+    KindLikelihood,
+}
+
+/// A kind-likelihood question: the proposer prompt and the tokens of the proposed kind.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KindQuestion {
+    pub prompt: Vec<u32>,
+    pub kind: Vec<u32>,
+}
+
+/// `log p(kind | prompt)` of every question: the kind tokens teacher-forced after the prompt
+/// in one right-padded batch, log-softmax in f32 at the kind positions only, summed per row.
+///
+/// # Shapes
+/// - returns `[questions.len()]`
+pub fn kind_log_likelihoods<B: Backend>(
+    model: &spec_actions_qwen3::model::Qwen3<B>,
+    questions: &[&KindQuestion],
+    pad_id: u32,
+    device: &B::Device,
+) -> Tensor<B, 1> {
+    // 1. rows `prompt ++ kind`, right-padded
+    let rows: Vec<Vec<u32>> = questions
+        .iter()
+        .map(|q| q.prompt.iter().chain(&q.kind).copied().collect())
+        .collect();
+    let refs: Vec<&[u32]> = rows.iter().map(Vec::as_slice).collect();
+    let batch = TokenBatch::right_padded(&refs, pad_id);
+    let [n_rows, s] = batch.dims();
+    // 2. the positions that predict a kind token, their targets, and a row-membership matrix
+    let mut positions = Vec::new();
+    let mut targets = Vec::new();
+    let mut member = Vec::new();
+    for (r, q) in questions.iter().enumerate() {
+        for (j, &token) in q.kind.iter().enumerate() {
+            positions.push(r * s + q.prompt.len() + j - 1);
+            targets.push(i64::from(token));
+            member.push(r);
+        }
+    }
+    let n = positions.len();
+    if n == 0 {
+        return Tensor::zeros([n_rows], device);
+    }
+    // 3. LM head at those positions, log p(target) in f32
+    let hidden = gather_rows(hidden_states(model, &batch, device), &positions);
+    let logits = model
+        .logits(hidden.unsqueeze_dim::<3>(0))
+        .squeeze_dim::<2>(0)
+        .cast(burn::tensor::FloatDType::F32); // [n, vocab]
+    let idx = Tensor::<B, 2, Int>::from_data(TensorData::new(targets, [n, 1]), device);
+    let log_p = logits.clone().gather(1, idx) - log_sum_exp(logits); // [n, 1]
+    // 4. per-row sums: [rows, n] · [n, 1]
+    let mut sel = vec![0.0f32; n_rows * n];
+    for (i, &r) in member.iter().enumerate() {
+        sel[r * n + i] = 1.0;
+    }
+    let sel = Tensor::<B, 2>::from_data(TensorData::new(sel, [n_rows, n]), device).cast(burn::tensor::FloatDType::F32);
+    sel.matmul(log_p).reshape([n_rows])
+}
+
+/// One kind-likelihood verifier example: the question and the right verdict.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KindVerdictExample {
+    pub question: KindQuestion,
+    pub accept: bool,
+}
+
+/// Binary cross-entropy of P(ACCEPT) = `e^ℓ`, `ℓ` the judge's log-likelihood of the proposed
+/// kind: `−ℓ` for an ACCEPT row, `−log(1 − e^ℓ)` for a REJECT row (with `1 − e^ℓ` floored at
+/// 1e-6).
+#[derive(Debug, Clone)]
+pub struct KindVerdictObjective {
+    pub pad_id: u32,
+}
+
+impl Objective for KindVerdictObjective {
+    type Example = KindVerdictExample;
+
+    fn count(&self, batch: &[&KindVerdictExample]) -> usize {
+        batch.len()
+    }
+
+    fn loss<B: Backend>(
+        &self,
+        model: &TrainModel<B>,
+        batch: &[&KindVerdictExample],
+        device: &B::Device,
+    ) -> BatchLoss<B> {
+        let questions: Vec<&KindQuestion> = batch.iter().map(|e| &e.question).collect();
+        let ll = kind_log_likelihoods(&model.qwen, &questions, self.pad_id, device);
+        let accept: Vec<f32> = batch.iter().map(|e| if e.accept { 1.0 } else { 0.0 }).collect();
+        let accept = Tensor::<B, 1>::from_data(TensorData::new(accept, [batch.len()]), device)
+            .cast(burn::tensor::FloatDType::F32);
+        let reject_term = (ll.clone().exp().neg() + 1.0).clamp_min(1e-6).log();
+        let per_row = accept.clone() * ll + (accept.neg() + 1.0) * reject_term;
+        BatchLoss {
+            sum: per_row.sum().neg(),
+            tokens: questions.iter().map(|q| q.prompt.len() + q.kind.len()).sum(),
+        }
+    }
+}
+
+/// A kind-likelihood reward pair: one prompt, the better and the worse action's kind tokens.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KindPreferencePair {
+    pub better: KindQuestion,
+    pub worse: KindQuestion,
+}
+
+/// Bradley–Terry loss on the judge's kind log-likelihoods of each pair.
+#[derive(Debug, Clone)]
+pub struct KindRewardObjective {
+    pub pad_id: u32,
+}
+
+impl Objective for KindRewardObjective {
+    type Example = KindPreferencePair;
+
+    fn count(&self, batch: &[&KindPreferencePair]) -> usize {
+        batch.len()
+    }
+
+    fn loss<B: Backend>(
+        &self,
+        model: &TrainModel<B>,
+        batch: &[&KindPreferencePair],
+        device: &B::Device,
+    ) -> BatchLoss<B> {
+        let n = batch.len();
+        let questions: Vec<&KindQuestion> = batch
+            .iter()
+            .map(|p| &p.better)
+            .chain(batch.iter().map(|p| &p.worse))
+            .collect();
+        let ll = kind_log_likelihoods(&model.qwen, &questions, self.pad_id, device);
+        BatchLoss {
+            sum: bradley_terry_loss(ll.clone().narrow(0, 0, n), ll.narrow(0, n, n)),
+            tokens: questions.iter().map(|q| q.prompt.len() + q.kind.len()).sum(),
+        }
+    }
+}
+
+/// `ℓ = log p(kind | prompt)` of every question, in chunks of 16, as f64.
+pub fn kind_log_likelihood_values<B: Backend>(
+    model: &spec_actions_qwen3::model::Qwen3<B>,
+    questions: &[&KindQuestion],
+    pad_id: u32,
+    device: &B::Device,
+) -> Vec<f64> {
+    let mut out = Vec::with_capacity(questions.len());
+    for chunk in questions.chunks(16) {
+        let values = kind_log_likelihoods(model, chunk, pad_id, device)
+            .into_data()
+            .convert::<f32>()
+            .to_vec::<f32>()
+            .unwrap_or_default();
+        out.extend(values.into_iter().map(f64::from));
+    }
+    out
 }
 
 /// P(ACCEPT) of every verdict example (softmax over the `ACCEPT` / `REJECT` first-token logits

@@ -12,6 +12,7 @@ use spec_actions_baseline::KindClassifier;
 use spec_actions_core::{ActionKind, CostModel, Example, Split};
 use spec_actions_qwen3::model::Qwen3;
 use spec_actions_qwen3::{Qwen3Config, load_qwen3_with};
+use spec_actions_train::tasks::JudgeFormat;
 use spec_actions_train::live::{LiveModels, Recorder};
 use spec_actions_verify::study::{StudyOptions, run_study};
 use spec_actions_verify::{RecordedExample, RecordedSet, memory_origin, record_classifier};
@@ -80,11 +81,15 @@ pub fn eval_stage<B: Backend>(run: &RunDir, preset: &Preset, device: &B::Device)
             verifier: trained::<B>(run, preset, Role::Verifier, device)?,
             reward: (
                 trained::<B>(run, preset, Role::Reward, device)?,
-                read_head::<B>(
-                    &model_dir(run, Role::Reward).join("score_head.safetensors"),
-                    device,
-                )?,
+                match preset.judge_format {
+                    JudgeFormat::Prompted => Some(read_head::<B>(
+                        &model_dir(run, Role::Reward).join("score_head.safetensors"),
+                        device,
+                    )?),
+                    JudgeFormat::KindLikelihood => None,
+                },
             ),
+            judge_format: preset.judge_format,
             decode: preset.decode.clone(),
             names: ["cheap", "strong", "verifier", "reward"].map(|r| format!("{}:{r}", preset.name)),
         };

@@ -16,10 +16,12 @@
 use std::path::{Path, PathBuf};
 
 use spec_actions_data::budget::ContextBudget;
+use spec_actions_data::builders::NegativeLevel;
 use spec_actions_qwen3::config::Qwen3Config;
 use spec_actions_qwen3::lora::LoraConfig;
 use spec_actions_train::live::DecodeSettings;
 use spec_actions_train::optim::AdamWConfig;
+use spec_actions_train::tasks::JudgeFormat;
 use spec_actions_train::trainer::TrainerConfig;
 
 /// The four roles of the study, in training order.
@@ -97,6 +99,8 @@ pub struct DataSpec {
     pub eval_size: usize,
     pub dev_fraction: f64,
     pub use_bfcl: bool,
+    /// Which mistakes the verifier and reward sets' hard negatives may be.
+    pub negatives: NegativeLevel,
 }
 
 /// Everything a pipeline run is configured by.
@@ -109,6 +113,9 @@ pub struct Preset {
     pub verifier: RoleSpec,
     pub reward: RoleSpec,
     pub strong: RoleSpec,
+    /// How the verifier and the reward model read a proposal (their training objective and
+    /// their scores at evaluation).
+    pub judge_format: JudgeFormat,
     /// Dev examples recorded for threshold calibration.
     pub dev_examples: usize,
     /// Eval examples recorded (≤ the eval split).
@@ -231,6 +238,9 @@ fn full_role(
     }
 }
 
+const JUDGE_LR: f64 = 4e-3;
+const JUDGE_FREEZE: bool = false;
+
 /// A judge (verifier, reward model) that starts from the trained proposer, its token
 /// embedding frozen (see `TrainerConfig::freeze_embeddings`).
 fn judge_role(seed: u64, steps: u64, batch: usize, train_examples: usize) -> RoleSpec {
@@ -239,10 +249,10 @@ fn judge_role(seed: u64, steps: u64, batch: usize, train_examples: usize) -> Rol
         seed,
         steps,
         batch,
-        1e-3,
+        JUDGE_LR,
         train_examples,
     );
-    spec.trainer.freeze_embeddings = true;
+    spec.trainer.freeze_embeddings = JUDGE_FREEZE;
     spec
 }
 
@@ -288,11 +298,13 @@ pub fn tiny(seed: u64) -> Preset {
             eval_size: 500,
             dev_fraction: 0.1,
             use_bfcl: true,
+            negatives: NegativeLevel::Kind,
         },
         cheap: full_role(random(cheap, seed + 1), seed + 1, 140, 8, 8e-3, 140 * 8),
         verifier: judge_role(seed + 2, 60, 16, 60 * 8),
         reward: judge_role(seed + 3, 50, 8, 50 * 8),
         strong: full_role(random(strong, seed + 4), seed + 4, 240, 8, 6e-3, 240 * 8),
+        judge_format: JudgeFormat::KindLikelihood,
         dev_examples: 500,
         eval_examples: 500,
         heldout_examples: 100,
@@ -364,11 +376,13 @@ pub fn qwen3(seed: u64, dir: &Path) -> Preset {
             eval_size: 500,
             dev_fraction: 0.1,
             use_bfcl: true,
+            negatives: NegativeLevel::Call,
         },
         cheap: role("Qwen3-1.7B", 2000, 4, 2e-4),
         verifier: role("Qwen3-4B", 1000, 4, 1e-4),
         reward: role("Qwen3-4B", 1000, 4, 1e-4),
         strong: role("Qwen3-8B", 2000, 2, 1e-4),
+        judge_format: JudgeFormat::Prompted,
         dev_examples: 1000,
         eval_examples: 500,
         heldout_examples: 100,

@@ -14,10 +14,10 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
 use spec_actions_core::example::balance_kinds;
 use spec_actions_core::metrics::roc_auc;
-use spec_actions_core::{ActionKind, Example};
+use spec_actions_core::{Action, ActionKind, Example};
 use spec_actions_data::budget::HfTokenCounter;
 use spec_actions_data::pipeline::{
-    BadLines, DatasetConfig, NoProgress, SkippedLine, build_datasets, read_card_seed, read_examples_with,
+    BadLines, DatasetConfig, NoProgress, SkippedLine, build_datasets, read_examples_with, read_role_set_options,
 };
 use spec_actions_data::role_sets::{preference_pairs, verdict_rows};
 use spec_actions_qwen3::action_prompts::ActionPromptEncoder;
@@ -25,8 +25,9 @@ use spec_actions_qwen3::lora::LoraConfig;
 use spec_actions_qwen3::model::Qwen3;
 use spec_actions_qwen3::{LoadOptions, load_qwen3_with};
 use spec_actions_train::tasks::{
-    KindWeightedSftObjective, PreferencePair, RewardObjective, VerdictExample, VerifierObjective,
-    accuracy_of, kind_predictions, p_accept, pairwise_accuracy,
+    JudgeFormat, KindPreferencePair, KindQuestion, KindRewardObjective, KindVerdictExample, KindVerdictObjective,
+    KindWeightedSftObjective, PreferencePair, RewardObjective, VerdictExample, VerifierObjective, accuracy_of,
+    kind_log_likelihood_values, kind_predictions, p_accept, pairwise_accuracy,
 };
 use spec_actions_train::trainer::{SCORE_HEAD, TrainModel, Trainer, evaluate, read_tensors, write_tensors};
 
@@ -54,6 +55,7 @@ pub fn datasets_stage(run: &RunDir, preset: &Preset) -> Result<(), BoxError> {
             eval_size: d.eval_size,
             dev_fraction: d.dev_fraction,
             heldout_category: d.use_bfcl.then(|| "simple_java".to_string()),
+            negatives: d.negatives,
         };
         let report = build_datasets(&config, &counter, dir, &mut NoProgress)?;
         let sizes: serde_json::Map<String, Value> = report
@@ -291,11 +293,85 @@ pub fn role_stage<B: AutodiffBackend>(
                        "heldout_kind_recall_end": recall,
                        "train_loss_last": report.losses.last()})
             }
+            Role::Verifier if preset.judge_format == JudgeFormat::KindLikelihood => {
+                // The rows of `verifier_*.jsonl`, read as (proposer prompt, proposed kind).
+                let (data_seed, level) = read_role_set_options(&run.stage_dir("datasets"))?;
+                let kinds = encoder.kind_candidates()?;
+                let verdicts = |set: &[Example]| -> Vec<KindVerdictExample> {
+                    verdict_rows(set, data_seed, level)
+                        .into_iter()
+                        .filter_map(|r| {
+                            Some(KindVerdictExample {
+                                question: kind_question(&encoder, &kinds, r.example, &r.action)?,
+                                accept: r.accept,
+                            })
+                        })
+                        .collect()
+                };
+                let (train_set, held_set) = (verdicts(&train), verdicts(&heldout));
+                let objective = KindVerdictObjective { pad_id: pad };
+                let model = TrainModel { qwen, score_head: None };
+                let labels: Vec<bool> = held_set.iter().map(|v| v.accept).collect();
+                let questions: Vec<&KindQuestion> = held_set.iter().map(|v| &v.question).collect();
+                let auc = |model: &TrainModel<B::InnerBackend>| {
+                    let scores = kind_log_likelihood_values(&model.qwen, &questions, pad, device);
+                    // NaN (no metric) when the held-out set lacks a class
+                    roc_auc(&scores.into_iter().zip(labels.iter().copied()).collect::<Vec<_>>()).unwrap_or(f64::NAN)
+                };
+                let auc_start = auc(&model.valid());
+                let loss_start = evaluate(&model.valid(), &objective, &held_set, 8, device);
+                let (model, report) =
+                    trainer.fit_with_metric(model, &objective, &train_set, Some(&held_set), Some(auc), device)?;
+                let auc_end = auc(&model.valid());
+                save_trained(&model.qwen, &spec.finetune, &out_dir)?;
+                json!({"examples": train_set.len(), "judge_format": "kind_likelihood",
+                       "negatives": level.as_str(),
+                       "heldout_loss_start": loss_start,
+                       "heldout_loss_end": report.eval_losses.last().map(|(_, l)| *l),
+                       "heldout_auc_start": auc_start, "heldout_auc_end": auc_end,
+                       "train_loss_last": report.losses.last()})
+            }
+            Role::Reward if preset.judge_format == JudgeFormat::KindLikelihood => {
+                // The pairs of `reward_*.jsonl`, read as (proposer prompt, chosen / rejected kind).
+                let (data_seed, level) = read_role_set_options(&run.stage_dir("datasets"))?;
+                let kinds = encoder.kind_candidates()?;
+                let pairs = |set: &[Example]| -> Vec<KindPreferencePair> {
+                    preference_pairs(set, data_seed, level)
+                        .into_iter()
+                        .filter_map(|p| {
+                            Some(KindPreferencePair {
+                                better: kind_question(&encoder, &kinds, p.example, &p.chosen)?,
+                                worse: kind_question(&encoder, &kinds, p.example, &p.rejected)?,
+                            })
+                        })
+                        .collect()
+                };
+                let (train_set, held_set) = (pairs(&train), pairs(&heldout));
+                let objective = KindRewardObjective { pad_id: pad };
+                let model = TrainModel { qwen, score_head: None };
+                let accuracy = |model: &TrainModel<B::InnerBackend>| {
+                    let questions: Vec<&KindQuestion> =
+                        held_set.iter().flat_map(|p| [&p.better, &p.worse]).collect();
+                    let ll = kind_log_likelihood_values(&model.qwen, &questions, pad, device);
+                    let right = ll.chunks_exact(2).filter(|bw| bw[0] > bw[1]).count();
+                    right as f64 / held_set.len().max(1) as f64
+                };
+                let accuracy_start = accuracy(&model.valid());
+                let (model, report) =
+                    trainer.fit_with_metric(model, &objective, &train_set, Some(&held_set), Some(accuracy), device)?;
+                let accuracy_end = accuracy(&model.valid());
+                save_trained(&model.qwen, &spec.finetune, &out_dir)?;
+                json!({"pairs": train_set.len(), "judge_format": "kind_likelihood",
+                       "negatives": level.as_str(),
+                       "heldout_pairwise_accuracy_start": accuracy_start,
+                       "heldout_pairwise_accuracy_end": accuracy_end,
+                       "heldout_loss_end": report.eval_losses.last().map(|(_, l)| *l)})
+            }
             Role::Verifier => {
                 // The rows of `verifier_*.jsonl`: built by the data crate with the data seed.
-                let data_seed = read_card_seed(&run.stage_dir("datasets"))?;
+                let (data_seed, level) = read_role_set_options(&run.stage_dir("datasets"))?;
                 let verdicts = |set: &[Example]| -> Vec<VerdictExample> {
-                    verdict_rows(set, data_seed)
+                    verdict_rows(set, data_seed, level)
                         .into_iter()
                         .filter_map(|r| {
                             let prompt = encoder.verifier_prompt(r.example, &r.action).ok()?;
@@ -321,9 +397,9 @@ pub fn role_stage<B: AutodiffBackend>(
             }
             Role::Reward => {
                 // The rows of `reward_*.jsonl`: built by the data crate with the data seed.
-                let data_seed = read_card_seed(&run.stage_dir("datasets"))?;
+                let (data_seed, level) = read_role_set_options(&run.stage_dir("datasets"))?;
                 let pairs = |set: &[Example]| -> Vec<PreferencePair> {
-                    preference_pairs(set, data_seed)
+                    preference_pairs(set, data_seed, level)
                         .into_iter()
                         .filter_map(|p| {
                             Some(PreferencePair {
@@ -355,6 +431,20 @@ pub fn role_stage<B: AutodiffBackend>(
         Ok(metrics)
     })?;
     Ok(())
+}
+
+/// The kind-likelihood question of `action` for `example`: the proposer prompt and the tokens
+/// of the action's kind (`None` where the prompt does not encode).
+fn kind_question(
+    encoder: &ActionPromptEncoder,
+    kinds: &[(ActionKind, Vec<u32>)],
+    example: &Example,
+    action: &Action,
+) -> Option<KindQuestion> {
+    Some(KindQuestion {
+        prompt: encoder.proposer_prompt(example).ok()?,
+        kind: kinds.iter().find(|(k, _)| *k == action.kind)?.1.clone(),
+    })
 }
 
 /// Held-out examples per kind for a proposer's kind accuracy during training.

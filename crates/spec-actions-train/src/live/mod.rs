@@ -49,6 +49,7 @@ use spec_actions_verify::{
 };
 
 use crate::objective::{TokenBatch, last_token_scores};
+use crate::tasks::JudgeFormat;
 
 pub use record::Recorder;
 
@@ -81,8 +82,10 @@ pub struct LiveModels<B: Backend> {
     pub cheap: Qwen3<B>,
     pub strong: Qwen3<B>,
     pub verifier: Qwen3<B>,
-    /// Reward model: a Qwen3 and its `[hidden, 1]` scalar head.
-    pub reward: (Qwen3<B>, Tensor<B, 2>),
+    /// Reward model: a Qwen3 and, for [`JudgeFormat::Prompted`], its `[hidden, 1]` scalar head.
+    pub reward: (Qwen3<B>, Option<Tensor<B, 2>>),
+    /// How the verifier and the reward model read a proposal.
+    pub judge_format: JudgeFormat,
     pub decode: DecodeSettings,
     /// Model names written into recorded calls: cheap, strong, verifier, reward.
     pub names: [String; 4],
@@ -262,8 +265,14 @@ impl<B: Backend> LiveModels<B> {
         self.decode_rows(model, model_name, &prompts, rules)
     }
 
-    /// P(ACCEPT) of `action`: softmax over the first tokens of `ACCEPT` and `REJECT`.
+    /// P(ACCEPT) of `action`: softmax over the first tokens of `ACCEPT` and `REJECT`
+    /// ([`JudgeFormat::Prompted`]), or `e^ℓ` of the verifier's kind log-likelihood `ℓ`
+    /// ([`JudgeFormat::KindLikelihood`]).
     pub fn judge(&self, example: &Example, action: &Action) -> Result<RecordedJudgement, VerifyError> {
+        if self.judge_format == JudgeFormat::KindLikelihood {
+            return record::kind_likelihood_judgements(self, &self.verifier, &self.names[2], &[(example, action)], f64::exp)
+                .and_then(|mut j| j.pop().ok_or_else(|| live_error("verifier", "no judgement")));
+        }
         let prompt = self
             .encoder
             .verifier_prompt(example, action)
@@ -292,8 +301,16 @@ impl<B: Backend> LiveModels<B> {
         })
     }
 
-    /// The reward model's scalar score of `action`.
+    /// The reward model's scalar score of `action` (its kind log-likelihood for
+    /// [`JudgeFormat::KindLikelihood`]).
     pub fn reward_score(&self, example: &Example, action: &Action) -> Result<RecordedJudgement, VerifyError> {
+        if self.judge_format == JudgeFormat::KindLikelihood {
+            return record::kind_likelihood_judgements(self, &self.reward.0, &self.names[3], &[(example, action)], |ll| ll)
+                .and_then(|mut j| j.pop().ok_or_else(|| live_error("reward", "no judgement")));
+        }
+        let head = self.reward.1.clone().ok_or_else(|| {
+            live_error("reward", "a prompted reward model needs its score head (score_head.safetensors)")
+        })?;
         let ids = self
             .encoder
             .reward_input(example, action)
@@ -301,7 +318,7 @@ impl<B: Backend> LiveModels<B> {
         let device = self.device();
         let started = Instant::now();
         let batch = TokenBatch::right_padded(&[ids.as_slice()], self.encoder.tokenizer.special().pad);
-        let scores = last_token_scores(&self.reward.0, self.reward.1.clone(), &batch, &device);
+        let scores = last_token_scores(&self.reward.0, head, &batch, &device);
         let score = scores
             .into_data()
             .convert::<f32>()

@@ -15,6 +15,7 @@ use spec_actions_verify::{
 
 use super::{LiveModels, first_output, live_error, shares};
 use crate::objective::{TokenBatch, gather_rows, hidden_states, last_token_scores};
+use crate::tasks::{JudgeFormat, KindQuestion, kind_log_likelihoods};
 
 /// Most tokens (rows × padded length) of one batched verifier or reward pass: rows are sorted
 /// by length and grouped up to this size, which bounds the attention scores held at once.
@@ -190,6 +191,9 @@ impl<B: Backend> Recorder<'_, B> {
     /// each prompt's last token, and the two verdict tokens' logits there.
     fn judge_batch(&self, questions: &[(&Example, &Action)]) -> Result<Vec<RecordedJudgement>, VerifyError> {
         let m = self.models;
+        if m.judge_format == JudgeFormat::KindLikelihood {
+            return kind_likelihood_judgements(m, &m.verifier, &m.names[2], questions, f64::exp);
+        }
         let [accept, reject] = m
             .encoder
             .verdict_token_ids()
@@ -205,7 +209,7 @@ impl<B: Backend> Recorder<'_, B> {
             TensorData::new(vec![i64::from(accept), i64::from(reject)], [2]),
             &device,
         );
-        let scores = batched_passes(&prompts, m.encoder.tokenizer.special().pad, |batch| {
+        let scores = batched_passes(&prompts, m.encoder.tokenizer.special().pad, |batch, _| {
             let [_, s] = batch.dims();
             let last: Vec<usize> = batch
                 .lengths
@@ -237,14 +241,20 @@ impl<B: Backend> Recorder<'_, B> {
     /// ([`last_token_scores`] on right-padded rows).
     fn reward_batch(&self, questions: &[(&Example, &Action)]) -> Result<Vec<RecordedJudgement>, VerifyError> {
         let m = self.models;
+        if m.judge_format == JudgeFormat::KindLikelihood {
+            return kind_likelihood_judgements(m, &m.reward.0, &m.names[3], questions, |ll| ll);
+        }
         let inputs = questions
             .iter()
             .map(|(e, a)| m.encoder.reward_input(e, a))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| live_error("reward input", e))?;
         let device = m.device();
-        let (model, head): (&Qwen3<B>, &Tensor<B, 2>) = (&m.reward.0, &m.reward.1);
-        let scores = batched_passes(&inputs, m.encoder.tokenizer.special().pad, |batch| {
+        let model: &Qwen3<B> = &m.reward.0;
+        let head = m.reward.1.as_ref().ok_or_else(|| {
+            live_error("reward", "a prompted reward model needs its score head (score_head.safetensors)")
+        })?;
+        let scores = batched_passes(&inputs, m.encoder.tokenizer.special().pad, |batch, _| {
             last_token_scores(model, head.clone(), batch, &device)
                 .into_data()
                 .convert::<f32>()
@@ -262,7 +272,7 @@ impl<B: Backend> Recorder<'_, B> {
 fn batched_passes(
     rows: &[Vec<u32>],
     pad: u32,
-    mut pass: impl FnMut(&TokenBatch) -> Result<Vec<f64>, VerifyError>,
+    mut pass: impl FnMut(&TokenBatch, &[usize]) -> Result<Vec<f64>, VerifyError>,
 ) -> Result<Vec<(f64, f64)>, VerifyError> {
     let mut order: Vec<usize> = (0..rows.len()).collect();
     order.sort_by_key(|&i| rows[i].len());
@@ -281,7 +291,7 @@ fn batched_passes(
         }
         let batch = TokenBatch::right_padded(&slices, pad);
         let started = Instant::now();
-        let scores = pass(&batch)?;
+        let scores = pass(&batch, group)?;
         let ms = started.elapsed().as_secs_f64() * 1e3;
         if scores.len() != group.len() {
             return Err(live_error(
@@ -296,6 +306,64 @@ fn batched_passes(
         start = end;
     }
     Ok(out)
+}
+
+/// The judgements of a [`JudgeFormat::KindLikelihood`] judge: `score(ℓ)` of each question's
+/// `ℓ = log p(kind | proposer prompt)` under `model` — one batched pass per distinct
+/// (example, kind), its time shared by the questions that ask it.
+pub(super) fn kind_likelihood_judgements<B: Backend>(
+    m: &LiveModels<B>,
+    model: &Qwen3<B>,
+    name: &str,
+    questions: &[(&Example, &Action)],
+    score: impl Fn(f64) -> f64,
+) -> Result<Vec<RecordedJudgement>, VerifyError> {
+    let kinds = m.encoder.kind_candidates().map_err(|e| live_error("kind candidates", e))?;
+    // 1. distinct (example, kind) questions, in first-asked order
+    let mut keys: Vec<(&str, usize)> = Vec::new();
+    let mut rows: Vec<KindQuestion> = Vec::new();
+    let mut of_question = Vec::with_capacity(questions.len());
+    for (example, action) in questions {
+        let key = (example.id.as_str(), action.kind.index());
+        let at = match keys.iter().position(|k| *k == key) {
+            Some(at) => at,
+            None => {
+                let prompt = m
+                    .encoder
+                    .proposer_prompt(example)
+                    .map_err(|e| live_error("proposer prompt", e))?;
+                let kind = kinds
+                    .iter()
+                    .find(|(k, _)| *k == action.kind)
+                    .map(|(_, ids)| ids.clone())
+                    .ok_or_else(|| live_error("kind candidates", format!("no tokens for {}", action.kind)))?;
+                keys.push(key);
+                rows.push(KindQuestion { prompt, kind });
+                keys.len() - 1
+            }
+        };
+        of_question.push(at);
+    }
+    // 2. one batched pass over the distinct questions
+    let device = m.device();
+    let ids: Vec<Vec<u32>> = rows.iter().map(|q| q.prompt.iter().chain(&q.kind).copied().collect()).collect();
+    let pad = m.encoder.tokenizer.special().pad;
+    let scored = batched_passes(&ids, pad, |_, group| {
+        let group: Vec<&KindQuestion> = group.iter().map(|&i| &rows[i]).collect();
+        kind_log_likelihoods(model, &group, pad, &device)
+            .into_data()
+            .convert::<f32>()
+            .into_vec::<f32>()
+            .map(|v| v.into_iter().map(f64::from).collect())
+            .map_err(|e| live_error(name, format!("{e:?}")))
+    })?;
+    // 3. every question gets its row's score and time
+    let inputs: Vec<Vec<u32>> = of_question.iter().map(|&i| ids[i].clone()).collect();
+    let scores: Vec<(f64, f64)> = of_question
+        .iter()
+        .map(|&i| (score(scored[i].0), scored[i].1))
+        .collect();
+    Ok(judgements(questions, &inputs, scores, name, 0))
 }
 
 /// The recorded judgements of `questions` from their scores and times.

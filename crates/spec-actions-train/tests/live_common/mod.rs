@@ -138,7 +138,8 @@ pub fn live_models(max_new_tokens: usize) -> LiveModels<B> {
         cheap: model(&cheap, 11, &favoured, 90.0),
         strong: model(&strong, 12, &favoured, 75.0),
         verifier: model(&judge, 13, &[], 1.0),
-        reward: (reward, head),
+        reward: (reward, Some(head)),
+        judge_format: spec_actions_train::tasks::JudgeFormat::Prompted,
         encoder,
         decode: DecodeSettings {
             max_new_tokens,

@@ -1,0 +1,169 @@
+//! The kind-likelihood judges (`JudgeFormat::KindLikelihood`) against external references:
+//! - `kind_log_likelihoods` of a right-padded batch equals the one-pass scorer's total of each
+//!   prompt alone (`spec_actions_qwen3::score::score_continuations`, itself checked against the
+//!   transformers fixture);
+//! - the verifier's loss is the binary cross-entropy of `e^ℓ` and the reward model's the
+//!   Bradley–Terry loss of the likelihoods, computed by hand from those scores;
+//! - a small judge trained on ACCEPT / REJECT rows of a learnable task separates them on
+//!   held-out rows far better than at its start.
+
+use std::path::PathBuf;
+
+use burn::backend::{Autodiff, Flex};
+use burn::module::AutodiffModule;
+use spec_actions_core::metrics::roc_auc;
+use spec_actions_qwen3::loader::load_qwen3;
+use spec_actions_qwen3::model::Qwen3;
+use spec_actions_qwen3::score::score_continuations;
+use spec_actions_train::tasks::{
+    KindPreferencePair, KindQuestion, KindRewardObjective, KindVerdictExample, KindVerdictObjective,
+    kind_log_likelihood_values,
+};
+use spec_actions_train::trainer::{Objective, TrainModel, Trainer, TrainerConfig};
+
+type B = Autodiff<Flex>;
+
+fn fixture(dir: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../spec-actions-qwen3/tests/data")
+        .join(dir)
+}
+
+/// The tiny fixture (vocabulary 1,024) with its embeddings scaled as a trained model's are
+/// (the fixture's std 0.02, tied to the head, caps every logit near ±1.3).
+fn tiny_model() -> Qwen3<B> {
+    let mut base = load_qwen3::<B>(fixture("tiny"), &Default::default()).expect("fixture loads");
+    base.embed_tokens.weight = base.embed_tokens.weight.clone().map(|w| w.mul_scalar(25.0));
+    base
+}
+
+/// Questions of different prompt lengths (so the batch is padded) and kinds of 1–3 tokens.
+fn questions() -> Vec<KindQuestion> {
+    let kinds: [&[u32]; 3] = [&[700], &[701, 702], &[703, 704, 705]];
+    (0..6u32)
+        .map(|i| KindQuestion {
+            prompt: (0..(5 + 3 * i)).map(|k| 20 + (k * 37 + i * 11) % 600).collect(),
+            kind: kinds[i as usize % 3].to_vec(),
+        })
+        .collect()
+}
+
+fn scalar(t: burn::tensor::Tensor<B, 1>) -> f64 {
+    f64::from(t.into_scalar())
+}
+
+#[test]
+fn batched_kind_likelihoods_equal_each_prompt_scored_alone() {
+    let model = tiny_model();
+    let qs = questions();
+    let refs: Vec<&KindQuestion> = qs.iter().collect();
+    let batched = kind_log_likelihood_values(&model, &refs, 0, &Default::default());
+    for (q, got) in qs.iter().zip(&batched) {
+        let alone = score_continuations(&model, &q.prompt, std::slice::from_ref(&q.kind)).expect("scores");
+        let want = f64::from(alone[0].total);
+        assert!(want < 0.0, "a log-probability: {want}");
+        assert!((got - want).abs() < 1e-4, "batched {got} vs alone {want}");
+    }
+}
+
+#[test]
+fn verdict_and_reward_losses_are_cross_entropy_and_bradley_terry_of_the_likelihoods() {
+    let model = tiny_model();
+    let device = Default::default();
+    let qs = questions();
+    let refs: Vec<&KindQuestion> = qs.iter().collect();
+    let ll = kind_log_likelihood_values(&model, &refs, 0, &device);
+    let train_model = TrainModel {
+        qwen: model,
+        score_head: None,
+    };
+
+    // verifier: rows 0, 2, 4 ACCEPT; 1, 3, 5 REJECT
+    let verdicts: Vec<KindVerdictExample> = qs
+        .iter()
+        .enumerate()
+        .map(|(i, q)| KindVerdictExample {
+            question: q.clone(),
+            accept: i % 2 == 0,
+        })
+        .collect();
+    let batch: Vec<&KindVerdictExample> = verdicts.iter().collect();
+    let objective = KindVerdictObjective { pad_id: 0 };
+    assert_eq!(objective.count(&batch), 6);
+    let got = scalar(objective.loss(&train_model, &batch, &device).sum);
+    let want: f64 = ll
+        .iter()
+        .enumerate()
+        .map(|(i, &l)| if i % 2 == 0 { -l } else { -(1.0 - l.exp()).max(1e-6).ln() })
+        .sum();
+    assert!((got - want).abs() < 1e-4 * want.abs().max(1.0), "BCE {got} vs {want}");
+
+    // reward: pairs (0 better than 1), (2, 3), (4, 5)
+    let pairs: Vec<KindPreferencePair> = qs
+        .chunks(2)
+        .map(|p| KindPreferencePair {
+            better: p[0].clone(),
+            worse: p[1].clone(),
+        })
+        .collect();
+    let batch: Vec<&KindPreferencePair> = pairs.iter().collect();
+    let objective = KindRewardObjective { pad_id: 0 };
+    let got = scalar(objective.loss(&train_model, &batch, &device).sum);
+    let want: f64 = ll.chunks(2).map(|p| (1.0 + (p[1] - p[0]).exp()).ln()).sum();
+    assert!((got - want).abs() < 1e-4 * want.abs().max(1.0), "Bradley–Terry {got} vs {want}");
+}
+
+/// A task a judge can only solve by reading the prompt: the class token (one of four) opens
+/// the prompt, noise follows; the right kind is `700 + class`, a wrong one another class's.
+fn verdict_task(n: usize, seed: u64) -> Vec<KindVerdictExample> {
+    (0..n as u64)
+        .map(|i| {
+            let class = (i / 2 % 4) as u32;
+            let accept = i % 2 == 0;
+            let noise = |k: u64| ((seed * 7919 + i * 104_729 + k * 15_485_863) % 600 + 20) as u32;
+            let kind = if accept { class } else { (class + 1 + (i / 8 % 3) as u32) % 4 };
+            KindVerdictExample {
+                question: KindQuestion {
+                    prompt: vec![10 + class, noise(1), noise(2), noise(3), 5],
+                    kind: vec![700 + kind],
+                },
+                accept,
+            }
+        })
+        .collect()
+}
+
+fn held_out_auc(model: &Qwen3<Flex>, set: &[KindVerdictExample]) -> f64 {
+    let refs: Vec<&KindQuestion> = set.iter().map(|e| &e.question).collect();
+    let scores = kind_log_likelihood_values(model, &refs, 0, &Default::default());
+    let pairs: Vec<(f64, bool)> = scores.into_iter().zip(set.iter().map(|e| e.accept)).collect();
+    roc_auc(&pairs).expect("both classes")
+}
+
+#[test]
+fn a_small_kind_likelihood_verifier_learns_to_separate_right_from_wrong_kinds() {
+    let device = Default::default();
+    let (train, heldout) = (verdict_task(96, 1), verdict_task(32, 2));
+    let model = TrainModel {
+        qwen: tiny_model(),
+        score_head: None,
+    };
+    let start = held_out_auc(&model.valid().qwen, &heldout);
+    let dir = tempfile::tempdir().expect("dir");
+    let config = TrainerConfig {
+        total_steps: 40,
+        batch_size: 8,
+        lr: 1e-2,
+        warmup_steps: 3,
+        checkpoint_every: 100,
+        eval_every: 100,
+        progress: false,
+        ..TrainerConfig::default()
+    };
+    let (trained, _) = Trainer::new(config, dir.path(), Default::default())
+        .fit(model, &KindVerdictObjective { pad_id: 0 }, &train, None, &device)
+        .expect("trains");
+    let end = held_out_auc(&trained.valid().qwen, &heldout);
+    println!("held-out AUC {start:.3} → {end:.3}");
+    assert!(end > 0.9 && end > start + 0.2, "held-out AUC {start} → {end}");
+}
