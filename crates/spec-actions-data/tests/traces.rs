@@ -330,3 +330,88 @@ fn bfcl_written_as_traces_imports_back_to_the_same_examples() {
         assert!(per_kind.contains_key(kind), "{per_kind:?}");
     }
 }
+
+/// The sample traces as a source of the dataset build: their conversations land whole in one
+/// split each, and a mixing weight of 2.5 keeps every train conversation of the family twice
+/// plus half of them a third time (rounded), leaving dev and eval as they were.
+#[test]
+fn traces_in_the_build_split_by_conversation_and_mix_by_weight() {
+    use spec_actions_data::budget::{CharCounter, ContextBudget};
+    use spec_actions_data::pipeline::{
+        DatasetConfig, ExtraSources, NoProgress, TraceSource, build_datasets_with, read_examples,
+    };
+    let config = DatasetConfig {
+        bfcl_dir: None,
+        synthetic_examples: 200,
+        seed: 2,
+        budget: ContextBudget::full(),
+        eval_size: 40,
+        dev_fraction: 0.2,
+        heldout_category: None,
+    };
+    let traces = TraceSource {
+        path: sample_dir().join("agent-logs.jsonl"),
+        map: KindMap::from_file(&sample_dir().join("kinds.toml")).expect("map"),
+        source: "traces:sample".into(),
+        bad_lines: BadLines::Refuse,
+    };
+    let counter = CharCounter { chars_per_token: 4 };
+    let build = |weights: &[(&str, f64)]| {
+        let out = tempfile::tempdir().expect("temp dir");
+        let extra = ExtraSources {
+            traces: vec![traces.clone()],
+            weights: weights.iter().map(|(k, w)| (k.to_string(), *w)).collect(),
+        };
+        build_datasets_with(&config, &extra, &counter, out.path(), &mut NoProgress).expect("build");
+        let read = |split: &str| read_examples(&out.path().join(format!("{split}.jsonl"))).expect("read");
+        (read("train"), read("dev"), read("eval"))
+    };
+    let (train, dev, eval) = build(&[]);
+    let of = |examples: &[Example], source: &str| -> Vec<Example> {
+        examples
+            .iter()
+            .filter(|e| e.source.starts_with(source))
+            .cloned()
+            .collect()
+    };
+    let mut split_of: BTreeMap<String, &str> = BTreeMap::new();
+    for (name, examples) in [("train", &train), ("dev", &dev), ("eval", &eval)] {
+        for e in of(examples, "traces:sample") {
+            let prior = split_of.insert(e.conversation.clone(), name);
+            assert!(
+                prior.is_none_or(|p| p == name),
+                "{} in two splits",
+                e.conversation
+            );
+        }
+    }
+    let base_train = of(&train, "traces:sample");
+    assert!(!base_train.is_empty());
+    let convs: BTreeSet<&str> = base_train.iter().map(|e| e.conversation.as_str()).collect();
+    let (w_train, w_dev, w_eval) = build(&[("traces:sample", 2.5)]);
+    let weighted = of(&w_train, "traces:sample");
+    // Every conversation at least twice, about half of them three times.
+    let mut copies: BTreeMap<&str, usize> = BTreeMap::new();
+    for e in &weighted {
+        *copies.entry(e.conversation.as_str()).or_default() += 1;
+    }
+    let per_conv: BTreeMap<&str, usize> = base_train.iter().fold(BTreeMap::new(), |mut m, e| {
+        *m.entry(e.conversation.as_str()).or_default() += 1;
+        m
+    });
+    let mut thrice = 0;
+    for c in &convs {
+        let k = copies[c] / per_conv[c];
+        assert_eq!(copies[c] % per_conv[c], 0);
+        assert!(k == 2 || k == 3, "{c}: {k} copies");
+        thrice += usize::from(k == 3);
+    }
+    assert_eq!(thrice, (0.5 * convs.len() as f64).round() as usize);
+    // Other sources, dev and eval are untouched.
+    assert_eq!(of(&w_train, "synthetic:").len(), of(&train, "synthetic:").len());
+    assert_eq!(w_train.len() - weighted.len(), train.len() - base_train.len());
+    assert_eq!((w_dev, w_eval), (dev, eval));
+    // Copies keep unique ids.
+    let ids: BTreeSet<&str> = w_train.iter().map(|e| e.id.as_str()).collect();
+    assert_eq!(ids.len(), w_train.len());
+}

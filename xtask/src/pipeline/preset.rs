@@ -202,8 +202,9 @@ impl Preset {
         }
     }
 
-    /// A built-in preset by name (the shipped `configs/<name>.toml`); `seed` and `models`
-    /// override the file's `seed` and `models_dir`.
+    /// A built-in preset by name (the shipped `configs/<name>.toml`, as `--preset` loads it);
+    /// `seed` and `models` override the file's `seed` and `models_dir`.
+    #[cfg(test)]
     pub fn named(name: &str, seed: Option<u64>, models: Option<&Path>) -> Result<Self, ConfigError> {
         Self::from_config(&LoadedConfig::preset(name)?, seed, models)
     }
