@@ -168,9 +168,10 @@ pub enum RoleName {
     Strong,
 }
 
-/// A Qwen3 projection a LoRA adapter can wrap.
+/// A Qwen3 projection a LoRA adapter can wrap (`q_proj`, … as PEFT names them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[allow(clippy::enum_variant_names)] // the variants spell PEFT's module names
 pub enum Projection {
     QProj,
     KProj,

@@ -143,7 +143,8 @@ struct ImportTracesArgs {
     /// Source name: examples get `source = "traces:<name>"` (default: the file's stem).
     #[arg(long)]
     name: Option<String>,
-    /// Skip unusable lines (each listed) instead of stopping at the first.
+    /// Import the usable lines and list the others; without it, any unusable line (all are
+    /// listed) stops the import before anything is written.
     #[arg(long)]
     skip_bad_lines: bool,
 }
@@ -158,12 +159,20 @@ fn import_traces(args: ImportTracesArgs) -> Result<(), Box<dyn std::error::Error
             .map_or_else(|| "traces".to_string(), |s| s.to_string_lossy().into_owned())
     });
     let source = format!("traces:{name}");
-    let bad_lines = if args.skip_bad_lines {
-        BadLines::Skip
-    } else {
-        BadLines::Refuse
-    };
-    let import = import_traces(&args.file, &map, &source, bad_lines)?;
+    // Every line is read, so that all unusable lines are listed at once; without
+    // --skip-bad-lines any of them stops the import before anything is written.
+    let import = import_traces(&args.file, &map, &source, BadLines::Skip)?;
+    if !import.skipped.is_empty() && !args.skip_bad_lines {
+        for line in &import.skipped {
+            eprintln!("  {line}");
+        }
+        return Err(format!(
+            "{} unusable line(s) in {} (listed above); fix them or pass --skip-bad-lines",
+            import.skipped.len(),
+            args.file.display()
+        )
+        .into());
+    }
     let examples: Vec<&spec_actions_core::Example> =
         import.conversations.iter().flat_map(|c| &c.examples).collect();
     let mut jsonl = Vec::new();
@@ -438,5 +447,78 @@ fn main() -> ExitCode {
         Command::Eval(args) => report_outcome(run_pipeline(&args, &[Step::Eval])),
         Command::Report(args) => report_outcome(run_pipeline(&args, &[Step::Report])),
         Command::All(args) => report_outcome(run_pipeline(&args, &[Step::Train, Step::Eval, Step::Report])),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(file: PathBuf, out: PathBuf, skip: bool) -> ImportTracesArgs {
+        let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+        ImportTracesArgs {
+            file,
+            map: repo.join("examples/traces/kinds.toml"),
+            out,
+            name: None,
+            skip_bad_lines: skip,
+        }
+    }
+
+    /// `import-traces` on the shipped sample writes the importer's examples (read back through
+    /// the project's dataset reader) and a summary whose kind counts add up; a file with an
+    /// unusable line writes nothing unless `--skip-bad-lines`, which lists it.
+    #[test]
+    fn import_traces_writes_examples_and_refuses_bad_lines() {
+        let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+        let sample = repo.join("examples/traces/agent-logs.jsonl");
+        let out = tempfile::tempdir().expect("temp dir");
+        import_traces(args(sample.clone(), out.path().to_path_buf(), false)).expect("import");
+        let written = spec_actions_data::pipeline::read_examples(&out.path().join("examples.jsonl"))
+            .expect("read back");
+        let map = spec_actions_data::traces::KindMap::from_file(&repo.join("examples/traces/kinds.toml"))
+            .expect("map");
+        let direct = spec_actions_data::traces::import_traces(
+            &sample,
+            &map,
+            "traces:agent-logs",
+            spec_actions_data::pipeline::BadLines::Refuse,
+        )
+        .expect("import");
+        let expected: Vec<spec_actions_core::Example> = direct
+            .conversations
+            .into_iter()
+            .flat_map(|c| c.examples)
+            .collect();
+        assert_eq!(written, expected);
+        let summary: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.path().join("import.json")).expect("summary"))
+                .expect("json");
+        let total: u64 = summary["kinds"]
+            .as_object()
+            .expect("kinds")
+            .values()
+            .filter_map(serde_json::Value::as_u64)
+            .sum();
+        assert_eq!(total as usize, written.len());
+        assert_eq!(summary["kinds"].as_object().map(|k| k.len()), Some(9));
+
+        let bad = out.path().join("bad.jsonl");
+        let good_line = std::fs::read_to_string(&sample).expect("sample");
+        let first = good_line.lines().next().expect("a line");
+        std::fs::write(&bad, format!("{first}\n{{oops\n")).expect("write");
+        let bad_out = out.path().join("bad-out");
+        let err = import_traces(args(bad.clone(), bad_out.clone(), false)).expect_err("refused");
+        assert!(err.to_string().contains("1 unusable line"), "{err}");
+        assert!(!bad_out.join("examples.jsonl").exists());
+        import_traces(args(bad, bad_out.clone(), true)).expect("skipped");
+        let summary: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(bad_out.join("import.json")).expect("summary"))
+                .expect("json");
+        let listed = summary["unusable_lines"][0].as_str().expect("listed").to_string();
+        assert!(
+            listed.ends_with("bad.jsonl:2: not JSON: key must be a string at line 1 column 2"),
+            "{listed}"
+        );
     }
 }

@@ -779,6 +779,31 @@ mod tests {
             .expect_err("later role")
             .to_string();
         assert!(err.contains("roles.verifier.base"), "{err}");
+        // LoRA with chosen targets, prices from the config; a projection that does not exist.
+        let lora = set(&[
+            "roles.strong.finetune={ lora = { r = 8, alpha = 16.0, targets = [\"q_proj\", \"v_proj\"] } }",
+            "cost.prices={ nominal = { cheap = 0.2, strong = 1.0, verifier = 0.1, reward = 0.1 } }",
+        ])
+        .expect("overrides");
+        let p = Preset::from_config(&lora, None, None).expect("resolves");
+        let Finetune::Lora(l) = &p.strong.finetune else {
+            panic!("LoRA expected: {:?}", p.strong.finetune)
+        };
+        assert_eq!(
+            (l.r, l.lora_alpha, l.target_modules.clone()),
+            (8, 16.0, vec!["q_proj".to_string(), "v_proj".to_string()])
+        );
+        let Prices::Nominal(n) = &p.prices else {
+            panic!("{:?}", p.prices)
+        };
+        assert_eq!((n.cheap.0, n.classifier.0), (0.2, 0.001));
+        let err = set(&["roles.cheap.finetune={ lora = { r = 8, alpha = 16.0, targets = [\"qq_proj\"] } }"])
+            .expect_err("bad target")
+            .to_string();
+        assert!(
+            err.contains("roles.cheap.finetune") && err.contains("qq_proj"),
+            "{err}"
+        );
         // Relative checkpoint folders need a models folder.
         let err = Preset::named("qwen3", None, None)
             .expect_err("no models dir")
