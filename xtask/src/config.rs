@@ -330,6 +330,7 @@ pub enum AllWord {
 }
 
 impl Count {
+    /// The count (`usize::MAX` for `"all"`).
     pub fn get(self) -> usize {
         match self {
             Count::N(n) => n,
