@@ -15,8 +15,8 @@
 //!
 //! # What becomes an example
 //! Every assistant message is a decision point; the context is every message before it, the
-//! tools are the row's `tools` (one list per row: a conversation whose tools change half-way,
-//! such as BFCL's `multi_turn_miss_func`, is written as one row per tool list).
+//! tools are the row's `tools` (one list per row: tools that change half-way through a
+//! conversation, as in BFCL's `multi_turn_miss_func`, cannot be expressed).
 //! - An assistant message with tool calls gives one example per call, in order (as the BFCL
 //!   importer does for parallel calls): the gold action is the call, its kind the first
 //!   [`KindMap`] `[tools]` pattern matching the function name (unmatched: `tool_call`); the
