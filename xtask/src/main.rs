@@ -1,7 +1,10 @@
 //! `cargo xtask <command>`: the project's pipelines.
 //!
 //! - `datasets --out DIR [--seed N]`: build the v3 datasets (see `spec_actions_data`).
-//! - `train-all [--preset tiny|smoke|qwen3] [--run DIR] [--force STAGE]`: datasets →
+//! - `import-traces FILE --map kinds.toml --out DIR`: a user's agent logs → examples, with the
+//!   kind distribution and every unusable line (see `spec_actions_data::traces`).
+//! - `train-all [--preset tiny|smoke|qwen3 | --config FILE] [--set key=value] [--run DIR]
+//!   [--force STAGE]`: datasets →
 //!   bag-of-words classifier → cheap proposer → verifier → reward model → strong model, each
 //!   stage resumable.
 //! - `eval`: record every model's outputs, replay every policy (calibrated on dev).
@@ -10,6 +13,7 @@
 //!
 //! CPU (burn's Flex backend) by default; `--features cuda` runs on CUDA.
 
+mod config;
 mod pipeline;
 
 use std::path::PathBuf;
@@ -36,6 +40,10 @@ enum Command {
     /// Build the v3 datasets (BFCL v4 import + synthetic coding-agent episodes): split files,
     /// SFT / verifier / reward files and the dataset card (card.md, card.json).
     Datasets(DatasetsArgs),
+    /// Import agent logs (OpenAI chat-completions / TRL conversational JSONL) as next-action
+    /// examples: writes `examples.jsonl` and `import.json`, prints the kind distribution, the
+    /// decision points per conversation and every unusable line (file:line, reason).
+    ImportTraces(ImportTracesArgs),
     /// Train every model of the study: datasets → bag-of-words classifier → cheap proposer
     /// (SFT) → verifier (ACCEPT/REJECT) → reward model (Bradley–Terry) → strong model (SFT);
     /// LoRA on real checkpoints, every weight on the tiny preset's random-initialised models.
@@ -52,22 +60,31 @@ enum Command {
 
 #[derive(clap::Args, Clone)]
 struct RunArgs {
-    /// `tiny` (CPU, minutes), `smoke` (CI, minimal sizes) or `qwen3` (real checkpoints, CUDA).
-    #[arg(long, default_value = "tiny", value_parser = ["tiny", "smoke", "qwen3"])]
+    /// A shipped config: `tiny` (CPU, minutes), `smoke` (CI, minimal sizes) or `qwen3` (real
+    /// checkpoints, CUDA) — `configs/<name>.toml`.
+    #[arg(long, default_value = "tiny", value_parser = ["tiny", "smoke", "qwen3"], conflicts_with = "config")]
     preset: String,
+    /// A run config file (TOML; see `configs/` and the README).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Override one config entry: dotted key = TOML value (`--set roles.cheap.steps=200`,
+    /// `--set data.traces.0.weight=2`); repeatable.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
     /// Run folder (default: runs/<preset>).
     #[arg(long)]
     run: Option<PathBuf>,
-    /// For `qwen3`: folder holding Qwen3-1.7B, Qwen3-4B and Qwen3-8B HF checkpoint folders.
+    /// Folder of the config's relative checkpoint folders (`models_dir`); for `qwen3` it holds
+    /// the Qwen3-1.7B, Qwen3-4B and Qwen3-8B HF checkpoint folders.
     #[arg(long)]
     models: Option<PathBuf>,
     /// Redo this stage even if it finished (datasets, classifier, cheap, verifier, reward, strong,
     /// eval); repeatable.
     #[arg(long)]
     force: Vec<String>,
-    /// Seed of data, initialisation, shuffling and sampling.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
+    /// Seed of data, initialisation, shuffling and sampling (default: the config's `seed`).
+    #[arg(long)]
+    seed: Option<u64>,
     /// Training stages: skip dataset lines that do not parse instead of stopping before
     /// training; each skipped line (file:line and reason) is printed and counted in the stage's
     /// metrics (`bad_lines_skipped` in the run manifest).
@@ -116,6 +133,117 @@ struct DatasetsArgs {
     /// repeated call — for judges that read the kind alone).
     #[arg(long, default_value = "call", value_parser = ["call", "kind"])]
     negatives: String,
+}
+
+#[derive(clap::Args)]
+struct ImportTracesArgs {
+    /// JSON Lines of chat-completions conversations.
+    file: PathBuf,
+    /// Kind map (TOML: `[tools]` glob = kind, optional `[replies]` rules).
+    #[arg(long)]
+    map: PathBuf,
+    /// Output folder (created if missing).
+    #[arg(long)]
+    out: PathBuf,
+    /// Source name: examples get `source = "traces:<name>"` (default: the file's stem).
+    #[arg(long)]
+    name: Option<String>,
+    /// Import the usable lines and list the others; without it, any unusable line (all are
+    /// listed) stops the import before anything is written.
+    #[arg(long)]
+    skip_bad_lines: bool,
+}
+
+fn import_traces(args: ImportTracesArgs) -> Result<(), Box<dyn std::error::Error>> {
+    use spec_actions_data::pipeline::BadLines;
+    use spec_actions_data::traces::{KindMap, import_traces};
+    let map = KindMap::from_file(&args.map)?;
+    let name = args.name.clone().unwrap_or_else(|| {
+        args.file
+            .file_stem()
+            .map_or_else(|| "traces".to_string(), |s| s.to_string_lossy().into_owned())
+    });
+    let source = format!("traces:{name}");
+    // Every line is read, so that all unusable lines are listed at once; without
+    // --skip-bad-lines any of them stops the import before anything is written.
+    let import = import_traces(&args.file, &map, &source, BadLines::Skip)?;
+    if !import.skipped.is_empty() && !args.skip_bad_lines {
+        for line in &import.skipped {
+            eprintln!("  {line}");
+        }
+        return Err(format!(
+            "{} unusable line(s) in {} (listed above); fix them or pass --skip-bad-lines",
+            import.skipped.len(),
+            args.file.display()
+        )
+        .into());
+    }
+    let examples: Vec<&spec_actions_core::Example> =
+        import.conversations.iter().flat_map(|c| &c.examples).collect();
+    let mut jsonl = Vec::new();
+    for e in &examples {
+        serde_json::to_writer(&mut jsonl, e)?;
+        jsonl.push(b'\n');
+    }
+    let counts = import.kind_counts();
+    let per_conversation: Vec<serde_json::Value> = import
+        .conversations
+        .iter()
+        .map(|c| serde_json::json!({"conversation": c.id, "decision_points": c.examples.len()}))
+        .collect();
+    let summary = serde_json::json!({
+        "file": args.file,
+        "map": args.map,
+        "source": source,
+        "conversations": import.conversations.len(),
+        "examples": examples.len(),
+        "kinds": counts.iter().map(|(k, n)| (k.as_str().to_string(), serde_json::json!(n))).collect::<serde_json::Map<_, _>>(),
+        "decision_points": per_conversation,
+        "unusable_lines": import.skipped.iter().map(ToString::to_string).collect::<Vec<_>>(),
+    });
+    std::fs::create_dir_all(&args.out)?;
+    spec_actions_core::io::atomic_write_bytes(&args.out.join("examples.jsonl"), &jsonl)?;
+    spec_actions_core::io::atomic_write_bytes(
+        &args.out.join("import.json"),
+        &serde_json::to_vec_pretty(&summary)?,
+    )?;
+    println!(
+        "{}: {} conversations, {} decision points ({source})",
+        args.file.display(),
+        import.conversations.len(),
+        examples.len()
+    );
+    println!("kinds:");
+    for kind in spec_actions_core::ActionKind::ALL {
+        let n = counts.get(&kind).copied().unwrap_or(0);
+        let share = if examples.is_empty() {
+            0.0
+        } else {
+            100.0 * n as f64 / examples.len() as f64
+        };
+        println!("  {:<18} {n:>6}  {share:>5.1} %", kind.as_str());
+    }
+    let sizes: Vec<usize> = import.conversations.iter().map(|c| c.examples.len()).collect();
+    if let (Some(min), Some(max)) = (sizes.iter().min(), sizes.iter().max()) {
+        println!(
+            "decision points per conversation: min {min}, mean {:.1}, max {max}",
+            sizes.iter().sum::<usize>() as f64 / sizes.len() as f64
+        );
+    }
+    for c in &import.conversations {
+        let kinds: Vec<&str> = c.examples.iter().map(|e| e.gold.kind.as_str()).collect();
+        println!("  {:<24} {:>3}  {}", c.id, c.examples.len(), kinds.join(" "));
+    }
+    println!("unusable lines: {}", import.skipped.len());
+    for line in &import.skipped {
+        println!("  {line}");
+    }
+    println!(
+        "wrote {} and {}",
+        args.out.join("examples.jsonl").display(),
+        args.out.join("import.json").display()
+    );
+    Ok(())
 }
 
 /// indicatif bars for the pipeline's stages.
@@ -239,8 +367,24 @@ fn run_pipeline(args: &RunArgs, steps: &[Step]) -> Result<(), pipeline::BoxError
     use pipeline::preset::{Preset, ROLES};
     type Infer = <TrainBackend as AutodiffBackend>::InnerBackend;
 
-    let preset = Preset::named(&args.preset, args.seed, args.models.as_deref())?;
+    let loaded = match &args.config {
+        Some(path) => config::LoadedConfig::from_file(path)?,
+        None => config::LoadedConfig::preset(&args.preset)?,
+    }
+    .with_overrides(&args.set)?;
+    let preset = Preset::from_config(&loaded, args.seed, args.models.as_deref())?;
     preset.check_model_folders()?;
+    // The resolved config as it ran (seed and models folder included) for the manifest.
+    let mut resolved = loaded.config.clone();
+    resolved.seed = preset.seed;
+    if let Some(models) = &args.models {
+        resolved.models_dir = Some(models.clone());
+    }
+    let manifest_config = serde_json::json!({
+        "file": loaded.path,
+        "overrides": args.set,
+        "resolved": resolved,
+    });
     let root = args
         .run
         .clone()
@@ -279,7 +423,7 @@ fn run_pipeline(args: &RunArgs, steps: &[Step]) -> Result<(), pipeline::BoxError
             Step::Eval => pipeline::eval::eval_stage::<Infer>(&run, &preset, &device)?,
             Step::Report => pipeline::report::report_stage(&run)?,
         }
-        run.write_manifest(&format!("{preset:?}"), preset.seed, &STAGES)?;
+        run.write_manifest(&format!("{preset:?}"), &manifest_config, preset.seed, &STAGES)?;
     }
     println!(
         "done in {:.1} s; run folder {}",
@@ -302,9 +446,89 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::ImportTraces(args) => match import_traces(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::TrainAll(args) => report_outcome(run_pipeline(&args, &[Step::Train])),
         Command::Eval(args) => report_outcome(run_pipeline(&args, &[Step::Eval])),
         Command::Report(args) => report_outcome(run_pipeline(&args, &[Step::Report])),
         Command::All(args) => report_outcome(run_pipeline(&args, &[Step::Train, Step::Eval, Step::Report])),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(file: PathBuf, out: PathBuf, skip: bool) -> ImportTracesArgs {
+        let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+        ImportTracesArgs {
+            file,
+            map: repo.join("examples/traces/kinds.toml"),
+            out,
+            name: None,
+            skip_bad_lines: skip,
+        }
+    }
+
+    /// `import-traces` on the shipped sample writes the importer's examples (read back through
+    /// the project's dataset reader) and a summary whose kind counts add up; a file with an
+    /// unusable line writes nothing unless `--skip-bad-lines`, which lists it.
+    #[test]
+    fn import_traces_writes_examples_and_refuses_bad_lines() {
+        let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+        let sample = repo.join("examples/traces/agent-logs.jsonl");
+        let out = tempfile::tempdir().expect("temp dir");
+        import_traces(args(sample.clone(), out.path().to_path_buf(), false)).expect("import");
+        let written = spec_actions_data::pipeline::read_examples(&out.path().join("examples.jsonl"))
+            .expect("read back");
+        let map = spec_actions_data::traces::KindMap::from_file(&repo.join("examples/traces/kinds.toml"))
+            .expect("map");
+        let direct = spec_actions_data::traces::import_traces(
+            &sample,
+            &map,
+            "traces:agent-logs",
+            spec_actions_data::pipeline::BadLines::Refuse,
+        )
+        .expect("import");
+        let expected: Vec<spec_actions_core::Example> = direct
+            .conversations
+            .into_iter()
+            .flat_map(|c| c.examples)
+            .collect();
+        assert_eq!(written, expected);
+        let summary: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.path().join("import.json")).expect("summary"))
+                .expect("json");
+        let total: u64 = summary["kinds"]
+            .as_object()
+            .expect("kinds")
+            .values()
+            .filter_map(serde_json::Value::as_u64)
+            .sum();
+        assert_eq!(total as usize, written.len());
+        assert_eq!(summary["kinds"].as_object().map(|k| k.len()), Some(9));
+
+        let bad = out.path().join("bad.jsonl");
+        let good_line = std::fs::read_to_string(&sample).expect("sample");
+        let first = good_line.lines().next().expect("a line");
+        std::fs::write(&bad, format!("{first}\n{{oops\n")).expect("write");
+        let bad_out = out.path().join("bad-out");
+        let err = import_traces(args(bad.clone(), bad_out.clone(), false)).expect_err("refused");
+        assert!(err.to_string().contains("1 unusable line"), "{err}");
+        assert!(!bad_out.join("examples.jsonl").exists());
+        import_traces(args(bad, bad_out.clone(), true)).expect("skipped");
+        let summary: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(bad_out.join("import.json")).expect("summary"))
+                .expect("json");
+        let listed = summary["unusable_lines"][0].as_str().expect("listed").to_string();
+        assert!(
+            listed.ends_with("bad.jsonl:2: not JSON: key must be a string at line 1 column 2"),
+            "{listed}"
+        );
     }
 }

@@ -6,6 +6,9 @@
 //! - [`bfcl`] imports BFCL v4 (its Python-call strings parsed by [`call_parser`], functions
 //!   mapped to action kinds by [`kind_table`]);
 //! - [`synthetic`] generates coding-agent episodes ([`conversation::Conversation`]s);
+//! - [`traces`] imports a user's agent logs (OpenAI chat-completions / TRL conversational
+//!   JSONL) with a TOML map of tool-name patterns to kinds ([`traces::KindMap`]);
+//!   [`toml_file`] reads such hand-written TOML strictly (errors name file, line and key);
 //! - [`budget`] fits every example into a context budget ([`budget::HfTokenCounter`] counts
 //!   with the Qwen3 tokenizer);
 //! - [`split`] splits by conversation group (train, dev, eval, heldout);
@@ -68,3 +71,5 @@ pub mod pipeline;
 pub mod role_sets;
 pub mod split;
 pub mod synthetic;
+pub mod toml_file;
+pub mod traces;

@@ -11,7 +11,7 @@
 //! | `reward_train.jsonl`, `reward_dev.jsonl` | preference pairs ([`preference_pairs`], with `config.seed`) |
 //! | `card.json`, `card.md` | the dataset card ([`Card`]) |
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -29,6 +29,7 @@ use super::error::DataError;
 use super::role_sets::{preference_pairs, verdict_rows};
 use super::split::{SplitConfig, Splits, split_conversations};
 use super::synthetic::{SyntheticConfig, generate_episodes};
+use super::traces::{KindMap, import_traces};
 
 /// Everything a build depends on.
 #[derive(Debug, Clone)]
@@ -63,6 +64,39 @@ impl DatasetConfig {
     }
 }
 
+/// A user's agent-trace file as a data source (see [`crate::traces`]).
+#[derive(Debug, Clone)]
+pub struct TraceSource {
+    /// JSON Lines of chat-completions conversations.
+    pub path: PathBuf,
+    pub map: KindMap,
+    /// The examples' `source`, e.g. `traces:support-agent` (must start with `traces:`).
+    pub source: String,
+    /// What to do with a line that cannot be used (listed in [`BuildReport::trace_skipped`]).
+    pub bad_lines: BadLines,
+}
+
+/// Sources beyond BFCL and the synthetic episodes, and the mixing weights of the train split.
+#[derive(Debug, Clone, Default)]
+pub struct ExtraSources {
+    pub traces: Vec<TraceSource>,
+    /// Mixing weight per source family (`bfcl`, `synthetic`, or a trace source's full name
+    /// such as `traces:support-agent`; absent: 1). A weight `w` keeps every train conversation
+    /// of the family `⌊w⌋` times plus a seeded `w − ⌊w⌋` share of them once more (copies get
+    /// ids ending in `~<copy>`); 0 leaves the family out of train. Dev, eval and heldout are
+    /// never reweighted.
+    pub weights: BTreeMap<String, f64>,
+}
+
+/// The mixing family of an example source: `bfcl`, `synthetic`, or the whole `traces:<name>`.
+pub fn source_family(source: &str) -> &str {
+    if source.starts_with("traces:") {
+        source
+    } else {
+        source.split(':').next().unwrap_or(source)
+    }
+}
+
 /// Progress callbacks for long stages (the CLI draws bars with them).
 pub trait Progress {
     /// A stage of `total` steps begins.
@@ -86,6 +120,8 @@ pub struct BuildReport {
     pub card: Card,
     pub timings: Vec<(&'static str, Duration)>,
     pub files: Vec<PathBuf>,
+    /// Trace lines left out ([`BadLines::Skip`]), every one with its file and line.
+    pub trace_skipped: Vec<SkippedLine>,
 }
 
 /// Build every file into `out` (see the module docs).
@@ -95,6 +131,24 @@ pub fn build_datasets(
     out: &Path,
     progress: &mut dyn Progress,
 ) -> Result<BuildReport, DataError> {
+    build_datasets_with(config, &ExtraSources::default(), counter, out, progress)
+}
+
+/// [`build_datasets`] with agent traces and mixing weights ([`ExtraSources`]).
+pub fn build_datasets_with(
+    config: &DatasetConfig,
+    extra: &ExtraSources,
+    counter: &dyn TokenCounter,
+    out: &Path,
+    progress: &mut dyn Progress,
+) -> Result<BuildReport, DataError> {
+    for (family, w) in &extra.weights {
+        if !w.is_finite() || *w < 0.0 {
+            return Err(DataError::Config(format!(
+                "mixing weight of `{family}` is {w}; it must be a finite number ≥ 0"
+            )));
+        }
+    }
     if !(0.0..1.0).contains(&config.dev_fraction) {
         return Err(DataError::Config(format!(
             "dev_fraction {} is not in [0, 1)",
@@ -144,10 +198,29 @@ pub fn build_datasets(
         target_examples: config.synthetic_examples,
     });
     lap("synthetic episodes", &mut timings);
+    // 2b. Agent traces.
+    let mut traces = Vec::new();
+    let mut trace_skipped = Vec::new();
+    for t in &extra.traces {
+        if !t.source.starts_with("traces:") {
+            return Err(DataError::Config(format!(
+                "trace source name `{}` must start with `traces:`",
+                t.source
+            )));
+        }
+        let import = import_traces(&t.path, &t.map, &t.source, t.bad_lines)?;
+        traces.extend(import.conversations);
+        trace_skipped.extend(import.skipped);
+    }
+    lap("trace import", &mut timings);
     // 3. Context budget.
     let mut meter = TokenMeter::new(counter);
     let mut budget_stats: BTreeMap<String, BudgetStats> = BTreeMap::new();
-    let all: Vec<Conversation> = bfcl_conversations.into_iter().chain(synthetic).collect();
+    let all: Vec<Conversation> = bfcl_conversations
+        .into_iter()
+        .chain(synthetic)
+        .chain(traces)
+        .collect();
     let total_examples: usize = all.iter().map(|c| c.examples.len()).sum();
     progress.start("context budget", total_examples as u64);
     let mut conversations = Vec::with_capacity(all.len());
@@ -177,7 +250,8 @@ pub fn build_datasets(
         dev_fraction: config.dev_fraction,
         heldout_category: config.heldout_category.clone(),
     };
-    let splits = split_conversations(conversations, &split_config);
+    let mut splits = split_conversations(conversations, &split_config);
+    splits.train = reweight(std::mem::take(&mut splits.train), &extra.weights, config.seed);
     // Empty splits would train and score nothing while looking like a finished stage.
     let dropped: usize = budget_stats.values().map(|s| s.dropped_over_budget).sum();
     let sizes = || {
@@ -279,7 +353,60 @@ pub fn build_datasets(
         card,
         timings,
         files: written,
+        trace_skipped,
     })
+}
+
+/// Applies the mixing weights to the train split (see [`ExtraSources::weights`]): whole
+/// conversations are repeated or left out, in file order, the fractional share drawn with
+/// `seed`.
+pub fn reweight(train: Vec<Example>, weights: &BTreeMap<String, f64>, seed: u64) -> Vec<Example> {
+    use rand::SeedableRng;
+    use rand::seq::SliceRandom;
+    if weights.values().all(|&w| w == 1.0) {
+        return train;
+    }
+    // Conversations in first-appearance order.
+    let mut order: Vec<String> = Vec::new();
+    let mut by_conv: BTreeMap<String, Vec<Example>> = BTreeMap::new();
+    for e in train {
+        if !by_conv.contains_key(&e.conversation) {
+            order.push(e.conversation.clone());
+        }
+        by_conv.entry(e.conversation.clone()).or_default().push(e);
+    }
+    // Copies per conversation, family by family.
+    let mut copies: BTreeMap<String, usize> = BTreeMap::new();
+    let mut families: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for c in &order {
+        let family = source_family(&by_conv[c][0].source).to_string();
+        families.entry(family).or_default().push(c.clone());
+    }
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x6d69_7869_6e67);
+    for (family, convs) in &families {
+        let w = weights.get(family).copied().unwrap_or(1.0);
+        let whole = w.floor() as usize;
+        let extra = ((w - w.floor()) * convs.len() as f64).round() as usize;
+        let mut picked = convs.clone();
+        picked.shuffle(&mut rng);
+        let extra: BTreeSet<&String> = picked.iter().take(extra).collect();
+        for c in convs {
+            copies.insert(c.clone(), whole + usize::from(extra.contains(c)));
+        }
+    }
+    let mut out = Vec::new();
+    for c in order {
+        let examples = &by_conv[&c];
+        for k in 0..copies[&c] {
+            out.extend(examples.iter().cloned().map(|mut e| {
+                if k > 0 {
+                    e.id = format!("{}~{k}", e.id);
+                }
+                e
+            }));
+        }
+    }
+    out
 }
 
 #[allow(clippy::too_many_arguments)]

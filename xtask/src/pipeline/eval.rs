@@ -23,6 +23,7 @@ use super::train::{
     COMPUTE, TRAINED_ADAPTER, TRAINED_MODEL, base_model, encoder_for, model_dir, read_head, split_examples,
 };
 use super::{BoxError, RunDir, bar};
+use crate::config::Prices;
 
 /// A role's trained model: its base with the stage's adapter merged in.
 fn trained<B: Backend>(
@@ -62,6 +63,28 @@ fn param_count(config: &Qwen3Config) -> Result<f64, BoxError> {
         .parameter_count()
         .map(|n| n as f64)
         .ok_or_else(|| "the parameter count of a model config overflows".into())
+}
+
+/// Sets the nominal prices of `costs` from the config's `[cost] prices` (the parameter counts
+/// must already be in `costs.params`).
+fn apply_prices(prices: &Prices, costs: &mut CostModel) {
+    match prices {
+        Prices::Study => {}
+        Prices::Parameters => {
+            let p = costs.params.clone();
+            costs.strong_call = 1.0;
+            costs.cheap_call = p.cheap / p.strong;
+            costs.verifier_call = p.verifier / p.strong;
+            costs.reward_model_call = p.reward_model / p.strong;
+        }
+        Prices::Nominal(n) => {
+            costs.cheap_call = n.cheap.0;
+            costs.strong_call = n.strong.0;
+            costs.verifier_call = n.verifier.0;
+            costs.reward_model_call = n.reward.0;
+            costs.classifier_call = n.classifier.0;
+        }
+    }
 }
 
 /// Examples recorded together by [`Recorder::record_batch`]: large enough to batch the
@@ -127,11 +150,13 @@ pub fn eval_stage<B: Backend>(run: &RunDir, preset: &Preset, device: &B::Device)
         costs.params.strong = param_count(&models.strong.config)?;
         costs.params.verifier = param_count(&models.verifier.config)?;
         costs.params.reward_model = param_count(&models.reward.0.config)?;
+        apply_prices(&preset.prices, &mut costs);
         let options = StudyOptions {
-            fallback_rates: vec![0.1, 0.3, 0.5],
-            budgets: vec![0.3, 0.6],
+            fallback_rates: preset.study.fallback_rates.iter().map(|r| r.0).collect(),
+            budgets: preset.study.budgets.iter().map(|b| b.0).collect(),
             samples: preset.samples,
-            ..StudyOptions::default()
+            greedy_only: preset.study.greedy_only,
+            read_exec_ms: preset.study.read_exec_ms.0,
         };
         let majority_kind = run
             .finished("datasets")

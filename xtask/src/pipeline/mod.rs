@@ -97,8 +97,15 @@ impl RunDir {
         Ok(record)
     }
 
-    /// Rewrites `manifest.json` from the finished stages.
-    pub fn write_manifest(&self, preset_debug: &str, seed: u64, stages: &[&str]) -> Result<(), BoxError> {
+    /// Rewrites `manifest.json` from the finished stages; `config` is the run config as it
+    /// ran (file, overrides, resolved values).
+    pub fn write_manifest(
+        &self,
+        preset_debug: &str,
+        config: &Value,
+        seed: u64,
+        stages: &[&str],
+    ) -> Result<(), BoxError> {
         let data_dir = self.stage_dir("datasets");
         let mut data_hashes = serde_json::Map::new();
         for split in ["train", "dev", "eval", "heldout"] {
@@ -118,6 +125,7 @@ impl RunDir {
             "machine": spec_actions_core::machine::Machine::detect().to_string(),
             "preset": self.preset,
             "seed": seed,
+            "config": config,
             "configuration": preset_debug,
             "data_sha256": data_hashes,
             "stages": stage_records,

@@ -1,10 +1,35 @@
 //! Pipeline presets: which models play each role, how long each trains, how much data is used.
+//! A [`Preset`] is a resolved run config ([`crate::config`]); the built-in presets are the
+//! shipped files `configs/*.toml` ([`Preset::named`]):
 //!
 //! - `tiny` (default, CPU): small random-initialised Qwen3-architecture models with the real
-//!   Qwen3 tokenizer, LoRA-trained on the bundled data; the whole pipeline in minutes.
+//!   Qwen3 tokenizer, trained in full on the bundled data; the whole pipeline in minutes.
 //! - `smoke` (CI): the same pipeline on minimal sizes.
 //! - `qwen3` (CUDA, `--models DIR`): Qwen3-1.7B proposer, Qwen3-4B verifier and reward model,
 //!   Qwen3-8B strong model, each LoRA-fine-tuned — the study's plan, with the 8B trained too.
+//!
+//! Why the tiny numbers (`configs/tiny.toml`): the proposer is hidden 64, 2 layers, trained in
+//! full from random initialisation, 140 steps × 8 at peak learning rate 8e-3; the verifier and
+//! reward model start from the trained proposer (it already reads the task; a pretrained
+//! checkpoint plays that part for real models) and judge in the kind-likelihood format
+//! (`JudgeFormat::KindLikelihood`) on kind-level negatives — the prompted format (the
+//! verifier's own prompt and ACCEPT / REJECT tokens, a scalar reward head) stayed at chance
+//! here: held-out loss ln 2 and eval ROC-AUC 0.52 after 60 × 16 steps, from the proposer or the
+//! strong model, embedding frozen or not; it must first learn to compare a proposal with its
+//! context, which a 64-wide model does not in minutes. In the kind-likelihood format the
+//! verifier's held-out ROC-AUC rose 0.88 → 0.92 in 60 × 16 steps at 2e-3 and 0.89 → 0.94 in
+//! 100 × 16 at 4e-3 (the shipped numbers); the reward model's pairwise accuracy fell 0.84 →
+//! 0.77 at 4e-3 (a shock of the restarted learning rate) and rose 0.88 → 0.88 at 2e-3; the strong model is
+//! hidden 128, 3 layers, 240 steps × 8 at 6e-3 — bigger and better trained than the proposer.
+//! The learning rates are the largest of those tried that train stably: at 4e-3 / 3e-3 a
+//! 64 × 3 proposer and the strong model ended 200 steps at held-out kind accuracy 0.51 / 0.61
+//! instead of 0.68 / 0.78. A 64 × 3 proposer trained 200 steps at 8e-3 came within 4 points
+//! of the strong model on eval (0.78 against 0.82), and a 64 × 2 one reached the same
+//! held-out accuracy (0.70), so the proposer is the smaller *and* shorter-trained model: the
+//! study needs a gap for the gates to recover. The kind tokens weigh 16 in the proposers' SFT
+//! loss (their answers' first few tokens decide the kind, among dozens of argument tokens).
+//! A random base's embedding is drawn with std `0.02 · 15 · √(64 / hidden)`: the same initial
+//! logit spread at every width (a tied head gives logits of std ≈ √hidden · 0.02 · scale).
 //!
 //! Memory plan of `qwen3` on one 80 GB GPU (bf16 weights, f32 LoRA/optimizer state):
 //! 8B weights ≈ 16.4 GB, 4B ≈ 8 GB, 1.7B ≈ 3.4 GB; LoRA r16 on all seven projections adds
@@ -13,9 +38,10 @@
 //! so the 8B trains at batch 2 with gradient accumulation (or needs checkpointing at batch 4);
 //! the 1.7B and 4B fit at batch 4. Evaluation holds all four models at once (≈ 36 GB).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use spec_actions_data::budget::ContextBudget;
+use spec_actions_data::budget::{ContextBudget, ToolSchemas};
 use spec_actions_data::builders::NegativeLevel;
 use spec_actions_qwen3::config::Qwen3Config;
 use spec_actions_qwen3::lora::LoraConfig;
@@ -23,6 +49,11 @@ use spec_actions_train::live::DecodeSettings;
 use spec_actions_train::optim::AdamWConfig;
 use spec_actions_train::tasks::JudgeFormat;
 use spec_actions_train::trainer::TrainerConfig;
+
+use crate::config::{
+    BaseConfig, BudgetPreset, ConfigError, FinetuneConfig, LoadedConfig, Prices, RoleConfig, RoleName,
+    StudyConfig, ToolSchemasConfig, mixing_weights,
+};
 
 /// The four roles of the study, in training order.
 pub const ROLES: [Role; 4] = [Role::Cheap, Role::Verifier, Role::Reward, Role::Strong];
@@ -101,6 +132,26 @@ pub struct DataSpec {
     pub use_bfcl: bool,
     /// Which mistakes the verifier and reward sets' hard negatives may be.
     pub negatives: NegativeLevel,
+    /// A BFCL folder other than the bundled one.
+    pub bfcl_dir: Option<PathBuf>,
+    /// BFCL category held out whole (used with BFCL only).
+    pub heldout_category: Option<String>,
+    /// The user's agent traces.
+    pub traces: Vec<TraceSpec>,
+    /// Mixing weights of the train split by source family (`bfcl`, `synthetic`,
+    /// `traces:<name>`).
+    pub weights: BTreeMap<String, f64>,
+}
+
+/// One trace file of a preset.
+#[derive(Debug, Clone)]
+pub struct TraceSpec {
+    /// Examples get `source = "traces:<name>"`.
+    pub name: String,
+    pub path: PathBuf,
+    /// The kind map (TOML).
+    pub map: PathBuf,
+    pub skip_bad_lines: bool,
 }
 
 /// Everything a pipeline run is configured by.
@@ -127,6 +178,10 @@ pub struct Preset {
     /// One-pass kinds judged per example.
     pub one_pass_k: usize,
     pub decode: DecodeSettings,
+    /// Nominal prices of the calls.
+    pub prices: Prices,
+    /// The study's operating points.
+    pub study: StudyConfig,
 }
 
 impl Preset {
@@ -162,19 +217,208 @@ impl Preset {
         }
     }
 
-    /// A preset by name; `models` is required by `qwen3`.
-    pub fn named(name: &str, seed: u64, models: Option<&Path>) -> Result<Self, String> {
-        match name {
-            "tiny" => Ok(tiny(seed)),
-            "smoke" => Ok(smoke(seed)),
-            "qwen3" => {
-                let dir = models
-                    .ok_or("the qwen3 preset needs --models DIR (Qwen3-1.7B, Qwen3-4B, Qwen3-8B folders)")?;
-                Ok(qwen3(seed, dir))
-            }
-            other => Err(format!("unknown preset {other:?} (tiny, smoke, qwen3)")),
-        }
+    /// A built-in preset by name (the shipped `configs/<name>.toml`, as `--preset` loads it);
+    /// `seed` and `models` override the file's `seed` and `models_dir`.
+    #[cfg(test)]
+    pub fn named(name: &str, seed: Option<u64>, models: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::from_config(&LoadedConfig::preset(name)?, seed, models)
     }
+
+    /// Resolves a run config (with `--seed` / `--models` overrides) into a preset.
+    pub fn from_config(
+        loaded: &LoadedConfig,
+        seed: Option<u64>,
+        models: Option<&Path>,
+    ) -> Result<Self, ConfigError> {
+        let c = &loaded.config;
+        let seed = seed.unwrap_or(c.seed);
+        let models_dir = models
+            .map(Path::to_path_buf)
+            .or_else(|| c.models_dir.as_deref().map(|d| loaded.path_of(d)));
+        let d = &c.data;
+        let mut budget = match d.budget.preset {
+            BudgetPreset::Full => ContextBudget::full(),
+            BudgetPreset::Tiny => ContextBudget::tiny(),
+        };
+        if let Some(n) = d.budget.max_prompt_tokens {
+            budget.max_prompt_tokens = Some(n);
+        }
+        if let Some(n) = d.budget.max_content_chars {
+            budget.max_content_chars = Some(n);
+        }
+        if let Some(t) = d.budget.tool_schemas {
+            budget.tool_schemas = match t {
+                ToolSchemasConfig::Full => ToolSchemas::Full,
+                ToolSchemasConfig::Compact => ToolSchemas::Compact,
+                ToolSchemasConfig::Signatures => ToolSchemas::Signatures,
+                ToolSchemasConfig::ParameterNames => ToolSchemas::ParameterNames,
+            };
+        }
+        if d.bfcl.is_none() && d.synthetic.is_none() && d.traces.is_empty() {
+            return Err(loaded.error_at(
+                "data",
+                "no data source: set [data.bfcl], [data.synthetic] or [[data.traces]]",
+            ));
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for (i, t) in d.traces.iter().enumerate() {
+            if t.name.is_empty() || !names.insert(t.name.clone()) {
+                return Err(loaded.error_at(
+                    &format!("data.traces.{i}.name"),
+                    format!("trace source names must be non-empty and distinct ({:?})", t.name),
+                ));
+            }
+        }
+        let data = DataSpec {
+            synthetic: d.synthetic.as_ref().map_or(0, |s| s.examples),
+            budget,
+            eval_size: d.eval_size,
+            dev_fraction: d.dev_fraction.0,
+            use_bfcl: d.bfcl.is_some(),
+            bfcl_dir: d
+                .bfcl
+                .as_ref()
+                .and_then(|b| b.path.as_deref())
+                .map(|p| loaded.path_of(p)),
+            heldout_category: d.bfcl.as_ref().and_then(|b| b.heldout.clone()),
+            traces: d
+                .traces
+                .iter()
+                .map(|t| TraceSpec {
+                    name: t.name.clone(),
+                    path: loaded.path_of(&t.path),
+                    map: loaded.path_of(&t.map),
+                    skip_bad_lines: t.skip_bad_lines,
+                })
+                .collect(),
+            weights: mixing_weights(d),
+            negatives: d.negatives,
+        };
+        let r = &c.roles;
+        let role = |name: &str, spec: &RoleConfig| -> Result<RoleSpec, ConfigError> {
+            role_spec(loaded, name, spec, seed, models_dir.as_deref())
+        };
+        let preset = Preset {
+            name: c.name.clone(),
+            seed,
+            data,
+            cheap: role("cheap", &r.cheap)?,
+            verifier: role("verifier", &r.verifier)?,
+            reward: role("reward", &r.reward)?,
+            strong: role("strong", &r.strong)?,
+            judge_format: r.judge_format,
+            dev_examples: c.eval.dev_examples,
+            eval_examples: c.eval.eval_examples,
+            heldout_examples: c.eval.heldout_examples,
+            samples: c.eval.samples,
+            one_pass_k: c.eval.one_pass_k,
+            decode: DecodeSettings {
+                max_new_tokens: c.eval.max_new_tokens,
+                temperature: c.eval.temperature,
+                top_p: c.eval.top_p,
+                seed: c.eval.decode_seed,
+            },
+            prices: c.cost.prices.clone(),
+            study: c.study.clone(),
+        };
+        // A judge or strong model may start from a role trained before it in full.
+        for (i, role) in ROLES.iter().enumerate() {
+            if let ModelSource::Trained(from) = &preset.role(*role).source {
+                let earlier = ROLES[..i].contains(from);
+                if !earlier || preset.role(*from).finetune != Finetune::Full {
+                    return Err(loaded.error_at(
+                        &format!("roles.{}.base", role.as_str()),
+                        format!(
+                            "`trained = \"{}\"` needs a role trained before this one (order: cheap, verifier, reward, strong) and in full",
+                            from.as_str()
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(preset)
+    }
+}
+
+/// One role of a config.
+fn role_spec(
+    loaded: &LoadedConfig,
+    name: &str,
+    spec: &RoleConfig,
+    seed: u64,
+    models_dir: Option<&Path>,
+) -> Result<RoleSpec, ConfigError> {
+    let role_seed = seed + spec.seed_offset;
+    let source = match &spec.base {
+        BaseConfig::Folder(dir) if dir.is_absolute() => ModelSource::Folder(dir.clone()),
+        BaseConfig::Folder(dir) => match models_dir {
+            Some(models) => ModelSource::Folder(models.join(dir)),
+            None => {
+                return Err(loaded.error_at(
+                    &format!("roles.{name}.base"),
+                    format!(
+                        "the relative folder {:?} needs `models_dir` in the file or --models DIR",
+                        dir.display()
+                    ),
+                ));
+            }
+        },
+        BaseConfig::Random(r) => {
+            let mut config = small_config(r.hidden, r.layers, r.heads, r.kv_heads, r.head_dim);
+            if let Some(i) = r.intermediate {
+                config.intermediate_size = i;
+            }
+            let embedding_scale = r
+                .embedding_scale
+                .unwrap_or_else(|| 15.0 * (64.0 / r.hidden.max(1) as f64).sqrt());
+            ModelSource::Random {
+                config,
+                seed: role_seed,
+                embedding_scale,
+            }
+        }
+        BaseConfig::Trained(from) => ModelSource::Trained(match from {
+            RoleName::Cheap => Role::Cheap,
+            RoleName::Verifier => Role::Verifier,
+            RoleName::Reward => Role::Reward,
+            RoleName::Strong => Role::Strong,
+        }),
+    };
+    let finetune = match &spec.finetune {
+        FinetuneConfig::Full => Finetune::Full,
+        FinetuneConfig::Lora(l) => {
+            let mut lora = LoraConfig::new(l.r.get(), l.alpha.0);
+            if let Some(targets) = &l.targets {
+                lora.target_modules = targets.iter().map(|t| t.as_str().to_string()).collect();
+            }
+            lora.lora_dropout = l.dropout.0;
+            lora.use_rslora = l.rslora;
+            Finetune::Lora(lora)
+        }
+    };
+    let steps = spec.steps.get();
+    let every = (steps / 4).max(1);
+    Ok(RoleSpec {
+        source,
+        finetune,
+        kind_weight: spec.kind_weight.get(),
+        trainer: TrainerConfig {
+            total_steps: steps,
+            batch_size: spec.batch.get(),
+            grad_accum: spec.accumulation.get(),
+            lr: spec.lr.0,
+            warmup_steps: spec.warmup_steps.unwrap_or((steps / 10).max(1)),
+            adamw: AdamWConfig::default(),
+            max_grad_norm: (spec.max_grad_norm.0 > 0.0).then_some(spec.max_grad_norm.0),
+            seed: role_seed,
+            checkpoint_every: spec.checkpoint_every.unwrap_or(every).max(1),
+            eval_every: spec.eval_every.unwrap_or(every).max(1),
+            progress: true,
+            freeze_embeddings: spec.freeze_embeddings,
+        },
+        train_examples: spec.train_examples.get(),
+        heldout_examples: spec.heldout_examples,
+    })
 }
 
 /// A small Qwen3-architecture config with the real vocabulary.
@@ -198,129 +442,10 @@ pub(crate) fn small_config(
     c
 }
 
-fn trainer(steps: u64, batch: usize, lr: f64, seed: u64) -> TrainerConfig {
-    TrainerConfig {
-        total_steps: steps,
-        batch_size: batch,
-        grad_accum: 1,
-        lr,
-        warmup_steps: (steps / 10).max(1),
-        adamw: AdamWConfig::default(),
-        max_grad_norm: Some(1.0),
-        seed,
-        checkpoint_every: (steps / 4).max(1),
-        eval_every: (steps / 4).max(1),
-        progress: true,
-        freeze_embeddings: false,
-    }
-}
-
-/// Weight of the kind tokens in the tiny proposers' SFT loss: their answers' first few tokens
-/// decide the kind, among dozens of call-argument tokens.
-const KIND_WEIGHT: usize = 16;
-
-/// A role trained in full on the train split from `source`.
-fn full_role(
-    source: ModelSource,
-    seed: u64,
-    steps: u64,
-    batch: usize,
-    lr: f64,
-    train_examples: usize,
-) -> RoleSpec {
-    RoleSpec {
-        source,
-        finetune: Finetune::Full,
-        kind_weight: KIND_WEIGHT,
-        trainer: trainer(steps, batch, lr, seed),
-        train_examples,
-        heldout_examples: 64,
-    }
-}
-
-const JUDGE_FREEZE: bool = false;
-const JUDGE_HELDOUT: usize = 128;
-
-/// A judge (verifier, reward model) that starts from the trained proposer, its token
-/// embedding frozen (see `TrainerConfig::freeze_embeddings`).
-fn judge_role(seed: u64, steps: u64, batch: usize, lr: f64, train_examples: usize) -> RoleSpec {
-    let mut spec = full_role(
-        ModelSource::Trained(Role::Cheap),
-        seed,
-        steps,
-        batch,
-        lr,
-        train_examples,
-    );
-    spec.trainer.freeze_embeddings = JUDGE_FREEZE;
-    spec.heldout_examples = JUDGE_HELDOUT;
-    spec
-}
-
-/// A random-initialised base of this architecture.
-fn random(config: Qwen3Config, seed: u64) -> ModelSource {
-    // The same initial logit spread at every width: a tied head gives logits of std
-    // ≈ √hidden · 0.02 · scale after the final norm, so the scale shrinks as 1/√hidden
-    // (15 at hidden 64).
-    let embedding_scale = 15.0 * (64.0 / config.hidden_size as f64).sqrt();
-    ModelSource::Random {
-        config,
-        seed,
-        embedding_scale,
-    }
-}
-
-/// The CPU default: a small study that learns on two cores (the target is 15 minutes; each
-/// stage's time is in its `stage.json` and the run manifest).
-///
-/// - cheap proposer: hidden 64, 2 layers, trained in full from random initialisation, 140
-///   steps × 8 at peak learning rate 8e-3;
-/// - verifier and reward model: start from the trained proposer (it already reads the task;
-///   a pretrained checkpoint plays that part for real models) and learn to judge in the
-///   kind-likelihood format ([`JudgeFormat::KindLikelihood`]) on kind-level negatives. The
-///   prompted format (the verifier's own prompt and ACCEPT/REJECT tokens, a scalar reward
-///   head) stayed at chance here: held-out loss ln 2 and eval ROC-AUC 0.52 after 60 × 16 steps,
-///   from the proposer or the strong model, frozen or not — it must first learn to compare a
-///   proposal with its context, which a 64-wide model does not in minutes;
-/// - strong model: hidden 128, 3 layers, 240 steps × 8 at 6e-3 — the study's shape: bigger
-///   and better trained than the proposer.
-///
-/// The learning rates are the largest of those tried that train stably: at 4e-3 / 3e-3 a
-/// 64 × 3 proposer and the strong model ended 200 steps at held-out kind accuracy 0.51 / 0.61
-/// instead of 0.68 / 0.78. A 64 × 3 proposer trained 200 steps at 8e-3 came within 4 points
-/// of the strong model on eval (0.78 against 0.82), and a 64 × 2 one reached the same
-/// held-out accuracy (0.70), so the proposer is the smaller *and* shorter-trained model: the
-/// study needs a gap for the gates to recover. Training lists are class-balanced (the eval
-/// split is balanced by kind).
-pub fn tiny(seed: u64) -> Preset {
-    let cheap = small_config(64, 2, 4, 2, 16);
-    let strong = small_config(128, 3, 4, 2, 32);
-    Preset {
-        name: "tiny".into(),
-        seed,
-        data: DataSpec {
-            synthetic: 12_000,
-            budget: ContextBudget::tiny(),
-            eval_size: 500,
-            dev_fraction: 0.1,
-            use_bfcl: true,
-            negatives: NegativeLevel::Kind,
-        },
-        cheap: full_role(random(cheap, seed + 1), seed + 1, 140, 8, 8e-3, 140 * 8),
-        verifier: judge_role(seed + 2, 100, 16, 4e-3, 100 * 8),
-        reward: judge_role(seed + 3, 50, 8, 2e-3, 50 * 8),
-        strong: full_role(random(strong, seed + 4), seed + 4, 240, 8, 6e-3, 240 * 8),
-        judge_format: JudgeFormat::KindLikelihood,
-        dev_examples: 500,
-        eval_examples: 500,
-        heldout_examples: 100,
-        samples: 3,
-        one_pass_k: 2,
-        decode: DecodeSettings {
-            max_new_tokens: 48,
-            ..DecodeSettings::default()
-        },
-    }
+/// The shipped `tiny` preset (`configs/tiny.toml`).
+#[cfg(test)]
+pub(crate) fn tiny(seed: u64) -> Preset {
+    Preset::named("tiny", Some(seed), None).expect("the shipped tiny.toml resolves (tested)")
 }
 
 /// The tiny preset on synthetic data only (no BFCL), for tests that build a small run.
@@ -334,68 +459,10 @@ pub(crate) fn synthetic_tiny(name: &str, synthetic: usize, eval_size: usize) -> 
     preset
 }
 
-/// CI: the whole pipeline on minimal sizes.
-pub fn smoke(seed: u64) -> Preset {
-    let mut p = tiny(seed);
-    p.name = "smoke".into();
-    p.data.synthetic = 600;
-    p.data.eval_size = 60;
-    for (spec, steps) in [
-        (&mut p.cheap, 12),
-        (&mut p.verifier, 6),
-        (&mut p.reward, 6),
-        (&mut p.strong, 12),
-    ] {
-        spec.trainer = trainer(steps, 4, 3e-3, spec.trainer.seed);
-        spec.train_examples = 120;
-        spec.heldout_examples = 8;
-    }
-    p.strong.source = random(small_config(64, 3, 4, 2, 16), seed + 4);
-    p.dev_examples = 24;
-    p.eval_examples = 30;
-    p.heldout_examples = 8;
-    p.decode.max_new_tokens = 24;
-    p
-}
-
-/// Real Qwen3 checkpoints from `dir` (subfolders Qwen3-1.7B, Qwen3-4B, Qwen3-8B).
-pub fn qwen3(seed: u64, dir: &Path) -> Preset {
-    let role = |folder: &str, steps: u64, batch: usize, lr: f64| RoleSpec {
-        source: ModelSource::Folder(dir.join(folder)),
-        finetune: Finetune::Lora(LoraConfig::new(16, 32.0)),
-        kind_weight: 1,
-        trainer: TrainerConfig {
-            grad_accum: 4,
-            checkpoint_every: 100,
-            eval_every: 100,
-            ..trainer(steps, batch, lr, seed)
-        },
-        train_examples: usize::MAX,
-        heldout_examples: 256,
-    };
-    Preset {
-        name: "qwen3".into(),
-        seed,
-        data: DataSpec {
-            synthetic: 20_000,
-            budget: ContextBudget::full(),
-            eval_size: 500,
-            dev_fraction: 0.1,
-            use_bfcl: true,
-            negatives: NegativeLevel::Call,
-        },
-        cheap: role("Qwen3-1.7B", 2000, 4, 2e-4),
-        verifier: role("Qwen3-4B", 1000, 4, 1e-4),
-        reward: role("Qwen3-4B", 1000, 4, 1e-4),
-        strong: role("Qwen3-8B", 2000, 2, 1e-4),
-        judge_format: JudgeFormat::Prompted,
-        dev_examples: 1000,
-        eval_examples: 500,
-        heldout_examples: 100,
-        samples: 3,
-        one_pass_k: 2,
-        decode: DecodeSettings::default(),
-    }
+/// The shipped `qwen3` preset with its checkpoints in `dir`.
+#[cfg(test)]
+pub(crate) fn qwen3(seed: u64, dir: &Path) -> Preset {
+    Preset::named("qwen3", Some(seed), Some(dir)).expect("the shipped qwen3.toml resolves (tested)")
 }
 
 #[cfg(test)]
@@ -434,5 +501,132 @@ mod tests {
         std::fs::copy(config, models.path().join("Qwen3-8B/config.json")).expect("config");
         assert_eq!(preset.check_model_folders(), Ok(()));
         assert_eq!(tiny(0).check_model_folders(), Ok(()));
+    }
+
+    /// Each file in `configs/`, read from disk, resolves to exactly the built-in preset the
+    /// pipeline uses (`--preset NAME`, compiled in from the same files): the presets and the
+    /// shipped files cannot drift.
+    #[test]
+    fn shipped_files_are_the_built_in_presets() {
+        let models = Path::new("/checkpoints");
+        for (name, _) in crate::config::SHIPPED {
+            let path = crate::config::configs_dir().join(format!("{name}.toml"));
+            let loaded = LoadedConfig::from_file(&path).expect("shipped file parses");
+            for seed in [0, 5] {
+                let from_file = Preset::from_config(&loaded, Some(seed), Some(models)).expect("resolves");
+                let built_in = Preset::named(name, Some(seed), Some(models)).expect("preset");
+                assert_eq!(format!("{from_file:?}"), format!("{built_in:?}"), "{name}");
+            }
+            // The file's own seed is the default.
+            let default = Preset::from_config(&loaded, None, Some(models)).expect("resolves");
+            assert_eq!(default.seed, loaded.config.seed);
+        }
+    }
+
+    /// Overrides change exactly the entries they name; bad keys and values name the key, the
+    /// file and (in the file) the line.
+    #[test]
+    fn overrides_and_errors_name_key_file_and_line() {
+        let tiny = LoadedConfig::preset("tiny").expect("tiny");
+        let set = |sets: &[&str]| {
+            tiny.clone()
+                .with_overrides(&sets.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+        };
+        let changed =
+            set(&["roles.cheap.steps=7", "data.synthetic.weight=2.5", "name=my-run"]).expect("overrides");
+        let p = Preset::from_config(&changed, None, None).expect("resolves");
+        assert_eq!(p.cheap.trainer.total_steps, 7);
+        assert_eq!(p.cheap.trainer.warmup_steps, 1);
+        assert_eq!(p.data.weights["synthetic"], 2.5);
+        assert_eq!(p.name, "my-run");
+        let base = Preset::from_config(&tiny, None, None).expect("resolves");
+        assert_eq!(format!("{:?}", p.strong), format!("{:?}", base.strong));
+        // A key that does not exist, a bad value, a bad kind of value.
+        let err = set(&["roles.cheap.stepz=7"])
+            .expect_err("unknown key")
+            .to_string();
+        assert!(err.contains("roles.cheap") && err.contains("stepz"), "{err}");
+        let err = set(&["roles.cheap.lr=-1"]).expect_err("bad value").to_string();
+        assert!(err.contains("roles.cheap.lr") && err.contains("-1"), "{err}");
+        let err = set(&["data.dev_fraction=1.5"])
+            .expect_err("bad value")
+            .to_string();
+        assert!(err.contains("data.dev_fraction"), "{err}");
+        // In a file: the line, the key, the file.
+        let text = crate::config::SHIPPED[0].1.replace("steps = 240", "steps = 0");
+        let err = LoadedConfig::parse(&text, Path::new("my.toml"))
+            .expect_err("0 steps")
+            .to_string();
+        let line = text.lines().position(|l| l == "steps = 0").expect("line") + 1;
+        assert!(
+            err.starts_with(&format!("my.toml:{line}: key `roles.strong.steps`")),
+            "{err}"
+        );
+        let text = crate::config::SHIPPED[0].1.replace(
+            "kind_weight = 16\nsteps = 60",
+            "kind_weight = 16\nsteps = 60\nsped = 2",
+        );
+        let err = LoadedConfig::parse(&text, Path::new("my.toml"))
+            .expect_err("unknown")
+            .to_string();
+        let line = text.lines().position(|l| l == "sped = 2").expect("line") + 1;
+        assert!(
+            err.starts_with(&format!("my.toml:{line}: key `roles.verifier")),
+            "{err}"
+        );
+        assert!(err.contains("sped"), "{err}");
+        let text = crate::config::SHIPPED[0].1.replacen(
+            "base = { trained = \"cheap\" }",
+            "base = { trained = \"cheep\" }",
+            1,
+        );
+        let err = LoadedConfig::parse(&text, Path::new("my.toml"))
+            .expect_err("bad role")
+            .to_string();
+        let line = text.lines().position(|l| l.contains("cheep")).expect("line") + 1;
+        assert!(
+            err.starts_with(&format!("my.toml:{line}: key `roles.verifier.base.trained`")),
+            "{err}"
+        );
+        assert!(err.contains("cheep"), "{err}");
+        // A cross-entry rule: a judge cannot start from a role trained after it.
+        let bad = set(&["roles.verifier.base.trained=\"strong\""]).expect("parses");
+        let err = Preset::from_config(&bad, None, None)
+            .expect_err("later role")
+            .to_string();
+        assert!(err.contains("roles.verifier.base"), "{err}");
+        // LoRA with chosen targets, prices from the config; a projection that does not exist.
+        let lora = set(&[
+            "roles.strong.finetune={ lora = { r = 8, alpha = 16.0, targets = [\"q_proj\", \"v_proj\"] } }",
+            "cost.prices={ nominal = { cheap = 0.2, strong = 1.0, verifier = 0.1, reward = 0.1 } }",
+        ])
+        .expect("overrides");
+        let p = Preset::from_config(&lora, None, None).expect("resolves");
+        let Finetune::Lora(l) = &p.strong.finetune else {
+            panic!("LoRA expected: {:?}", p.strong.finetune)
+        };
+        assert_eq!(
+            (l.r, l.lora_alpha, l.target_modules.clone()),
+            (8, 16.0, vec!["q_proj".to_string(), "v_proj".to_string()])
+        );
+        let Prices::Nominal(n) = &p.prices else {
+            panic!("{:?}", p.prices)
+        };
+        assert_eq!((n.cheap.0, n.classifier.0), (0.2, 0.001));
+        let err = set(&["roles.cheap.finetune={ lora = { r = 8, alpha = 16.0, targets = [\"qq_proj\"] } }"])
+            .expect_err("bad target")
+            .to_string();
+        assert!(
+            err.contains("roles.cheap.finetune") && err.contains("qq_proj"),
+            "{err}"
+        );
+        // Relative checkpoint folders need a models folder.
+        let err = Preset::named("qwen3", None, None)
+            .expect_err("no models dir")
+            .to_string();
+        assert!(
+            err.contains("qwen3.toml") && err.contains("roles.cheap.base") && err.contains("--models"),
+            "{err}"
+        );
     }
 }

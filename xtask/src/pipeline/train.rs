@@ -17,9 +17,11 @@ use spec_actions_core::metrics::roc_auc;
 use spec_actions_core::{Action, ActionKind, Example};
 use spec_actions_data::budget::HfTokenCounter;
 use spec_actions_data::pipeline::{
-    BadLines, DatasetConfig, NoProgress, SkippedLine, build_datasets, read_examples_with, read_role_set_options,
+    BadLines, DatasetConfig, ExtraSources, NoProgress, SkippedLine, TraceSource, build_datasets_with,
+    read_examples_with, read_role_set_options,
 };
 use spec_actions_data::role_sets::{preference_pairs, verdict_rows};
+use spec_actions_data::traces::KindMap;
 use spec_actions_qwen3::action_prompts::ActionPromptEncoder;
 use spec_actions_qwen3::lora::LoraConfig;
 use spec_actions_qwen3::model::Qwen3;
@@ -48,16 +50,47 @@ pub fn datasets_stage(run: &RunDir, preset: &Preset) -> Result<(), BoxError> {
         let counter = HfTokenCounter::from_file(&assets.join("qwen3-tokenizer/tokenizer.json"))?;
         let d = &preset.data;
         let config = DatasetConfig {
-            bfcl_dir: d.use_bfcl.then(|| assets.join("bfcl-v4")),
+            bfcl_dir: d
+                .use_bfcl
+                .then(|| d.bfcl_dir.clone().unwrap_or_else(|| assets.join("bfcl-v4"))),
             synthetic_examples: d.synthetic,
             seed: preset.seed,
             budget: d.budget,
             eval_size: d.eval_size,
             dev_fraction: d.dev_fraction,
-            heldout_category: d.use_bfcl.then(|| "simple_java".to_string()),
+            heldout_category: if d.use_bfcl {
+                d.heldout_category.clone()
+            } else {
+                None
+            },
             negatives: d.negatives,
         };
-        let report = build_datasets(&config, &counter, dir, &mut NoProgress)?;
+        let mut extra = ExtraSources {
+            traces: Vec::new(),
+            weights: d.weights.clone(),
+        };
+        for t in &d.traces {
+            extra.traces.push(TraceSource {
+                path: t.path.clone(),
+                map: KindMap::from_file(&t.map)?,
+                source: format!("traces:{}", t.name),
+                bad_lines: if t.skip_bad_lines {
+                    BadLines::Skip
+                } else {
+                    BadLines::Refuse
+                },
+            });
+        }
+        let report = build_datasets_with(&config, &extra, &counter, dir, &mut NoProgress)?;
+        if !report.trace_skipped.is_empty() {
+            println!(
+                "  datasets: {} trace line(s) skipped:",
+                report.trace_skipped.len()
+            );
+            for line in &report.trace_skipped {
+                println!("    {line}");
+            }
+        }
         let sizes: serde_json::Map<String, Value> = report
             .card
             .sizes
@@ -66,7 +99,11 @@ pub fn datasets_stage(run: &RunDir, preset: &Preset) -> Result<(), BoxError> {
             .collect();
         println!("  datasets: {}", serde_json::to_string(&sizes)?);
         let majority_kind = report.card.baselines.get("eval").map(|b| b.majority_kind.clone());
-        Ok(json!({ "sizes": sizes, "majority_kind": majority_kind }))
+        Ok(json!({
+            "sizes": sizes,
+            "majority_kind": majority_kind,
+            "trace_lines_skipped": report.trace_skipped.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        }))
     })?;
     Ok(())
 }
