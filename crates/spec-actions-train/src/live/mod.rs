@@ -196,7 +196,8 @@ impl<B: Backend> LiveModels<B> {
 
     /// Decodes `prompts` (one row each) with `model`, one rule per row, and parses each output
     /// into an action with its log-probability; each row's call gets its share of the time.
-    fn decode_rows(
+    /// `model_name` is written into each row's call.
+    pub fn decode_rows(
         &self,
         model: &Qwen3<B>,
         model_name: &str,
