@@ -53,8 +53,10 @@ fn body(e: &Example) -> Value {
                     .tool_calls
                     .iter()
                     .enumerate()
-                    .map(|(j, c)| json!({"id": format!("call_{i}_{j}"), "type": "function",
-                        "function": {"name": c.function.name, "arguments": c.function.arguments.to_string()}}))
+                    .map(|(j, c)| {
+                        json!({"id": format!("call_{i}_{j}"), "type": "function",
+                        "function": {"name": c.function.name, "arguments": c.function.arguments.to_string()}})
+                    })
                     .collect();
             }
             if let Some(n) = &m.name {
@@ -111,8 +113,13 @@ async fn phase(args: &Args, run: &RunFolder, bodies: &[Value], window: Duration)
     options.batch_window = window;
     options.max_batch = args.clients.max(1);
     options.queue_capacity = 4 * args.clients.max(1);
-    let listener = bind("127.0.0.1:0".parse().expect("loopback")).await.expect("bind");
-    let url = format!("http://{}/v1/chat/completions", listener.local_addr().expect("addr"));
+    let listener = bind("127.0.0.1:0".parse().expect("loopback"))
+        .await
+        .expect("bind");
+    let url = format!(
+        "http://{}/v1/chat/completions",
+        listener.local_addr().expect("addr")
+    );
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(serve(spec, listener, options, async {
         let _ = stopped.await;
@@ -131,7 +138,11 @@ async fn phase(args: &Args, run: &RunFolder, bodies: &[Value], window: Duration)
                 let t = Instant::now();
                 match http.post(&url).json(&bodies[i % bodies.len()]).send().await {
                     Ok(r) if r.status() == 200 => {
-                        let route = r.headers().get("x-spec-route").and_then(|v| v.to_str().ok()).unwrap_or("");
+                        let route = r
+                            .headers()
+                            .get("x-spec-route")
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("");
                         accepted += usize::from(route == "cheap_accepted");
                         gated += usize::from(route == "cheap_accepted" || route == "fell_back");
                         let _ = r.bytes().await;

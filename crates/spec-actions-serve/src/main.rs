@@ -15,7 +15,10 @@ use spec_actions_train::live::DecodeSettings;
 use spec_actions_verify::Policy;
 
 #[derive(Parser)]
-#[command(name = "spec-actions", about = "Speculative next actions for agents: serve a run's policy")]
+#[command(
+    name = "spec-actions",
+    about = "Speculative next actions for agents: serve a run's policy"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -103,7 +106,9 @@ fn build(args: &ServeArgs) -> Result<(Speculator<Flex>, PathBuf), String> {
             Some(rule) => rule.parse::<OperatingPoint>().map_err(|e| e.to_string())?,
             None => OperatingPoint::default(),
         };
-        let (spec, row) = run.speculator::<Flex>(&point, &device).map_err(|e| e.to_string())?;
+        let (spec, row) = run
+            .speculator::<Flex>(&point, &device)
+            .map_err(|e| e.to_string())?;
         println!(
             "serving {} — {} — chosen by `{point}`: eval accuracy {:.4}, mean cost {:.4} units{}",
             row.name,
@@ -119,7 +124,10 @@ fn build(args: &ServeArgs) -> Result<(Speculator<Flex>, PathBuf), String> {
             .unwrap_or_else(|| dir.join("serve/decisions.jsonl"));
         return Ok((spec, log));
     }
-    let need = |v: &Option<String>, what: &str| v.clone().ok_or_else(|| format!("--{what} is required without --run"));
+    let need = |v: &Option<String>, what: &str| {
+        v.clone()
+            .ok_or_else(|| format!("--{what} is required without --run"))
+    };
     let policy: Policy = serde_json::from_str(&need(&args.policy_json, "policy-json")?)
         .map_err(|e| format!("--policy-json: {e}"))?;
     let paths = ModelPaths {
@@ -138,7 +146,8 @@ fn build(args: &ServeArgs) -> Result<(Speculator<Flex>, PathBuf), String> {
         classifier: args.classifier.clone(),
     };
     let names = ["cheap", "strong", "verifier", "reward"].map(|r| format!("serve:{r}"));
-    let models = load_models::<Flex>(&paths, names, DecodeSettings::default(), &device).map_err(|e| e.to_string())?;
+    let models =
+        load_models::<Flex>(&paths, names, DecodeSettings::default(), &device).map_err(|e| e.to_string())?;
     let classifier = match &paths.classifier {
         Some(p) => Some((
             spec_actions_baseline::KindClassifier::load(p).map_err(|e| format!("{}: {e}", p.display()))?,
@@ -218,7 +227,10 @@ fn main() -> ExitCode {
     });
     match result {
         Ok(report) => {
-            println!("stopped: {} decisions logged in {} batches", report.logged, report.batches);
+            println!(
+                "stopped: {} decisions logged in {} batches",
+                report.logged, report.batches
+            );
             ExitCode::SUCCESS
         }
         Err(e) => {

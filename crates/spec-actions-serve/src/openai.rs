@@ -254,7 +254,10 @@ fn parse_messages(list: &[Value]) -> Result<Vec<Message>> {
                 }
             }
             Some(Value::Array(_)) => {
-                return Err(bad(format!("{at}.tool_calls"), "only assistant messages carry tool calls"));
+                return Err(bad(
+                    format!("{at}.tool_calls"),
+                    "only assistant messages carry tool calls",
+                ));
             }
             Some(_) => return Err(bad(format!("{at}.tool_calls"), "expected an array")),
         }
@@ -312,7 +315,9 @@ fn content_text(content: Option<&Value>, at: &str) -> Result<String> {
 
 /// Checks one tool: `{"type": "function", "function": {"name", "description"?, "parameters"?}}`.
 fn check_tool(tool: &Value, at: &str) -> Result<()> {
-    let obj = tool.as_object().ok_or_else(|| bad(at, "expected a tool object"))?;
+    let obj = tool
+        .as_object()
+        .ok_or_else(|| bad(at, "expected a tool object"))?;
     if obj.get("type").and_then(Value::as_str) != Some("function") {
         return Err(bad(format!("{at}.type"), "expected \"function\""));
     }
@@ -512,4 +517,75 @@ pub fn completion_body(d: &ServedDecision, choice: &ToolChoice, created: u64) ->
             "kind": d.action.as_ref().map(|a| a.kind),
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_becomes_the_conversation_it_describes() {
+        let body = json!({
+            "model": "any",
+            "messages": [
+                {"role": "developer", "content": [{"type": "text", "text": "be "}, {"type": "text", "text": "brief"}]},
+                {"role": "user", "content": "weather in Paris?"},
+                {"role": "assistant", "content": null, "tool_calls": [
+                    {"id": "c7", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\": \"Paris\"}"}}]},
+                {"role": "tool", "tool_call_id": "c7", "content": "18 C"}
+            ],
+            "tools": [{"type": "function", "function": {"name": "get_weather",
+                "parameters": {"type": "object", "properties": {"city": {"type": "string"},
+                    "days": {"type": ["integer", "null"]}, "opts": {"type": "object",
+                    "properties": {"units": {"enum": ["c", "f"]}}}}, "required": ["city"]}}}],
+            "tool_choice": {"type": "function", "function": {"name": "get_weather"}},
+            "stream": false, "temperature": 0.1
+        });
+        let r = parse_request(body.to_string().as_bytes()).unwrap();
+        assert_eq!(r.model.as_deref(), Some("any"));
+        assert_eq!(r.messages.len(), 4);
+        assert_eq!(r.messages[0].role, Role::System);
+        assert_eq!(r.messages[0].content, "be brief");
+        assert_eq!(r.messages[2].tool_calls[0].function.name, "get_weather");
+        assert_eq!(
+            r.messages[2].tool_calls[0].function.arguments,
+            json!({"city": "Paris"})
+        );
+        // the tool message is named after the call it answers
+        assert_eq!(r.messages[3].name.as_deref(), Some("get_weather"));
+        assert_eq!(r.tool_choice, ToolChoice::Named("get_weather".into()));
+        assert_eq!(r.tools.len(), 1);
+    }
+
+    #[test]
+    fn schema_errors_name_the_nested_field() {
+        let with = |params: Value| {
+            let body = json!({"messages": [{"role": "user", "content": "x"}],
+                "tools": [{"type": "function", "function": {"name": "f", "parameters": params}}]});
+            match parse_request(body.to_string().as_bytes()) {
+                Err(ServeError::BadRequest { param, .. }) => param,
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(
+            with(
+                json!({"type": "object", "properties": {"a": {"anyOf": [{"type": "string"}, {"type": "text"}]}}})
+            ),
+            "tools[0].function.parameters.properties.a.anyOf[1].type"
+        );
+        assert_eq!(
+            with(json!({"type": "object", "properties": {"a": {"type": "array", "items": "string"}}})),
+            "tools[0].function.parameters.properties.a.items"
+        );
+        assert_eq!(
+            with(json!({"type": "object", "properties": []})),
+            "tools[0].function.parameters.properties"
+        );
+        // nested deeper than the limit
+        let mut deep = json!({"type": "string"});
+        for _ in 0..40 {
+            deep = json!({"type": "array", "items": deep});
+        }
+        assert!(with(deep).starts_with("tools[0].function.parameters.items"));
+    }
 }

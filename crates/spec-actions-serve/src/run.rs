@@ -66,7 +66,8 @@ fn load_role<B: Backend>(source: &RoleSource, device: &B::Device) -> Result<Qwen
     let options = LoadOptions {
         compute_dtype: FloatDType::F32,
     };
-    let base = load_qwen3_with::<B>(&source.model, &options, device).map_err(|e| ServeError::run(&source.model, e))?;
+    let base = load_qwen3_with::<B>(&source.model, &options, device)
+        .map_err(|e| ServeError::run(&source.model, e))?;
     match &source.adapter {
         None => Ok(base),
         Some(adapter) => Ok(base
@@ -84,7 +85,8 @@ pub fn load_models<B: Backend>(
     decode: DecodeSettings,
     device: &B::Device,
 ) -> Result<LiveModels<B>> {
-    let encoder = ActionPromptEncoder::from_dir(&paths.tokenizer).map_err(|e| ServeError::run(&paths.tokenizer, e))?;
+    let encoder =
+        ActionPromptEncoder::from_dir(&paths.tokenizer).map_err(|e| ServeError::run(&paths.tokenizer, e))?;
     let head = read_tensors::<B>(&paths.reward_head, device)
         .map_err(|e| ServeError::run(&paths.reward_head, e))?
         .remove(SCORE_HEAD)
@@ -224,26 +226,23 @@ impl RunFolder {
             .results
             .configs
             .iter()
-            .filter_map(|c| {
-                self.catalog
-                    .iter()
-                    .find(|p| p.name() == c.name)
-                    .map(|p| (c, *p))
-            })
+            .filter_map(|c| self.catalog.iter().find(|p| p.name() == c.name).map(|p| (c, *p)))
             .collect();
         let found = point.pick(&self.results, &servable);
-        found.map(|(c, p)| (p, c.clone())).ok_or_else(|| ServeError::Policy {
-            rule: point.to_string(),
-            message: format!(
-                "no configuration of {} matches; servable: {}",
-                self.root.display(),
-                servable
-                    .iter()
-                    .map(|(c, _)| c.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        })
+        found
+            .map(|(c, p)| (p, c.clone()))
+            .ok_or_else(|| ServeError::Policy {
+                rule: point.to_string(),
+                message: format!(
+                    "no configuration of {} matches; servable: {}",
+                    self.root.display(),
+                    servable
+                        .iter()
+                        .map(|(c, _)| c.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            })
     }
 
     /// The run's [`Speculator`] at `point`, its models on `device`; also the chosen results row.
@@ -300,7 +299,8 @@ pub fn read_manifest(path: &Path) -> Result<(String, DecodeSettings)> {
             let rest = &body[at..];
             Some(rest[..rest.find([',', ' ', '}']).unwrap_or(rest.len())].trim())
         };
-        let bad = |name: &str| ServeError::run(path, format!("configuration: decode `{name}` is not a number"));
+        let bad =
+            |name: &str| ServeError::run(path, format!("configuration: decode `{name}` is not a number"));
         if let Some(x) = field("max_new_tokens") {
             decode.max_new_tokens = x.parse().map_err(|_| bad("max_new_tokens"))?;
         }
@@ -381,12 +381,17 @@ impl FromStr for OperatingPoint {
             return Err(bad("empty rule"));
         }
         if lower.starts_with("cheapest") {
-            let points = number_in(&lower).ok_or_else(|| bad("`cheapest within X points of strong-only`: X?"))?;
+            let points =
+                number_in(&lower).ok_or_else(|| bad("`cheapest within X points of strong-only`: X?"))?;
             return Ok(OperatingPoint::CheapestWithin { points });
         }
         if lower.starts_with("fallback") {
             let x = number_in(&lower).ok_or_else(|| bad("`fallback rate <= X%`: X?"))?;
-            let rate = if lower.contains('%') || x > 1.0 { x / 100.0 } else { x };
+            let rate = if lower.contains('%') || x > 1.0 {
+                x / 100.0
+            } else {
+                x
+            };
             if !(0.0..=1.0).contains(&rate) {
                 return Err(bad("a fallback rate is between 0% and 100%"));
             }
@@ -538,7 +543,10 @@ mod tests {
             .map(|c| (c, *policies.iter().find(|p| p.name() == c.name).unwrap()))
             .collect();
         let point: OperatingPoint = rule.parse().unwrap();
-        point.pick(&results, &servable).map(|(c, _)| c.name.clone()).unwrap_or_default()
+        point
+            .pick(&results, &servable)
+            .map(|(c, _)| c.name.clone())
+            .unwrap_or_default()
     }
 
     #[test]
@@ -549,7 +557,10 @@ mod tests {
         assert_eq!(pick("F-margin[G,k=2]@0.15"), "F-margin[G,k=2]@0.1463");
         assert_eq!(pick("Z@0.5"), "");
         // within 1 point of A (0.818): A (1.00), H (1.15), F-margin@0.2402 (0.808 ≥ 0.808): cheapest
-        assert_eq!(pick("cheapest within 1 point of strong-only"), "F-margin[G,k=2]@0.2402");
+        assert_eq!(
+            pick("cheapest within 1 point of strong-only"),
+            "F-margin[G,k=2]@0.2402"
+        );
         // within 0 points: A or H at 0.818; A is cheaper
         assert_eq!(pick("cheapest within 0 points of strong-only"), "A");
         // strong share ≤ 30%: B (0), C@0.4858 (0.084) → most accurate is C@0.4858 (0.582)
@@ -577,7 +588,11 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("manifest.json");
         let config = "Preset { name: \"tiny\", decode: DecodeSettings { max_new_tokens: 48, temperature: 0.8, top_p: 0.95, seed: 7 } }";
-        std::fs::write(&path, serde_json::json!({"preset": "tiny", "configuration": config}).to_string()).unwrap();
+        std::fs::write(
+            &path,
+            serde_json::json!({"preset": "tiny", "configuration": config}).to_string(),
+        )
+        .unwrap();
         let (preset, decode) = read_manifest(&path).unwrap();
         assert_eq!(preset, "tiny");
         assert_eq!(

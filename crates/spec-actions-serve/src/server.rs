@@ -63,7 +63,9 @@ impl ServeOptions {
 }
 
 /// Latency histogram bounds, seconds (Prometheus `le`).
-const BUCKETS: [f64; 12] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+const BUCKETS: [f64; 12] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
 
 /// Counters of `/metrics`.
 #[derive(Debug, Default, Clone)]
@@ -103,13 +105,17 @@ impl Metrics {
         } else {
             0.0
         };
-        s.push_str("# HELP spec_actions_accept_rate Share of gated decisions whose cheap proposal was accepted.\n");
+        s.push_str(
+            "# HELP spec_actions_accept_rate Share of gated decisions whose cheap proposal was accepted.\n",
+        );
         s.push_str("# TYPE spec_actions_accept_rate gauge\n");
         s.push_str(&format!("spec_actions_accept_rate {rate}\n"));
         s.push_str("# HELP spec_actions_cost_units_total Nominal cost units spent.\n");
         s.push_str("# TYPE spec_actions_cost_units_total counter\n");
         s.push_str(&format!("spec_actions_cost_units_total {}\n", self.cost));
-        s.push_str("# HELP spec_actions_strong_only_cost_units_total Units always-strong would have spent.\n");
+        s.push_str(
+            "# HELP spec_actions_strong_only_cost_units_total Units always-strong would have spent.\n",
+        );
         s.push_str("# TYPE spec_actions_strong_only_cost_units_total counter\n");
         s.push_str(&format!(
             "spec_actions_strong_only_cost_units_total {}\n",
@@ -235,7 +241,10 @@ fn worker<B: Backend>(
     mut log: DecisionLogWriter,
     metrics: Arc<Mutex<Metrics>>,
 ) -> ServeReport {
-    let mut report = ServeReport { logged: 0, batches: 0 };
+    let mut report = ServeReport {
+        logged: 0,
+        batches: 0,
+    };
     while let Some(first) = rx.blocking_recv() {
         let mut jobs = vec![first];
         if !options.batch_window.is_zero() {
@@ -254,7 +263,11 @@ fn worker<B: Backend>(
         let decided = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| spec.decide_batch(&examples)))
             .unwrap_or_else(|_| {
                 (0..examples.len())
-                    .map(|_| Err(ServeError::Model("the model worker panicked on this batch".into())))
+                    .map(|_| {
+                        Err(ServeError::Model(
+                            "the model worker panicked on this batch".into(),
+                        ))
+                    })
                     .collect()
             });
         let mut results = Vec::with_capacity(jobs.len());
@@ -385,7 +398,9 @@ async fn answer(
 }
 
 async fn models(State(app): State<Arc<App>>) -> Response {
-    let mut data = vec![json!({"id": format!("spec-actions/{}", app.config), "object": "model", "owned_by": "spec-actions"})];
+    let mut data = vec![
+        json!({"id": format!("spec-actions/{}", app.config), "object": "model", "owned_by": "spec-actions"}),
+    ];
     data.extend(
         app.model_names
             .iter()
@@ -399,17 +414,13 @@ async fn health(State(app): State<Arc<App>>) -> Response {
     axum::Json(json!({"status": if open {"ok"} else {"shutting_down"}, "config": app.config})).into_response()
 }
 
-async fn metrics(State(app): State<Arc<App>>) -> Response {
+async fn metrics_text(State(app): State<Arc<App>>) -> Response {
     let text = app
         .metrics
         .lock()
         .map(|m| m.render(&app.config))
         .unwrap_or_default();
-    (
-        [("content-type", "text/plain; version=0.0.4")],
-        text,
-    )
-        .into_response()
+    ([("content-type", "text/plain; version=0.0.4")], text).into_response()
 }
 
 async fn not_found() -> Response {
@@ -461,7 +472,7 @@ where
         .route("/v1/chat/completions", post(chat))
         .route("/v1/models", get(models))
         .route("/health", get(health))
-        .route("/metrics", get(metrics))
+        .route("/metrics", get(metrics_text))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(options.max_body_bytes))
         .with_state(app.clone());

@@ -20,15 +20,13 @@ use burn::prelude::*;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use spec_actions_baseline::KindClassifier;
-use spec_actions_core::{
-    Action, ActionKind, CostModel, Example, Message, ModelCall, ModelRole, Split,
-};
+use spec_actions_core::{Action, ActionKind, CostModel, Example, Message, ModelCall, ModelRole, Split};
 use spec_actions_qwen3::generate::RowSampling;
 use spec_actions_train::live::{LiveModels, Recorder};
 use spec_actions_verify::{
     Candidate, Classifier, Decision, KindProbs, LoggedDecision, Policy, ProposalSource, Proposals, Proposer,
-    RecordedClassifier, RecordedJudgement, RecordedOnePass, RecordedOutput, Roles, Route, Scorer, StrongModel,
-    Verifier, VerifyError, one_pass_candidates, record_classifier,
+    RecordedClassifier, RecordedJudgement, RecordedOnePass, RecordedOutput, Roles, Route, Scorer,
+    StrongModel, Verifier, VerifyError, one_pass_candidates, record_classifier,
 };
 
 use crate::error::{Result, ServeError};
@@ -159,11 +157,10 @@ impl<B: Backend> Speculator<B> {
     /// The proposer prompt of `example`, or a bad request when it does not render or does
     /// not fit the context window (with room for the answer and a judge's verdict).
     pub fn prompt(&self, example: &Example) -> Result<Vec<u32>> {
-        let prompt = self
-            .models
-            .encoder
-            .proposer_prompt(example)
-            .map_err(|e| ServeError::bad("messages", format!("the chat template cannot render them: {e}")))?;
+        let prompt =
+            self.models.encoder.proposer_prompt(example).map_err(|e| {
+                ServeError::bad("messages", format!("the chat template cannot render them: {e}"))
+            })?;
         let window = self.context_window();
         // the judges read the prompt plus the answer: keep room for the longest answer
         let need = prompt.len() + self.models.decode.max_new_tokens + 16;
@@ -315,10 +312,14 @@ impl<B: Backend> Speculator<B> {
                     .pop()
                     .unwrap_or(RowSampling::Greedy),
             };
-            let results = per_example(&cheap, |&(i, _)| i, |rows| {
-                let ps: Vec<Vec<u32>> = rows.iter().map(|(i, _)| prompts[*i].clone()).collect();
-                m.decode_rows(&m.cheap, &m.names[0], &ps, rows.iter().map(rule).collect())
-            });
+            let results = per_example(
+                &cheap,
+                |&(i, _)| i,
+                |rows| {
+                    let ps: Vec<Vec<u32>> = rows.iter().map(|(i, _)| prompts[*i].clone()).collect();
+                    m.decode_rows(&m.cheap, &m.names[0], &ps, rows.iter().map(rule).collect())
+                },
+            );
             for ((i, s), r) in cheap.iter().zip(results) {
                 match r {
                     Ok(o) if s.is_none() => store[*i].greedy = Some(o),
@@ -329,10 +330,14 @@ impl<B: Backend> Speculator<B> {
         }
         // 2. strong rows in another
         if !strong.is_empty() {
-            let results = per_example(&strong, |&i| i, |rows| {
-                let ps: Vec<Vec<u32>> = rows.iter().map(|&i| prompts[i].clone()).collect();
-                m.decode_rows(&m.strong, &m.names[1], &ps, vec![RowSampling::Greedy; rows.len()])
-            });
+            let results = per_example(
+                &strong,
+                |&i| i,
+                |rows| {
+                    let ps: Vec<Vec<u32>> = rows.iter().map(|&i| prompts[i].clone()).collect();
+                    m.decode_rows(&m.strong, &m.names[1], &ps, vec![RowSampling::Greedy; rows.len()])
+                },
+            );
             for (&i, r) in strong.iter().zip(results) {
                 match r {
                     Ok(o) => store[i].strong = Some(o),
@@ -357,14 +362,18 @@ impl<B: Backend> Speculator<B> {
             if questions.is_empty() {
                 continue;
             }
-            let results = per_example(questions, |(i, _)| *i, |rows| {
-                let qs: Vec<(&Example, &Action)> = rows.iter().map(|(i, a)| (&examples[*i], a)).collect();
-                if is_verifier {
-                    recorder.judge_batch(&qs)
-                } else {
-                    recorder.reward_batch(&qs)
-                }
-            });
+            let results = per_example(
+                questions,
+                |(i, _)| *i,
+                |rows| {
+                    let qs: Vec<(&Example, &Action)> = rows.iter().map(|(i, a)| (&examples[*i], a)).collect();
+                    if is_verifier {
+                        recorder.judge_batch(&qs)
+                    } else {
+                        recorder.reward_batch(&qs)
+                    }
+                },
+            );
             for ((i, _), r) in questions.iter().zip(results) {
                 match r {
                     Ok(j) if is_verifier => store[*i].verifier.push(j),
@@ -402,7 +411,11 @@ impl<B: Backend> Speculator<B> {
             models,
         };
         let role_model = |role: ModelRole| -> Option<String> {
-            calls.iter().rev().find(|c| c.role == role).and_then(|c| c.model.clone())
+            calls
+                .iter()
+                .rev()
+                .find(|c| c.role == role)
+                .and_then(|c| c.model.clone())
         };
         let producer = match &d.log.route {
             Route::StrongOnly | Route::FellBack { .. } | Route::Speculative(_) => ModelRole::Strong,
@@ -546,7 +559,11 @@ fn candidate(o: &RecordedOutput) -> Candidate {
 }
 
 impl Proposer for Lookup<'_> {
-    fn propose(&mut self, _example: &Example, source: ProposalSource) -> std::result::Result<Proposals, VerifyError> {
+    fn propose(
+        &mut self,
+        _example: &Example,
+        source: ProposalSource,
+    ) -> std::result::Result<Proposals, VerifyError> {
         match source {
             ProposalSource::Greedy => match &self.f.greedy {
                 Some(g) => Ok(Proposals {
@@ -586,7 +603,11 @@ impl StrongModel for Lookup<'_> {
 }
 
 impl Verifier for Lookup<'_> {
-    fn p_accept(&mut self, _example: &Example, action: &Action) -> std::result::Result<(f64, ModelCall), VerifyError> {
+    fn p_accept(
+        &mut self,
+        _example: &Example,
+        action: &Action,
+    ) -> std::result::Result<(f64, ModelCall), VerifyError> {
         self.judgement(
             &self.f.verifier,
             action,
@@ -597,7 +618,11 @@ impl Verifier for Lookup<'_> {
 }
 
 impl Scorer for Lookup<'_> {
-    fn score(&mut self, _example: &Example, action: &Action) -> std::result::Result<(f64, ModelCall), VerifyError> {
+    fn score(
+        &mut self,
+        _example: &Example,
+        action: &Action,
+    ) -> std::result::Result<(f64, ModelCall), VerifyError> {
         self.judgement(
             &self.f.reward,
             action,

@@ -29,7 +29,11 @@ fn same_as_replay(what: &str, served: &ServedDecision, replay: &Decision) {
     let (p, q) = (&served.logged.log.gate, &replay.log.gate);
     assert_eq!(p.is_some(), q.is_some(), "{what}: gate");
     if let (Some(p), Some(q)) = (p, q) {
-        assert_eq!((p.kind, p.chosen, p.accepted), (q.kind, q.chosen, q.accepted), "{what}: gate");
+        assert_eq!(
+            (p.kind, p.chosen, p.accepted),
+            (q.kind, q.chosen, q.accepted),
+            "{what}: gate"
+        );
         assert_eq!(p.threshold, q.threshold, "{what}: threshold");
         match (p.score, q.score) {
             (Some(x), Some(y)) => assert!((x - y).abs() <= TOL, "{what}: gate score {x} vs {y}"),
@@ -40,18 +44,38 @@ fn same_as_replay(what: &str, served: &ServedDecision, replay: &Decision) {
     assert_eq!(cs.len(), ds.len(), "{what}: candidates");
     for (x, y) in cs.iter().zip(ds) {
         assert_eq!(x.candidate.action, y.candidate.action, "{what}: candidate");
-        assert!((x.candidate.logprob - y.candidate.logprob).abs() <= TOL, "{what}: logprob");
+        assert!(
+            (x.candidate.logprob - y.candidate.logprob).abs() <= TOL,
+            "{what}: logprob"
+        );
     }
     assert_eq!(a.ledger.calls.len(), b.ledger.calls.len(), "{what}: calls");
     for (i, (x, y)) in a.ledger.calls.iter().zip(&b.ledger.calls).enumerate() {
         assert_eq!(
-            (x.role, &x.model, x.prefill_tokens, x.decode_tokens, x.nominal, x.flops),
-            (y.role, &y.model, y.prefill_tokens, y.decode_tokens, y.nominal, y.flops),
+            (
+                x.role,
+                &x.model,
+                x.prefill_tokens,
+                x.decode_tokens,
+                x.nominal,
+                x.flops
+            ),
+            (
+                y.role,
+                &y.model,
+                y.prefill_tokens,
+                y.decode_tokens,
+                y.nominal,
+                y.flops
+            ),
             "{what}: call {i}"
         );
         assert!(x.wall_ms.is_some(), "{what}: a live call is timed");
     }
-    assert_eq!(served.gate_score.is_some(), replay.log.gate.as_ref().and_then(|g| g.score).is_some());
+    assert_eq!(
+        served.gate_score.is_some(),
+        replay.log.gate.as_ref().and_then(|g| g.score).is_some()
+    );
     assert_eq!(served.route, replay.log.route);
 }
 
@@ -61,7 +85,12 @@ fn servable() -> Vec<(String, Policy)> {
     run.results
         .configs
         .iter()
-        .filter_map(|c| run.catalog.iter().find(|p| p.name() == c.name).map(|p| (c.name.clone(), *p)))
+        .filter_map(|c| {
+            run.catalog
+                .iter()
+                .find(|p| p.name() == c.name)
+                .map(|p| (c.name.clone(), *p))
+        })
         .collect()
 }
 
@@ -78,8 +107,18 @@ fn library_decisions_equal_their_replay_for_every_configuration() {
     // the fixture's study has fixed and calibrated gated configurations
     assert!(configs.len() >= 6, "configs {configs:?}");
     assert!(configs.iter().any(|(n, _)| n.starts_with("C@")));
-    let mut routes = std::collections::BTreeSet::new();
+    // one configuration per family (a family's thresholds differ only in the comparison)
+    let mut families: Vec<&str> = Vec::new();
+    let mut one_each = Vec::new();
     for (name, policy) in &configs {
+        let family = name.split('@').next().unwrap_or(name);
+        if !families.contains(&family) {
+            families.push(family);
+            one_each.push((name.clone(), *policy));
+        }
+    }
+    let mut routes = std::collections::BTreeSet::new();
+    for (name, policy) in &one_each {
         spec.policy = *policy;
         let costs = spec.costs.clone();
         // all eval examples in one batch
@@ -89,7 +128,10 @@ fn library_decisions_equal_their_replay_for_every_configuration() {
             assert_eq!(d.config, *name);
             let what = format!("{name} on {}", example.id);
             same_as_replay(&what, &d, &replayed(policy, example, &costs));
-            assert_eq!(d.logged.record.correct, replayed(policy, example, &costs).record.correct);
+            assert_eq!(
+                d.logged.record.correct,
+                replayed(policy, example, &costs).record.correct
+            );
             routes.insert(route_label(&d.route));
         }
     }
@@ -115,17 +157,20 @@ struct Running {
 }
 
 impl Running {
-    async fn stop(mut self) -> ServeReport {
+    /// Stops the server; returns its report and the folder of its log (kept while held).
+    async fn stop(mut self) -> (ServeReport, tempfile::TempDir) {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }
-        self.handle.await.unwrap().unwrap()
+        (self.handle.await.unwrap().unwrap(), self._dir)
     }
 }
 
 async fn start(point: &str, tweak: impl FnOnce(&mut ServeOptions)) -> Running {
     let point = point.to_string();
-    let spec = tokio::task::spawn_blocking(move || speculator(&point)).await.unwrap();
+    let spec = tokio::task::spawn_blocking(move || speculator(&point))
+        .await
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("decisions.jsonl");
     let mut options = ServeOptions::new(&log);
@@ -162,16 +207,32 @@ fn check_answer(what: &str, body: &Value, d: &ServedDecision) {
             let call = &message["tool_calls"][0]["function"];
             assert_eq!(call["name"].as_str(), a.name.as_deref(), "{what}: tool name");
             let args: Value = serde_json::from_str(call["arguments"].as_str().unwrap()).unwrap();
-            let want = if a.arguments.is_null() { json!({}) } else { a.arguments.clone() };
+            let want = if a.arguments.is_null() {
+                json!({})
+            } else {
+                a.arguments.clone()
+            };
             assert_eq!(args, want, "{what}: arguments");
             assert_eq!(body["choices"][0]["finish_reason"], "tool_calls");
         }
-        Some(a) => assert_eq!(message["content"].as_str(), Some(a.to_model_text().as_str()), "{what}"),
+        Some(a) => assert_eq!(
+            message["content"].as_str(),
+            Some(a.to_model_text().as_str()),
+            "{what}"
+        ),
         None => assert_eq!(message["content"].as_str(), d.raw.as_deref(), "{what}"),
     }
     assert_eq!(body["model"].as_str(), Some(d.model.as_str()), "{what}: model");
-    assert_eq!(body["usage"]["prompt_tokens"].as_u64(), Some(d.ledger.prefill_tokens), "{what}");
-    assert_eq!(body["usage"]["completion_tokens"].as_u64(), Some(d.ledger.decode_tokens), "{what}");
+    assert_eq!(
+        body["usage"]["prompt_tokens"].as_u64(),
+        Some(d.ledger.prefill_tokens),
+        "{what}"
+    );
+    assert_eq!(
+        body["usage"]["completion_tokens"].as_u64(),
+        Some(d.ledger.decode_tokens),
+        "{what}"
+    );
 }
 
 fn gated_config() -> (String, Policy) {
@@ -217,27 +278,60 @@ async fn a_served_decision_equals_the_library_and_the_replay() {
         same_as_replay(&example.id, &lib, &replayed(&policy, example, &costs));
     }
     // metrics, models, health
-    let metrics = http.get(format!("{}/metrics", server.base)).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("spec_actions_requests_total{code=\"200\"} 4"), "{metrics}");
-    assert!(metrics.contains("spec_actions_request_duration_seconds_count 4"), "{metrics}");
-    let models: Value = http.get(format!("{}/v1/models", server.base)).send().await.unwrap().json().await.unwrap();
-    assert!(models["data"].as_array().unwrap().iter().any(|m| m["id"] == "test:strong"));
+    let metrics = http
+        .get(format!("{}/metrics", server.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("spec_actions_requests_total{code=\"200\"} 4"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("spec_actions_request_duration_seconds_count 4"),
+        "{metrics}"
+    );
+    let models: Value = http
+        .get(format!("{}/v1/models", server.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        models["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["id"] == "test:strong")
+    );
     let health = http.get(format!("{}/health", server.base)).send().await.unwrap();
     assert_eq!(health.status(), 200);
     let log = server.log.clone();
-    let report = server.stop().await;
+    let (report, _dir) = server.stop().await;
     assert_eq!(report.logged, 4);
     // the log holds the replay's rows: each served conversation is its recorded example
     let rows = read_decision_logs(&log).unwrap();
     assert_eq!(rows.len(), 4);
     for (row, example) in rows.iter().zip(&fx.eval) {
-        assert_eq!(row.record.example_id, example.id, "the served id is the content id");
+        assert_eq!(
+            row.record.example_id, example.id,
+            "the served id is the content id"
+        );
         assert_eq!(row.config, name);
         let replay = replayed(&policy, example, &costs);
         assert_eq!(row.record.predicted, replay.record.predicted);
         assert_eq!(row.log.route, replay.log.route);
         let tokens = |r: &spec_actions_core::ExampleRecord| -> Vec<(u64, u64)> {
-            r.ledger.calls.iter().map(|c| (c.prefill_tokens, c.decode_tokens)).collect()
+            r.ledger
+                .calls
+                .iter()
+                .map(|c| (c.prefill_tokens, c.decode_tokens))
+                .collect()
         };
         assert_eq!(tokens(&row.record), tokens(&replay.record));
     }
@@ -262,7 +356,12 @@ async fn concurrent_clients_get_their_own_answers_batched() {
     for example in jobs.clone() {
         let url = format!("{}/v1/chat/completions", server.base);
         tasks.push(tokio::spawn(async move {
-            let r = client().post(url).json(&request_body(&example)).send().await.unwrap();
+            let r = client()
+                .post(url)
+                .json(&request_body(&example))
+                .send()
+                .await
+                .unwrap();
             assert_eq!(r.status(), 200);
             let route = r.headers()["x-spec-route"].to_str().unwrap().to_string();
             (route, r.json::<Value>().await.unwrap())
@@ -270,7 +369,9 @@ async fn concurrent_clients_get_their_own_answers_batched() {
     }
     for (example, task) in jobs.iter().zip(tasks) {
         let (route, body) = task.await.unwrap();
-        let lib = library.decide(example.messages.clone(), example.tools.clone()).unwrap();
+        let lib = library
+            .decide(example.messages.clone(), example.tools.clone())
+            .unwrap();
         check_answer(&example.id, &body, &lib);
         assert_eq!(route, route_label(&lib.route), "{}", example.id);
     }
@@ -289,8 +390,11 @@ async fn concurrent_clients_get_their_own_answers_batched() {
             .unwrap_or_else(|| panic!("{key} in {metrics}"))
     };
     assert_eq!(count("spec_actions_batched_requests_total "), 8);
-    assert!(count("spec_actions_batches_total ") < 8, "requests were batched: {metrics}");
-    assert_eq!(server.stop().await.logged, 8);
+    assert!(
+        count("spec_actions_batches_total ") < 8,
+        "requests were batched: {metrics}"
+    );
+    assert_eq!(server.stop().await.0.logged, 8);
 }
 
 /// Every bad input gets its 4xx with an OpenAI error body naming the field, and the server
@@ -336,26 +440,41 @@ async fn bad_inputs_get_a_4xx_naming_the_field() {
             .await
             .unwrap();
         assert_eq!(r.status().as_u16(), status, "{what}");
-        let e: Value = r.json().await.unwrap_or_else(|e| panic!("{what}: error body: {e}"));
+        let e: Value = r
+            .json()
+            .await
+            .unwrap_or_else(|e| panic!("{what}: error body: {e}"));
         assert_eq!(e["error"]["param"], param, "{what}: {e}");
-        assert!(e["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{what}");
+        assert!(
+            e["error"]["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{what}"
+        );
         assert!(e["error"]["type"].is_string(), "{what}");
         if what == "too long" {
             assert_eq!(e["error"]["code"], "context_length_exceeded");
         }
     }
-    let r = http.get(format!("{}/v1/nothing", server.base)).send().await.unwrap();
+    let r = http
+        .get(format!("{}/v1/nothing", server.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
     // still serving everyone else, with tool_choice as an object naming a given tool
     let mut ok = request_body(&fx.eval[0]);
-    if let Some(name) = fx.eval[0].tools.first().and_then(|t| t.pointer("/function/name")).cloned() {
+    if let Some(name) = fx.eval[0]
+        .tools
+        .first()
+        .and_then(|t| t.pointer("/function/name"))
+        .cloned()
+    {
         ok["tool_choice"] = json!({"type": "function", "function": {"name": name}});
     }
     ok["temperature"] = json!(0.2);
     ok["stream"] = json!(false);
     let r = http.post(&url).json(&ok).send().await.unwrap();
     assert_eq!(r.status(), 200);
-    let report = server.stop().await;
+    let (report, _dir) = server.stop().await;
     assert_eq!(report.logged, 1, "only the good request was decided");
 }
 
@@ -374,7 +493,10 @@ async fn a_full_queue_answers_503_with_retry_after() {
         let body = request_body(&fx.eval[i % fx.eval.len()]);
         tasks.push(tokio::spawn(async move {
             let r = client().post(url).json(&body).send().await.unwrap();
-            let retry = r.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string());
+            let retry = r
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().to_string());
             (r.status().as_u16(), retry, r.json::<Value>().await.unwrap())
         }));
     }
@@ -392,7 +514,7 @@ async fn a_full_queue_answers_503_with_retry_after() {
         }
     }
     assert!(ok >= 1 && busy >= 1, "served {ok}, refused {busy}");
-    assert_eq!(server.stop().await.logged, ok);
+    assert_eq!(server.stop().await.0.logged, ok);
 }
 
 /// Shutdown while requests are in flight: each finishes, and every answered decision is in
@@ -417,12 +539,18 @@ async fn shutdown_finishes_in_flight_requests_and_loses_no_logged_decision() {
     // let the requests reach the server, then stop it while the models are busy
     tokio::time::sleep(Duration::from_millis(150)).await;
     let log = server.log.clone();
-    let report = server.stop().await;
+    let (report, _dir) = server.stop().await;
     let mut answered = Vec::new();
     for t in tasks {
         let (status, body) = t.await.unwrap();
         assert_eq!(status, 200, "{body}");
-        answered.push(body["id"].as_str().unwrap().trim_start_matches("chatcmpl-").to_string());
+        answered.push(
+            body["id"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches("chatcmpl-")
+                .to_string(),
+        );
     }
     let rows = read_decision_logs(&log).unwrap();
     assert_eq!(rows.len(), 6);

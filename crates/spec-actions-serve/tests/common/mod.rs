@@ -98,13 +98,12 @@ fn model(config: &Qwen3Config, seed: u64, boosted: &[u32], boost: f32) -> Qwen3<
 
 /// `n` synthetic examples under the tiny budget, one per episode where possible.
 fn examples(n: usize, seed: u64, split: Split) -> Vec<Example> {
-    let counter =
-        HfTokenCounter::from_file(&bundled_tokenizer().join("tokenizer.json")).expect("tokenizer");
+    let counter = HfTokenCounter::from_file(&bundled_tokenizer().join("tokenizer.json")).expect("tokenizer");
     let mut meter = TokenMeter::new(&counter);
     // full tool schemas (valid OpenAI tools), contents shortened as the tiny budget does
     let budget = ContextBudget {
         name: "serve-test",
-        max_prompt_tokens: Some(2048),
+        max_prompt_tokens: Some(1024),
         tool_schemas: ToolSchemas::Full,
         max_content_chars: Some(240),
     };
@@ -124,6 +123,8 @@ fn examples(n: usize, seed: u64, split: Split) -> Vec<Example> {
             continue;
         }
         let mut example = example.clone();
+        // three full tool schemas keep prompts short and the passes fast
+        example.tools.truncate(3);
         if !apply_budget(&mut example, &budget, &mut meter).over_budget {
             for tool in &mut example.tools {
                 if tool.get("type").and_then(Value::as_str) != Some("function") {
@@ -160,7 +161,8 @@ pub fn fixture() -> &'static Fixture {
 fn build(root: &Path) -> Fixture {
     let _ = std::fs::remove_dir_all(root);
     std::fs::create_dir_all(root).unwrap();
-    let encoder = spec_actions_qwen3::action_prompts::ActionPromptEncoder::from_dir(bundled_tokenizer()).unwrap();
+    let encoder =
+        spec_actions_qwen3::action_prompts::ActionPromptEncoder::from_dir(bundled_tokenizer()).unwrap();
     let im_end = encoder.tokenizer.special().im_end;
     let favoured: Vec<u32> = (0..12).map(|i| 1000 + 9973 * i).chain([im_end]).collect();
     let judge = shape(32, 1, 8);
@@ -175,8 +177,13 @@ fn build(root: &Path) -> Fixture {
     }
     let head = {
         let mut rng = ChaCha8Rng::seed_from_u64(15);
-        let values: Vec<f32> = (0..judge.hidden_size).map(|_| rng.random::<f32>() - 0.5).collect();
-        Tensor::<B, 2>::from_data(TensorData::new(values, [judge.hidden_size, 1]), &Default::default())
+        let values: Vec<f32> = (0..judge.hidden_size)
+            .map(|_| rng.random::<f32>() - 0.5)
+            .collect();
+        Tensor::<B, 2>::from_data(
+            TensorData::new(values, [judge.hidden_size, 1]),
+            &Default::default(),
+        )
     };
     write_tensors(
         &models.join("reward/score_head.safetensors"),

@@ -188,7 +188,10 @@ impl<B: Backend> Recorder<'_, B> {
     /// The verifier's P(ACCEPT) of every question, batched: right-padded prompts (causal
     /// attention never lets a real token see the padding after it), the final hidden state of
     /// each prompt's last token, and the two verdict tokens' logits there.
-    pub fn judge_batch(&self, questions: &[(&Example, &Action)]) -> Result<Vec<RecordedJudgement>, VerifyError> {
+    pub fn judge_batch(
+        &self,
+        questions: &[(&Example, &Action)],
+    ) -> Result<Vec<RecordedJudgement>, VerifyError> {
         let m = self.models;
         let [accept, reject] = m
             .encoder
@@ -235,7 +238,10 @@ impl<B: Backend> Recorder<'_, B> {
 
     /// The reward model's score of every question, batched as the trainer scores them
     /// ([`last_token_scores`] on right-padded rows).
-    pub fn reward_batch(&self, questions: &[(&Example, &Action)]) -> Result<Vec<RecordedJudgement>, VerifyError> {
+    pub fn reward_batch(
+        &self,
+        questions: &[(&Example, &Action)],
+    ) -> Result<Vec<RecordedJudgement>, VerifyError> {
         let m = self.models;
         let inputs = questions
             .iter()
