@@ -7,7 +7,9 @@
 //!     --run runs/tiny [--policy RULE] [--clients 8] [--seconds 20] [--window-ms 5]
 //! ```
 //!
-//! Conversations are the run's eval split (`<run>/datasets/eval.jsonl`), sent round-robin.
+//! Conversations are the run's eval split (`<run>/datasets/eval.jsonl`), sent round-robin; the
+//! tiny budget's compact tools (`"parameters": ["path", "limit?"]`) are sent as JSON schemas
+//! of string parameters (so prompts differ a little from the recording's).
 //! Decision logs go to a temporary folder.
 
 use std::path::PathBuf;
@@ -70,10 +72,20 @@ fn body(e: &Example) -> Value {
         .iter()
         .map(|t| {
             if t.get("type").and_then(Value::as_str) == Some("function") {
-                t.clone()
-            } else {
-                json!({"type": "function", "function": t})
+                return t.clone();
             }
+            let mut f = t.clone();
+            // the tiny budget's compact tools (`"parameters": ["path", "limit?"]`) as schemas
+            if let Some(names) = t.get("parameters").and_then(Value::as_array) {
+                let names: Vec<&str> = names.iter().filter_map(Value::as_str).collect();
+                let properties: serde_json::Map<String, Value> = names
+                    .iter()
+                    .map(|n| (n.trim_end_matches('?').to_string(), json!({"type": "string"})))
+                    .collect();
+                let required: Vec<&str> = names.iter().filter(|n| !n.ends_with('?')).copied().collect();
+                f["parameters"] = json!({"type": "object", "properties": properties, "required": required});
+            }
+            json!({"type": "function", "function": f})
         })
         .collect();
     json!({"messages": messages, "tools": tools})
@@ -148,7 +160,19 @@ async fn phase(args: &Args, run: &RunFolder, bodies: &[Value], window: Duration)
                         let _ = r.bytes().await;
                         lat.push(t.elapsed().as_secs_f64() * 1e3);
                     }
-                    _ => errors += 1,
+                    Ok(r) => {
+                        if errors == 0 {
+                            eprintln!("client {c}: {} {}", r.status(), r.text().await.unwrap_or_default());
+                        }
+                        errors += 1;
+                    }
+                    Err(e) => {
+                        if errors == 0 {
+                            eprintln!("client {c}: {e}");
+                        }
+                        errors += 1;
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
                 }
                 i += args_stride();
             }
