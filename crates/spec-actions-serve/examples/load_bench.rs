@@ -162,7 +162,11 @@ async fn phase(args: &Args, run: &RunFolder, bodies: &[Value], window: Duration)
                     }
                     Ok(r) => {
                         if errors == 0 {
-                            eprintln!("client {c}: {} {}", r.status(), r.text().await.unwrap_or_default());
+                            eprintln!(
+                                "client {c}: {} {}",
+                                r.status(),
+                                r.text().await.unwrap_or_default()
+                            );
                         }
                         errors += 1;
                     }

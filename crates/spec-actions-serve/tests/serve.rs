@@ -171,6 +171,10 @@ async fn start(point: &str, tweak: impl FnOnce(&mut ServeOptions)) -> Running {
     let spec = tokio::task::spawn_blocking(move || speculator(&point))
         .await
         .unwrap();
+    start_with(spec, tweak).await
+}
+
+async fn start_with(spec: Speculator<B>, tweak: impl FnOnce(&mut ServeOptions)) -> Running {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("decisions.jsonl");
     let mut options = ServeOptions::new(&log);
@@ -561,4 +565,46 @@ async fn shutdown_finishes_in_flight_requests_and_loses_no_logged_decision() {
             "{id} logged"
         );
     }
+}
+
+/// A model error (here: a policy asking for the classifier the run does not have) is a 500
+/// with an OpenAI error body for that request; the server goes on answering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_model_error_is_a_500_and_the_server_goes_on() {
+    let fx = fixture();
+    let mut spec = tokio::task::spawn_blocking(|| speculator("A")).await.unwrap();
+    assert!(spec.classifier.is_none(), "the fixture has no classifier");
+    spec.policy = Policy::Classifier;
+    let server = start_with(spec, |_| {}).await;
+    let http = client();
+    for example in &fx.eval[..2] {
+        let r = http
+            .post(format!("{}/v1/chat/completions", server.base))
+            .json(&request_body(example))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 500);
+        let e: Value = r.json().await.unwrap();
+        assert_eq!(e["error"]["code"], "model_error");
+        assert!(
+            e["error"]["message"].as_str().unwrap().contains("classifier"),
+            "{e}"
+        );
+    }
+    let health = http.get(format!("{}/health", server.base)).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    let metrics = http
+        .get(format!("{}/metrics", server.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("spec_actions_requests_total{code=\"500\"} 2"),
+        "{metrics}"
+    );
+    assert_eq!(server.stop().await.0.logged, 0, "a failed decision is not logged");
 }
