@@ -6,7 +6,8 @@
 //!
 //! - [`run`]: a finished run folder — its checkpoints, its results and dev calibrations — and
 //!   the [`OperatingPoint`] to serve (a configuration name such as `C@0.5220`, or a rule:
-//!   `cheapest within 1 point of strong-only`, `fallback rate <= 30%`, `cost <= 0.3`).
+//!   `cheapest within 1 point of strong-only`, `fallback rate <= 30%`, `cost <= 0.3`; by default
+//!   `recommended`: the cheapest within 1 point of strong-only that commits whole actions).
 //! - [`speculator`]: decisions by the policy code the replay runs ([`spec_actions_verify::Policy::decide`]),
 //!   on roles fed by batched passes of the live models; a decision carries its action, route,
 //!   gate score, ledger and the decision-log row in the replay's schema.
@@ -35,7 +36,7 @@ pub mod speculator;
 
 pub use error::{Result, ServeError};
 pub use openai::{ChatRequest, ToolChoice, parse_request};
-pub use run::{ModelPaths, OperatingPoint, RoleSource, RunFolder, load_models};
+pub use run::{ModelPaths, OperatingPoint, RoleSource, RunFolder, commits_whole_actions, load_models};
 pub use server::{ServeOptions, ServeReport, bind, serve};
 pub use speculator::{
     LedgerSummary, ServedDecision, Speculator, UNLABELLED_GOLD, priced_costs, route_label, served_example,

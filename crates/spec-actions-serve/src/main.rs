@@ -36,8 +36,9 @@ struct ServeArgs {
     #[arg(long, required_unless_present = "cheap")]
     run: Option<PathBuf>,
     /// Operating point: a configuration name (`C@0.5220`) or a rule (`cheapest within 1 point
-    /// of strong-only`, `fallback rate <= 30%`, `cost <= 0.3`). Default: cheapest within 1
-    /// point of strong-only.
+    /// of strong-only`, `fallback rate <= 30%`, `cost <= 0.3`). Default `recommended`: the
+    /// cheapest within 1 point of strong-only among configurations that commit whole actions
+    /// (not K, the cascades or one-pass proposals, which commit kinds only).
     #[arg(long)]
     policy: Option<String>,
     /// Listen address.

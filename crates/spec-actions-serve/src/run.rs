@@ -333,12 +333,31 @@ pub enum OperatingPoint {
     /// The most accurate configuration of mean cost at most `units` (`cost <= 0.3`); ties:
     /// cheaper.
     MaxCost { units: f64 },
+    /// The default (`recommended`): the cheapest configuration within 1 point of strong-only
+    /// among those that commit whole actions — a tool call with its name and arguments —
+    /// which leaves out K, the cascades and one-pass proposals (kind-only actions an agent
+    /// cannot execute).
+    Recommended,
 }
 
 impl Default for OperatingPoint {
-    /// The recommended point: the cheapest within 1 point of strong-only.
+    /// [`OperatingPoint::Recommended`].
     fn default() -> Self {
-        OperatingPoint::CheapestWithin { points: 1.0 }
+        OperatingPoint::Recommended
+    }
+}
+
+/// Whether `policy` commits whole actions (not kind-only ones): every policy but K, the
+/// cascades and cheap proposals scored in one pass; H always commits the strong action.
+pub fn commits_whole_actions(policy: &Policy) -> bool {
+    match policy {
+        Policy::StrongOnly | Policy::Speculative { .. } => true,
+        Policy::Classifier | Policy::Cascade { .. } => false,
+        Policy::CheapOnly { source }
+        | Policy::Verified { source, .. }
+        | Policy::RewardThreshold { source, .. }
+        | Policy::Rerank { source, .. }
+        | Policy::Confidence { source, .. } => !matches!(source, ProposalSource::OnePass { .. }),
     }
 }
 
@@ -351,6 +370,10 @@ impl std::fmt::Display for OperatingPoint {
             }
             OperatingPoint::MaxFallbackRate { rate } => write!(f, "fallback rate <= {}%", rate * 100.0),
             OperatingPoint::MaxCost { units } => write!(f, "cost <= {units}"),
+            OperatingPoint::Recommended => write!(
+                f,
+                "recommended: cheapest within 1 point of strong-only, whole actions"
+            ),
         }
     }
 }
@@ -379,6 +402,9 @@ impl FromStr for OperatingPoint {
         };
         if rule.is_empty() {
             return Err(bad("empty rule"));
+        }
+        if lower == "recommended" {
+            return Ok(OperatingPoint::Recommended);
         }
         if lower.starts_with("cheapest") {
             let points =
@@ -456,13 +482,17 @@ impl OperatingPoint {
                     })
                     .copied()
             }
-            OperatingPoint::CheapestWithin { points } => {
+            OperatingPoint::CheapestWithin { .. } | OperatingPoint::Recommended => {
+                let (points, whole) = match self {
+                    OperatingPoint::CheapestWithin { points } => (*points, false),
+                    _ => (1.0, true),
+                };
                 let strong = results.strong_only_config.as_deref().unwrap_or("A");
                 let reference = servable.iter().find(|(c, _)| c.name == strong)?.0.accuracy;
                 let floor = reference - points / 100.0 - 1e-12;
                 servable
                     .iter()
-                    .filter(|(c, _)| c.accuracy >= floor)
+                    .filter(|(c, p)| c.accuracy >= floor && (!whole || commits_whole_actions(p)))
                     .min_by(|(a, _), (b, _)| {
                         a.mean_cost
                             .total_cmp(&b.mean_cost)
@@ -519,6 +549,7 @@ mod tests {
             c(0.5721),
             f(0.1463),
             f(0.2402),
+            c(0.6),
         ];
         let mut results = ResultsFile::new("t", 1.0 / 9.0);
         results.strong_only_config = Some("A".into());
@@ -531,6 +562,7 @@ mod tests {
             row("C@0.5721", 0.752, 0.82, Some(0.57)),
             row("F-margin[G,k=2]@0.1463", 0.76, 0.55, Some(0.4)),
             row("F-margin[G,k=2]@0.2402", 0.808, 0.804, Some(0.654)),
+            row("C@0.6000", 0.812, 0.9, Some(0.7)),
         ];
         (results, policies)
     }
@@ -568,6 +600,9 @@ mod tests {
         assert_eq!(pick("fallback rate ≤ 0.4"), "F-margin[G,k=2]@0.1463");
         assert_eq!(pick("cost <= 0.6"), "F-margin[G,k=2]@0.1463");
         assert_eq!(pick("cost <= 0.1"), "");
+        // the default leaves out kind-only policies (one-pass F-margin): C@0.6000 (0.812, 0.9)
+        assert_eq!(pick("recommended"), "C@0.6000");
+        assert_eq!(OperatingPoint::default(), OperatingPoint::Recommended);
     }
 
     #[test]
