@@ -124,7 +124,11 @@ impl NegativeLevel {
 /// A hard negative for `example` (never equal to the gold at call level; at
 /// [`NegativeLevel::Kind`] never of the gold's kind). The draws at [`NegativeLevel::Call`] do
 /// not depend on the level's existence: the same seed gives the same negatives as before it.
-pub fn hard_negative(example: &Example, rng: &mut ChaCha8Rng, level: NegativeLevel) -> (Action, NegativeType) {
+pub fn hard_negative(
+    example: &Example,
+    rng: &mut ChaCha8Rng,
+    level: NegativeLevel,
+) -> (Action, NegativeType) {
     let gold = &example.gold;
     if gold.name.is_some() && level == NegativeLevel::Call {
         let choice = rng.random_range(0..3);

@@ -311,21 +311,25 @@ pub fn build_datasets_with(
         // The role sets, built once with the data seed: the trainers encode these same rows.
         let mut vstats = PairStats::default();
         let name = format!("verifier_{s}.jsonl");
-        let rows = verdict_rows(examples, config.seed, config.negatives).into_iter().map(|row| {
-            if let Some(t) = row.negative_type {
-                vstats.add(2, t);
-            }
-            Ok(row.to_json())
-        });
+        let rows = verdict_rows(examples, config.seed, config.negatives)
+            .into_iter()
+            .map(|row| {
+                if let Some(t) = row.negative_type {
+                    vstats.add(2, t);
+                }
+                Ok(row.to_json())
+            });
         files.insert(name.clone(), write_jsonl(out, &name, rows, progress)?);
         written.push(out.join(&name));
         verifier.insert(s.to_string(), vstats);
         let mut rstats = PairStats::default();
         let name = format!("reward_{s}.jsonl");
-        let rows = preference_pairs(examples, config.seed, config.negatives).into_iter().map(|pair| {
-            rstats.add(1, pair.negative_type);
-            Ok(pair.to_json())
-        });
+        let rows = preference_pairs(examples, config.seed, config.negatives)
+            .into_iter()
+            .map(|pair| {
+                rstats.add(1, pair.negative_type);
+                Ok(pair.to_json())
+            });
         files.insert(name.clone(), write_jsonl(out, &name, rows, progress)?);
         written.push(out.join(&name));
         reward.insert(s.to_string(), rstats);

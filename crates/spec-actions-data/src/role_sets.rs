@@ -38,7 +38,9 @@
 use serde_json::Value;
 use spec_actions_core::{Action, Example};
 
-use super::builders::{NegativeLevel, NegativeType, example_rng, hard_negative, preference_row, verifier_row};
+use super::builders::{
+    NegativeLevel, NegativeType, example_rng, hard_negative, preference_row, verifier_row,
+};
 
 /// One verifier training row: "is `action` right for `example`?" → `accept`.
 #[derive(Debug, Clone, PartialEq)]

@@ -15,10 +15,11 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::Value;
 use spec_actions_core::{Action, Example};
 use spec_actions_data::budget::{CharCounter, ContextBudget};
-use spec_actions_data::error::DataError;
-use spec_actions_data::pipeline::{DatasetConfig, NoProgress, build_datasets, read_card_seed, read_examples,
-    read_role_set_options};
 use spec_actions_data::builders::NegativeLevel;
+use spec_actions_data::error::DataError;
+use spec_actions_data::pipeline::{
+    DatasetConfig, NoProgress, build_datasets, read_card_seed, read_examples, read_role_set_options,
+};
 use spec_actions_data::role_sets::{preference_pairs, verdict_rows};
 
 const DATA_SEED: u64 = 11;
@@ -207,10 +208,16 @@ fn a_kind_level_build_records_its_level_and_ships_the_rows_of_that_level() {
     assert_eq!((seed, level), (DATA_SEED, NegativeLevel::Kind));
     let examples = read_examples(&dir.path().join("train.jsonl")).unwrap();
     let file = jsonl(&dir.path().join("verifier_train.jsonl"));
-    let built: Vec<Value> = verdict_rows(&examples, seed, level).iter().map(|r| r.to_json()).collect();
+    let built: Vec<Value> = verdict_rows(&examples, seed, level)
+        .iter()
+        .map(|r| r.to_json())
+        .collect();
     assert_same_rows("kind-level verifier json", &file, &built);
     let pairs = jsonl(&dir.path().join("reward_train.jsonl"));
-    let built: Vec<Value> = preference_pairs(&examples, seed, level).iter().map(|p| p.to_json()).collect();
+    let built: Vec<Value> = preference_pairs(&examples, seed, level)
+        .iter()
+        .map(|p| p.to_json())
+        .collect();
     assert_same_rows("kind-level reward json", &pairs, &built);
     // No negative of the gold's kind.
     for row in verdict_rows(&examples, seed, level) {

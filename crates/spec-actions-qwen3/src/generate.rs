@@ -409,7 +409,10 @@ pub fn sum_exp(logits: &[f32], max: f32, temperature: f32) -> f64 {
             *lane += f64::from(exp_nonpositive((l - max) * inv));
         }
     }
-    let rest: f64 = rest.iter().map(|&l| f64::from(exp_nonpositive((l - max) * inv))).sum();
+    let rest: f64 = rest
+        .iter()
+        .map(|&l| f64::from(exp_nonpositive((l - max) * inv)))
+        .sum();
     lanes.iter().sum::<f64>() + rest
 }
 

@@ -353,7 +353,8 @@ pub fn kind_log_likelihoods<B: Backend>(
     for (i, &r) in member.iter().enumerate() {
         sel[r * n + i] = 1.0;
     }
-    let sel = Tensor::<B, 2>::from_data(TensorData::new(sel, [n_rows, n]), device).cast(burn::tensor::FloatDType::F32);
+    let sel = Tensor::<B, 2>::from_data(TensorData::new(sel, [n_rows, n]), device)
+        .cast(burn::tensor::FloatDType::F32);
     sel.matmul(log_p).reshape([n_rows])
 }
 

@@ -94,9 +94,18 @@ fn verdict_and_reward_losses_are_cross_entropy_and_bradley_terry_of_the_likeliho
     let want: f64 = ll
         .iter()
         .enumerate()
-        .map(|(i, &l)| if i % 2 == 0 { -l } else { -(1.0 - l.exp()).max(1e-6).ln() })
+        .map(|(i, &l)| {
+            if i % 2 == 0 {
+                -l
+            } else {
+                -(1.0 - l.exp()).max(1e-6).ln()
+            }
+        })
         .sum();
-    assert!((got - want).abs() < 1e-4 * want.abs().max(1.0), "BCE {got} vs {want}");
+    assert!(
+        (got - want).abs() < 1e-4 * want.abs().max(1.0),
+        "BCE {got} vs {want}"
+    );
 
     // reward: pairs (0 better than 1), (2, 3), (4, 5)
     let pairs: Vec<KindPreferencePair> = qs
@@ -110,7 +119,10 @@ fn verdict_and_reward_losses_are_cross_entropy_and_bradley_terry_of_the_likeliho
     let objective = KindRewardObjective { pad_id: 0 };
     let got = scalar(objective.loss(&train_model, &batch, &device).sum);
     let want: f64 = ll.chunks(2).map(|p| (1.0 + (p[1] - p[0]).exp()).ln()).sum();
-    assert!((got - want).abs() < 1e-4 * want.abs().max(1.0), "Bradley–Terry {got} vs {want}");
+    assert!(
+        (got - want).abs() < 1e-4 * want.abs().max(1.0),
+        "Bradley–Terry {got} vs {want}"
+    );
 }
 
 /// A task a judge can only solve by reading the prompt: the class token (one of four) opens
@@ -121,7 +133,11 @@ fn verdict_task(n: usize, seed: u64) -> Vec<KindVerdictExample> {
             let class = (i / 2 % 4) as u32;
             let accept = i % 2 == 0;
             let noise = |k: u64| ((seed * 7919 + i * 104_729 + k * 15_485_863) % 600 + 20) as u32;
-            let kind = if accept { class } else { (class + 1 + (i / 8 % 3) as u32) % 4 };
+            let kind = if accept {
+                class
+            } else {
+                (class + 1 + (i / 8 % 3) as u32) % 4
+            };
             KindVerdictExample {
                 question: KindQuestion {
                     prompt: vec![10 + class, noise(1), noise(2), noise(3), 5],

@@ -12,8 +12,8 @@ use spec_actions_baseline::KindClassifier;
 use spec_actions_core::{ActionKind, CostModel, Example, Split};
 use spec_actions_qwen3::model::Qwen3;
 use spec_actions_qwen3::{Qwen3Config, load_qwen3_with};
-use spec_actions_train::tasks::JudgeFormat;
 use spec_actions_train::live::{LiveModels, Recorder};
+use spec_actions_train::tasks::JudgeFormat;
 use spec_actions_verify::study::{StudyOptions, run_study};
 use spec_actions_verify::{RecordedExample, RecordedSet, memory_origin, record_classifier};
 

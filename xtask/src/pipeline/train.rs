@@ -27,9 +27,10 @@ use spec_actions_qwen3::lora::LoraConfig;
 use spec_actions_qwen3::model::Qwen3;
 use spec_actions_qwen3::{LoadOptions, load_qwen3_with};
 use spec_actions_train::tasks::{
-    JudgeFormat, KindPreferencePair, KindQuestion, KindRewardObjective, KindVerdictExample, KindVerdictObjective,
-    KindWeightedSftObjective, PreferencePair, RewardObjective, VerdictExample, VerifierObjective, accuracy_of,
-    kind_log_likelihood_values, kind_predictions, p_accept, pairwise_accuracy,
+    JudgeFormat, KindPreferencePair, KindQuestion, KindRewardObjective, KindVerdictExample,
+    KindVerdictObjective, KindWeightedSftObjective, PreferencePair, RewardObjective, VerdictExample,
+    VerifierObjective, accuracy_of, kind_log_likelihood_values, kind_predictions, p_accept,
+    pairwise_accuracy,
 };
 use spec_actions_train::trainer::{SCORE_HEAD, TrainModel, Trainer, evaluate, read_tensors, write_tensors};
 

@@ -199,7 +199,8 @@ impl<B: Backend> LiveModels<B> {
 
     /// Decodes `prompts` (one row each) with `model`, one rule per row, and parses each output
     /// into an action with its log-probability; each row's call gets its share of the time.
-    fn decode_rows(
+    /// `model_name` is written into each row's call.
+    pub fn decode_rows(
         &self,
         model: &Qwen3<B>,
         model_name: &str,
@@ -270,8 +271,14 @@ impl<B: Backend> LiveModels<B> {
     /// ([`JudgeFormat::KindLikelihood`]).
     pub fn judge(&self, example: &Example, action: &Action) -> Result<RecordedJudgement, VerifyError> {
         if self.judge_format == JudgeFormat::KindLikelihood {
-            return record::kind_likelihood_judgements(self, &self.verifier, &self.names[2], &[(example, action)], f64::exp)
-                .and_then(|mut j| j.pop().ok_or_else(|| live_error("verifier", "no judgement")));
+            return record::kind_likelihood_judgements(
+                self,
+                &self.verifier,
+                &self.names[2],
+                &[(example, action)],
+                f64::exp,
+            )
+            .and_then(|mut j| j.pop().ok_or_else(|| live_error("verifier", "no judgement")));
         }
         let prompt = self
             .encoder
@@ -305,11 +312,20 @@ impl<B: Backend> LiveModels<B> {
     /// [`JudgeFormat::KindLikelihood`]).
     pub fn reward_score(&self, example: &Example, action: &Action) -> Result<RecordedJudgement, VerifyError> {
         if self.judge_format == JudgeFormat::KindLikelihood {
-            return record::kind_likelihood_judgements(self, &self.reward.0, &self.names[3], &[(example, action)], |ll| ll)
-                .and_then(|mut j| j.pop().ok_or_else(|| live_error("reward", "no judgement")));
+            return record::kind_likelihood_judgements(
+                self,
+                &self.reward.0,
+                &self.names[3],
+                &[(example, action)],
+                |ll| ll,
+            )
+            .and_then(|mut j| j.pop().ok_or_else(|| live_error("reward", "no judgement")));
         }
         let head = self.reward.1.clone().ok_or_else(|| {
-            live_error("reward", "a prompted reward model needs its score head (score_head.safetensors)")
+            live_error(
+                "reward",
+                "a prompted reward model needs its score head (score_head.safetensors)",
+            )
         })?;
         let ids = self
             .encoder

@@ -189,7 +189,10 @@ impl<B: Backend> Recorder<'_, B> {
     /// The verifier's P(ACCEPT) of every question, batched: right-padded prompts (causal
     /// attention never lets a real token see the padding after it), the final hidden state of
     /// each prompt's last token, and the two verdict tokens' logits there.
-    fn judge_batch(&self, questions: &[(&Example, &Action)]) -> Result<Vec<RecordedJudgement>, VerifyError> {
+    pub fn judge_batch(
+        &self,
+        questions: &[(&Example, &Action)],
+    ) -> Result<Vec<RecordedJudgement>, VerifyError> {
         let m = self.models;
         if m.judge_format == JudgeFormat::KindLikelihood {
             return kind_likelihood_judgements(m, &m.verifier, &m.names[2], questions, f64::exp);
@@ -239,7 +242,10 @@ impl<B: Backend> Recorder<'_, B> {
 
     /// The reward model's score of every question, batched as the trainer scores them
     /// ([`last_token_scores`] on right-padded rows).
-    fn reward_batch(&self, questions: &[(&Example, &Action)]) -> Result<Vec<RecordedJudgement>, VerifyError> {
+    pub fn reward_batch(
+        &self,
+        questions: &[(&Example, &Action)],
+    ) -> Result<Vec<RecordedJudgement>, VerifyError> {
         let m = self.models;
         if m.judge_format == JudgeFormat::KindLikelihood {
             return kind_likelihood_judgements(m, &m.reward.0, &m.names[3], questions, |ll| ll);
@@ -252,7 +258,10 @@ impl<B: Backend> Recorder<'_, B> {
         let device = m.device();
         let model: &Qwen3<B> = &m.reward.0;
         let head = m.reward.1.as_ref().ok_or_else(|| {
-            live_error("reward", "a prompted reward model needs its score head (score_head.safetensors)")
+            live_error(
+                "reward",
+                "a prompted reward model needs its score head (score_head.safetensors)",
+            )
         })?;
         let scores = batched_passes(&inputs, m.encoder.tokenizer.special().pad, |batch, _| {
             last_token_scores(model, head.clone(), batch, &device)
@@ -318,7 +327,10 @@ pub(super) fn kind_likelihood_judgements<B: Backend>(
     questions: &[(&Example, &Action)],
     score: impl Fn(f64) -> f64,
 ) -> Result<Vec<RecordedJudgement>, VerifyError> {
-    let kinds = m.encoder.kind_candidates().map_err(|e| live_error("kind candidates", e))?;
+    let kinds = m
+        .encoder
+        .kind_candidates()
+        .map_err(|e| live_error("kind candidates", e))?;
     // 1. distinct (example, kind) questions, in first-asked order
     let mut keys: Vec<(&str, usize)> = Vec::new();
     let mut rows: Vec<KindQuestion> = Vec::new();
@@ -346,7 +358,10 @@ pub(super) fn kind_likelihood_judgements<B: Backend>(
     }
     // 2. one batched pass over the distinct questions
     let device = m.device();
-    let ids: Vec<Vec<u32>> = rows.iter().map(|q| q.prompt.iter().chain(&q.kind).copied().collect()).collect();
+    let ids: Vec<Vec<u32>> = rows
+        .iter()
+        .map(|q| q.prompt.iter().chain(&q.kind).copied().collect())
+        .collect();
     let pad = m.encoder.tokenizer.special().pad;
     let scored = batched_passes(&ids, pad, |_, group| {
         let group: Vec<&KindQuestion> = group.iter().map(|&i| &rows[i]).collect();
