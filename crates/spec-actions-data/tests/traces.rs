@@ -348,6 +348,7 @@ fn traces_in_the_build_split_by_conversation_and_mix_by_weight() {
         eval_size: 40,
         dev_fraction: 0.2,
         heldout_category: None,
+        negatives: spec_actions_data::builders::NegativeLevel::Call,
     };
     let traces = TraceSource {
         path: sample_dir().join("agent-logs.jsonl"),

@@ -425,7 +425,8 @@ pub fn sum_exp(logits: &[f32], max: f32, temperature: f32) -> f64 {
 #[inline(always)]
 pub fn exp_nonpositive(x: f32) -> f32 {
     const ROUND: f32 = 12_582_912.0; // 1.5 · 2^23: adding it rounds to an integer
-    let x = x.max(-87.0).min(0.0); // `max` maps NaN to −87
+    // a select, not a branch; NaN fails the comparison and becomes −87
+    let x = if x >= -87.0 { x.min(0.0) } else { -87.0 };
     let t = x * std::f32::consts::LOG2_E + ROUND;
     let n = t - ROUND;
     let n_int = (t.to_bits() as i32).wrapping_sub(ROUND.to_bits() as i32);
@@ -433,7 +434,7 @@ pub fn exp_nonpositive(x: f32) -> f32 {
     let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r
         + 1.666_666_5e-1)
         * r
-        + 5.000_000_1e-1;
+        + 0.5;
     let e = p * (r * r) + r + 1.0;
     e * f32::from_bits(((n_int + 127) << 23) as u32)
 }
