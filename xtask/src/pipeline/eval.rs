@@ -19,7 +19,8 @@ use spec_actions_verify::{RecordedExample, RecordedSet, memory_origin, record_cl
 use super::classifier::load_classifier;
 use super::preset::{Finetune, Preset, Role};
 use super::train::{
-    COMPUTE, TRAINED_ADAPTER, TRAINED_MODEL, base_model, encoder_for, model_dir, read_head, split_examples,
+    COMPUTE, TRAINED_ADAPTER, TRAINED_MODEL, base_model, encoder_for, is_complete_checkpoint, model_dir, read_head,
+    split_examples,
 };
 use super::{BoxError, RunDir, bar};
 
@@ -33,7 +34,7 @@ fn trained<B: Backend>(
     let spec = preset.role(role);
     if let Finetune::Full = spec.finetune {
         let dir = model_dir(run, role).join(TRAINED_MODEL);
-        if !dir.join("model.safetensors").exists() {
+        if !is_complete_checkpoint(&dir) {
             return Err(format!(
                 "no trained model in {}: run `cargo xtask train-all` first",
                 dir.display()
