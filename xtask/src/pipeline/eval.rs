@@ -73,14 +73,26 @@ const RECORD_CHUNK: usize = 24;
 /// study in `<run>/eval/heldout/`.
 pub fn eval_stage<B: Backend>(run: &RunDir, preset: &Preset, device: &B::Device) -> Result<(), BoxError> {
     run.stage("eval", |dir| {
-        let encoder = encoder_for(&preset.cheap.source)?;
+        let cheap = trained::<B>(run, preset, Role::Cheap, device)?;
+        let strong = trained::<B>(run, preset, Role::Strong, device)?;
+        let verifier = trained::<B>(run, preset, Role::Verifier, device)?;
+        let reward = trained::<B>(run, preset, Role::Reward, device)?;
+        // Every prompt recorded, with the tokens decoded after it, fits every model's context,
+        // whatever the data (as in training).
+        let context = [&cheap, &strong, &verifier, &reward]
+            .iter()
+            .map(|m| m.config.max_position_embeddings)
+            .min()
+            .unwrap_or(usize::MAX);
+        let encoder = encoder_for(&preset.cheap.source)?
+            .with_max_tokens(context.saturating_sub(preset.decode.max_new_tokens));
         let models = LiveModels {
             encoder,
-            cheap: trained::<B>(run, preset, Role::Cheap, device)?,
-            strong: trained::<B>(run, preset, Role::Strong, device)?,
-            verifier: trained::<B>(run, preset, Role::Verifier, device)?,
+            cheap,
+            strong,
+            verifier,
             reward: (
-                trained::<B>(run, preset, Role::Reward, device)?,
+                reward,
                 read_head::<B>(
                     &model_dir(run, Role::Reward).join("score_head.safetensors"),
                     device,

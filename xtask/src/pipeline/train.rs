@@ -245,6 +245,9 @@ pub fn role_stage<B: AutodiffBackend>(
         encoder
             .tokenizer
             .check_fits(&base.config, &base_config_path(run, role, &spec))?;
+        // Every row fits the model's context, whatever the data (a 10 MB message included).
+        let context = base.config.max_position_embeddings;
+        let encoder = encoder.with_max_tokens(context);
         let (qwen, lora) = match &spec.finetune {
             Finetune::Full => (base, LoraConfig::default()),
             Finetune::Lora(lora) => (base.with_new_lora(lora), lora.clone()),
@@ -290,7 +293,9 @@ pub fn role_stage<B: AutodiffBackend>(
                     })
                     .collect();
                 save_trained(&model.qwen, &spec.finetune, &out_dir)?;
+                let at_limit = train_set.iter().filter(|r| r.ids.len() >= context).count();
                 json!({"examples": train_set.len(), "skipped": skipped, "heldout_loss_start": start_loss,
+                       "context_tokens": context, "rows_cut_to_context": at_limit,
                        "heldout_loss_end": report.eval_losses.last().map(|(_, l)| *l),
                        "heldout_kind_examples": kind_gold.len(),
                        "heldout_kind_accuracy_start": accuracy_start,
@@ -322,7 +327,9 @@ pub fn role_stage<B: AutodiffBackend>(
                 let (model, report) = trainer.fit(model, &objective, &train_set, Some(&held_set), device)?;
                 let auc_end = auc(&model.valid());
                 save_trained(&model.qwen, &spec.finetune, &out_dir)?;
+                let at_limit = train_set.iter().filter(|r| r.prompt.len() >= context).count();
                 json!({"examples": train_set.len(), "heldout_loss_end": report.eval_losses.last().map(|(_, l)| *l),
+                       "context_tokens": context, "rows_cut_to_context": at_limit,
                        "heldout_auc_start": auc_start, "heldout_auc_end": auc_end,
                        "train_loss_last": report.losses.last()})
             }
@@ -352,7 +359,12 @@ pub fn role_stage<B: AutodiffBackend>(
                 if let Some(head) = &model.score_head {
                     write_head(&out_dir.join("score_head.safetensors"), head.val())?;
                 }
+                let at_limit = train_set
+                    .iter()
+                    .filter(|p| p.better.len().max(p.worse.len()) >= context)
+                    .count();
                 json!({"pairs": train_set.len(), "heldout_pairwise_accuracy_start": accuracy_start,
+                       "context_tokens": context, "rows_cut_to_context": at_limit,
                        "heldout_pairwise_accuracy_end": accuracy_end,
                        "heldout_loss_end": report.eval_losses.last().map(|(_, l)| *l)})
             }
@@ -542,6 +554,57 @@ mod tests {
         outcome.expect("a base folder without config.json is made again");
         assert!(is_complete_checkpoint(&base));
         assert!(trained(&run) == clean_weights);
+    }
+
+    /// Issue 18, item 2: one valid training example with a 10 MB message (before: memory grew
+    /// to 19 GB, then attention asked for 51 TB). Every row is cut to the model's context
+    /// (`max_position_embeddings`, 256 here): the stage trains and says how many rows it cut.
+    #[test]
+    fn a_ten_megabyte_message_trains_within_the_context() {
+        let mut preset = super::super::preset::synthetic_tiny("long-test", 200, 18);
+        let t = &mut preset.cheap.trainer;
+        (t.total_steps, t.warmup_steps, t.eval_every, t.checkpoint_every) = (2, 1, 2, 2);
+        (t.batch_size, t.progress) = (2, false);
+        preset.cheap.train_examples = 8;
+        preset.cheap.heldout_examples = 2;
+        let ModelSource::Random { config, .. } = &mut preset.cheap.source else {
+            panic!("the tiny proposer starts from a random model");
+        };
+        config.max_position_embeddings = 256;
+        let root = tempfile::tempdir().expect("temp dir");
+        let run = RunDir::new(root.path(), &preset.name);
+        datasets_stage(&run, &preset).expect("datasets");
+        // eight training examples, each with a 10 MB last message
+        let train = run.stage_dir("datasets").join("train.jsonl");
+        let huge = "all work and no play ".repeat(10 * 1024 * 1024 / 21);
+        let rows: Vec<String> = std::fs::read_to_string(&train)
+            .expect("train.jsonl")
+            .lines()
+            .take(8)
+            .map(|line| {
+                let mut example: Example = serde_json::from_str(line).expect("an example");
+                if let Some(last) = example.messages.last_mut() {
+                    last.content = huge.clone();
+                }
+                serde_json::to_string(&example).expect("json")
+            })
+            .collect();
+        std::fs::write(&train, rows.join("\n") + "\n").expect("rewrite train.jsonl");
+
+        role_stage::<burn::backend::Autodiff<burn::backend::Flex>>(
+            &run,
+            &preset,
+            Role::Cheap,
+            BadLines::Refuse,
+            &Arc::new(AtomicBool::new(false)),
+            &Default::default(),
+        )
+        .expect("the stage trains within the context");
+        let m = run.finished("cheap").expect("finished").metrics;
+        assert_eq!(m["context_tokens"], 256, "{m}");
+        let examples = m["examples"].as_u64().expect("examples");
+        assert!(examples > 0 && m["rows_cut_to_context"] == examples, "{m}");
+        assert!(m["train_loss_last"].as_f64().is_some_and(f64::is_finite), "{m}");
     }
 
     /// The learning test of the default recipe at a small budget: the tiny preset's proposer
