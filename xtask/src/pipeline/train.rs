@@ -85,7 +85,9 @@ pub fn split_examples_with(
     bad_lines: BadLines,
 ) -> Result<(Vec<Example>, Vec<SkippedLine>), BoxError> {
     let path = run.stage_dir("datasets").join(format!("{split}.jsonl"));
-    if !path.exists() {
+    // Only the held-out category is optional (a synthetic-only run has none); a missing
+    // train, dev or eval file is an error naming it, not an empty split.
+    if split == "heldout" && !path.exists() {
         return Ok((Vec::new(), Vec::new()));
     }
     let read = read_examples_with(&path, bad_lines)?;
@@ -233,6 +235,17 @@ pub fn role_stage<B: AutodiffBackend>(
         let pad = encoder.tokenizer.special().pad;
         let (train, train_skipped) =
             split_examples_with(run, "train", spec.train_examples, spec.trainer.seed, bad_lines)?;
+        if train.is_empty() {
+            let path = run.stage_dir("datasets").join("train.jsonl");
+            return Err(match train_skipped.len() {
+                0 => format!("{}: the file holds no example to train on", path.display()),
+                n => format!(
+                    "{}: no example to train on: all {n} rows were skipped as bad lines",
+                    path.display()
+                ),
+            }
+            .into());
+        }
         let (heldout_pool, dev_skipped) =
             split_examples_with(run, "dev", usize::MAX, spec.trainer.seed, bad_lines)?;
         let heldout: Vec<Example> = heldout_pool.iter().take(spec.heldout_examples).cloned().collect();
@@ -605,6 +618,36 @@ mod tests {
         let examples = m["examples"].as_u64().expect("examples");
         assert!(examples > 0 && m["rows_cut_to_context"] == examples, "{m}");
         assert!(m["train_loss_last"].as_f64().is_some_and(f64::is_finite), "{m}");
+    }
+
+    /// Issue 18, item 12: a missing train.jsonl was read as an empty one, and both ended in
+    /// the trainer's "empty training set, batch size or accumulation" without a file. Now a
+    /// missing file is a read error naming it, an empty one says that it holds no example.
+    #[test]
+    fn a_missing_or_empty_train_file_is_named() {
+        let preset = super::super::preset::synthetic_tiny("empty-test", 200, 18);
+        let root = tempfile::tempdir().expect("temp dir");
+        let run = RunDir::new(root.path(), &preset.name);
+        datasets_stage(&run, &preset).expect("datasets");
+        let train = run.stage_dir("datasets").join("train.jsonl");
+        let stage = || {
+            role_stage::<burn::backend::Autodiff<burn::backend::Flex>>(
+                &run,
+                &preset,
+                Role::Cheap,
+                BadLines::Refuse,
+                &Arc::new(AtomicBool::new(false)),
+                &Default::default(),
+            )
+            .expect_err("nothing to train on")
+            .to_string()
+        };
+        std::fs::remove_file(&train).expect("remove train.jsonl");
+        let missing = stage();
+        assert!(missing.starts_with(&format!("read {}", train.display())), "{missing}");
+        std::fs::write(&train, "\n").expect("empty train.jsonl");
+        let empty = stage();
+        assert_eq!(empty, format!("{}: the file holds no example to train on", train.display()));
     }
 
     /// The learning test of the default recipe at a small budget: the tiny preset's proposer
