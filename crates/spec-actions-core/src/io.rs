@@ -107,7 +107,9 @@ impl StagedWrites {
         // Registered before the file exists: a panic in `fill` still removes it (on drop).
         self.staged.push((tmp.clone(), path.to_path_buf()));
         let result = (|| {
-            let file = File::create(&tmp).map_err(|e| FileError::new("create", &tmp, e))?;
+            // Errors name the file being written (a read-only folder: "write <path>: Permission
+            // denied"), not the temp file the user never asked for.
+            let file = File::create(&tmp).map_err(|e| FileError::new("write", path, e))?;
             let mut writer = BufWriter::new(file);
             fill(&mut writer)?;
             // A full disk surfaces here or at fsync: name the file being written, not the temp.
