@@ -104,11 +104,15 @@ impl PeftAdapter {
 
         let mut problems = Vec::new();
         let mut halves: BTreeMap<AdapterSite, (Option<Matrix>, Option<Matrix>)> = BTreeMap::new();
+        // Every LoRA key in the file, read or not: one that is present but unusable (a dtype,
+        // a shape) is reported once, for what it is, never also as missing.
+        let mut present = std::collections::BTreeSet::new();
         for (name, view) in st.tensors() {
             let Some((site, which)) = AdapterSite::parse_key(&name) else {
                 problems.push(format!("unexpected tensor `{name}`"));
                 continue;
             };
+            present.insert((site.clone(), which));
             if !config.targets(site.module) {
                 problems.push(format!(
                     "tensor `{name}` is for `{}`, which target_modules does not list",
@@ -153,7 +157,9 @@ impl PeftAdapter {
                 }
                 (a, _) => {
                     let missing = if a.is_none() { 'A' } else { 'B' };
-                    problems.push(format!("missing tensor `{}`", site.peft_key(missing)));
+                    if !present.contains(&(site.clone(), missing)) {
+                        problems.push(format!("missing tensor `{}`", site.peft_key(missing)));
+                    }
                 }
             }
         }
