@@ -107,6 +107,14 @@ pub enum VerifyError {
     #[error("{what} must lie in [0, 1], got {value}")]
     OutOfRange { what: &'static str, value: f64 },
 
+    /// A study option is out of its range (a NaN, a negative budget or time).
+    #[error("{what} is {value}, expected {expected}")]
+    BadOption {
+        what: &'static str,
+        value: f64,
+        expected: &'static str,
+    },
+
     /// Serialising an output failed.
     #[error("serialising {what}: {source}")]
     Serialize {

@@ -44,6 +44,37 @@ impl Default for StudyOptions {
     }
 }
 
+impl StudyOptions {
+    /// Every option in its range, before any work: fallback rates in [0, 1], budgets and the
+    /// read execution time finite and ≥ 0 (a NaN or a negative value would otherwise be
+    /// dropped without a word: no threshold meets it).
+    pub fn check(&self) -> Result<()> {
+        for &rate in &self.fallback_rates {
+            if !(0.0..=1.0).contains(&rate) {
+                return Err(VerifyError::OutOfRange {
+                    what: "target fallback rate",
+                    value: rate,
+                });
+            }
+        }
+        let non_negative = |what, value: f64| {
+            if value.is_finite() && value >= 0.0 {
+                Ok(())
+            } else {
+                Err(VerifyError::BadOption {
+                    what,
+                    value,
+                    expected: "a finite number ≥ 0",
+                })
+            }
+        };
+        for &budget in &self.budgets {
+            non_negative("cost budget", budget)?;
+        }
+        non_negative("read execution time (ms)", self.read_exec_ms)
+    }
+}
+
 /// Oracle, gate reports, calibrations and latency of a study (written as `analysis.json`).
 #[derive(Debug, Serialize)]
 pub struct Analysis {
@@ -150,6 +181,7 @@ fn second_tier(calibrations: &[Calibration], greedy_only: bool) -> Option<Policy
 
 /// Runs the study on `set` (dev rows calibrate, eval rows evaluate), priced by `costs`.
 pub fn run_study(set: &RecordedSet, costs: &CostModel, options: &StudyOptions) -> Result<Study> {
+    options.check()?;
     let mut replay = ReplayRoles::new(set, costs);
     let (dev, eval) = (set.examples(Split::Dev), set.examples(Split::Eval));
     for (split, examples) in [("dev", &dev), ("eval", &eval)] {

@@ -160,3 +160,28 @@ fn a_recording_without_dev_or_eval_rows_names_the_file_and_the_split() {
         assert!(message.contains("recorded-3-") && message.contains(&format!("no {missing} rows")), "{message}");
     }
 }
+
+/// Issue 18, item 12: `--budget=-1`, `--budget=NaN` and `--read-exec-ms=NaN` were accepted and
+/// dropped (no threshold meets a NaN budget) while `--fallback-rate` was validated. Now each is
+/// an error naming the option, before any work.
+#[test]
+fn bad_budgets_and_times_are_errors_naming_the_option() {
+    let dir = tempfile::tempdir().unwrap();
+    let set = recording(dir.path(), 4, 0.4);
+    let cases = [
+        (StudyOptions { budgets: vec![0.5, -1.0], ..Default::default() }, "cost budget is -1"),
+        (StudyOptions { budgets: vec![f64::NAN], ..Default::default() }, "cost budget is NaN"),
+        (StudyOptions { read_exec_ms: f64::NAN, ..Default::default() }, "read execution time (ms) is NaN"),
+        (StudyOptions { read_exec_ms: -3.0, ..Default::default() }, "read execution time (ms) is -3"),
+        (StudyOptions { fallback_rates: vec![f64::NAN], ..Default::default() }, "target fallback rate"),
+    ];
+    for (options, expected) in cases {
+        let Err(err) = run_study(&set, &CostModel::default(), &options) else {
+            panic!("{expected}: accepted");
+        };
+        assert!(err.to_string().starts_with(expected), "{err}");
+    }
+    // in range: accepted
+    let fine = StudyOptions { budgets: vec![0.0, 0.5], read_exec_ms: 2.0, ..Default::default() };
+    assert!(run_study(&set, &CostModel::default(), &fine).is_ok(), "valid options");
+}
