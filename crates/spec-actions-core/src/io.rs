@@ -92,7 +92,11 @@ impl StagedWrites {
 
     /// Writes `path`'s new contents into a temp file beside it (flushed and fsynced); `path`
     /// itself changes only at [`StagedWrites::commit`]. Errors name `path` (or its folder).
-    pub fn write<E>(&mut self, path: &Path, fill: impl FnOnce(&mut BufWriter<File>) -> Result<(), E>) -> Result<(), E>
+    pub fn write<E>(
+        &mut self,
+        path: &Path,
+        fill: impl FnOnce(&mut BufWriter<File>) -> Result<(), E>,
+    ) -> Result<(), E>
     where
         E: From<FileError>,
     {
@@ -116,7 +120,8 @@ impl StagedWrites {
             let file = writer
                 .into_inner()
                 .map_err(|e| FileError::new("write", path, e.into_error()))?;
-            file.sync_all().map_err(|e| FileError::new("write (fsync)", path, e))?;
+            file.sync_all()
+                .map_err(|e| FileError::new("write (fsync)", path, e))?;
             Ok(())
         })();
         if result.is_err()
@@ -316,7 +321,10 @@ pub mod fault {
             return Err(FileError::new(
                 "write",
                 path,
-                std::io::Error::new(std::io::ErrorKind::StorageFull, "no space left on device (injected)"),
+                std::io::Error::new(
+                    std::io::ErrorKind::StorageFull,
+                    "no space left on device (injected)",
+                ),
             ));
         }
         PASSED.with(|p| p.set(p.get() + 1));

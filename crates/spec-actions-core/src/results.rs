@@ -244,7 +244,11 @@ impl ResultsFile {
 
     /// [`ResultsFile::write`] as part of a set of files that appear together: the file is
     /// written into `staged` and replaces `path` at [`StagedWrites::commit`].
-    pub fn write_staged(&self, staged: &mut StagedWrites, path: impl AsRef<Path>) -> Result<(), ResultsError> {
+    pub fn write_staged(
+        &self,
+        staged: &mut StagedWrites,
+        path: impl AsRef<Path>,
+    ) -> Result<(), ResultsError> {
         let path = path.as_ref();
         let text = serde_json::to_string_pretty(self).map_err(|source| ResultsError::Serialize {
             path: path.to_path_buf(),

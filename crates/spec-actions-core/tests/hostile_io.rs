@@ -334,12 +334,15 @@ fn staged_set_failing_half_way_keeps_every_old_file() {
         atomic_write_bytes(&dir.path().join(name), OLD).unwrap();
     }
     let mut set = StagedWrites::new();
-    set.write_bytes(&dir.path().join(names[0]), b"new results").unwrap();
-    set.write_bytes(&dir.path().join(names[1]), b"new decisions").unwrap();
+    set.write_bytes(&dir.path().join(names[0]), b"new results")
+        .unwrap();
+    set.write_bytes(&dir.path().join(names[1]), b"new decisions")
+        .unwrap();
     let third = dir.path().join(names[2]);
     let err = set
         .write(&third, |w| {
-            w.write_all(b"half").map_err(|e| FileError::new("write", &third, e))?;
+            w.write_all(b"half")
+                .map_err(|e| FileError::new("write", &third, e))?;
             Err(FileError::new(
                 "write",
                 &third,
@@ -352,7 +355,11 @@ fn staged_set_failing_half_way_keeps_every_old_file() {
     for name in names {
         assert_eq!(std::fs::read(dir.path().join(name)).unwrap(), OLD, "{name}");
     }
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 3, "no temp file left");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        3,
+        "no temp file left"
+    );
 
     let mut set = StagedWrites::new();
     for name in names {
@@ -403,15 +410,19 @@ fn folder_failing_half_way_keeps_the_old_folder() {
 
     // leftovers of a dead writer (no such pid) and of this live process
     let dead = root.path().join(".model.4194999.0.tmpdir");
-    let live = root.path().join(format!(".model.{}.999.tmpdir", std::process::id()));
+    let live = root
+        .path()
+        .join(format!(".model.{}.999.tmpdir", std::process::id()));
     for dir in [&dead, &live] {
         std::fs::create_dir(dir).unwrap();
         std::fs::write(dir.join("model.safetensors"), b"half").unwrap();
     }
-    atomic_write_dir(&model, |tmp| atomic_write_bytes(&tmp.join("config.json"), b"new"))
-        .unwrap();
+    atomic_write_dir(&model, |tmp| atomic_write_bytes(&tmp.join("config.json"), b"new")).unwrap();
     assert_eq!(entries(&model), ["config.json"]);
     assert_eq!(std::fs::read(model.join("config.json")).unwrap(), b"new");
-    assert!(!dead.exists() || !Path::new("/proc/self").exists(), "dead writer's folder removed");
+    assert!(
+        !dead.exists() || !Path::new("/proc/self").exists(),
+        "dead writer's folder removed"
+    );
     assert!(live.exists(), "a live writer's folder is kept");
 }

@@ -145,5 +145,8 @@ fn a_bad_row_names_the_file_line_and_column_once() {
         message.starts_with(&format!("{}:5: column {column}: ", path.display())),
         "{message}"
     );
-    assert!(message.contains("jump") && !message.contains("line 1"), "{message}");
+    assert!(
+        message.contains("jump") && !message.contains("line 1"),
+        "{message}"
+    );
 }

@@ -113,7 +113,12 @@ impl ActionPromptEncoder {
             Value::Array(items) => Value::Array(items.iter().map(|v| self.shield_value(v)).collect()),
             Value::Object(map) => Value::Object(
                 map.iter()
-                    .map(|(k, v)| (self.tokenizer.shield(&self.shorten(k)).into_owned(), self.shield_value(v)))
+                    .map(|(k, v)| {
+                        (
+                            self.tokenizer.shield(&self.shorten(k)).into_owned(),
+                            self.shield_value(v),
+                        )
+                    })
                     .collect(),
             ),
             other => other.clone(),

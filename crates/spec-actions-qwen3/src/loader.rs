@@ -97,7 +97,11 @@ impl CheckpointFiles {
 /// The index is the checkpoint's table of contents: a tensor of a shard that the index does
 /// not list (or lists in another shard), or an entry whose shard does not hold that tensor, is
 /// an error naming the index and `weight_map.<tensor>` — not silently loaded, nor skipped.
-fn check_index(index_path: &Path, weight_map: &[(String, String)], parsed: &[(&Path, SafeTensors<'_>)]) -> Result<()> {
+fn check_index(
+    index_path: &Path,
+    weight_map: &[(String, String)],
+    parsed: &[(&Path, SafeTensors<'_>)],
+) -> Result<()> {
     let listed: HashMap<&str, &str> = weight_map.iter().map(|(t, f)| (t.as_str(), f.as_str())).collect();
     let problem = |tensor: &str, value: String, reason: String| Qwen3Error::Unsupported {
         path: index_path.to_path_buf(),
@@ -107,7 +111,10 @@ fn check_index(index_path: &Path, weight_map: &[(String, String)], parsed: &[(&P
     };
     let mut held: HashMap<&str, Vec<String>> = HashMap::new();
     for (path, st) in parsed {
-        let file = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let file = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let mut names = st.names();
         names.sort();
         for name in names {
@@ -132,7 +139,10 @@ fn check_index(index_path: &Path, weight_map: &[(String, String)], parsed: &[(&P
         }
     }
     for (tensor, file) in weight_map {
-        if !held.get(tensor.as_str()).is_some_and(|files| files.contains(file)) {
+        if !held
+            .get(tensor.as_str())
+            .is_some_and(|files| files.contains(file))
+        {
             return Err(problem(
                 tensor,
                 format!("{file:?}"),
@@ -143,8 +153,7 @@ fn check_index(index_path: &Path, weight_map: &[(String, String)], parsed: &[(&P
     Ok(())
 }
 
-impl CheckpointFiles {
-}
+impl CheckpointFiles {}
 
 /// The `weight_map` of an index (tensor → shard file name), in file order, each shard name
 /// checked to be a plain file name inside the folder.

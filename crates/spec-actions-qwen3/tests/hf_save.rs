@@ -55,9 +55,16 @@ fn full_disk_between_the_two_files_is_a_write_error_and_keeps_the_old_folder() {
     fault::fail_after(None);
     let message = err.to_string();
     assert!(message.starts_with("cannot write "), "{message}");
-    assert!(message.contains(&*dir.join("config.json").to_string_lossy()), "{message}");
+    assert!(
+        message.contains(&*dir.join("config.json").to_string_lossy()),
+        "{message}"
+    );
     assert!(!dir.exists(), "no half folder");
-    assert_eq!(std::fs::read_dir(root.path()).unwrap().count(), 0, "no temp folder");
+    assert_eq!(
+        std::fs::read_dir(root.path()).unwrap().count(),
+        0,
+        "no temp folder"
+    );
 
     // over a complete folder: the old one stays whole
     model.save_hf(&dir).expect("saves");
@@ -66,12 +73,16 @@ fn full_disk_between_the_two_files_is_a_write_error_and_keeps_the_old_folder() {
     other.rms_norm_eps = 1e-5;
     let changed = other.init::<Flex>(&device);
     fault::fail_after(Some(1));
-    let err = changed.save_hf(&dir).expect_err("the disk fills after the weights");
+    let err = changed
+        .save_hf(&dir)
+        .expect_err("the disk fills after the weights");
     fault::fail_after(None);
     assert!(err.to_string().contains("config.json"), "{err}");
     assert_eq!(std::fs::read(dir.join("model.safetensors")).unwrap(), before);
     assert_eq!(
-        Qwen3Config::from_file(dir.join("config.json")).unwrap().rms_norm_eps,
+        Qwen3Config::from_file(dir.join("config.json"))
+            .unwrap()
+            .rms_norm_eps,
         model.config.rms_norm_eps
     );
     load_qwen3::<Flex>(&dir, &device).expect("the old folder still loads");
@@ -81,10 +92,19 @@ fn full_disk_between_the_two_files_is_a_write_error_and_keeps_the_old_folder() {
     let lora = spec_actions_qwen3::lora::LoraConfig::default();
     let with_lora = model.with_new_lora(&lora);
     fault::fail_after(Some(1));
-    let err = with_lora.peft_adapter(&lora).write(&adapter).expect_err("disk full");
+    let err = with_lora
+        .peft_adapter(&lora)
+        .write(&adapter)
+        .expect_err("disk full");
     fault::fail_after(None);
-    assert!(err.to_string().contains(&*adapter.join("adapter_config.json").to_string_lossy()), "{err}");
+    assert!(
+        err.to_string()
+            .contains(&*adapter.join("adapter_config.json").to_string_lossy()),
+        "{err}"
+    );
     assert!(!adapter.exists());
     with_lora.peft_adapter(&lora).write(&adapter).expect("writes");
-    assert!(adapter.join("adapter_config.json").exists() && adapter.join("adapter_model.safetensors").exists());
+    assert!(
+        adapter.join("adapter_config.json").exists() && adapter.join("adapter_model.safetensors").exists()
+    );
 }

@@ -46,10 +46,17 @@ fn a_long_row_keeps_its_last_tokens() {
     assert!(full.len() > max, "the row must be over the limit: {}", full.len());
     assert_eq!(bounded.proposer_prompt(&ex).unwrap(), last(full));
 
-    let (full, cut) = (unbounded.proposer_sft(&ex).unwrap(), bounded.proposer_sft(&ex).unwrap());
+    let (full, cut) = (
+        unbounded.proposer_sft(&ex).unwrap(),
+        bounded.proposer_sft(&ex).unwrap(),
+    );
     assert_eq!(cut.ids, last(full.ids.clone()));
     assert_eq!(cut.labels, full.labels[full.labels.len() - max..]);
-    assert_eq!(answer_labels(&cut.labels), answer_labels(&full.labels), "the whole answer");
+    assert_eq!(
+        answer_labels(&cut.labels),
+        answer_labels(&full.labels),
+        "the whole answer"
+    );
 
     let action = &ex.gold;
     assert_eq!(
@@ -85,10 +92,16 @@ fn a_ten_megabyte_message_is_bounded_on_every_path() {
     let tail = |ids: &[u32]| ids[ids.len() - 24..].to_vec();
     let verifier = encoder.verifier_prompt(&ex, &ex.gold).unwrap();
     assert!(verifier.len() <= max);
-    assert_eq!(tail(&verifier), tail(&encoder.verifier_prompt(&short, &short.gold).unwrap()));
+    assert_eq!(
+        tail(&verifier),
+        tail(&encoder.verifier_prompt(&short, &short.gold).unwrap())
+    );
     let reward = encoder.reward_input(&ex, &ex.gold).unwrap();
     assert!(reward.len() <= max);
-    assert_eq!(tail(&reward), tail(&encoder.reward_input(&short, &short.gold).unwrap()));
+    assert_eq!(
+        tail(&reward),
+        tail(&encoder.reward_input(&short, &short.gold).unwrap())
+    );
     // the end of the message is what stays
     let end: String = huge.chars().skip(huge.chars().count() - 40).collect();
     assert!(encoder.tokenizer.decode(&prompt, false).unwrap().contains(&end));

@@ -559,7 +559,10 @@ fn an_unreadable_adapter_tensor_is_reported_once() {
     match PeftAdapter::read(&dir.0) {
         Err(LoraError::Tensors { problems, .. }) => {
             assert_eq!(problems.len(), 1, "{problems:?}");
-            assert!(problems[0].contains(&target) && problems[0].contains("I32"), "{problems:?}");
+            assert!(
+                problems[0].contains(&target) && problems[0].contains("I32"),
+                "{problems:?}"
+            );
         }
         other => panic!("{other:?}"),
     }

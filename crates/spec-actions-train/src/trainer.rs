@@ -463,7 +463,10 @@ impl Trainer {
     ) -> Result<(TrainModel<B>, TrainReport), TrainError> {
         let c = &self.config;
         for (bad, what) in [
-            (train.is_empty(), "the training set is empty: no example to train on"),
+            (
+                train.is_empty(),
+                "the training set is empty: no example to train on",
+            ),
             (c.batch_size == 0, "batch_size is 0"),
             (c.grad_accum == 0, "grad_accum is 0"),
         ] {

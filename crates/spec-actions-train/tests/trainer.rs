@@ -348,8 +348,17 @@ fn each_empty_setting_is_named() {
             ..TrainerConfig::default()
         };
         let err = Trainer::new(config, dir.path(), LoraConfig::default())
-            .fit(tiny_model(Some(&LoraConfig::default())), &objective, &train, None, &device)
+            .fit(
+                tiny_model(Some(&LoraConfig::default())),
+                &objective,
+                &train,
+                None,
+                &device,
+            )
             .expect_err("nothing to train");
-        assert!(matches!(&err, TrainError::Setup(m) if m.contains(expected)), "{err}");
+        assert!(
+            matches!(&err, TrainError::Setup(m) if m.contains(expected)),
+            "{err}"
+        );
     }
 }

@@ -89,7 +89,11 @@ pub enum VerifyError {
         "{path}: the recording has no {split} rows ({rows} rows in all); a replay calibrates \
          thresholds on dev and measures the policies on eval, so it needs rows of both"
     )]
-    MissingSplit { path: PathBuf, split: &'static str, rows: usize },
+    MissingSplit {
+        path: PathBuf,
+        split: &'static str,
+        rows: usize,
+    },
 
     /// A calibration or a sweep was given no examples.
     #[error("{what}: no examples")]

@@ -490,7 +490,8 @@ pub(crate) fn write_jsonl_staged<T: Serialize>(
 ) -> Result<()> {
     staged.write(path, |w| {
         for row in rows {
-            serde_json::to_writer(&mut *w, row).map_err(|source| crate::evaluate::serialize_error(path, what, source))?;
+            serde_json::to_writer(&mut *w, row)
+                .map_err(|source| crate::evaluate::serialize_error(path, what, source))?;
             w.write_all(b"\n").map_err(|e| FileError::new("write", path, e))?;
         }
         Ok::<(), VerifyError>(())

@@ -13,8 +13,8 @@ use spec_actions_core::{ActionKind, CostModel, ResultsFile, Split};
 
 use crate::{
     Calibration, CalibrationTarget, CascadeTier, Confidence, GateReport, GateTable, LatencyModel,
-    OracleAnalysis, Policy, PolicyRun, ProposalSource, RecordedSet, ReplayRoles, Result, Sweep, results_file,
-    VerifyError, run_policy, write_decision_logs_staged, write_json_staged,
+    OracleAnalysis, Policy, PolicyRun, ProposalSource, RecordedSet, ReplayRoles, Result, Sweep, VerifyError,
+    results_file, run_policy, write_decision_logs_staged, write_json_staged,
 };
 
 /// What the study calibrates and how it models latency.
@@ -319,7 +319,12 @@ impl Study {
         results.write_staged(&mut staged, out_dir.join("results.json"))?;
         write_decision_logs_staged(&mut staged, &out_dir.join("decisions.jsonl"), &self.runs)?;
         write_json_staged(&mut staged, &out_dir.join("sweeps.json"), &self.sweeps, "sweeps")?;
-        write_json_staged(&mut staged, &out_dir.join("analysis.json"), &self.analysis, "analysis")?;
+        write_json_staged(
+            &mut staged,
+            &out_dir.join("analysis.json"),
+            &self.analysis,
+            "analysis",
+        )?;
         staged.commit()?;
         Ok(())
     }

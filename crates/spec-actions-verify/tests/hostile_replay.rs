@@ -7,7 +7,9 @@ use std::process::Command;
 use spec_actions_core::CostModel;
 use spec_actions_core::io::fault;
 use spec_actions_verify::study::{StudyOptions, run_study};
-use spec_actions_verify::{RecordedSet, SyntheticConfig, VerifyError, generate, write_decision_logs, write_json};
+use spec_actions_verify::{
+    RecordedSet, SyntheticConfig, VerifyError, generate, write_decision_logs, write_json,
+};
 
 const OUTPUTS: [&str; 4] = ["results.json", "decisions.jsonl", "sweeps.json", "analysis.json"];
 
@@ -64,8 +66,14 @@ fn a_replay_failing_at_any_output_keeps_the_previous_four() {
         fault::fail_after(Some(n as u64));
         let err = replay(&second, &out).expect_err("the disk is full");
         fault::fail_after(None);
-        assert!(err.to_string().contains(&*out.join(file).to_string_lossy()), "{file}: {err}");
-        assert!(outputs(&out) == old, "write {n} ({file}) changed the previous replay's files");
+        assert!(
+            err.to_string().contains(&*out.join(file).to_string_lossy()),
+            "{file}: {err}"
+        );
+        assert!(
+            outputs(&out) == old,
+            "write {n} ({file}) changed the previous replay's files"
+        );
         assert_eq!(entries(&out), sorted(&OUTPUTS), "no temp file");
     }
     replay(&second, &out).expect("second replay");
@@ -96,15 +104,23 @@ fn full_disk_replay_child() {
     let set = RecordedSet::read_jsonl(&out.parent().unwrap().join("recorded-2-0.4.jsonl")).unwrap();
     let study = run_study(&set, &CostModel::default(), &StudyOptions::default()).unwrap();
     // 1. the replay's set: the first file over the limit is named, the old four stay
-    let err = study.write(&study.results("hostile replay"), &out).expect_err("the file size limit");
+    let err = study
+        .write(&study.results("hostile replay"), &out)
+        .expect_err("the file size limit");
     let message = err.to_string();
-    assert!(message.contains(&*out.join("results.json").to_string_lossy()), "{message}");
+    assert!(
+        message.contains(&*out.join("results.json").to_string_lossy()),
+        "{message}"
+    );
     assert!(outputs(&out) == before, "the previous four files are kept");
     assert_eq!(entries(&out), sorted(&OUTPUTS), "no temp file");
     // 2. serde writing straight into the file (JSON and JSONL): the error names the file
     let analysis = out.join("analysis.json");
     let err = write_json(&analysis, &study.analysis, "analysis").expect_err("the file size limit");
-    assert!(matches!(err, VerifyError::File(_)), "an I/O error, not a serializer's: {err}");
+    assert!(
+        matches!(err, VerifyError::File(_)),
+        "an I/O error, not a serializer's: {err}"
+    );
     assert!(err.to_string().contains(&*analysis.to_string_lossy()), "{err}");
     let decisions = out.join("decisions.jsonl");
     let err = write_decision_logs(&decisions, &study.runs).expect_err("the file size limit");
@@ -157,7 +173,10 @@ fn a_recording_without_dev_or_eval_rows_names_the_file_and_the_split() {
             other => panic!("{other}"),
         }
         let message = err.to_string();
-        assert!(message.contains("recorded-3-") && message.contains(&format!("no {missing} rows")), "{message}");
+        assert!(
+            message.contains("recorded-3-") && message.contains(&format!("no {missing} rows")),
+            "{message}"
+        );
     }
 }
 
@@ -169,11 +188,41 @@ fn bad_budgets_and_times_are_errors_naming_the_option() {
     let dir = tempfile::tempdir().unwrap();
     let set = recording(dir.path(), 4, 0.4);
     let cases = [
-        (StudyOptions { budgets: vec![0.5, -1.0], ..Default::default() }, "cost budget is -1"),
-        (StudyOptions { budgets: vec![f64::NAN], ..Default::default() }, "cost budget is NaN"),
-        (StudyOptions { read_exec_ms: f64::NAN, ..Default::default() }, "read execution time (ms) is NaN"),
-        (StudyOptions { read_exec_ms: -3.0, ..Default::default() }, "read execution time (ms) is -3"),
-        (StudyOptions { fallback_rates: vec![f64::NAN], ..Default::default() }, "target fallback rate"),
+        (
+            StudyOptions {
+                budgets: vec![0.5, -1.0],
+                ..Default::default()
+            },
+            "cost budget is -1",
+        ),
+        (
+            StudyOptions {
+                budgets: vec![f64::NAN],
+                ..Default::default()
+            },
+            "cost budget is NaN",
+        ),
+        (
+            StudyOptions {
+                read_exec_ms: f64::NAN,
+                ..Default::default()
+            },
+            "read execution time (ms) is NaN",
+        ),
+        (
+            StudyOptions {
+                read_exec_ms: -3.0,
+                ..Default::default()
+            },
+            "read execution time (ms) is -3",
+        ),
+        (
+            StudyOptions {
+                fallback_rates: vec![f64::NAN],
+                ..Default::default()
+            },
+            "target fallback rate",
+        ),
     ];
     for (options, expected) in cases {
         let Err(err) = run_study(&set, &CostModel::default(), &options) else {
@@ -182,6 +231,13 @@ fn bad_budgets_and_times_are_errors_naming_the_option() {
         assert!(err.to_string().starts_with(expected), "{err}");
     }
     // in range: accepted
-    let fine = StudyOptions { budgets: vec![0.0, 0.5], read_exec_ms: 2.0, ..Default::default() };
-    assert!(run_study(&set, &CostModel::default(), &fine).is_ok(), "valid options");
+    let fine = StudyOptions {
+        budgets: vec![0.0, 0.5],
+        read_exec_ms: 2.0,
+        ..Default::default()
+    };
+    assert!(
+        run_study(&set, &CostModel::default(), &fine).is_ok(),
+        "valid options"
+    );
 }

@@ -19,8 +19,8 @@ use spec_actions_verify::{RecordedExample, RecordedSet, memory_origin, record_cl
 use super::classifier::load_classifier;
 use super::preset::{Finetune, Preset, Role};
 use super::train::{
-    COMPUTE, TRAINED_ADAPTER, TRAINED_MODEL, base_model, encoder_for, is_complete_checkpoint, model_dir, read_head,
-    split_examples,
+    COMPUTE, TRAINED_ADAPTER, TRAINED_MODEL, base_model, encoder_for, is_complete_checkpoint, model_dir,
+    read_head, split_examples,
 };
 use super::{BoxError, RunDir, bar};
 

@@ -50,13 +50,19 @@ mod tests {
         let eval = run.stage_dir("eval");
         std::fs::create_dir_all(&eval).expect("eval folder");
         std::fs::copy(
-            concat!(env!("CARGO_MANIFEST_DIR"), "/../crates/spec-actions-frontier/tests/data/smoke-results.json"),
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../crates/spec-actions-frontier/tests/data/smoke-results.json"
+            ),
             eval.join("results.json"),
         )
         .expect("results");
         std::os::unix::fs::symlink("/proc/self", run.stage_dir("report")).expect("symlink");
         let message = report_stage(&run).expect_err("/proc is not writable").to_string();
         let file = run.stage_dir("report").join("frontier.svg");
-        assert!(message.starts_with(&format!("write {}: ", file.display())), "{message}");
+        assert!(
+            message.starts_with(&format!("write {}: ", file.display())),
+            "{message}"
+        );
     }
 }

@@ -533,8 +533,12 @@ mod tests {
         assert!(writes >= 8, "the cheap stage writes {writes} times");
         println!("the cheap stage writes {writes} times");
         let trained = |run: &RunDir| {
-            std::fs::read(model_dir(run, Role::Cheap).join(TRAINED_MODEL).join("model.safetensors"))
-                .expect("trained weights")
+            std::fs::read(
+                model_dir(run, Role::Cheap)
+                    .join(TRAINED_MODEL)
+                    .join("model.safetensors"),
+            )
+            .expect("trained weights")
         };
         let clean_weights = trained(&clean);
 
@@ -542,8 +546,14 @@ mod tests {
             let root = tempfile::tempdir().expect("temp dir");
             let (run, outcome, _) = cheap_stage_failing_at(root.path(), &datasets, &preset, Some(n));
             let err = outcome.expect_err("the injected full disk fails the stage");
-            assert!(err.to_string().contains(&*root.path().to_string_lossy()), "write {n}: {err}");
-            assert!(run.finished("cheap").is_none(), "write {n}: no record after a failure");
+            assert!(
+                err.to_string().contains(&*root.path().to_string_lossy()),
+                "write {n}: {err}"
+            );
+            assert!(
+                run.finished("cheap").is_none(),
+                "write {n}: no record after a failure"
+            );
             for dir in ["base", TRAINED_MODEL] {
                 let dir = model_dir(&run, Role::Cheap).join(dir);
                 assert!(
@@ -555,7 +565,10 @@ mod tests {
             let (run, outcome, _) = cheap_stage_failing_at(root.path(), &datasets, &preset, None);
             outcome.unwrap_or_else(|e| panic!("rerun after a failure at write {n}: {e}"));
             assert!(run.finished("cheap").is_some());
-            assert!(trained(&run) == clean_weights, "write {n}: the rerun trained other weights");
+            assert!(
+                trained(&run) == clean_weights,
+                "write {n}: the rerun trained other weights"
+            );
         }
 
         // The state a kill between the base model's two writes left before the fix.
@@ -644,10 +657,16 @@ mod tests {
         };
         std::fs::remove_file(&train).expect("remove train.jsonl");
         let missing = stage();
-        assert!(missing.starts_with(&format!("read {}", train.display())), "{missing}");
+        assert!(
+            missing.starts_with(&format!("read {}", train.display())),
+            "{missing}"
+        );
         std::fs::write(&train, "\n").expect("empty train.jsonl");
         let empty = stage();
-        assert_eq!(empty, format!("{}: the file holds no example to train on", train.display()));
+        assert_eq!(
+            empty,
+            format!("{}: the file holds no example to train on", train.display())
+        );
     }
 
     /// The learning test of the default recipe at a small budget: the tiny preset's proposer
