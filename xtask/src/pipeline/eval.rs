@@ -310,6 +310,7 @@ mod tests {
     /// model.
     #[test]
     fn parameter_counts_come_from_the_config_and_match_the_tensors() {
+        let _rng = super::super::rng_lock();
         let shapes = tiny_shapes();
         let mut untied = shapes[0].clone();
         untied.tie_word_embeddings = false;

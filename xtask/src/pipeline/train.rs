@@ -448,6 +448,7 @@ mod tests {
     /// with an error naming the vocabulary size, instead of an out-of-bounds gather.
     #[test]
     fn a_model_smaller_than_the_tokenizer_is_refused_before_training() {
+        let _rng = super::super::rng_lock();
         let root = tempfile::tempdir().expect("temp dir");
         let mut preset = super::super::preset::synthetic_tiny("vocab-test", 200, 18);
         preset.cheap.source = ModelSource::Folder(
@@ -514,6 +515,7 @@ mod tests {
     /// between the two writes left before the fix) is made again, not trusted.
     #[test]
     fn a_stage_failing_between_any_two_writes_completes_on_rerun() {
+        let _rng = super::super::rng_lock();
         let mut preset = super::super::preset::synthetic_tiny("fault-test", 200, 18);
         let t = &mut preset.cheap.trainer;
         (t.total_steps, t.warmup_steps, t.eval_every, t.checkpoint_every) = (2, 1, 2, 1);
@@ -587,6 +589,7 @@ mod tests {
     /// (`max_position_embeddings`, 256 here): the stage trains and says how many rows it cut.
     #[test]
     fn a_ten_megabyte_message_trains_within_the_context() {
+        let _rng = super::super::rng_lock();
         let mut preset = super::super::preset::synthetic_tiny("long-test", 200, 18);
         let t = &mut preset.cheap.trainer;
         (t.total_steps, t.warmup_steps, t.eval_every, t.checkpoint_every) = (2, 1, 2, 2);
@@ -638,6 +641,7 @@ mod tests {
     /// missing file is a read error naming it, an empty one says that it holds no example.
     #[test]
     fn a_missing_or_empty_train_file_is_named() {
+        let _rng = super::super::rng_lock();
         let preset = super::super::preset::synthetic_tiny("empty-test", 200, 18);
         let root = tempfile::tempdir().expect("temp dir");
         let run = RunDir::new(root.path(), &preset.name);
@@ -678,6 +682,7 @@ mod tests {
     /// (1 / kinds present in the sample).
     #[test]
     fn a_small_proposer_learns_the_kinds() {
+        let _rng = super::super::rng_lock();
         let root = tempfile::tempdir().expect("temp dir");
         let mut preset = super::super::preset::synthetic_tiny("learning-test", 1500, 90);
         preset.cheap.trainer.total_steps = 80;
