@@ -10,7 +10,13 @@ Run from the repository root: `python3 fuzz/make_seeds.py`. Sources:
 - safetensors_loader: tiny checkpoints (f32, bf16, sharded) for fuzz_targets/safetensors_loader.rs's config;
 - chat_template: conversations of crates/spec-actions-qwen3/tests/data/chat_template_cases.json;
 - adapter_config: the fixtures' PEFT 0.21 adapter_config.json files and a hand-written
-  `all-linear` rsLoRA config.
+  `all-linear` rsLoRA config;
+- results_file: crates/spec-actions-frontier/tests/data/smoke-results.json cut to its first three
+  configurations and six records each (accuracies recomputed), and two hand-written files;
+- parity_reference: reference files in the layout of scripts/make_reference.py for the target's
+  tiny model (vocab 8, hidden 4, one layer): input_ids, logits, hidden states, the padded
+  batch, greedy prompt and output (values arbitrary: the checks fail, every path runs), one with
+  F16 logits and one with a 1-D input_ids.
 """
 import hashlib, json, os, struct, pathlib
 
@@ -130,3 +136,54 @@ write("adapter_config", json.dumps({"peft_type": "LORA", "r": 16, "lora_alpha": 
                                     "target_modules": "all-linear", "use_rslora": True, "bias": "none",
                                     "rank_pattern": {}, "modules_to_save": None,
                                     "base_model_name_or_path": "Qwen/Qwen3-1.7B"}))
+
+# results_file
+smoke = json.loads((ROOT / "crates/spec-actions-frontier/tests/data/smoke-results.json").read_text())
+small = dict(smoke, configs=[])
+for c in smoke["configs"][:3]:
+    records = c.get("records", [])[:6]
+    c = dict(c, records=records)
+    if records:
+        c["accuracy"] = sum(r["correct"] for r in records) / len(records)
+    small["configs"].append(c)
+write("results_file", json.dumps(small, indent=1))
+write("results_file", json.dumps({"schema_version": 1, "title": "study v2", "random_baseline": 1 / 9,
+                                  "configs": [{"name": "A", "description": "strong only", "accuracy": 0.76,
+                                               "mean_cost": 1.0},
+                                              {"name": "F@0.8", "description": "gated", "accuracy": 0.7,
+                                               "mean_cost": 0.41, "accept_rate": 0.6, "fallback_rate": 0.4}]}))
+write("results_file", json.dumps({"schema_version": 99, "configs": []}))
+
+
+# parity_reference: tensors with their own dtypes and values
+def reference(tensors):
+    header, data = {}, b""
+    for name, (dtype, shape, values) in tensors.items():
+        fmt = {"F32": "<f", "F16": "<e", "I64": "<q"}[dtype]
+        raw = b"".join(struct.pack(fmt, v) for v in values)
+        header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [len(data), len(data) + len(raw)]}
+        data += raw
+    header["__metadata__"] = {"format": "pt"}
+    h = json.dumps(header, separators=(",", ":")).encode()
+    h += b" " * (-len(h) % 8)
+    return struct.pack("<Q", len(h)) + h + data
+
+
+def values(n, scale=0.1):
+    return [((i * 37) % 17 - 8) * scale for i in range(n)]
+
+
+ref = {
+    "input_ids": ("I64", [1, 4], [1, 5, 2, 7]),
+    "logits": ("F32", [1, 4, 8], values(32)),
+    "hidden_state.0": ("F32", [1, 4, 4], values(16)),
+    "hidden_state.1": ("F32", [1, 4, 4], values(16, 0.3)),
+    "padded_attention_mask": ("I64", [1, 4], [0, 1, 1, 1]),
+    "padded_logits": ("F32", [1, 4, 8], values(32, 0.2)),
+    "greedy_prompt": ("I64", [1, 3], [1, 5, 2]),
+    "greedy_output": ("I64", [1, 6], [1, 5, 2, 3, 3, 7]),
+}
+write("parity_reference", reference(ref))
+write("parity_reference", reference({k: ref[k] for k in ["input_ids", "logits"]}))
+write("parity_reference", reference(dict(ref, logits=("F16", [1, 4, 8], values(32)))))
+write("parity_reference", reference(dict(ref, input_ids=("I64", [4], [1, 5, 2, 7]))))

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::action::{Action, ActionKind};
 use crate::cost::CostLedger;
-use crate::io::{FileError, atomic_write};
+use crate::io::{FileError, StagedWrites};
 
 /// Version of [`ResultsFile`] written by this build.
 pub const RESULTS_SCHEMA_VERSION: u32 = 1;
@@ -236,12 +236,25 @@ impl ResultsFile {
 
     /// Write as pretty JSON, atomically.
     pub fn write(&self, path: impl AsRef<Path>) -> Result<(), ResultsError> {
+        let mut staged = StagedWrites::new();
+        self.write_staged(&mut staged, path)?;
+        staged.commit()?;
+        Ok(())
+    }
+
+    /// [`ResultsFile::write`] as part of a set of files that appear together: the file is
+    /// written into `staged` and replaces `path` at [`StagedWrites::commit`].
+    pub fn write_staged(
+        &self,
+        staged: &mut StagedWrites,
+        path: impl AsRef<Path>,
+    ) -> Result<(), ResultsError> {
         let path = path.as_ref();
         let text = serde_json::to_string_pretty(self).map_err(|source| ResultsError::Serialize {
             path: path.to_path_buf(),
             source,
         })?;
-        atomic_write(path, |w| {
+        staged.write(path, |w| {
             use std::io::Write;
             w.write_all(text.as_bytes())
                 .and_then(|()| w.write_all(b"\n"))

@@ -321,3 +321,108 @@ fn full_disk_half_way_is_an_error_naming_the_file_and_keeps_the_old_one() {
     );
     assert_eq!(std::fs::read(&path).unwrap(), OLD);
 }
+
+/// Issue 18, item 10: several files written as one set. A failure while writing the third
+/// file leaves all three old files as they were (never a new file beside old ones) and no
+/// temp file; a complete set replaces all three.
+#[test]
+fn staged_set_failing_half_way_keeps_every_old_file() {
+    use spec_actions_core::io::StagedWrites;
+    let dir = tempfile::tempdir().unwrap();
+    let names = ["results.json", "decisions.jsonl", "sweeps.json"];
+    for name in names {
+        atomic_write_bytes(&dir.path().join(name), OLD).unwrap();
+    }
+    let mut set = StagedWrites::new();
+    set.write_bytes(&dir.path().join(names[0]), b"new results")
+        .unwrap();
+    set.write_bytes(&dir.path().join(names[1]), b"new decisions")
+        .unwrap();
+    let third = dir.path().join(names[2]);
+    let err = set
+        .write(&third, |w| {
+            w.write_all(b"half")
+                .map_err(|e| FileError::new("write", &third, e))?;
+            Err(FileError::new(
+                "write",
+                &third,
+                std::io::Error::new(std::io::ErrorKind::StorageFull, "no space left on device"),
+            ))
+        })
+        .unwrap_err();
+    assert!(err.to_string().contains("sweeps.json"), "{err}");
+    drop(set);
+    for name in names {
+        assert_eq!(std::fs::read(dir.path().join(name)).unwrap(), OLD, "{name}");
+    }
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        3,
+        "no temp file left"
+    );
+
+    let mut set = StagedWrites::new();
+    for name in names {
+        set.write_bytes(&dir.path().join(name), name.as_bytes()).unwrap();
+    }
+    set.commit().unwrap();
+    for name in names {
+        assert_eq!(std::fs::read(dir.path().join(name)).unwrap(), name.as_bytes());
+    }
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 3);
+}
+
+/// Issue 18, item 9: a folder written as a whole. A failure after its first file keeps the
+/// old folder whole; a success replaces it (old files of the folder gone); temp folders of a
+/// dead writer beside it are removed, a live writer's are kept.
+#[test]
+fn folder_failing_half_way_keeps_the_old_folder() {
+    use spec_actions_core::io::atomic_write_dir;
+    let root = tempfile::tempdir().unwrap();
+    let model = root.path().join("model");
+    atomic_write_dir(&model, |tmp| {
+        atomic_write_bytes(&tmp.join("model.safetensors"), OLD)?;
+        atomic_write_bytes(&tmp.join("config.json"), OLD)
+    })
+    .unwrap();
+    let err = atomic_write_dir(&model, |tmp| {
+        atomic_write_bytes(&tmp.join("model.safetensors"), b"new weights")?;
+        Err(FileError::new(
+            "write",
+            tmp.join("config.json"),
+            std::io::Error::new(std::io::ErrorKind::StorageFull, "no space left on device"),
+        ))
+    })
+    .unwrap_err();
+    assert!(err.to_string().contains("config.json"), "{err}");
+    for file in ["model.safetensors", "config.json"] {
+        assert_eq!(std::fs::read(model.join(file)).unwrap(), OLD, "{file}");
+    }
+    let entries = |dir: &Path| {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(entries(root.path()), ["model"], "temp folder removed");
+
+    // leftovers of a dead writer (no such pid) and of this live process
+    let dead = root.path().join(".model.4194999.0.tmpdir");
+    let live = root
+        .path()
+        .join(format!(".model.{}.999.tmpdir", std::process::id()));
+    for dir in [&dead, &live] {
+        std::fs::create_dir(dir).unwrap();
+        std::fs::write(dir.join("model.safetensors"), b"half").unwrap();
+    }
+    atomic_write_dir(&model, |tmp| atomic_write_bytes(&tmp.join("config.json"), b"new")).unwrap();
+    assert_eq!(entries(&model), ["config.json"]);
+    assert_eq!(std::fs::read(model.join("config.json")).unwrap(), b"new");
+    assert!(
+        !dead.exists() || !Path::new("/proc/self").exists(),
+        "dead writer's folder removed"
+    );
+    assert!(live.exists(), "a live writer's folder is kept");
+}

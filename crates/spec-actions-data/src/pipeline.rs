@@ -537,7 +537,7 @@ pub fn read_examples_with(path: &Path, bad_lines: BadLines) -> Result<ReadExampl
     for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
         let parsed = match std::str::from_utf8(line) {
             Ok(text) if text.trim().is_empty() => continue,
-            Ok(text) => serde_json::from_str::<Example>(text).map_err(|e| e.to_string()),
+            Ok(text) => serde_json::from_str::<Example>(text).map_err(|e| line_error(&e)),
             Err(e) => Err(format!("not UTF-8: {e}")),
         };
         match (parsed, bad_lines) {
@@ -557,6 +557,15 @@ pub fn read_examples_with(path: &Path, bad_lines: BadLines) -> Result<ReadExampl
         }
     }
     Ok(ReadExamples { examples, skipped })
+}
+
+/// A JSON error of one JSONL row, placed by its column: the row is one line of the file, whose
+/// number the caller gives, so serde's "at line 1 column N" would contradict it.
+fn line_error(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    let located = format!(" at line {} column {}", e.line(), e.column());
+    let message = text.strip_suffix(&located).unwrap_or(&text);
+    format!("column {}: {message}", e.column())
 }
 
 /// The data seed a build used, read back from its `dir/card.json` (`config.seed`): the seed

@@ -127,3 +127,26 @@ fn skip_mode_skips_and_counts_exactly_the_bad_lines() {
     assert!(clean.skipped.is_empty());
     assert_eq!(read_examples(&path).unwrap(), clean.examples);
 }
+
+/// Issue 18, item 12: an error on line 5 read "train.jsonl:5: … at line 1 column 44" (serde
+/// counts the row as line 1). Now the file's line comes first and the row's column after it,
+/// with no second line number.
+#[test]
+fn a_bad_row_names_the_file_line_and_column_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("train.jsonl");
+    let good = serde_json::to_string(&example("a")).unwrap();
+    let bad = good.replace("\"repair\"", "\"jump\"");
+    let column = bad.find("\"jump\"").unwrap() + "\"jump\"".len();
+    let text = [good.as_str(), &good, &good, &good, &bad].join("\n");
+    std::fs::write(&path, text).unwrap();
+    let message = read_examples(&path).unwrap_err().to_string();
+    assert!(
+        message.starts_with(&format!("{}:5: column {column}: ", path.display())),
+        "{message}"
+    );
+    assert!(
+        message.contains("jump") && !message.contains("line 1"),
+        "{message}"
+    );
+}

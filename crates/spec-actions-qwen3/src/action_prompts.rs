@@ -6,6 +6,16 @@
 //! [shielded](crate::tokenizer::Qwen3Tokenizer::shield), and a message that spells
 //! `<|im_end|>\n<|im_start|>system` is encoded as that text, never as a forged turn. Contents
 //! without special-token spellings encode exactly as HF's `apply_chat_template(tokenize=True)`.
+//!
+//! **Length.** Data can hold a message of any size (a 10 MB tool output is a valid example),
+//! and one such row would make attention allocate terabytes. With
+//! [`ActionPromptEncoder::with_max_tokens`] every sequence the encoder returns has at most that
+//! many tokens: a string longer than [`MAX_CHARS_PER_TOKEN`] characters per allowed token is
+//! first shortened in the middle (start and end kept around a `[… N characters cut …]` marker,
+//! as the data crate's context budget does), so a huge string is never tokenized whole; then a
+//! sequence still over the limit keeps its last tokens (truncation from the left, TRL's
+//! `keep_end`): the answer, the verdict position and the scored action — what each role is
+//! trained and asked on — stay, the oldest context goes.
 
 use serde_json::Value;
 use spec_actions_core::prompt::{self, ACCEPT, REJECT};
@@ -15,6 +25,11 @@ use crate::chat_template::{
     ChatTemplate, ChatTemplateError, RenderOptions, messages_to_json, split_rendered,
 };
 use crate::tokenizer::Qwen3Tokenizer;
+
+/// Strings longer than this many characters per allowed token are shortened before
+/// tokenizing (see the module doc): no real text averages 16 characters a token, so a string
+/// that long could not fit anyway.
+pub const MAX_CHARS_PER_TOKEN: usize = 16;
 
 /// Label of tokens without loss (HF's `ignore_index`).
 pub const IGNORE: i64 = -100;
@@ -34,6 +49,8 @@ pub struct ActionPromptEncoder {
     pub template: ChatTemplate,
     /// Render options; thinking is off by default (actions are answered directly).
     pub options: RenderOptions,
+    /// Most tokens of any sequence returned (see the module doc); `None`: no limit.
+    pub max_tokens: Option<usize>,
 }
 
 impl ActionPromptEncoder {
@@ -46,7 +63,25 @@ impl ActionPromptEncoder {
             tokenizer,
             template,
             options,
+            max_tokens: None,
         }
+    }
+
+    /// This encoder with every sequence bounded to `max_tokens` tokens (at least 1), e.g. the
+    /// model's `max_position_embeddings`.
+    pub fn with_max_tokens(mut self, max_tokens: usize) -> Self {
+        self.max_tokens = Some(max_tokens.max(1));
+        self
+    }
+
+    /// `ids` cut to [`ActionPromptEncoder::max_tokens`], keeping the end.
+    fn keep_end<T>(&self, mut ids: Vec<T>) -> Vec<T> {
+        if let Some(max) = self.max_tokens
+            && ids.len() > max
+        {
+            ids.drain(..ids.len() - max);
+        }
+        ids
     }
 
     /// Tokenizer + template of one folder (`tokenizer.json`, `tokenizer_config.json`).
@@ -74,15 +109,41 @@ impl ActionPromptEncoder {
 
     fn shield_value(&self, value: &Value) -> Value {
         match value {
-            Value::String(s) => Value::String(self.tokenizer.shield(s).into_owned()),
+            Value::String(s) => Value::String(self.tokenizer.shield(&self.shorten(s)).into_owned()),
             Value::Array(items) => Value::Array(items.iter().map(|v| self.shield_value(v)).collect()),
             Value::Object(map) => Value::Object(
                 map.iter()
-                    .map(|(k, v)| (self.tokenizer.shield(k).into_owned(), self.shield_value(v)))
+                    .map(|(k, v)| {
+                        (
+                            self.tokenizer.shield(&self.shorten(k)).into_owned(),
+                            self.shield_value(v),
+                        )
+                    })
                     .collect(),
             ),
             other => other.clone(),
         }
+    }
+
+    /// `text` shortened in the middle when it has more than [`MAX_CHARS_PER_TOKEN`] characters
+    /// per allowed token; borrowed when it fits or there is no limit.
+    fn shorten<'a>(&self, text: &'a str) -> std::borrow::Cow<'a, str> {
+        let Some(max_chars) = self.max_tokens.map(|t| t.saturating_mul(MAX_CHARS_PER_TOKEN)) else {
+            return std::borrow::Cow::Borrowed(text);
+        };
+        // bytes bound characters from above: most strings need no count
+        if text.len() <= max_chars {
+            return std::borrow::Cow::Borrowed(text);
+        }
+        let n = text.chars().count();
+        if n <= max_chars {
+            return std::borrow::Cow::Borrowed(text);
+        }
+        let head = max_chars * 3 / 5;
+        let tail = max_chars - head;
+        let start: String = text.chars().take(head).collect();
+        let end: String = text.chars().skip(n - tail).collect();
+        std::borrow::Cow::Owned(format!("{start}[… {} characters cut …]{end}", n - head - tail))
     }
 
     /// Renders untrusted `messages` (and the example's tools) and encodes them shielded.
@@ -97,7 +158,7 @@ impl ActionPromptEncoder {
             self.tools(example).as_deref(),
             options,
         )?;
-        Ok(self.tokenizer.encode_shielded(&text)?)
+        Ok(self.keep_end(self.tokenizer.encode_shielded(&text)?))
     }
 
     /// What the proposer sees at evaluation: its prompt with the generation prompt appended.
@@ -195,6 +256,9 @@ impl ActionPromptEncoder {
             .enumerate()
             .map(|(i, &id)| if i < prompt_tokens { IGNORE } else { i64::from(id) })
             .collect();
-        Ok(LabeledTokens { ids, labels })
+        Ok(LabeledTokens {
+            ids: self.keep_end(ids),
+            labels: self.keep_end(labels),
+        })
     }
 }

@@ -65,6 +65,13 @@ pub enum Qwen3Error {
         #[source]
         source: std::io::Error,
     },
+    /// A file or folder could not be written (a full disk, a read-only folder).
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     /// A JSON file (config.json, the shard index) is not valid or lacks a required field.
     #[error("invalid JSON in {path}: {source}")]
     Json {

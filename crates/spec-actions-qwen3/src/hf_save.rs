@@ -100,7 +100,11 @@ impl<B: Backend> Qwen3<B> {
         out
     }
 
-    /// Writes `dir/config.json` and `dir/model.safetensors` (f32), each atomically.
+    /// Writes `dir/config.json` and `dir/model.safetensors` (f32) as one folder: both are
+    /// written into a temp folder beside `dir`, which then replaces `dir`
+    /// ([`spec_actions_core::io::atomic_write_dir`]). A full disk or a kill part-way leaves the
+    /// previous folder (or none), never weights without their config. A failed write is
+    /// [`Qwen3Error::Write`], naming the file.
     pub fn save_hf(&self, dir: &Path) -> Result<()> {
         let path = dir.join(SINGLE_FILE);
         let bad = |message: String| Qwen3Error::Safetensors {
@@ -123,13 +127,28 @@ impl<B: Backend> Qwen3<B> {
             .collect::<Result<Vec<_>>>()?;
         let metadata = Some([("format".to_string(), "pt".to_string())].into_iter().collect());
         let file = safetensors::serialize(views, metadata).map_err(|e| bad(e.to_string()))?;
-        let write_err = |e: spec_actions_core::io::FileError| Qwen3Error::Io {
-            path: e.path.clone(),
-            source: e.source,
-        };
-        spec_actions_core::io::atomic_write_bytes(&path, &file).map_err(write_err)?;
         let config = serde_json::to_vec_pretty(&self.config.to_hf_json()).unwrap_or_default();
-        spec_actions_core::io::atomic_write_bytes(&dir.join("config.json"), &config).map_err(write_err)?;
-        Ok(())
+        spec_actions_core::io::atomic_write_dir(dir, |tmp| {
+            spec_actions_core::io::atomic_write_bytes(&tmp.join(SINGLE_FILE), &file)?;
+            spec_actions_core::io::atomic_write_bytes(&tmp.join("config.json"), &config)
+        })
+        .map_err(|e: spec_actions_core::io::FileError| Qwen3Error::Write {
+            path: named_in(dir, &e.path),
+            source: e.source,
+        })
+    }
+}
+
+/// The path a user knows for `written`: a file inside the temp folder of
+/// [`spec_actions_core::io::atomic_write_dir`] (`.<name>.<pid>.<n>.tmpdir/<file>`) is named as
+/// `dir/<file>`; any other path is kept.
+pub(crate) fn named_in(dir: &Path, written: &Path) -> std::path::PathBuf {
+    let in_temp = written
+        .parent()
+        .and_then(Path::file_name)
+        .is_some_and(|n| n.to_string_lossy().ends_with(".tmpdir"));
+    match written.file_name() {
+        Some(name) if in_temp => dir.join(name),
+        _ => written.to_path_buf(),
     }
 }

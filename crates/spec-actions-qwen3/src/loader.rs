@@ -28,6 +28,8 @@ pub const SHARD_INDEX: &str = "model.safetensors.index.json";
 pub struct CheckpointFiles {
     dir: PathBuf,
     maps: Vec<(PathBuf, Mmap)>,
+    /// The shard index and its `weight_map` (tensor → shard file name), when sharded.
+    index: Option<(PathBuf, Vec<(String, String)>)>,
 }
 
 impl CheckpointFiles {
@@ -36,11 +38,18 @@ impl CheckpointFiles {
         let dir = dir.as_ref().to_path_buf();
         let index_path = dir.join(SHARD_INDEX);
         let single = dir.join(SINGLE_FILE);
+        let mut index = None;
         let paths = if index_path.is_file() {
-            shard_paths(&index_path)?
-                .into_iter()
-                .map(|name| dir.join(name))
-                .collect()
+            let weight_map = weight_map(&index_path)?;
+            let mut names: Vec<&str> = Vec::new();
+            for (_, file) in &weight_map {
+                if !names.contains(&file.as_str()) {
+                    names.push(file);
+                }
+            }
+            let paths = names.into_iter().map(|name| dir.join(name)).collect();
+            index = Some((index_path, weight_map));
+            paths
         } else if single.is_file() {
             vec![single]
         } else {
@@ -60,12 +69,14 @@ impl CheckpointFiles {
                 Ok((path, map))
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(Self { dir, maps })
+        Ok(Self { dir, maps, index })
     }
 
-    /// Parses every file's header (validating that the data covers every declared tensor).
+    /// Parses every file's header (validating that the data covers every declared tensor);
+    /// with a shard index, checks that it lists exactly the tensors of each shard.
     fn parse(&self) -> Result<Vec<(&Path, SafeTensors<'_>)>> {
-        self.maps
+        let parsed = self
+            .maps
             .iter()
             .map(|(path, map)| {
                 SafeTensors::deserialize(map)
@@ -75,12 +86,78 @@ impl CheckpointFiles {
                         message: e.to_string(),
                     })
             })
-            .collect()
+            .collect::<Result<Vec<_>>>()?;
+        if let Some((index_path, weight_map)) = &self.index {
+            check_index(index_path, weight_map, &parsed)?;
+        }
+        Ok(parsed)
     }
 }
 
-/// The distinct shard file names of an index, in first-appearance order.
-fn shard_paths(index_path: &Path) -> Result<Vec<String>> {
+/// The index is the checkpoint's table of contents: a tensor of a shard that the index does
+/// not list (or lists in another shard), or an entry whose shard does not hold that tensor, is
+/// an error naming the index and `weight_map.<tensor>` — not silently loaded, nor skipped.
+fn check_index(
+    index_path: &Path,
+    weight_map: &[(String, String)],
+    parsed: &[(&Path, SafeTensors<'_>)],
+) -> Result<()> {
+    let listed: HashMap<&str, &str> = weight_map.iter().map(|(t, f)| (t.as_str(), f.as_str())).collect();
+    let problem = |tensor: &str, value: String, reason: String| Qwen3Error::Unsupported {
+        path: index_path.to_path_buf(),
+        field: format!("weight_map.{tensor}"),
+        value,
+        reason,
+    };
+    let mut held: HashMap<&str, Vec<String>> = HashMap::new();
+    for (path, st) in parsed {
+        let file = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mut names = st.names();
+        names.sort();
+        for name in names {
+            match listed.get(name) {
+                Some(&f) if f == file => {}
+                Some(&f) => {
+                    return Err(problem(
+                        name,
+                        format!("{f:?}"),
+                        format!("the tensor is stored in {file}, not in {f}"),
+                    ));
+                }
+                None => {
+                    return Err(problem(
+                        name,
+                        "(absent)".into(),
+                        format!("{file} holds this tensor but the index does not list it"),
+                    ));
+                }
+            }
+            held.entry(name).or_default().push(file.clone());
+        }
+    }
+    for (tensor, file) in weight_map {
+        if !held
+            .get(tensor.as_str())
+            .is_some_and(|files| files.contains(file))
+        {
+            return Err(problem(
+                tensor,
+                format!("{file:?}"),
+                format!("{file} does not hold this tensor"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl CheckpointFiles {}
+
+/// The `weight_map` of an index (tensor → shard file name), in file order, each shard name
+/// checked to be a plain file name inside the folder.
+fn weight_map(index_path: &Path) -> Result<Vec<(String, String)>> {
     let text = std::fs::read_to_string(index_path).map_err(|source| Qwen3Error::Io {
         path: index_path.to_path_buf(),
         source,
@@ -95,7 +172,7 @@ fn shard_paths(index_path: &Path) -> Result<Vec<String>> {
             field: "weight_map".into(),
         });
     };
-    let mut names: Vec<String> = Vec::new();
+    let mut entries = Vec::with_capacity(map.len());
     for (tensor, file) in map {
         let Some(file) = file.as_str() else {
             return Err(Qwen3Error::Unsupported {
@@ -113,11 +190,9 @@ fn shard_paths(index_path: &Path) -> Result<Vec<String>> {
                 reason: reason.into(),
             });
         }
-        if !names.iter().any(|n| n == file) {
-            names.push(file.to_owned());
-        }
+        entries.push((tensor.clone(), file.to_owned()));
     }
-    Ok(names)
+    Ok(entries)
 }
 
 /// A shard named by an index must be a plain file name: the index of a downloaded checkpoint

@@ -36,3 +36,75 @@ fn saved_checkpoint_loads_back_identically() {
         }
     }
 }
+
+/// Issue 18, items 9 and 12: a full disk after `model.safetensors` and before `config.json`
+/// is a write error ("cannot write …/config.json", not "cannot read"), and the folder keeps the
+/// previous checkpoint whole — or, saved for the first time, does not appear at all; the same
+/// for a PEFT adapter folder.
+#[test]
+fn full_disk_between_the_two_files_is_a_write_error_and_keeps_the_old_folder() {
+    use spec_actions_core::io::fault;
+    let device = Default::default();
+    let model = load_qwen3::<Flex>(data("tiny"), &device).expect("fixture loads");
+    let root = tempfile::tempdir().expect("temp dir");
+    let dir = root.path().join("model");
+
+    // first save: nothing appears
+    fault::fail_after(Some(1));
+    let err = model.save_hf(&dir).expect_err("the disk fills after the weights");
+    fault::fail_after(None);
+    let message = err.to_string();
+    assert!(message.starts_with("cannot write "), "{message}");
+    assert!(
+        message.contains(&*dir.join("config.json").to_string_lossy()),
+        "{message}"
+    );
+    assert!(!dir.exists(), "no half folder");
+    assert_eq!(
+        std::fs::read_dir(root.path()).unwrap().count(),
+        0,
+        "no temp folder"
+    );
+
+    // over a complete folder: the old one stays whole
+    model.save_hf(&dir).expect("saves");
+    let before = std::fs::read(dir.join("model.safetensors")).unwrap();
+    let mut other = model.config.clone();
+    other.rms_norm_eps = 1e-5;
+    let changed = other.init::<Flex>(&device);
+    fault::fail_after(Some(1));
+    let err = changed
+        .save_hf(&dir)
+        .expect_err("the disk fills after the weights");
+    fault::fail_after(None);
+    assert!(err.to_string().contains("config.json"), "{err}");
+    assert_eq!(std::fs::read(dir.join("model.safetensors")).unwrap(), before);
+    assert_eq!(
+        Qwen3Config::from_file(dir.join("config.json"))
+            .unwrap()
+            .rms_norm_eps,
+        model.config.rms_norm_eps
+    );
+    load_qwen3::<Flex>(&dir, &device).expect("the old folder still loads");
+
+    // a PEFT adapter folder: the same
+    let adapter = root.path().join("adapter");
+    let lora = spec_actions_qwen3::lora::LoraConfig::default();
+    let with_lora = model.with_new_lora(&lora);
+    fault::fail_after(Some(1));
+    let err = with_lora
+        .peft_adapter(&lora)
+        .write(&adapter)
+        .expect_err("disk full");
+    fault::fail_after(None);
+    assert!(
+        err.to_string()
+            .contains(&*adapter.join("adapter_config.json").to_string_lossy()),
+        "{err}"
+    );
+    assert!(!adapter.exists());
+    with_lora.peft_adapter(&lora).write(&adapter).expect("writes");
+    assert!(
+        adapter.join("adapter_config.json").exists() && adapter.join("adapter_model.safetensors").exists()
+    );
+}

@@ -484,3 +484,86 @@ fn eos_token_ids_out_of_range_name_the_field() {
         std::fs::write(&config, &original).unwrap();
     }
 }
+
+/// Issue 18, item 12: an index that leaves out a tensor its shard holds loaded anyway (every
+/// tensor of each shard was read); so did one that names the wrong shard. Both are now errors
+/// naming the index and `weight_map.<tensor>`; an entry whose shard lacks the tensor too.
+#[test]
+fn an_index_that_disagrees_with_its_shards_names_the_entry() {
+    const FIRST: &str = "model-00001-of-00002.safetensors";
+    const SECOND: &str = "model-00002-of-00002.safetensors";
+    type Edit = Box<dyn Fn(&mut serde_json::Map<String, Value>) -> String>;
+    let edits: Vec<(Edit, &str)> = vec![
+        (
+            Box::new(|map| {
+                let tensor = map.keys().next().unwrap().clone();
+                map.remove(&tensor);
+                tensor
+            }),
+            "does not list it",
+        ),
+        (
+            Box::new(|map| {
+                let (tensor, _) = map.iter().find(|(_, f)| *f == FIRST).unwrap();
+                let tensor = tensor.clone();
+                map.insert(tensor.clone(), Value::from(SECOND));
+                tensor
+            }),
+            "is stored in",
+        ),
+        (
+            Box::new(|map| {
+                map.insert("model.layers.9.mlp.up_proj.weight".into(), Value::from(FIRST));
+                "model.layers.9.mlp.up_proj.weight".into()
+            }),
+            "does not hold this tensor",
+        ),
+    ];
+    for (edit, reason) in edits {
+        let dir = Scratch::copy_of("tiny-untied-sharded-bf16");
+        let index = dir.path(SHARD_INDEX);
+        let mut value: Value = serde_json::from_str(&std::fs::read_to_string(&index).unwrap()).unwrap();
+        let tensor = edit(value["weight_map"].as_object_mut().unwrap());
+        std::fs::write(&index, value.to_string()).unwrap();
+        match dir.load() {
+            Qwen3Error::Unsupported {
+                path,
+                field,
+                reason: why,
+                ..
+            } => {
+                assert_eq!(path, index);
+                assert_eq!(field, format!("weight_map.{tensor}"));
+                assert!(why.contains(reason), "{why}");
+            }
+            other => panic!("{reason}: {other}"),
+        }
+    }
+}
+
+/// Issue 18, item 12: an adapter tensor stored as I32 was reported twice, once for its dtype
+/// and once as a false "missing tensor". Now once, for its dtype (and a wrong rank once too).
+#[test]
+fn an_unreadable_adapter_tensor_is_reported_once() {
+    use spec_actions_qwen3::lora::{LoraError, PeftAdapter};
+    let dir = Scratch::copy_of("tiny/lora");
+    let bytes = std::fs::read(dir.path("adapter_model.safetensors")).unwrap();
+    let target = SafeTensors::deserialize(&bytes).unwrap().names()[0].to_string();
+    dir.edit_tensors("adapter_model.safetensors", |name, dtype, shape, data| {
+        if name == target {
+            (Dtype::I32, shape, data)
+        } else {
+            (dtype, shape, data)
+        }
+    });
+    match PeftAdapter::read(&dir.0) {
+        Err(LoraError::Tensors { problems, .. }) => {
+            assert_eq!(problems.len(), 1, "{problems:?}");
+            assert!(
+                problems[0].contains(&target) && problems[0].contains("I32"),
+                "{problems:?}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -462,10 +462,17 @@ impl Trainer {
         device: &B::Device,
     ) -> Result<(TrainModel<B>, TrainReport), TrainError> {
         let c = &self.config;
-        if train.is_empty() || c.batch_size == 0 || c.grad_accum == 0 {
-            return Err(TrainError::Setup(
-                "empty training set, batch size or accumulation".into(),
-            ));
+        for (bad, what) in [
+            (
+                train.is_empty(),
+                "the training set is empty: no example to train on",
+            ),
+            (c.batch_size == 0, "batch_size is 0"),
+            (c.grad_accum == 0, "grad_accum is 0"),
+        ] {
+            if bad {
+                return Err(TrainError::Setup(what.into()));
+            }
         }
         // Every trainable tensor becomes a fresh parameter that requires a gradient, whatever
         // the model was loaded with (a loaded checkpoint trained in full has frozen weights).

@@ -324,3 +324,41 @@ fn small_sft_run_drives_heldout_loss_well_below_its_start() {
     println!("held-out loss {start:.3} → {end:.3}");
     assert!(end < 0.5 * start, "held-out loss {start} → {end}");
 }
+
+/// Issue 18, item 12: an empty training set, a batch size of 0 and an accumulation of 0 were
+/// one message ("empty training set, batch size or accumulation"); each now says which.
+#[test]
+fn each_empty_setting_is_named() {
+    let device = Default::default();
+    let objective = SftObjective { pad_id: 0 };
+    let example = LabeledTokens {
+        ids: vec![1, 2, 3],
+        labels: vec![IGNORE, 2, 3],
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (train, batch_size, grad_accum, expected) in [
+        (vec![], 2, 1, "the training set is empty"),
+        (vec![example.clone()], 0, 1, "batch_size is 0"),
+        (vec![example.clone()], 2, 0, "grad_accum is 0"),
+    ] {
+        let config = TrainerConfig {
+            batch_size,
+            grad_accum,
+            progress: false,
+            ..TrainerConfig::default()
+        };
+        let err = Trainer::new(config, dir.path(), LoraConfig::default())
+            .fit(
+                tiny_model(Some(&LoraConfig::default())),
+                &objective,
+                &train,
+                None,
+                &device,
+            )
+            .expect_err("nothing to train");
+        assert!(
+            matches!(&err, TrainError::Setup(m) if m.contains(expected)),
+            "{err}"
+        );
+    }
+}

@@ -263,6 +263,13 @@ impl GateTable {
     /// (ii) The threshold with the best dev accuracy among those with mean cost ≤ `budget`
     /// (ties: the cheaper).
     pub fn calibrate_budget(&self, budget: f64) -> Result<Calibration> {
+        if !(budget.is_finite() && budget >= 0.0) {
+            return Err(VerifyError::BadOption {
+                what: "cost budget",
+                value: budget,
+                expected: "a finite number ≥ 0",
+            });
+        }
         self.require_dev()?;
         let sweep = self.sweep();
         let best = sweep

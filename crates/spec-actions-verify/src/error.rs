@@ -83,6 +83,18 @@ pub enum VerifyError {
         right_id: String,
     },
 
+    /// A recording replayed by the study lacks the rows of a split it needs (dev to calibrate
+    /// the thresholds, eval to measure the policies).
+    #[error(
+        "{path}: the recording has no {split} rows ({rows} rows in all); a replay calibrates \
+         thresholds on dev and measures the policies on eval, so it needs rows of both"
+    )]
+    MissingSplit {
+        path: PathBuf,
+        split: &'static str,
+        rows: usize,
+    },
+
     /// A calibration or a sweep was given no examples.
     #[error("{what}: no examples")]
     Empty { what: String },
@@ -98,6 +110,14 @@ pub enum VerifyError {
     /// A requested rate is outside [0, 1].
     #[error("{what} must lie in [0, 1], got {value}")]
     OutOfRange { what: &'static str, value: f64 },
+
+    /// A study option is out of its range (a NaN, a negative budget or time).
+    #[error("{what} is {value}, expected {expected}")]
+    BadOption {
+        what: &'static str,
+        value: f64,
+        expected: &'static str,
+    },
 
     /// Serialising an output failed.
     #[error("serialising {what}: {source}")]

@@ -4,14 +4,14 @@
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use spec_actions_core::io::{FileError, atomic_write};
+use spec_actions_core::io::{FileError, StagedWrites};
 use spec_actions_core::{ConfigResult, Example, ExampleRecord, RANDOM_BASELINE, ResultsFile};
 
 use crate::decision_log::{DecisionLog, Route};
 use crate::error::{Result, VerifyError};
 use crate::latency::LatencyModel;
 use crate::policy::Policy;
-use crate::recorded::write_jsonl;
+use crate::recorded::write_jsonl_staged;
 use crate::roles::Roles;
 
 /// One policy run over a list of examples.
@@ -119,12 +119,34 @@ pub fn results_file(title: impl Into<String>, runs: &[PolicyRun]) -> ResultsFile
 
 /// Write any serialisable value as pretty JSON, atomically.
 pub fn write_json<T: Serialize>(path: &Path, value: &T, what: &'static str) -> Result<()> {
-    atomic_write(path, |w| {
-        serde_json::to_writer_pretty(&mut *w, value)
-            .map_err(|source| VerifyError::Serialize { what, source })?;
+    let mut staged = StagedWrites::new();
+    write_json_staged(&mut staged, path, value, what)?;
+    staged.commit()?;
+    Ok(())
+}
+
+/// [`write_json`] into a set of files that appear together ([`StagedWrites::commit`]).
+pub fn write_json_staged<T: Serialize>(
+    staged: &mut StagedWrites,
+    path: &Path,
+    value: &T,
+    what: &'static str,
+) -> Result<()> {
+    staged.write(path, |w| {
+        serde_json::to_writer_pretty(&mut *w, value).map_err(|source| serialize_error(path, what, source))?;
         std::io::Write::write_all(w, b"\n").map_err(|e| FileError::new("write", path, e))?;
         Ok::<(), VerifyError>(())
     })
+}
+
+/// A serializer's error while writing `path`: an I/O failure underneath (a full disk) is a
+/// [`FileError`] naming the file, anything else [`VerifyError::Serialize`].
+pub(crate) fn serialize_error(path: &Path, what: &'static str, source: serde_json::Error) -> VerifyError {
+    if source.is_io() {
+        let io: std::io::Error = source.into();
+        return FileError::new("write", path, io).into();
+    }
+    VerifyError::Serialize { what, source }
 }
 
 /// One line of a decision-log file: the configuration, its record (with the ledger) and why.
@@ -137,6 +159,14 @@ pub struct LoggedDecision {
 
 /// Write every decision of `runs` as JSONL, atomically.
 pub fn write_decision_logs(path: &Path, runs: &[PolicyRun]) -> Result<()> {
+    let mut staged = StagedWrites::new();
+    write_decision_logs_staged(&mut staged, path, runs)?;
+    staged.commit()?;
+    Ok(())
+}
+
+/// [`write_decision_logs`] into a set of files that appear together ([`StagedWrites::commit`]).
+pub fn write_decision_logs_staged(staged: &mut StagedWrites, path: &Path, runs: &[PolicyRun]) -> Result<()> {
     let rows: Vec<LoggedDecision> = runs
         .iter()
         .flat_map(|run| {
@@ -151,7 +181,7 @@ pub fn write_decision_logs(path: &Path, runs: &[PolicyRun]) -> Result<()> {
                 })
         })
         .collect();
-    write_jsonl(path, &rows, "decision log")
+    write_jsonl_staged(staged, path, &rows, "decision log")
 }
 
 /// Read a decision-log file written by [`write_decision_logs`].

@@ -69,7 +69,7 @@ pub use decision_log::{
 pub use error::{Result, VerifyError};
 pub use evaluate::{
     LoggedDecision, PolicyRun, RunSummary, read_decision_logs, results_file, run_policy, write_decision_logs,
-    write_json,
+    write_decision_logs_staged, write_json, write_json_staged,
 };
 pub use latency::{LatencyModel, RoleLatency};
 pub use oracle::{GateReport, OracleAnalysis};

@@ -42,7 +42,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use spec_actions_core::io::{FileError, atomic_write};
+use spec_actions_core::io::{FileError, StagedWrites};
 use spec_actions_core::{Action, ActionKind, CostModel, Example, ModelCall, ModelRole, Split};
 
 use crate::error::{Result, VerifyError};
@@ -326,6 +326,8 @@ pub struct RecordedSet {
     /// rows in order checks its hint against contiguous memory instead of one heap string per row.
     ids: String,
     id_ends: Vec<usize>,
+    /// Where the rows come from (a path, or `<memory>`), for error messages.
+    origin: PathBuf,
 }
 
 impl RecordedSet {
@@ -365,6 +367,7 @@ impl RecordedSet {
             index,
             ids,
             id_ends,
+            origin: origin.to_path_buf(),
         })
     }
 
@@ -391,6 +394,12 @@ impl RecordedSet {
     /// Write as JSONL, atomically.
     pub fn write_jsonl(&self, path: &Path) -> Result<()> {
         write_jsonl(path, &self.rows, "recorded example")
+    }
+
+    /// Where the rows come from: the file read, or the origin given to
+    /// [`RecordedSet::from_rows`].
+    pub fn origin(&self) -> &Path {
+        &self.origin
     }
 
     pub fn rows(&self) -> &[RecordedExample] {
@@ -464,11 +473,25 @@ impl RecordedSet {
     }
 }
 
-/// Write `rows` as JSONL to `path` through [`atomic_write`].
+/// Write `rows` as JSONL to `path`, atomically.
 pub(crate) fn write_jsonl<T: Serialize>(path: &Path, rows: &[T], what: &'static str) -> Result<()> {
-    atomic_write(path, |w| {
+    let mut staged = StagedWrites::new();
+    write_jsonl_staged(&mut staged, path, rows, what)?;
+    staged.commit()?;
+    Ok(())
+}
+
+/// [`write_jsonl`] into a set of files that appear together ([`StagedWrites::commit`]).
+pub(crate) fn write_jsonl_staged<T: Serialize>(
+    staged: &mut StagedWrites,
+    path: &Path,
+    rows: &[T],
+    what: &'static str,
+) -> Result<()> {
+    staged.write(path, |w| {
         for row in rows {
-            serde_json::to_writer(&mut *w, row).map_err(|source| VerifyError::Serialize { what, source })?;
+            serde_json::to_writer(&mut *w, row)
+                .map_err(|source| crate::evaluate::serialize_error(path, what, source))?;
             w.write_all(b"\n").map_err(|e| FileError::new("write", path, e))?;
         }
         Ok::<(), VerifyError>(())

@@ -8,12 +8,13 @@
 use std::path::Path;
 
 use serde::Serialize;
+use spec_actions_core::io::StagedWrites;
 use spec_actions_core::{ActionKind, CostModel, ResultsFile, Split};
 
 use crate::{
     Calibration, CalibrationTarget, CascadeTier, Confidence, GateReport, GateTable, LatencyModel,
-    OracleAnalysis, Policy, PolicyRun, ProposalSource, RecordedSet, ReplayRoles, Result, Sweep, results_file,
-    run_policy, write_decision_logs, write_json,
+    OracleAnalysis, Policy, PolicyRun, ProposalSource, RecordedSet, ReplayRoles, Result, Sweep, VerifyError,
+    results_file, run_policy, write_decision_logs_staged, write_json_staged,
 };
 
 /// What the study calibrates and how it models latency.
@@ -40,6 +41,37 @@ impl Default for StudyOptions {
             greedy_only: false,
             samples: 3,
         }
+    }
+}
+
+impl StudyOptions {
+    /// Every option in its range, before any work: fallback rates in [0, 1], budgets and the
+    /// read execution time finite and ≥ 0 (a NaN or a negative value would otherwise be
+    /// dropped without a word: no threshold meets it).
+    pub fn check(&self) -> Result<()> {
+        for &rate in &self.fallback_rates {
+            if !(0.0..=1.0).contains(&rate) {
+                return Err(VerifyError::OutOfRange {
+                    what: "target fallback rate",
+                    value: rate,
+                });
+            }
+        }
+        let non_negative = |what, value: f64| {
+            if value.is_finite() && value >= 0.0 {
+                Ok(())
+            } else {
+                Err(VerifyError::BadOption {
+                    what,
+                    value,
+                    expected: "a finite number ≥ 0",
+                })
+            }
+        };
+        for &budget in &self.budgets {
+            non_negative("cost budget", budget)?;
+        }
+        non_negative("read execution time (ms)", self.read_exec_ms)
     }
 }
 
@@ -149,8 +181,18 @@ fn second_tier(calibrations: &[Calibration], greedy_only: bool) -> Option<Policy
 
 /// Runs the study on `set` (dev rows calibrate, eval rows evaluate), priced by `costs`.
 pub fn run_study(set: &RecordedSet, costs: &CostModel, options: &StudyOptions) -> Result<Study> {
+    options.check()?;
     let mut replay = ReplayRoles::new(set, costs);
     let (dev, eval) = (set.examples(Split::Dev), set.examples(Split::Eval));
+    for (split, examples) in [("dev", &dev), ("eval", &eval)] {
+        if examples.is_empty() {
+            return Err(VerifyError::MissingSplit {
+                path: set.origin().to_path_buf(),
+                split,
+                rows: set.len(),
+            });
+        }
+    }
     let mut exec = [0.0; ActionKind::COUNT];
     exec[ActionKind::FileRead.index()] = options.read_exec_ms;
     exec[ActionKind::Retrieval.index()] = options.read_exec_ms;
@@ -268,12 +310,22 @@ impl Study {
         out
     }
 
-    /// Writes `results.json` (the given file), `decisions.jsonl`, `sweeps.json` and `analysis.json`.
+    /// Writes `results.json` (the given file), `decisions.jsonl`, `sweeps.json` and
+    /// `analysis.json` as one set ([`StagedWrites`]): all four are written and fsynced before
+    /// any replaces its old version, so a full disk leaves the previous four (or none) and
+    /// never a new `results.json` beside another run's decisions. Errors name the file.
     pub fn write(&self, results: &ResultsFile, out_dir: &Path) -> Result<()> {
-        results.write(out_dir.join("results.json"))?;
-        write_decision_logs(&out_dir.join("decisions.jsonl"), &self.runs)?;
-        write_json(&out_dir.join("sweeps.json"), &self.sweeps, "sweeps")?;
-        write_json(&out_dir.join("analysis.json"), &self.analysis, "analysis")?;
+        let mut staged = StagedWrites::new();
+        results.write_staged(&mut staged, out_dir.join("results.json"))?;
+        write_decision_logs_staged(&mut staged, &out_dir.join("decisions.jsonl"), &self.runs)?;
+        write_json_staged(&mut staged, &out_dir.join("sweeps.json"), &self.sweeps, "sweeps")?;
+        write_json_staged(
+            &mut staged,
+            &out_dir.join("analysis.json"),
+            &self.analysis,
+            "analysis",
+        )?;
+        staged.commit()?;
         Ok(())
     }
 }

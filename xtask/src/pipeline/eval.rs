@@ -20,7 +20,8 @@ use spec_actions_verify::{RecordedExample, RecordedSet, memory_origin, record_cl
 use super::classifier::load_classifier;
 use super::preset::{Finetune, Preset, Role};
 use super::train::{
-    COMPUTE, TRAINED_ADAPTER, TRAINED_MODEL, base_model, encoder_for, model_dir, read_head, split_examples,
+    COMPUTE, TRAINED_ADAPTER, TRAINED_MODEL, base_model, encoder_for, is_complete_checkpoint, model_dir,
+    read_head, split_examples,
 };
 use super::{BoxError, RunDir, bar};
 use crate::config::Prices;
@@ -35,7 +36,7 @@ fn trained<B: Backend>(
     let spec = preset.role(role);
     if let Finetune::Full = spec.finetune {
         let dir = model_dir(run, role).join(TRAINED_MODEL);
-        if !dir.join("model.safetensors").exists() {
+        if !is_complete_checkpoint(&dir) {
             return Err(format!(
                 "no trained model in {}: run `cargo xtask train-all` first",
                 dir.display()
@@ -96,14 +97,26 @@ const RECORD_CHUNK: usize = 24;
 /// study in `<run>/eval/heldout/`.
 pub fn eval_stage<B: Backend>(run: &RunDir, preset: &Preset, device: &B::Device) -> Result<(), BoxError> {
     run.stage("eval", |dir| {
-        let encoder = encoder_for(&preset.cheap.source)?;
+        let cheap = trained::<B>(run, preset, Role::Cheap, device)?;
+        let strong = trained::<B>(run, preset, Role::Strong, device)?;
+        let verifier = trained::<B>(run, preset, Role::Verifier, device)?;
+        let reward = trained::<B>(run, preset, Role::Reward, device)?;
+        // Every prompt recorded, with the tokens decoded after it, fits every model's context,
+        // whatever the data (as in training).
+        let context = [&cheap, &strong, &verifier, &reward]
+            .iter()
+            .map(|m| m.config.max_position_embeddings)
+            .min()
+            .unwrap_or(usize::MAX);
+        let encoder = encoder_for(&preset.cheap.source)?
+            .with_max_tokens(context.saturating_sub(preset.decode.max_new_tokens));
         let models = LiveModels {
             encoder,
-            cheap: trained::<B>(run, preset, Role::Cheap, device)?,
-            strong: trained::<B>(run, preset, Role::Strong, device)?,
-            verifier: trained::<B>(run, preset, Role::Verifier, device)?,
+            cheap,
+            strong,
+            verifier,
             reward: (
-                trained::<B>(run, preset, Role::Reward, device)?,
+                reward,
                 match preset.judge_format {
                     JudgeFormat::Prompted => Some(read_head::<B>(
                         &model_dir(run, Role::Reward).join("score_head.safetensors"),
@@ -327,6 +340,7 @@ mod tests {
     /// model.
     #[test]
     fn parameter_counts_come_from_the_config_and_match_the_tensors() {
+        let _rng = super::super::rng_lock();
         let shapes = tiny_shapes();
         let mut untied = shapes[0].clone();
         untied.tie_word_embeddings = false;

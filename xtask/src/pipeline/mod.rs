@@ -161,6 +161,15 @@ pub fn bar(len: u64, what: &str) -> indicatif::ProgressBar {
     bar
 }
 
+/// burn's backend RNG is process-global: tests that initialise models (`B::seed` + `init`)
+/// take this lock, so that a test comparing two seeded runs is not disturbed by another one
+/// drawing from the RNG in parallel.
+#[cfg(test)]
+pub(crate) fn rng_lock() -> std::sync::MutexGuard<'static, ()> {
+    static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    RNG.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

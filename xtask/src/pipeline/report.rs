@@ -35,3 +35,34 @@ pub fn report_stage(run: &RunDir) -> Result<(), BoxError> {
     println!("report written to {}", out.display());
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 18, item 12: `xtask report` into a folder it cannot write said "Permission
+    /// denied" without the file (or named a temp file). Now the error names the report file.
+    /// (`report` points into /proc, which nobody can write, root included.)
+    #[test]
+    fn an_unwritable_report_folder_names_the_file() {
+        let root = tempfile::tempdir().expect("temp dir");
+        let run = RunDir::new(root.path(), "tiny");
+        let eval = run.stage_dir("eval");
+        std::fs::create_dir_all(&eval).expect("eval folder");
+        std::fs::copy(
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../crates/spec-actions-frontier/tests/data/smoke-results.json"
+            ),
+            eval.join("results.json"),
+        )
+        .expect("results");
+        std::os::unix::fs::symlink("/proc/self", run.stage_dir("report")).expect("symlink");
+        let message = report_stage(&run).expect_err("/proc is not writable").to_string();
+        let file = run.stage_dir("report").join("frontier.svg");
+        assert!(
+            message.starts_with(&format!("write {}: ", file.display())),
+            "{message}"
+        );
+    }
+}

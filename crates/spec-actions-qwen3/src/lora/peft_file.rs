@@ -104,11 +104,15 @@ impl PeftAdapter {
 
         let mut problems = Vec::new();
         let mut halves: BTreeMap<AdapterSite, (Option<Matrix>, Option<Matrix>)> = BTreeMap::new();
+        // Every LoRA key in the file, read or not: one that is present but unusable (a dtype,
+        // a shape) is reported once, for what it is, never also as missing.
+        let mut present = std::collections::BTreeSet::new();
         for (name, view) in st.tensors() {
             let Some((site, which)) = AdapterSite::parse_key(&name) else {
                 problems.push(format!("unexpected tensor `{name}`"));
                 continue;
             };
+            present.insert((site.clone(), which));
             if !config.targets(site.module) {
                 problems.push(format!(
                     "tensor `{name}` is for `{}`, which target_modules does not list",
@@ -153,7 +157,9 @@ impl PeftAdapter {
                 }
                 (a, _) => {
                     let missing = if a.is_none() { 'A' } else { 'B' };
-                    problems.push(format!("missing tensor `{}`", site.peft_key(missing)));
+                    if !present.contains(&(site.clone(), missing)) {
+                        problems.push(format!("missing tensor `{}`", site.peft_key(missing)));
+                    }
                 }
             }
         }
@@ -163,7 +169,8 @@ impl PeftAdapter {
         Ok(PeftAdapter { config, sites })
     }
 
-    /// Writes the folder atomically: the weights (f32, metadata `format: pt`) then the config.
+    /// Writes the folder as a whole ([`spec_actions_core::io::atomic_write_dir`]): the weights
+    /// (f32, metadata `format: pt`) and the config appear together or not at all.
     pub fn write(&self, dir: &Path) -> Result<(), LoraError> {
         let mut views = Vec::with_capacity(self.sites.len() * 2);
         let le = |values: &[f32]| values.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>();
@@ -188,7 +195,6 @@ impl PeftAdapter {
             path: path.clone(),
             message: e.to_string(),
         })?;
-        spec_actions_core::io::atomic_write_bytes(&path, &bytes)?;
         let config_text =
             serde_json::to_string_pretty(&self.config.to_adapter_config_json()).map_err(|e| {
                 LoraError::Config {
@@ -197,8 +203,18 @@ impl PeftAdapter {
                     reason: e.to_string(),
                 }
             })?;
-        spec_actions_core::io::atomic_write_bytes(&dir.join(ADAPTER_CONFIG), config_text.as_bytes())?;
-        Ok(())
+        // One folder: the weights never appear without their config (or the reverse).
+        spec_actions_core::io::atomic_write_dir(dir, |tmp| {
+            spec_actions_core::io::atomic_write_bytes(&tmp.join(ADAPTER_WEIGHTS), &bytes)?;
+            spec_actions_core::io::atomic_write_bytes(&tmp.join(ADAPTER_CONFIG), config_text.as_bytes())
+        })
+        .map_err(|e: spec_actions_core::io::FileError| {
+            LoraError::Write(spec_actions_core::io::FileError::new(
+                e.op,
+                crate::hf_save::named_in(dir, &e.path),
+                e.source,
+            ))
+        })
     }
 }
 
