@@ -492,6 +492,11 @@ pub struct StudyConfig {
     /// Execution time (ms) of a file_read or retrieval, for policy H's latency.
     #[serde(default = "zero")]
     pub read_exec_ms: NonNegative,
+    /// The policy families to study (absent: all): names from
+    /// `spec_actions_verify::study::POLICY_FAMILIES` (`"C"`, `"F-margin"`, `"K→A"`, …); A and B
+    /// always run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policies: Option<Vec<String>>,
 }
 
 fn zero() -> NonNegative {
@@ -505,6 +510,7 @@ impl Default for StudyConfig {
             budgets: [0.3, 0.6].map(NonNegative).to_vec(),
             greedy_only: false,
             read_exec_ms: NonNegative(0.0),
+            policies: None,
         }
     }
 }

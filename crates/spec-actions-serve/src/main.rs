@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use burn::backend::Flex;
 use clap::{Args, Parser, Subcommand};
 use spec_actions_serve::{
     ModelPaths, OperatingPoint, RoleSource, RunFolder, ServeOptions, Speculator, bind, load_models,
@@ -14,6 +13,15 @@ use spec_actions_serve::{
 };
 use spec_actions_train::live::DecodeSettings;
 use spec_actions_verify::Policy;
+
+/// The backend the service runs on: burn's Flex on CPU; CUDA with `--features cuda` (the
+/// speculator and its batching are backend-generic).
+#[cfg(not(feature = "cuda"))]
+type ServeBackend = burn::backend::Flex;
+/// The backend the service runs on: burn's Flex on CPU; CUDA with `--features cuda` (the
+/// speculator and its batching are backend-generic).
+#[cfg(feature = "cuda")]
+type ServeBackend = burn::backend::Cuda;
 
 #[derive(Parser)]
 #[command(
@@ -105,7 +113,7 @@ fn role(spec: &str) -> RoleSource {
     }
 }
 
-fn build(args: &ServeArgs) -> Result<(Speculator<Flex>, PathBuf), String> {
+fn build(args: &ServeArgs) -> Result<(Speculator<ServeBackend>, PathBuf), String> {
     let device = Default::default();
     if let Some(dir) = &args.run {
         let run = RunFolder::open(dir).map_err(|e| e.to_string())?;
@@ -114,7 +122,7 @@ fn build(args: &ServeArgs) -> Result<(Speculator<Flex>, PathBuf), String> {
             None => OperatingPoint::default(),
         };
         let (spec, row) = run
-            .speculator::<Flex>(&point, &device)
+            .speculator::<ServeBackend>(&point, &device)
             .map_err(|e| e.to_string())?;
         println!(
             "serving {} — {} — chosen by `{point}`: eval accuracy {:.4}, mean cost {:.4} units{}",
@@ -160,8 +168,8 @@ fn build(args: &ServeArgs) -> Result<(Speculator<Flex>, PathBuf), String> {
         classifier: args.classifier.clone(),
     };
     let names = ["cheap", "strong", "verifier", "reward"].map(|r| format!("serve:{r}"));
-    let models =
-        load_models::<Flex>(&paths, names, DecodeSettings::default(), &device).map_err(|e| e.to_string())?;
+    let models = load_models::<ServeBackend>(&paths, names, DecodeSettings::default(), &device)
+        .map_err(|e| e.to_string())?;
     let classifier = match &paths.classifier {
         Some(p) => Some((
             spec_actions_baseline::KindClassifier::load(p).map_err(|e| format!("{}: {e}", p.display()))?,

@@ -111,6 +111,10 @@ pub enum VerifyError {
     #[error("{what} must lie in [0, 1], got {value}")]
     OutOfRange { what: &'static str, value: f64 },
 
+    /// A policy family name that no study has (see `study::POLICY_FAMILIES`).
+    #[error("unknown policy family `{name}` (known: {known})")]
+    UnknownPolicy { name: String, known: String },
+
     /// A study option is out of its range (a NaN, a negative budget or time).
     #[error("{what} is {value}, expected {expected}")]
     BadOption {

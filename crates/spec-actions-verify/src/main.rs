@@ -123,6 +123,7 @@ fn run(cli: Cli) -> Result<()> {
                 read_exec_ms,
                 greedy_only,
                 samples: 3,
+                policies: None,
             },
         ),
         Command::Explain {

@@ -30,6 +30,32 @@ pub struct StudyOptions {
     pub greedy_only: bool,
     /// Sampled proposals per example in the recording (policy E's n; study: 3).
     pub samples: usize,
+    /// The policy families to study (`None`: every one). A and B always run (the anchors of
+    /// every comparison). A name matches a family by its letters before any `[`: `C` is C and
+    /// C[G], `F-margin` is F-margin[G,k=2], `K→A` the cascade K→A; see [`POLICY_FAMILIES`].
+    pub policies: Option<Vec<String>>,
+}
+
+/// The family names [`StudyOptions::policies`] accepts.
+pub const POLICY_FAMILIES: [&str; 11] = [
+    "A",
+    "B",
+    "H",
+    "K",
+    "C",
+    "D",
+    "E",
+    "F",
+    "F-margin",
+    "K→A",
+    "K→F-margin",
+];
+
+/// Whether `policy` is studied under `names` (see [`StudyOptions::policies`]).
+fn studied(names: Option<&[String]>, policy: &Policy) -> bool {
+    let family = crate::calibrate::family(policy);
+    let base = family.split('[').next().unwrap_or(&family);
+    names.is_none_or(|names| names.iter().any(|n| n == base))
 }
 
 impl Default for StudyOptions {
@@ -40,6 +66,7 @@ impl Default for StudyOptions {
             read_exec_ms: 0.0,
             greedy_only: false,
             samples: 3,
+            policies: None,
         }
     }
 }
@@ -70,6 +97,14 @@ impl StudyOptions {
         };
         for &budget in &self.budgets {
             non_negative("cost budget", budget)?;
+        }
+        for name in self.policies.iter().flatten() {
+            if !POLICY_FAMILIES.contains(&name.as_str()) {
+                return Err(VerifyError::UnknownPolicy {
+                    name: name.clone(),
+                    known: POLICY_FAMILIES.join(", "),
+                });
+            }
         }
         non_negative("read execution time (ms)", self.read_exec_ms)
     }
@@ -205,6 +240,7 @@ pub fn run_study(set: &RecordedSet, costs: &CostModel, options: &StudyOptions) -
             source: ProposalSource::Greedy,
         },
     ];
+    let names = options.policies.as_deref();
     if !options.greedy_only {
         policies.push(Policy::CheapOnly {
             source: ProposalSource::OnePass { k: 1 },
@@ -217,11 +253,22 @@ pub fn run_study(set: &RecordedSet, costs: &CostModel, options: &StudyOptions) -
     if classified {
         policies.push(Policy::Classifier);
     }
+    // A and B always; the other fixed policies as asked.
+    let anchors = policies.len().min(2);
+    let mut k = 0;
+    policies.retain(|p| {
+        k += 1;
+        k <= anchors || studied(names, p)
+    });
     // 2. Gated policies, calibrated on dev; sweeps on dev and eval.
     let (mut calibrations, mut gates, mut sweeps): (Vec<Calibration>, Vec<GateReport>, Vec<Sweep>) =
         Default::default();
     let greedy_only = options.greedy_only || options.samples == 0;
     let mut families = gate_families(greedy_only, options.samples);
+    families.retain(|f| studied(names, f));
+    if classified && families.is_empty() {
+        families.extend(cascade_families(None).into_iter().filter(|f| studied(names, f)));
+    }
     let mut i = 0;
     while i < families.len() {
         let family = families[i];
@@ -242,7 +289,11 @@ pub fn run_study(set: &RecordedSet, costs: &CostModel, options: &StudyOptions) -
         sweeps.push(eval_table.sweep());
         // After the LLM gates: the cascades, K→F using F's calibrated threshold.
         if classified && i == families.len() && !matches!(family, Policy::Cascade { .. }) {
-            families.extend(cascade_families(second_tier(&calibrations, greedy_only)));
+            families.extend(
+                cascade_families(second_tier(&calibrations, greedy_only))
+                    .into_iter()
+                    .filter(|f| studied(names, f)),
+            );
         }
     }
     // Calibrations that land on the same configuration (same printed threshold) run once.

@@ -422,3 +422,65 @@ fn a_live_classifier_decides_as_its_replay() {
     assert!(k.config.accuracy >= 0.7, "{}", k.config.accuracy);
     assert!(routes.iter().any(|r| r.contains("Accepted")), "{routes:?}");
 }
+
+/// `StudyOptions::policies` keeps A, B and exactly the named families (a letter names every
+/// source of it: `C` is C and C[G]); an unknown name is refused before any work.
+#[test]
+fn the_study_runs_only_the_named_policy_families() {
+    let rows: Vec<RecordedExample> = classified_set()
+        .rows()
+        .iter()
+        .flat_map(|r| {
+            let mut eval = r.clone();
+            eval.id = format!("{}-eval", r.id);
+            eval.split = Split::Eval;
+            [r.clone(), eval]
+        })
+        .collect();
+    let set = RecordedSet::from_rows(rows, &memory_origin()).unwrap();
+    let costs = CostModel::default();
+    let family = |name: &str| {
+        name.split('@')
+            .next()
+            .unwrap()
+            .split('[')
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    let all = run_study(&set, &costs, &StudyOptions::default()).unwrap();
+    let all_families: std::collections::BTreeSet<String> =
+        all.runs.iter().map(|r| family(&r.config.name)).collect();
+    for wanted in [vec!["C", "K→A"], vec!["F-margin"], vec!["K"]] {
+        let options = StudyOptions {
+            policies: Some(wanted.iter().map(|s| s.to_string()).collect()),
+            ..StudyOptions::default()
+        };
+        let study = run_study(&set, &costs, &options).unwrap();
+        let got: std::collections::BTreeSet<String> =
+            study.runs.iter().map(|r| family(&r.config.name)).collect();
+        let mut expected: std::collections::BTreeSet<String> =
+            ["A", "B"].iter().map(|s| s.to_string()).collect();
+        expected.extend(
+            wanted
+                .iter()
+                .map(|s| s.to_string())
+                .filter(|f| all_families.contains(f)),
+        );
+        assert_eq!(got, expected, "asked for {wanted:?}");
+        assert!(
+            study
+                .sweeps
+                .iter()
+                .all(|s| wanted.contains(&family(&s.family).as_str()))
+        );
+    }
+    let options = StudyOptions {
+        policies: Some(vec!["Z".into()]),
+        ..StudyOptions::default()
+    };
+    let err = run_study(&set, &costs, &options)
+        .err()
+        .expect("unknown family refused");
+    assert!(err.to_string().contains("unknown policy family `Z`"), "{err}");
+}

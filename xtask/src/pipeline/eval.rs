@@ -170,6 +170,7 @@ pub fn eval_stage<B: Backend>(run: &RunDir, preset: &Preset, device: &B::Device)
             samples: preset.samples,
             greedy_only: preset.study.greedy_only,
             read_exec_ms: preset.study.read_exec_ms.0,
+            policies: preset.study.policies.clone(),
         };
         let majority_kind = run
             .finished("datasets")

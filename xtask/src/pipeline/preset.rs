@@ -294,6 +294,17 @@ impl Preset {
             weights: mixing_weights(d),
             negatives: d.negatives,
         };
+        for (i, name) in c.study.policies.iter().flatten().enumerate() {
+            if !spec_actions_verify::study::POLICY_FAMILIES.contains(&name.as_str()) {
+                return Err(loaded.error_at(
+                    &format!("study.policies.{i}"),
+                    format!(
+                        "unknown policy family {name:?} (known: {})",
+                        spec_actions_verify::study::POLICY_FAMILIES.join(", ")
+                    ),
+                ));
+            }
+        }
         let r = &c.roles;
         let role = |name: &str, spec: &RoleConfig| -> Result<RoleSpec, ConfigError> {
             role_spec(loaded, name, spec, seed, models_dir.as_deref())
@@ -552,6 +563,16 @@ mod tests {
             .expect_err("bad value")
             .to_string();
         assert!(err.contains("data.dev_fraction"), "{err}");
+        // A policy family no study has (`[study]` is the file's last table).
+        let text = format!("{}policies = [\"C\", \"Z\"]\n", crate::config::SHIPPED[0].1);
+        let loaded = LoadedConfig::parse(&text, Path::new("my.toml")).expect("parses");
+        let err = Preset::from_config(&loaded, None, None)
+            .expect_err("unknown family")
+            .to_string();
+        assert!(err.contains("study.policies.1") && err.contains("\"Z\""), "{err}");
+        let with = set(&["study.policies=[\"C\", \"K→A\"]"]).expect("override");
+        let p = Preset::from_config(&with, None, None).expect("resolves");
+        assert_eq!(p.study.policies, Some(vec!["C".to_string(), "K→A".to_string()]));
         // In a file: the line, the key, the file.
         let text = crate::config::SHIPPED[0].1.replace("steps = 240", "steps = 0");
         let err = LoadedConfig::parse(&text, Path::new("my.toml"))
@@ -563,8 +584,8 @@ mod tests {
             "{err}"
         );
         let text = crate::config::SHIPPED[0].1.replace(
-            "kind_weight = 16\nsteps = 60",
-            "kind_weight = 16\nsteps = 60\nsped = 2",
+            "kind_weight = 16\nsteps = 100",
+            "kind_weight = 16\nsteps = 100\nsped = 2",
         );
         let err = LoadedConfig::parse(&text, Path::new("my.toml"))
             .expect_err("unknown")
