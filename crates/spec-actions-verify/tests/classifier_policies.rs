@@ -268,10 +268,9 @@ fn recordings_without_the_classifier_still_load() {
     assert!(err.to_string().contains("classifier.kind_probs.repair"), "{err}");
 }
 
-/// The study adds K and both cascades when every row has the classifier, none otherwise.
-#[test]
-fn the_study_adds_k_and_the_cascades_when_recorded() {
-    let rows: Vec<RecordedExample> = classified_set()
+/// The classified rows as dev rows, and a copy of each as an eval row.
+fn dev_and_eval_rows() -> Vec<RecordedExample> {
+    classified_set()
         .rows()
         .iter()
         .flat_map(|r| {
@@ -280,7 +279,13 @@ fn the_study_adds_k_and_the_cascades_when_recorded() {
             eval.split = Split::Eval;
             [r.clone(), eval]
         })
-        .collect();
+        .collect()
+}
+
+/// The study adds K and both cascades when every row has the classifier, none otherwise.
+#[test]
+fn the_study_adds_k_and_the_cascades_when_recorded() {
+    let rows = dev_and_eval_rows();
     let costs = CostModel::default();
     let options = StudyOptions::default();
     let with = run_study(
@@ -427,16 +432,7 @@ fn a_live_classifier_decides_as_its_replay() {
 /// source of it: `C` is C and C[G]); an unknown name is refused before any work.
 #[test]
 fn the_study_runs_only_the_named_policy_families() {
-    let rows: Vec<RecordedExample> = classified_set()
-        .rows()
-        .iter()
-        .flat_map(|r| {
-            let mut eval = r.clone();
-            eval.id = format!("{}-eval", r.id);
-            eval.split = Split::Eval;
-            [r.clone(), eval]
-        })
-        .collect();
+    let rows = dev_and_eval_rows();
     let set = RecordedSet::from_rows(rows, &memory_origin()).unwrap();
     let costs = CostModel::default();
     let family = |name: &str| {
