@@ -12,13 +12,14 @@
 
 use burn::prelude::*;
 
+use spec_actions_core::metrics::roc_auc;
 use spec_actions_qwen3::action_prompts::{IGNORE, LabeledTokens};
 
 use crate::objective::{
     TokenBatch, bradley_terry_loss, causal_lm_loss, choice_logits, choice_loss, gather_rows,
     head_weighted_causal_lm_loss, hidden_states, last_token_scores, log_sum_exp,
 };
-use crate::trainer::{BatchLoss, Objective, TrainModel};
+use crate::trainer::{BatchLoss, HeldOut, Objective, TrainModel};
 
 /// Causal-LM loss on the answer tokens (the proposer's SFT).
 #[derive(Debug, Clone)]
@@ -400,6 +401,28 @@ impl Objective for KindVerdictObjective {
     }
 }
 
+impl KindVerdictObjective {
+    /// The held-out loss and ROC-AUC of `set` from one pass of `ℓ` values: the loss of
+    /// [`Objective::loss`] (averaged per row, computed on the host in f64) and the AUC of
+    /// `ℓ` (equivalently of P(ACCEPT) = `e^ℓ`) against the verdicts — NaN when `set` lacks a
+    /// class.
+    pub fn held_out<B: Backend>(&self, model: &TrainModel<B>, set: &[KindVerdictExample], device: &B::Device) -> HeldOut {
+        let questions: Vec<&KindQuestion> = set.iter().map(|e| &e.question).collect();
+        let ll = kind_log_likelihood_values(&model.qwen, &questions, self.pad_id, device);
+        let loss = ll
+            .iter()
+            .zip(set)
+            .map(|(&l, e)| if e.accept { -l } else { -(1.0 - l.exp()).max(1e-6).ln() })
+            .sum::<f64>()
+            / set.len().max(1) as f64;
+        let scored: Vec<(f64, bool)> = ll.into_iter().zip(set.iter().map(|e| e.accept)).collect();
+        HeldOut {
+            loss,
+            metric: Some(roc_auc(&scored).unwrap_or(f64::NAN)),
+        }
+    }
+}
+
 /// A kind-likelihood reward pair: one prompt, the better and the worse action's kind tokens.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KindPreferencePair {
@@ -436,6 +459,25 @@ impl Objective for KindRewardObjective {
         BatchLoss {
             sum: bradley_terry_loss(ll.clone().narrow(0, 0, n), ll.narrow(0, n, n)),
             tokens: questions.iter().map(|q| q.prompt.len() + q.kind.len()).sum(),
+        }
+    }
+}
+
+impl KindRewardObjective {
+    /// The held-out loss and pairwise accuracy of `set` from one pass of `ℓ` values: the
+    /// Bradley–Terry loss of [`Objective::loss`] (averaged per pair, on the host in f64) and
+    /// the share of pairs whose better action scores strictly higher.
+    pub fn held_out<B: Backend>(&self, model: &TrainModel<B>, set: &[KindPreferencePair], device: &B::Device) -> HeldOut {
+        let questions: Vec<&KindQuestion> = set.iter().flat_map(|p| [&p.better, &p.worse]).collect();
+        let ll = kind_log_likelihood_values(&model.qwen, &questions, self.pad_id, device);
+        let n = set.len().max(1) as f64;
+        // softplus(w − b) = −log σ(b − w), in its overflow-free form
+        let softplus = |x: f64| x.max(0.0) + (-x.abs()).exp().ln_1p();
+        let loss = ll.chunks_exact(2).map(|bw| softplus(bw[1] - bw[0])).sum::<f64>() / n;
+        let right = ll.chunks_exact(2).filter(|bw| bw[0] > bw[1]).count();
+        HeldOut {
+            loss,
+            metric: Some(right as f64 / n),
         }
     }
 }

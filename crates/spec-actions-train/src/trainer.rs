@@ -370,8 +370,20 @@ pub struct TrainReport {
     /// Mean training loss of each optimizer step, from step 0 (resumed steps included).
     pub losses: Vec<f64>,
     pub eval_losses: Vec<(u64, f64)>,
+    /// The held-out evaluation after the last step: `None` without a held-out set, or when
+    /// the run resumed from a checkpoint at its last step (nothing was evaluated).
+    #[serde(default)]
+    pub last_eval: Option<HeldOut>,
     pub final_checkpoint: PathBuf,
     pub resumed_from: Option<u64>,
+}
+
+/// What one held-out evaluation measured: the objective's mean loss and, when the run has
+/// one, the metric the run is for (a held-out AUC or accuracy).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct HeldOut {
+    pub loss: f64,
+    pub metric: Option<f64>,
 }
 
 /// Saved alongside every checkpoint.
@@ -454,11 +466,32 @@ impl Trainer {
     /// `metrics.jsonl` — the learning curve of what the run is for, beside its loss.
     pub fn fit_with_metric<B: AutodiffBackend, O: Objective>(
         &self,
-        mut model: TrainModel<B>,
+        model: TrainModel<B>,
         objective: &O,
         train: &[O::Example],
         eval: Option<&[O::Example]>,
         metric: Option<impl Fn(&TrainModel<B::InnerBackend>) -> f64>,
+        device: &B::Device,
+    ) -> Result<(TrainModel<B>, TrainReport), TrainError> {
+        let held_out = eval.map(|set| {
+            move |valid: &TrainModel<B::InnerBackend>| HeldOut {
+                loss: evaluate(valid, objective, set, self.config.batch_size, device),
+                metric: metric.as_ref().map(|m| m(valid)),
+            }
+        });
+        self.fit_with_eval(model, objective, train, held_out, device)
+    }
+
+    /// [`Trainer::fit`] with the held-out evaluation given as one function of the
+    /// gradient-free model, run every `eval_every` steps and after the last: for objectives
+    /// whose loss and metric come from the same scores, one pass over the held-out set
+    /// instead of two (see [`HeldOut`]).
+    pub fn fit_with_eval<B: AutodiffBackend, O: Objective>(
+        &self,
+        mut model: TrainModel<B>,
+        objective: &O,
+        train: &[O::Example],
+        held_out: Option<impl Fn(&TrainModel<B::InnerBackend>) -> HeldOut>,
         device: &B::Device,
     ) -> Result<(TrainModel<B>, TrainReport), TrainError> {
         let c = &self.config;
@@ -482,6 +515,7 @@ impl Trainer {
         let mut optimizer = AdamW::<B::InnerBackend>::new(c.adamw.clone());
         let mut losses = Vec::new();
         let mut eval_losses = Vec::new();
+        let mut last_eval = None;
         let mut start = 0;
         let mut resumed_from = None;
         if let Some(dir) = self.latest_checkpoint() {
@@ -587,12 +621,14 @@ impl Trainer {
 
             // 4. evaluation, metrics, progress, checkpoint
             let done = step + 1;
-            let (eval_loss, eval_metric) = match eval {
-                Some(set) if done % c.eval_every.max(1) == 0 || done == c.total_steps => {
-                    let valid = model.valid();
-                    let l = evaluate(&valid, objective, set, c.batch_size, device);
-                    eval_losses.push((done, l));
-                    (Some(l), metric.as_ref().map(|m| m(&valid)))
+            let (eval_loss, eval_metric) = match &held_out {
+                Some(measure) if done % c.eval_every.max(1) == 0 || done == c.total_steps => {
+                    let measured = measure(&model.valid());
+                    eval_losses.push((done, measured.loss));
+                    if done == c.total_steps {
+                        last_eval = Some(measured);
+                    }
+                    (Some(measured.loss), measured.metric)
                 }
                 _ => (None, None),
             };
@@ -625,6 +661,7 @@ impl Trainer {
             steps: c.total_steps,
             losses,
             eval_losses,
+            last_eval,
             final_checkpoint,
             resumed_from,
         };

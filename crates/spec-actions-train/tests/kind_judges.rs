@@ -4,6 +4,9 @@
 //!   transformers fixture);
 //! - the verifier's loss is the binary cross-entropy of `e^ℓ` and the reward model's the
 //!   Bradley–Terry loss of the likelihoods, computed by hand from those scores;
+//! - each judge's one-pass held-out evaluation (`held_out`: loss and metric from one set of
+//!   scores) equals the trainer's `evaluate` loss and the AUC / pairwise accuracy computed
+//!   separately, and `fit_with_eval` reports the evaluation of the model it returns;
 //! - a small judge trained on ACCEPT / REJECT rows of a learnable task separates them on
 //!   held-out rows far better than at its start.
 
@@ -19,7 +22,7 @@ use spec_actions_train::tasks::{
     KindPreferencePair, KindQuestion, KindRewardObjective, KindVerdictExample, KindVerdictObjective,
     kind_log_likelihood_values,
 };
-use spec_actions_train::trainer::{Objective, TrainModel, Trainer, TrainerConfig};
+use spec_actions_train::trainer::{Objective, TrainModel, Trainer, TrainerConfig, evaluate};
 
 type B = Autodiff<Flex>;
 
@@ -182,4 +185,75 @@ fn a_small_kind_likelihood_verifier_learns_to_separate_right_from_wrong_kinds() 
     let end = held_out_auc(&trained.valid().qwen, &heldout);
     println!("held-out AUC {start:.3} → {end:.3}");
     assert!(end > 0.9 && end > start + 0.2, "held-out AUC {start} → {end}");
+}
+
+#[test]
+fn one_pass_held_out_equals_the_separate_loss_and_metric() {
+    let device = Default::default();
+    let model = TrainModel {
+        qwen: tiny_model(),
+        score_head: None,
+    }
+    .valid();
+    // verifier rows of both classes; the loss is averaged per row
+    let verdicts = verdict_task(24, 3);
+    let objective = KindVerdictObjective { pad_id: 0 };
+    let got = objective.held_out(&model, &verdicts, &device);
+    let want_loss = evaluate(&model, &objective, &verdicts, 5, &device);
+    assert!((got.loss - want_loss).abs() < 1e-4 * want_loss.abs().max(1.0), "{} vs {want_loss}", got.loss);
+    let want_auc = held_out_auc(&model.qwen, &verdicts);
+    assert!((got.metric.expect("an AUC") - want_auc).abs() < 1e-12);
+
+    // reward pairs: an ACCEPT row's kind is the better one of its pair
+    let pairs: Vec<KindPreferencePair> = verdicts
+        .chunks(2)
+        .map(|p| KindPreferencePair {
+            better: p[0].question.clone(),
+            worse: KindQuestion {
+                prompt: p[0].question.prompt.clone(),
+                kind: p[1].question.kind.clone(),
+            },
+        })
+        .collect();
+    let objective = KindRewardObjective { pad_id: 0 };
+    let got = objective.held_out(&model, &pairs, &device);
+    let want_loss = evaluate(&model, &objective, &pairs, 5, &device);
+    assert!((got.loss - want_loss).abs() < 1e-4 * want_loss.abs().max(1.0), "{} vs {want_loss}", got.loss);
+    let refs: Vec<&KindQuestion> = pairs.iter().flat_map(|p| [&p.better, &p.worse]).collect();
+    let ll = kind_log_likelihood_values(&model.qwen, &refs, 0, &device);
+    let right = ll.chunks(2).filter(|bw| bw[0] > bw[1]).count() as f64 / pairs.len() as f64;
+    assert_eq!(got.metric, Some(right));
+}
+
+#[test]
+fn fit_with_eval_reports_the_evaluation_of_the_model_it_returns() {
+    let device = Default::default();
+    let (train, heldout) = (verdict_task(32, 1), verdict_task(16, 2));
+    let model = TrainModel {
+        qwen: tiny_model(),
+        score_head: None,
+    };
+    let objective = KindVerdictObjective { pad_id: 0 };
+    let dir = tempfile::tempdir().expect("dir");
+    let config = TrainerConfig {
+        total_steps: 6,
+        batch_size: 8,
+        lr: 1e-2,
+        warmup_steps: 1,
+        checkpoint_every: 100,
+        eval_every: 4,
+        progress: false,
+        ..TrainerConfig::default()
+    };
+    let held_out = |m: &TrainModel<Flex>| objective.held_out(m, &heldout, &device);
+    let (trained, report) = Trainer::new(config, dir.path(), Default::default())
+        .fit_with_eval(model, &objective, &train, Some(held_out), &device)
+        .expect("trains");
+    // evaluated at step 4 and after the last step (6)
+    assert_eq!(report.eval_losses.iter().map(|(s, _)| *s).collect::<Vec<_>>(), [4, 6]);
+    let last = report.last_eval.expect("evaluated after the last step");
+    assert_eq!(last.loss, report.eval_losses[1].1);
+    let again = objective.held_out(&trained.valid(), &heldout, &device);
+    assert!((last.loss - again.loss).abs() < 1e-9, "{} vs {}", last.loss, again.loss);
+    assert_eq!(last.metric, again.metric);
 }
