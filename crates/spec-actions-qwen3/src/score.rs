@@ -68,14 +68,42 @@ impl ScoringItem<'_> {
 /// longest, and padding is attended by nothing. Equal to scoring each item alone up to the
 /// rounding of a batched pass; one weight read for every item, which is what makes it pay
 /// on a CPU with a small model.
-///
-/// # Shapes
-/// - one forward pass of `[items, max packed_len]` tokens; the LM head runs on the predicting
-///   positions only (`Σ 1 + packed candidate tokens` rows)
 pub fn score_continuations_batch<B: Backend>(
     model: &Qwen3<B>,
     items: &[ScoringItem<'_>],
 ) -> Result<Vec<Vec<CandidateScore>>> {
+    if items.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut picked = host(continuation_log_probs(model, items)?).into_iter();
+    Ok(items
+        .iter()
+        .map(|item| {
+            item.candidates
+                .iter()
+                .map(|candidate| {
+                    let token_logprobs: Vec<f32> =
+                        picked.by_ref().take(candidate.len()).collect();
+                    CandidateScore {
+                        total: token_logprobs.iter().sum(),
+                        token_logprobs,
+                    }
+                })
+                .collect()
+        })
+        .collect())
+}
+
+/// `log p(token | prompt, earlier candidate tokens)` of every candidate token of every item,
+/// from one forward pass of the items' packed rows — differentiable, so a trainer can score
+/// several continuations of one prompt for the price of one prompt.
+///
+/// # Shapes
+/// - one forward pass of `[items, max packed_len]` tokens; the LM head runs on the predicting
+///   positions only (`Σ 1 + packed candidate tokens` rows)
+/// - returns `[Σ over items and candidates of the candidate's length]`, item by item,
+///   candidate by candidate, token by token
+pub fn continuation_log_probs<B: Backend>(model: &Qwen3<B>, items: &[ScoringItem<'_>]) -> Result<Tensor<B, 1>> {
     for item in items {
         validate_tokens(model, item.prompt, "the prompt")?;
         if item.candidates.is_empty() {
@@ -86,7 +114,7 @@ pub fn score_continuations_batch<B: Backend>(
         }
     }
     if items.is_empty() {
-        return Ok(Vec::new());
+        return Err(Qwen3Error::InvalidInput("no item to score".into()));
     }
     let device = model.embed_tokens.weight.device();
     let width = items.iter().map(ScoringItem::packed_len).max().unwrap_or(0);
@@ -141,8 +169,8 @@ pub fn score_continuations_batch<B: Backend>(
     let input = Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [items.len(), width]), &device);
     let hidden = model.forward_hidden(input, &ctx, None, None);
 
-    // 3. Log-probabilities at the distinct predicting positions only, then each candidate
-    //    token's own entry.
+    // 3. Log-softmax at the distinct predicting positions only, then each candidate token's
+    //    own entry.
     let mut at: Vec<usize> = predict.iter().map(|&(p, _)| p).collect();
     at.sort_unstable();
     at.dedup();
@@ -164,35 +192,8 @@ pub fn score_continuations_batch<B: Backend>(
             (k * vocab + token as usize) as i64
         })
         .collect();
-    let picked = host(
-        log_probs
-            .reshape([at.len() * vocab])
-            .select(0, Tensor::from_data(TensorData::new(flat, [predict.len()]), &device)),
-    );
-
-    // 4. Back to items and candidates, in the order `predict` was filled.
-    let mut picked = picked.into_iter();
-    Ok(items
-        .iter()
-        .map(|item| {
-            let mut scores: Vec<CandidateScore> = item
-                .candidates
-                .iter()
-                .map(|_| CandidateScore {
-                    token_logprobs: Vec::new(),
-                    total: 0.0,
-                })
-                .collect();
-            for (c, candidate) in item.candidates.iter().enumerate() {
-                for _ in 0..candidate.len() {
-                    let lp = picked.next().unwrap_or(f32::NAN);
-                    scores[c].token_logprobs.push(lp);
-                    scores[c].total += lp;
-                }
-            }
-            scores
-        })
-        .collect())
+    let flat = Tensor::<B, 1, Int>::from_data(TensorData::new(flat, [predict.len()]), &device);
+    Ok(log_probs.reshape([at.len() * vocab]).select(0, flat))
 }
 
 fn host<B: Backend, const D: usize>(tensor: Tensor<B, D>) -> Vec<f32> {

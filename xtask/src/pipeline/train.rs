@@ -372,7 +372,7 @@ pub fn role_stage<B: AutodiffBackend>(
                         .collect()
                 };
                 let (train_set, held_set) = (verdicts(&train), verdicts(&heldout));
-                let objective = KindVerdictObjective { pad_id: pad };
+                let objective = KindVerdictObjective;
                 let model = TrainModel { qwen, score_head: None };
                 // loss and AUC from one pass over the held-out rows (NaN AUC without both classes)
                 let held_out = |model: &TrainModel<B::InnerBackend>| objective.held_out(model, &held_set, device);
@@ -402,7 +402,7 @@ pub fn role_stage<B: AutodiffBackend>(
                         .collect()
                 };
                 let (train_set, held_set) = (pairs(&train), pairs(&heldout));
-                let objective = KindRewardObjective { pad_id: pad };
+                let objective = KindRewardObjective;
                 let model = TrainModel { qwen, score_head: None };
                 // loss and pairwise accuracy from one pass over the held-out pairs
                 let held_out = |model: &TrainModel<B::InnerBackend>| objective.held_out(model, &held_set, device);

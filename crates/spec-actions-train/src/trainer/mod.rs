@@ -7,6 +7,12 @@
 //! `checkpoints/LATEST` naming the newest complete one. A killed run restarted on the same
 //! folder resumes from `LATEST` to the identical loss trajectory: the data order and dropout
 //! are pure functions of (seed, step), and the optimizer state is saved by tensor name.
+//!
+//! - this module: the loop ([`Trainer`]), its settings, the [`Objective`] trait and metrics;
+//! - [`TrainModel`] (`model.rs`): the model being trained and its trainable tensors by name;
+//! - [`CheckpointStore`] (`checkpoint.rs`): atomic checkpoints and resume;
+//! - `tensor_io.rs`: named tensors to and from safetensors files ([`write_tensors`],
+//!   [`read_tensors`]).
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -29,7 +35,16 @@ use spec_actions_core::io::{FileError, atomic_write, atomic_write_bytes};
 use spec_actions_qwen3::lora::{LoraConfig, LoraError};
 use spec_actions_qwen3::model::Qwen3;
 
-use crate::optim::{AdamW, AdamWConfig, LrSchedule, Moments, clip_coefficient};
+use crate::optim::{AdamW, AdamWConfig, LrSchedule, clip_coefficient};
+
+mod checkpoint;
+mod model;
+mod tensor_io;
+
+pub use checkpoint::{CheckpointStore, TrainerState};
+pub use model::{SCORE_HEAD, TrainModel};
+pub use tensor_io::{read_tensors, write_tensors};
+use model::EMBEDDING;
 
 /// Errors of a training run. None leaves a torn checkpoint behind.
 #[derive(Debug, thiserror::Error)]
@@ -137,192 +152,6 @@ impl TrainerConfig {
     }
 }
 
-/// A Qwen3 with LoRA adapters and an optional scalar head (reward model): what the trainer
-/// optimises. Its trainable tensors are named by PEFT's keys and `score.weight`.
-#[derive(Module, Debug)]
-pub struct TrainModel<B: Backend> {
-    pub qwen: Qwen3<B>,
-    /// `[hidden, 1]` scalar head of a reward model.
-    pub score_head: Option<Param<Tensor<B, 2>>>,
-}
-
-/// HF name of the token embedding (the LM head too when tied).
-const EMBEDDING: &str = "model.embed_tokens.weight";
-
-/// Name of the reward head's tensor.
-pub const SCORE_HEAD: &str = "score.weight";
-
-/// One trainable tensor of a model without adapters, reached by its HF name.
-enum WeightSlot<'a, B: Backend> {
-    /// A matrix (embedding `[vocab, hidden]`, or a projection in burn's `[d_in, d_out]` layout).
-    Matrix(&'a mut Param<Tensor<B, 2>>),
-    /// A norm gain `[dim]`, seen by the optimizer as `[1, dim]`.
-    Vector(&'a mut Param<Tensor<B, 1>>),
-}
-
-impl<B: Backend> TrainModel<B> {
-    /// Whether this model trains every base weight: it has no LoRA adapter attached. A
-    /// random-initialised base gives an adapter nothing to adapt, so small models made from
-    /// scratch train in full; real checkpoints get adapters ([`Qwen3::with_new_lora`]).
-    pub fn trains_all_weights(&self) -> bool {
-        !self.qwen.projections().iter().any(|(_, p)| p.has_lora())
-    }
-
-    /// Every base weight by its HF name (`model.layers.0.self_attn.q_proj.weight`, …), mutable.
-    fn weight_slots(&mut self) -> Vec<(String, WeightSlot<'_, B>)> {
-        let mut out = vec![(
-            EMBEDDING.to_string(),
-            WeightSlot::Matrix(&mut self.qwen.embed_tokens.weight),
-        )];
-        for (i, layer) in self.qwen.layers.iter_mut().enumerate() {
-            let p = format!("model.layers.{i}");
-            let a = &mut layer.self_attn;
-            let m = &mut layer.mlp;
-            for (name, proj) in [
-                ("self_attn.q_proj", &mut a.q_proj),
-                ("self_attn.k_proj", &mut a.k_proj),
-                ("self_attn.v_proj", &mut a.v_proj),
-                ("self_attn.o_proj", &mut a.o_proj),
-                ("mlp.gate_proj", &mut m.gate_proj),
-                ("mlp.up_proj", &mut m.up_proj),
-                ("mlp.down_proj", &mut m.down_proj),
-            ] {
-                out.push((
-                    format!("{p}.{name}.weight"),
-                    WeightSlot::Matrix(&mut proj.base.weight),
-                ));
-            }
-            for (name, norm) in [
-                ("self_attn.q_norm", &mut a.q_norm),
-                ("self_attn.k_norm", &mut a.k_norm),
-                ("input_layernorm", &mut layer.input_layernorm),
-                ("post_attention_layernorm", &mut layer.post_attention_layernorm),
-            ] {
-                out.push((format!("{p}.{name}.weight"), WeightSlot::Vector(&mut norm.weight)));
-            }
-        }
-        out.push((
-            "model.norm.weight".to_string(),
-            WeightSlot::Vector(&mut self.qwen.norm.weight),
-        ));
-        if let Some(head) = self.qwen.lm_head.as_mut() {
-            out.push((
-                "lm_head.weight".to_string(),
-                WeightSlot::Matrix(&mut head.base.weight),
-            ));
-        }
-        out
-    }
-
-    /// Every trainable tensor by name: the LoRA matrices (PEFT's keys) when adapters are
-    /// attached, otherwise every base weight (HF names; norm gains as `[1, dim]`); and the
-    /// reward head.
-    pub fn trainable(&self) -> BTreeMap<String, Tensor<B, 2>> {
-        let mut out = BTreeMap::new();
-        if self.trains_all_weights() {
-            // `weight_slots` needs `&mut`; cloning the module is cheap (tensors are shared).
-            let mut copy = self.clone();
-            for (name, slot) in copy.weight_slots() {
-                let value = match slot {
-                    WeightSlot::Matrix(p) => p.val(),
-                    WeightSlot::Vector(p) => p.val().unsqueeze::<2>(),
-                };
-                out.insert(name, value);
-            }
-        }
-        for (site, proj) in self.qwen.projections() {
-            if let Some(lora) = &proj.lora {
-                out.insert(site.peft_key('A'), lora.lora_a.val());
-                out.insert(site.peft_key('B'), lora.lora_b.val());
-            }
-        }
-        if let Some(head) = &self.score_head {
-            out.insert(SCORE_HEAD.to_string(), head.val());
-        }
-        out
-    }
-
-    /// The gradient of every trainable tensor that has one, by the names of
-    /// [`TrainModel::trainable`] and in its shapes.
-    pub fn gradients(&self, grads: &B::Gradients) -> BTreeMap<String, Tensor<B::InnerBackend, 2>>
-    where
-        B: AutodiffBackend,
-    {
-        let mut out = BTreeMap::new();
-        if self.trains_all_weights() {
-            let mut copy = self.clone();
-            for (name, slot) in copy.weight_slots() {
-                let grad = match slot {
-                    WeightSlot::Matrix(p) => p.val().grad(grads),
-                    WeightSlot::Vector(p) => p.val().grad(grads).map(|g| g.unsqueeze::<2>()),
-                };
-                if let Some(g) = grad {
-                    out.insert(name, g);
-                }
-            }
-        }
-        for (site, proj) in self.qwen.projections() {
-            if let Some(lora) = &proj.lora {
-                for (key, value) in [('A', &lora.lora_a), ('B', &lora.lora_b)] {
-                    if let Some(g) = value.val().grad(grads) {
-                        out.insert(site.peft_key(key), g);
-                    }
-                }
-            }
-        }
-        if let Some(g) = self.score_head.as_ref().and_then(|h| h.val().grad(grads)) {
-            out.insert(SCORE_HEAD.to_string(), g);
-        }
-        out
-    }
-
-    /// Replaces trainable tensors by name (values become new trainable parameters: leaves of
-    /// the autodiff graph, detached from whatever computed them).
-    /// Unknown names and shape mismatches are returned, nothing is partially applied.
-    pub fn set_trainable(&mut self, mut values: BTreeMap<String, Tensor<B, 2>>) -> Result<(), String> {
-        let current = self.trainable();
-        let mut problems = Vec::new();
-        for (name, value) in &values {
-            match current.get(name) {
-                None => problems.push(format!("`{name}` is not a trainable tensor of this model")),
-                Some(t) if t.dims() != value.dims() => problems.push(format!(
-                    "`{name}`: shape {:?}, the model has {:?}",
-                    value.dims(),
-                    t.dims()
-                )),
-                _ => {}
-            }
-        }
-        if !problems.is_empty() {
-            return Err(problems.join("; "));
-        }
-        if self.trains_all_weights() {
-            for (name, slot) in self.weight_slots() {
-                if let Some(v) = values.remove(&name) {
-                    match slot {
-                        WeightSlot::Matrix(p) => *p = Param::from_tensor(v.detach()),
-                        WeightSlot::Vector(p) => *p = Param::from_tensor(v.squeeze_dim::<1>(0).detach()),
-                    }
-                }
-            }
-        }
-        for (site, proj) in self.qwen.projections_mut() {
-            if let Some(lora) = proj.lora.as_mut() {
-                if let Some(a) = values.remove(&site.peft_key('A')) {
-                    lora.lora_a = Param::from_tensor(a.detach());
-                }
-                if let Some(b) = values.remove(&site.peft_key('B')) {
-                    lora.lora_b = Param::from_tensor(b.detach());
-                }
-            }
-        }
-        if let (Some(head), Some(v)) = (self.score_head.as_mut(), values.remove(SCORE_HEAD)) {
-            *head = Param::from_tensor(v.detach());
-        }
-        Ok(())
-    }
-}
-
 /// The loss of one micro-batch: a sum, and what the window's mean divides it by.
 pub struct BatchLoss<B: Backend> {
     /// `[1]` summed loss
@@ -386,16 +215,6 @@ pub struct HeldOut {
     pub metric: Option<f64>,
 }
 
-/// Saved alongside every checkpoint.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct TrainerState {
-    step: u64,
-    optimizer_step: u64,
-    config: TrainerConfig,
-    losses: Vec<f64>,
-    eval_losses: Vec<(u64, f64)>,
-}
-
 /// The training loop. Build with [`Trainer::new`], run with [`Trainer::fit`].
 pub struct Trainer {
     pub config: TrainerConfig,
@@ -430,15 +249,14 @@ impl Trainer {
         vec![EMBEDDING.to_string()]
     }
 
-    fn checkpoints_dir(&self) -> PathBuf {
-        self.run_dir.join("checkpoints")
+    /// The checkpoints of the run folder.
+    pub fn checkpoints(&self) -> CheckpointStore {
+        CheckpointStore::new(&self.run_dir)
     }
 
     /// The newest complete checkpoint of the run folder, if any.
     pub fn latest_checkpoint(&self) -> Option<PathBuf> {
-        let latest = fs::read_to_string(self.checkpoints_dir().join("LATEST")).ok()?;
-        let dir = self.checkpoints_dir().join(latest.trim());
-        dir.join("trainer_state.json").is_file().then_some(dir)
+        self.checkpoints().latest()
     }
 
     /// Trains `model` on `train` (resuming from the run folder's latest checkpoint if there is
@@ -518,8 +336,9 @@ impl Trainer {
         let mut last_eval = None;
         let mut start = 0;
         let mut resumed_from = None;
-        if let Some(dir) = self.latest_checkpoint() {
-            let state = self.load_checkpoint(&dir, &mut model, &mut optimizer, device)?;
+        let store = self.checkpoints();
+        if let Some(dir) = store.latest() {
+            let state = store.load(&dir, c, &mut model, &mut optimizer, device)?;
             start = state.step;
             losses = state.losses;
             eval_losses = state.eval_losses;
@@ -541,11 +360,21 @@ impl Trainer {
             seed: c.seed,
         };
         let bar = progress_bar(c, start);
-        let mut last_checkpoint = self.latest_checkpoint();
+        let mut last_checkpoint = store.latest();
+        let save = |step: u64, model: &TrainModel<B>, optimizer: &AdamW<B::InnerBackend>, losses: &[f64], eval_losses: &[(u64, f64)]| {
+            let state = TrainerState {
+                step,
+                optimizer_step: optimizer.step,
+                config: c.clone(),
+                losses: losses.to_vec(),
+                eval_losses: eval_losses.to_vec(),
+            };
+            store.save(&state, model, optimizer, &self.lora)
+        };
         for step in start..c.total_steps {
             let budget_spent = self.stop_after.is_some_and(|n| step >= start + n);
             if self.stop.load(Ordering::SeqCst) || budget_spent {
-                let checkpoint = self.save_checkpoint(step, &model, &optimizer, &losses, &eval_losses)?;
+                let checkpoint = save(step, &model, &optimizer, &losses, &eval_losses)?;
                 return Err(TrainError::Interrupted { step, checkpoint });
             }
             let started = Instant::now();
@@ -565,23 +394,13 @@ impl Trainer {
                         .collect()
                 })
                 .collect();
-            let window: usize = batches.iter().map(|b| objective.count(b)).sum::<usize>().max(1);
 
             // 2. accumulate gradients of the window's mean loss
-            let mut grads_sum: BTreeMap<String, Tensor<B::InnerBackend, 2>> = BTreeMap::new();
-            let mut loss_value = 0.0;
-            let mut tokens = 0;
-            for batch in &batches {
-                let out = objective.loss(&model, batch, device);
-                tokens += out.tokens;
-                let loss = out.sum.div_scalar(window as f64);
-                loss_value += loss.clone().into_scalar().elem::<f64>();
-                let grads = loss.backward();
-                for (name, g) in model.gradients(&grads) {
-                    let entry = grads_sum.remove(&name).map_or(g.clone(), |acc| acc + g);
-                    grads_sum.insert(name, entry);
-                }
-            }
+            let Accumulated {
+                mut grads_sum,
+                loss: loss_value,
+                tokens,
+            } = accumulate(&model, objective, &batches, device);
             if !loss_value.is_finite() {
                 return Err(TrainError::NonFiniteLoss {
                     step,
@@ -648,14 +467,13 @@ impl Trainer {
             bar.set_message(format!("loss {loss_value:.4} | {:.0} tok/s", m.tokens_per_s));
             bar.inc(1);
             if done % c.checkpoint_every.max(1) == 0 || done == c.total_steps {
-                last_checkpoint =
-                    Some(self.save_checkpoint(done, &model, &optimizer, &losses, &eval_losses)?);
+                last_checkpoint = Some(save(done, &model, &optimizer, &losses, &eval_losses)?);
             }
         }
         bar.finish_and_clear();
         let final_checkpoint = match last_checkpoint {
             Some(p) => p,
-            None => self.save_checkpoint(c.total_steps, &model, &optimizer, &losses, &eval_losses)?,
+            None => save(c.total_steps, &model, &optimizer, &losses, &eval_losses)?,
         };
         let report = TrainReport {
             steps: c.total_steps,
@@ -667,166 +485,43 @@ impl Trainer {
         };
         Ok((model, report))
     }
+}
 
-    /// Writes `checkpoints/step-NNNNNNN/` completely under a temporary name, renames it into
-    /// place, then points `LATEST` at it; older checkpoints but the previous one are removed.
-    ///
-    /// On failure (disk full, folder not writable) the temporary folder is removed, `LATEST`
-    /// and the checkpoint it names are untouched, and the error is
-    /// [`TrainError::CheckpointWrite`].
-    fn save_checkpoint<B: AutodiffBackend>(
-        &self,
-        step: u64,
-        model: &TrainModel<B>,
-        optimizer: &AdamW<B::InnerBackend>,
-        losses: &[f64],
-        eval_losses: &[(u64, f64)],
-    ) -> Result<PathBuf, TrainError> {
-        let name = format!("step-{step:07}");
-        let tmp_dir = self.checkpoints_dir().join(format!(".{name}.tmp"));
-        self.write_checkpoint(&name, &tmp_dir, step, model, optimizer, losses, eval_losses)
-            .map_err(|source| {
-                if tmp_dir.is_dir() {
-                    let _ = fs::remove_dir_all(&tmp_dir);
-                }
-                TrainError::CheckpointWrite {
-                    step,
-                    checkpoint: self.checkpoints_dir().join(&name),
-                    last_checkpoint: self.latest_checkpoint(),
-                    source: Box::new(source),
-                }
-            })
+/// The gradients, loss and tokens of one accumulation window.
+struct Accumulated<B: AutodiffBackend> {
+    /// Gradient of the window's mean loss per trainable tensor.
+    grads_sum: BTreeMap<String, Tensor<B::InnerBackend, 2>>,
+    /// The window's mean loss.
+    loss: f64,
+    tokens: usize,
+}
+
+/// Runs every micro-batch of a window forward and backward, each loss divided by the
+/// window's normaliser (so the sum is the window's mean), and sums their gradients.
+fn accumulate<B: AutodiffBackend, O: Objective>(
+    model: &TrainModel<B>,
+    objective: &O,
+    batches: &[Vec<&O::Example>],
+    device: &B::Device,
+) -> Accumulated<B> {
+    let window: usize = batches.iter().map(|b| objective.count(b)).sum::<usize>().max(1);
+    let mut out = Accumulated {
+        grads_sum: BTreeMap::new(),
+        loss: 0.0,
+        tokens: 0,
+    };
+    for batch in batches {
+        let step = objective.loss(model, batch, device);
+        out.tokens += step.tokens;
+        let loss = step.sum.div_scalar(window as f64);
+        out.loss += loss.clone().into_scalar().elem::<f64>();
+        let grads = loss.backward();
+        for (name, g) in model.gradients(&grads) {
+            let entry = out.grads_sum.remove(&name).map_or(g.clone(), |acc| acc + g);
+            out.grads_sum.insert(name, entry);
+        }
     }
-
-    #[allow(clippy::too_many_arguments)]
-    fn write_checkpoint<B: AutodiffBackend>(
-        &self,
-        name: &str,
-        tmp_dir: &Path,
-        step: u64,
-        model: &TrainModel<B>,
-        optimizer: &AdamW<B::InnerBackend>,
-        losses: &[f64],
-        eval_losses: &[(u64, f64)],
-    ) -> Result<PathBuf, TrainError> {
-        let root = self.checkpoints_dir();
-        let final_dir = root.join(name);
-        if tmp_dir.is_dir() {
-            let _ = fs::remove_dir_all(tmp_dir);
-        }
-        fs::create_dir_all(tmp_dir).map_err(|e| FileError::new("create folder", tmp_dir, e))?;
-
-        // 1. trainable tensors and optimizer moments, by name
-        let trainable: Vec<(String, Tensor<B::InnerBackend, 2>)> = model
-            .trainable()
-            .into_iter()
-            .map(|(n, t)| (n, t.inner()))
-            .collect();
-        write_tensors(&tmp_dir.join("trainable.safetensors"), &trainable)?;
-        let mut moments = Vec::new();
-        for (n, m) in &optimizer.moments {
-            moments.push((format!("m.{n}"), m.m.clone()));
-            moments.push((format!("v.{n}"), m.v.clone()));
-        }
-        write_tensors(&tmp_dir.join("optimizer.safetensors"), &moments)?;
-        // 2. a PEFT adapter folder users can load as it is (a model trained in full has its
-        //    every weight in `trainable.safetensors` instead)
-        if !model.trains_all_weights() {
-            model
-                .qwen
-                .peft_adapter(&self.lora)
-                .write(&tmp_dir.join("adapter"))?;
-        }
-        // 3. trainer state last: its presence marks a complete checkpoint
-        let state = TrainerState {
-            step,
-            optimizer_step: optimizer.step,
-            config: self.config.clone(),
-            losses: losses.to_vec(),
-            eval_losses: eval_losses.to_vec(),
-        };
-        let text = serde_json::to_vec_pretty(&state).map_err(|e| TrainError::Setup(e.to_string()))?;
-        atomic_write_bytes(&tmp_dir.join("trainer_state.json"), &text)?;
-
-        // 4. into place; a folder of the same name (this step saved again, e.g. interrupted right
-        //    after resuming from it) is moved aside first and restored if the rename fails.
-        let aside = root.join(format!(".{name}.old"));
-        let replaced = final_dir.is_dir();
-        if replaced {
-            let _ = fs::remove_dir_all(&aside);
-            fs::rename(&final_dir, &aside).map_err(|e| FileError::new("rename", &final_dir, e))?;
-        }
-        if let Err(e) = fs::rename(tmp_dir, &final_dir) {
-            if replaced {
-                let _ = fs::rename(&aside, &final_dir);
-            }
-            return Err(FileError::new("rename into", &final_dir, e).into());
-        }
-        if replaced {
-            let _ = fs::remove_dir_all(&aside);
-        }
-        let previous = fs::read_to_string(root.join("LATEST")).ok();
-        atomic_write_bytes(&root.join("LATEST"), name.as_bytes())?;
-        // keep the new checkpoint and the one before it
-        if let Ok(entries) = fs::read_dir(&root) {
-            for entry in entries.flatten() {
-                let n = entry.file_name().to_string_lossy().into_owned();
-                let keep =
-                    n == name || Some(n.as_str()) == previous.as_deref().map(str::trim) || n == "LATEST";
-                if !keep && n.starts_with("step-") {
-                    let _ = fs::remove_dir_all(entry.path());
-                }
-            }
-        }
-        Ok(final_dir)
-    }
-
-    fn load_checkpoint<B: AutodiffBackend>(
-        &self,
-        dir: &Path,
-        model: &mut TrainModel<B>,
-        optimizer: &mut AdamW<B::InnerBackend>,
-        device: &B::Device,
-    ) -> Result<TrainerState, TrainError> {
-        let bad = |reason: String| TrainError::Checkpoint {
-            path: dir.to_path_buf(),
-            reason,
-        };
-        let state_path = dir.join("trainer_state.json");
-        let text = fs::read(&state_path).map_err(|e| bad(format!("trainer_state.json: {e}")))?;
-        let state: TrainerState =
-            serde_json::from_slice(&text).map_err(|e| bad(format!("trainer_state.json: {e}")))?;
-        if state.config.seed != self.config.seed || state.config.batch_size != self.config.batch_size {
-            return Err(bad(format!(
-                "it was trained with seed {} and batch size {}, this run asks for {} and {}; use another run folder",
-                state.config.seed, state.config.batch_size, self.config.seed, self.config.batch_size
-            )));
-        }
-        let values = read_tensors::<B::InnerBackend>(&dir.join("trainable.safetensors"), device)?;
-        let values = values
-            .into_iter()
-            .map(|(n, t)| (n, Tensor::from_inner(t)))
-            .collect();
-        model.set_trainable(values).map_err(bad)?;
-        let moments = read_tensors::<B::InnerBackend>(&dir.join("optimizer.safetensors"), device)?;
-        optimizer.step = state.optimizer_step;
-        optimizer.moments.clear();
-        for (name, m) in &moments {
-            if let Some(param) = name.strip_prefix("m.") {
-                let v = moments
-                    .get(&format!("v.{param}"))
-                    .ok_or_else(|| bad(format!("no second moment for `{param}`")))?;
-                optimizer.moments.insert(
-                    param.to_string(),
-                    Moments {
-                        m: m.clone(),
-                        v: v.clone(),
-                    },
-                );
-            }
-        }
-        Ok(state)
-    }
+    out
 }
 
 /// Mean loss of `set` (per the objective's normaliser), without gradients.
@@ -911,69 +606,3 @@ fn truncate_metrics(path: &Path, step: u64) -> Result<(), TrainError> {
     Ok(())
 }
 
-/// Named 2-D f32 tensors to a safetensors file, atomically.
-pub fn write_tensors<B: Backend>(path: &Path, tensors: &[(String, Tensor<B, 2>)]) -> Result<(), TrainError> {
-    let bad = |reason: String| TrainError::Checkpoint {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let data: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
-        .iter()
-        .map(|(n, t)| {
-            let values = t
-                .clone()
-                .into_data()
-                .convert::<f32>()
-                .to_vec::<f32>()
-                .map_err(|e| bad(format!("{n}: {e:?}")))?;
-            Ok((
-                n.clone(),
-                t.dims().to_vec(),
-                values.iter().flat_map(|v| v.to_le_bytes()).collect(),
-            ))
-        })
-        .collect::<Result<_, TrainError>>()?;
-    let views = data
-        .iter()
-        .map(|(n, shape, bytes)| {
-            safetensors::tensor::TensorView::new(Dtype::F32, shape.clone(), bytes)
-                .map(|v| (n.clone(), v))
-                .map_err(|e| bad(e.to_string()))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let bytes = safetensors::serialize(views, None).map_err(|e| bad(e.to_string()))?;
-    atomic_write(path, |w| {
-        w.write_all(&bytes)
-            .map_err(|e| TrainError::from(FileError::new("write", path, e)))
-    })
-}
-
-/// Reads every 2-D f32 tensor of a safetensors file by name.
-pub fn read_tensors<B: Backend>(
-    path: &Path,
-    device: &B::Device,
-) -> Result<BTreeMap<String, Tensor<B, 2>>, TrainError> {
-    let bad = |reason: String| TrainError::Checkpoint {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let bytes = fs::read(path).map_err(|e| bad(e.to_string()))?;
-    let st = SafeTensors::deserialize(&bytes).map_err(|e| bad(e.to_string()))?;
-    let mut out = BTreeMap::new();
-    for (name, view) in st.tensors() {
-        let [r, c] = match view.shape() {
-            [r, c] => [*r, *c],
-            s => return Err(bad(format!("`{name}` has shape {s:?}, expected 2 dimensions"))),
-        };
-        if view.dtype() != Dtype::F32 {
-            return Err(bad(format!("`{name}` is {:?}, expected F32", view.dtype())));
-        }
-        let values: Vec<f32> = view
-            .data()
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect();
-        out.insert(name, Tensor::from_data(TensorData::new(values, [r, c]), device));
-    }
-    Ok(out)
-}
