@@ -43,5 +43,7 @@ pub use generate::{
 pub use load_options::{LoadOptions, load_qwen3_with};
 pub use loader::load_qwen3;
 pub use model::{KvCache, Projection, Qwen3};
-pub use score::{CandidateScore, score_continuations};
+pub use score::{
+    CandidateScore, ScoringItem, continuation_log_probs, score_continuations, score_continuations_batch,
+};
 pub use tokenizer::{Qwen3Tokenizer, SpecialTokens, TokenizerError};

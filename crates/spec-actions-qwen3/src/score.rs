@@ -27,7 +27,8 @@ impl CandidateScore {
     }
 }
 
-/// Scores every candidate continuation of `prompt` in one forward pass.
+/// Scores every candidate continuation of `prompt` in one forward pass (one
+/// [`ScoringItem`] of [`score_continuations_batch`]).
 ///
 /// 1. The prompt and every candidate's tokens but its last (whose output is not needed) are
 ///    packed into one row: `prompt ++ c₀[..n₀-1] ++ c₁[..n₁-1] ++ …`.
@@ -44,86 +45,155 @@ pub fn score_continuations<B: Backend>(
     prompt: &[u32],
     candidates: &[Vec<u32>],
 ) -> Result<Vec<CandidateScore>> {
-    validate_tokens(model, prompt, "the prompt")?;
-    if candidates.is_empty() {
-        return Err(Qwen3Error::InvalidInput("no candidate to score".into()));
-    }
-    for (i, candidate) in candidates.iter().enumerate() {
-        validate_tokens(model, candidate, &format!("candidate {i}"))?;
-    }
-    let device = model.embed_tokens.weight.device();
-    let prompt_len = prompt.len();
+    let mut scores = score_continuations_batch(model, &[ScoringItem { prompt, candidates }])?;
+    Ok(scores.pop().unwrap_or_default())
+}
 
-    // 1. One row: the prompt, then the packed candidates. `owner[i]` is the candidate of
-    //    packed token `i`, `targets[i]` the token it predicts.
-    let mut ids: Vec<i64> = prompt.iter().map(|&t| i64::from(t)).collect();
-    let mut positions: Vec<usize> = (0..prompt_len).collect();
-    let mut owner = Vec::new();
-    let mut targets = Vec::new();
-    for (c, candidate) in candidates.iter().enumerate() {
-        for i in 0..candidate.len() - 1 {
-            ids.push(i64::from(candidate[i]));
-            targets.push(i64::from(candidate[i + 1]));
-            positions.push(prompt_len + i);
-            owner.push(c);
-        }
-    }
-    let packed = owner.len();
-    let total = prompt_len + packed;
+/// One prompt and the continuations to score after it.
+#[derive(Debug, Clone, Copy)]
+pub struct ScoringItem<'a> {
+    pub prompt: &'a [u32],
+    pub candidates: &'a [Vec<u32>],
+}
 
-    // 2. Causal over the prompt, tree attention over the candidates.
-    let allowed: Vec<Vec<bool>> = (0..total)
-        .map(|q| {
-            (0..total)
-                .map(|j| {
-                    if q < prompt_len || j < prompt_len {
-                        j <= q
-                    } else {
-                        let (q, j) = (q - prompt_len, j - prompt_len);
-                        j <= q && owner[j] == owner[q]
+impl ScoringItem<'_> {
+    /// Tokens of the item's packed row: the prompt and every candidate but its last token.
+    pub fn packed_len(&self) -> usize {
+        self.prompt.len() + self.candidates.iter().map(|c| c.len() - 1).sum::<usize>()
+    }
+}
+
+/// [`score_continuations`] of several prompts in one forward pass: each item's packed row
+/// (prompt, then its candidates under the tree-attention mask) is right-padded to the
+/// longest, and padding is attended by nothing. Equal to scoring each item alone up to the
+/// rounding of a batched pass; one weight read for every item, which is what makes it pay
+/// on a CPU with a small model.
+pub fn score_continuations_batch<B: Backend>(
+    model: &Qwen3<B>,
+    items: &[ScoringItem<'_>],
+) -> Result<Vec<Vec<CandidateScore>>> {
+    if items.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut picked = host(continuation_log_probs(model, items)?).into_iter();
+    Ok(items
+        .iter()
+        .map(|item| {
+            item.candidates
+                .iter()
+                .map(|candidate| {
+                    let token_logprobs: Vec<f32> =
+                        picked.by_ref().take(candidate.len()).collect();
+                    CandidateScore {
+                        total: token_logprobs.iter().sum(),
+                        token_logprobs,
                     }
                 })
                 .collect()
         })
-        .collect();
-    let ctx = StepContext::with_pattern(&model.rotary, &[allowed], &[positions], 0, &device)
+        .collect())
+}
+
+/// `log p(token | prompt, earlier candidate tokens)` of every candidate token of every item,
+/// from one forward pass of the items' packed rows — differentiable, so a trainer can score
+/// several continuations of one prompt for the price of one prompt.
+///
+/// # Shapes
+/// - one forward pass of `[items, max packed_len]` tokens; the LM head runs on the predicting
+///   positions only (`Σ 1 + packed candidate tokens` rows)
+/// - returns `[Σ over items and candidates of the candidate's length]`, item by item,
+///   candidate by candidate, token by token
+pub fn continuation_log_probs<B: Backend>(model: &Qwen3<B>, items: &[ScoringItem<'_>]) -> Result<Tensor<B, 1>> {
+    for item in items {
+        validate_tokens(model, item.prompt, "the prompt")?;
+        if item.candidates.is_empty() {
+            return Err(Qwen3Error::InvalidInput("no candidate to score".into()));
+        }
+        for (i, candidate) in item.candidates.iter().enumerate() {
+            validate_tokens(model, candidate, &format!("candidate {i}"))?;
+        }
+    }
+    if items.is_empty() {
+        return Err(Qwen3Error::InvalidInput("no item to score".into()));
+    }
+    let device = model.embed_tokens.weight.device();
+    let width = items.iter().map(ScoringItem::packed_len).max().unwrap_or(0);
+
+    // 1. One row per item: the prompt, then the packed candidates, right-padded to `width`.
+    //    `predict` lists, for every candidate token, the flat position that predicts it
+    //    (row · width + column) and the token.
+    let mut ids: Vec<i64> = Vec::with_capacity(items.len() * width);
+    let mut positions: Vec<Vec<usize>> = Vec::with_capacity(items.len());
+    let mut allowed: Vec<Vec<Vec<bool>>> = Vec::with_capacity(items.len());
+    let mut predict: Vec<(usize, u32)> = Vec::new();
+    for (r, item) in items.iter().enumerate() {
+        let prompt_len = item.prompt.len();
+        let mut row_ids: Vec<i64> = item.prompt.iter().map(|&t| i64::from(t)).collect();
+        let mut row_positions: Vec<usize> = (0..prompt_len).collect();
+        let mut owner = Vec::new();
+        for (c, candidate) in item.candidates.iter().enumerate() {
+            predict.push((r * width + prompt_len - 1, candidate[0]));
+            for i in 0..candidate.len() - 1 {
+                predict.push((r * width + row_ids.len(), candidate[i + 1]));
+                row_ids.push(i64::from(candidate[i]));
+                row_positions.push(prompt_len + i);
+                owner.push(c);
+            }
+        }
+        let total = row_ids.len();
+        // 2. Causal over the prompt, tree attention over the candidates, nothing for padding.
+        let row_allowed: Vec<Vec<bool>> = (0..width)
+            .map(|q| {
+                (0..width)
+                    .map(|j| {
+                        if q >= total || j >= total {
+                            false
+                        } else if q < prompt_len || j < prompt_len {
+                            j <= q
+                        } else {
+                            let (q, j) = (q - prompt_len, j - prompt_len);
+                            j <= q && owner[j] == owner[q]
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        row_ids.resize(width, 0);
+        row_positions.resize(width, 0);
+        ids.extend(row_ids);
+        positions.push(row_positions);
+        allowed.push(row_allowed);
+    }
+    let ctx = StepContext::with_pattern(&model.rotary, &allowed, &positions, 0, &device)
         .cast(model.compute_dtype());
-    let input = Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [1, total]), &device);
+    let input = Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [items.len(), width]), &device);
     let hidden = model.forward_hidden(input, &ctx, None, None);
 
-    // 3. Log-probabilities at the prompt's last position and at every packed position.
-    let h = hidden.dims()[2];
+    // 3. Log-softmax at the distinct predicting positions only, then each candidate token's
+    //    own entry.
+    let mut at: Vec<usize> = predict.iter().map(|&(p, _)| p).collect();
+    at.sort_unstable();
+    at.dedup();
+    let [_, _, h] = hidden.dims();
+    let rows = Tensor::<B, 1, Int>::from_data(
+        TensorData::new(at.iter().map(|&p| p as i64).collect::<Vec<_>>(), [at.len()]),
+        &device,
+    );
+    let selected = hidden.reshape([items.len() * width, h]).select(0, rows);
     let log_probs = log_softmax(
-        model
-            .logits(hidden.slice([0..1, prompt_len - 1..total, 0..h]))
-            .cast(FloatDType::F32),
+        model.logits(selected.unsqueeze_dim::<3>(0)).cast(FloatDType::F32),
         2,
     );
     let vocab = log_probs.dims()[2];
-    let first: Vec<f32> = host(log_probs.clone().slice([0..1, 0..1, 0..vocab]));
-    let mut scores: Vec<CandidateScore> = candidates
+    let flat: Vec<i64> = predict
         .iter()
-        .map(|c| {
-            let lp = first[c[0] as usize];
-            CandidateScore {
-                token_logprobs: vec![lp],
-                total: lp,
-            }
+        .map(|&(p, token)| {
+            let k = at.binary_search(&p).unwrap_or_default();
+            (k * vocab + token as usize) as i64
         })
         .collect();
-    if packed > 0 {
-        let targets = Tensor::<B, 3, Int>::from_data(TensorData::new(targets, [1, packed, 1]), &device);
-        let picked = host(
-            log_probs
-                .slice([0..1, 1..1 + packed, 0..vocab])
-                .gather(2, targets),
-        );
-        for (lp, &c) in picked.into_iter().zip(&owner) {
-            scores[c].token_logprobs.push(lp);
-            scores[c].total += lp;
-        }
-    }
-    Ok(scores)
+    let flat = Tensor::<B, 1, Int>::from_data(TensorData::new(flat, [predict.len()]), &device);
+    Ok(log_probs.reshape([at.len() * vocab]).select(0, flat))
 }
 
 fn host<B: Backend, const D: usize>(tensor: Tensor<B, D>) -> Vec<f32> {

@@ -9,7 +9,7 @@ use burn::tensor::activation::log_softmax;
 use spec_actions_qwen3::generate::{FinishReason, GenerationConfig, Sampling, argmax, generate};
 use spec_actions_qwen3::loader::load_qwen3;
 use spec_actions_qwen3::model::Qwen3;
-use spec_actions_qwen3::score::score_continuations;
+use spec_actions_qwen3::score::{ScoringItem, score_continuations, score_continuations_batch};
 
 fn tiny() -> Qwen3<Flex> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/tiny");
@@ -50,6 +50,39 @@ fn one_pass_tree_scoring_equals_full_forward_per_candidate() {
         let sum: f32 = expected.iter().sum();
         assert!((score.total - sum).abs() < 1e-3);
     }
+}
+
+/// A batch of items of different packed lengths (so rows are padded) and candidate counts
+/// scores each item as a full forward pass of `prompt ++ candidate` does.
+#[test]
+fn batched_tree_scoring_equals_a_full_forward_of_each_item() {
+    let model = tiny();
+    let prompts: [Vec<u32>; 3] = [vec![5, 77, 300], vec![1, 2, 3, 4, 5, 6, 7, 8, 9], vec![640]];
+    let candidates: [Vec<Vec<u32>>; 3] = [
+        vec![vec![7], vec![8, 9, 10]],
+        vec![vec![100, 200], vec![1023, 0, 5, 6], vec![3]],
+        vec![vec![11, 12]],
+    ];
+    let items: Vec<ScoringItem> = prompts
+        .iter()
+        .zip(&candidates)
+        .map(|(prompt, candidates)| ScoringItem { prompt, candidates })
+        .collect();
+    let batched = score_continuations_batch(&model, &items).unwrap();
+    assert_eq!(batched.len(), 3);
+    for ((prompt, cands), scores) in prompts.iter().zip(&candidates).zip(&batched) {
+        assert_eq!(scores.len(), cands.len());
+        for (candidate, score) in cands.iter().zip(scores) {
+            let ids: Vec<u32> = prompt.iter().chain(candidate).copied().collect();
+            let lp = full_log_probs(&model, &ids);
+            assert_eq!(score.token_logprobs.len(), candidate.len());
+            for (i, got) in score.token_logprobs.iter().enumerate() {
+                let want = lp[prompt.len() - 1 + i][candidate[i] as usize];
+                assert!((got - want).abs() < 1e-4, "{prompt:?} {candidate:?} token {i}: {got} vs {want}");
+            }
+        }
+    }
+    assert!(score_continuations_batch(&model, &[]).unwrap().is_empty());
 }
 
 #[test]

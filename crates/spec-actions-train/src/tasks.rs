@@ -12,13 +12,15 @@
 
 use burn::prelude::*;
 
+use spec_actions_core::metrics::roc_auc;
 use spec_actions_qwen3::action_prompts::{IGNORE, LabeledTokens};
+use spec_actions_qwen3::score::{ScoringItem, continuation_log_probs};
 
 use crate::objective::{
     TokenBatch, bradley_terry_loss, causal_lm_loss, choice_logits, choice_loss, gather_rows,
     head_weighted_causal_lm_loss, hidden_states, last_token_scores, log_sum_exp,
 };
-use crate::trainer::{BatchLoss, Objective, TrainModel};
+use crate::trainer::{BatchLoss, HeldOut, Objective, TrainModel};
 
 /// Causal-LM loss on the answer tokens (the proposer's SFT).
 #[derive(Debug, Clone)]
@@ -306,56 +308,73 @@ pub struct KindQuestion {
     pub kind: Vec<u32>,
 }
 
-/// `log p(kind | prompt)` of every question: the kind tokens teacher-forced after the prompt
-/// in one right-padded batch, log-softmax in f32 at the kind positions only, summed per row.
+/// `log p(kind | prompt)` of every question. Questions with the same prompt share one packed
+/// row — the prompt once, then each distinct kind under the tree-attention mask
+/// ([`continuation_log_probs`]) — so a verdict pair or a preference pair of one example costs
+/// one prompt, not two; rows are right-padded into one batch, log-softmax in f32 at the kind
+/// positions only, summed per question.
+///
+/// The questions come from the action-prompt encoder (non-empty prompt and kind, ids the
+/// model's vocabulary holds: `Qwen3Tokenizer::check_fits`); should one not, every value is
+/// NaN, which the trainer reports as a non-finite loss naming the step.
 ///
 /// # Shapes
 /// - returns `[questions.len()]`
 pub fn kind_log_likelihoods<B: Backend>(
     model: &spec_actions_qwen3::model::Qwen3<B>,
     questions: &[&KindQuestion],
-    pad_id: u32,
     device: &B::Device,
 ) -> Tensor<B, 1> {
-    // 1. rows `prompt ++ kind`, right-padded
-    let rows: Vec<Vec<u32>> = questions
+    // 1. one item per distinct prompt, with its distinct kinds; each question's (item, kind)
+    let mut prompts: Vec<&[u32]> = Vec::new();
+    let mut kinds: Vec<Vec<Vec<u32>>> = Vec::new();
+    let mut asks = Vec::with_capacity(questions.len());
+    for q in questions {
+        let item = prompts.iter().position(|p| *p == q.prompt.as_slice()).unwrap_or_else(|| {
+            prompts.push(&q.prompt);
+            kinds.push(Vec::new());
+            prompts.len() - 1
+        });
+        let kind = kinds[item].iter().position(|k| *k == q.kind).unwrap_or_else(|| {
+            kinds[item].push(q.kind.clone());
+            kinds[item].len() - 1
+        });
+        asks.push((item, kind));
+    }
+    if questions.is_empty() {
+        return Tensor::zeros([0], device);
+    }
+    // 2. where each (item, kind)'s tokens lie in the flat output
+    let mut offsets: Vec<Vec<(usize, usize)>> = Vec::with_capacity(kinds.len());
+    let mut total = 0;
+    for item_kinds in &kinds {
+        offsets.push(
+            item_kinds
+                .iter()
+                .map(|k| {
+                    total += k.len();
+                    (total - k.len(), k.len())
+                })
+                .collect(),
+        );
+    }
+    let items: Vec<ScoringItem<'_>> = prompts
         .iter()
-        .map(|q| q.prompt.iter().chain(&q.kind).copied().collect())
+        .zip(&kinds)
+        .map(|(prompt, candidates)| ScoringItem { prompt, candidates })
         .collect();
-    let refs: Vec<&[u32]> = rows.iter().map(Vec::as_slice).collect();
-    let batch = TokenBatch::right_padded(&refs, pad_id);
-    let [n_rows, s] = batch.dims();
-    // 2. the positions that predict a kind token, their targets, and a row-membership matrix
-    let mut positions = Vec::new();
-    let mut targets = Vec::new();
-    let mut member = Vec::new();
-    for (r, q) in questions.iter().enumerate() {
-        for (j, &token) in q.kind.iter().enumerate() {
-            positions.push(r * s + q.prompt.len() + j - 1);
-            targets.push(i64::from(token));
-            member.push(r);
-        }
+    let log_p = continuation_log_probs(model, &items)
+        .unwrap_or_else(|_| Tensor::full([total], f32::NAN, device))
+        .cast(burn::tensor::FloatDType::F32); // [total]
+    // 3. per-question sums: [questions, total] · [total, 1]
+    let mut sel = vec![0.0f32; questions.len() * total];
+    for (r, &(item, kind)) in asks.iter().enumerate() {
+        let (start, len) = offsets[item][kind];
+        sel[r * total + start..r * total + start + len].fill(1.0);
     }
-    let n = positions.len();
-    if n == 0 {
-        return Tensor::zeros([n_rows], device);
-    }
-    // 3. LM head at those positions, log p(target) in f32
-    let hidden = gather_rows(hidden_states(model, &batch, device), &positions);
-    let logits = model
-        .logits(hidden.unsqueeze_dim::<3>(0))
-        .squeeze_dim::<2>(0)
-        .cast(burn::tensor::FloatDType::F32); // [n, vocab]
-    let idx = Tensor::<B, 2, Int>::from_data(TensorData::new(targets, [n, 1]), device);
-    let log_p = logits.clone().gather(1, idx) - log_sum_exp(logits); // [n, 1]
-    // 4. per-row sums: [rows, n] · [n, 1]
-    let mut sel = vec![0.0f32; n_rows * n];
-    for (i, &r) in member.iter().enumerate() {
-        sel[r * n + i] = 1.0;
-    }
-    let sel = Tensor::<B, 2>::from_data(TensorData::new(sel, [n_rows, n]), device)
+    let sel = Tensor::<B, 2>::from_data(TensorData::new(sel, [questions.len(), total]), device)
         .cast(burn::tensor::FloatDType::F32);
-    sel.matmul(log_p).reshape([n_rows])
+    sel.matmul(log_p.reshape([total, 1])).reshape([questions.len()])
 }
 
 /// One kind-likelihood verifier example: the question and the right verdict.
@@ -368,10 +387,8 @@ pub struct KindVerdictExample {
 /// Binary cross-entropy of P(ACCEPT) = `e^ℓ`, `ℓ` the judge's log-likelihood of the proposed
 /// kind: `−ℓ` for an ACCEPT row, `−log(1 − e^ℓ)` for a REJECT row (with `1 − e^ℓ` floored at
 /// 1e-6).
-#[derive(Debug, Clone)]
-pub struct KindVerdictObjective {
-    pub pad_id: u32,
-}
+#[derive(Debug, Clone, Copy, Default)]
+pub struct KindVerdictObjective;
 
 impl Objective for KindVerdictObjective {
     type Example = KindVerdictExample;
@@ -387,7 +404,7 @@ impl Objective for KindVerdictObjective {
         device: &B::Device,
     ) -> BatchLoss<B> {
         let questions: Vec<&KindQuestion> = batch.iter().map(|e| &e.question).collect();
-        let ll = kind_log_likelihoods(&model.qwen, &questions, self.pad_id, device);
+        let ll = kind_log_likelihoods(&model.qwen, &questions, device);
         let accept: Vec<f32> = batch.iter().map(|e| if e.accept { 1.0 } else { 0.0 }).collect();
         let accept = Tensor::<B, 1>::from_data(TensorData::new(accept, [batch.len()]), device)
             .cast(burn::tensor::FloatDType::F32);
@@ -400,6 +417,28 @@ impl Objective for KindVerdictObjective {
     }
 }
 
+impl KindVerdictObjective {
+    /// The held-out loss and ROC-AUC of `set` from one pass of `ℓ` values: the loss of
+    /// [`Objective::loss`] (averaged per row, computed on the host in f64) and the AUC of
+    /// `ℓ` (equivalently of P(ACCEPT) = `e^ℓ`) against the verdicts — NaN when `set` lacks a
+    /// class.
+    pub fn held_out<B: Backend>(&self, model: &TrainModel<B>, set: &[KindVerdictExample], device: &B::Device) -> HeldOut {
+        let questions: Vec<&KindQuestion> = set.iter().map(|e| &e.question).collect();
+        let ll = kind_log_likelihood_values(&model.qwen, &questions, device);
+        let loss = ll
+            .iter()
+            .zip(set)
+            .map(|(&l, e)| if e.accept { -l } else { -(1.0 - l.exp()).max(1e-6).ln() })
+            .sum::<f64>()
+            / set.len().max(1) as f64;
+        let scored: Vec<(f64, bool)> = ll.into_iter().zip(set.iter().map(|e| e.accept)).collect();
+        HeldOut {
+            loss,
+            metric: Some(roc_auc(&scored).unwrap_or(f64::NAN)),
+        }
+    }
+}
+
 /// A kind-likelihood reward pair: one prompt, the better and the worse action's kind tokens.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KindPreferencePair {
@@ -408,10 +447,8 @@ pub struct KindPreferencePair {
 }
 
 /// Bradley–Terry loss on the judge's kind log-likelihoods of each pair.
-#[derive(Debug, Clone)]
-pub struct KindRewardObjective {
-    pub pad_id: u32,
-}
+#[derive(Debug, Clone, Copy, Default)]
+pub struct KindRewardObjective;
 
 impl Objective for KindRewardObjective {
     type Example = KindPreferencePair;
@@ -432,10 +469,29 @@ impl Objective for KindRewardObjective {
             .map(|p| &p.better)
             .chain(batch.iter().map(|p| &p.worse))
             .collect();
-        let ll = kind_log_likelihoods(&model.qwen, &questions, self.pad_id, device);
+        let ll = kind_log_likelihoods(&model.qwen, &questions, device);
         BatchLoss {
             sum: bradley_terry_loss(ll.clone().narrow(0, 0, n), ll.narrow(0, n, n)),
             tokens: questions.iter().map(|q| q.prompt.len() + q.kind.len()).sum(),
+        }
+    }
+}
+
+impl KindRewardObjective {
+    /// The held-out loss and pairwise accuracy of `set` from one pass of `ℓ` values: the
+    /// Bradley–Terry loss of [`Objective::loss`] (averaged per pair, on the host in f64) and
+    /// the share of pairs whose better action scores strictly higher.
+    pub fn held_out<B: Backend>(&self, model: &TrainModel<B>, set: &[KindPreferencePair], device: &B::Device) -> HeldOut {
+        let questions: Vec<&KindQuestion> = set.iter().flat_map(|p| [&p.better, &p.worse]).collect();
+        let ll = kind_log_likelihood_values(&model.qwen, &questions, device);
+        let n = set.len().max(1) as f64;
+        // softplus(w − b) = −log σ(b − w), in its overflow-free form
+        let softplus = |x: f64| x.max(0.0) + (-x.abs()).exp().ln_1p();
+        let loss = ll.chunks_exact(2).map(|bw| softplus(bw[1] - bw[0])).sum::<f64>() / n;
+        let right = ll.chunks_exact(2).filter(|bw| bw[0] > bw[1]).count();
+        HeldOut {
+            loss,
+            metric: Some(right as f64 / n),
         }
     }
 }
@@ -444,12 +500,11 @@ impl Objective for KindRewardObjective {
 pub fn kind_log_likelihood_values<B: Backend>(
     model: &spec_actions_qwen3::model::Qwen3<B>,
     questions: &[&KindQuestion],
-    pad_id: u32,
     device: &B::Device,
 ) -> Vec<f64> {
     let mut out = Vec::with_capacity(questions.len());
     for chunk in questions.chunks(16) {
-        let values = kind_log_likelihoods(model, chunk, pad_id, device)
+        let values = kind_log_likelihoods(model, chunk, device)
             .into_data()
             .convert::<f32>()
             .to_vec::<f32>()

@@ -29,7 +29,7 @@ use spec_actions_qwen3::{LoadOptions, load_qwen3_with};
 use spec_actions_train::tasks::{
     JudgeFormat, KindPreferencePair, KindQuestion, KindRewardObjective, KindVerdictExample,
     KindVerdictObjective, KindWeightedSftObjective, PreferencePair, RewardObjective, VerdictExample,
-    VerifierObjective, accuracy_of, kind_log_likelihood_values, kind_predictions, p_accept,
+    VerifierObjective, accuracy_of, kind_predictions, p_accept,
     pairwise_accuracy,
 };
 use spec_actions_train::trainer::{SCORE_HEAD, TrainModel, Trainer, evaluate, read_tensors, write_tensors};
@@ -372,26 +372,18 @@ pub fn role_stage<B: AutodiffBackend>(
                         .collect()
                 };
                 let (train_set, held_set) = (verdicts(&train), verdicts(&heldout));
-                let objective = KindVerdictObjective { pad_id: pad };
+                let objective = KindVerdictObjective;
                 let model = TrainModel { qwen, score_head: None };
-                let labels: Vec<bool> = held_set.iter().map(|v| v.accept).collect();
-                let questions: Vec<&KindQuestion> = held_set.iter().map(|v| &v.question).collect();
-                let auc = |model: &TrainModel<B::InnerBackend>| {
-                    let scores = kind_log_likelihood_values(&model.qwen, &questions, pad, device);
-                    // NaN (no metric) when the held-out set lacks a class
-                    roc_auc(&scores.into_iter().zip(labels.iter().copied()).collect::<Vec<_>>()).unwrap_or(f64::NAN)
-                };
-                let auc_start = auc(&model.valid());
-                let loss_start = evaluate(&model.valid(), &objective, &held_set, 8, device);
-                let (model, report) =
-                    trainer.fit_with_metric(model, &objective, &train_set, Some(&held_set), Some(auc), device)?;
-                let auc_end = auc(&model.valid());
+                // loss and AUC from one pass over the held-out rows (NaN AUC without both classes)
+                let held_out = |model: &TrainModel<B::InnerBackend>| objective.held_out(model, &held_set, device);
+                let start = held_out(&model.valid());
+                let (model, report) = trainer.fit_with_eval(model, &objective, &train_set, Some(held_out), device)?;
+                let end = report.last_eval.unwrap_or_else(|| held_out(&model.valid()));
                 save_trained(&model.qwen, &spec.finetune, &out_dir)?;
                 json!({"examples": train_set.len(), "judge_format": "kind_likelihood",
                        "negatives": level.as_str(),
-                       "heldout_loss_start": loss_start,
-                       "heldout_loss_end": report.eval_losses.last().map(|(_, l)| *l),
-                       "heldout_auc_start": auc_start, "heldout_auc_end": auc_end,
+                       "heldout_loss_start": start.loss, "heldout_loss_end": end.loss,
+                       "heldout_auc_start": start.metric, "heldout_auc_end": end.metric,
                        "train_loss_last": report.losses.last()})
             }
             Role::Reward if preset.judge_format == JudgeFormat::KindLikelihood => {
@@ -410,25 +402,19 @@ pub fn role_stage<B: AutodiffBackend>(
                         .collect()
                 };
                 let (train_set, held_set) = (pairs(&train), pairs(&heldout));
-                let objective = KindRewardObjective { pad_id: pad };
+                let objective = KindRewardObjective;
                 let model = TrainModel { qwen, score_head: None };
-                let accuracy = |model: &TrainModel<B::InnerBackend>| {
-                    let questions: Vec<&KindQuestion> =
-                        held_set.iter().flat_map(|p| [&p.better, &p.worse]).collect();
-                    let ll = kind_log_likelihood_values(&model.qwen, &questions, pad, device);
-                    let right = ll.chunks_exact(2).filter(|bw| bw[0] > bw[1]).count();
-                    right as f64 / held_set.len().max(1) as f64
-                };
-                let accuracy_start = accuracy(&model.valid());
-                let (model, report) =
-                    trainer.fit_with_metric(model, &objective, &train_set, Some(&held_set), Some(accuracy), device)?;
-                let accuracy_end = accuracy(&model.valid());
+                // loss and pairwise accuracy from one pass over the held-out pairs
+                let held_out = |model: &TrainModel<B::InnerBackend>| objective.held_out(model, &held_set, device);
+                let start = held_out(&model.valid());
+                let (model, report) = trainer.fit_with_eval(model, &objective, &train_set, Some(held_out), device)?;
+                let end = report.last_eval.unwrap_or_else(|| held_out(&model.valid()));
                 save_trained(&model.qwen, &spec.finetune, &out_dir)?;
                 json!({"pairs": train_set.len(), "judge_format": "kind_likelihood",
                        "negatives": level.as_str(),
-                       "heldout_pairwise_accuracy_start": accuracy_start,
-                       "heldout_pairwise_accuracy_end": accuracy_end,
-                       "heldout_loss_end": report.eval_losses.last().map(|(_, l)| *l)})
+                       "heldout_pairwise_accuracy_start": start.metric,
+                       "heldout_pairwise_accuracy_end": end.metric,
+                       "heldout_loss_start": start.loss, "heldout_loss_end": end.loss})
             }
             Role::Verifier => {
                 // The rows of `verifier_*.jsonl`: built by the data crate with the data seed.

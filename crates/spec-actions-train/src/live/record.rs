@@ -5,17 +5,18 @@
 use std::time::Instant;
 
 use burn::prelude::*;
-use spec_actions_core::{Action, Example};
+use spec_actions_core::{Action, ActionKind, Example};
 use spec_actions_qwen3::generate::RowSampling;
 use spec_actions_qwen3::model::Qwen3;
+use spec_actions_qwen3::score::{CandidateScore, ScoringItem, score_continuations_batch};
 use spec_actions_verify::{
-    RecordedCall, RecordedExample, RecordedJudgement, RecordedOnePass, RecordedOutput, VerifyError,
+    KindLogprobs, RecordedCall, RecordedExample, RecordedJudgement, RecordedOnePass, RecordedOutput, VerifyError,
     one_pass_candidates,
 };
 
 use super::{LiveModels, first_output, live_error, shares};
 use crate::objective::{TokenBatch, gather_rows, hidden_states, last_token_scores};
-use crate::tasks::{JudgeFormat, KindQuestion, kind_log_likelihoods};
+use crate::tasks::JudgeFormat;
 
 /// Most tokens (rows × padded length) of one batched verifier or reward pass: rows are sorted
 /// by length and grouped up to this size, which bounds the attention scores held at once.
@@ -86,7 +87,7 @@ impl<B: Backend> Recorder<'_, B> {
     }
 
     /// The rows of `examples`, in order, with every role batched across them: one-pass scoring
-    /// per example (one forward pass each), the cheap model's greedy and sampled decodes of all
+    /// of every example's nine kinds in length-sorted batches of packed rows, the cheap model's greedy and sampled decodes of all
     /// examples in one generation batch (each distinct prompt prefilled once), the strong
     /// model's in another, and every verifier and reward question of the chunk in
     /// length-sorted batches. Outputs equal [`Recorder::record`]'s of each example (greedy
@@ -103,11 +104,8 @@ impl<B: Backend> Recorder<'_, B> {
             .map(|e| m.encoder.proposer_prompt(e))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| live_error("proposer prompt", e))?;
-        // 1. one-pass scores of the nine kinds, one pass per example
-        let one_pass = prompts
-            .iter()
-            .map(|p| m.one_pass(p))
-            .collect::<Result<Vec<_>, _>>()?;
+        // 1. one-pass scores of the nine kinds, the examples' packed rows batched
+        let one_pass = one_pass_batch(m, &prompts)?;
         // 2. the cheap model's greedy row and sampled rows of every example, in one batch
         let per_example = 1 + self.samples;
         let mut cheap_prompts = Vec::with_capacity(examples.len() * per_example);
@@ -275,32 +273,42 @@ impl<B: Backend> Recorder<'_, B> {
     }
 }
 
-/// Runs `pass` over `rows` in length-sorted, right-padded batches of at most [`PASS_TOKENS`]
-/// tokens; returns each row's score (in the order of `rows`) and its share of its batch's
-/// time (in proportion to its tokens).
+/// The indices of rows of lengths `lens` in length-sorted groups of at most [`PASS_TOKENS`]
+/// tokens once padded to the group's longest (a row longer than that is a group alone).
+fn token_groups(lens: &[usize]) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = (0..lens.len()).collect();
+    order.sort_by_key(|&i| lens[i]);
+    let mut groups = Vec::new();
+    let mut start = 0;
+    while start < order.len() {
+        // rows sorted by length: the group's width is its last row's length
+        let mut end = start + 1;
+        while end < order.len() && (end + 1 - start) * lens[order[end]] <= PASS_TOKENS {
+            end += 1;
+        }
+        groups.push(order[start..end].to_vec());
+        start = end;
+    }
+    groups
+}
+
+/// Runs `pass` over `rows` in right-padded [`token_groups`]; returns each row's score (in
+/// the order of `rows`) and its share of its batch's time (in proportion to its tokens).
 fn batched_passes(
     rows: &[Vec<u32>],
     pad: u32,
     mut pass: impl FnMut(&TokenBatch, &[usize]) -> Result<Vec<f64>, VerifyError>,
 ) -> Result<Vec<(f64, f64)>, VerifyError> {
-    let mut order: Vec<usize> = (0..rows.len()).collect();
-    order.sort_by_key(|&i| rows[i].len());
+    let lens: Vec<usize> = rows.iter().map(Vec::len).collect();
     let mut out = vec![(0.0, 0.0); rows.len()];
-    let mut start = 0;
-    while start < order.len() {
-        // rows sorted by length: the batch's width is its last row's length
-        let mut end = start + 1;
-        while end < order.len() && (end + 1 - start) * rows[order[end]].len() <= PASS_TOKENS {
-            end += 1;
-        }
-        let group = &order[start..end];
+    for group in token_groups(&lens) {
         let slices: Vec<&[u32]> = group.iter().map(|&i| rows[i].as_slice()).collect();
         if slices.iter().any(|s| s.is_empty()) {
             return Err(live_error("batched pass", "an empty input"));
         }
         let batch = TokenBatch::right_padded(&slices, pad);
         let started = Instant::now();
-        let scores = pass(&batch, group)?;
+        let scores = pass(&batch, &group)?;
         let ms = started.elapsed().as_secs_f64() * 1e3;
         if scores.len() != group.len() {
             return Err(live_error(
@@ -312,14 +320,76 @@ fn batched_passes(
         for ((&i, score), time) in group.iter().zip(scores).zip(shares(ms, &tokens)) {
             out[i] = (score, time);
         }
-        start = end;
     }
     Ok(out)
 }
 
+/// Every item's candidate scores under `model` ([`score_continuations_batch`] over
+/// [`token_groups`] of the packed rows), with the item's share of its batch's time (in
+/// proportion to its packed tokens).
+fn scored_items<B: Backend>(
+    model: &Qwen3<B>,
+    items: &[ScoringItem<'_>],
+    what: &str,
+) -> Result<Vec<(Vec<CandidateScore>, f64)>, VerifyError> {
+    let lens: Vec<usize> = items.iter().map(ScoringItem::packed_len).collect();
+    let mut out: Vec<(Vec<CandidateScore>, f64)> = vec![(Vec::new(), 0.0); items.len()];
+    for group in token_groups(&lens) {
+        let batch: Vec<ScoringItem<'_>> = group.iter().map(|&i| items[i]).collect();
+        let started = Instant::now();
+        let scores = score_continuations_batch(model, &batch).map_err(|e| live_error(what, e))?;
+        let ms = started.elapsed().as_secs_f64() * 1e3;
+        let tokens: Vec<f64> = group.iter().map(|&i| lens[i] as f64).collect();
+        for ((&i, score), time) in group.iter().zip(scores).zip(shares(ms, &tokens)) {
+            out[i] = (score, time);
+        }
+    }
+    Ok(out)
+}
+
+/// The one-pass scores of the nine kinds after each prompt, by the cheap model, batched
+/// (equal to [`LiveModels::one_pass`] of each prompt up to the rounding of a batched pass).
+fn one_pass_batch<B: Backend>(m: &LiveModels<B>, prompts: &[Vec<u32>]) -> Result<Vec<RecordedOnePass>, VerifyError> {
+    let candidates = m
+        .encoder
+        .kind_candidates()
+        .map_err(|e| live_error("kind candidates", e))?;
+    let ids: Vec<Vec<u32>> = candidates.iter().map(|(_, ids)| ids.clone()).collect();
+    let items: Vec<ScoringItem<'_>> = prompts
+        .iter()
+        .map(|prompt| ScoringItem {
+            prompt,
+            candidates: &ids,
+        })
+        .collect();
+    let kind_tokens: usize = ids.iter().map(Vec::len).sum();
+    Ok(scored_items(&m.cheap, &items, "one-pass scoring")?
+        .into_iter()
+        .zip(prompts)
+        .map(|((scores, ms), prompt)| {
+            let mut lp = [0.0; ActionKind::COUNT];
+            for ((kind, _), s) in candidates.iter().zip(&scores) {
+                lp[kind.index()] = f64::from(s.total);
+            }
+            RecordedOnePass {
+                kind_logprobs: KindLogprobs(lp),
+                call: RecordedCall {
+                    model: Some(m.names[0].clone()),
+                    prefill_tokens: (prompt.len() + kind_tokens) as u64,
+                    decode_tokens: 0,
+                    prefill_ms: Some(ms),
+                    decode_ms: None,
+                },
+            }
+        })
+        .collect())
+}
+
 /// The judgements of a [`JudgeFormat::KindLikelihood`] judge: `score(ℓ)` of each question's
-/// `ℓ = log p(kind | proposer prompt)` under `model` — one batched pass per distinct
-/// (example, kind), its time shared by the questions that ask it.
+/// `ℓ = log p(kind | proposer prompt)` under `model` — each example's proposer prompt encoded
+/// once and scored with every kind asked of it in one packed row (prompt shared by the kinds
+/// through the tree-attention mask), rows batched; a row's time is shared by the questions
+/// that asked it.
 pub(super) fn kind_likelihood_judgements<B: Backend>(
     m: &LiveModels<B>,
     model: &Qwen3<B>,
@@ -331,52 +401,73 @@ pub(super) fn kind_likelihood_judgements<B: Backend>(
         .encoder
         .kind_candidates()
         .map_err(|e| live_error("kind candidates", e))?;
-    // 1. distinct (example, kind) questions, in first-asked order
-    let mut keys: Vec<(&str, usize)> = Vec::new();
-    let mut rows: Vec<KindQuestion> = Vec::new();
+    let kind_ids = |kind: ActionKind| {
+        kinds
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, ids)| ids.clone())
+            .ok_or_else(|| live_error("kind candidates", format!("no tokens for {kind}")))
+    };
+    // 1. distinct examples (first-asked order), each with its distinct kinds
+    struct Asked<'e> {
+        id: &'e str,
+        prompt: Vec<u32>,
+        kinds: Vec<ActionKind>,
+        candidates: Vec<Vec<u32>>,
+        questions: usize,
+    }
+    let mut asked: Vec<Asked<'_>> = Vec::new();
     let mut of_question = Vec::with_capacity(questions.len());
     for (example, action) in questions {
-        let key = (example.id.as_str(), action.kind.index());
-        let at = match keys.iter().position(|k| *k == key) {
-            Some(at) => at,
+        let e = match asked.iter().position(|a| a.id == example.id) {
+            Some(e) => e,
             None => {
                 let prompt = m
                     .encoder
                     .proposer_prompt(example)
                     .map_err(|e| live_error("proposer prompt", e))?;
-                let kind = kinds
-                    .iter()
-                    .find(|(k, _)| *k == action.kind)
-                    .map(|(_, ids)| ids.clone())
-                    .ok_or_else(|| live_error("kind candidates", format!("no tokens for {}", action.kind)))?;
-                keys.push(key);
-                rows.push(KindQuestion { prompt, kind });
-                keys.len() - 1
+                asked.push(Asked {
+                    id: &example.id,
+                    prompt,
+                    kinds: Vec::new(),
+                    candidates: Vec::new(),
+                    questions: 0,
+                });
+                asked.len() - 1
             }
         };
-        of_question.push(at);
+        let a = &mut asked[e];
+        let k = match a.kinds.iter().position(|&k| k == action.kind) {
+            Some(k) => k,
+            None => {
+                a.candidates.push(kind_ids(action.kind)?);
+                a.kinds.push(action.kind);
+                a.kinds.len() - 1
+            }
+        };
+        a.questions += 1;
+        of_question.push((e, k));
     }
-    // 2. one batched pass over the distinct questions
-    let device = m.device();
-    let ids: Vec<Vec<u32>> = rows
+    // 2. one packed row per example, rows batched
+    let items: Vec<ScoringItem<'_>> = asked
         .iter()
-        .map(|q| q.prompt.iter().chain(&q.kind).copied().collect())
+        .map(|a| ScoringItem {
+            prompt: &a.prompt,
+            candidates: &a.candidates,
+        })
         .collect();
-    let pad = m.encoder.tokenizer.special().pad;
-    let scored = batched_passes(&ids, pad, |_, group| {
-        let group: Vec<&KindQuestion> = group.iter().map(|&i| &rows[i]).collect();
-        kind_log_likelihoods(model, &group, pad, &device)
-            .into_data()
-            .convert::<f32>()
-            .into_vec::<f32>()
-            .map(|v| v.into_iter().map(f64::from).collect())
-            .map_err(|e| live_error(name, format!("{e:?}")))
-    })?;
-    // 3. every question gets its row's score and time
-    let inputs: Vec<Vec<u32>> = of_question.iter().map(|&i| ids[i].clone()).collect();
+    let scored = scored_items(model, &items, name)?;
+    // 3. every question gets its kind's score and its share of the row's time
+    let inputs: Vec<Vec<u32>> = of_question
+        .iter()
+        .map(|&(e, k)| asked[e].prompt.iter().chain(&asked[e].candidates[k]).copied().collect())
+        .collect();
     let scores: Vec<(f64, f64)> = of_question
         .iter()
-        .map(|&i| (score(scored[i].0), scored[i].1))
+        .map(|&(e, k)| {
+            let (row, ms) = &scored[e];
+            (score(f64::from(row[k].total)), ms / asked[e].questions as f64)
+        })
         .collect();
     Ok(judgements(questions, &inputs, scores, name, 0))
 }
