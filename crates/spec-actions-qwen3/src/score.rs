@@ -82,8 +82,7 @@ pub fn score_continuations_batch<B: Backend>(
             item.candidates
                 .iter()
                 .map(|candidate| {
-                    let token_logprobs: Vec<f32> =
-                        picked.by_ref().take(candidate.len()).collect();
+                    let token_logprobs: Vec<f32> = picked.by_ref().take(candidate.len()).collect();
                     CandidateScore {
                         total: token_logprobs.iter().sum(),
                         token_logprobs,
@@ -103,7 +102,10 @@ pub fn score_continuations_batch<B: Backend>(
 ///   positions only (`Σ 1 + packed candidate tokens` rows)
 /// - returns `[Σ over items and candidates of the candidate's length]`, item by item,
 ///   candidate by candidate, token by token
-pub fn continuation_log_probs<B: Backend>(model: &Qwen3<B>, items: &[ScoringItem<'_>]) -> Result<Tensor<B, 1>> {
+pub fn continuation_log_probs<B: Backend>(
+    model: &Qwen3<B>,
+    items: &[ScoringItem<'_>],
+) -> Result<Tensor<B, 1>> {
     for item in items {
         validate_tokens(model, item.prompt, "the prompt")?;
         if item.candidates.is_empty() {

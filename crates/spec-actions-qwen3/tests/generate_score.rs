@@ -78,7 +78,10 @@ fn batched_tree_scoring_equals_a_full_forward_of_each_item() {
             assert_eq!(score.token_logprobs.len(), candidate.len());
             for (i, got) in score.token_logprobs.iter().enumerate() {
                 let want = lp[prompt.len() - 1 + i][candidate[i] as usize];
-                assert!((got - want).abs() < 1e-4, "{prompt:?} {candidate:?} token {i}: {got} vs {want}");
+                assert!(
+                    (got - want).abs() < 1e-4,
+                    "{prompt:?} {candidate:?} token {i}: {got} vs {want}"
+                );
             }
         }
     }

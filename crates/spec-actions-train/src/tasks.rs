@@ -17,8 +17,8 @@ use spec_actions_qwen3::action_prompts::{IGNORE, LabeledTokens};
 use spec_actions_qwen3::score::{ScoringItem, continuation_log_probs};
 
 use crate::objective::{
-    TokenBatch, bradley_terry_loss, causal_lm_loss, choice_logits, choice_loss, gather_rows,
-    head_weighted_causal_lm_loss, hidden_states, last_token_scores, log_sum_exp,
+    TokenBatch, bradley_terry_loss, causal_lm_loss, choice_logits, choice_loss, head_weighted_causal_lm_loss,
+    last_token_scores,
 };
 use crate::trainer::{BatchLoss, HeldOut, Objective, TrainModel};
 
@@ -330,11 +330,14 @@ pub fn kind_log_likelihoods<B: Backend>(
     let mut kinds: Vec<Vec<Vec<u32>>> = Vec::new();
     let mut asks = Vec::with_capacity(questions.len());
     for q in questions {
-        let item = prompts.iter().position(|p| *p == q.prompt.as_slice()).unwrap_or_else(|| {
-            prompts.push(&q.prompt);
-            kinds.push(Vec::new());
-            prompts.len() - 1
-        });
+        let item = prompts
+            .iter()
+            .position(|p| *p == q.prompt.as_slice())
+            .unwrap_or_else(|| {
+                prompts.push(&q.prompt);
+                kinds.push(Vec::new());
+                prompts.len() - 1
+            });
         let kind = kinds[item].iter().position(|k| *k == q.kind).unwrap_or_else(|| {
             kinds[item].push(q.kind.clone());
             kinds[item].len() - 1
@@ -422,13 +425,24 @@ impl KindVerdictObjective {
     /// [`Objective::loss`] (averaged per row, computed on the host in f64) and the AUC of
     /// `ℓ` (equivalently of P(ACCEPT) = `e^ℓ`) against the verdicts — NaN when `set` lacks a
     /// class.
-    pub fn held_out<B: Backend>(&self, model: &TrainModel<B>, set: &[KindVerdictExample], device: &B::Device) -> HeldOut {
+    pub fn held_out<B: Backend>(
+        &self,
+        model: &TrainModel<B>,
+        set: &[KindVerdictExample],
+        device: &B::Device,
+    ) -> HeldOut {
         let questions: Vec<&KindQuestion> = set.iter().map(|e| &e.question).collect();
         let ll = kind_log_likelihood_values(&model.qwen, &questions, device);
         let loss = ll
             .iter()
             .zip(set)
-            .map(|(&l, e)| if e.accept { -l } else { -(1.0 - l.exp()).max(1e-6).ln() })
+            .map(|(&l, e)| {
+                if e.accept {
+                    -l
+                } else {
+                    -(1.0 - l.exp()).max(1e-6).ln()
+                }
+            })
             .sum::<f64>()
             / set.len().max(1) as f64;
         let scored: Vec<(f64, bool)> = ll.into_iter().zip(set.iter().map(|e| e.accept)).collect();
@@ -481,7 +495,12 @@ impl KindRewardObjective {
     /// The held-out loss and pairwise accuracy of `set` from one pass of `ℓ` values: the
     /// Bradley–Terry loss of [`Objective::loss`] (averaged per pair, on the host in f64) and
     /// the share of pairs whose better action scores strictly higher.
-    pub fn held_out<B: Backend>(&self, model: &TrainModel<B>, set: &[KindPreferencePair], device: &B::Device) -> HeldOut {
+    pub fn held_out<B: Backend>(
+        &self,
+        model: &TrainModel<B>,
+        set: &[KindPreferencePair],
+        device: &B::Device,
+    ) -> HeldOut {
         let questions: Vec<&KindQuestion> = set.iter().flat_map(|p| [&p.better, &p.worse]).collect();
         let ll = kind_log_likelihood_values(&model.qwen, &questions, device);
         let n = set.len().max(1) as f64;

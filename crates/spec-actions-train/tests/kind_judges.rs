@@ -141,7 +141,9 @@ fn verdict_and_reward_losses_are_cross_entropy_and_bradley_terry_of_the_likeliho
     let got = scalar(objective.loss(&train_model, &batch, &device).sum);
     let want: f64 = pairs
         .iter()
-        .map(|p| (1.0 + (alone(&train_model.qwen, &p.worse) - alone(&train_model.qwen, &p.better)).exp()).ln())
+        .map(|p| {
+            (1.0 + (alone(&train_model.qwen, &p.worse) - alone(&train_model.qwen, &p.better)).exp()).ln()
+        })
         .sum();
     assert!(
         (got - want).abs() < 1e-4 * want.abs().max(1.0),
@@ -221,7 +223,11 @@ fn one_pass_held_out_equals_the_separate_loss_and_metric() {
     let objective = KindVerdictObjective;
     let got = objective.held_out(&model, &verdicts, &device);
     let want_loss = evaluate(&model, &objective, &verdicts, 5, &device);
-    assert!((got.loss - want_loss).abs() < 1e-4 * want_loss.abs().max(1.0), "{} vs {want_loss}", got.loss);
+    assert!(
+        (got.loss - want_loss).abs() < 1e-4 * want_loss.abs().max(1.0),
+        "{} vs {want_loss}",
+        got.loss
+    );
     let want_auc = held_out_auc(&model.qwen, &verdicts);
     assert!((got.metric.expect("an AUC") - want_auc).abs() < 1e-12);
 
@@ -239,7 +245,11 @@ fn one_pass_held_out_equals_the_separate_loss_and_metric() {
     let objective = KindRewardObjective;
     let got = objective.held_out(&model, &pairs, &device);
     let want_loss = evaluate(&model, &objective, &pairs, 5, &device);
-    assert!((got.loss - want_loss).abs() < 1e-4 * want_loss.abs().max(1.0), "{} vs {want_loss}", got.loss);
+    assert!(
+        (got.loss - want_loss).abs() < 1e-4 * want_loss.abs().max(1.0),
+        "{} vs {want_loss}",
+        got.loss
+    );
     let refs: Vec<&KindQuestion> = pairs.iter().flat_map(|p| [&p.better, &p.worse]).collect();
     let ll = kind_log_likelihood_values(&model.qwen, &refs, &device);
     let right = ll.chunks(2).filter(|bw| bw[0] > bw[1]).count() as f64 / pairs.len() as f64;
@@ -271,10 +281,18 @@ fn fit_with_eval_reports_the_evaluation_of_the_model_it_returns() {
         .fit_with_eval(model, &objective, &train, Some(held_out), &device)
         .expect("trains");
     // evaluated at step 4 and after the last step (6)
-    assert_eq!(report.eval_losses.iter().map(|(s, _)| *s).collect::<Vec<_>>(), [4, 6]);
+    assert_eq!(
+        report.eval_losses.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+        [4, 6]
+    );
     let last = report.last_eval.expect("evaluated after the last step");
     assert_eq!(last.loss, report.eval_losses[1].1);
     let again = objective.held_out(&trained.valid(), &heldout, &device);
-    assert!((last.loss - again.loss).abs() < 1e-9, "{} vs {}", last.loss, again.loss);
+    assert!(
+        (last.loss - again.loss).abs() < 1e-9,
+        "{} vs {}",
+        last.loss,
+        again.loss
+    );
     assert_eq!(last.metric, again.metric);
 }

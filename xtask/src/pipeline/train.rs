@@ -29,8 +29,7 @@ use spec_actions_qwen3::{LoadOptions, load_qwen3_with};
 use spec_actions_train::tasks::{
     JudgeFormat, KindPreferencePair, KindQuestion, KindRewardObjective, KindVerdictExample,
     KindVerdictObjective, KindWeightedSftObjective, PreferencePair, RewardObjective, VerdictExample,
-    VerifierObjective, accuracy_of, kind_predictions, p_accept,
-    pairwise_accuracy,
+    VerifierObjective, accuracy_of, kind_predictions, p_accept, pairwise_accuracy,
 };
 use spec_actions_train::trainer::{SCORE_HEAD, TrainModel, Trainer, evaluate, read_tensors, write_tensors};
 

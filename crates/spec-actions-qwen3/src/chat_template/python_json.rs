@@ -10,7 +10,10 @@ use minijinja::{ErrorKind, Value as JinjaValue};
 
 /// HF's `tojson` filter: `json.dumps(x, ensure_ascii=False, indent=None, separators=None,
 /// sort_keys=False)`, with its arguments positional or by keyword.
-pub(super) fn python_tojson(value: &JinjaValue, args: Rest<JinjaValue>) -> Result<JinjaValue, minijinja::Error> {
+pub(super) fn python_tojson(
+    value: &JinjaValue,
+    args: Rest<JinjaValue>,
+) -> Result<JinjaValue, minijinja::Error> {
     const NAMES: [&str; 4] = ["ensure_ascii", "indent", "separators", "sort_keys"];
     let mut given: BTreeMap<&str, JinjaValue> = BTreeMap::new();
     let mut positional = 0;

@@ -10,8 +10,8 @@ use spec_actions_qwen3::generate::RowSampling;
 use spec_actions_qwen3::model::Qwen3;
 use spec_actions_qwen3::score::{CandidateScore, ScoringItem, score_continuations_batch};
 use spec_actions_verify::{
-    KindLogprobs, RecordedCall, RecordedExample, RecordedJudgement, RecordedOnePass, RecordedOutput, VerifyError,
-    one_pass_candidates,
+    KindLogprobs, RecordedCall, RecordedExample, RecordedJudgement, RecordedOnePass, RecordedOutput,
+    VerifyError, one_pass_candidates,
 };
 
 use super::{LiveModels, first_output, live_error, shares};
@@ -349,7 +349,10 @@ fn scored_items<B: Backend>(
 
 /// The one-pass scores of the nine kinds after each prompt, by the cheap model, batched
 /// (equal to [`LiveModels::one_pass`] of each prompt up to the rounding of a batched pass).
-fn one_pass_batch<B: Backend>(m: &LiveModels<B>, prompts: &[Vec<u32>]) -> Result<Vec<RecordedOnePass>, VerifyError> {
+fn one_pass_batch<B: Backend>(
+    m: &LiveModels<B>,
+    prompts: &[Vec<u32>],
+) -> Result<Vec<RecordedOnePass>, VerifyError> {
     let candidates = m
         .encoder
         .kind_candidates()
@@ -460,7 +463,14 @@ pub(super) fn kind_likelihood_judgements<B: Backend>(
     // 3. every question gets its kind's score and its share of the row's time
     let inputs: Vec<Vec<u32>> = of_question
         .iter()
-        .map(|&(e, k)| asked[e].prompt.iter().chain(&asked[e].candidates[k]).copied().collect())
+        .map(|&(e, k)| {
+            asked[e]
+                .prompt
+                .iter()
+                .chain(&asked[e].candidates[k])
+                .copied()
+                .collect()
+        })
         .collect();
     let scores: Vec<(f64, f64)> = of_question
         .iter()

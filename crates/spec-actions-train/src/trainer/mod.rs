@@ -22,18 +22,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use burn::module::{AutodiffModule, Param};
+use burn::module::AutodiffModule;
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
-use safetensors::{Dtype, SafeTensors};
 use serde::{Deserialize, Serialize};
 
-use spec_actions_core::io::{FileError, atomic_write, atomic_write_bytes};
+use spec_actions_core::io::{FileError, atomic_write_bytes};
 use spec_actions_qwen3::lora::{LoraConfig, LoraError};
-use spec_actions_qwen3::model::Qwen3;
 
 use crate::optim::{AdamW, AdamWConfig, LrSchedule, clip_coefficient};
 
@@ -42,9 +40,9 @@ mod model;
 mod tensor_io;
 
 pub use checkpoint::{CheckpointStore, TrainerState};
+use model::EMBEDDING;
 pub use model::{SCORE_HEAD, TrainModel};
 pub use tensor_io::{read_tensors, write_tensors};
-use model::EMBEDDING;
 
 /// Errors of a training run. None leaves a torn checkpoint behind.
 #[derive(Debug, thiserror::Error)]
@@ -361,7 +359,11 @@ impl Trainer {
         };
         let bar = progress_bar(c, start);
         let mut last_checkpoint = store.latest();
-        let save = |step: u64, model: &TrainModel<B>, optimizer: &AdamW<B::InnerBackend>, losses: &[f64], eval_losses: &[(u64, f64)]| {
+        let save = |step: u64,
+                    model: &TrainModel<B>,
+                    optimizer: &AdamW<B::InnerBackend>,
+                    losses: &[f64],
+                    eval_losses: &[(u64, f64)]| {
             let state = TrainerState {
                 step,
                 optimizer_step: optimizer.step,
@@ -605,4 +607,3 @@ fn truncate_metrics(path: &Path, step: u64) -> Result<(), TrainError> {
     atomic_write_bytes(path, kept.as_bytes())?;
     Ok(())
 }
-

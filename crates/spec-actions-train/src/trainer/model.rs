@@ -194,4 +194,3 @@ impl<B: Backend> TrainModel<B> {
         Ok(())
     }
 }
-
