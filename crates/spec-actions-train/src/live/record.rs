@@ -87,10 +87,10 @@ impl<B: Backend> Recorder<'_, B> {
     }
 
     /// The rows of `examples`, in order, with every role batched across them: one-pass scoring
-    /// of every example's nine kinds in length-sorted batches of packed rows, the cheap model's greedy and sampled decodes of all
-    /// examples in one generation batch (each distinct prompt prefilled once), the strong
-    /// model's in another, and every verifier and reward question of the chunk in
-    /// length-sorted batches. Outputs equal [`Recorder::record`]'s of each example (greedy
+    /// of every example's nine kinds in length-sorted batches of packed rows, the cheap
+    /// model's greedy and sampled decodes of all examples in one generation batch (each
+    /// distinct prompt prefilled once), the strong model's in another, and every verifier and
+    /// reward question of the chunk in length-sorted batches. Outputs equal [`Recorder::record`]'s of each example (greedy
     /// and sampled tokens, candidates; scores up to the rounding of batched passes).
     ///
     /// Times are each call's share of the batch it ran in (see the [module](super) docs).
