@@ -35,14 +35,13 @@ mod record;
 use std::time::Instant;
 
 use burn::prelude::*;
-use spec_actions_core::{Action, ActionKind, CostModel, Example, ModelCall, ModelRole, parse_action};
+use spec_actions_core::{Action, CostModel, Example, ModelCall, ModelRole, parse_action};
 use spec_actions_qwen3::action_prompts::ActionPromptEncoder;
 use spec_actions_qwen3::generate::{
     GeneratedSequence, GenerationConfig, GenerationTiming, RowSampling, Sampling, generate_timed,
 };
 use spec_actions_qwen3::model::Qwen3;
 use spec_actions_qwen3::score::score_continuations;
-use spec_actions_verify::recorded::KindLogprobs;
 use spec_actions_verify::{
     Candidate, ProposalSource, Proposals, Proposer, RecordedCall, RecordedJudgement, RecordedOnePass,
     RecordedOutput, Scorer, StrongModel, Verifier, VerifyError, one_pass_candidates,
@@ -148,32 +147,12 @@ impl<B: Backend> LiveModels<B> {
         self.cheap.embed_tokens.weight.device()
     }
 
-    /// The nine kinds' log-probabilities after the proposer prompt, from one prefill.
+    /// The nine kinds' log-probabilities after the proposer prompt, from one pass (a batch of
+    /// one of the recorder's batched scoring).
     pub fn one_pass(&self, prompt: &[u32]) -> Result<RecordedOnePass, VerifyError> {
-        let candidates = self
-            .encoder
-            .kind_candidates()
-            .map_err(|e| live_error("kind candidates", e))?;
-        let ids: Vec<Vec<u32>> = candidates.iter().map(|(_, ids)| ids.clone()).collect();
-        let started = Instant::now();
-        let scores =
-            score_continuations(&self.cheap, prompt, &ids).map_err(|e| live_error("one-pass scoring", e))?;
-        let ms = started.elapsed().as_secs_f64() * 1e3;
-        let mut lp = [0.0; ActionKind::COUNT];
-        for ((kind, _), s) in candidates.iter().zip(&scores) {
-            lp[kind.index()] = f64::from(s.total);
-        }
-        let call = RecordedCall {
-            model: Some(self.names[0].clone()),
-            prefill_tokens: (prompt.len() + ids.iter().map(Vec::len).sum::<usize>()) as u64,
-            decode_tokens: 0,
-            prefill_ms: Some(ms),
-            decode_ms: None,
-        };
-        Ok(RecordedOnePass {
-            kind_logprobs: KindLogprobs(lp),
-            call,
-        })
+        record::one_pass_batch(self, &[prompt.to_vec()])?
+            .pop()
+            .ok_or_else(|| live_error("one-pass scoring", "no row"))
     }
 
     /// The sampling rules of `n` sampled proposals of `example`: sample `i` draws from its own

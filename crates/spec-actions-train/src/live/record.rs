@@ -90,8 +90,9 @@ impl<B: Backend> Recorder<'_, B> {
     /// of every example's nine kinds in length-sorted batches of packed rows, the cheap
     /// model's greedy and sampled decodes of all examples in one generation batch (each
     /// distinct prompt prefilled once), the strong model's in another, and every verifier and
-    /// reward question of the chunk in length-sorted batches. Outputs equal [`Recorder::record`]'s of each example (greedy
-    /// and sampled tokens, candidates; scores up to the rounding of batched passes).
+    /// reward question of the chunk in length-sorted batches. Outputs equal
+    /// [`Recorder::record`]'s of each example (greedy and sampled tokens, candidates; scores
+    /// up to the rounding of batched passes).
     ///
     /// Times are each call's share of the batch it ran in (see the [module](super) docs).
     pub fn record_batch(&self, examples: &[Example]) -> Result<Vec<RecordedExample>, VerifyError> {
@@ -349,7 +350,7 @@ fn scored_items<B: Backend>(
 
 /// The one-pass scores of the nine kinds after each prompt, by the cheap model, batched
 /// (equal to [`LiveModels::one_pass`] of each prompt up to the rounding of a batched pass).
-fn one_pass_batch<B: Backend>(
+pub(super) fn one_pass_batch<B: Backend>(
     m: &LiveModels<B>,
     prompts: &[Vec<u32>],
 ) -> Result<Vec<RecordedOnePass>, VerifyError> {
