@@ -14,6 +14,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::error::{Qwen3Error, Result};
 use crate::model::{KvCache, Qwen3, StepContext, positions_from_mask};
+use crate::simd;
 
 /// How the next token is chosen from the logits.
 #[derive(Debug, Clone, PartialEq)]
@@ -230,7 +231,7 @@ impl Chooser {
 }
 
 /// `items.map(f)`, in order, split over the available cores.
-fn parallel_map<I: Send, T: Send>(mut items: Vec<I>, f: impl Fn(I) -> T + Sync) -> Vec<T> {
+pub(crate) fn parallel_map<I: Send, T: Send>(mut items: Vec<I>, f: impl Fn(I) -> T + Sync) -> Vec<T> {
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(items.len());
@@ -391,15 +392,28 @@ pub fn generate_timed<B: Backend>(
 
 /// `log softmax(logits)[token]`, with the maximum subtracted before exponentiating.
 pub fn log_softmax_at(logits: &[f32], token: u32) -> f32 {
+    simd::dispatch(|| log_softmax_at_lanes(logits, token))
+}
+
+#[inline(always)]
+fn log_softmax_at_lanes(logits: &[f32], token: u32) -> f32 {
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    logits[token as usize] - max - sum_exp(logits, max, 1.0).ln() as f32
+    logits[token as usize] - max - sum_exp_lanes(logits, max, 1.0).ln() as f32
 }
 
 /// `Σ e^((l − max) / temperature)` over `logits` (`max` their maximum), in f64: eight lanes of
 /// [`exp_nonpositive`] accumulated side by side, which the compiler vectorizes — a call of
 /// libm's `expf` per vocabulary entry made a decode step's log-probability and nucleus
 /// sampling cost more than its forward pass at Qwen3's 151,936 tokens.
+///
+/// Compiled for the CPU's widest SIMD registers at run time ([`simd::dispatch`]), with the
+/// same result at every level.
 pub fn sum_exp(logits: &[f32], max: f32, temperature: f32) -> f64 {
+    simd::dispatch(|| sum_exp_lanes(logits, max, temperature))
+}
+
+#[inline(always)]
+fn sum_exp_lanes(logits: &[f32], max: f32, temperature: f32) -> f64 {
     let inv = 1.0 / temperature;
     let mut lanes = [0.0f64; 8];
     let chunks = logits.chunks_exact(8);
@@ -481,18 +495,32 @@ fn last_position_logits<B: Backend>(model: &Qwen3<B>, hidden: Tensor<B, 3>) -> V
 
 /// Index of the largest value; the first one on ties.
 pub fn argmax(values: &[f32]) -> u32 {
-    let mut best = 0usize;
-    for (i, &v) in values.iter().enumerate() {
-        if v > values[best] {
-            best = i;
+    simd::dispatch(|| argmax_scan(values))
+}
+
+#[inline(always)]
+fn argmax_scan(values: &[f32]) -> u32 {
+    // What `best = i if values[i] > values[best]` computes, in two passes that vectorise: a NaN
+    // is never greater, so a NaN first value stays the answer and later NaNs are skipped; the
+    // answer is otherwise the first position of the largest non-NaN value (−0.0 == 0.0).
+    match values.first() {
+        None => 0,
+        Some(first) if first.is_nan() => 0,
+        Some(_) => {
+            let max = values.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            values.iter().position(|&v| v == max).unwrap_or(0) as u32
         }
     }
-    best as u32
 }
 
 /// Nucleus sampling: temperature, then the smallest top set whose probability reaches
 /// `top_p` (at least one token), renormalised, then one draw.
 pub fn sample_top_p(logits: &[f32], temperature: f32, top_p: f32, rng: &mut impl Rng) -> u32 {
+    simd::dispatch(|| sample_top_p_lanes(logits, temperature, top_p, rng))
+}
+
+#[inline(always)]
+fn sample_top_p_lanes(logits: &[f32], temperature: f32, top_p: f32, rng: &mut impl Rng) -> u32 {
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let inv = 1.0 / temperature;
     let mut probs: Vec<(u32, f32)> = logits
@@ -500,7 +528,7 @@ pub fn sample_top_p(logits: &[f32], temperature: f32, top_p: f32, rng: &mut impl
         .enumerate()
         .map(|(i, &l)| (i as u32, exp_nonpositive((l - max) * inv)))
         .collect();
-    let total = sum_exp(logits, max, temperature) as f32;
+    let total = sum_exp_lanes(logits, max, temperature) as f32;
     // Tokens by decreasing probability (ties by id); the nucleus is the shortest prefix of that
     // order holding `top_p` of the mass. Every token below `floor = (1 - top_p) / n` of the mass
     // lies outside it (together they hold less than `1 - top_p`, and they come last), so only
@@ -559,6 +587,59 @@ mod tests {
 
     use super::*;
 
+    /// Every SIMD level this CPU offers computes the decoding loops bit for bit as the
+    /// portable build does (the `_lanes` / `_scan` bodies called without dispatch), on a
+    /// real vocabulary's worth of logits with ties, a NaN and −0.0 / 0.0.
+    #[test]
+    fn every_simd_level_decodes_as_the_portable_build() {
+        use crate::simd::{SimdLevel, dispatch_at};
+        let vocab = 151_936;
+        let mut logits: Vec<f32> = (0..vocab)
+            .map(|i| ((i as f32) * 0.618_034).sin() * 9.0 + if i % 7919 == 0 { 14.0 } else { 0.0 })
+            .collect();
+        logits[5] = f32::NAN;
+        (logits[100], logits[200]) = (30.0, 30.0);
+        let max = logits
+            .iter()
+            .copied()
+            .filter(|l| !l.is_nan())
+            .fold(f32::NEG_INFINITY, f32::max);
+        let reference = (
+            sum_exp_lanes(&logits, max, 0.8),
+            argmax_scan(&logits),
+            log_softmax_at_lanes(&logits, 4242),
+            sample_top_p_lanes(&logits, 0.8, 0.95, &mut ChaCha8Rng::seed_from_u64(3)),
+        );
+        // the loop `best = i if v > values[best]` that argmax_scan replaces
+        let mut best = 0;
+        for (i, &v) in logits.iter().enumerate() {
+            if v > logits[best] {
+                best = i;
+            }
+        }
+        assert_eq!(reference.1, best as u32);
+        assert_eq!(reference.1, 100, "the first of the tied maxima");
+        for level in [SimdLevel::Avx512, SimdLevel::Avx2, SimdLevel::Portable] {
+            let got = dispatch_at(level, || {
+                (
+                    sum_exp_lanes(&logits, max, 0.8),
+                    argmax_scan(&logits),
+                    log_softmax_at_lanes(&logits, 4242),
+                    sample_top_p_lanes(&logits, 0.8, 0.95, &mut ChaCha8Rng::seed_from_u64(3)),
+                )
+            });
+            assert_eq!(got.0.to_bits(), reference.0.to_bits(), "{level:?}");
+            assert_eq!((got.1, got.3), (reference.1, reference.3), "{level:?}");
+            assert_eq!(got.2.to_bits(), reference.2.to_bits(), "{level:?}");
+        }
+        // the public entry points dispatch at the detected level
+        assert_eq!(sum_exp(&logits, max, 0.8).to_bits(), reference.0.to_bits());
+        assert_eq!(argmax(&logits), reference.1);
+        let nan_first = [f32::NAN, 1.0, 2.0];
+        assert_eq!(argmax(&nan_first), 0);
+        assert_eq!(argmax(&[-0.0, 0.0, -1.0]), 0);
+    }
+
     /// The nucleus sampler as first written: sort the whole vocabulary.
     fn sample_top_p_full_sort(logits: &[f32], temperature: f32, top_p: f32, rng: &mut impl Rng) -> u32 {
         let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
@@ -568,7 +649,7 @@ mod tests {
             .enumerate()
             .map(|(i, &l)| (i as u32, exp_nonpositive((l - max) * inv)))
             .collect();
-        let total = sum_exp(logits, max, temperature) as f32;
+        let total = sum_exp_lanes(logits, max, temperature) as f32;
         probs.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         let mut kept = 0usize;
         let mut mass = 0.0f32;

@@ -31,6 +31,7 @@ pub mod loader;
 pub mod lora;
 pub mod model;
 pub mod score;
+pub mod simd;
 pub mod tokenizer;
 
 pub use chat_template::{ChatTemplate, ChatTemplateError, PromptAndAnswer, RenderOptions, RenderedChat};

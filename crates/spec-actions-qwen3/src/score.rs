@@ -8,7 +8,7 @@ use burn::tensor::FloatDType;
 use burn::tensor::activation::log_softmax;
 
 use crate::error::{Qwen3Error, Result};
-use crate::generate::validate_tokens;
+use crate::generate::{parallel_map, sum_exp, validate_tokens};
 use crate::model::{Qwen3, StepContext};
 
 /// Log-probabilities of one candidate continuation given the prompt.
@@ -75,7 +75,25 @@ pub fn score_continuations_batch<B: Backend>(
     if items.is_empty() {
         return Ok(Vec::new());
     }
-    let mut picked = host(continuation_log_probs(model, items)?).into_iter();
+    // The LM head's rows on the host, then `logit − log Σ exp` per row: the vectorised
+    // Σ exp of decoding (`generate::sum_exp`, f64 sums, dispatched to the CPU's SIMD level)
+    // instead of a log-softmax tensor over the whole vocabulary, of which one entry per
+    // candidate token is read.
+    let packed = predicting_rows(model, items)?;
+    let logits = host(
+        model
+            .logits(packed.hidden.unsqueeze_dim::<3>(0))
+            .cast(FloatDType::F32),
+    );
+    let vocab = model.config.vocab_size;
+    let log_z: Vec<f32> = parallel_map(logits.chunks(vocab).collect(), |row: &[f32]| {
+        let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        max + sum_exp(row, max, 1.0).ln() as f32
+    });
+    let mut picked = packed.predict.iter().map(|&(p, token)| {
+        let k = packed.at.binary_search(&p).unwrap_or_default();
+        logits[k * vocab + token as usize] - log_z[k]
+    });
     Ok(items
         .iter()
         .map(|item| {
@@ -106,6 +124,43 @@ pub fn continuation_log_probs<B: Backend>(
     model: &Qwen3<B>,
     items: &[ScoringItem<'_>],
 ) -> Result<Tensor<B, 1>> {
+    let PredictingRows { hidden, at, predict } = predicting_rows(model, items)?;
+    let device = hidden.device();
+    // Log-softmax at the distinct predicting positions only, then each candidate token's own
+    // entry.
+    let log_probs = log_softmax(
+        model.logits(hidden.unsqueeze_dim::<3>(0)).cast(FloatDType::F32),
+        2,
+    );
+    let vocab = log_probs.dims()[2];
+    let flat: Vec<i64> = predict
+        .iter()
+        .map(|&(p, token)| {
+            let k = at.binary_search(&p).unwrap_or_default();
+            (k * vocab + token as usize) as i64
+        })
+        .collect();
+    let flat = Tensor::<B, 1, Int>::from_data(TensorData::new(flat, [predict.len()]), &device);
+    Ok(log_probs.reshape([at.len() * vocab]).select(0, flat))
+}
+
+/// The hidden states of a packed forward pass at the positions that predict a candidate
+/// token.
+struct PredictingRows<B: Backend> {
+    /// `[at.len(), hidden]`: the final hidden state at each position of `at`.
+    hidden: Tensor<B, 2>,
+    /// The distinct predicting positions (flat `row · width + column`), sorted.
+    at: Vec<usize>,
+    /// Every candidate token of every item, in order: its predicting position and the token.
+    predict: Vec<(usize, u32)>,
+}
+
+/// One forward pass of the items' packed rows, kept at the predicting positions.
+///
+/// # Shapes
+/// - one forward pass of `[items, max packed_len]` tokens
+/// - `hidden` of the result: `[distinct predicting positions, hidden]`
+fn predicting_rows<B: Backend>(model: &Qwen3<B>, items: &[ScoringItem<'_>]) -> Result<PredictingRows<B>> {
     for item in items {
         validate_tokens(model, item.prompt, "the prompt")?;
         if item.candidates.is_empty() {
@@ -171,8 +226,7 @@ pub fn continuation_log_probs<B: Backend>(
     let input = Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [items.len(), width]), &device);
     let hidden = model.forward_hidden(input, &ctx, None, None);
 
-    // 3. Log-softmax at the distinct predicting positions only, then each candidate token's
-    //    own entry.
+    // 3. The hidden states at the distinct predicting positions only.
     let mut at: Vec<usize> = predict.iter().map(|&(p, _)| p).collect();
     at.sort_unstable();
     at.dedup();
@@ -181,21 +235,8 @@ pub fn continuation_log_probs<B: Backend>(
         TensorData::new(at.iter().map(|&p| p as i64).collect::<Vec<_>>(), [at.len()]),
         &device,
     );
-    let selected = hidden.reshape([items.len() * width, h]).select(0, rows);
-    let log_probs = log_softmax(
-        model.logits(selected.unsqueeze_dim::<3>(0)).cast(FloatDType::F32),
-        2,
-    );
-    let vocab = log_probs.dims()[2];
-    let flat: Vec<i64> = predict
-        .iter()
-        .map(|&(p, token)| {
-            let k = at.binary_search(&p).unwrap_or_default();
-            (k * vocab + token as usize) as i64
-        })
-        .collect();
-    let flat = Tensor::<B, 1, Int>::from_data(TensorData::new(flat, [predict.len()]), &device);
-    Ok(log_probs.reshape([at.len() * vocab]).select(0, flat))
+    let hidden = hidden.reshape([items.len() * width, h]).select(0, rows);
+    Ok(PredictingRows { hidden, at, predict })
 }
 
 fn host<B: Backend, const D: usize>(tensor: Tensor<B, D>) -> Vec<f32> {

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Forces the CPU fallback paths of the run-time SIMD dispatch and checks that they compute what
+# the fast path computes (issue 19: "the build still runs on a CPU without AVX-512").
+#
+# The matmul kernels (the `gemm` crate behind burn's Flex backend, built with its AVX-512
+# kernels by the workspace's `x86-v4` feature) are chosen at run time from CPUID. Under
+# `qemu-x86_64 -cpu MODEL` (Debian package `qemu-user`) a test binary sees the emulated CPU's
+# CPUID, so the same binaries run:
+#   Haswell  - AVX2 + FMA, no AVX-512  -> gemm's AVX2+FMA kernels
+#   Nehalem  - SSE4.2 only             -> gemm's portable kernels
+# For each, the `machine` example must report the expected kernels, and the Qwen3 parity tests
+# (logits, padded logits, greedy output, LoRA / merged logits, loss and every LoRA gradient
+# against transformers + PEFT, and the bf16 / f16 mixed-precision checks) must pass at the
+# tolerances they use natively.
+#
+# Usage: scripts/cpu_fallback.sh [MODEL=EXPECTED_KERNELS ...]
+#   default: Haswell=AVX2+FMA Nehalem=portable
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v qemu-x86_64 >/dev/null || { echo "cpu_fallback: qemu-x86_64 not found (apt-get install qemu-user)" >&2; exit 2; }
+[ "$(uname -m)" = x86_64 ] || { echo "cpu_fallback: x86_64 only" >&2; exit 2; }
+
+cases=("$@")
+[ ${#cases[@]} -gt 0 ] || cases=(Haswell=AVX2+FMA Nehalem=portable)
+
+# Build once, natively (the runner does not change what is built). `--workspace` keeps the
+# feature set of `cargo test --workspace`, so nothing is built a second time.
+cargo build -q -p spec-actions-core --example machine
+cargo test -q --workspace --test parity --test lora_parity --test mixed_precision --no-run
+echo "native: $(cargo run -q -p spec-actions-core --example machine)"
+
+for case in "${cases[@]}"; do
+    model=${case%%=*}
+    expected=${case#*=}
+    export CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER="qemu-x86_64 -cpu $model"
+    seen=$(cargo run -q -p spec-actions-core --example machine)
+    echo "qemu -cpu $model: $seen"
+    case "$seen" in
+        *"matmul kernels: $expected") ;;
+        *) echo "cpu_fallback: under -cpu $model expected matmul kernels '$expected'" >&2; exit 1 ;;
+    esac
+    cargo test -q --workspace --test parity --test lora_parity --test mixed_precision
+    unset CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER
+done
+echo "cpu_fallback: every fallback path passed"
