@@ -10,6 +10,9 @@
 //! - `eval`: record every model's outputs, replay every policy (calibrated on dev).
 //! - `report`: the frontier report of the run, with the verdict and the study's v2 numbers.
 //! - `all`: `train-all`, `eval` and `report` in one go (the README's main job).
+//! - `score-bfcl --category NAME --predictions FILE [--out FILE]`: score function-call
+//!   predictions against the bundled BFCL v4 ground truth with BFCL's AST-checker semantics
+//!   (see `spec_actions_data::bfcl_check`).
 //!
 //! CPU (burn's Flex backend) by default; `--features cuda` runs on CUDA.
 
@@ -56,6 +59,53 @@ enum Command {
     Report(RunArgs),
     /// train-all, eval and report in one command.
     All(RunArgs),
+    /// Score function-call predictions against BFCL v4's ground truth as BFCL's AST checker
+    /// does (every accepted value, optional arguments, its string standardisation and type
+    /// rules): one `{"id", "valid", "error"}` row per test case and the category's accuracy.
+    ScoreBfcl(ScoreBfclArgs),
+}
+
+#[derive(clap::Args)]
+struct ScoreBfclArgs {
+    /// BFCL single-turn category (`simple_python`, `multiple`, `parallel`, `parallel_multiple`,
+    /// `live_simple`, `live_multiple`, `live_parallel`, `live_parallel_multiple`).
+    #[arg(long)]
+    category: String,
+    /// JSON Lines, one case a line: `{"id": "<BFCL test id>", "calls": [{"name": …,
+    /// "arguments": {…}}]}`.
+    #[arg(long)]
+    predictions: PathBuf,
+    /// Write the result rows here (JSON Lines, atomically) instead of standard output.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// BFCL v4 folder (`BFCL_v4_<category>.json` and `possible_answer/`).
+    #[arg(long, default_value = "assets/bfcl-v4")]
+    bfcl: PathBuf,
+}
+
+/// `score-bfcl`: the result rows to `--out` (or standard output), the accuracy to standard
+/// output (standard error when the rows go there).
+fn score_bfcl(args: ScoreBfclArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let (rows, score) =
+        spec_actions_data::bfcl_check::score_predictions(&args.bfcl, &args.category, &args.predictions)?;
+    let summary = format!(
+        "{}: {}/{} correct, accuracy {:.4} ({} cases predicted)",
+        score.category, score.correct, score.cases, score.accuracy, score.predicted
+    );
+    match &args.out {
+        Some(out) => {
+            spec_actions_core::write_jsonl(out, &rows)?;
+            println!("{summary}");
+            println!("wrote {} rows to {}", rows.len(), out.display());
+        }
+        None => {
+            for row in &rows {
+                println!("{}", serde_json::to_string(row)?);
+            }
+            eprintln!("{summary}");
+        }
+    }
+    Ok(())
 }
 
 #[derive(clap::Args, Clone)]
@@ -447,6 +497,13 @@ fn main() -> ExitCode {
             }
         },
         Command::ImportTraces(args) => match import_traces(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::ScoreBfcl(args) => match score_bfcl(args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("error: {e}");
