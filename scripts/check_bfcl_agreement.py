@@ -208,6 +208,30 @@ def bfcl_valid(ast_checker, language, functions, calls, ground_truth, category, 
         return None, f"bfcl-eval raised {type(err).__name__}: {err}"
 
 
+def version_of(dist):
+    from importlib import metadata
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "?"
+
+
+def stub_model_config_if_unloadable():
+    """`ast_checker.py` imports `bfcl_eval.constants.model_config` only for `convert_func_name`,
+    and that module imports every model handler (qwen_agent, soundfile, …). When those are not
+    installed, a one-entry stand-in is registered: a model that keeps function names as written
+    (`underscore_to_dot=False`), which is what score-bfcl does. The checker's code is untouched."""
+    try:
+        import bfcl_eval.constants.model_config  # noqa: F401
+        return ""
+    except ImportError as err:
+        import types
+        stub = types.ModuleType("bfcl_eval.constants.model_config")
+        stub.MODEL_CONFIG_MAPPING = {"score-bfcl": types.SimpleNamespace(underscore_to_dot=False)}
+        sys.modules["bfcl_eval.constants.model_config"] = stub
+        return f" (model registry not importable: {err}; stand-in used)"
+
+
 def xtask_binary(args):
     if args.xtask:
         return args.xtask
@@ -224,12 +248,13 @@ def main():
     parser.add_argument("--show", type=int, default=50, help="disagreements printed (all when 0)")
     args = parser.parse_args()
 
-    (ast_mod, enums, model_config) = require(
-        "bfcl_eval.eval_checker.ast_eval.ast_checker", "bfcl_eval.constants.enums",
-        "bfcl_eval.constants.model_config")
+    (bfcl_eval,) = require("bfcl_eval")
+    model_config_note = stub_model_config_if_unloadable()
+    ast_mod, enums = require("bfcl_eval.eval_checker.ast_eval.ast_checker", "bfcl_eval.constants.enums")
     ast_checker = ast_mod.ast_checker
     language = enums.Language.PYTHON
-    model_name = pick_model_name(model_config.MODEL_CONFIG_MAPPING)
+    model_name = pick_model_name(sys.modules["bfcl_eval.constants.model_config"].MODEL_CONFIG_MAPPING)
+    print(f"# bfcl-eval {version_of('bfcl-eval')}; checker model name {model_name!r}{model_config_note}")
     xtask = xtask_binary(args)
 
     rows, disagreements = [], []

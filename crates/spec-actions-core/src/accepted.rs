@@ -390,7 +390,7 @@ fn list_dict_checker(param: &str, value: &[Value], possible: &[Value]) -> Result
 }
 
 impl AcceptedCall {
-    /// Whether `"" ` is among the accepted values of `param` (BFCL: the argument may be left out).
+    /// Whether `""` is among the accepted values of `param` (BFCL: the argument may be left out).
     pub fn is_optional(&self, param: &str) -> bool {
         self.arguments
             .get(param)

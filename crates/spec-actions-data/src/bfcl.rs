@@ -28,8 +28,9 @@
 //!   the first accepted value of each argument: `""` (BFCL's "may be omitted") is skipped in
 //!   favour of the next value, and an argument whose only value is `""` is omitted. A case
 //!   with an argument whose accepted list is empty (`[]`: BFCL's checker rejects every call,
-//!   its own ground truth included: `live_simple_106-63-0`) is not imported and is reported
-//!   as `skipped`.
+//!   its own ground truth included: `live_simple_106-63-0`), or whose concrete call BFCL's
+//!   checker rejects (a required argument whose only accepted value is `""`, an argument the
+//!   function does not declare), is not imported and is reported as `skipped`.
 //! - **Irrelevance** (`irrelevance`, `live_irrelevance`): `final_answer`. No offered function
 //!   fits, and BFCL scores these cases by the absence of a call: the right move is to answer
 //!   the user in text (explain, or answer from knowledge). `BLOCKED` is kept for a step the
@@ -807,6 +808,14 @@ fn single_turn(
             .filter_map(|(k, alts)| pick_value(alts).map(|v| (k.clone(), v)))
             .collect();
         let arguments = Value::Object(arguments);
+        // The trained target must be a call BFCL accepts: not so where the ground truth leaves
+        // a required argument only `""`, or lists an argument the function does not declare.
+        if let Err(e) = accepted.check(name, name, &arguments) {
+            return Err(LineError::Unsatisfiable(format!(
+                "ground-truth call {s}: BFCL's checker rejects the call of its first accepted values ({}): {}",
+                e.error_type, e.error
+            )));
+        }
         sink.push(
             format!("s{s}"),
             &messages,
