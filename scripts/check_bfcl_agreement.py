@@ -54,11 +54,14 @@ def read_jsonl(path):
         return [json.loads(line) for line in f if line.strip()]
 
 
+OMIT = object()
+
+
 def first_value(alternatives, last=False):
-    """The first (or last) accepted value that is not "" (None: the argument is left out)."""
+    """The first (or last) accepted value that is not "" (OMIT: the argument is left out)."""
     values = [v for v in alternatives if v != ""]
     if not values:
-        return None
+        return OMIT
     v = values[-1] if last else values[0]
     return nested_value(v, last)
 
@@ -69,7 +72,7 @@ def nested_value(v, last):
         out = {}
         for k, alts in v.items():
             x = first_value(alts, last)
-            if x is not None:
+            if x is not OMIT:
                 out[k] = x
         return out
     if isinstance(v, list):
@@ -84,7 +87,7 @@ def concrete_calls(ground_truth, last=False):
         args = {}
         for k, alts in params.items():
             v = first_value(alts, last)
-            if v is not None:
+            if v is not OMIT:
                 args[k] = v
         calls.append({"name": name, "arguments": args})
     return calls

@@ -12,9 +12,10 @@
 //! # Named differences from BFCL
 //! - Parameter types BFCL's Python checker does not know (the Java / JavaScript types such as
 //!   `String`, `long`, `HashMap`): BFCL converts such string values with its Java / JavaScript
-//!   type converters (not ported); here the value must equal (Python `==`, strings after
-//!   [`standardize_string`]) one accepted value. Such a type in a Python category makes BFCL
-//!   raise `KeyError`.
+//!   type converters (not ported); here a dict or list is checked as BFCL checks a Python one
+//!   and any other value must equal (Python `==`, strings after [`standardize_string`]) one
+//!   accepted value; an unknown list item type is not checked. Such a type in a Python
+//!   category makes BFCL raise `KeyError`.
 //! - Where BFCL's checker would raise on malformed ground truth (an accepted value of a list
 //!   parameter that is neither a list nor a string, a nested dict whose accepted values are not
 //!   a list), the call is scored wrong here.
@@ -452,35 +453,32 @@ impl AcceptedCall {
     /// The per-parameter body of BFCL's `simple_function_checker` loop.
     fn check_param(&self, param: &str, decl: &ParamType, value: &Value, possible: &[Value]) -> Result<(), CallMismatch> {
         let Some(expected) = PyType::of_bfcl_type(&decl.ty) else {
-            // Named difference (module docs): a Java / JavaScript type.
-            let std = standardize_value(value);
-            let ok = possible.iter().any(|p| py_eq(&std, &standardize_value(p)));
-            return if ok {
-                Ok(())
-            } else {
-                Err(mismatch(
-                    "value_error:others",
-                    format!(
-                        "Invalid value for parameter '{param}': {}. Expected one of {}.",
-                        repr(value),
-                        Value::Array(possible.to_vec())
-                    ),
-                ))
+            // Named difference (module docs): a Java / JavaScript type. Dicts and lists are
+            // compared as BFCL compares Python ones, other values by Python `==` after
+            // standardising strings.
+            return match value {
+                Value::Object(_) => dict_checker(param, value, possible),
+                Value::Array(items) => list_checker(param, items, possible),
+                _ => {
+                    let std = standardize_value(value);
+                    if possible.iter().any(|p| py_eq(&std, &standardize_value(p))) {
+                        Ok(())
+                    } else {
+                        Err(mismatch(
+                            "value_error:others",
+                            format!(
+                                "Invalid value for parameter '{param}': {}. Expected one of {}.",
+                                repr(value),
+                                Value::Array(possible.to_vec())
+                            ),
+                        ))
+                    }
+                }
             };
         };
+        // An item type BFCL's Python checker does not know (Java / JavaScript) is not checked.
         let nested = if expected == PyType::List {
-            match decl.items.as_deref() {
-                Some(item) => match PyType::of_bfcl_type(item) {
-                    Some(t) => Some(t),
-                    None => {
-                        return Err(mismatch(
-                            "type_error:nested",
-                            format!("Item type {item} of parameter '{param}' is not a Python type BFCL knows."),
-                        ));
-                    }
-                },
-                None => None,
-            }
+            decl.items.as_deref().and_then(PyType::of_bfcl_type)
         } else {
             None
         };

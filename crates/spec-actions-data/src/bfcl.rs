@@ -692,7 +692,8 @@ fn pick_value(alternatives: &Value) -> Option<Value> {
     list.iter().find(|v| v.as_str() != Some("")).map(pick_nested)
 }
 
-/// Nested dicts in BFCL ground truth are themselves dicts of alternatives lists.
+/// Nested dicts in BFCL ground truth, on their own or as the items of a list of dicts, are
+/// themselves dicts of alternatives lists (BFCL's `dict_checker` / `list_dict_checker`).
 fn pick_nested(value: &Value) -> Value {
     match value {
         Value::Object(map) if !map.is_empty() && map.values().all(Value::is_array) => Value::Object(
@@ -700,6 +701,9 @@ fn pick_nested(value: &Value) -> Value {
                 .filter_map(|(k, alts)| pick_value(alts).map(|v| (k.clone(), v)))
                 .collect(),
         ),
+        Value::Array(items) if items.iter().any(Value::is_object) => {
+            Value::Array(items.iter().map(pick_nested).collect())
+        }
         other => other.clone(),
     }
 }
