@@ -588,4 +588,51 @@ mod tests {
             "{listed}"
         );
     }
+
+    /// `score-bfcl` on a tiny predictions file: BFCL's result rows written to `--out`
+    /// (simple_python_0 right with its optional `unit` left out, simple_python_2 wrong: `z`
+    /// accepts only "" or 0); a bad line is an error naming the file and line.
+    #[test]
+    fn score_bfcl_writes_bfcl_rows_and_names_bad_lines() {
+        let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let predictions = dir.path().join("predictions.jsonl");
+        std::fs::write(
+            &predictions,
+            "{\"id\": \"simple_python_0\", \"calls\": [{\"name\": \"calculate_triangle_area\", \"arguments\": {\"base\": 10, \"height\": 5}}]}\n\
+             {\"id\": \"simple_python_2\", \"calls\": [{\"name\": \"math.hypot\", \"arguments\": {\"x\": 4, \"y\": 5, \"z\": 1}}]}\n",
+        )
+        .expect("write");
+        let out = dir.path().join("scores.jsonl");
+        let args = |predictions: PathBuf| ScoreBfclArgs {
+            category: "simple_python".into(),
+            predictions,
+            out: Some(out.clone()),
+            bfcl: repo.join("assets/bfcl-v4"),
+        };
+        score_bfcl(args(predictions.clone())).expect("score");
+        let rows: Vec<serde_json::Value> = spec_actions_core::read_jsonl(&out).expect("rows");
+        assert_eq!(rows.len(), 400);
+        assert_eq!(
+            (rows[0]["id"].as_str(), rows[0]["valid"].as_bool()),
+            (Some("simple_python_0"), Some(true))
+        );
+        assert_eq!(
+            (rows[2]["id"].as_str(), rows[2]["valid"].as_bool()),
+            (Some("simple_python_2"), Some(false))
+        );
+        assert!(
+            rows[2]["error"][0].as_str().unwrap().contains("'z'"),
+            "{}",
+            rows[2]
+        );
+
+        std::fs::write(
+            &predictions,
+            "{\"id\": \"simple_python_0\", \"calls\": []}\nnot json\n",
+        )
+        .expect("write");
+        let err = score_bfcl(args(predictions)).unwrap_err().to_string();
+        assert!(err.contains("predictions.jsonl:2"), "{err}");
+    }
 }

@@ -451,7 +451,13 @@ impl AcceptedCall {
     }
 
     /// The per-parameter body of BFCL's `simple_function_checker` loop.
-    fn check_param(&self, param: &str, decl: &ParamType, value: &Value, possible: &[Value]) -> Result<(), CallMismatch> {
+    fn check_param(
+        &self,
+        param: &str,
+        decl: &ParamType,
+        value: &Value,
+        possible: &[Value],
+    ) -> Result<(), CallMismatch> {
         let Some(expected) = PyType::of_bfcl_type(&decl.ty) else {
             // Named difference (module docs): a Java / JavaScript type. Dicts and lists are
             // compared as BFCL compares Python ones, other values by Python `==` after
@@ -558,17 +564,28 @@ mod tests {
     fn optional_argument_may_be_left_out_and_required_may_not() {
         let acc = call(
             json!({"base": [10], "height": [5], "unit": ["units", ""]}),
-            &[("base", "integer", None), ("height", "integer", None), ("unit", "string", None)],
+            &[
+                ("base", "integer", None),
+                ("height", "integer", None),
+                ("unit", "string", None),
+            ],
             &["base", "height"],
         );
         assert_eq!(kind(&acc, json!({"base": 10, "height": 5})), Ok(()));
-        assert_eq!(kind(&acc, json!({"base": 10, "height": 5, "unit": "units"})), Ok(()));
+        assert_eq!(
+            kind(&acc, json!({"base": 10, "height": 5, "unit": "units"})),
+            Ok(())
+        );
         assert_eq!(
             kind(&acc, json!({"base": 10})),
             Err("simple_function_checker:missing_required".into())
         );
         // Not required by the schema, but no "" among its accepted values.
-        let acc2 = call(json!({"a": [1], "b": [2]}), &[("a", "integer", None), ("b", "integer", None)], &["a"]);
+        let acc2 = call(
+            json!({"a": [1], "b": [2]}),
+            &[("a", "integer", None), ("b", "integer", None)],
+            &["a"],
+        );
         assert_eq!(
             kind(&acc2, json!({"a": 1})),
             Err("simple_function_checker:missing_optional".into())
@@ -579,8 +596,12 @@ mod tests {
             Err("simple_function_checker:unexpected_param".into())
         );
         assert_eq!(
-            acc.check("calculate_triangle_area", "area", &json!({"base": 10, "height": 5}))
-                .map_err(|e| e.error_type),
+            acc.check(
+                "calculate_triangle_area",
+                "area",
+                &json!({"base": 10, "height": 5})
+            )
+            .map_err(|e| e.error_type),
             Err("simple_function_checker:wrong_func_name".into())
         );
     }
@@ -590,12 +611,19 @@ mod tests {
     fn every_accepted_value_counts() {
         let acc = call(
             json!({"x": [4], "y": [5], "z": ["", 0]}),
-            &[("x", "integer", None), ("y", "integer", None), ("z", "integer", None)],
+            &[
+                ("x", "integer", None),
+                ("y", "integer", None),
+                ("z", "integer", None),
+            ],
             &["x", "y"],
         );
         assert_eq!(kind(&acc, json!({"x": 4, "y": 5, "z": 0})), Ok(()));
         assert_eq!(kind(&acc, json!({"x": 4, "y": 5})), Ok(()));
-        assert_eq!(kind(&acc, json!({"x": 4, "y": 5, "z": 1})), Err("value_error:others".into()));
+        assert_eq!(
+            kind(&acc, json!({"x": 4, "y": 5, "z": 1})),
+            Err("value_error:others".into())
+        );
         let cities = call(
             json!({"city": ["San Francisco, CA", "SF", "San Francisco"]}),
             &[("city", "string", None)],
@@ -631,14 +659,26 @@ mod tests {
         );
         assert_eq!(kind(&acc, json!({"n": 100, "x": 5})), Ok(()));
         assert_eq!(kind(&acc, json!({"n": 100, "x": 5.0})), Ok(()));
-        assert_eq!(kind(&acc, json!({"n": 100.0, "x": 5.0})), Err("type_error:simple".into()));
-        assert_eq!(kind(&acc, json!({"n": true, "x": 5.0})), Err("type_error:simple".into()));
-        assert_eq!(kind(&acc, json!({"n": "100", "x": 5.0})), Err("type_error:simple".into()));
+        assert_eq!(
+            kind(&acc, json!({"n": 100.0, "x": 5.0})),
+            Err("type_error:simple".into())
+        );
+        assert_eq!(
+            kind(&acc, json!({"n": true, "x": 5.0})),
+            Err("type_error:simple".into())
+        );
+        assert_eq!(
+            kind(&acc, json!({"n": "100", "x": 5.0})),
+            Err("type_error:simple".into())
+        );
         // A "variable": accepted values of another type than declared are compared exactly,
         // and a value of their type passes the type check (`type_checker`'s `is_variable`).
         let var = call(json!({"n": ["count"]}), &[("n", "integer", None)], &["n"]);
         assert_eq!(kind(&var, json!({"n": "count"})), Ok(()));
-        assert_eq!(kind(&var, json!({"n": "Count"})), Err("value_error:others".into()));
+        assert_eq!(
+            kind(&var, json!({"n": "Count"})),
+            Err("value_error:others".into())
+        );
     }
 
     /// `list_checker`: order matters, string items standardised; `type_checker`'s nested check
@@ -650,15 +690,31 @@ mod tests {
             &[("cities", "array", Some("string")), ("w", "array", Some("float"))],
             &["cities", "w"],
         );
-        assert_eq!(kind(&acc, json!({"cities": ["new york", "LA"], "w": [1.0, 2.5]})), Err("value_error:list/tuple".into()));
-        assert_eq!(kind(&acc, json!({"cities": ["nyc", "L.A."], "w": [1.0, 2.5]})), Ok(()));
         assert_eq!(
-            kind(&acc, json!({"cities": ["Los Angeles", "New York"], "w": [1.0, 2.5]})),
+            kind(&acc, json!({"cities": ["new york", "LA"], "w": [1.0, 2.5]})),
             Err("value_error:list/tuple".into())
         );
-        assert_eq!(kind(&acc, json!({"cities": ["NYC", "LA"], "w": [1, 2.5]})), Err("type_error:nested".into()));
+        assert_eq!(
+            kind(&acc, json!({"cities": ["nyc", "L.A."], "w": [1.0, 2.5]})),
+            Ok(())
+        );
+        assert_eq!(
+            kind(
+                &acc,
+                json!({"cities": ["Los Angeles", "New York"], "w": [1.0, 2.5]})
+            ),
+            Err("value_error:list/tuple".into())
+        );
+        assert_eq!(
+            kind(&acc, json!({"cities": ["NYC", "LA"], "w": [1, 2.5]})),
+            Err("type_error:nested".into())
+        );
         // An optional list: "" iterates as an empty list, so `[]` is accepted.
-        let opt = call(json!({"tags": ["", ["a"]]}), &[("tags", "array", Some("string"))], &[]);
+        let opt = call(
+            json!({"tags": ["", ["a"]]}),
+            &[("tags", "array", Some("string"))],
+            &[],
+        );
         assert_eq!(kind(&opt, json!({"tags": []})), Ok(()));
         assert_eq!(kind(&opt, json!({"tags": ["A"]})), Ok(()));
     }
@@ -674,8 +730,14 @@ mod tests {
             &["filters"],
         );
         assert_eq!(kind(&acc, json!({"filters": {"color": "RED"}})), Ok(()));
-        assert_eq!(kind(&acc, json!({"filters": {"color": "red", "size": "m"}})), Ok(()));
-        assert_eq!(kind(&acc, json!({"filters": {"size": "M"}})), Err("value_error:dict_key".into()));
+        assert_eq!(
+            kind(&acc, json!({"filters": {"color": "red", "size": "m"}})),
+            Ok(())
+        );
+        assert_eq!(
+            kind(&acc, json!({"filters": {"size": "M"}})),
+            Err("value_error:dict_key".into())
+        );
         assert_eq!(
             kind(&acc, json!({"filters": {"color": "red", "shape": "x"}})),
             Err("value_error:dict_key".into())
@@ -689,7 +751,13 @@ mod tests {
             &[("items", "array", Some("dict"))],
             &["items"],
         );
-        assert_eq!(kind(&list, json!({"items": [{"n": "A", "q": 1}, {"n": "b", "q": 2.0}]})), Ok(()));
+        assert_eq!(
+            kind(
+                &list,
+                json!({"items": [{"n": "A", "q": 1}, {"n": "b", "q": 2.0}]})
+            ),
+            Ok(())
+        );
         assert_eq!(
             kind(&list, json!({"items": [{"n": "b", "q": 2}, {"n": "a", "q": 1}]})),
             Err("value_error:dict_value".into())

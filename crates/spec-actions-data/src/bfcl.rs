@@ -53,7 +53,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use serde_json::{Map, Value, json};
-use spec_actions_core::{AcceptedCall, Action, ActionKind, Example, Message, ParamType, Role, Split, ToolCall};
+use spec_actions_core::{
+    AcceptedCall, Action, ActionKind, Example, Message, ParamType, Role, Split, ToolCall,
+};
 
 use super::call_parser::parse_call;
 use super::conversation::Conversation;
@@ -805,7 +807,9 @@ fn single_turn(
         let accepted =
             accepted_call(entry, name, params).map_err(|e| a_err(format!("ground-truth call {s}: {e}")))?;
         if let Some(reason) = unsatisfiable(&accepted) {
-            return Err(LineError::Unsatisfiable(format!("ground-truth call {s}: {reason}")));
+            return Err(LineError::Unsatisfiable(format!(
+                "ground-truth call {s}: {reason}"
+            )));
         }
         let arguments: Map<String, Value> = params
             .iter()

@@ -102,13 +102,13 @@ pub struct CategoryScore {
 /// JavaScript); the reason when not.
 pub fn scorable(category: &str) -> Result<(), String> {
     match category_kind(category) {
-        _ if matches!(category, "simple_java" | "simple_javascript") => Err(
-            "BFCL checks Java / JavaScript values with its type converters, which are not ported".into(),
-        ),
+        _ if matches!(category, "simple_java" | "simple_javascript") => {
+            Err("BFCL checks Java / JavaScript values with its type converters, which are not ported".into())
+        }
         CategoryKind::SingleTurn => Ok(()),
-        CategoryKind::MultiTurn => Err(
-            "BFCL scores multi-turn cases by executing the calls and comparing states, not by AST".into(),
-        ),
+        CategoryKind::MultiTurn => {
+            Err("BFCL scores multi-turn cases by executing the calls and comparing states, not by AST".into())
+        }
         _ => Err("not an AST-checked single-turn category".into()),
     }
 }
@@ -122,7 +122,8 @@ fn invalid_line(path: &Path, line: usize, reason: impl Into<String>) -> DataErro
 }
 
 fn json_lines(path: &Path) -> Result<Vec<(usize, Value)>, DataError> {
-    let text = fs::read_to_string(path).map_err(|e| spec_actions_core::io::FileError::new("read", path, e))?;
+    let text =
+        fs::read_to_string(path).map_err(|e| spec_actions_core::io::FileError::new("read", path, e))?;
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
@@ -149,7 +150,9 @@ pub fn load_ground_truth(dir: &Path, category: &str) -> Result<Vec<GoldCase>, Sc
         reason,
     })?;
     let qpath = dir.join(format!("BFCL_v4_{category}.json"));
-    let apath = dir.join("possible_answer").join(format!("BFCL_v4_{category}.json"));
+    let apath = dir
+        .join("possible_answer")
+        .join(format!("BFCL_v4_{category}.json"));
     let mut answers: HashMap<String, (usize, Value)> = HashMap::new();
     for (line, v) in json_lines(&apath)? {
         answers.insert(id_of(&apath, line, &v)?, (line, v));
@@ -173,7 +176,13 @@ pub fn load_ground_truth(dir: &Path, category: &str) -> Result<Vec<GoldCase>, Sc
                     .filter(|o| o.len() == 1)
                     .and_then(|o| o.iter().next())
                     .and_then(|(n, p)| p.as_object().map(|p| (n, p)))
-                    .ok_or_else(|| invalid_line(&apath, *aline, format!("ground-truth call {s} is not {{name: {{…}}}}")))?;
+                    .ok_or_else(|| {
+                        invalid_line(
+                            &apath,
+                            *aline,
+                            format!("ground-truth call {s} is not {{name: {{…}}}}"),
+                        )
+                    })?;
                 let accepted = accepted_call(&entry, name, params)
                     .map_err(|e| invalid_line(&apath, *aline, format!("ground-truth call {s}: {e}")))?;
                 Ok(GoldCall {
@@ -198,7 +207,11 @@ fn wrong_count(checker: &str) -> CallMismatch {
 /// `parallel_function_checker_no_order` (each gold call, in order, takes the first unmatched
 /// prediction that passes), `*multiple*` → `multiple_function_checker` (same count, the first
 /// call checked), otherwise the simple checker (exactly one call).
-pub fn check_case(category: &str, gold: &[GoldCall], predicted: &[PredictedCall]) -> Result<(), CallMismatch> {
+pub fn check_case(
+    category: &str,
+    gold: &[GoldCall],
+    predicted: &[PredictedCall],
+) -> Result<(), CallMismatch> {
     let check = |g: &GoldCall, p: &PredictedCall| g.accepted.check(&g.name, &p.name, &p.arguments);
     if category.contains("parallel") {
         if predicted.len() != gold.len() {
@@ -207,15 +220,17 @@ pub fn check_case(category: &str, gold: &[GoldCall], predicted: &[PredictedCall]
         let mut matched = vec![false; predicted.len()];
         for (i, g) in gold.iter().enumerate() {
             let mut errors = Vec::new();
-            let hit = predicted.iter().enumerate().filter(|(j, _)| !matched[*j]).find_map(|(j, p)| {
-                match check(g, p) {
+            let hit = predicted
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| !matched[*j])
+                .find_map(|(j, p)| match check(g, p) {
                     Ok(()) => Some(j),
                     Err(e) => {
                         errors.push(format!("Model Result Index {j}: {}", e.error));
                         None
                     }
-                }
-            });
+                });
             match hit {
                 Some(j) => matched[j] = true,
                 None => {

@@ -54,14 +54,25 @@ fn importer_keeps_every_accepted_value() {
             assert!(e.gold.accepted_values.is_none(), "{}", e.id);
             continue;
         }
-        let answers = answers.entry(category.to_string()).or_insert_with(|| read_answers(category));
+        let answers = answers
+            .entry(category.to_string())
+            .or_insert_with(|| read_answers(category));
         let (case, step) = e.id.strip_prefix("bfcl:").unwrap().split_once("#s").unwrap();
         let call = &answers[case]["ground_truth"][step.parse::<usize>().unwrap()];
         let (name, params) = call.as_object().unwrap().iter().next().unwrap();
         assert_eq!(e.gold.name.as_deref(), Some(name.as_str()));
-        let accepted = e.gold.accepted_values.as_ref().unwrap_or_else(|| panic!("{}", e.id));
+        let accepted = e
+            .gold
+            .accepted_values
+            .as_ref()
+            .unwrap_or_else(|| panic!("{}", e.id));
         assert_eq!(&Value::Object(accepted.arguments.clone()), params, "{}", e.id);
-        if params.as_object().unwrap().values().any(|alts| alts.as_array().unwrap().len() > 1) {
+        if params
+            .as_object()
+            .unwrap()
+            .values()
+            .any(|alts| alts.as_array().unwrap().len() > 1)
+        {
             several += 1;
         }
         // The trained target: one concrete call, which BFCL accepts.
@@ -70,7 +81,10 @@ fn importer_keeps_every_accepted_value() {
         checked += 1;
     }
     assert!(checked > 3000, "{checked} single-turn calls");
-    assert!(several > checked / 3, "{several} of {checked} have several accepted values");
+    assert!(
+        several > checked / 3,
+        "{several} of {checked} have several accepted values"
+    );
 }
 
 /// live_simple_106-63-0: two arguments accept `[]` — no value, and not their absence either —
@@ -81,7 +95,9 @@ fn unsatisfiable_ground_truth_is_skipped() {
     let issue = import
         .issues
         .iter()
-        .find(|i| i.file == "possible_answer/BFCL_v4_live_simple.json" && i.reason.contains("no accepted value"))
+        .find(|i| {
+            i.file == "possible_answer/BFCL_v4_live_simple.json" && i.reason.contains("no accepted value")
+        })
         .expect("live_simple_106-63-0 reported");
     assert_eq!(issue.status, "skipped");
     let ids: Vec<&str> = import
@@ -99,7 +115,11 @@ fn unsatisfiable_ground_truth_is_skipped() {
         .accepted
         .arguments
         .iter()
-        .filter_map(|(k, alts)| alts.as_array().and_then(|a| a.first()).map(|v| (k.clone(), v.clone())))
+        .filter_map(|(k, alts)| {
+            alts.as_array()
+                .and_then(|a| a.first())
+                .map(|v| (k.clone(), v.clone()))
+        })
         .collect();
     let call = PredictedCall {
         name: g.name.clone(),
@@ -118,10 +138,18 @@ fn every_hard_negative_is_wrong_for_bfcl() {
     let mut wrong_args = 0;
     for row in rows.iter().filter(|r| !r.accept) {
         let gold = &row.example.gold;
-        assert!(!row.action.matches_call(gold), "{}: {} accepted", row.example.id, row.action);
+        assert!(
+            !row.action.matches_call(gold),
+            "{}: {} accepted",
+            row.example.id,
+            row.action
+        );
         if row.negative_type == Some(NegativeType::WrongArguments) {
             wrong_args += 1;
-            let (neg, g) = (row.action.arguments.as_object().unwrap(), gold.arguments.as_object().unwrap());
+            let (neg, g) = (
+                row.action.arguments.as_object().unwrap(),
+                gold.arguments.as_object().unwrap(),
+            );
             if let Some(dropped) = g.keys().find(|k| !neg.contains_key(*k)) {
                 match &gold.accepted_values {
                     Some(a) => assert!(
@@ -175,16 +203,26 @@ fn case_checker_follows_bfcls_dispatch() {
     let mut calls: Vec<PredictedCall> = case.calls.iter().map(concrete).collect();
     assert_eq!(check_case("parallel", &case.calls, &calls), Ok(()), "{}", case.id);
     calls.reverse();
-    assert_eq!(check_case("parallel", &case.calls, &calls), Ok(()), "{} reversed", case.id);
+    assert_eq!(
+        check_case("parallel", &case.calls, &calls),
+        Ok(()),
+        "{} reversed",
+        case.id
+    );
     calls.pop();
     assert_eq!(
-        check_case("parallel", &case.calls, &calls).unwrap_err().error_type,
+        check_case("parallel", &case.calls, &calls)
+            .unwrap_err()
+            .error_type,
         "parallel_function_checker_no_order:wrong_count"
     );
     let multiple = load_ground_truth(&dir, "multiple").unwrap();
     let m = &multiple[0];
     let call = concrete(&m.calls[0]);
-    assert_eq!(check_case("multiple", &m.calls, std::slice::from_ref(&call)), Ok(()));
+    assert_eq!(
+        check_case("multiple", &m.calls, std::slice::from_ref(&call)),
+        Ok(())
+    );
     assert!(check_case("multiple", &m.calls, &[call.clone(), call]).is_err());
     assert!(load_ground_truth(&dir, "simple_java").is_err());
     assert!(load_ground_truth(&dir, "multi_turn_base").is_err());
@@ -211,13 +249,23 @@ fn score_predictions_on_a_tiny_file() {
     let by_id: HashMap<&str, _> = results.iter().map(|r| (r.id.as_str(), r)).collect();
     assert!(by_id["simple_python_0"].valid && by_id["simple_python_1"].valid);
     assert!(!by_id["simple_python_2"].valid);
-    assert_eq!(by_id["simple_python_2"].error_type.as_deref(), Some("value_error:others"));
-    assert_eq!(by_id["simple_python_3"].error_type.as_deref(), Some("missing_prediction"));
+    assert_eq!(
+        by_id["simple_python_2"].error_type.as_deref(),
+        Some("value_error:others")
+    );
+    assert_eq!(
+        by_id["simple_python_3"].error_type.as_deref(),
+        Some("missing_prediction")
+    );
     // BFCL's row shape.
     let row = serde_json::to_value(by_id["simple_python_2"]).unwrap();
     assert!(row["id"].is_string() && row["valid"].is_boolean() && row["error"].is_array());
 
-    fs::write(&path, format!("{text}{{\"id\": \"simple_python_3\", \"calls\": 7}}\n")).unwrap();
+    fs::write(
+        &path,
+        format!("{text}{{\"id\": \"simple_python_3\", \"calls\": 7}}\n"),
+    )
+    .unwrap();
     let err = score_predictions(&default_bfcl_dir(), "simple_python", &path).unwrap_err();
     let msg = err.to_string();
     assert!(msg.contains("predictions.jsonl:4"), "{msg}");
@@ -228,5 +276,8 @@ fn score_predictions_on_a_tiny_file() {
     assert!(matches!(err, ScoreError::Line { line: 4, .. }), "{err}");
     fs::write(&path, "{\"id\": \"nope\", \"calls\": []}\n").unwrap();
     let err = score_predictions(&default_bfcl_dir(), "simple_python", &path).unwrap_err();
-    assert!(err.to_string().contains("predictions.jsonl:1") && err.to_string().contains("nope"), "{err}");
+    assert!(
+        err.to_string().contains("predictions.jsonl:1") && err.to_string().contains("nope"),
+        "{err}"
+    );
 }
