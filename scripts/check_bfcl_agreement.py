@@ -27,6 +27,21 @@ missing.
 simple_java / simple_javascript are left out: BFCL checks them with its Java / JavaScript type
 converters, which score-bfcl does not port (it refuses those categories).
 
+Last run (bfcl-eval 2026.3.23, 2 Dec 2026; 21 131 predictions, every one agreeing):
+  category                  cases  agree disagree
+  simple_python              3454   3454        0
+  multiple                   1729   1729        0
+  parallel                   2094   2094        0
+  parallel_multiple          2094   2094        0
+  live_simple                2163   2163        0
+  live_multiple              9168   9168        0
+  live_parallel               178    178        0
+  live_parallel_multiple      251    251        0
+  total                     21131  21131        0
+Multi-turn categories are not compared: BFCL scores them by executing the calls (its
+multi-turn checker compares the classes' states and outputs); our multi-turn golds keep exact
+call matching.
+
 Usage (from the repository root; builds xtask in the dev profile unless --xtask is given):
   /work/venv/bin/python scripts/check_bfcl_agreement.py [--bfcl assets/bfcl-v4] [--xtask PATH]
       [--categories simple_python,live_simple] [--show 50]
