@@ -10,6 +10,9 @@
 //! - `eval`: record every model's outputs, replay every policy (calibrated on dev).
 //! - `report`: the frontier report of the run, with the verdict and the study's v2 numbers.
 //! - `all`: `train-all`, `eval` and `report` in one go (the README's main job).
+//! - `score-bfcl --category NAME --predictions FILE [--out FILE]`: score function-call
+//!   predictions against the bundled BFCL v4 ground truth with BFCL's AST-checker semantics
+//!   (see `spec_actions_data::bfcl_check`).
 //!
 //! CPU (burn's Flex backend) by default; `--features cuda` runs on CUDA.
 
@@ -56,6 +59,53 @@ enum Command {
     Report(RunArgs),
     /// train-all, eval and report in one command.
     All(RunArgs),
+    /// Score function-call predictions against BFCL v4's ground truth as BFCL's AST checker
+    /// does (every accepted value, optional arguments, its string standardisation and type
+    /// rules): one `{"id", "valid", "error"}` row per test case and the category's accuracy.
+    ScoreBfcl(ScoreBfclArgs),
+}
+
+#[derive(clap::Args)]
+struct ScoreBfclArgs {
+    /// BFCL single-turn category (`simple_python`, `multiple`, `parallel`, `parallel_multiple`,
+    /// `live_simple`, `live_multiple`, `live_parallel`, `live_parallel_multiple`).
+    #[arg(long)]
+    category: String,
+    /// JSON Lines, one case a line: `{"id": "<BFCL test id>", "calls": [{"name": …,
+    /// "arguments": {…}}]}`.
+    #[arg(long)]
+    predictions: PathBuf,
+    /// Write the result rows here (JSON Lines, atomically) instead of standard output.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// BFCL v4 folder (`BFCL_v4_<category>.json` and `possible_answer/`).
+    #[arg(long, default_value = "assets/bfcl-v4")]
+    bfcl: PathBuf,
+}
+
+/// `score-bfcl`: the result rows to `--out` (or standard output), the accuracy to standard
+/// output (standard error when the rows go there).
+fn score_bfcl(args: ScoreBfclArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let (rows, score) =
+        spec_actions_data::bfcl_check::score_predictions(&args.bfcl, &args.category, &args.predictions)?;
+    let summary = format!(
+        "{}: {}/{} correct, accuracy {:.4} ({} cases predicted)",
+        score.category, score.correct, score.cases, score.accuracy, score.predicted
+    );
+    match &args.out {
+        Some(out) => {
+            spec_actions_core::write_jsonl(out, &rows)?;
+            println!("{summary}");
+            println!("wrote {} rows to {}", rows.len(), out.display());
+        }
+        None => {
+            for row in &rows {
+                println!("{}", serde_json::to_string(row)?);
+            }
+            eprintln!("{summary}");
+        }
+    }
+    Ok(())
 }
 
 #[derive(clap::Args, Clone)]
@@ -453,6 +503,13 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::ScoreBfcl(args) => match score_bfcl(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::TrainAll(args) => report_outcome(run_pipeline(&args, &[Step::Train])),
         Command::Eval(args) => report_outcome(run_pipeline(&args, &[Step::Eval])),
         Command::Report(args) => report_outcome(run_pipeline(&args, &[Step::Report])),
@@ -530,5 +587,52 @@ mod tests {
             listed.ends_with("bad.jsonl:2: not JSON: key must be a string at line 1 column 2"),
             "{listed}"
         );
+    }
+
+    /// `score-bfcl` on a tiny predictions file: BFCL's result rows written to `--out`
+    /// (simple_python_0 right with its optional `unit` left out, simple_python_2 wrong: `z`
+    /// accepts only "" or 0); a bad line is an error naming the file and line.
+    #[test]
+    fn score_bfcl_writes_bfcl_rows_and_names_bad_lines() {
+        let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let predictions = dir.path().join("predictions.jsonl");
+        std::fs::write(
+            &predictions,
+            "{\"id\": \"simple_python_0\", \"calls\": [{\"name\": \"calculate_triangle_area\", \"arguments\": {\"base\": 10, \"height\": 5}}]}\n\
+             {\"id\": \"simple_python_2\", \"calls\": [{\"name\": \"math.hypot\", \"arguments\": {\"x\": 4, \"y\": 5, \"z\": 1}}]}\n",
+        )
+        .expect("write");
+        let out = dir.path().join("scores.jsonl");
+        let args = |predictions: PathBuf| ScoreBfclArgs {
+            category: "simple_python".into(),
+            predictions,
+            out: Some(out.clone()),
+            bfcl: repo.join("assets/bfcl-v4"),
+        };
+        score_bfcl(args(predictions.clone())).expect("score");
+        let rows: Vec<serde_json::Value> = spec_actions_core::read_jsonl(&out).expect("rows");
+        assert_eq!(rows.len(), 400);
+        assert_eq!(
+            (rows[0]["id"].as_str(), rows[0]["valid"].as_bool()),
+            (Some("simple_python_0"), Some(true))
+        );
+        assert_eq!(
+            (rows[2]["id"].as_str(), rows[2]["valid"].as_bool()),
+            (Some("simple_python_2"), Some(false))
+        );
+        assert!(
+            rows[2]["error"][0].as_str().unwrap().contains("'z'"),
+            "{}",
+            rows[2]
+        );
+
+        std::fs::write(
+            &predictions,
+            "{\"id\": \"simple_python_0\", \"calls\": []}\nnot json\n",
+        )
+        .expect("write");
+        let err = score_bfcl(args(predictions)).unwrap_err().to_string();
+        assert!(err.contains("predictions.jsonl:2"), "{err}");
     }
 }

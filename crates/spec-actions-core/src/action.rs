@@ -6,6 +6,8 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::accepted::AcceptedCall;
+
 /// What kind of step an agent takes next. The nine kinds of the study, spelled exactly as
 /// [`ActionKind::as_str`] writes them (`BLOCKED` is upper case on purpose).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -92,7 +94,10 @@ impl FromStr for ActionKind {
 ///
 /// Scored at two levels: *kind level* (only `kind` compared) and *call level* (kind, name and
 /// arguments compared, as BFCL's AST checker does) — see [`Action::matches_call`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// Equality (`==`) compares the concrete step (kind, name, arguments); a gold's
+/// [`Action::accepted_values`] are how it is scored, not part of the step.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Action {
     pub kind: ActionKind,
     /// Function name for calls (`tool_call`, `file_read`, `file_write`, `retrieval` when they
@@ -102,6 +107,18 @@ pub struct Action {
     /// Arguments as a JSON object; `Value::Null` when absent.
     #[serde(default, skip_serializing_if = "Value::is_null")]
     pub arguments: Value,
+    /// For a gold call from BFCL's single-turn categories: every value BFCL accepts per
+    /// argument and the function's parameter types, so a prediction is scored as BFCL scores
+    /// it ([`Action::matches_call`]). `name` / `arguments` hold one concrete call (the first
+    /// accepted value of each argument), the one a proposer is trained to emit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accepted_values: Option<Box<AcceptedCall>>,
+}
+
+impl PartialEq for Action {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind == other.kind && self.name == other.name && self.arguments == other.arguments
+    }
 }
 
 impl Action {
@@ -111,6 +128,7 @@ impl Action {
             kind,
             name: None,
             arguments: Value::Null,
+            accepted_values: None,
         }
     }
 
@@ -120,7 +138,14 @@ impl Action {
             kind,
             name: Some(name.into()),
             arguments,
+            accepted_values: None,
         }
+    }
+
+    /// This call, scored with BFCL's accepted values (see [`Action::accepted_values`]).
+    pub fn with_accepted_values(mut self, accepted: AcceptedCall) -> Self {
+        self.accepted_values = Some(Box::new(accepted));
+        self
     }
 
     /// Kind-level agreement.
@@ -128,10 +153,25 @@ impl Action {
         self.kind == other.kind
     }
 
-    /// Call-level agreement: same kind, same name, and equal arguments (JSON equality, key order
-    /// ignored; integers and floats of equal value are equal).
+    /// Call-level agreement: same kind and same name, and
+    /// - where either side (the gold) carries [`Action::accepted_values`] (the other's if both
+    ///   do), the other side's arguments pass BFCL's AST check of that call
+    ///   ([`AcceptedCall::check`]: any accepted value, optional arguments, BFCL's string
+    ///   standardisation and type rules);
+    /// - otherwise equal arguments ([`json_equal`]: key order ignored, integers and floats of
+    ///   equal value equal).
     pub fn matches_call(&self, other: &Action) -> bool {
-        self.kind == other.kind && self.name == other.name && json_equal(&self.arguments, &other.arguments)
+        if self.kind != other.kind || self.name != other.name {
+            return false;
+        }
+        let (Some(name), Some(other_name)) = (&self.name, &other.name) else {
+            return json_equal(&self.arguments, &other.arguments);
+        };
+        match (&self.accepted_values, &other.accepted_values) {
+            (_, Some(gold)) => gold.check(other_name, name, &self.arguments).is_ok(),
+            (Some(gold), None) => gold.check(name, other_name, &other.arguments).is_ok(),
+            (None, None) => json_equal(&self.arguments, &other.arguments),
+        }
     }
 
     /// The text the proposer is trained to emit and evaluation parses: the kind on its own

@@ -19,6 +19,7 @@
 //! assert_eq!(err.raw(), "I am not sure");
 //! ```
 
+pub mod accepted;
 pub mod action;
 pub mod cost;
 pub mod example;
@@ -30,6 +31,7 @@ pub mod parse;
 pub mod prompt;
 pub mod results;
 
+pub use accepted::{AcceptedCall, CallMismatch, ParamType};
 pub use action::{Action, ActionKind, json_equal};
 pub use cost::{CostLedger, CostModel, ModelCall, ModelRole};
 pub use example::{Example, FunctionCall, Message, Role, Split, ToolCall};

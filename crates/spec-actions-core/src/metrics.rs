@@ -212,8 +212,9 @@ impl ConfusionMatrix {
     }
 }
 
-/// Call-level accuracy ([`Action::matches_call`]: kind, name and arguments) of predictions
-/// against gold actions; `None` predictions are wrong.
+/// Call-level accuracy ([`Action::matches_call`]: kind, name and arguments, with BFCL's
+/// accepted values where the gold carries them) of predictions against gold actions; `None`
+/// predictions are wrong.
 pub fn call_accuracy<'a>(pairs: impl IntoIterator<Item = (&'a Action, Option<&'a Action>)>) -> Accuracy {
     let mut acc = Accuracy::default();
     for (gold, predicted) in pairs {

@@ -22,9 +22,15 @@
 //!   `[final answer not recorded in BFCL]`, so a model can tell a missing output from an empty one.
 //! - **Single-turn** (`simple_*`, `multiple`, `parallel*`, `live_simple`, `live_multiple`,
 //!   `live_parallel*`): `tool_call` with the call; a parallel case gives one example per call,
-//!   the earlier calls in the context. Where BFCL lists several acceptable values for an
-//!   argument, the first one is taken; `""` (BFCL's "may be omitted") is skipped in favour of
-//!   the next value, and an argument whose only value is `""` is omitted.
+//!   the earlier calls in the context. The gold keeps every value BFCL accepts per argument
+//!   and the function's declared parameter types ([`Action::accepted_values`]), so it is
+//!   scored as BFCL scores it; its concrete call (the target a proposer is trained on) takes
+//!   the first accepted value of each argument: `""` (BFCL's "may be omitted") is skipped in
+//!   favour of the next value, and an argument whose only value is `""` is omitted. A case
+//!   with an argument whose accepted list is empty (`[]`: BFCL's checker rejects every call,
+//!   its own ground truth included: `live_simple_106-63-0`), or whose concrete call BFCL's
+//!   checker rejects (a required argument whose only accepted value is `""`, an argument the
+//!   function does not declare), is not imported and is reported as `skipped`.
 //! - **Irrelevance** (`irrelevance`, `live_irrelevance`): `final_answer`. No offered function
 //!   fits, and BFCL scores these cases by the absence of a call: the right move is to answer
 //!   the user in text (explain, or answer from knowledge). `BLOCKED` is kept for a step the
@@ -47,7 +53,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use serde_json::{Map, Value, json};
-use spec_actions_core::{Action, ActionKind, Example, Message, Role, Split, ToolCall};
+use spec_actions_core::{
+    AcceptedCall, Action, ActionKind, Example, Message, ParamType, Role, Split, ToolCall,
+};
 
 use super::call_parser::parse_call;
 use super::conversation::Conversation;
@@ -107,7 +115,8 @@ pub struct ImportIssue {
     pub file: String,
     /// 1-based line number.
     pub line: usize,
-    /// `failed` (could not be read) or `skipped` (a category we do not import).
+    /// `failed` (could not be read) or `skipped` (a category we do not import, or a case whose
+    /// ground truth BFCL's own checker rejects).
     pub status: &'static str,
     pub reason: String,
 }
@@ -311,12 +320,12 @@ fn import_category(
     }
     for (line, text) in lines {
         let result = serde_json::from_str::<Value>(&text)
-            .map_err(|e| (qfile.clone(), line, format!("invalid JSON: {e}")))
+            .map_err(|e| (qfile.clone(), line, format!("invalid JSON: {e}"), "failed"))
             .and_then(|entry| {
                 let id = entry
                     .get("id")
                     .and_then(Value::as_str)
-                    .ok_or_else(|| (qfile.clone(), line, "no string field `id`".to_string()))?
+                    .ok_or_else(|| (qfile.clone(), line, "no string field `id`".to_string(), "failed"))?
                     .to_string();
                 let answer = if needs_answers {
                     let (aline, answer) = answers.get(&id).ok_or_else(|| {
@@ -324,6 +333,7 @@ fn import_category(
                             qfile.clone(),
                             line,
                             format!("no ground truth for `{id}` in {afile}"),
+                            "failed",
                         )
                     })?;
                     Some((*aline, answer))
@@ -339,9 +349,13 @@ fn import_category(
                 };
                 // A ground-truth problem is reported at the ground-truth line.
                 convert.map_err(|e| match (e, answer) {
-                    (LineError::Answer(reason), Some((aline, _))) => (afile.clone(), aline, reason),
+                    (LineError::Answer(reason), Some((aline, _))) => (afile.clone(), aline, reason, "failed"),
+                    (LineError::Unsatisfiable(reason), Some((aline, _))) => {
+                        (afile.clone(), aline, reason, "skipped")
+                    }
+                    (LineError::Unsatisfiable(reason), None) => (qfile.clone(), line, reason, "skipped"),
                     (LineError::Answer(reason) | LineError::Question(reason), _) => {
-                        (qfile.clone(), line, reason)
+                        (qfile.clone(), line, reason, "failed")
                     }
                 })
             });
@@ -351,12 +365,16 @@ fn import_category(
                 count.examples += conversation.examples.len();
                 out.conversations.push(conversation);
             }
-            Err((file, line, reason)) => {
-                count.failed += 1;
+            Err((file, line, reason, status)) => {
+                if status == "skipped" {
+                    count.skipped += 1;
+                } else {
+                    count.failed += 1;
+                }
                 out.issues.push(ImportIssue {
                     file,
                     line,
-                    status: "failed",
+                    status,
                     reason,
                 });
             }
@@ -373,6 +391,8 @@ fn unreachable_skipped() -> Result<Conversation, LineError> {
 enum LineError {
     Question(String),
     Answer(String),
+    /// A ground truth BFCL's own checker rejects (reported as `skipped`).
+    Unsatisfiable(String),
 }
 
 fn q_err(reason: impl Into<String>) -> LineError {
@@ -674,7 +694,8 @@ fn pick_value(alternatives: &Value) -> Option<Value> {
     list.iter().find(|v| v.as_str() != Some("")).map(pick_nested)
 }
 
-/// Nested dicts in BFCL ground truth are themselves dicts of alternatives lists.
+/// Nested dicts in BFCL ground truth, on their own or as the items of a list of dicts, are
+/// themselves dicts of alternatives lists (BFCL's `dict_checker` / `list_dict_checker`).
 fn pick_nested(value: &Value) -> Value {
     match value {
         Value::Object(map) if !map.is_empty() && map.values().all(Value::is_array) => Value::Object(
@@ -682,8 +703,74 @@ fn pick_nested(value: &Value) -> Value {
                 .filter_map(|(k, alts)| pick_value(alts).map(|v| (k.clone(), v)))
                 .collect(),
         ),
+        Value::Array(items) if items.iter().any(Value::is_object) => {
+            Value::Array(items.iter().map(pick_nested).collect())
+        }
         other => other.clone(),
     }
+}
+
+/// BFCL's own function document of `name` among a single-turn case's `function` list.
+fn raw_function<'a>(entry: &'a Value, name: &str) -> Option<&'a Value> {
+    entry
+        .get("function")?
+        .as_array()?
+        .iter()
+        .find(|f| f.get("name").and_then(Value::as_str) == Some(name))
+}
+
+/// The declared parameters (BFCL's own type names) and required list of a BFCL function
+/// document.
+pub fn declared_params(function: &Value) -> (BTreeMap<String, ParamType>, Vec<String>) {
+    let parameters = function.get("parameters");
+    let params = parameters
+        .and_then(|p| p.get("properties"))
+        .and_then(Value::as_object)
+        .map(|props| {
+            props
+                .iter()
+                .map(|(name, p)| {
+                    let ty = p.get("type").and_then(Value::as_str).unwrap_or("").to_string();
+                    let items = p
+                        .get("items")
+                        .and_then(|i| i.get("type"))
+                        .and_then(Value::as_str)
+                        .map(str::to_string);
+                    (name.clone(), ParamType { ty, items })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    (params, string_list(parameters.and_then(|p| p.get("required"))))
+}
+
+/// One ground-truth call of a single-turn case (`{name: {param: [accepted…]}}`) with the
+/// declared parameters of its function (looked up by name in the case's `function` list):
+/// BFCL's whole statement of what is right.
+pub fn accepted_call(entry: &Value, name: &str, params: &Map<String, Value>) -> Result<AcceptedCall, String> {
+    let function = raw_function(entry, name).ok_or_else(|| format!("function `{name}` is not offered"))?;
+    if let Some((param, _)) = params.iter().find(|(_, alts)| !alts.is_array()) {
+        return Err(format!("accepted values of `{param}` are not a list"));
+    }
+    let (declared, required) = declared_params(function);
+    Ok(AcceptedCall {
+        arguments: params.clone(),
+        params: declared,
+        required,
+    })
+}
+
+/// An argument whose accepted list is empty (`[]`): BFCL's checker rejects both a value (none
+/// is in `[]`) and its absence (`""` is not in `[]`), so no call is right, the ground truth's
+/// own included (`live_simple_106-63-0`).
+fn unsatisfiable(accepted: &AcceptedCall) -> Option<String> {
+    accepted
+        .arguments
+        .iter()
+        .find(|(_, alts)| alts.as_array().is_some_and(Vec::is_empty))
+        .map(|(param, _)| {
+            format!("`{param}` has no accepted value ([]): BFCL's checker rejects every call, this ground truth included")
+        })
 }
 
 fn single_turn(
@@ -717,16 +804,31 @@ fn single_turn(
         let params = params
             .as_object()
             .ok_or_else(|| a_err(format!("ground-truth call {s}: arguments not an object")))?;
+        let accepted =
+            accepted_call(entry, name, params).map_err(|e| a_err(format!("ground-truth call {s}: {e}")))?;
+        if let Some(reason) = unsatisfiable(&accepted) {
+            return Err(LineError::Unsatisfiable(format!(
+                "ground-truth call {s}: {reason}"
+            )));
+        }
         let arguments: Map<String, Value> = params
             .iter()
             .filter_map(|(k, alts)| pick_value(alts).map(|v| (k.clone(), v)))
             .collect();
         let arguments = Value::Object(arguments);
+        // The trained target must be a call BFCL accepts: not so where the ground truth leaves
+        // a required argument only `""`, or lists an argument the function does not declare.
+        if let Err(e) = accepted.check(name, name, &arguments) {
+            return Err(LineError::Unsatisfiable(format!(
+                "ground-truth call {s}: BFCL's checker rejects the call of its first accepted values ({}): {}",
+                e.error_type, e.error
+            )));
+        }
         sink.push(
             format!("s{s}"),
             &messages,
             &tools,
-            Action::call(ActionKind::ToolCall, name, arguments.clone()),
+            Action::call(ActionKind::ToolCall, name, arguments.clone()).with_accepted_values(accepted),
         );
         messages.push(Message::assistant_calls("", vec![ToolCall::new(name, arguments)]));
         messages.push(Message::tool(name, OUTPUT_NOT_RECORDED));

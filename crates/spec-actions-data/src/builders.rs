@@ -17,7 +17,8 @@
 //! Hard negatives ([`hard_negative`]) are mistakes a proposer plausibly makes in that context:
 //! a wrong kind from a confusion table (e.g. `final_answer` where a check is due, repeating the
 //! last call instead of answering), and for calls a wrong tool among those offered or wrong
-//! arguments (one value changed or a required one dropped).
+//! arguments (one value changed or a required one dropped), never a call BFCL's checker would
+//! accept where the gold carries BFCL's accepted values.
 
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
@@ -138,7 +139,7 @@ pub fn hard_negative(
             return (neg, NegativeType::WrongName);
         }
         if choice >= 1
-            && let Some(neg) = wrong_arguments(gold, rng)
+            && let Some(neg) = wrong_arguments(example, rng)
         {
             return (neg, NegativeType::WrongArguments);
         }
@@ -208,8 +209,31 @@ fn wrong_name(example: &Example, rng: &mut ChaCha8Rng) -> Option<Action> {
     ))
 }
 
-/// The gold call with one argument changed, or a required one dropped.
-fn wrong_arguments(gold: &Action, rng: &mut ChaCha8Rng) -> Option<Action> {
+/// Whether leaving `key` out of the gold call is a mistake: for a BFCL gold with accepted
+/// values, when BFCL requires it (the function's `required`, or no `""` among its accepted
+/// values); otherwise when the offered schema of the gold's function lists it as `required`.
+fn must_be_given(example: &Example, key: &str) -> bool {
+    let gold = &example.gold;
+    if let Some(accepted) = &gold.accepted_values {
+        return accepted.required.iter().any(|r| r == key) || !accepted.is_optional(key);
+    }
+    let Some(name) = gold.name.as_deref() else {
+        return false;
+    };
+    example
+        .tools
+        .iter()
+        .map(|t| t.get("function").unwrap_or(t))
+        .find(|f| f.get("name").and_then(Value::as_str) == Some(name))
+        .and_then(|f| f.get("parameters")?.get("required")?.as_array())
+        .is_some_and(|req| req.iter().any(|r| r.as_str() == Some(key)))
+}
+
+/// The gold call with one argument changed, or a required one dropped; `None` when the change
+/// is still right (checked with [`Action::matches_call`], BFCL's accepted values where the gold
+/// has them).
+fn wrong_arguments(example: &Example, rng: &mut ChaCha8Rng) -> Option<Action> {
+    let gold = &example.gold;
     let args = gold.arguments.as_object()?;
     if args.is_empty() {
         return None;
@@ -217,7 +241,8 @@ fn wrong_arguments(gold: &Action, rng: &mut ChaCha8Rng) -> Option<Action> {
     let keys: Vec<&String> = args.keys().collect();
     let key = (*keys.choose(rng)?).clone();
     let mut new_args = args.clone();
-    if keys.len() >= 2 && rng.random_bool(0.25) {
+    // The draw comes first so the RNG stream is the one of the negatives before this rule.
+    if keys.len() >= 2 && rng.random_bool(0.25) && must_be_given(example, &key) {
         new_args.remove(&key);
     } else {
         let value = perturb(&args[&key], rng);

@@ -60,6 +60,7 @@
 //! ```
 
 pub mod bfcl;
+pub mod bfcl_check;
 pub mod budget;
 pub mod builders;
 pub mod call_parser;

@@ -563,7 +563,8 @@ fn run_section(run: &RunFiles, out: &Path, md: &mut String) -> Result<(), Fronti
     let _ = writeln!(
         md,
         "\n### Call-level accuracy\n\nKind: the action kind matches gold. Call: kind, function name and arguments match \
-(`Action::matches_call`; JSON equality, key order ignored).\n\n\
+(`Action::matches_call`: BFCL's AST check against every value BFCL accepts where the gold is a BFCL \
+single-turn call, JSON equality with key order ignored otherwise).\n\n\
 | config | tool-call examples | kind acc. | call acc. | all examples | kind acc. (all) | call acc. (all) |\n\
 |---|---|---|---|---|---|---|"
     );

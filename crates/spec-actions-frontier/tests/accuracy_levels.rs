@@ -15,6 +15,7 @@ fn call(name: &str, arguments: serde_json::Value) -> Action {
         kind: ToolCall,
         name: Some(name.into()),
         arguments,
+        accepted_values: None,
     }
 }
 

@@ -1,0 +1,283 @@
+//! BFCL-faithful call scoring on the bundled BFCL v4 data (`assets/bfcl-v4`, a copy of the
+//! `bfcl-eval` package's data folder): the importer keeps every accepted value, every gold
+//! passes BFCL's check of itself, every hard negative fails it, and `score_predictions` scores
+//! a predictions file as BFCL's `ast_checker` would.
+
+use std::collections::HashMap;
+use std::fs;
+
+use serde_json::{Value, json};
+use spec_actions_core::{Action, Example};
+use spec_actions_data::bfcl::{default_bfcl_dir, import_bfcl};
+use spec_actions_data::bfcl_check::{
+    PredictedCall, ScoreError, check_case, load_ground_truth, score_predictions,
+};
+use spec_actions_data::builders::{NegativeLevel, NegativeType};
+use spec_actions_data::role_sets::verdict_rows;
+
+fn read_answers(category: &str) -> HashMap<String, Value> {
+    let path = default_bfcl_dir().join(format!("possible_answer/BFCL_v4_{category}.json"));
+    fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            (v["id"].as_str().unwrap().to_string(), v)
+        })
+        .collect()
+}
+
+fn imported() -> Vec<Example> {
+    import_bfcl(&default_bfcl_dir())
+        .unwrap()
+        .conversations
+        .into_iter()
+        .flat_map(|c| c.examples)
+        .collect()
+}
+
+/// Every single-turn gold carries exactly BFCL's `possible_answer` entry of its call (all the
+/// accepted values, `""` included), read here straight from the file; its concrete call is
+/// the first accepted value, and BFCL's check accepts it.
+#[test]
+fn importer_keeps_every_accepted_value() {
+    let examples = imported();
+    let mut answers: HashMap<String, HashMap<String, Value>> = HashMap::new();
+    let mut several = 0;
+    let mut checked = 0;
+    for e in &examples {
+        let Some(category) = e.source.strip_prefix("bfcl:") else {
+            continue;
+        };
+        if category.starts_with("multi_turn") || e.gold.name.is_none() {
+            assert!(e.gold.accepted_values.is_none(), "{}", e.id);
+            continue;
+        }
+        let answers = answers
+            .entry(category.to_string())
+            .or_insert_with(|| read_answers(category));
+        let (case, step) = e.id.strip_prefix("bfcl:").unwrap().split_once("#s").unwrap();
+        let call = &answers[case]["ground_truth"][step.parse::<usize>().unwrap()];
+        let (name, params) = call.as_object().unwrap().iter().next().unwrap();
+        assert_eq!(e.gold.name.as_deref(), Some(name.as_str()));
+        let accepted = e
+            .gold
+            .accepted_values
+            .as_ref()
+            .unwrap_or_else(|| panic!("{}", e.id));
+        assert_eq!(&Value::Object(accepted.arguments.clone()), params, "{}", e.id);
+        if params
+            .as_object()
+            .unwrap()
+            .values()
+            .any(|alts| alts.as_array().unwrap().len() > 1)
+        {
+            several += 1;
+        }
+        // The trained target: one concrete call, which BFCL accepts.
+        let target = Action::call(e.gold.kind, name, e.gold.arguments.clone());
+        assert!(target.matches_call(&e.gold), "{}: {target}", e.id);
+        checked += 1;
+    }
+    assert!(checked > 3000, "{checked} single-turn calls");
+    assert!(
+        several > checked / 3,
+        "{several} of {checked} have several accepted values"
+    );
+}
+
+/// live_simple_106-63-0: two arguments accept `[]` — no value, and not their absence either —
+/// so BFCL rejects every call, its own ground truth included; it is skipped, not imported.
+#[test]
+fn unsatisfiable_ground_truth_is_skipped() {
+    let import = import_bfcl(&default_bfcl_dir()).unwrap();
+    let issue = import
+        .issues
+        .iter()
+        .find(|i| {
+            i.file == "possible_answer/BFCL_v4_live_simple.json" && i.reason.contains("no accepted value")
+        })
+        .expect("live_simple_106-63-0 reported");
+    assert_eq!(issue.status, "skipped");
+    let ids: Vec<&str> = import
+        .conversations
+        .iter()
+        .flat_map(|c| &c.examples)
+        .map(|e| e.id.as_str())
+        .collect();
+    assert!(!ids.iter().any(|id| id.starts_with("bfcl:live_simple_106-63-0#")));
+    // score-bfcl keeps the case and, as BFCL, rejects its ground truth.
+    let gold = load_ground_truth(&default_bfcl_dir(), "live_simple").unwrap();
+    let case = gold.iter().find(|c| c.id == "live_simple_106-63-0").unwrap();
+    let g = &case.calls[0];
+    let first: serde_json::Map<String, Value> = g
+        .accepted
+        .arguments
+        .iter()
+        .filter_map(|(k, alts)| {
+            alts.as_array()
+                .and_then(|a| a.first())
+                .map(|v| (k.clone(), v.clone()))
+        })
+        .collect();
+    let call = PredictedCall {
+        name: g.name.clone(),
+        arguments: Value::Object(first),
+    };
+    let err = check_case("live_simple", &case.calls, &[call]).unwrap_err();
+    assert_eq!(err.error_type, "simple_function_checker:missing_required");
+}
+
+/// Every REJECT row of the verifier set (the hard negatives, seed 0) is a call BFCL's check
+/// rejects, and a dropped argument is one the gold's function requires.
+#[test]
+fn every_hard_negative_is_wrong_for_bfcl() {
+    let examples = imported();
+    let rows = verdict_rows(&examples, 0, NegativeLevel::Call);
+    let mut wrong_args = 0;
+    for row in rows.iter().filter(|r| !r.accept) {
+        let gold = &row.example.gold;
+        assert!(
+            !row.action.matches_call(gold),
+            "{}: {} accepted",
+            row.example.id,
+            row.action
+        );
+        if row.negative_type == Some(NegativeType::WrongArguments) {
+            wrong_args += 1;
+            let (neg, g) = (
+                row.action.arguments.as_object().unwrap(),
+                gold.arguments.as_object().unwrap(),
+            );
+            if let Some(dropped) = g.keys().find(|k| !neg.contains_key(*k)) {
+                match &gold.accepted_values {
+                    Some(a) => assert!(
+                        a.required.contains(dropped) || !a.is_optional(dropped),
+                        "{}: optional `{dropped}` dropped",
+                        row.example.id
+                    ),
+                    None => {
+                        let tool = row
+                            .example
+                            .tools
+                            .iter()
+                            .map(|t| &t["function"])
+                            .find(|f| f["name"].as_str() == gold.name.as_deref())
+                            .unwrap();
+                        let required = tool["parameters"]["required"].as_array().unwrap();
+                        assert!(
+                            required.iter().any(|r| r == dropped),
+                            "{}: `{dropped}` is not required",
+                            row.example.id
+                        );
+                    }
+                }
+            }
+        }
+    }
+    assert!(wrong_args > 500, "{wrong_args} wrong-argument negatives");
+}
+
+/// `ast_checker`'s dispatch on real cases: parallel calls in any order, the wrong count, and
+/// `multiple` checking the one call.
+#[test]
+fn case_checker_follows_bfcls_dispatch() {
+    let dir = default_bfcl_dir();
+    let gold = load_ground_truth(&dir, "parallel").unwrap();
+    let case = gold.iter().find(|c| c.calls.len() >= 2).unwrap();
+    let concrete = |g: &spec_actions_data::bfcl_check::GoldCall| PredictedCall {
+        name: g.name.clone(),
+        arguments: Value::Object(
+            g.accepted
+                .arguments
+                .iter()
+                .filter_map(|(k, alts)| {
+                    alts.as_array()
+                        .and_then(|a| a.iter().find(|v| v.as_str() != Some("")))
+                        .map(|v| (k.clone(), v.clone()))
+                })
+                .collect(),
+        ),
+    };
+    let mut calls: Vec<PredictedCall> = case.calls.iter().map(concrete).collect();
+    assert_eq!(check_case("parallel", &case.calls, &calls), Ok(()), "{}", case.id);
+    calls.reverse();
+    assert_eq!(
+        check_case("parallel", &case.calls, &calls),
+        Ok(()),
+        "{} reversed",
+        case.id
+    );
+    calls.pop();
+    assert_eq!(
+        check_case("parallel", &case.calls, &calls)
+            .unwrap_err()
+            .error_type,
+        "parallel_function_checker_no_order:wrong_count"
+    );
+    let multiple = load_ground_truth(&dir, "multiple").unwrap();
+    let m = &multiple[0];
+    let call = concrete(&m.calls[0]);
+    assert_eq!(
+        check_case("multiple", &m.calls, std::slice::from_ref(&call)),
+        Ok(())
+    );
+    assert!(check_case("multiple", &m.calls, &[call.clone(), call]).is_err());
+    assert!(load_ground_truth(&dir, "simple_java").is_err());
+    assert!(load_ground_truth(&dir, "multi_turn_base").is_err());
+}
+
+/// A tiny predictions file: simple_python_0 right with the optional `unit` left out,
+/// simple_python_1 right, simple_python_2 with `z` = 1 (BFCL accepts "" or 0), the rest
+/// missing. A bad line is an error naming the file and line.
+#[test]
+fn score_predictions_on_a_tiny_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("predictions.jsonl");
+    let rows = [
+        json!({"id": "simple_python_0", "calls": [{"name": "calculate_triangle_area", "arguments": {"base": 10, "height": 5}}]}),
+        json!({"id": "simple_python_1", "calls": [{"name": "math.factorial", "arguments": {"number": 5}}]}),
+        json!({"id": "simple_python_2", "calls": [{"name": "math.hypot", "arguments": {"x": 4, "y": 5, "z": 1}}]}),
+    ];
+    let text: String = rows.iter().map(|r| format!("{r}\n")).collect();
+    fs::write(&path, &text).unwrap();
+    let (results, score) = score_predictions(&default_bfcl_dir(), "simple_python", &path).unwrap();
+    assert_eq!(score.cases, 400);
+    assert_eq!((score.predicted, score.correct), (3, 2));
+    assert!((score.accuracy - 2.0 / 400.0).abs() < 1e-12);
+    let by_id: HashMap<&str, _> = results.iter().map(|r| (r.id.as_str(), r)).collect();
+    assert!(by_id["simple_python_0"].valid && by_id["simple_python_1"].valid);
+    assert!(!by_id["simple_python_2"].valid);
+    assert_eq!(
+        by_id["simple_python_2"].error_type.as_deref(),
+        Some("value_error:others")
+    );
+    assert_eq!(
+        by_id["simple_python_3"].error_type.as_deref(),
+        Some("missing_prediction")
+    );
+    // BFCL's row shape.
+    let row = serde_json::to_value(by_id["simple_python_2"]).unwrap();
+    assert!(row["id"].is_string() && row["valid"].is_boolean() && row["error"].is_array());
+
+    fs::write(
+        &path,
+        format!("{text}{{\"id\": \"simple_python_3\", \"calls\": 7}}\n"),
+    )
+    .unwrap();
+    let err = score_predictions(&default_bfcl_dir(), "simple_python", &path).unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("predictions.jsonl:4"), "{msg}");
+    assert!(msg.contains("calls"), "{msg}");
+
+    fs::write(&path, format!("{text}{}\n", rows[0])).unwrap();
+    let err = score_predictions(&default_bfcl_dir(), "simple_python", &path).unwrap_err();
+    assert!(matches!(err, ScoreError::Line { line: 4, .. }), "{err}");
+    fs::write(&path, "{\"id\": \"nope\", \"calls\": []}\n").unwrap();
+    let err = score_predictions(&default_bfcl_dir(), "simple_python", &path).unwrap_err();
+    assert!(
+        err.to_string().contains("predictions.jsonl:1") && err.to_string().contains("nope"),
+        "{err}"
+    );
+}
