@@ -281,8 +281,9 @@ impl Card {
             let _ = writeln!(
                 md,
                 "\n## SFT as TRL prompt-completion pairs\n\n`sft_pc_*.jsonl`: `prompt` = the chat template \
-                 rendered up to the assistant turn, `completion` = the answer and `<|im_end|>\\n` — TRL's \
-                 `SFTTrainer` puts the loss on the completion, the tokens our trainer trains on (on the \
+                 rendered up to the assistant turn, `completion` = the answer up to `<|im_end|>` — TRL's \
+                 `SFTTrainer` puts the loss on the completion, the tokens our trainer trains on but the \
+                 newline after `<|im_end|>` (on the \
                  `messages` rows of `sft_*.jsonl` TRL trains on every token). Token lengths (prompt + \
                  completion) against TRL's default `max_length` of {TRL_DEFAULT_MAX_LENGTH}: TRL cuts the \
                  end of a longer row, which is the answer — set `max_length` to at least the max.\n\n\

@@ -5,8 +5,9 @@
 //! template has no `{% generation %}` markers), while our trainer puts the loss on the answer
 //! only. On prompt-completion rows TRL's `SFTTrainer` puts it on the completion only — so the
 //! prompt here is the chat template rendered up to the assistant turn (generation prompt
-//! included) and the completion the answer with its closing `<|im_end|>\n`: the tokens our
-//! trainer trains on. Rendering needs the model's chat template, which this crate does not
+//! included) and the completion the answer up to its closing `<|im_end|>` (TRL's EOS, which it
+//! would append otherwise): the tokens our trainer trains on, but the template's newline after
+//! `<|im_end|>`, which decoding never reaches. Rendering needs the model's chat template, which this crate does not
 //! have: a [`SftRenderer`] supplies it (`spec_actions_qwen3::ActionPromptEncoder` in `xtask`).
 
 use serde::Serialize;

@@ -42,6 +42,11 @@ pub struct LabeledTokens {
     pub labels: Vec<i64>,
 }
 
+/// The end-of-turn token of Qwen3's chat template (its tokenizer's EOS token).
+const END_OF_TURN: &str = "<|im_end|>";
+/// The end of an assistant turn as the template renders it.
+const END_OF_TURN_NEWLINE: &str = "<|im_end|>\n";
+
 /// An SFT example as a prompt-completion pair of texts, with their token counts
 /// ([`ActionPromptEncoder::proposer_prompt_completion`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -188,9 +193,12 @@ impl ActionPromptEncoder {
 
     /// The proposer's SFT example as TRL's (non-conversational) prompt-completion pair: the
     /// prompt is the chat template rendered up to the assistant turn (generation prompt
-    /// included), the completion the rest of the rendered conversation — the gold answer and
-    /// its closing `<|im_end|>\n`, exactly the tokens [`Self::proposer_sft`] puts the loss on
-    /// (TRL tokenizes `prompt` and `prompt + completion` and puts its loss on the difference).
+    /// included), the completion the rest of the rendered conversation up to its closing
+    /// `<|im_end|>` — the tokens [`Self::proposer_sft`] puts the loss on but the template's
+    /// newline after `<|im_end|>`, which decoding never reaches (it stops at `<|im_end|>`). TRL
+    /// tokenizes `prompt` and `prompt + completion`, puts its loss on the difference, and
+    /// appends the EOS token (`<|im_end|>`) to a completion that does not end with it — so the
+    /// completion ends with it.
     /// Whole, before [`Self::with_max_tokens`] cuts anything. Text in messages that spells a
     /// special token is plain text to this encoder (shielded) but would be that special token to
     /// a tokenizer reading the exported string.
@@ -217,11 +225,17 @@ impl ActionPromptEncoder {
             self.tokenizer.encode_shielded(t)
         })?;
         let (prompt, completion) = split.text.split_at(split.prompt_bytes);
+        // TRL appends the EOS token to a completion that does not end with it: end at
+        // `<|im_end|>`, leaving out the template's newline after it (one token).
+        let (completion, newline_tokens) = match completion.strip_suffix(END_OF_TURN_NEWLINE) {
+            Some(kept) => (format!("{kept}{END_OF_TURN}"), 1),
+            None => (completion.to_string(), 0),
+        };
         Ok(PromptCompletion {
             prompt: self.tokenizer.unshield(prompt).into_owned(),
-            completion: self.tokenizer.unshield(completion).into_owned(),
+            completion: self.tokenizer.unshield(&completion).into_owned(),
             prompt_tokens: split.prompt_tokens,
-            completion_tokens: split.ids.len() - split.prompt_tokens,
+            completion_tokens: split.ids.len() - split.prompt_tokens - newline_tokens,
         })
     }
 
