@@ -51,8 +51,9 @@ def main():
     prompt = torch.tensor([[1, 2, 3, 4, 5]]) % vocab
     try:
         with torch.no_grad():
-            out = model.generate(prompt, max_new_tokens=args.new_tokens, do_sample=False,
-                                 pad_token_id=model.config.pad_token_id or 0)
+            # as a user calls it: no pad_token_id given (transformers then takes the EOS id, and
+            # an empty `eos_token_id` list fails here with an IndexError)
+            out = model.generate(prompt, max_new_tokens=args.new_tokens, do_sample=False)
         print(f"generate OK: {out[0, prompt.shape[1]:].tolist()}")
     except Exception as err:  # the failure this checks for
         print(f"generate FAIL: {type(err).__name__}: {err}")
