@@ -114,7 +114,7 @@ pub fn logits_of<B: Backend>(
                 row.len()
             )));
         }
-        if let Some((t, id)) = row.iter().enumerate().find(|(_, &id)| id as usize >= vocab) {
+        if let Some((t, id)) = row.iter().enumerate().find(|&(_, &id)| id as usize >= vocab) {
             return Err(ExportError::Tokens(format!(
                 "row {r}, position {t}: id {id} is outside the vocabulary ({vocab} tokens)"
             )));
