@@ -1,19 +1,19 @@
 #!/usr/bin/env python3
 """Checks the reward model as HF tools load it (issue #14, item 4):
 
-  1. `score_head.safetensors` (what training writes) holds `score.weight` as `[1, hidden]`, the
-     shape of `Qwen3ForSequenceClassification.score.weight` (and of TRL's reward model);
-  2. the folder of `cargo xtask merge --score-head` loads with
+  1. the folder of `cargo xtask merge --score-head` loads with
      `AutoModelForSequenceClassification.from_pretrained` with no missing or unexpected weights,
-     num_labels 1, and its score head is the file's;
-  3. its scores on random token rows are the last token's hidden state · score.weight, what our
+     num_labels 1 and `score.weight` `[1, hidden]`; with `--score-head`, that
+     `score_head.safetensors` (what training writes) holds `score.weight` in that shape, equal to
+     the folder's (TRL's reward model loads it as is);
+  2. its scores on random token rows are the last token's hidden state · score.weight, what our
      reward model computes (`objective::last_token_scores`), max |Δ| ≤ `--tolerance`.
 Exits 1 when a check fails, 2 when packages are missing.
 
 Usage:
   cargo xtask merge --base runs/tiny/models/reward/model --score-head runs/tiny/models/reward/score_head.safetensors \\
       --out /tmp/reward-hf
-  /work/venv/bin/python scripts/check_reward_model.py /tmp/reward-hf runs/tiny/models/reward/score_head.safetensors
+  /work/venv/bin/python scripts/check_reward_model.py /tmp/reward-hf --score-head runs/tiny/models/reward/score_head.safetensors
 """
 
 import argparse
@@ -27,7 +27,7 @@ from _require import require, versions  # noqa: E402
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("reward_dir", help="folder written by `cargo xtask merge --score-head`")
-    parser.add_argument("score_head", help="score_head.safetensors written by training")
+    parser.add_argument("--score-head", help="score_head.safetensors written by training (checked when given)")
     parser.add_argument("--tolerance", type=float, default=1e-4)
     args = parser.parse_args()
 
@@ -44,16 +44,19 @@ def main():
           f"{'OK' if not problems and model.config.num_labels == 1 else 'FAIL ' + str(problems)}")
     failed |= bool(problems) or model.config.num_labels != 1
 
-    head = st.load_file(args.score_head)
-    w = head.get("score.weight")
-    shape_ok = w is not None and tuple(w.shape) == tuple(model.score.weight.shape) == (1, hidden)
-    print(f"score_head.safetensors score.weight {tuple(w.shape) if w is not None else None} vs "
-          f"model {tuple(model.score.weight.shape)} {'OK' if shape_ok else 'FAIL'}")
+    shape_ok = tuple(model.score.weight.shape) == (1, hidden)
+    print(f"model score.weight {tuple(model.score.weight.shape)} {'OK' if shape_ok else 'FAIL'}")
     failed |= not shape_ok
-    if shape_ok:
-        same = torch.equal(model.score.weight.detach(), w.float())
-        print(f"folder's score head equals the file's: {'OK' if same else 'FAIL'}")
-        failed |= not same
+    if args.score_head:
+        w = st.load_file(args.score_head).get("score.weight")
+        file_ok = w is not None and tuple(w.shape) == (1, hidden)
+        print(f"{os.path.basename(args.score_head)} score.weight {tuple(w.shape) if w is not None else None} "
+              f"{'OK' if file_ok else 'FAIL'}")
+        failed |= not file_ok
+        if file_ok:
+            same = torch.equal(model.score.weight.detach(), w.float())
+            print(f"folder's score head equals the file's: {'OK' if same else 'FAIL'}")
+            failed |= not same
 
     ids = torch.randint(0, model.config.vocab_size, (3, 12), generator=torch.Generator().manual_seed(0))
     pad = model.config.pad_token_id

@@ -51,14 +51,24 @@ fn prompt_completion_pair_trains_the_answer_tokens_only() {
         // TRL's procedure on the exported strings (the completion already ends with EOS)
         assert!(pc.completion.ends_with("<|im_end|>"), "{:?}", pc.completion);
         let prompt_ids = tokenizer.encode(&pc.prompt).unwrap();
-        let all_ids = tokenizer.encode(&format!("{}{}", pc.prompt, pc.completion)).unwrap();
+        let all_ids = tokenizer
+            .encode(&format!("{}{}", pc.prompt, pc.completion))
+            .unwrap();
         assert!(all_ids.starts_with(&prompt_ids));
         // our row is the same tokens and the template's newline after `<|im_end|>`
         let newline = tokenizer.encode("\n").unwrap();
-        assert_eq!([all_ids.clone(), newline].concat(), sft.ids, "same tokens as our SFT row");
+        assert_eq!(
+            [all_ids.clone(), newline].concat(),
+            sft.ids,
+            "same tokens as our SFT row"
+        );
         let trl_mask: Vec<bool> = (0..all_ids.len()).map(|i| i >= prompt_ids.len()).collect();
         let our_mask: Vec<bool> = sft.labels.iter().map(|&l| l != IGNORE).collect();
-        assert_eq!(trl_mask[..], our_mask[..all_ids.len()], "loss on the same positions");
+        assert_eq!(
+            trl_mask[..],
+            our_mask[..all_ids.len()],
+            "loss on the same positions"
+        );
         assert_eq!(our_mask.last(), Some(&true), "ours also trains the newline");
         assert_eq!(
             (pc.prompt_tokens, pc.completion_tokens),
@@ -66,6 +76,10 @@ fn prompt_completion_pair_trains_the_answer_tokens_only() {
         );
         // the prompt is the evaluation prompt; the completion holds the answer
         assert_eq!(prompt_ids, encoder.proposer_prompt(&ex).unwrap());
-        assert!(pc.completion.contains(&ex.gold.to_model_text()), "{:?}", pc.completion);
+        assert!(
+            pc.completion.contains(&ex.gold.to_model_text()),
+            "{:?}",
+            pc.completion
+        );
     }
 }
