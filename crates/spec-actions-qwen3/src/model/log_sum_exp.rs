@@ -22,7 +22,7 @@ pub const MAX_BLOCK: usize = 256;
 pub fn block_size(n: usize) -> usize {
     (1..=MAX_BLOCK.min(n.max(1)))
         .rev()
-        .find(|b| n % b == 0)
+        .find(|b| n.is_multiple_of(*b))
         .unwrap_or(1)
 }
 
