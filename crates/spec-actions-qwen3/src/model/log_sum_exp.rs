@@ -1,13 +1,19 @@
 //! `log Σ exp` over a vocabulary, summed precisely enough for Qwen3's 151,936 tokens (issue
 //! #14, item 2): the shared step of every LM-head loss and log-softmax in this workspace.
 //!
-//! A plain f32 sum of 151,936 terms accumulates ~10⁴ roundings per SIMD lane: measured, that put
-//! the LM-head loss 1.7e-5 and the LoRA gradients 5e-3 (relative) away from a float64
-//! reference, 10–20× PyTorch's own f32 error. The gradient suffers most: a trained model gives
-//! its label most of the probability, so `p − 1` at the label cancels and the sum's relative
-//! error is amplified by `1 / (1 − p)`. Here the terms are summed in f32 over blocks of at most
-//! [`MAX_BLOCK`] (few roundings each), and the block sums in f64 — "per-chunk f64 partial
-//! sums": the same passes over the logits as before, plus a sum over `vocab / block` values.
+//! A plain f32 sum of 151,936 terms accumulates ~10⁴ roundings per SIMD lane. The gradient
+//! suffers most when the model is trained: it gives its label most of the probability, so
+//! `p − 1` at the label cancels and the sum's relative error is amplified by `1 / (1 − p)`.
+//! Here the terms are summed in f32 over blocks of at most [`MAX_BLOCK`] (few roundings
+//! each), and the block sums in f64 ("per-chunk f64 partial sums"): the same passes over the
+//! logits as before, plus a sum over `vocab / block` values.
+//!
+//! Measured (`scripts/make_real_vocab_reference.py`, 2 layers, hidden 64, vocab 151,936, rank-8
+//! adapter on all projections, labels the model's own argmax; `examples/lm_head_precision.rs`
+//! in spec-actions-train), against float64, loss |Δ| and LoRA gradients' relative error:
+//! with mean p(label) 0.95, plain f32 sum 2.2e-6 / 2.5e-2, this sum 1.1e-7 / 1.8e-3 (PyTorch
+//! f32 1.8e-5 / 1.7e-1); with mean p(label) 0.002, both at PyTorch's level (1.1e-7 / 7e-4).
+//! The loss step (LM head, log-sum-exp, backward on 256 rows) is not slower (−0.4 to −4 %).
 
 use burn::prelude::*;
 use burn::tensor::FloatDType;
@@ -60,7 +66,7 @@ pub fn precise_log_softmax<B: Backend>(x: Tensor<B, 3>) -> Tensor<B, 3> {
 }
 
 /// burn's own `log_softmax` (an f32 sum over the whole row), kept to measure the difference:
-/// see the test `log_sum_exp_precision` and `examples/lse_bench.rs`.
+/// see the test `log_sum_exp_precision` and spec-actions-train's `examples/lm_head_precision.rs`.
 ///
 /// # Shapes
 /// - `x`: `[rows, vocab]`; returns `[rows, 1]`
