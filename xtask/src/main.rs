@@ -13,10 +13,15 @@
 //! - `score-bfcl --category NAME --predictions FILE [--out FILE]`: score function-call
 //!   predictions against the bundled BFCL v4 ground truth with BFCL's AST-checker semantics
 //!   (see `spec_actions_data::bfcl_check`).
+//! - `merge --base DIR [--adapter DIR] --out DIR [--score-head FILE]`: an adapter merged into
+//!   its base as an HF folder (or a reward model as `Qwen3ForSequenceClassification`).
+//! - `logits --model DIR [--adapter DIR] --tokens 1,2,3 | --text … --out FILE`: logits as
+//!   safetensors.
 //!
 //! CPU (burn's Flex backend) by default; `--features cuda` runs on CUDA.
 
 mod config;
+mod hf_tools;
 mod pipeline;
 
 use std::path::PathBuf;
@@ -26,7 +31,7 @@ use std::time::Instant;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use spec_actions_data::budget::{ContextBudget, HfTokenCounter};
-use spec_actions_data::pipeline::{DatasetConfig, Progress, build_datasets};
+use spec_actions_data::pipeline::{DatasetConfig, ExtraSources, Progress, build_datasets_rendered};
 
 #[derive(Parser)]
 #[command(
@@ -63,6 +68,13 @@ enum Command {
     /// does (every accepted value, optional arguments, its string standardisation and type
     /// rules): one `{"id", "valid", "error"}` row per test case and the category's accuracy.
     ScoreBfcl(ScoreBfclArgs),
+    /// Merge a PEFT adapter into its base and save an HF checkpoint folder (PEFT's
+    /// `merge_and_unload()` + `save_pretrained()`); with `--score-head`, a reward model as
+    /// `Qwen3ForSequenceClassification`.
+    Merge(hf_tools::MergeArgs),
+    /// Write the logits of a checkpoint (+ adapter) on token ids or a text to a safetensors file
+    /// (`input_ids`, `logits`) that other tools compare against.
+    Logits(hf_tools::LogitsArgs),
 }
 
 #[derive(clap::Args)]
@@ -346,7 +358,22 @@ fn datasets(args: DatasetsArgs) -> Result<(), Box<dyn std::error::Error>> {
             spec_actions_data::builders::NegativeLevel::Call
         },
     };
-    let report = build_datasets(&config, &counter, &args.out, &mut Bars { bar: None })?;
+    // The SFT set also as TRL prompt-completion pairs: rendered with the chat template of the
+    // tokenizer's folder.
+    let encoder = args
+        .tokenizer
+        .parent()
+        .map(spec_actions_qwen3::action_prompts::ActionPromptEncoder::from_dir)
+        .ok_or("the tokenizer path has no folder")??;
+    let renderer = hf_tools::EncoderRenderer(&encoder);
+    let report = build_datasets_rendered(
+        &config,
+        &ExtraSources::default(),
+        &counter,
+        Some(&renderer),
+        &args.out,
+        &mut Bars { bar: None },
+    )?;
     println!("wrote {} files to {}", report.files.len(), args.out.display());
     for (split, size) in &report.card.sizes {
         println!(
@@ -514,6 +541,8 @@ fn main() -> ExitCode {
         Command::Eval(args) => report_outcome(run_pipeline(&args, &[Step::Eval])),
         Command::Report(args) => report_outcome(run_pipeline(&args, &[Step::Report])),
         Command::All(args) => report_outcome(run_pipeline(&args, &[Step::Train, Step::Eval, Step::Report])),
+        Command::Merge(args) => report_outcome(hf_tools::merge(&args)),
+        Command::Logits(args) => report_outcome(hf_tools::logits(&args)),
     }
 }
 

@@ -11,6 +11,7 @@ use spec_actions_core::{ActionKind, Example, MajorityBaseline, Split};
 use super::bfcl::{CategoryCount, ImportIssue};
 use super::budget::{ContextBudget, TokenMeter, percentiles};
 use super::builders::NegativeType;
+use super::prompt_completion::{PairLengths, TRL_DEFAULT_MAX_LENGTH};
 use super::split::Splits;
 
 pub const SPLITS: [Split; 4] = [Split::Train, Split::Dev, Split::Eval, Split::Heldout];
@@ -99,6 +100,10 @@ pub struct Card {
     pub reward: BTreeMap<String, PairStats>,
     pub bfcl_categories: Vec<CategoryCount>,
     pub bfcl_import_issues: Vec<ImportIssue>,
+    /// split (train, dev) → token lengths of the prompt-completion SFT rows vs TRL's default
+    /// `max_length` (absent when the build had no chat template to render them).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub sft_prompt_completion: BTreeMap<String, PairLengths>,
 }
 
 fn kind_counts(examples: &[Example]) -> [usize; ActionKind::COUNT] {
@@ -271,6 +276,33 @@ impl Card {
         let _ = writeln!(md, "## Files\n\n| file | rows |\n|---|---:|");
         for (f, n) in &self.files {
             let _ = writeln!(md, "| {f} | {n} |");
+        }
+        if !self.sft_prompt_completion.is_empty() {
+            let _ = writeln!(
+                md,
+                "\n## SFT as TRL prompt-completion pairs\n\n`sft_pc_*.jsonl`: `prompt` = the chat template \
+                 rendered up to the assistant turn, `completion` = the answer up to `<|im_end|>` — TRL's \
+                 `SFTTrainer` puts the loss on the completion, the tokens our trainer trains on but the \
+                 newline after `<|im_end|>` (on the \
+                 `messages` rows of `sft_*.jsonl` TRL trains on every token). Token lengths (prompt + \
+                 completion) against TRL's default `max_length` of {TRL_DEFAULT_MAX_LENGTH}: TRL cuts the \
+                 end of a longer row, which is the answer — set `max_length` to at least the max.\n\n\
+                 | split | rows | p50 | p90 | p99 | max | completion max | over {TRL_DEFAULT_MAX_LENGTH} |\n|---|---:|---:|---:|---:|---:|---:|---:|"
+            );
+            for (split, l) in &self.sft_prompt_completion {
+                let _ = writeln!(
+                    md,
+                    "| {split} | {} | {} | {} | {} | {} | {} | {} ({:.1} %) |",
+                    l.rows,
+                    l.total_p50,
+                    l.total_p90,
+                    l.total_p99,
+                    l.total_max,
+                    l.completion_max,
+                    l.over_trl_max_length,
+                    100.0 * l.over_share()
+                );
+            }
         }
         let _ = writeln!(
             md,

@@ -69,6 +69,7 @@ pub mod conversation;
 pub mod error;
 pub mod kind_table;
 pub mod pipeline;
+pub mod prompt_completion;
 pub mod role_sets;
 pub mod split;
 pub mod synthetic;

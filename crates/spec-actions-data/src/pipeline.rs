@@ -7,6 +7,7 @@
 //! |---|---|
 //! | `train.jsonl`, `dev.jsonl`, `eval.jsonl`, `heldout.jsonl` | [`Example`]s (`messages`, `tools`, `gold`, `id`, `source`, `conversation`, `split`) — what evaluation reads |
 //! | `sft_train.jsonl`, `sft_dev.jsonl` | proposer SFT rows ([`sft_row`]) |
+//! | `sft_pc_train.jsonl`, `sft_pc_dev.jsonl` | the same as TRL prompt-completion pairs (with a renderer, [`build_datasets_rendered`]) |
 //! | `verifier_train.jsonl`, `verifier_dev.jsonl` | balanced ACCEPT / REJECT rows ([`verdict_rows`], with `config.seed`) |
 //! | `reward_train.jsonl`, `reward_dev.jsonl` | preference pairs ([`preference_pairs`], with `config.seed`) |
 //! | `card.json`, `card.md` | the dataset card ([`Card`]) |
@@ -26,6 +27,7 @@ use super::builders::{NegativeLevel, sft_row};
 use super::card::{BudgetStats, Card, CardConfig, PairStats, baselines, describe_splits};
 use super::conversation::Conversation;
 use super::error::DataError;
+use super::prompt_completion::{PairLengths, SftRenderer, prompt_completion_row};
 use super::role_sets::{preference_pairs, verdict_rows};
 use super::split::{SplitConfig, Splits, split_conversations};
 use super::synthetic::{SyntheticConfig, generate_episodes};
@@ -139,6 +141,20 @@ pub fn build_datasets_with(
     config: &DatasetConfig,
     extra: &ExtraSources,
     counter: &dyn TokenCounter,
+    out: &Path,
+    progress: &mut dyn Progress,
+) -> Result<BuildReport, DataError> {
+    build_datasets_rendered(config, extra, counter, None, out, progress)
+}
+
+/// [`build_datasets_with`], plus, with a `renderer`, the SFT set in TRL's prompt-completion
+/// format (`sft_pc_train.jsonl`, `sft_pc_dev.jsonl`, see [`crate::prompt_completion`]) and its
+/// token lengths against TRL's default `max_length` in the card.
+pub fn build_datasets_rendered(
+    config: &DatasetConfig,
+    extra: &ExtraSources,
+    counter: &dyn TokenCounter,
+    renderer: Option<&dyn SftRenderer>,
     out: &Path,
     progress: &mut dyn Progress,
 ) -> Result<BuildReport, DataError> {
@@ -282,6 +298,7 @@ pub fn build_datasets_with(
     let mut written = Vec::new();
     let mut verifier = BTreeMap::new();
     let mut reward = BTreeMap::new();
+    let mut pair_lengths = BTreeMap::new();
     let total_rows: usize =
         splits.train.len() * 5 + splits.dev.len() * 5 + splits.eval.len() + splits.heldout.len();
     progress.start("write files", total_rows as u64);
@@ -308,6 +325,31 @@ pub fn build_datasets_with(
             write_jsonl(out, &name, examples.iter().map(|e| Ok(sft_row(e))), progress)?,
         );
         written.push(out.join(&name));
+        // The same rows as TRL prompt-completion pairs (loss on the completion = our answer).
+        if let Some(renderer) = renderer {
+            let name = format!("sft_pc_{s}.jsonl");
+            let mut lengths = Vec::new();
+            let mut not_rendered = 0;
+            let rendered: Vec<_> = examples
+                .iter()
+                .filter_map(|e| match renderer.render(e) {
+                    Ok(pair) => {
+                        lengths.push((pair.prompt_tokens, pair.completion_tokens));
+                        Some(Ok(prompt_completion_row(e, &pair)))
+                    }
+                    Err(_) => {
+                        not_rendered += 1;
+                        None
+                    }
+                })
+                .collect();
+            files.insert(
+                name.clone(),
+                write_jsonl(out, &name, rendered.into_iter(), progress)?,
+            );
+            written.push(out.join(&name));
+            pair_lengths.insert(s.to_string(), PairLengths::of(&lengths, not_rendered));
+        }
         // The role sets, built once with the data seed: the trainers encode these same rows.
         let mut vstats = PairStats::default();
         let name = format!("verifier_{s}.jsonl");
@@ -337,7 +379,7 @@ pub fn build_datasets_with(
     progress.finish();
     lap("write files", &mut timings);
     // 6. Card.
-    let card = make_card(
+    let mut card = make_card(
         config,
         &splits,
         &mut meter,
@@ -347,6 +389,7 @@ pub fn build_datasets_with(
         reward,
         (categories, issues),
     );
+    card.sft_prompt_completion = pair_lengths;
     let json = serde_json::to_string_pretty(&card).map_err(json_err("card.json"))?;
     write_text(&out.join("card.json"), &(json + "\n"))?;
     write_text(&out.join("card.md"), &card.to_markdown())?;
@@ -450,6 +493,7 @@ fn make_card(
         reward,
         bfcl_categories,
         bfcl_import_issues,
+        sft_prompt_completion: BTreeMap::new(),
     }
 }
 

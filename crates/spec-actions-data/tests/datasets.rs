@@ -260,3 +260,74 @@ fn options_that_empty_a_split_are_errors_naming_the_option() {
     // sane options still build
     build(synthetic(18, Some(576))).unwrap();
 }
+
+/// Issue #14, item 5: with a renderer, the build writes the SFT set also as prompt-completion
+/// rows (one per `messages` row, same ids, the rendered strings), and the card reports their
+/// token lengths against TRL's default `max_length` of 1,024 (counted here from the
+/// renderer's own counts: a stand-in renderer whose lengths are known).
+#[test]
+fn prompt_completion_files_and_card_lengths() {
+    use spec_actions_core::Example;
+    use spec_actions_data::pipeline::{ExtraSources, build_datasets_rendered};
+    use spec_actions_data::prompt_completion::{RenderedPair, SftRenderer};
+
+    /// Prompt = the id, completion = the gold action's text; token counts: 1,000 for the
+    /// prompt and 10 per completion character (so short answers fit 1,024, long ones do not).
+    struct Stand;
+    impl SftRenderer for Stand {
+        fn render(&self, e: &Example) -> Result<RenderedPair, String> {
+            if e.id.ends_with('7') {
+                return Err("left out".into());
+            }
+            let completion = e.gold.to_model_text();
+            Ok(RenderedPair {
+                prompt: format!("<prompt {}>", e.id),
+                completion_tokens: completion.len() * 10,
+                completion,
+                prompt_tokens: 1000,
+            })
+        }
+    }
+    let bfcl = mini_bfcl(6);
+    let counter = CharCounter { chars_per_token: 4 };
+    let out = tempfile::tempdir().unwrap();
+    let report = build_datasets_rendered(
+        &config(bfcl.path(), 3),
+        &ExtraSources::default(),
+        &counter,
+        Some(&Stand),
+        out.path(),
+        &mut NoProgress,
+    )
+    .unwrap();
+    for split in ["train", "dev"] {
+        let sft = read_examples(&out.path().join(format!("{split}.jsonl"))).unwrap();
+        let text = fs::read_to_string(out.path().join(format!("sft_pc_{split}.jsonl"))).unwrap();
+        let rows: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let kept: Vec<&Example> = sft.iter().filter(|e| !e.id.ends_with('7')).collect();
+        assert_eq!(rows.len(), kept.len(), "{split}: one row per rendered example");
+        for (row, e) in rows.iter().zip(&kept) {
+            assert_eq!(row["id"], e.id.as_str());
+            assert_eq!(row["prompt"], format!("<prompt {}>", e.id));
+            assert_eq!(row["completion"], e.gold.to_model_text());
+            assert_eq!(row["kind"], e.gold.kind.as_str());
+        }
+        let lengths = &report.card.sft_prompt_completion[split];
+        assert_eq!(lengths.rows, kept.len());
+        assert_eq!(lengths.not_rendered, sft.len() - kept.len());
+        let over = kept
+            .iter()
+            .filter(|e| 1000 + 10 * e.gold.to_model_text().len() > 1024)
+            .count();
+        assert_eq!(lengths.over_trl_max_length, over, "{split}");
+        assert_eq!(lengths.trl_max_length, 1024);
+        assert_eq!(report.card.files[&format!("sft_pc_{split}.jsonl")], kept.len());
+    }
+    let md = fs::read_to_string(out.path().join("card.md")).unwrap();
+    assert!(md.contains("## SFT as TRL prompt-completion pairs"), "{md}");
+    // without a renderer: no such files, and no such section
+    let plain = tempfile::tempdir().unwrap();
+    let report = build_datasets(&config(bfcl.path(), 3), &counter, plain.path(), &mut NoProgress).unwrap();
+    assert!(report.card.sft_prompt_completion.is_empty());
+    assert!(!plain.path().join("sft_pc_train.jsonl").exists());
+}

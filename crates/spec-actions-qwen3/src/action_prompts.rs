@@ -42,6 +42,21 @@ pub struct LabeledTokens {
     pub labels: Vec<i64>,
 }
 
+/// The end-of-turn token of Qwen3's chat template (its tokenizer's EOS token).
+const END_OF_TURN: &str = "<|im_end|>";
+/// The end of an assistant turn as the template renders it.
+const END_OF_TURN_NEWLINE: &str = "<|im_end|>\n";
+
+/// An SFT example as a prompt-completion pair of texts, with their token counts
+/// ([`ActionPromptEncoder::proposer_prompt_completion`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PromptCompletion {
+    pub prompt: String,
+    pub completion: String,
+    pub prompt_tokens: usize,
+    pub completion_tokens: usize,
+}
+
 /// Renders and tokenizes the proposer / verifier / reward prompts of examples.
 #[derive(Debug, Clone)]
 pub struct ActionPromptEncoder {
@@ -174,6 +189,54 @@ impl ActionPromptEncoder {
     /// ([`Action::to_model_text`] and the closing `<|im_end|>`), labels on the answer only.
     pub fn proposer_sft(&self, example: &Example) -> Result<LabeledTokens, ChatTemplateError> {
         self.sft(&prompt::proposer_training_messages(example), example)
+    }
+
+    /// The proposer's SFT example as TRL's (non-conversational) prompt-completion pair: the
+    /// prompt is the chat template rendered up to the assistant turn (generation prompt
+    /// included), the completion the rest of the rendered conversation up to its closing
+    /// `<|im_end|>` — the tokens [`Self::proposer_sft`] puts the loss on but the template's
+    /// newline after `<|im_end|>`, which decoding never reaches (it stops at `<|im_end|>`). TRL
+    /// tokenizes `prompt` and `prompt + completion`, puts its loss on the difference, and
+    /// appends the EOS token (`<|im_end|>`) to a completion that does not end with it — so the
+    /// completion ends with it.
+    /// Whole, before [`Self::with_max_tokens`] cuts anything. Text in messages that spells a
+    /// special token is plain text to this encoder (shielded) but would be that special token to
+    /// a tokenizer reading the exported string.
+    pub fn proposer_prompt_completion(
+        &self,
+        example: &Example,
+    ) -> Result<PromptCompletion, ChatTemplateError> {
+        let messages = prompt::proposer_training_messages(example);
+        let Some((_, context)) = messages.split_last() else {
+            return Err(ChatTemplateError::NoAnswer {
+                found: "no messages".into(),
+            });
+        };
+        let tools = self.tools(example);
+        let render = |messages: &[Message], add_generation_prompt: bool| {
+            let options = RenderOptions {
+                add_generation_prompt,
+                ..self.options.clone()
+            };
+            self.template
+                .render(&self.shielded_messages(messages)?, tools.as_deref(), &options)
+        };
+        let split = split_rendered(render(context, true)?, render(&messages, false)?, |t| {
+            self.tokenizer.encode_shielded(t)
+        })?;
+        let (prompt, completion) = split.text.split_at(split.prompt_bytes);
+        // TRL appends the EOS token to a completion that does not end with it: end at
+        // `<|im_end|>`, leaving out the template's newline after it (one token).
+        let (completion, newline_tokens) = match completion.strip_suffix(END_OF_TURN_NEWLINE) {
+            Some(kept) => (format!("{kept}{END_OF_TURN}"), 1),
+            None => (completion.to_string(), 0),
+        };
+        Ok(PromptCompletion {
+            prompt: self.tokenizer.unshield(prompt).into_owned(),
+            completion: self.tokenizer.unshield(&completion).into_owned(),
+            prompt_tokens: split.prompt_tokens,
+            completion_tokens: split.ids.len() - split.prompt_tokens - newline_tokens,
+        })
     }
 
     /// The verifier's SFT example for `proposed` with the right answer `ACCEPT`/`REJECT`.

@@ -25,6 +25,7 @@ pub mod chat_template;
 pub mod config;
 pub mod error;
 pub mod generate;
+pub mod hf_export;
 pub mod hf_save;
 pub mod load_options;
 pub mod loader;

@@ -29,7 +29,7 @@ use spec_actions_qwen3::model::Qwen3;
 use spec_actions_qwen3::{LoadOptions, load_qwen3_with};
 use spec_actions_train::live::{DecodeSettings, LiveModels};
 use spec_actions_train::tasks::JudgeFormat;
-use spec_actions_train::trainer::{SCORE_HEAD, read_tensors};
+use spec_actions_train::trainer::read_score_head;
 use spec_actions_verify::{Calibration, Policy, ProposalSource};
 
 use crate::error::{Result, ServeError};
@@ -50,7 +50,8 @@ pub struct ModelPaths {
     pub strong: RoleSource,
     pub verifier: RoleSource,
     pub reward: RoleSource,
-    /// The reward model's `[hidden, 1]` head (`score.weight` in a safetensors file); read for
+    /// The reward model's head (`score.weight`, `[1, hidden]` as HF stores it, or the former
+    /// `[hidden, 1]`, in a safetensors file); read for
     /// [`JudgeFormat::Prompted`] judges only.
     pub reward_head: PathBuf,
     /// How the verifier and reward model read a proposal (the run's `judge_format`).
@@ -95,20 +96,10 @@ pub fn load_models<B: Backend>(
     let head = match paths.judge_format {
         JudgeFormat::KindLikelihood => None,
         JudgeFormat::Prompted => {
-            let head = read_tensors::<B>(&paths.reward_head, device)
-                .map_err(|e| ServeError::run(&paths.reward_head, e))?
-                .remove(SCORE_HEAD)
-                .ok_or_else(|| ServeError::run(&paths.reward_head, format!("no `{SCORE_HEAD}` tensor")))?;
-            let [hidden, one] = head.dims();
-            if hidden != reward.config.hidden_size || one != 1 {
-                return Err(ServeError::run(
-                    &paths.reward_head,
-                    format!(
-                        "head shape [{hidden}, {one}], expected [{}, 1]",
-                        reward.config.hidden_size
-                    ),
-                ));
-            }
+            // HF's `[1, hidden]` layout, or the former `[hidden, 1]`; any other shape is an error
+            // naming the file and both shapes.
+            let head = read_score_head::<B>(&paths.reward_head, reward.config.hidden_size, device)
+                .map_err(|e| ServeError::run(&paths.reward_head, e))?;
             Some(head)
         }
     };

@@ -201,18 +201,16 @@ pub fn negative_log_likelihood<B: Backend>(
     nll_in_chunks(model, rows, targets, None, chunk, device)
 }
 
-/// `log Σ_j exp(x_j)` of every row, with the row maximum subtracted first (as in any stable
-/// log-softmax) and the shifted logits floored at −80 before `exp`: `e^−80 ≈ 1.8e−35`, so a
-/// floored term changes a sum that holds at least `e^0 = 1` by less than f32's resolution even
-/// over Qwen3's 151,936 tokens, while `exp` of a value that would underflow takes libm's slow
-/// path (a tenth of a training step of a trained tiny model went there).
+/// `log Σ_j exp(x_j)` of every row: [`spec_actions_qwen3::model::log_sum_exp::log_sum_exp`]
+/// (row maximum subtracted, shifted logits floored at −80, the vocabulary summed in f32 blocks
+/// and f64 across blocks, so that the loss and its gradient over Qwen3's 151,936 tokens stay
+/// within PyTorch's f32 error of a float64 reference — issue #14, item 2).
 ///
 /// # Shapes
 /// - `x`: `[rows, vocab]`
 /// - returns `[rows, 1]`
 pub fn log_sum_exp<B: Backend>(x: Tensor<B, 2>) -> Tensor<B, 2> {
-    let max = x.clone().max_dim(1).detach();
-    (x - max.clone()).clamp_min(-80.0).exp().sum_dim(1).log() + max
+    spec_actions_qwen3::model::log_sum_exp::log_sum_exp(x)
 }
 
 fn nll_in_chunks<B: Backend>(

@@ -110,6 +110,7 @@ pub fn eval_stage<B: Backend>(run: &RunDir, preset: &Preset, device: &B::Device)
             .unwrap_or(usize::MAX);
         let encoder = encoder_for(&preset.cheap.source)?
             .with_max_tokens(context.saturating_sub(preset.decode.max_new_tokens));
+        let reward_hidden = reward.config.hidden_size;
         let models = LiveModels {
             encoder,
             cheap,
@@ -120,6 +121,7 @@ pub fn eval_stage<B: Backend>(run: &RunDir, preset: &Preset, device: &B::Device)
                 match preset.judge_format {
                     JudgeFormat::Prompted => Some(read_head::<B>(
                         &model_dir(run, Role::Reward).join("score_head.safetensors"),
+                        reward_hidden,
                         device,
                     )?),
                     JudgeFormat::KindLikelihood => None,

@@ -17,7 +17,7 @@ use spec_actions_core::metrics::roc_auc;
 use spec_actions_core::{Action, ActionKind, Example};
 use spec_actions_data::budget::HfTokenCounter;
 use spec_actions_data::pipeline::{
-    BadLines, DatasetConfig, ExtraSources, NoProgress, SkippedLine, TraceSource, build_datasets_with,
+    BadLines, DatasetConfig, ExtraSources, NoProgress, SkippedLine, TraceSource, build_datasets_rendered,
     read_examples_with, read_role_set_options,
 };
 use spec_actions_data::role_sets::{preference_pairs, verdict_rows};
@@ -31,7 +31,7 @@ use spec_actions_train::tasks::{
     KindVerdictObjective, KindWeightedSftObjective, PreferencePair, RewardObjective, VerdictExample,
     VerifierObjective, accuracy_of, kind_predictions, p_accept, pairwise_accuracy,
 };
-use spec_actions_train::trainer::{SCORE_HEAD, TrainModel, Trainer, evaluate, read_tensors, write_tensors};
+use spec_actions_train::trainer::{TrainModel, Trainer, evaluate, read_score_head, write_score_head};
 
 use super::preset::{Finetune, ModelSource, Preset, Role, RoleSpec};
 use super::{BoxError, RunDir};
@@ -81,7 +81,11 @@ pub fn datasets_stage(run: &RunDir, preset: &Preset) -> Result<(), BoxError> {
                 },
             });
         }
-        let report = build_datasets_with(&config, &extra, &counter, dir, &mut NoProgress)?;
+        // The SFT set also as TRL prompt-completion pairs, rendered by the proposer's encoder.
+        let encoder = encoder_for(&preset.cheap.source)?;
+        let renderer = crate::hf_tools::EncoderRenderer(&encoder);
+        let report =
+            build_datasets_rendered(&config, &extra, &counter, Some(&renderer), dir, &mut NoProgress)?;
         if !report.trace_skipped.is_empty() {
             println!(
                 "  datasets: {} trace line(s) skipped:",
@@ -540,16 +544,20 @@ fn encode_all<T>(examples: &[Example], encode: impl Fn(&Example) -> Option<T>) -
     (out, skipped)
 }
 
-/// The reward head as a one-tensor safetensors file (`score.weight`, `[hidden, 1]`).
+/// The reward head `[hidden, 1]` as a one-tensor safetensors file in HF's
+/// sequence-classification layout (`score.weight`, `[1, hidden]`).
 pub fn write_head<B: Backend>(path: &Path, head: Tensor<B, 2>) -> Result<(), BoxError> {
-    Ok(write_tensors(path, &[(SCORE_HEAD.to_string(), head)])?)
+    Ok(write_score_head(path, head)?)
 }
 
-/// Reads [`write_head`]'s file.
-pub fn read_head<B: Backend>(path: &Path, device: &B::Device) -> Result<Tensor<B, 2>, BoxError> {
-    read_tensors::<B>(path, device)?
-        .remove(SCORE_HEAD)
-        .ok_or_else(|| format!("{}: no `{SCORE_HEAD}` tensor", path.display()).into())
+/// Reads [`write_head`]'s file (or one in the former `[hidden, 1]` layout) for a model of
+/// width `hidden`, as `[hidden, 1]`.
+pub fn read_head<B: Backend>(
+    path: &Path,
+    hidden: usize,
+    device: &B::Device,
+) -> Result<Tensor<B, 2>, BoxError> {
+    Ok(read_score_head::<B>(path, hidden, device)?)
 }
 
 #[cfg(test)]

@@ -7,12 +7,12 @@ use std::path::Path;
 
 use burn::prelude::*;
 use burn::tensor::FloatDType;
-use burn::tensor::activation::log_softmax;
 use burn::tensor::backend::AutodiffBackend;
 
 use super::{AdapterSite, LoraError};
 use crate::error::{Qwen3Error, Result};
 use crate::model::Qwen3;
+use crate::model::log_sum_exp::precise_log_softmax;
 use crate::model::parity::{ParityCheck, ReferenceFile, to_vec};
 
 fn lora_err(e: LoraError) -> Qwen3Error {
@@ -21,14 +21,16 @@ fn lora_err(e: LoraError) -> Qwen3Error {
 
 /// Mean next-token cross-entropy over labels != -100 (transformers' `ForCausalLMLoss`),
 /// computed from the full logits — an independent reference implementation. Computed in f32
-/// whatever the logits' dtype (transformers upcasts logits to f32 for the loss).
+/// whatever the logits' dtype (transformers upcasts logits to f32 for the loss), with the
+/// vocabulary summed as [`crate::model::log_sum_exp`] does (f32 blocks, f64 across them): a
+/// plain f32 sum over 151,936 tokens is 10–20× PyTorch's f32 error (issue #14, item 2).
 ///
 /// # Shapes
 /// - `logits`: `[batch, seq, vocab]`; `labels`: `[batch][seq]`; returns `[1]`
 pub fn causal_lm_loss_full<B: Backend>(logits: Tensor<B, 3>, labels: &[Vec<i64>]) -> Tensor<B, 1> {
     let [b, s, v] = logits.dims();
     let device = logits.device();
-    let log_probs = log_softmax(logits.cast(FloatDType::F32), 2).reshape([b * s, v]);
+    let log_probs = precise_log_softmax(logits.cast(FloatDType::F32)).reshape([b * s, v]);
     let mut rows = Vec::new();
     let mut targets = Vec::new();
     for (r, row) in labels.iter().enumerate() {

@@ -37,11 +37,13 @@ use crate::optim::{AdamW, AdamWConfig, LrSchedule, clip_coefficient};
 
 mod checkpoint;
 mod model;
+mod score_head;
 mod tensor_io;
 
 pub use checkpoint::{CheckpointStore, TrainerState};
 use model::EMBEDDING;
 pub use model::{SCORE_HEAD, TrainModel};
+pub use score_head::{read_score_head, write_score_head};
 pub use tensor_io::{read_tensors, write_tensors};
 
 /// Errors of a training run. None leaves a torn checkpoint behind.

@@ -1,0 +1,196 @@
+//! Precision and speed of the LM-head loss over a real vocabulary (issue #14, item 2): the loss
+//! and every LoRA gradient of a checkpoint + PEFT adapter against a float64 reference
+//! (`scripts/make_real_vocab_reference.py`), with the vocabulary summed the old way (one f32
+//! sum over the row, burn's `log_softmax`) and the new way (f32 blocks, f64 across blocks,
+//! `spec_actions_qwen3::model::log_sum_exp`), through the full-logits loss of the parity check
+//! and through the trainer's chunked `objective::causal_lm_loss`. Then the time of the loss step
+//! (LM head, log-sum-exp, backward) on `--rows` label positions, both ways.
+//!
+//! ```text
+//! cargo run -p spec-actions-train --example lm_head_precision -- CHECKPOINT ADAPTER REFERENCE [ROWS]
+//! ```
+//! Measures as the parity example's: loss |Δ|, gradients max |a − b| / max(|b|, 1e-3 · max|b|).
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use burn::backend::{Autodiff, Flex};
+use burn::prelude::*;
+use burn::tensor::FloatDType;
+use burn::tensor::backend::AutodiffBackend;
+use spec_actions_qwen3::loader::load_qwen3;
+use spec_actions_qwen3::lora::AdapterSite;
+use spec_actions_qwen3::model::Qwen3;
+use spec_actions_qwen3::model::log_sum_exp::{plain_log_softmax, plain_log_sum_exp, precise_log_softmax};
+use spec_actions_qwen3::model::parity::{ParityCheck, ReferenceFile};
+use spec_actions_train::objective::{TokenBatch, causal_lm_loss, log_sum_exp};
+
+type B = Autodiff<Flex>;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.len() < 3 {
+        return Err("usage: lm_head_precision CHECKPOINT ADAPTER REFERENCE [ROWS]".into());
+    }
+    let (checkpoint, adapter, reference) = (
+        PathBuf::from(&args[0]),
+        PathBuf::from(&args[1]),
+        PathBuf::from(&args[2]),
+    );
+    let rows: usize = args.get(3).map_or(Ok(512), |r| r.parse())?;
+    let device = Default::default();
+    let model = load_qwen3::<B>(&checkpoint, &device)?.with_peft_adapter(&adapter)?;
+    let reference = ReferenceFile::open(&reference)?;
+    let vocab = model.config.vocab_size;
+    let ids = reference.input_ids(vocab)?;
+    let labels = reference.token_matrix("train_labels", vocab, Some(-100))?;
+    let labels: Vec<Vec<i64>> = labels.values.chunks(labels.cols).map(<[i64]>::to_vec).collect();
+    let loss_ref = reference.get("train_loss")?.values[0];
+    println!("vocab {vocab}, reference loss (f64) {loss_ref:.9}");
+
+    let full = |precise: bool| {
+        let input = Tensor::<B, 2, Int>::from_data(
+            TensorData::new(ids.values.clone(), [ids.rows, ids.cols]),
+            &device,
+        );
+        let logits = model.forward(input, None).cast(FloatDType::F32);
+        let log_probs = if precise {
+            precise_log_softmax(logits)
+        } else {
+            plain_log_softmax(logits)
+        };
+        mean_nll(log_probs, &labels)
+    };
+    let chunked = || {
+        let batch = TokenBatch {
+            ids: ids
+                .values
+                .chunks(ids.cols)
+                .map(|r| r.iter().map(|&t| t as u32).collect())
+                .collect(),
+            lengths: vec![ids.cols; ids.rows],
+        };
+        let (sum, n) = causal_lm_loss(&model, &batch, &labels, &device);
+        sum / n as f32
+    };
+    for (name, loss) in [
+        ("full logits, plain f32 sum (before)", full(false)),
+        ("full logits, blocked f64 sum (after)", full(true)),
+        ("trainer's chunked causal_lm_loss (after)", chunked()),
+    ] {
+        let value = f64::from(loss.clone().into_scalar());
+        let grads = loss.backward();
+        let (worst_a, worst_b) = grad_errors(&model, &grads, &reference)?;
+        println!(
+            "{name:<42} loss |Δ| {:.2e}   grad rel. max: A {worst_a:.2e}  B {worst_b:.2e}",
+            (value - loss_ref).abs()
+        );
+    }
+
+    // The loss step's time: LM head on `rows` positions, log-sum-exp, backward.
+    let hidden = model.config.hidden_size;
+    let h = Tensor::<B, 2>::random(
+        [rows, hidden],
+        burn::tensor::Distribution::Normal(0.0, 1.0),
+        &device,
+    );
+    let step = |precise: bool| {
+        let h = h.clone().detach().require_grad();
+        let logits = model.logits(h.clone().unsqueeze_dim::<3>(0)).squeeze_dim::<2>(0);
+        let lse = if precise {
+            log_sum_exp(logits)
+        } else {
+            plain_log_sum_exp(logits)
+        };
+        let grads = lse.sum().backward();
+        h.grad(&grads).map(|g| g.into_scalar_sum())
+    };
+    for _ in 0..2 {
+        step(false);
+        step(true);
+    }
+    let reps = 5;
+    let mut times = [0.0f64; 2];
+    for _ in 0..reps {
+        for (i, precise) in [false, true].into_iter().enumerate() {
+            let t = Instant::now();
+            step(precise);
+            times[i] += t.elapsed().as_secs_f64() / reps as f64;
+        }
+    }
+    println!(
+        "loss step on {rows} rows × {vocab}: plain {:.1} ms, blocked f64 {:.1} ms ({:+.1} %)",
+        times[0] * 1e3,
+        times[1] * 1e3,
+        (times[1] / times[0] - 1.0) * 100.0
+    );
+    Ok(())
+}
+
+trait ScalarSum {
+    fn into_scalar_sum(self) -> f32;
+}
+impl<Bk: Backend> ScalarSum for Tensor<Bk, 2> {
+    fn into_scalar_sum(self) -> f32 {
+        self.sum().into_scalar().elem::<f32>()
+    }
+}
+
+/// transformers' `ForCausalLMLoss`: mean of −log p over labels ≠ −100, position t − 1 predicting t.
+fn mean_nll(log_probs: Tensor<B, 3>, labels: &[Vec<i64>]) -> Tensor<B, 1> {
+    let [b, s, v] = log_probs.dims();
+    let device = log_probs.device();
+    let mut rows = Vec::new();
+    let mut targets = Vec::new();
+    for (r, row) in labels.iter().enumerate() {
+        for (t, &label) in row.iter().enumerate().take(s).skip(1) {
+            if label != -100 {
+                rows.push((r * s + t - 1) as i64);
+                targets.push(label);
+            }
+        }
+    }
+    let n = rows.len();
+    let rows = Tensor::<B, 1, Int>::from_data(TensorData::new(rows, [n]), &device);
+    let targets = Tensor::<B, 2, Int>::from_data(TensorData::new(targets, [n, 1]), &device);
+    log_probs
+        .reshape([b * s, v])
+        .select(0, rows)
+        .gather(1, targets)
+        .mean()
+        .neg()
+}
+
+/// The worst relative error over the lora_A and over the lora_B gradients.
+fn grad_errors(
+    model: &Qwen3<B>,
+    grads: &<B as AutodiffBackend>::Gradients,
+    reference: &ReferenceFile,
+) -> Result<(f64, f64), Box<dyn std::error::Error>> {
+    let mut worst = (0.0f64, 0.0f64);
+    for key in reference.tensors.keys().filter(|k| k.starts_with("grad.")) {
+        let Some((site, which)) = AdapterSite::parse_key(&key["grad.".len()..]) else {
+            continue;
+        };
+        let (_, proj) = model
+            .projections()
+            .into_iter()
+            .find(|(s, _)| *s == site)
+            .ok_or_else(|| format!("{key}: no such projection"))?;
+        let lora = proj.lora.as_ref().ok_or_else(|| format!("{key}: no adapter"))?;
+        let param = if which == 'A' { &lora.lora_a } else { &lora.lora_b };
+        let grad = param
+            .val()
+            .grad(grads)
+            .ok_or_else(|| format!("{key}: no gradient"))?;
+        let r = reference.get_shaped(key, &grad.dims())?;
+        let check = ParityCheck::compare_relative(key.clone(), &to_vec(grad), &r.values, 1e-3);
+        let slot = if which == 'A' { &mut worst.0 } else { &mut worst.1 };
+        *slot = slot.max(check.max_abs_diff);
+    }
+    Ok(worst)
+}
+
+fn to_vec<Bk: Backend, const D: usize>(t: Tensor<Bk, D>) -> Vec<f32> {
+    t.into_data().convert::<f32>().to_vec::<f32>().unwrap_or_default()
+}
