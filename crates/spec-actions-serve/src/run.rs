@@ -27,7 +27,7 @@ use spec_actions_core::{ConfigResult, ResultsFile};
 use spec_actions_qwen3::action_prompts::ActionPromptEncoder;
 use spec_actions_qwen3::model::Qwen3;
 use spec_actions_qwen3::{LoadOptions, load_qwen3_with};
-use spec_actions_train::live::{DecodeSettings, LiveModels};
+use spec_actions_live::{DecodeSettings, LiveModels};
 use spec_actions_train::tasks::JudgeFormat;
 use spec_actions_train::trainer::read_score_head;
 use spec_actions_verify::{Calibration, Policy, ProposalSource};

@@ -1,5 +1,5 @@
 //! [`Speculator`]: one policy of `spec-actions-verify`, decided live on the Qwen3 roles of
-//! `spec_actions_train::live`, for conversations as they come.
+//! `spec_actions_live`, for conversations as they come.
 //!
 //! Decisions are made by [`Policy::decide`] itself — the code the replay runs — on roles that
 //! answer from a per-example store of model outputs in the recorded format. A batch of
@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 use spec_actions_baseline::KindClassifier;
 use spec_actions_core::{Action, ActionKind, CostModel, Example, Message, ModelCall, ModelRole, Split};
 use spec_actions_qwen3::generate::RowSampling;
-use spec_actions_train::live::{LiveModels, Recorder};
+use spec_actions_live::{LiveModels, Recorder};
 use spec_actions_verify::{
     Candidate, Classifier, Decision, KindProbs, LoggedDecision, Policy, ProposalSource, Proposals, Proposer,
     RecordedClassifier, RecordedJudgement, RecordedOnePass, RecordedOutput, Roles, Route, Scorer,

@@ -6,8 +6,10 @@
 //! - [`trainer`] is the LoRA training loop (AdamW with PyTorch's semantics from [`optim`],
 //!   warm-up + cosine, accumulation, clipping, atomic checkpoints with exact resume);
 //! - [`objective`] and [`tasks`] are the losses of the three trainers: the proposer's SFT, the
-//!   ACCEPT/REJECT verifier and the Bradley–Terry reward model;
-//! - [`live`] runs trained models as the policies' roles and records their outputs.
+//!   ACCEPT/REJECT verifier and the Bradley–Terry reward model (and the judges' scorers, which
+//!   `spec-actions-live` runs the trained judges with).
+//!
+//! The trained models run as the policies' roles in `spec-actions-live`.
 //!
 //! ```
 //! use spec_actions_train::optim::{LrSchedule, clip_coefficient};
@@ -19,7 +21,6 @@
 //! assert!((clip_coefficient(4.0, 1.0) - 0.25).abs() < 1e-6);
 //! ```
 
-pub mod live;
 pub mod objective;
 pub mod optim;
 pub mod tasks;

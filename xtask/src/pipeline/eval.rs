@@ -1,5 +1,5 @@
 //! `eval`: record every model's outputs on dev, eval and the held-out category (the live
-//! roles of `spec_actions_train::live`), then replay every policy of `spec-actions-verify` on
+//! roles of `spec_actions_live`), then replay every policy of `spec-actions-verify` on
 //! the recording: thresholds calibrated on dev, results on eval (and on the held-out category).
 //! Every recorded row also carries the bag-of-words classifier's nine probabilities (the
 //! classifier stage's model), so the study includes K and the cascades K→A, K→F.
@@ -12,7 +12,7 @@ use spec_actions_baseline::KindClassifier;
 use spec_actions_core::{ActionKind, CostModel, Example, Split};
 use spec_actions_qwen3::model::Qwen3;
 use spec_actions_qwen3::{Qwen3Config, load_qwen3_with};
-use spec_actions_train::live::{LiveModels, Recorder};
+use spec_actions_live::{LiveModels, Recorder};
 use spec_actions_train::tasks::JudgeFormat;
 use spec_actions_verify::study::{StudyOptions, run_study};
 use spec_actions_verify::{RecordedExample, RecordedSet, memory_origin, record_classifier};

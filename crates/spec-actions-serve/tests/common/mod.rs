@@ -23,7 +23,7 @@ use spec_actions_qwen3::Qwen3Config;
 use spec_actions_qwen3::model::{Qwen3, WeightSource};
 use spec_actions_serve::run::bundled_tokenizer;
 use spec_actions_serve::{OperatingPoint, RunFolder, Speculator, served_example};
-use spec_actions_train::live::Recorder;
+use spec_actions_live::Recorder;
 use spec_actions_train::trainer::{SCORE_HEAD, write_tensors};
 use spec_actions_verify::study::{StudyOptions, run_study};
 use spec_actions_verify::{RecordedSet, memory_origin};

@@ -26,7 +26,7 @@ use spec_actions_data::synthetic::{SyntheticConfig, generate_episodes};
 use spec_actions_qwen3::Qwen3Config;
 use spec_actions_qwen3::action_prompts::ActionPromptEncoder;
 use spec_actions_qwen3::model::Qwen3;
-use spec_actions_train::live::{DecodeSettings, LiveModels, Recorder};
+use spec_actions_live::{DecodeSettings, LiveModels, Recorder};
 
 type B = Flex;
 

@@ -6,7 +6,7 @@
 mod live_common;
 
 use live_common::{examples, live_models};
-use spec_actions_train::live::Recorder;
+use spec_actions_live::Recorder;
 use spec_actions_verify::{RecordedCall, RecordedExample, RecordedJudgement, RecordedOutput};
 
 const TOL: f64 = 1e-4;

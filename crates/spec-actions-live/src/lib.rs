@@ -1,3 +1,5 @@
+//! # spec-actions-live
+//!
 //! Live roles on Qwen3 models (any burn backend): the cheap proposer, the strong model, the
 //! ACCEPT/REJECT verifier and the reward model, implementing `spec-actions-verify`'s role
 //! traits — the online path, on which a policy decides an example as it comes — and a
@@ -22,7 +24,7 @@
 //!
 //! ```no_run
 //! # use burn::backend::Flex;
-//! # use spec_actions_train::live::{LiveModels, Recorder};
+//! # use spec_actions_live::{LiveModels, Recorder};
 //! # fn doc(models: LiveModels<Flex>, examples: Vec<spec_actions_core::Example>) -> Result<(), spec_actions_verify::VerifyError> {
 //! let recorder = Recorder { models: &models, samples: 3, one_pass_k: 2 };
 //! let rows = recorder.record_batch(&examples)?; // one row per example, in order
@@ -47,8 +49,8 @@ use spec_actions_verify::{
     RecordedOutput, Scorer, StrongModel, Verifier, VerifyError, one_pass_candidates,
 };
 
-use crate::objective::{TokenBatch, last_token_scores};
-use crate::tasks::JudgeFormat;
+use spec_actions_train::objective::{TokenBatch, last_token_scores};
+use spec_actions_train::tasks::JudgeFormat;
 
 pub use record::Recorder;
 

@@ -14,9 +14,9 @@ use spec_actions_verify::{
     VerifyError, one_pass_candidates,
 };
 
-use super::{LiveModels, first_output, live_error, shares};
-use crate::objective::{TokenBatch, gather_rows, hidden_states, last_token_scores};
-use crate::tasks::JudgeFormat;
+use crate::{LiveModels, first_output, live_error, shares};
+use spec_actions_train::objective::{TokenBatch, gather_rows, hidden_states, last_token_scores};
+use spec_actions_train::tasks::JudgeFormat;
 
 /// Most tokens (rows × padded length) of one batched verifier or reward pass: rows are sorted
 /// by length and grouped up to this size, which bounds the attention scores held at once.

@@ -1,5 +1,5 @@
 //! The live roles are the online path: a policy decided live on an example (the Qwen3 roles of
-//! `spec_actions_train::live` behind `spec-actions-verify`'s policy code) gives the same
+//! `spec_actions_live` behind `spec-actions-verify`'s policy code) gives the same
 //! decision — action, route, gate score — and the same ledger — calls, roles, models, tokens,
 //! prices; not wall times — as its replay from the recording of that example
 //! (`Recorder::record_batch`, as the pipeline records).
@@ -8,7 +8,7 @@ mod live_common;
 
 use live_common::{examples, live_models};
 use spec_actions_core::{CostLedger, CostModel, Example};
-use spec_actions_train::live::{LiveProposer, LiveScorer, LiveStrong, LiveVerifier, Recorder};
+use spec_actions_live::{LiveProposer, LiveScorer, LiveStrong, LiveVerifier, Recorder};
 use spec_actions_verify::{
     Confidence, Decision, Policy, ProposalSource, RecordedSet, ReplayRoles, Roles, memory_origin,
 };
