@@ -27,7 +27,7 @@ use super::builders::{NegativeLevel, sft_row};
 use super::card::{BudgetStats, Card, CardConfig, PairStats, baselines, describe_splits};
 use super::conversation::Conversation;
 use super::error::DataError;
-use super::prompt_completion::{PairLengths, SftRenderer, prompt_completion_row};
+use super::prompt_completion::{PairLengths, RenderedPair, SftRenderer, prompt_completion_row};
 use super::role_sets::{preference_pairs, verdict_rows};
 use super::split::{SplitConfig, Splits, split_conversations};
 use super::synthetic::{SyntheticConfig, generate_episodes};
@@ -330,19 +330,16 @@ pub fn build_datasets_rendered(
             let name = format!("sft_pc_{s}.jsonl");
             let mut lengths = Vec::new();
             let mut not_rendered = 0;
-            let rendered: Vec<_> = examples
-                .iter()
-                .filter_map(|e| match renderer.render(e) {
+            let mut rendered = Vec::with_capacity(examples.len());
+            for (e, pair) in examples.iter().zip(render_all(renderer, examples)) {
+                match pair {
                     Ok(pair) => {
                         lengths.push((pair.prompt_tokens, pair.completion_tokens));
-                        Some(Ok(prompt_completion_row(e, &pair)))
+                        rendered.push(Ok(prompt_completion_row(e, &pair)));
                     }
-                    Err(_) => {
-                        not_rendered += 1;
-                        None
-                    }
-                })
-                .collect();
+                    Err(_) => not_rendered += 1,
+                }
+            }
             files.insert(
                 name.clone(),
                 write_jsonl(out, &name, rendered.into_iter(), progress)?,
@@ -644,4 +641,21 @@ pub fn read_role_set_options(dir: &Path) -> Result<(u64, NegativeLevel), DataErr
         })?,
     };
     Ok((seed, level))
+}
+
+/// Every example rendered by `renderer`, in order, split over the available cores (rendering
+/// the chat template and counting its tokens is the slow part of writing the SFT files).
+fn render_all(renderer: &dyn SftRenderer, examples: &[Example]) -> Vec<Result<RenderedPair, String>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let per = examples.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = examples
+            .chunks(per)
+            .map(|part| scope.spawn(move || part.iter().map(|e| renderer.render(e)).collect::<Vec<_>>()))
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+            .collect()
+    })
 }

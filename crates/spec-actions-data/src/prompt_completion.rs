@@ -28,8 +28,9 @@ pub struct RenderedPair {
 }
 
 /// Renders an example's SFT pair with the proposer's chat template; `Err` names why an
-/// example cannot be rendered (it is then left out of the file and counted).
-pub trait SftRenderer {
+/// example cannot be rendered (it is then left out of the file and counted). Called from
+/// several threads at once.
+pub trait SftRenderer: Sync {
     fn render(&self, example: &Example) -> Result<RenderedPair, String>;
 }
 
