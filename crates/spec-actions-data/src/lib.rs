@@ -67,7 +67,8 @@ pub mod call_parser;
 pub mod card;
 pub mod conversation;
 pub mod error;
-pub mod kind_table;
+/// The function → kind table (lives in `spec_actions_core`, which parses model output with it).
+pub use spec_actions_core::kind_table;
 pub mod pipeline;
 pub mod prompt_completion;
 pub mod role_sets;
