@@ -25,7 +25,6 @@ pub mod cost;
 pub mod example;
 pub mod io;
 pub mod jsonl;
-pub mod kind_table;
 pub mod machine;
 pub mod metrics;
 pub mod parse;

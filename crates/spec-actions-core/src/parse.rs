@@ -9,7 +9,6 @@
 use serde_json::Value;
 
 use crate::action::{Action, ActionKind};
-use crate::kind_table::kind_of_function;
 
 /// Why a model output could not be read as an action. Every variant keeps the raw text.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -40,15 +39,12 @@ impl ParseActionError {
 ///    inside a block opened by the prompt is cut after its `</think>`), then everything from an
 ///    end-of-turn token (`<|im_end|>`, `<|endoftext|>`) on;
 /// 2. a `<tool_call>` block → a structured call whose kind is the kind named before the block,
-///    or without one the kind of the function ([`kind_of_function`]: `cat` → `file_read`,
-///    `mv` → `file_write`, unknown functions → `tool_call`), as gold calls are labelled (a
-///    block that is not a call after a kind line gives that kind without a
+///    or `tool_call` (a block that is not a call after a kind line gives that kind without a
 ///    call: right or wrong at the kind level, always wrong at the call level); its JSON may
 ///    sit in a code fence, `arguments` may be an object or a JSON-encoded string (`parameters` is accepted too), and whatever follows the JSON value
 ///    (the closing tag, a second call) is ignored, so an unterminated block still parses; a
 ///    `<tool_call>` inside the strings of a leading JSON object is text, not a block;
-/// 3. a bare JSON object → an [`Action`] (`{"kind": …}`), a call (`{"name": …, "arguments": …}`,
-///    of the function's kind as in 2)
+/// 3. a bare JSON object → an [`Action`] (`{"kind": …}`), a call (`{"name": …, "arguments": …}`)
 ///    or `{"action": "<kind>"}`;
 /// 4. otherwise strip a label (`Action:`, `Next action:`, `Answer:`, `The next action is`),
 ///    markdown decoration, quotes and backticks, and match the first word, or the first two
@@ -90,7 +86,7 @@ pub fn parse_action(raw: &str) -> Result<Action, ParseActionError> {
         let call = first_json_value(skip_fence_opening(after)).and_then(|value| tool_call_fields(&value));
         return match (call, named_kind) {
             (Ok((name, arguments)), kind) => Ok(Action::call(
-                kind.unwrap_or_else(|| kind_of_function(&name)),
+                kind.unwrap_or(ActionKind::ToolCall),
                 name,
                 arguments,
             )),
@@ -113,7 +109,7 @@ pub fn parse_action(raw: &str) -> Result<Action, ParseActionError> {
         }
         if obj.contains_key("name") {
             let (name, arguments) = tool_call_fields(&Value::Object(obj)).map_err(bad_call)?;
-            return Ok(Action::call(kind_of_function(&name), name, arguments));
+            return Ok(Action::call(ActionKind::ToolCall, name, arguments));
         }
         if let Some(kind) = obj.get("action").and_then(Value::as_str).and_then(leading_kind) {
             return Ok(Action::kind(kind));
@@ -456,16 +452,14 @@ mod tests {
             read,
             Action::call(FileRead, "read_file", json!({"path": "src/main.rs"}))
         );
-        // The closing tag inside an argument string does not end the block. (`echo` is a file
-        // write in the kind table — BFCL's file system writes its text to a file — so the
-        // bare block has that kind; issue 14 changed it from `tool_call`.)
+        // The closing tag inside an argument string does not end the block.
         let echo = parse_action(
             "<tool_call>\n{\"name\": \"echo\", \"arguments\": {\"text\": \"</tool_call>\"}}\n</tool_call>",
         )
         .unwrap();
         assert_eq!(
             echo,
-            Action::call(FileWrite, "echo", json!({"text": "</tool_call>"}))
+            Action::call(ToolCall, "echo", json!({"text": "</tool_call>"}))
         );
         // No arguments → empty object.
         let ls = parse_action("<tool_call>{\"name\": \"list_files\"}</tool_call>").unwrap();
@@ -583,19 +577,5 @@ mod tests {
         assert_eq!("BLOCKED".parse::<ActionKind>().unwrap(), Blocked);
         assert_eq!(" blocked ".parse::<ActionKind>().unwrap(), Blocked);
         assert!("Action: blocked".parse::<ActionKind>().is_err());
-    }
-
-    /// Issue 14: a block without a kind line takes the kind its function has in the gold
-    /// labels (the kind table), so a right bare `cat` call is right for a `file_read` gold.
-    #[test]
-    fn bare_blocks_take_the_kind_of_their_function() {
-        let cat = parse_action("<tool_call>\n{\"name\": \"cat\", \"arguments\": {\"file_name\": \"a.txt\"}}\n</tool_call>").unwrap();
-        assert_eq!(cat.kind, FileRead);
-        assert!(cat.matches_call(&Action::call(FileRead, "cat", json!({"file_name": "a.txt"}))));
-        let mv = parse_action("{\"name\": \"mv\", \"arguments\": {\"source\": \"a\", \"destination\": \"b\"}}").unwrap();
-        assert_eq!(mv.kind, FileWrite);
-        // A kind line still wins.
-        let named = parse_action("tool_call\n<tool_call>{\"name\": \"cat\", \"arguments\": {}}</tool_call>").unwrap();
-        assert_eq!(named.kind, ToolCall);
     }
 }

@@ -67,8 +67,7 @@ pub mod call_parser;
 pub mod card;
 pub mod conversation;
 pub mod error;
-/// The function → kind table (lives in `spec_actions_core`, which parses model output with it).
-pub use spec_actions_core::kind_table;
+pub mod kind_table;
 pub mod pipeline;
 pub mod prompt_completion;
 pub mod role_sets;

@@ -1,6 +1,5 @@
 //! Which action kind a function call is: the table that turns BFCL's (and the synthetic
-//! episodes') function calls into labels, and gives a `<tool_call>` block without a kind line
-//! its kind ([`crate::parse::parse_action`]).
+//! episodes') function calls into labels.
 //!
 //! | functions | kind |
 //! |---|---|
@@ -14,7 +13,7 @@
 //! (`GorillaFileSystem`, the synthetic workspace); the table is keyed by function name because
 //! BFCL's multi-turn classes do not reuse these names elsewhere.
 
-use crate::action::ActionKind;
+use spec_actions_core::ActionKind;
 
 /// File-system functions that only read or navigate.
 pub const FILE_READ_FUNCTIONS: &[&str] = &[
