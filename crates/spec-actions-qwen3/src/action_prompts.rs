@@ -115,6 +115,22 @@ impl ActionPromptEncoder {
     }
 
     /// `messages` in the HF format with every string (keys included) shielded.
+    /// `messages` rendered by the chat template with these tools and options, with or without
+    /// the generation prompt.
+    fn render(
+        &self,
+        messages: &[Message],
+        tools: Option<&[Value]>,
+        add_generation_prompt: bool,
+    ) -> Result<String, ChatTemplateError> {
+        let options = RenderOptions {
+            add_generation_prompt,
+            ..self.options.clone()
+        };
+        self.template
+            .render(&self.shielded_messages(messages)?, tools, &options)
+    }
+
     fn shielded_messages(&self, messages: &[Message]) -> Result<Vec<Value>, ChatTemplateError> {
         Ok(messages_to_json(messages)?
             .iter()
@@ -214,12 +230,7 @@ impl ActionPromptEncoder {
         };
         let tools = self.tools(example);
         let render = |messages: &[Message], add_generation_prompt: bool| {
-            let options = RenderOptions {
-                add_generation_prompt,
-                ..self.options.clone()
-            };
-            self.template
-                .render(&self.shielded_messages(messages)?, tools.as_deref(), &options)
+            self.render(messages, tools.as_deref(), add_generation_prompt)
         };
         let split = split_rendered(render(context, true)?, render(&messages, false)?, |t| {
             self.tokenizer.encode_shielded(t)
@@ -303,12 +314,7 @@ impl ActionPromptEncoder {
         }
         let tools = self.tools(example);
         let render = |messages: &[Message], add_generation_prompt: bool| {
-            let options = RenderOptions {
-                add_generation_prompt,
-                ..self.options.clone()
-            };
-            self.template
-                .render(&self.shielded_messages(messages)?, tools.as_deref(), &options)
+            self.render(messages, tools.as_deref(), add_generation_prompt)
         };
         let split = split_rendered(render(context, true)?, render(messages, false)?, |t| {
             self.tokenizer.encode_shielded(t)

@@ -7,11 +7,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use spec_actions_live::DecodeSettings;
 use spec_actions_serve::{
     ModelPaths, OperatingPoint, RoleSource, RunFolder, ServeOptions, Speculator, bind, load_models,
     priced_costs, serve,
 };
-use spec_actions_live::DecodeSettings;
 use spec_actions_verify::Policy;
 
 /// The backend the service runs on: burn's Flex on CPU; CUDA with `--features cuda` (the

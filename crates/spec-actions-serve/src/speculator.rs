@@ -21,8 +21,8 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use spec_actions_baseline::KindClassifier;
 use spec_actions_core::{Action, ActionKind, CostModel, Example, Message, ModelCall, ModelRole, Split};
-use spec_actions_qwen3::generate::RowSampling;
 use spec_actions_live::{LiveModels, Recorder};
+use spec_actions_qwen3::generate::RowSampling;
 use spec_actions_verify::{
     Candidate, Classifier, Decision, KindProbs, LoggedDecision, Policy, ProposalSource, Proposals, Proposer,
     RecordedClassifier, RecordedJudgement, RecordedOnePass, RecordedOutput, Roles, Route, Scorer,

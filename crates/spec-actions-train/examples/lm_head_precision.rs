@@ -19,7 +19,7 @@ use burn::prelude::*;
 use burn::tensor::FloatDType;
 use burn::tensor::backend::AutodiffBackend;
 use spec_actions_qwen3::loader::load_qwen3;
-use spec_actions_qwen3::lora::AdapterSite;
+use spec_actions_qwen3::lora::{AdapterSite, mean_label_nll};
 use spec_actions_qwen3::model::Qwen3;
 use spec_actions_qwen3::model::log_sum_exp::{plain_log_softmax, plain_log_sum_exp, precise_log_softmax};
 use spec_actions_qwen3::model::parity::{ParityCheck, ReferenceFile};
@@ -59,7 +59,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         } else {
             plain_log_softmax(logits)
         };
-        mean_nll(log_probs, &labels)
+        mean_label_nll(log_probs, &labels)
     };
     let chunked = || {
         let batch = TokenBatch {
@@ -134,31 +134,6 @@ impl<Bk: Backend> ScalarSum for Tensor<Bk, 2> {
     fn into_scalar_sum(self) -> f32 {
         self.sum().into_scalar().elem::<f32>()
     }
-}
-
-/// transformers' `ForCausalLMLoss`: mean of −log p over labels ≠ −100, position t − 1 predicting t.
-fn mean_nll(log_probs: Tensor<B, 3>, labels: &[Vec<i64>]) -> Tensor<B, 1> {
-    let [b, s, v] = log_probs.dims();
-    let device = log_probs.device();
-    let mut rows = Vec::new();
-    let mut targets = Vec::new();
-    for (r, row) in labels.iter().enumerate() {
-        for (t, &label) in row.iter().enumerate().take(s).skip(1) {
-            if label != -100 {
-                rows.push((r * s + t - 1) as i64);
-                targets.push(label);
-            }
-        }
-    }
-    let n = rows.len();
-    let rows = Tensor::<B, 1, Int>::from_data(TensorData::new(rows, [n]), &device);
-    let targets = Tensor::<B, 2, Int>::from_data(TensorData::new(targets, [n, 1]), &device);
-    log_probs
-        .reshape([b * s, v])
-        .select(0, rows)
-        .gather(1, targets)
-        .mean()
-        .neg()
 }
 
 /// The worst relative error over the lora_A and over the lora_B gradients.

@@ -49,9 +49,9 @@ use std::path::{Path, PathBuf};
 
 use spec_actions_data::budget::{ContextBudget, ToolSchemas};
 use spec_actions_data::builders::NegativeLevel;
+use spec_actions_live::DecodeSettings;
 use spec_actions_qwen3::config::Qwen3Config;
 use spec_actions_qwen3::lora::LoraConfig;
-use spec_actions_live::DecodeSettings;
 use spec_actions_train::optim::AdamWConfig;
 use spec_actions_train::tasks::JudgeFormat;
 use spec_actions_train::trainer::TrainerConfig;

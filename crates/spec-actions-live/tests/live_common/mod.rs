@@ -14,10 +14,10 @@ use rand_chacha::ChaCha8Rng;
 use spec_actions_core::Example;
 use spec_actions_data::budget::{ContextBudget, HfTokenCounter, TokenMeter, apply_budget};
 use spec_actions_data::synthetic::{SyntheticConfig, generate_episodes};
+use spec_actions_live::{DecodeSettings, LiveModels};
 use spec_actions_qwen3::Qwen3Config;
 use spec_actions_qwen3::action_prompts::ActionPromptEncoder;
 use spec_actions_qwen3::model::{Qwen3, WeightSource};
-use spec_actions_live::{DecodeSettings, LiveModels};
 
 pub type B = Flex;
 

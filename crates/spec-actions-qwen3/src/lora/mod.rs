@@ -20,7 +20,7 @@ use burn::prelude::*;
 
 pub use adapter::{LORA_DTYPE, LoraAdapter};
 pub use config::{LoraConfig, QWEN3_PROJECTIONS};
-pub use parity::{causal_lm_loss_full, check_lora_reference};
+pub use parity::{causal_lm_loss_full, check_lora_reference, mean_label_nll};
 pub use peft_file::{ADAPTER_CONFIG, ADAPTER_WEIGHTS, AdapterMatrices, AdapterSite, PeftAdapter};
 
 use crate::model::{Projection, Qwen3};

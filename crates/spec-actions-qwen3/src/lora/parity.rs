@@ -28,9 +28,19 @@ fn lora_err(e: LoraError) -> Qwen3Error {
 /// # Shapes
 /// - `logits`: `[batch, seq, vocab]`; `labels`: `[batch][seq]`; returns `[1]`
 pub fn causal_lm_loss_full<B: Backend>(logits: Tensor<B, 3>, labels: &[Vec<i64>]) -> Tensor<B, 1> {
-    let [b, s, v] = logits.dims();
-    let device = logits.device();
-    let log_probs = precise_log_softmax(logits.cast(FloatDType::F32)).reshape([b * s, v]);
+    mean_label_nll(precise_log_softmax(logits.cast(FloatDType::F32)), labels)
+}
+
+/// transformers' `ForCausalLMLoss` on given log-probabilities: the mean of `−log p(label)` over
+/// labels ≠ −100, position `t − 1` predicting `t` (the log-softmax is the caller's, so that
+/// summations can be compared — spec-actions-train's `lm_head_precision` example).
+///
+/// # Shapes
+/// - `log_probs`: `[batch, seq, vocab]`; `labels`: `[batch][seq]`; returns `[1]`
+pub fn mean_label_nll<B: Backend>(log_probs: Tensor<B, 3>, labels: &[Vec<i64>]) -> Tensor<B, 1> {
+    let [b, s, v] = log_probs.dims();
+    let device = log_probs.device();
+    let log_probs = log_probs.reshape([b * s, v]);
     let mut rows = Vec::new();
     let mut targets = Vec::new();
     for (r, row) in labels.iter().enumerate() {
