@@ -56,7 +56,8 @@ impl SimdLevel {
 /// `f()`, compiled for the best [`SimdLevel`] of this CPU.
 #[inline(always)]
 pub fn dispatch<R>(f: impl FnOnce() -> R) -> R {
-    dispatch_at(SimdLevel::detect(), f)
+    // the highest level asked for falls back to the best this CPU has
+    dispatch_at(SimdLevel::Avx512, f)
 }
 
 /// `f()`, compiled for `level` — which must be at most [`SimdLevel::detect`]'s (a higher one
