@@ -196,7 +196,6 @@ impl Chooser {
     /// log-probability, from `logits` (`rows.len() * vocab` values). Rows with their own rule
     /// are chosen on all cores.
     fn choose(&mut self, logits: &[f32], vocab: usize, rows: &[usize]) -> Vec<(u32, f32)> {
-        let pick = |logits: &[f32], token: u32| (token, log_softmax_at(logits, token));
         match self {
             Chooser::Shared {
                 temperature,
@@ -204,9 +203,9 @@ impl Chooser {
                 rng,
             } => logits
                 .chunks(vocab)
-                .map(|l| pick(l, sample_top_p(l, *temperature, *top_p, rng.as_mut())))
+                .map(|l| sampled_pick(l, *temperature, *top_p, rng.as_mut()))
                 .collect(),
-            Chooser::Greedy => parallel_map(logits.chunks(vocab).collect(), |l| pick(l, argmax(l))),
+            Chooser::Greedy => parallel_map(logits.chunks(vocab).collect(), greedy_pick),
             Chooser::PerRow(rules) => {
                 // the rule of each active row, borrowed mutably (rows are increasing)
                 let mut wanted = rows.iter().peekable();
@@ -222,8 +221,8 @@ impl Chooser {
                             temperature, top_p, ..
                         },
                         Some(rng),
-                    ) => pick(l, sample_top_p(l, *temperature, *top_p, rng)),
-                    _ => pick(l, argmax(l)),
+                    ) => sampled_pick(l, *temperature, *top_p, rng),
+                    _ => greedy_pick(l),
                 })
             }
         }
@@ -397,8 +396,53 @@ pub fn log_softmax_at(logits: &[f32], token: u32) -> f32 {
 
 #[inline(always)]
 fn log_softmax_at_lanes(logits: &[f32], token: u32) -> f32 {
-    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    log_softmax_at_max(logits, token, max_lanes(logits))
+}
+
+/// [`log_softmax_at`] given the logits' maximum `max` (NaNs ignored).
+#[inline(always)]
+fn log_softmax_at_max(logits: &[f32], token: u32, max: f32) -> f32 {
     logits[token as usize] - max - sum_exp_lanes(logits, max, 1.0).ln() as f32
+}
+
+/// The largest value, NaNs ignored (`f32::NEG_INFINITY` when there is none): the value
+/// `values.iter().fold(f32::NEG_INFINITY, f32::max)` gives, in sixteen lanes that vectorize
+/// (a maximum does not depend on the order it is taken in). The scalar fold was the slowest
+/// pass of a decode step's log-probability.
+#[inline(always)]
+fn max_lanes(values: &[f32]) -> f32 {
+    let mut lanes = [f32::NEG_INFINITY; 16];
+    let chunks = values.chunks_exact(16);
+    let rest = chunks.remainder();
+    for chunk in chunks {
+        for (lane, &v) in lanes.iter_mut().zip(chunk) {
+            *lane = lane.max(v);
+        }
+    }
+    lanes
+        .iter()
+        .chain(rest)
+        .copied()
+        .fold(f32::NEG_INFINITY, f32::max)
+}
+
+/// A greedy row's token and its log-probability (the maximum found once for both).
+fn greedy_pick(logits: &[f32]) -> (u32, f32) {
+    simd::dispatch(|| {
+        let max = max_lanes(logits);
+        let token = argmax_of(logits, max);
+        (token, log_softmax_at_max(logits, token, max))
+    })
+}
+
+/// A sampled row's token ([`sample_top_p`]) and its log-probability under the untempered
+/// softmax (the maximum found once for both).
+fn sampled_pick(logits: &[f32], temperature: f32, top_p: f32, rng: &mut impl Rng) -> (u32, f32) {
+    simd::dispatch(|| {
+        let max = max_lanes(logits);
+        let token = sample_top_p_max(logits, max, temperature, top_p, rng);
+        (token, log_softmax_at_max(logits, token, max))
+    })
 }
 
 /// `Σ e^((l − max) / temperature)` over `logits` (`max` their maximum), in f64: eight lanes of
@@ -506,10 +550,16 @@ fn argmax_scan(values: &[f32]) -> u32 {
     match values.first() {
         None => 0,
         Some(first) if first.is_nan() => 0,
-        Some(_) => {
-            let max = values.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            values.iter().position(|&v| v == max).unwrap_or(0) as u32
-        }
+        Some(_) => argmax_of(values, max_lanes(values)),
+    }
+}
+
+/// [`argmax_scan`] given the maximum `max` of `values` (NaNs ignored).
+#[inline(always)]
+fn argmax_of(values: &[f32], max: f32) -> u32 {
+    match values.first() {
+        Some(first) if first.is_nan() => 0,
+        _ => values.iter().position(|&v| v == max).unwrap_or(0) as u32,
     }
 }
 
@@ -521,13 +571,14 @@ pub fn sample_top_p(logits: &[f32], temperature: f32, top_p: f32, rng: &mut impl
 
 #[inline(always)]
 fn sample_top_p_lanes(logits: &[f32], temperature: f32, top_p: f32, rng: &mut impl Rng) -> u32 {
-    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    sample_top_p_max(logits, max_lanes(logits), temperature, top_p, rng)
+}
+
+/// [`sample_top_p`] given the maximum `max` of `logits` (NaNs ignored).
+#[inline(always)]
+fn sample_top_p_max(logits: &[f32], max: f32, temperature: f32, top_p: f32, rng: &mut impl Rng) -> u32 {
     let inv = 1.0 / temperature;
-    let mut probs: Vec<(u32, f32)> = logits
-        .iter()
-        .enumerate()
-        .map(|(i, &l)| (i as u32, exp_nonpositive((l - max) * inv)))
-        .collect();
+    let prob = |l: f32| exp_nonpositive((l - max) * inv);
     let total = sum_exp_lanes(logits, max, temperature) as f32;
     // Tokens by decreasing probability (ties by id); the nucleus is the shortest prefix of that
     // order holding `top_p` of the mass. Every token below `floor = (1 - top_p) / n` of the mass
@@ -536,8 +587,54 @@ fn sample_top_p_lanes(logits: &[f32], temperature: f32, top_p: f32, rng: &mut im
     // tokens in the same order as a sort of the whole vocabulary, at a fraction of its cost
     // whenever the distribution is peaked.
     let order = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
-    let n = probs.len();
+    let n = logits.len();
     let floor = (1.0 - top_p).max(0.0) * total / n as f32;
+    let nucleus_end = |probs: &[(u32, f32)]| {
+        let mut mass = 0.0f32;
+        probs.iter().position(|(_, p)| {
+            mass += p / total;
+            mass >= top_p
+        })
+    };
+    let draw = |probs: &[(u32, f32)], rng: &mut dyn FnMut() -> f32| {
+        let kept_total: f32 = probs.iter().map(|p| p.1).sum();
+        let mut draw = rng() * kept_total;
+        for &(token, p) in probs {
+            if draw < p {
+                return token;
+            }
+            draw -= p;
+        }
+        probs[probs.len() - 1].0
+    };
+    // 1. The tokens at or above the floor, found without an exponential per vocabulary entry:
+    //    `p ≥ floor` needs `(l − max) / T ≥ ln floor` up to the 2 ulp of `exp_nonpositive` and
+    //    the roundings of the bound, which the margin (1e-2 in log space, plus a relative term
+    //    for large logits) covers many times over; a token past the bound but under the floor
+    //    is dropped by the same test as before. Same tokens, same order, same draw; when they
+    //    do not reach `top_p` (rounding) the whole-vocabulary path below decides, as before.
+    if floor >= 1e-30 {
+        let margin = 1e-2 * temperature + 1e-5 * max.abs();
+        let bound = max + floor.ln() * temperature - margin;
+        let mut probs: Vec<(u32, f32)> = logits
+            .iter()
+            .enumerate()
+            .filter(|&(_, &l)| l >= bound)
+            .map(|(i, &l)| (i as u32, prob(l)))
+            .filter(|&(_, p)| p >= floor)
+            .collect();
+        probs.sort_by(order);
+        if let Some(i) = nucleus_end(&probs) {
+            return draw(&probs[..=i], &mut || rng.random::<f32>());
+        }
+    }
+    // 2. Every token: those at or above the floor moved to the front and sorted, then the
+    //    whole vocabulary if rounding kept their mass just under `top_p`.
+    let mut probs: Vec<(u32, f32)> = logits
+        .iter()
+        .enumerate()
+        .map(|(i, &l)| (i as u32, prob(l)))
+        .collect();
     // The tokens at or above the floor, moved to the front by one linear pass (a comparison of
     // probabilities only): they are exactly the first `m` of the order, which a selection by
     // the order would find at many times the cost.
@@ -554,13 +651,6 @@ fn sample_top_p_lanes(logits: &[f32], temperature: f32, top_p: f32, rng: &mut im
         m = 1;
     }
     probs[..m].sort_by(order);
-    let nucleus_end = |probs: &[(u32, f32)]| {
-        let mut mass = 0.0f32;
-        probs.iter().position(|(_, p)| {
-            mass += p / total;
-            mass >= top_p
-        })
-    };
     let mut reached = nucleus_end(&probs[..m]);
     if reached.is_none() && m < n {
         // rounding kept the mass of the first `m` just under `top_p`: sort everything
@@ -568,16 +658,7 @@ fn sample_top_p_lanes(logits: &[f32], temperature: f32, top_p: f32, rng: &mut im
         reached = nucleus_end(&probs);
     }
     let kept = reached.map_or(n, |i| i + 1);
-    let probs = &probs[..kept];
-    let kept_total: f32 = probs.iter().map(|p| p.1).sum();
-    let mut draw = rng.random::<f32>() * kept_total;
-    for &(token, p) in probs {
-        if draw < p {
-            return token;
-        }
-        draw -= p;
-    }
-    probs[kept - 1].0
+    draw(&probs[..kept], &mut || rng.random::<f32>())
 }
 
 #[cfg(test)]
@@ -693,6 +774,37 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    /// Far from zero (logits around ±1,000, where the bound on the logit rounds coarsely) the
+    /// sampler still draws what the full sort draws, and the pick of a row (token and
+    /// log-probability, the maximum taken once) equals `argmax` / `sample_top_p` followed by
+    /// `log_softmax_at`, bit for bit.
+    #[test]
+    fn picks_equal_their_separate_steps_at_any_logit_offset() {
+        let mut source = ChaCha8Rng::seed_from_u64(17);
+        for offset in [-1000.0f32, 0.0, 1000.0] {
+            let logits: Vec<f32> = (0..20_000)
+                .map(|_| source.random::<f32>() * 6.0 + offset)
+                .collect();
+            for (temperature, top_p) in [(0.8, 0.95), (1.0, 0.5), (0.3, 0.99)] {
+                let (mut a, mut b, mut c) = (
+                    ChaCha8Rng::seed_from_u64(9),
+                    ChaCha8Rng::seed_from_u64(9),
+                    ChaCha8Rng::seed_from_u64(9),
+                );
+                for _ in 0..10 {
+                    let full = sample_top_p_full_sort(&logits, temperature, top_p, &mut a);
+                    let (token, logprob) = sampled_pick(&logits, temperature, top_p, &mut b);
+                    assert_eq!(token, full, "offset {offset}, T {temperature}, top_p {top_p}");
+                    assert_eq!(sample_top_p(&logits, temperature, top_p, &mut c), full);
+                    assert_eq!(logprob.to_bits(), log_softmax_at(&logits, token).to_bits());
+                }
+            }
+            let (token, logprob) = greedy_pick(&logits);
+            assert_eq!(token, argmax(&logits));
+            assert_eq!(logprob.to_bits(), log_softmax_at(&logits, token).to_bits());
         }
     }
 
