@@ -15,7 +15,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use spec_actions::core::ResultsFile;
-use spec_actions::frontier::study::study_v2;
+use spec_actions::frontier::reference::study_v2;
 use spec_actions::frontier::{BootstrapOptions, DocumentOptions, FrontierError, ReportOptions, write_report};
 
 /// Cost/accuracy frontier of spec-actions configurations.

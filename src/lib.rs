@@ -14,7 +14,7 @@
 //! use spec_actions::{FrontierReport, ReportOptions, parse_action, ActionKind};
 //!
 //! assert_eq!(parse_action("Action: final_answer.").unwrap().kind, ActionKind::FinalAnswer);
-//! let report = FrontierReport::analyze(&spec_actions::frontier::study::study_v2(), ReportOptions::default()).unwrap();
+//! let report = FrontierReport::analyze(&spec_actions::frontier::reference::study_v2(), ReportOptions::default()).unwrap();
 //! assert_eq!(report.frontier.frontier().count(), 1);
 //! ```
 

@@ -13,6 +13,7 @@
 //! Relative paths in a file resolve against the file's folder; a relative model `folder`
 //! resolves against `models_dir` (itself relative to the file, or given with `--models`).
 
+use spec_actions_core::{LanguageModelMap, ModelRole, RoleMap};
 use spec_actions_data::builders::NegativeLevel;
 use spec_actions_train::tasks::JudgeFormat;
 use std::collections::BTreeMap;
@@ -165,16 +166,6 @@ pub enum ToolSchemasConfig {
     ParameterNames,
 }
 
-/// A role name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RoleName {
-    Cheap,
-    Verifier,
-    Reward,
-    Strong,
-}
-
 /// A Qwen3 projection a LoRA adapter can wrap (`q_proj`, … as PEFT names them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -268,6 +259,18 @@ pub struct RolesConfig {
     pub strong: RoleConfig,
 }
 
+impl RolesConfig {
+    /// Each language-model role's table.
+    pub fn by_role(&self) -> LanguageModelMap<&RoleConfig> {
+        LanguageModelMap::from_fn(|role| match role {
+            ModelRole::Cheap => &self.cheap,
+            ModelRole::Verifier => &self.verifier,
+            ModelRole::Reward => &self.reward,
+            _ => &self.strong,
+        })
+    }
+}
+
 /// Where a role's base model comes from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -278,7 +281,7 @@ pub enum BaseConfig {
     /// `base = { random = { hidden = 64, layers = 2, heads = 4, kv_heads = 2, head_dim = 16 } }`.
     Random(RandomConfig),
     /// The trained model of an earlier role (trained in full): `base = { trained = "cheap" }`.
-    Trained(RoleName),
+    Trained(ModelRole),
 }
 
 /// A random architecture.
@@ -471,6 +474,19 @@ pub struct NominalPrices {
     pub reward: NonNegative,
     #[serde(default = "default_classifier_price")]
     pub classifier: NonNegative,
+}
+
+impl NominalPrices {
+    /// The prices as a map by role.
+    pub fn by_role(&self) -> RoleMap<f64> {
+        RoleMap::from_fn(|role| match role {
+            ModelRole::Cheap => self.cheap.0,
+            ModelRole::Verifier => self.verifier.0,
+            ModelRole::Reward => self.reward.0,
+            ModelRole::Strong => self.strong.0,
+            ModelRole::Classifier => self.classifier.0,
+        })
+    }
 }
 
 fn default_classifier_price() -> NonNegative {

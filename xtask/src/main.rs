@@ -441,7 +441,8 @@ const STAGES: [&str; 7] = [
 
 fn run_pipeline(args: &RunArgs, steps: &[Step]) -> Result<(), pipeline::BoxError> {
     use burn::tensor::backend::AutodiffBackend;
-    use pipeline::preset::{Preset, ROLES};
+    use pipeline::preset::Preset;
+    use spec_actions_core::ModelRole;
     type Infer = <TrainBackend as AutodiffBackend>::InnerBackend;
 
     let loaded = match &args.config {
@@ -491,7 +492,7 @@ fn run_pipeline(args: &RunArgs, steps: &[Step]) -> Result<(), pipeline::BoxError
             Step::Train => {
                 pipeline::train::datasets_stage(&run, &preset)?;
                 pipeline::classifier::classifier_stage(&run, preset.seed)?;
-                for role in ROLES {
+                for role in ModelRole::LANGUAGE_MODELS {
                     pipeline::train::role_stage::<TrainBackend>(
                         &run, &preset, role, bad_lines, &stop, &device,
                     )?;

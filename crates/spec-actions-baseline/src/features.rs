@@ -12,7 +12,7 @@
 //! - the message count, bucketed (`messages=1`, `messages=2`, `messages=3`, `messages=4`,
 //!   `messages=5-6`, `messages=7-8`, `messages=9-12`, `messages=13+`).
 
-use spec_actions_core::{Example, Role};
+use spec_actions_core::{ChatRole, Example};
 
 /// Lower-cased words of `text`: maximal runs of alphanumeric characters or `_` that are at least
 /// two characters long (scikit-learn's default `(?u)\b\w\w+\b`).
@@ -29,12 +29,12 @@ pub fn words(text: &str) -> Vec<String> {
 }
 
 /// The tag of a role in a term (`user`, `assistant`, …).
-pub fn role_tag(role: Role) -> &'static str {
+pub fn role_tag(role: ChatRole) -> &'static str {
     match role {
-        Role::System => "system",
-        Role::User => "user",
-        Role::Assistant => "assistant",
-        Role::Tool => "tool",
+        ChatRole::System => "system",
+        ChatRole::User => "user",
+        ChatRole::Assistant => "assistant",
+        ChatRole::Tool => "tool",
     }
 }
 

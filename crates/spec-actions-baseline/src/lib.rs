@@ -40,7 +40,7 @@
 //!     (ActionKind::FileRead, "open the config file"),
 //!     (ActionKind::FileWrite, "save the patch"),
 //!     (ActionKind::Repair, "tests failed traceback"),
-//!     (ActionKind::Verifier, "run the test suite"),
+//!     (ActionKind::Verify, "run the test suite"),
 //!     (ActionKind::AskClarification, "do something vague"),
 //!     (ActionKind::FinalAnswer, "thanks that is all"),
 //!     (ActionKind::Blocked, "deploy to production now"),

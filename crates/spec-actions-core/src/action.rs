@@ -22,8 +22,10 @@ pub enum ActionKind {
     FileWrite,
     #[serde(rename = "repair")]
     Repair,
+    /// Running a check of the work (tests, a linter, a build); serialized `verifier`, the
+    /// study's name for the kind (not the verifier *model* role, [`crate::ModelRole::Verifier`]).
     #[serde(rename = "verifier")]
-    Verifier,
+    Verify,
     #[serde(rename = "ask_clarification")]
     AskClarification,
     #[serde(rename = "final_answer")]
@@ -40,7 +42,7 @@ impl ActionKind {
         ActionKind::FileRead,
         ActionKind::FileWrite,
         ActionKind::Repair,
-        ActionKind::Verifier,
+        ActionKind::Verify,
         ActionKind::AskClarification,
         ActionKind::FinalAnswer,
         ActionKind::Blocked,
@@ -57,7 +59,7 @@ impl ActionKind {
             ActionKind::FileRead => "file_read",
             ActionKind::FileWrite => "file_write",
             ActionKind::Repair => "repair",
-            ActionKind::Verifier => "verifier",
+            ActionKind::Verify => "verifier",
             ActionKind::AskClarification => "ask_clarification",
             ActionKind::FinalAnswer => "final_answer",
             ActionKind::Blocked => "BLOCKED",

@@ -7,87 +7,109 @@
 //!
 //! The bag-of-words kind classifier (`spec-actions-baseline`, policy K) is priced like a model
 //! whose "tokens" are the non-zero features of its input row and whose "parameters" are the
-//! nine class weights each non-zero touches ([`RoleParams::classifier`] = 9): about 72
+//! nine class weights each non-zero touches (`CostModel::params[Classifier]` = 9): about 72
 //! non-zeros × 9 classes × 2 ≈ 1.3 kFLOPs a call, against 2 · 8.2e9 · ~600 tokens ≈ 1e13 for a
 //! strong call — ten orders of magnitude less. Its nominal price,
-//! [`CostModel::classifier_call`] = 0.001 strong-call units, is far above that FLOP ratio on
+//! `CostModel::nominal[Classifier]` = 0.001 strong-call units, is far above that FLOP ratio on
 //! purpose: it stands for the fixed cost of any call (tokenising the conversation, building
 //! the features, the process overhead), which no FLOP count sees, and it keeps the
 //! classifier's cost visible (non-zero) on the frontier.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
-/// The part a model plays in a decision.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ModelRole {
-    /// The cheap proposer (Qwen3-1.7B + LoRA in the study).
-    Cheap,
-    /// The strong model used as fallback (Qwen3-8B).
-    Strong,
-    /// An ACCEPT/REJECT judge.
-    Verifier,
-    /// A scalar reward model.
-    RewardModel,
-    /// The bag-of-words next-kind classifier (policy K and the first tier of the cascades).
-    Classifier,
-}
+pub use crate::role::ModelRole;
+use crate::role::RoleMap;
 
-/// Prices of model calls.
+/// Prices of model calls: nominal units and parameter counts, one entry per role.
+///
+/// Written as `{"nominal": {"cheap": …, …}, "params": {"cheap": …, …}}`; the former layout
+/// (`strong_call`, `cheap_call`, `verifier_call`, `reward_model_call`, `classifier_call` and
+/// `params` keyed `reward_model`) still reads, and a missing classifier entry takes its default.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "CostModelFile")]
 pub struct CostModel {
-    /// Nominal units of one strong call (study: 1.00).
-    pub strong_call: f64,
-    /// Nominal units of one cheap proposal (study: 0.15).
-    pub cheap_call: f64,
-    /// Nominal units of one verifier pass (study: 0.10).
-    pub verifier_call: f64,
-    /// Nominal units of one reward-model pass (study: 0.10).
-    pub reward_model_call: f64,
-    /// Nominal units of one bag-of-words classifier call (0.001: see the module doc).
-    #[serde(default = "default_classifier_call")]
-    pub classifier_call: f64,
-    /// Parameter counts per role, for FLOP units (defaults: Qwen3-1.7B, 8B, 4B, 4B).
-    pub params: RoleParams,
-}
-
-/// Parameter counts of the model in each role.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RoleParams {
-    pub cheap: f64,
-    pub strong: f64,
-    pub verifier: f64,
-    pub reward_model: f64,
-    /// The classifier's weights touched per non-zero feature (nine, one per kind): its calls
+    /// Nominal units of one call in each role (study: strong 1.00, cheap 0.15, verifier and
+    /// reward model 0.10; classifier 0.001, see the module doc).
+    pub nominal: RoleMap<f64>,
+    /// Parameter counts per role, for FLOP units (defaults: Qwen3-1.7B, 4B, 4B, 8B). The
+    /// classifier's is the weights touched per non-zero feature (nine, one per kind): its calls
     /// count non-zero features as their prefill tokens, so `2 · 9 · nnz` FLOPs.
-    #[serde(default = "default_classifier_params")]
-    pub classifier: f64,
+    pub params: RoleMap<f64>,
 }
 
-fn default_classifier_call() -> f64 {
-    0.001
+/// A cost model as read: the current layout or the former one (one field per role).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CostModelFile {
+    #[serde(default)]
+    nominal: Option<BTreeMap<ModelRole, f64>>,
+    #[serde(default)]
+    strong_call: Option<f64>,
+    #[serde(default)]
+    cheap_call: Option<f64>,
+    #[serde(default)]
+    verifier_call: Option<f64>,
+    #[serde(default)]
+    reward_model_call: Option<f64>,
+    #[serde(default)]
+    classifier_call: Option<f64>,
+    params: BTreeMap<ModelRole, f64>,
 }
 
-fn default_classifier_params() -> f64 {
-    crate::ActionKind::COUNT as f64
+impl TryFrom<CostModelFile> for CostModel {
+    type Error = String;
+
+    fn try_from(f: CostModelFile) -> Result<Self, String> {
+        let defaults = CostModel::default();
+        let mut nominal = f.nominal.unwrap_or_default();
+        let old = [
+            (ModelRole::Strong, f.strong_call),
+            (ModelRole::Cheap, f.cheap_call),
+            (ModelRole::Verifier, f.verifier_call),
+            (ModelRole::Reward, f.reward_model_call),
+            (ModelRole::Classifier, f.classifier_call),
+        ];
+        for (role, price) in old {
+            if let Some(price) = price {
+                nominal.insert(role, price);
+            }
+        }
+        let complete = |given: BTreeMap<ModelRole, f64>, what: &str, default: &RoleMap<f64>| {
+            let classifier = default[ModelRole::Classifier];
+            RoleMap::from_partial(given, |r| (r == ModelRole::Classifier).then_some(classifier)).map_err(
+                |missing| {
+                    let names: Vec<&str> = missing.iter().map(|r| r.as_str()).collect();
+                    format!("cost model: no {what} for {}", names.join(", "))
+                },
+            )
+        };
+        Ok(CostModel {
+            nominal: complete(nominal, "nominal price", &defaults.nominal)?,
+            params: complete(f.params, "parameter count", &defaults.params)?,
+        })
+    }
 }
 
 impl Default for CostModel {
     /// The study's nominal prices and the Qwen3 sizes it used.
     fn default() -> Self {
+        let nominal = |role| match role {
+            ModelRole::Strong => 1.00,
+            ModelRole::Cheap => 0.15,
+            ModelRole::Verifier | ModelRole::Reward => 0.10,
+            ModelRole::Classifier => 0.001,
+        };
+        let params = |role| match role {
+            ModelRole::Cheap => 1.7e9,
+            ModelRole::Strong => 8.2e9,
+            ModelRole::Verifier | ModelRole::Reward => 4.0e9,
+            ModelRole::Classifier => crate::ActionKind::COUNT as f64,
+        };
         CostModel {
-            strong_call: 1.00,
-            cheap_call: 0.15,
-            verifier_call: 0.10,
-            reward_model_call: 0.10,
-            classifier_call: default_classifier_call(),
-            params: RoleParams {
-                cheap: 1.7e9,
-                strong: 8.2e9,
-                verifier: 4.0e9,
-                reward_model: 4.0e9,
-                classifier: default_classifier_params(),
-            },
+            nominal: RoleMap::from_fn(nominal),
+            params: RoleMap::from_fn(params),
         }
     }
 }
@@ -95,24 +117,12 @@ impl Default for CostModel {
 impl CostModel {
     /// Nominal units of one call in `role`.
     pub fn nominal(&self, role: ModelRole) -> f64 {
-        match role {
-            ModelRole::Cheap => self.cheap_call,
-            ModelRole::Strong => self.strong_call,
-            ModelRole::Verifier => self.verifier_call,
-            ModelRole::RewardModel => self.reward_model_call,
-            ModelRole::Classifier => self.classifier_call,
-        }
+        self.nominal[role]
     }
 
     /// Parameters of the model in `role`.
     pub fn params(&self, role: ModelRole) -> f64 {
-        match role {
-            ModelRole::Cheap => self.params.cheap,
-            ModelRole::Strong => self.params.strong,
-            ModelRole::Verifier => self.params.verifier,
-            ModelRole::RewardModel => self.params.reward_model,
-            ModelRole::Classifier => self.params.classifier,
-        }
+        self.params[role]
     }
 
     /// Forward FLOPs of processing `tokens` tokens (prefilled or decoded): 2 · params · tokens.
@@ -205,8 +215,25 @@ mod tests {
         let old = r#"{"strong_call": 1.0, "cheap_call": 0.2, "verifier_call": 0.1, "reward_model_call": 0.1,
             "params": {"cheap": 1.0, "strong": 2.0, "verifier": 3.0, "reward_model": 4.0}}"#;
         let costs: CostModel = serde_json::from_str(old).unwrap();
-        assert_eq!(costs.cheap_call, 0.2);
-        assert_eq!(costs.classifier_call, 0.001);
-        assert_eq!(costs.params.classifier, 9.0);
+        assert_eq!(costs.nominal[ModelRole::Cheap], 0.2);
+        assert_eq!(costs.nominal[ModelRole::Classifier], 0.001);
+        assert_eq!(costs.params[ModelRole::Classifier], 9.0);
+    }
+
+    /// The current layout round-trips, keyed by role names; one without a role's price is an
+    /// error naming the role.
+    #[test]
+    fn a_cost_model_round_trips_keyed_by_role_names() {
+        let costs = CostModel::default();
+        let json = serde_json::to_value(&costs).unwrap();
+        assert_eq!(json["nominal"]["reward"], 0.1);
+        assert_eq!(json["params"]["strong"], 8.2e9);
+        assert_eq!(serde_json::from_value::<CostModel>(json.clone()).unwrap(), costs);
+        let mut partial = json;
+        partial["nominal"].as_object_mut().unwrap().remove("verifier");
+        let err = serde_json::from_value::<CostModel>(partial)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("nominal price for verifier"), "{err}");
     }
 }

@@ -10,7 +10,7 @@ use crate::action::Action;
 /// Who wrote a chat message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Role {
+pub enum ChatRole {
     System,
     User,
     Assistant,
@@ -54,7 +54,7 @@ impl ToolCall {
 /// One chat message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Message {
-    pub role: Role,
+    pub role: ChatRole,
     #[serde(default)]
     pub content: String,
     /// Assistant calls (empty for other roles).
@@ -67,29 +67,29 @@ pub struct Message {
 
 impl Message {
     pub fn system(content: impl Into<String>) -> Self {
-        Self::text(Role::System, content)
+        Self::text(ChatRole::System, content)
     }
     pub fn user(content: impl Into<String>) -> Self {
-        Self::text(Role::User, content)
+        Self::text(ChatRole::User, content)
     }
     pub fn assistant(content: impl Into<String>) -> Self {
-        Self::text(Role::Assistant, content)
+        Self::text(ChatRole::Assistant, content)
     }
     /// An assistant turn that makes calls.
     pub fn assistant_calls(content: impl Into<String>, calls: Vec<ToolCall>) -> Self {
         Message {
             tool_calls: calls,
-            ..Self::text(Role::Assistant, content)
+            ..Self::text(ChatRole::Assistant, content)
         }
     }
     /// A tool response to the call of `name`.
     pub fn tool(name: impl Into<String>, content: impl Into<String>) -> Self {
         Message {
             name: Some(name.into()),
-            ..Self::text(Role::Tool, content)
+            ..Self::text(ChatRole::Tool, content)
         }
     }
-    fn text(role: Role, content: impl Into<String>) -> Self {
+    fn text(role: ChatRole, content: impl Into<String>) -> Self {
         Message {
             role,
             content: content.into(),

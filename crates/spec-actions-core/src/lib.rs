@@ -30,12 +30,14 @@ pub mod metrics;
 pub mod parse;
 pub mod prompt;
 pub mod results;
+pub mod role;
 
 pub use accepted::{AcceptedCall, CallMismatch, ParamType};
 pub use action::{Action, ActionKind, json_equal};
-pub use cost::{CostLedger, CostModel, ModelCall, ModelRole};
-pub use example::{Example, FunctionCall, Message, Role, Split, ToolCall};
+pub use cost::{CostLedger, CostModel, ModelCall};
+pub use example::{ChatRole, Example, FunctionCall, Message, Split, ToolCall};
 pub use jsonl::{JsonlError, JsonlReader, read_jsonl, write_jsonl};
 pub use metrics::{Accuracy, ConfusionMatrix, Interval, MajorityBaseline, RANDOM_BASELINE};
 pub use parse::{ParseActionError, parse_action};
 pub use results::{ConfigResult, ExampleRecord, RESULTS_SCHEMA_VERSION, ResultsError, ResultsFile};
+pub use role::{LanguageModelMap, ModelRole, RoleMap, UnknownRole};

@@ -328,7 +328,7 @@ mod tests {
             ("`repair`", Repair),
             ("**repair**", Repair),
             ("_final_answer_", FinalAnswer),
-            ("```\nverifier\n```", Verifier),
+            ("```\nverifier\n```", Verify),
             ("- final_answer", FinalAnswer),
             ("# BLOCKED", Blocked),
             ("[retrieval]", Retrieval),
@@ -344,7 +344,7 @@ mod tests {
             ),
             ("final_answer\n\nThe deployment succeeded.", FinalAnswer),
             ("BLOCKED (the request needs credentials I don't have)", Blocked),
-            ("verifier<|im_end|>", Verifier),
+            ("verifier<|im_end|>", Verify),
             ("retrieval<|endoftext|><|im_end|>", Retrieval),
         ];
         for (raw, kind) in cases {
@@ -357,7 +357,7 @@ mod tests {
         let cases = [
             ("Action: file_write", FileWrite),
             ("action:file_write", FileWrite),
-            ("ACTION = verifier", Verifier),
+            ("ACTION = verifier", Verify),
             ("Action: repair.", Repair),
             ("Next action: retrieval", Retrieval),
             ("next_action: tool_call", ToolCall),
@@ -386,10 +386,7 @@ mod tests {
             ("<think>\n\n</think>\n\nfinal_answer", FinalAnswer),
             ("  <think>maybe tool_call? no.</think>Action: BLOCKED", Blocked),
             // The chat template opened the block in the prompt: output starts inside it.
-            (
-                "The user wants the config checked.\n</think>\n\nverifier",
-                Verifier,
-            ),
+            ("The user wants the config checked.\n</think>\n\nverifier", Verify),
             // A kind named inside the reasoning does not count.
             (
                 "<think>final_answer would be premature</think>\nretrieval",

@@ -10,7 +10,7 @@
 //! All are chat messages plus the example's `tools`; the chat template of the model renders them.
 
 use crate::action::{Action, ActionKind};
-use crate::example::{Example, Message, Role};
+use crate::example::{ChatRole, Example, Message};
 
 /// The verifier's two answers.
 pub const ACCEPT: &str = "ACCEPT";
@@ -67,7 +67,7 @@ pub fn reward_messages(example: &Example, action: &Action) -> Vec<Message> {
 fn with_system(system: String, messages: &[Message]) -> Vec<Message> {
     let mut out = Vec::with_capacity(messages.len() + 1);
     match messages.first() {
-        Some(first) if first.role == Role::System => {
+        Some(first) if first.role == ChatRole::System => {
             out.push(Message::system(format!("{system}\n\n{}", first.content)));
             out.extend_from_slice(&messages[1..]);
         }

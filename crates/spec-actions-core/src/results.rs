@@ -304,6 +304,22 @@ mod tests {
         assert_eq!(ResultsFile::read(&path).unwrap(), file);
     }
 
+    /// A results file written before the roles were one enum names the reward model's calls
+    /// `reward_model`: it still reads, as the reward role, and is written back as `reward`.
+    #[test]
+    fn a_results_file_with_the_old_reward_role_name_reads() {
+        let mut file = sample();
+        let ledger = &mut file.configs[0].records[0].ledger;
+        ledger.record(CostModel::default().call(ModelRole::Reward, 130, 0));
+        let mut value = serde_json::to_value(&file).unwrap();
+        let call = &mut value["configs"][0]["records"][0]["ledger"]["calls"][1];
+        assert_eq!(call["role"], "reward");
+        call["role"] = "reward_model".into();
+        let read = ResultsFile::from_json_str(&value.to_string(), "old.json").unwrap();
+        assert_eq!(read, file);
+        assert_eq!(read.configs[0].records[0].ledger.count(ModelRole::Reward), 1);
+    }
+
     /// Issue 18, item 7: values a report would draw are checked on reading.
     #[test]
     fn out_of_range_values_and_contradicted_accuracy_are_refused_naming_the_field() {

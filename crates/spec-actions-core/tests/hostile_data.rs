@@ -19,7 +19,7 @@ fn example(id: &str) -> Example {
         split: Split::Train,
         messages: vec![Message::user("run the tests")],
         tools: vec![],
-        gold: Action::kind(ActionKind::Verifier),
+        gold: Action::kind(ActionKind::Verify),
     }
 }
 

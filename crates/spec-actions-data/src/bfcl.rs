@@ -54,7 +54,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use spec_actions_core::{
-    AcceptedCall, Action, ActionKind, Example, Message, ParamType, Role, Split, ToolCall,
+    AcceptedCall, Action, ActionKind, ChatRole, Example, Message, ParamType, Split, ToolCall,
 };
 
 use super::call_parser::parse_call;
@@ -421,9 +421,9 @@ fn question_turns(entry: &Value) -> Result<Vec<Vec<Message>>, LineError> {
                 .map(|(m, msg)| {
                     let role = msg.get("role").and_then(Value::as_str).unwrap_or("");
                     let role = match role {
-                        "user" => Role::User,
-                        "system" => Role::System,
-                        "assistant" => Role::Assistant,
+                        "user" => ChatRole::User,
+                        "system" => ChatRole::System,
+                        "assistant" => ChatRole::Assistant,
                         other => {
                             return Err(q_err(format!(
                                 "question turn {t} message {m}: unknown role {other:?}"
@@ -434,8 +434,8 @@ fn question_turns(entry: &Value) -> Result<Vec<Vec<Message>>, LineError> {
                         q_err(format!("question turn {t} message {m}: no string `content`"))
                     })?;
                     Ok(match role {
-                        Role::System => Message::system(content),
-                        Role::Assistant => Message::assistant(content),
+                        ChatRole::System => Message::system(content),
+                        ChatRole::Assistant => Message::assistant(content),
                         _ => Message::user(content),
                     })
                 })

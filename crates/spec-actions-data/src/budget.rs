@@ -24,7 +24,7 @@ use std::path::Path;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use spec_actions_core::prompt::proposer_messages;
-use spec_actions_core::{Example, Message, Role};
+use spec_actions_core::{ChatRole, Example, Message};
 
 use super::error::DataError;
 
@@ -105,14 +105,14 @@ impl<'a> TokenMeter<'a> {
     /// Tokens of one rendered message, overhead included.
     pub fn message_tokens(&mut self, message: &Message) -> usize {
         let role = match message.role {
-            Role::System => "system",
-            Role::User | Role::Tool => "user",
-            Role::Assistant => "assistant",
+            ChatRole::System => "system",
+            ChatRole::User | ChatRole::Tool => "user",
+            ChatRole::Assistant => "assistant",
         };
         let mut text = String::with_capacity(message.content.len() + 16);
         text.push_str(role);
         text.push('\n');
-        if message.role == Role::Tool {
+        if message.role == ChatRole::Tool {
             text.push_str("<tool_response>\n");
             text.push_str(&message.content);
             text.push_str("\n</tool_response>");
@@ -256,7 +256,12 @@ pub fn apply_budget(example: &mut Example, budget: &ContextBudget, meter: &mut T
     // 3. Oldest turns.
     let mut tokens = meter.proposer_prompt_tokens(example);
     if let Some(max) = budget.max_prompt_tokens {
-        let start = usize::from(example.messages.first().is_some_and(|m| m.role == Role::System));
+        let start = usize::from(
+            example
+                .messages
+                .first()
+                .is_some_and(|m| m.role == ChatRole::System),
+        );
         while tokens > max {
             let Some((from, to)) = oldest_block(&example.messages, start) else {
                 break;
@@ -275,10 +280,10 @@ pub fn apply_budget(example: &mut Example, budget: &ContextBudget, meter: &mut T
 /// answer it): first before the latest user message, then after it; never the system message
 /// (`messages[..start]`), the latest user message, or the last block.
 fn oldest_block(messages: &[Message], start: usize) -> Option<(usize, usize)> {
-    let last_user = messages.iter().rposition(|m| m.role == Role::User)?;
+    let last_user = messages.iter().rposition(|m| m.role == ChatRole::User)?;
     let block_end = |from: usize| {
         let mut to = from + 1;
-        while to < messages.len() && messages[to].role == Role::Tool {
+        while to < messages.len() && messages[to].role == ChatRole::Tool {
             to += 1;
         }
         to
@@ -431,7 +436,7 @@ mod tests {
         assert_eq!(ex.messages[0].content, "rules");
         assert_eq!(ex.messages.last().unwrap().content, "the latest request");
         // The cut is at a block boundary: no tool output without its call.
-        assert_ne!(ex.messages[1].role, Role::Tool);
+        assert_ne!(ex.messages[1].role, ChatRole::Tool);
         // Exactly the oldest messages went.
         assert_eq!(ex.messages.len(), example(10).messages.len() - out.messages_cut);
     }

@@ -28,7 +28,7 @@ use serde_json::{Map, Value, json};
 use spec_actions_core::prompt::{
     ACCEPT, REJECT, proposer_training_messages, reward_messages, verifier_messages,
 };
-use spec_actions_core::{Action, ActionKind, Example, Role};
+use spec_actions_core::{Action, ActionKind, ChatRole, Example};
 
 use super::kind_table::kind_of_function;
 
@@ -60,11 +60,11 @@ pub fn confusable_kinds(gold: ActionKind) -> &'static [ActionKind] {
         ToolCall => &[FinalAnswer, AskClarification, Retrieval],
         Retrieval => &[FinalAnswer, ToolCall, FileRead],
         FileRead => &[FileWrite, FinalAnswer, Retrieval],
-        FileWrite => &[Verifier, FileRead, FinalAnswer],
-        Repair => &[FinalAnswer, Verifier, FileRead],
-        Verifier => &[FinalAnswer, FileWrite, Repair],
+        FileWrite => &[Verify, FileRead, FinalAnswer],
+        Repair => &[FinalAnswer, Verify, FileRead],
+        Verify => &[FinalAnswer, FileWrite, Repair],
         AskClarification => &[ToolCall, FileRead, Blocked],
-        FinalAnswer => &[Verifier, ToolCall, AskClarification],
+        FinalAnswer => &[Verify, ToolCall, AskClarification],
         Blocked => &[ToolCall, FileWrite, FinalAnswer],
     }
 }
@@ -93,7 +93,7 @@ fn last_call(example: &Example) -> Option<(String, Value)> {
         .messages
         .iter()
         .rev()
-        .find(|m| m.role == Role::Assistant && !m.tool_calls.is_empty())
+        .find(|m| m.role == ChatRole::Assistant && !m.tool_calls.is_empty())
         .and_then(|m| m.tool_calls.last())
         .map(|c| (c.function.name.clone(), c.function.arguments.clone()))
 }

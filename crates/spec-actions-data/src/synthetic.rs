@@ -739,7 +739,7 @@ fn fix_failing_test(ep: &mut Episode) {
     if first == bug.fixed {
         let log = ep.repo.passing_log(7);
         let target = ep.repo.test_target();
-        ep.act_as(ActionKind::Verifier, "run_tests", json!({"target": target}), log);
+        ep.act_as(ActionKind::Verify, "run_tests", json!({"target": target}), log);
         let text = format!(
             "Fixed `{}` in {src}: `{}` → `{}`. All 7 tests pass.",
             ep.repo.function, bug.buggy, bug.fixed
@@ -756,7 +756,7 @@ fn check_and_repair_forced(ep: &mut Episode, count: usize) {
     let src = ep.repo.src();
     let bug = ep.repo.bug;
     let log = ep.repo.failing_log(bug.symptom);
-    ep.act_as(ActionKind::Verifier, "run_tests", json!({"target": target}), log);
+    ep.act_as(ActionKind::Verify, "run_tests", json!({"target": target}), log);
     ep.act_as(
         ActionKind::Repair,
         "edit_file",
@@ -764,7 +764,7 @@ fn check_and_repair_forced(ep: &mut Episode, count: usize) {
         applied(&src),
     );
     let log = ep.repo.passing_log(count);
-    ep.act_as(ActionKind::Verifier, "run_tests", json!({"target": target}), log);
+    ep.act_as(ActionKind::Verify, "run_tests", json!({"target": target}), log);
     let text = format!(
         "The first change was not enough; {src} now uses `{}` and all {count} tests pass.",
         bug.fixed
@@ -836,7 +836,7 @@ fn add_feature(ep: &mut Episode) {
         let log = format!(
             "FAILED {test_path}::test_{flag} - AssertionError: `{flag}` had no effect\n1 failed, 7 passed"
         );
-        ep.act_as(ActionKind::Verifier, "run_tests", json!({"target": target}), log);
+        ep.act_as(ActionKind::Verify, "run_tests", json!({"target": target}), log);
         let (marker, with_use) = ep.repo.use_parameter(flag);
         ep.act_as(
             ActionKind::Repair,
@@ -845,7 +845,7 @@ fn add_feature(ep: &mut Episode) {
             applied(&src),
         );
         ep.act_as(
-            ActionKind::Verifier,
+            ActionKind::Verify,
             "run_tests",
             json!({"target": target}),
             ep.repo.passing_log(8),
@@ -853,7 +853,7 @@ fn add_feature(ep: &mut Episode) {
         ep.reply(ActionKind::FinalAnswer, format!("Added `{flag}` to `{}` in {src}; it needed a second edit to take effect, and all 8 tests pass now.", ep.repo.function));
     } else {
         ep.act_as(
-            ActionKind::Verifier,
+            ActionKind::Verify,
             "run_tests",
             json!({"target": target}),
             ep.repo.passing_log(8),
@@ -992,7 +992,7 @@ fn refactor(ep: &mut Episode) {
             ep.repo.src().rsplit('.').next().unwrap_or("py")
         );
         let log = format!("NameError / unresolved name `{old}` in {missed}:12\n1 failed, 19 passed");
-        ep.act_as(ActionKind::Verifier, "run_tests", json!({"target": target}), log);
+        ep.act_as(ActionKind::Verify, "run_tests", json!({"target": target}), log);
         ep.act_as(
             ActionKind::Repair,
             "edit_file",
@@ -1001,7 +1001,7 @@ fn refactor(ep: &mut Episode) {
         );
     }
     ep.act_as(
-        ActionKind::Verifier,
+        ActionKind::Verify,
         "run_tests",
         json!({"target": target}),
         "20 passed".to_string(),
@@ -1232,7 +1232,8 @@ mod tests {
                 let last = ex.messages.last().unwrap();
                 // After a failing check comes a repair; a repair or write is followed by a check
                 // (or, within a multi-file change, another write).
-                if last.role == spec_actions_core::Role::Tool && last.name.as_deref() == Some("run_tests") {
+                if last.role == spec_actions_core::ChatRole::Tool && last.name.as_deref() == Some("run_tests")
+                {
                     let failed = last.content.contains("1 failed");
                     let expected = if failed {
                         ActionKind::Repair
@@ -1241,9 +1242,9 @@ mod tests {
                     };
                     assert_eq!(ex.gold.kind, expected, "{}", ex.id);
                 }
-                if last.role == spec_actions_core::Role::Tool && last.content.starts_with("Edited") {
+                if last.role == spec_actions_core::ChatRole::Tool && last.content.starts_with("Edited") {
                     assert!(
-                        matches!(ex.gold.kind, ActionKind::Verifier | ActionKind::FileWrite),
+                        matches!(ex.gold.kind, ActionKind::Verify | ActionKind::FileWrite),
                         "{}",
                         ex.id
                     );

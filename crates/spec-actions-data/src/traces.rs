@@ -55,7 +55,7 @@ use serde::Deserialize;
 use serde::de::{MapAccess, Visitor};
 use serde_json::Value;
 use spec_actions_core::io::FileError;
-use spec_actions_core::{Action, ActionKind, Example, Message, Role, Split, ToolCall};
+use spec_actions_core::{Action, ActionKind, ChatRole, Example, Message, Split, ToolCall};
 use toml::Spanned;
 
 use super::conversation::Conversation;
@@ -473,7 +473,7 @@ pub fn trace_conversation(
     };
     for (i, m) in raw.iter().enumerate() {
         let read = read_message(m, &format!("message {i}"), &call_names)?;
-        if read.message.role == Role::Assistant {
+        if read.message.role == ChatRole::Assistant {
             if read.message.tool_calls.is_empty() {
                 let kind = map.kind_of_reply(&read.message.content, read.refused);
                 push(&mut examples, format!("m{i}"), &context, Action::kind(kind));

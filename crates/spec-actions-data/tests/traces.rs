@@ -8,7 +8,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
-use spec_actions_core::{Action, ActionKind, Example, Role};
+use spec_actions_core::{Action, ActionKind, ChatRole, Example};
 use spec_actions_data::bfcl::{default_bfcl_dir, import_bfcl};
 use spec_actions_data::error::DataError;
 use spec_actions_data::kind_table::{FILE_READ_FUNCTIONS, FILE_WRITE_FUNCTIONS, RETRIEVAL_FUNCTIONS};
@@ -76,7 +76,7 @@ fn sample_traces_cover_every_kind() {
     let second = &c.examples[2];
     assert_eq!(second.gold.arguments, json!({"path": "config/prod.toml"}));
     let last = second.messages.last().expect("context");
-    assert_eq!(last.role, Role::Assistant);
+    assert_eq!(last.role, ChatRole::Assistant);
     assert_eq!(last.tool_calls.len(), 1);
     assert_eq!(
         last.tool_calls[0].function.arguments,
@@ -87,7 +87,7 @@ fn sample_traces_cover_every_kind() {
     let tool_names: Vec<&str> = answer
         .messages
         .iter()
-        .filter(|m| m.role == Role::Tool)
+        .filter(|m| m.role == ChatRole::Tool)
         .filter_map(|m| m.name.as_deref())
         .collect();
     assert_eq!(tool_names, ["list_dir", "read_file", "read_file"]);

@@ -10,7 +10,7 @@
 //!
 //! ```
 //! use spec_actions_frontier::document::{DocumentOptions, write_report};
-//! use spec_actions_frontier::study::study_v2;
+//! use spec_actions_frontier::reference::study_v2;
 //!
 //! let out = tempfile::tempdir().unwrap();
 //! let md = write_report(&study_v2(), out.path(), &DocumentOptions::default()).unwrap();
@@ -22,17 +22,14 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use spec_actions_core::io::atomic_write_bytes;
-use spec_actions_core::{ActionKind, ConfigResult, ResultsFile};
+use spec_actions_core::{ActionKind, ConfigResult, LanguageModelMap, ResultsFile};
 
 use crate::diagnostics::{LearningCurve, RecordedDiagnostics};
 use crate::error::FrontierError;
+use crate::reference::study_v2;
 use crate::report::{FrontierReport, ReportOptions};
-use crate::study::study_v2;
 use crate::verdict::{Verdict, family_of, format_p};
 use crate::{chart, figures, plot};
-
-/// The model roles whose learning curves a run has (`<run>/<role>/train/metrics.jsonl`).
-pub const ROLES: [&str; 4] = ["cheap", "verifier", "reward", "strong"];
 
 /// What [`write_report`] adds to the frontier analysis.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -84,7 +81,7 @@ impl<T> RunValue<T> {
 /// What a run folder holds for the report.
 #[derive(Debug)]
 pub struct RunFiles {
-    pub curves: Vec<RunValue<LearningCurve>>,
+    pub curves: LanguageModelMap<RunValue<LearningCurve>>,
     pub recorded: RunValue<RecordedDiagnostics>,
     /// The reward stage's held-out pairwise accuracy before and after training.
     pub reward_pairwise: RunValue<(f64, f64)>,
@@ -94,14 +91,11 @@ impl RunFiles {
     /// Read what exists of `run`.
     pub fn read(run: &Path) -> Self {
         RunFiles {
-            curves: ROLES
-                .iter()
-                .map(|role| {
-                    RunValue::load(run.join(role).join("train").join("metrics.jsonl"), |p| {
-                        LearningCurve::read(role, p)
-                    })
+            curves: LanguageModelMap::from_fn(|role| {
+                RunValue::load(run.join(role.as_str()).join("train").join("metrics.jsonl"), |p| {
+                    LearningCurve::read(role.as_str(), p)
                 })
-                .collect(),
+            }),
             recorded: RunValue::load(
                 run.join("eval").join("recorded-eval.jsonl"),
                 RecordedDiagnostics::read,
@@ -475,7 +469,7 @@ fn opt(x: Option<f64>) -> String {
 /// writes the figures into `out`.
 fn run_section(run: &RunFiles, out: &Path, md: &mut String) -> Result<(), FrontierError> {
     let _ = writeln!(md, "## Models\n\n### Learning curves\n");
-    for (role, curve) in ROLES.iter().zip(&run.curves) {
+    for (role, curve) in run.curves.iter() {
         match curve.value() {
             Some(c) => {
                 let file = format!("learning-{role}.svg");

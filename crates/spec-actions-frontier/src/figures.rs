@@ -153,7 +153,7 @@ fn short_kind(kind: ActionKind) -> &'static str {
         ActionKind::FileRead => "read",
         ActionKind::FileWrite => "write",
         ActionKind::Repair => "repair",
-        ActionKind::Verifier => "verif",
+        ActionKind::Verify => "verif",
         ActionKind::AskClarification => "ask",
         ActionKind::FinalAnswer => "final",
         ActionKind::Blocked => "BLOCK",

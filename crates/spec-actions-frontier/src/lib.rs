@@ -26,7 +26,7 @@
 //! It runs no model: `spec-actions-verify` produces the results it reads.
 //!
 //! ```
-//! use spec_actions_frontier::{FrontierReport, ReportOptions, study::study_v2};
+//! use spec_actions_frontier::{FrontierReport, ReportOptions, reference::study_v2};
 //!
 //! let report = FrontierReport::analyze(&study_v2(), ReportOptions::default()).unwrap();
 //! let frontier: Vec<&str> = report.frontier.frontier().map(|p| p.point.name.as_str()).collect();
@@ -44,9 +44,9 @@ pub mod error;
 pub mod figures;
 pub mod pareto;
 pub mod plot;
+pub mod reference;
 pub mod report;
 pub mod stats;
-pub mod study;
 pub mod sweep;
 pub mod verdict;
 

@@ -2,7 +2,7 @@
 //! study's `ABLATION_REPORT_v2.md` ("Full Results" and "Cost-Quality Frontier").
 
 use spec_actions_core::ResultsFile;
-use spec_actions_frontier::study::study_v2;
+use spec_actions_frontier::reference::study_v2;
 use spec_actions_frontier::{DominanceReason, FrontierReport, ReportOptions, Status};
 
 const STUDY_TABLE: &str = "\

@@ -20,7 +20,7 @@ use std::time::Instant;
 
 use burn::backend::Flex;
 use burn::prelude::*;
-use spec_actions_core::Example;
+use spec_actions_core::{Example, LanguageModelMap};
 use spec_actions_data::budget::{ContextBudget, HfTokenCounter, TokenMeter, apply_budget};
 use spec_actions_data::synthetic::{SyntheticConfig, generate_episodes};
 use spec_actions_live::{DecodeSettings, LiveModels, Recorder};
@@ -119,7 +119,7 @@ fn main() {
             max_new_tokens,
             ..DecodeSettings::default()
         },
-        names: ["cheap", "strong", "verifier", "reward"].map(String::from),
+        names: LanguageModelMap::from_fn(|r| r.to_string()),
     };
     let recorder = Recorder {
         models: &models,

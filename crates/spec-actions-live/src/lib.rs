@@ -37,7 +37,7 @@ mod record;
 use std::time::Instant;
 
 use burn::prelude::*;
-use spec_actions_core::{Action, CostModel, Example, ModelCall, ModelRole, parse_action};
+use spec_actions_core::{Action, CostModel, Example, LanguageModelMap, ModelCall, ModelRole, parse_action};
 use spec_actions_qwen3::action_prompts::ActionPromptEncoder;
 use spec_actions_qwen3::generate::{
     GeneratedSequence, GenerationConfig, GenerationTiming, RowSampling, Sampling, generate_timed,
@@ -88,8 +88,8 @@ pub struct LiveModels<B: Backend> {
     /// How the verifier and the reward model read a proposal.
     pub judge_format: JudgeFormat,
     pub decode: DecodeSettings,
-    /// Model names written into recorded calls: cheap, strong, verifier, reward.
-    pub names: [String; 4],
+    /// Model names written into recorded calls, by role.
+    pub names: LanguageModelMap<String>,
 }
 
 /// The single output of a one-row decode.
@@ -145,6 +145,16 @@ impl RowTiming {
 }
 
 impl<B: Backend> LiveModels<B> {
+    /// The language model playing each role (the reward model without its scalar head).
+    pub fn by_role(&self) -> LanguageModelMap<&Qwen3<B>> {
+        LanguageModelMap::from_fn(|role| match role {
+            ModelRole::Cheap => &self.cheap,
+            ModelRole::Verifier => &self.verifier,
+            ModelRole::Reward => &self.reward.0,
+            _ => &self.strong,
+        })
+    }
+
     fn device(&self) -> B::Device {
         self.cheap.embed_tokens.weight.device()
     }
@@ -255,7 +265,7 @@ impl<B: Backend> LiveModels<B> {
             return record::kind_likelihood_judgements(
                 self,
                 &self.verifier,
-                &self.names[2],
+                &self.names[ModelRole::Verifier],
                 &[(example, action)],
                 f64::exp,
             )
@@ -279,7 +289,7 @@ impl<B: Backend> LiveModels<B> {
             action: action.clone(),
             score: p.clamp(0.0, 1.0),
             call: RecordedCall {
-                model: Some(self.names[2].clone()),
+                model: Some(self.names[ModelRole::Verifier].clone()),
                 prefill_tokens: prompt.len() as u64,
                 // the verdict is read from the prefill's last logits: no decode step
                 decode_tokens: 1,
@@ -296,7 +306,7 @@ impl<B: Backend> LiveModels<B> {
             return record::kind_likelihood_judgements(
                 self,
                 &self.reward.0,
-                &self.names[3],
+                &self.names[ModelRole::Reward],
                 &[(example, action)],
                 |ll| ll,
             )
@@ -326,7 +336,7 @@ impl<B: Backend> LiveModels<B> {
             action: action.clone(),
             score: f64::from(score.first().copied().unwrap_or_default()),
             call: RecordedCall {
-                model: Some(self.names[3].clone()),
+                model: Some(self.names[ModelRole::Reward].clone()),
                 prefill_tokens: ids.len() as u64,
                 decode_tokens: 0,
                 prefill_ms: Some(ms),
@@ -376,7 +386,7 @@ impl<B: Backend> Proposer for LiveProposer<'_, B> {
                     ProposalSource::Sampled { n } => m.sample_rules(example, n),
                     _ => vec![RowSampling::Greedy],
                 };
-                let outs = m.decode(&m.cheap, &m.names[0], &prompt, rules)?;
+                let outs = m.decode(&m.cheap, &m.names[ModelRole::Cheap], &prompt, rules)?;
                 let calls = outs.iter().map(|o| price(&o.call)).collect();
                 Ok(Proposals {
                     candidates: outs.into_iter().map(to_candidate).collect(),
@@ -401,7 +411,12 @@ impl<B: Backend> StrongModel for LiveStrong<'_, B> {
             .proposer_prompt(example)
             .map_err(|e| live_error("strong prompt", e))?;
         let out = m
-            .decode(&m.strong, &m.names[1], &prompt, vec![RowSampling::Greedy])
+            .decode(
+                &m.strong,
+                &m.names[ModelRole::Strong],
+                &prompt,
+                vec![RowSampling::Greedy],
+            )
             .and_then(first_output)?;
         let call = out.call.priced(self.costs, ModelRole::Strong);
         let candidate = match out.action {
@@ -434,6 +449,6 @@ pub struct LiveScorer<'a, B: Backend> {
 impl<B: Backend> Scorer for LiveScorer<'_, B> {
     fn score(&mut self, example: &Example, action: &Action) -> Result<(f64, ModelCall), VerifyError> {
         let j = self.models.reward_score(example, action)?;
-        Ok((j.score, j.call.priced(self.costs, ModelRole::RewardModel)))
+        Ok((j.score, j.call.priced(self.costs, ModelRole::Reward)))
     }
 }

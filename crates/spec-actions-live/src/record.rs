@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use burn::prelude::*;
-use spec_actions_core::{Action, ActionKind, Example};
+use spec_actions_core::{Action, ActionKind, Example, ModelRole};
 use spec_actions_qwen3::generate::RowSampling;
 use spec_actions_qwen3::model::Qwen3;
 use spec_actions_qwen3::score::{CandidateScore, ScoringItem, score_continuations_batch};
@@ -52,12 +52,17 @@ impl<B: Backend> Recorder<'_, B> {
         let one_pass = m.one_pass(&prompt)?;
         // 2. greedy and sampled decodes of the cheap model, the strong model's greedy decode
         let greedy = m
-            .decode(&m.cheap, &m.names[0], &prompt, vec![RowSampling::Greedy])
+            .decode(
+                &m.cheap,
+                &m.names[ModelRole::Cheap],
+                &prompt,
+                vec![RowSampling::Greedy],
+            )
             .and_then(first_output)?;
         let samples = if self.samples > 0 {
             m.decode(
                 &m.cheap,
-                &m.names[0],
+                &m.names[ModelRole::Cheap],
                 &prompt,
                 m.sample_rules(example, self.samples),
             )?
@@ -65,7 +70,12 @@ impl<B: Backend> Recorder<'_, B> {
             Vec::new()
         };
         let strong = m
-            .decode(&m.strong, &m.names[1], &prompt, vec![RowSampling::Greedy])
+            .decode(
+                &m.strong,
+                &m.names[ModelRole::Strong],
+                &prompt,
+                vec![RowSampling::Greedy],
+            )
             .and_then(first_output)?;
         let proposed = Proposed {
             one_pass,
@@ -117,12 +127,12 @@ impl<B: Backend> Recorder<'_, B> {
             rules.extend(m.sample_rules(example, self.samples));
         }
         let mut cheap = m
-            .decode_rows(&m.cheap, &m.names[0], &cheap_prompts, rules)?
+            .decode_rows(&m.cheap, &m.names[ModelRole::Cheap], &cheap_prompts, rules)?
             .into_iter();
         //    and the strong model's greedy row of every example
         let strong = m.decode_rows(
             &m.strong,
-            &m.names[1],
+            &m.names[ModelRole::Strong],
             &prompts,
             vec![RowSampling::Greedy; examples.len()],
         )?;
@@ -194,7 +204,13 @@ impl<B: Backend> Recorder<'_, B> {
     ) -> Result<Vec<RecordedJudgement>, VerifyError> {
         let m = self.models;
         if m.judge_format == JudgeFormat::KindLikelihood {
-            return kind_likelihood_judgements(m, &m.verifier, &m.names[2], questions, f64::exp);
+            return kind_likelihood_judgements(
+                m,
+                &m.verifier,
+                &m.names[ModelRole::Verifier],
+                questions,
+                f64::exp,
+            );
         }
         let [accept, reject] = m
             .encoder
@@ -236,7 +252,13 @@ impl<B: Backend> Recorder<'_, B> {
                 })
                 .collect())
         })?;
-        Ok(judgements(questions, &prompts, scores, &m.names[2], 1))
+        Ok(judgements(
+            questions,
+            &prompts,
+            scores,
+            &m.names[ModelRole::Verifier],
+            1,
+        ))
     }
 
     /// The reward model's score of every question, batched as the trainer scores them
@@ -247,7 +269,13 @@ impl<B: Backend> Recorder<'_, B> {
     ) -> Result<Vec<RecordedJudgement>, VerifyError> {
         let m = self.models;
         if m.judge_format == JudgeFormat::KindLikelihood {
-            return kind_likelihood_judgements(m, &m.reward.0, &m.names[3], questions, |ll| ll);
+            return kind_likelihood_judgements(
+                m,
+                &m.reward.0,
+                &m.names[ModelRole::Reward],
+                questions,
+                |ll| ll,
+            );
         }
         let inputs = questions
             .iter()
@@ -270,7 +298,13 @@ impl<B: Backend> Recorder<'_, B> {
                 .map(|v| v.into_iter().map(f64::from).collect())
                 .map_err(|e| live_error("reward", format!("{e:?}")))
         })?;
-        Ok(judgements(questions, &inputs, scores, &m.names[3], 0))
+        Ok(judgements(
+            questions,
+            &inputs,
+            scores,
+            &m.names[ModelRole::Reward],
+            0,
+        ))
     }
 }
 
@@ -378,7 +412,7 @@ pub(super) fn one_pass_batch<B: Backend>(
             RecordedOnePass {
                 kind_logprobs: KindLogprobs(lp),
                 call: RecordedCall {
-                    model: Some(m.names[0].clone()),
+                    model: Some(m.names[ModelRole::Cheap].clone()),
                     prefill_tokens: (prompt.len() + kind_tokens) as u64,
                     decode_tokens: 0,
                     prefill_ms: Some(ms),

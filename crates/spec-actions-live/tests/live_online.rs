@@ -10,7 +10,7 @@ use live_common::{examples, live_models};
 use spec_actions_core::{CostLedger, CostModel, Example};
 use spec_actions_live::{LiveProposer, LiveScorer, LiveStrong, LiveVerifier, Recorder};
 use spec_actions_verify::{
-    Confidence, Decision, Policy, ProposalSource, RecordedSet, ReplayRoles, Roles, memory_origin,
+    Confidence, Decision, Policy, PolicyRoles, ProposalSource, RecordedSet, ReplayRoles, memory_origin,
 };
 
 const TOL: f64 = 1e-4;
@@ -187,7 +187,7 @@ fn live_decisions_equal_their_replay_from_the_recording() {
                     costs: &costs,
                 },
             );
-            let mut live_roles = Roles {
+            let mut live_roles = PolicyRoles {
                 proposer: &mut proposer,
                 strong: &mut strong,
                 verifier: Some(&mut verifier),

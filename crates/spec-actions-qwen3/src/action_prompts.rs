@@ -19,7 +19,7 @@
 
 use serde_json::Value;
 use spec_actions_core::prompt::{self, ACCEPT, REJECT};
-use spec_actions_core::{Action, ActionKind, Example, Message, Role};
+use spec_actions_core::{Action, ActionKind, ChatRole, Example, Message};
 
 use crate::chat_template::{
     ChatTemplate, ChatTemplateError, RenderOptions, messages_to_json, split_rendered,
@@ -307,7 +307,7 @@ impl ActionPromptEncoder {
                 found: "no messages".into(),
             });
         };
-        if last.role != Role::Assistant {
+        if last.role != ChatRole::Assistant {
             return Err(ChatTemplateError::NoAnswer {
                 found: format!("role {:?}", last.role),
             });

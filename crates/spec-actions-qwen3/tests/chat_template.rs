@@ -223,7 +223,7 @@ fn workspace_messages_render_like_hf_dictionaries() {
         Message::assistant("Action: repair"),
     ];
     let mut messages = messages;
-    messages[3].role = spec_actions_core::Role::Tool;
+    messages[3].role = spec_actions_core::ChatRole::Tool;
     let tools = case["tools"].as_array().unwrap();
     let text = template
         .render_messages(&messages, Some(tools), &options_of(case))

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use serde_json::{Value, json};
-use spec_actions_core::{Example, Role};
+use spec_actions_core::{ChatRole, Example};
 use spec_actions_serve::{OperatingPoint, RunFolder, ServeOptions, bind, serve};
 
 #[derive(Parser)]
@@ -44,10 +44,10 @@ fn body(e: &Example) -> Value {
         .enumerate()
         .map(|(i, m)| {
             let role = match m.role {
-                Role::System => "system",
-                Role::User => "user",
-                Role::Assistant => "assistant",
-                Role::Tool => "tool",
+                ChatRole::System => "system",
+                ChatRole::User => "user",
+                ChatRole::Assistant => "assistant",
+                ChatRole::Tool => "tool",
             };
             let mut v = json!({"role": role, "content": m.content});
             if !m.tool_calls.is_empty() {

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use spec_actions_core::LanguageModelMap;
 use spec_actions_live::DecodeSettings;
 use spec_actions_serve::{
     ModelPaths, OperatingPoint, RoleSource, RunFolder, ServeOptions, Speculator, bind, load_models,
@@ -167,7 +168,7 @@ fn build(args: &ServeArgs) -> Result<(Speculator<ServeBackend>, PathBuf), String
             .unwrap_or_else(spec_actions_serve::run::bundled_tokenizer),
         classifier: args.classifier.clone(),
     };
-    let names = ["cheap", "strong", "verifier", "reward"].map(|r| format!("serve:{r}"));
+    let names = LanguageModelMap::from_fn(|r| format!("serve:{r}"));
     let models = load_models::<ServeBackend>(&paths, names, DecodeSettings::default(), &device)
         .map_err(|e| e.to_string())?;
     let classifier = match &paths.classifier {

@@ -13,7 +13,7 @@
 //! an unsupported parameter (400).
 
 use serde_json::{Value, json};
-use spec_actions_core::{Action, FunctionCall, Message, Role, ToolCall};
+use spec_actions_core::{Action, ChatRole, FunctionCall, Message, ToolCall};
 
 use crate::error::{Result, ServeError};
 use crate::speculator::{ServedDecision, route_label};
@@ -198,10 +198,10 @@ fn parse_messages(list: &[Value]) -> Result<Vec<Message>> {
             .as_object()
             .ok_or_else(|| bad(&at, "expected a message object"))?;
         let role = match obj.get("role").and_then(Value::as_str) {
-            Some("system" | "developer") => Role::System,
-            Some("user") => Role::User,
-            Some("assistant") => Role::Assistant,
-            Some("tool") => Role::Tool,
+            Some("system" | "developer") => ChatRole::System,
+            Some("user") => ChatRole::User,
+            Some("assistant") => ChatRole::Assistant,
+            Some("tool") => ChatRole::Tool,
             Some(other) => {
                 return Err(bad(
                     format!("{at}.role"),
@@ -214,7 +214,7 @@ fn parse_messages(list: &[Value]) -> Result<Vec<Message>> {
         let mut tool_calls = Vec::new();
         match obj.get("tool_calls") {
             None | Some(Value::Null) => {}
-            Some(Value::Array(calls)) if role == Role::Assistant => {
+            Some(Value::Array(calls)) if role == ChatRole::Assistant => {
                 for (j, c) in calls.iter().enumerate() {
                     let cat = format!("{at}.tool_calls[{j}]");
                     let f = c
@@ -262,7 +262,7 @@ fn parse_messages(list: &[Value]) -> Result<Vec<Message>> {
             Some(_) => return Err(bad(format!("{at}.tool_calls"), "expected an array")),
         }
         let name = match role {
-            Role::Tool => {
+            ChatRole::Tool => {
                 let by_id = obj
                     .get("tool_call_id")
                     .and_then(Value::as_str)
@@ -544,7 +544,7 @@ mod tests {
         let r = parse_request(body.to_string().as_bytes()).unwrap();
         assert_eq!(r.model.as_deref(), Some("any"));
         assert_eq!(r.messages.len(), 4);
-        assert_eq!(r.messages[0].role, Role::System);
+        assert_eq!(r.messages[0].role, ChatRole::System);
         assert_eq!(r.messages[0].content, "be brief");
         assert_eq!(r.messages[2].tool_calls[0].function.name, "get_weather");
         assert_eq!(

@@ -23,7 +23,7 @@ use burn::tensor::FloatDType;
 use serde::Deserialize;
 use serde_json::Value;
 use spec_actions_baseline::KindClassifier;
-use spec_actions_core::{ConfigResult, ResultsFile};
+use spec_actions_core::{ConfigResult, LanguageModelMap, ResultsFile};
 use spec_actions_live::{DecodeSettings, LiveModels};
 use spec_actions_qwen3::action_prompts::ActionPromptEncoder;
 use spec_actions_qwen3::model::Qwen3;
@@ -82,11 +82,10 @@ fn load_role<B: Backend>(source: &RoleSource, device: &B::Device) -> Result<Qwen
     }
 }
 
-/// The four roles loaded from `paths`, with model names `names` (cheap, strong, verifier,
-/// reward) and `decode` settings.
+/// The four roles loaded from `paths`, with model names `names` and `decode` settings.
 pub fn load_models<B: Backend>(
     paths: &ModelPaths,
-    names: [String; 4],
+    names: LanguageModelMap<String>,
     decode: DecodeSettings,
     device: &B::Device,
 ) -> Result<LiveModels<B>> {
@@ -256,7 +255,7 @@ impl RunFolder {
     ) -> Result<(Speculator<B>, ConfigResult)> {
         let (policy, row) = self.choose(point)?;
         let paths = self.model_paths()?;
-        let names = ["cheap", "strong", "verifier", "reward"].map(|r| format!("{}:{r}", self.preset));
+        let names = LanguageModelMap::from_fn(|r| format!("{}:{r}", self.preset));
         let models = load_models::<B>(&paths, names, self.decode.clone(), device)?;
         let classifier = match &paths.classifier {
             Some(p) => Some((

@@ -451,7 +451,7 @@ where
     let (tx, rx) = mpsc::channel::<Job>(options.queue_capacity.max(1));
     let metrics = Arc::new(Mutex::new(Metrics::default()));
     let config = spec.config_name();
-    let mut model_names: Vec<String> = spec.models.names.to_vec();
+    let mut model_names: Vec<String> = spec.models.names.values().cloned().collect();
     if let Some((_, name)) = &spec.classifier {
         model_names.push(name.clone());
     }

@@ -24,9 +24,9 @@ use spec_actions_core::{Action, ActionKind, CostModel, Example, Message, ModelCa
 use spec_actions_live::{LiveModels, Recorder};
 use spec_actions_qwen3::generate::RowSampling;
 use spec_actions_verify::{
-    Candidate, Classifier, Decision, KindProbs, LoggedDecision, Policy, ProposalSource, Proposals, Proposer,
-    RecordedClassifier, RecordedJudgement, RecordedOnePass, RecordedOutput, Roles, Route, Scorer,
-    StrongModel, Verifier, VerifyError, one_pass_candidates, record_classifier,
+    Candidate, Classifier, Decision, KindProbs, LoggedDecision, Policy, PolicyRoles, ProposalSource,
+    Proposals, Proposer, RecordedClassifier, RecordedJudgement, RecordedOnePass, RecordedOutput, Route,
+    Scorer, StrongModel, Verifier, VerifyError, one_pass_candidates, record_classifier,
 };
 
 use crate::error::{Result, ServeError};
@@ -130,10 +130,9 @@ pub fn priced_costs<B: Backend>(models: &LiveModels<B>) -> CostModel {
     let count = |c: &spec_actions_qwen3::Qwen3Config, fallback: f64| {
         c.parameter_count().map_or(fallback, |n| n as f64)
     };
-    costs.params.cheap = count(&models.cheap.config, costs.params.cheap);
-    costs.params.strong = count(&models.strong.config, costs.params.strong);
-    costs.params.verifier = count(&models.verifier.config, costs.params.verifier);
-    costs.params.reward_model = count(&models.reward.0.config, costs.params.reward_model);
+    for (role, model) in models.by_role().iter() {
+        costs.params[role] = count(&model.config, costs.params[role]);
+    }
     costs
 }
 
@@ -226,7 +225,7 @@ impl<B: Backend> Speculator<B> {
                     needs: &wanted,
                 };
                 let (mut p, mut s, mut v, mut r, mut c) = (look, look, look, look, look);
-                let mut roles = Roles {
+                let mut roles = PolicyRoles {
                     proposer: &mut p,
                     strong: &mut s,
                     verifier: Some(&mut v),
@@ -317,7 +316,12 @@ impl<B: Backend> Speculator<B> {
                 |&(i, _)| i,
                 |rows| {
                     let ps: Vec<Vec<u32>> = rows.iter().map(|(i, _)| prompts[*i].clone()).collect();
-                    m.decode_rows(&m.cheap, &m.names[0], &ps, rows.iter().map(rule).collect())
+                    m.decode_rows(
+                        &m.cheap,
+                        &m.names[ModelRole::Cheap],
+                        &ps,
+                        rows.iter().map(rule).collect(),
+                    )
                 },
             );
             for ((i, s), r) in cheap.iter().zip(results) {
@@ -335,7 +339,12 @@ impl<B: Backend> Speculator<B> {
                 |&i| i,
                 |rows| {
                     let ps: Vec<Vec<u32>> = rows.iter().map(|&i| prompts[i].clone()).collect();
-                    m.decode_rows(&m.strong, &m.names[1], &ps, vec![RowSampling::Greedy; rows.len()])
+                    m.decode_rows(
+                        &m.strong,
+                        &m.names[ModelRole::Strong],
+                        &ps,
+                        vec![RowSampling::Greedy; rows.len()],
+                    )
                 },
             );
             for (&i, r) in strong.iter().zip(results) {
@@ -407,7 +416,7 @@ impl<B: Backend> Speculator<B> {
             decode_tokens: calls.iter().map(|c| c.decode_tokens).sum(),
             wall_ms: calls.iter().filter_map(|c| c.wall_ms).sum(),
             nominal: d.record.ledger.nominal(),
-            strong_only_nominal: self.costs.strong_call,
+            strong_only_nominal: self.costs.nominal[ModelRole::Strong],
             models,
         };
         let role_model = |role: ModelRole| -> Option<String> {
@@ -428,7 +437,7 @@ impl<B: Backend> Speculator<B> {
                 }
             }
         };
-        let model = role_model(producer).unwrap_or_else(|| format!("{producer:?}").to_lowercase());
+        let model = role_model(producer).unwrap_or_else(|| producer.to_string());
         let config = self.policy.name();
         ServedDecision {
             config: config.clone(),
@@ -626,7 +635,7 @@ impl Scorer for Lookup<'_> {
         self.judgement(
             &self.f.reward,
             action,
-            ModelRole::RewardModel,
+            ModelRole::Reward,
             Need::Reward(action.clone()),
         )
     }

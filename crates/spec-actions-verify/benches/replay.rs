@@ -9,8 +9,8 @@ use std::time::Duration;
 use criterion::{Criterion, criterion_group, criterion_main};
 use spec_actions_core::{CostModel, Split};
 use spec_actions_verify::{
-    Confidence, GateTable, Policy, ProposalSource, RecordedSet, ReplayRoles, SyntheticConfig, generate,
-    memory_origin, run_policy,
+    Confidence, GateTable, Policy, ProposalSource, RecordedSet, ReplayRoles, SyntheticRecordingConfig,
+    generate, memory_origin, run_policy,
 };
 
 const DECISIONS: usize = 100_000;
@@ -59,7 +59,7 @@ fn all_policies() -> Vec<Policy> {
 fn bench(c: &mut Criterion) {
     // Which machine: speed figures compare only as same-run ratios on one machine.
     eprintln!("machine: {}", spec_actions_core::machine::Machine::detect());
-    let config = SyntheticConfig {
+    let config = SyntheticRecordingConfig {
         examples: DECISIONS,
         seed: 42,
         dev_fraction: 0.0,

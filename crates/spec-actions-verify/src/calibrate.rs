@@ -12,7 +12,7 @@ use spec_actions_core::{Example, Split};
 
 use crate::error::{Result, VerifyError};
 use crate::policy::Policy;
-use crate::roles::Roles;
+use crate::roles::PolicyRoles;
 
 /// Both outcomes of one gated decision.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -86,7 +86,7 @@ pub struct GateTable {
 impl GateTable {
     /// Probe `examples` (all of one split) through `policy`'s propose-and-judge stage and the
     /// strong model. `policy`'s own threshold is ignored.
-    pub fn probe(policy: &Policy, examples: &[Example], roles: &mut Roles<'_>) -> Result<Self> {
+    pub fn probe(policy: &Policy, examples: &[Example], roles: &mut PolicyRoles<'_>) -> Result<Self> {
         let first = examples.first().ok_or_else(|| VerifyError::Empty {
             what: format!("probe of {}", family(policy)),
         })?;

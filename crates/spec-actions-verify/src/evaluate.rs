@@ -12,7 +12,7 @@ use crate::error::{Result, VerifyError};
 use crate::latency::LatencyModel;
 use crate::policy::Policy;
 use crate::recorded::write_jsonl_staged;
-use crate::roles::Roles;
+use crate::roles::PolicyRoles;
 
 /// One policy run over a list of examples.
 #[derive(Debug, Clone, PartialEq)]
@@ -47,7 +47,7 @@ pub struct RunSummary {
 pub fn run_policy(
     policy: &Policy,
     examples: &[Example],
-    roles: &mut Roles<'_>,
+    roles: &mut PolicyRoles<'_>,
     latency: Option<&LatencyModel>,
 ) -> Result<PolicyRun> {
     let mut records = Vec::with_capacity(examples.len());

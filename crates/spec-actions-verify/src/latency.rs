@@ -8,8 +8,10 @@
 //! action is side-effect free and the strong one agrees, has its result when
 //! `max(strong, cheap + exec)` has passed instead of `strong + exec`.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
-use spec_actions_core::{ActionKind, ExampleRecord, ModelCall, ModelRole};
+use spec_actions_core::{ActionKind, ExampleRecord, ModelCall, ModelRole, RoleMap};
 
 use crate::decision_log::{DecisionLog, Route};
 use crate::recorded::RecordedSet;
@@ -21,18 +23,43 @@ pub struct RoleLatency {
     pub decode_ms_per_token: f64,
 }
 
-/// Latency model of the four roles and of executing each kind of action.
+/// Latency model of the roles and of executing each kind of action.
+///
+/// Written with one key per role (`cheap`, `verifier`, `reward`, `strong`, `classifier`) beside
+/// `exec_ms`; analyses written before the roles were one enum (`reward_model`, and no
+/// `classifier`: zero) still read.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "LatencyModelFile")]
 pub struct LatencyModel {
-    pub cheap: RoleLatency,
-    pub strong: RoleLatency,
-    pub verifier: RoleLatency,
-    pub reward_model: RoleLatency,
-    /// The bag-of-words classifier (absent in analyses written before it: zero).
-    #[serde(default)]
-    pub classifier: RoleLatency,
+    /// Per-token times of each role.
+    #[serde(flatten)]
+    pub roles: RoleMap<RoleLatency>,
     /// Time to execute an action of each kind, indexed as [`ActionKind::ALL`].
     pub exec_ms: [f64; ActionKind::COUNT],
+}
+
+/// A latency model as read: role keys in any layout so far.
+#[derive(Deserialize)]
+struct LatencyModelFile {
+    #[serde(flatten)]
+    roles: BTreeMap<ModelRole, RoleLatency>,
+    exec_ms: [f64; ActionKind::COUNT],
+}
+
+impl TryFrom<LatencyModelFile> for LatencyModel {
+    type Error = String;
+
+    fn try_from(f: LatencyModelFile) -> Result<Self, String> {
+        let default = |r: ModelRole| (r == ModelRole::Classifier).then(RoleLatency::default);
+        let roles = RoleMap::from_partial(f.roles, default).map_err(|missing| {
+            let names: Vec<&str> = missing.iter().map(|r| r.as_str()).collect();
+            format!("latency model: no per-token times for {}", names.join(", "))
+        })?;
+        Ok(LatencyModel {
+            roles,
+            exec_ms: f.exec_ms,
+        })
+    }
 }
 
 impl LatencyModel {
@@ -40,17 +67,10 @@ impl LatencyModel {
     /// total tokens, per role and phase; a role or phase never measured gets 0), with the given
     /// action execution times.
     pub fn fit(set: &RecordedSet, exec_ms: [f64; ActionKind::COUNT]) -> Self {
-        // [role][phase] → (ms, tokens)
-        let mut sums = [[(0.0f64, 0u64); 2]; 5];
-        let slot = |role: ModelRole| match role {
-            ModelRole::Cheap => 0,
-            ModelRole::Strong => 1,
-            ModelRole::Verifier => 2,
-            ModelRole::RewardModel => 3,
-            ModelRole::Classifier => 4,
-        };
+        // per role, per phase: (ms, tokens)
+        let mut sums: RoleMap<[(f64, u64); 2]> = RoleMap::default();
         for (role, call) in set.calls() {
-            let s = &mut sums[slot(role)];
+            let s = &mut sums[role];
             if let Some(ms) = call.prefill_ms {
                 s[0].0 += ms;
                 s[0].1 += call.prefill_tokens;
@@ -61,33 +81,18 @@ impl LatencyModel {
             }
         }
         let rate = |(ms, tokens): (f64, u64)| if tokens == 0 { 0.0 } else { ms / tokens as f64 };
-        let role = |i: usize| RoleLatency {
-            prefill_ms_per_token: rate(sums[i][0]),
-            decode_ms_per_token: rate(sums[i][1]),
-        };
         LatencyModel {
-            cheap: role(0),
-            strong: role(1),
-            verifier: role(2),
-            reward_model: role(3),
-            classifier: role(4),
+            roles: sums.map(|_, s| RoleLatency {
+                prefill_ms_per_token: rate(s[0]),
+                decode_ms_per_token: rate(s[1]),
+            }),
             exec_ms,
-        }
-    }
-
-    fn role(&self, role: ModelRole) -> &RoleLatency {
-        match role {
-            ModelRole::Cheap => &self.cheap,
-            ModelRole::Strong => &self.strong,
-            ModelRole::Verifier => &self.verifier,
-            ModelRole::RewardModel => &self.reward_model,
-            ModelRole::Classifier => &self.classifier,
         }
     }
 
     /// Modelled duration of one call.
     pub fn call_ms(&self, call: &ModelCall) -> f64 {
-        let r = self.role(call.role);
+        let r = &self.roles[call.role];
         call.prefill_tokens as f64 * r.prefill_ms_per_token
             + call.decode_tokens as f64 * r.decode_ms_per_token
     }
@@ -118,5 +123,36 @@ impl LatencyModel {
             }
             _ => record.ledger.calls.iter().map(|c| self.call_ms(c)).sum::<f64>() + exec,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An analysis written before the roles were one enum (`reward_model`, no `classifier`)
+    /// still reads, the classifier at zero; the current layout has one key per role and
+    /// round-trips.
+    #[test]
+    fn a_latency_model_of_either_layout_reads() {
+        let old = r#"{"cheap": {"prefill_ms_per_token": 0.5, "decode_ms_per_token": 2.0},
+            "strong": {"prefill_ms_per_token": 1.0, "decode_ms_per_token": 8.0},
+            "verifier": {"prefill_ms_per_token": 0.7, "decode_ms_per_token": 0.0},
+            "reward_model": {"prefill_ms_per_token": 0.75, "decode_ms_per_token": 0.0},
+            "exec_ms": [1, 2, 3, 4, 5, 6, 7, 8, 9]}"#;
+        let model: LatencyModel = serde_json::from_str(old).unwrap();
+        assert_eq!(model.roles[ModelRole::Reward].prefill_ms_per_token, 0.75);
+        assert_eq!(model.roles[ModelRole::Classifier], RoleLatency::default());
+        assert_eq!(model.exec_ms[8], 9.0);
+        let json = serde_json::to_value(&model).unwrap();
+        for role in ModelRole::ALL {
+            assert!(json.get(role.as_str()).is_some(), "{role} missing from {json}");
+        }
+        assert_eq!(serde_json::from_value::<LatencyModel>(json).unwrap(), model);
+        // A strong model's times missing is an error naming the role.
+        let err = serde_json::from_str::<LatencyModel>(&old.replace("\"strong\"", "\"classifier\""))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("strong"), "{err}");
     }
 }

@@ -21,11 +21,11 @@
 //! use spec_actions_core::{CostModel, Split};
 //! use spec_actions_verify::{
 //!     explain, generate, memory_origin, run_policy, GateTable, Policy, ProposalSource, RecordedSet,
-//!     ReplayRoles, SyntheticConfig,
+//!     ReplayRoles, SyntheticRecordingConfig,
 //! };
 //!
 //! // Recorded outputs (here synthetic), replayed with the study's prices.
-//! let rows = generate(&SyntheticConfig { examples: 400, ..Default::default() });
+//! let rows = generate(&SyntheticRecordingConfig { examples: 400, ..Default::default() });
 //! let set = RecordedSet::from_rows(rows, &memory_origin())?;
 //! let costs = CostModel::default();
 //! let mut replay = ReplayRoles::new(&set, &costs);
@@ -80,8 +80,8 @@ pub use recorded::{
 };
 pub use replay::{Replay, ReplayRoles};
 pub use roles::{
-    Candidate, Classifier, ProposalSource, Proposals, Proposer, Roles, Scorer, StrongModel, Verifier,
+    Candidate, Classifier, PolicyRoles, ProposalSource, Proposals, Proposer, Scorer, StrongModel, Verifier,
     one_pass_candidates,
 };
 pub use side_effects::{HasSideEffects, SideEffects, SpeculativeAction};
-pub use synthetic::{SyntheticConfig, generate};
+pub use synthetic::{SyntheticRecordingConfig, generate};

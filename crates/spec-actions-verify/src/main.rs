@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 use spec_actions_core::CostModel;
 use spec_actions_verify::study::{StudyOptions, run_study};
 use spec_actions_verify::{
-    RecordedSet, Result, SyntheticConfig, explain, generate, memory_origin, read_decision_logs,
+    RecordedSet, Result, SyntheticRecordingConfig, explain, generate, memory_origin, read_decision_logs,
 };
 
 #[derive(Parser)]
@@ -95,7 +95,7 @@ fn run(cli: Cli) -> Result<()> {
             strong_accuracy,
             separation,
         } => {
-            let config = SyntheticConfig {
+            let config = SyntheticRecordingConfig {
                 examples,
                 seed,
                 cheap_accuracy,

@@ -36,7 +36,7 @@ use crate::decision_log::{
 };
 use crate::error::{Result, VerifyError};
 use crate::recorded::KindProbs;
-use crate::roles::{Candidate, ProposalSource, Roles};
+use crate::roles::{Candidate, PolicyRoles, ProposalSource};
 use crate::side_effects::SpeculativeAction;
 
 /// What F's confidence gate reads from the proposer's probabilities.
@@ -276,7 +276,7 @@ impl Policy {
     }
 
     /// Decide the next action of `example`.
-    pub fn decide(&self, example: &Example, roles: &mut Roles<'_>) -> Result<Decision> {
+    pub fn decide(&self, example: &Example, roles: &mut PolicyRoles<'_>) -> Result<Decision> {
         match self {
             Policy::StrongOnly => {
                 let (strong, call) = roles.strong.act(example)?;
@@ -388,7 +388,7 @@ impl Policy {
     }
 
     /// The classifier's answer, or [`VerifyError::MissingRole`].
-    fn classify(&self, example: &Example, roles: &mut Roles<'_>) -> Result<(KindProbs, ModelCall)> {
+    fn classify(&self, example: &Example, roles: &mut PolicyRoles<'_>) -> Result<(KindProbs, ModelCall)> {
         roles
             .classifier
             .as_deref_mut()
@@ -413,7 +413,7 @@ impl Policy {
     /// Stage one of a gated policy (C–F): propose, then judge, recording every call; the
     /// threshold is not applied. Used by [`Policy::decide`] and by calibration, which sweeps
     /// thresholds over judged examples.
-    pub fn judge(&self, example: &Example, roles: &mut Roles<'_>) -> Result<Judged> {
+    pub fn judge(&self, example: &Example, roles: &mut PolicyRoles<'_>) -> Result<Judged> {
         if let Policy::Cascade { .. } = self {
             let (probs, call) = self.classify(example, roles)?;
             let candidate = classifier_candidate(&probs);
@@ -531,7 +531,7 @@ impl Policy {
         &self,
         example: &Example,
         source: ProposalSource,
-        roles: &mut Roles<'_>,
+        roles: &mut PolicyRoles<'_>,
     ) -> Result<Decision> {
         let proposals = roles.proposer.propose(example, source)?;
         let top = top_index(&proposals.candidates).ok_or_else(|| self.no_candidates())?;

@@ -461,7 +461,7 @@ impl RecordedSet {
             let one_pass = r.one_pass.iter().map(|o| (ModelRole::Cheap, &o.call));
             let strong = std::iter::once((ModelRole::Strong, &r.strong.call));
             let verifier = r.verifier.iter().map(|j| (ModelRole::Verifier, &j.call));
-            let reward = r.reward.iter().map(|j| (ModelRole::RewardModel, &j.call));
+            let reward = r.reward.iter().map(|j| (ModelRole::Reward, &j.call));
             let classifier = r.classifier.iter().map(|c| (ModelRole::Classifier, &c.call));
             cheap
                 .chain(one_pass)

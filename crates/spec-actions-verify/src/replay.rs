@@ -8,7 +8,7 @@ use crate::error::{Result, VerifyError};
 use crate::recorded::KindProbs;
 use crate::recorded::{RecordedExample, RecordedJudgement, RecordedOutput, RecordedSet};
 use crate::roles::{
-    Candidate, Classifier, ProposalSource, Proposals, Proposer, Roles, Scorer, StrongModel, Verifier,
+    Candidate, Classifier, PolicyRoles, ProposalSource, Proposals, Proposer, Scorer, StrongModel, Verifier,
     one_pass_candidates,
 };
 
@@ -141,7 +141,7 @@ impl Scorer for Replay<'_> {
             example,
             &row.reward,
             action,
-            ModelRole::RewardModel,
+            ModelRole::Reward,
             "reward-model score",
         )
     }
@@ -168,7 +168,7 @@ impl Classifier for Replay<'_> {
     }
 }
 
-/// One [`Replay`] per role, lent out as [`Roles`].
+/// One [`Replay`] per role, lent out as [`PolicyRoles`].
 #[derive(Debug, Clone, Copy)]
 pub struct ReplayRoles<'a> {
     proposer: Replay<'a>,
@@ -192,8 +192,8 @@ impl<'a> ReplayRoles<'a> {
 
     /// All five roles, played from the recording (the classifier's calls fail with
     /// [`VerifyError::NotRecorded`] on rows recorded without it).
-    pub fn roles(&mut self) -> Roles<'_> {
-        Roles {
+    pub fn roles(&mut self) -> PolicyRoles<'_> {
+        PolicyRoles {
             proposer: &mut self.proposer,
             strong: &mut self.strong,
             verifier: Some(&mut self.verifier),

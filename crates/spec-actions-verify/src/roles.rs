@@ -122,7 +122,7 @@ pub trait Classifier {
 
 /// The roles a policy may use. Verifier, scorer and classifier are optional; a policy that
 /// needs a missing one fails with [`crate::VerifyError::MissingRole`].
-pub struct Roles<'a> {
+pub struct PolicyRoles<'a> {
     pub proposer: &'a mut dyn Proposer,
     pub strong: &'a mut dyn StrongModel,
     pub verifier: Option<&'a mut dyn Verifier>,

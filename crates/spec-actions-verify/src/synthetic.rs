@@ -20,7 +20,7 @@ use crate::recorded::{
 
 /// Knobs of the generator.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SyntheticConfig {
+pub struct SyntheticRecordingConfig {
     pub examples: usize,
     pub seed: u64,
     /// Probability that the cheap proposal is right (before unparseable outputs).
@@ -39,9 +39,9 @@ pub struct SyntheticConfig {
     pub timings: bool,
 }
 
-impl Default for SyntheticConfig {
+impl Default for SyntheticRecordingConfig {
     fn default() -> Self {
-        SyntheticConfig {
+        SyntheticRecordingConfig {
             examples: 1000,
             seed: 0,
             cheap_accuracy: 0.6,
@@ -63,7 +63,7 @@ pub const SYNTHETIC_MS_PER_TOKEN: [(f64, f64); 4] = [(0.02, 8.0), (0.09, 30.0), 
 pub const ONE_PASS_JUDGED: usize = 3;
 
 /// Generate `config.examples` rows, deterministically from `config.seed`.
-pub fn generate(config: &SyntheticConfig) -> Vec<RecordedExample> {
+pub fn generate(config: &SyntheticRecordingConfig) -> Vec<RecordedExample> {
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
     let dev = (config.dev_fraction * config.examples as f64).round() as usize;
     (0..config.examples)
@@ -78,7 +78,12 @@ pub fn generate(config: &SyntheticConfig) -> Vec<RecordedExample> {
         .collect()
 }
 
-fn example(config: &SyntheticConfig, i: usize, split: Split, rng: &mut ChaCha8Rng) -> RecordedExample {
+fn example(
+    config: &SyntheticRecordingConfig,
+    i: usize,
+    split: Split,
+    rng: &mut ChaCha8Rng,
+) -> RecordedExample {
     let sep = config.gate_separation;
     let gold = rng.random_range(0..ActionKind::COUNT);
     let cheap_right = rng.random_bool(config.cheap_accuracy.clamp(0.0, 1.0));

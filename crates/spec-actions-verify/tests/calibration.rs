@@ -7,11 +7,11 @@ use approx::assert_abs_diff_eq;
 use spec_actions_core::{CostModel, ResultsFile, Split};
 use spec_actions_verify::{
     Confidence, GateReport, GateTable, Policy, ProposalSource, RecordedSet, ReplayRoles, Route, SideEffects,
-    SyntheticConfig, VerifyError, generate, memory_origin, read_decision_logs, results_file, run_policy,
-    write_decision_logs,
+    SyntheticRecordingConfig, VerifyError, generate, memory_origin, read_decision_logs, results_file,
+    run_policy, write_decision_logs,
 };
 
-fn synthetic(config: SyntheticConfig) -> RecordedSet {
+fn synthetic(config: SyntheticRecordingConfig) -> RecordedSet {
     RecordedSet::from_rows(generate(&config), &memory_origin()).expect("synthetic rows are valid")
 }
 
@@ -56,7 +56,7 @@ fn scratch(name: &str) -> PathBuf {
 
 #[test]
 fn calibration_lands_on_the_requested_fallback_rate_on_dev() {
-    let set = synthetic(SyntheticConfig {
+    let set = synthetic(SyntheticRecordingConfig {
         examples: 4000,
         seed: 7,
         ..Default::default()
@@ -91,7 +91,7 @@ fn calibration_lands_on_the_requested_fallback_rate_on_dev() {
 
 #[test]
 fn calibration_refuses_eval_and_bad_targets() {
-    let set = synthetic(SyntheticConfig {
+    let set = synthetic(SyntheticRecordingConfig {
         examples: 200,
         seed: 1,
         ..Default::default()
@@ -132,7 +132,7 @@ fn calibration_refuses_eval_and_bad_targets() {
 
 #[test]
 fn budget_calibration_picks_the_best_affordable_point() {
-    let set = synthetic(SyntheticConfig {
+    let set = synthetic(SyntheticRecordingConfig {
         examples: 2000,
         seed: 3,
         ..Default::default()
@@ -162,7 +162,7 @@ fn budget_calibration_picks_the_best_affordable_point() {
 
 #[test]
 fn sweep_matches_brute_force_and_spans_cheap_to_strong() {
-    let set = synthetic(SyntheticConfig {
+    let set = synthetic(SyntheticRecordingConfig {
         examples: 600,
         seed: 11,
         ..Default::default()
@@ -194,7 +194,7 @@ fn sweep_matches_brute_force_and_spans_cheap_to_strong() {
 fn informative_gates_separate_and_uninformative_ones_do_not() {
     let costs = CostModel::default();
     for (separation, lo, hi) in [(2.0, 0.8, 1.0), (0.0, 0.42, 0.58)] {
-        let set = synthetic(SyntheticConfig {
+        let set = synthetic(SyntheticRecordingConfig {
             examples: 4000,
             seed: 5,
             gate_separation: separation,
@@ -228,7 +228,7 @@ fn informative_gates_separate_and_uninformative_ones_do_not() {
 #[test]
 fn h_never_commits_a_wrong_action_and_never_runs_side_effects_early() {
     // Low cheap accuracy, many unparseable proposals: many chances to go wrong.
-    let set = synthetic(SyntheticConfig {
+    let set = synthetic(SyntheticRecordingConfig {
         examples: 5000,
         seed: 9,
         cheap_accuracy: 0.3,
@@ -269,7 +269,7 @@ fn h_never_commits_a_wrong_action_and_never_runs_side_effects_early() {
 #[test]
 fn recorded_files_round_trip_and_bad_rows_name_file_line_and_field() {
     let dir = scratch("recorded");
-    let set = synthetic(SyntheticConfig {
+    let set = synthetic(SyntheticRecordingConfig {
         examples: 20,
         seed: 2,
         ..Default::default()
@@ -337,7 +337,7 @@ fn recorded_files_round_trip_and_bad_rows_name_file_line_and_field() {
 #[test]
 fn results_and_decision_logs_are_written_and_read_back() {
     let dir = scratch("results");
-    let set = synthetic(SyntheticConfig {
+    let set = synthetic(SyntheticRecordingConfig {
         examples: 100,
         seed: 4,
         unparseable_rate: 0.2,

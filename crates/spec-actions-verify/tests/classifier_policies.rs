@@ -18,9 +18,9 @@ use spec_actions_baseline::KindClassifierConfig;
 use spec_actions_core::{Action, ActionKind, CostModel, Example, Message, ModelRole, Split};
 use spec_actions_verify::study::{StudyOptions, run_study};
 use spec_actions_verify::{
-    CascadeTier, Confidence, GateKind, GateTable, KindProbs, LiveClassifier, Policy, PolicyRun,
-    ProposalSource, RecordedCall, RecordedClassifier, RecordedExample, RecordedSet, ReplayRoles, Roles,
-    Route, VerifyError, explain, memory_origin, record_classifier, run_policy,
+    CascadeTier, Confidence, GateKind, GateTable, KindProbs, LiveClassifier, Policy, PolicyRoles, PolicyRun,
+    ProposalSource, RecordedCall, RecordedClassifier, RecordedExample, RecordedSet, ReplayRoles, Route,
+    VerifyError, explain, memory_origin, record_classifier, run_policy,
 };
 
 use ActionKind::*;
@@ -328,7 +328,7 @@ fn a_live_classifier_decides_as_its_replay() {
         (FileRead, "open the config file"),
         (FileWrite, "save the patch"),
         (Repair, "tests failed traceback"),
-        (Verifier, "run the test suite"),
+        (Verify, "run the test suite"),
         (AskClarification, "do something vague"),
         (FinalAnswer, "thanks that is all"),
         (Blocked, "deploy to production now"),
@@ -399,7 +399,7 @@ fn a_live_classifier_decides_as_its_replay() {
         },
     ] {
         for e in &examples {
-            let mut live_roles = Roles {
+            let mut live_roles = PolicyRoles {
                 proposer: &mut proposer,
                 strong: &mut strong,
                 verifier: None,

@@ -8,7 +8,7 @@ use spec_actions_core::CostModel;
 use spec_actions_core::io::fault;
 use spec_actions_verify::study::{StudyOptions, run_study};
 use spec_actions_verify::{
-    RecordedSet, SyntheticConfig, VerifyError, generate, write_decision_logs, write_json,
+    RecordedSet, SyntheticRecordingConfig, VerifyError, generate, write_decision_logs, write_json,
 };
 
 const OUTPUTS: [&str; 4] = ["results.json", "decisions.jsonl", "sweeps.json", "analysis.json"];
@@ -16,7 +16,7 @@ const OUTPUTS: [&str; 4] = ["results.json", "decisions.jsonl", "sweeps.json", "a
 /// A seeded synthetic recording, read back from a file (so errors can name it).
 fn recording(dir: &Path, seed: u64, dev_fraction: f64) -> RecordedSet {
     let path = dir.join(format!("recorded-{seed}-{dev_fraction}.jsonl"));
-    let config = SyntheticConfig {
+    let config = SyntheticRecordingConfig {
         examples: 200,
         seed,
         dev_fraction,

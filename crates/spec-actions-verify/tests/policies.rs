@@ -233,10 +233,7 @@ fn e_three_samples_cost_0_75_before_fallback() {
         3.7 / 4.0,
     );
     let e2 = &r.config.records[1].ledger;
-    assert_eq!(
-        (e2.count(ModelRole::Cheap), e2.count(ModelRole::RewardModel)),
-        (3, 3)
-    );
+    assert_eq!((e2.count(ModelRole::Cheap), e2.count(ModelRole::Reward)), (3, 3));
     assert_eq!(r.logs[1].gate.as_ref().map(|g| g.chosen), Some(1));
 }
 
@@ -368,10 +365,26 @@ fn latency_model_fitted_from_measured_timings() {
     let mut exec = [0.0; ActionKind::COUNT];
     exec[FileRead.index()] = 200.0;
     let model = LatencyModel::fit(&set, exec);
-    assert_abs_diff_eq!(model.cheap.prefill_ms_per_token, 0.01, epsilon = 1e-12);
-    assert_abs_diff_eq!(model.cheap.decode_ms_per_token, 10.0, epsilon = 1e-12);
-    assert_abs_diff_eq!(model.strong.prefill_ms_per_token, 0.1, epsilon = 1e-12);
-    assert_abs_diff_eq!(model.strong.decode_ms_per_token, 50.0, epsilon = 1e-12);
+    assert_abs_diff_eq!(
+        model.roles[ModelRole::Cheap].prefill_ms_per_token,
+        0.01,
+        epsilon = 1e-12
+    );
+    assert_abs_diff_eq!(
+        model.roles[ModelRole::Cheap].decode_ms_per_token,
+        10.0,
+        epsilon = 1e-12
+    );
+    assert_abs_diff_eq!(
+        model.roles[ModelRole::Strong].prefill_ms_per_token,
+        0.1,
+        epsilon = 1e-12
+    );
+    assert_abs_diff_eq!(
+        model.roles[ModelRole::Strong].decode_ms_per_token,
+        50.0,
+        epsilon = 1e-12
+    );
     let h = run(Policy::Speculative {
         source: ProposalSource::Greedy,
     });

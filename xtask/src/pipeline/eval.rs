@@ -9,7 +9,7 @@ use std::path::Path;
 use burn::prelude::*;
 use serde_json::{Value, json};
 use spec_actions_baseline::KindClassifier;
-use spec_actions_core::{ActionKind, CostModel, Example, Split};
+use spec_actions_core::{ActionKind, CostModel, Example, LanguageModelMap, ModelRole, Split};
 use spec_actions_live::{LiveModels, Recorder};
 use spec_actions_qwen3::model::Qwen3;
 use spec_actions_qwen3::{Qwen3Config, load_qwen3_with};
@@ -18,7 +18,7 @@ use spec_actions_verify::study::{StudyOptions, run_study};
 use spec_actions_verify::{RecordedExample, RecordedSet, memory_origin, record_classifier};
 
 use super::classifier::load_classifier;
-use super::preset::{Finetune, Preset, Role};
+use super::preset::{Finetune, Preset};
 use super::train::{
     COMPUTE, TRAINED_ADAPTER, TRAINED_MODEL, base_model, encoder_for, is_complete_checkpoint, model_dir,
     read_head, split_examples,
@@ -30,7 +30,7 @@ use crate::config::Prices;
 fn trained<B: Backend>(
     run: &RunDir,
     preset: &Preset,
-    role: Role,
+    role: ModelRole,
     device: &B::Device,
 ) -> Result<Qwen3<B>, BoxError> {
     let spec = preset.role(role);
@@ -72,19 +72,12 @@ fn apply_prices(prices: &Prices, costs: &mut CostModel) {
     match prices {
         Prices::Study => {}
         Prices::Parameters => {
-            let p = costs.params.clone();
-            costs.strong_call = 1.0;
-            costs.cheap_call = p.cheap / p.strong;
-            costs.verifier_call = p.verifier / p.strong;
-            costs.reward_model_call = p.reward_model / p.strong;
+            let strong = costs.params[ModelRole::Strong];
+            for role in ModelRole::LANGUAGE_MODELS {
+                costs.nominal[role] = costs.params[role] / strong;
+            }
         }
-        Prices::Nominal(n) => {
-            costs.cheap_call = n.cheap.0;
-            costs.strong_call = n.strong.0;
-            costs.verifier_call = n.verifier.0;
-            costs.reward_model_call = n.reward.0;
-            costs.classifier_call = n.classifier.0;
-        }
+        Prices::Nominal(n) => costs.nominal = n.by_role(),
     }
 }
 
@@ -97,10 +90,10 @@ const RECORD_CHUNK: usize = 24;
 /// study in `<run>/eval/heldout/`.
 pub fn eval_stage<B: Backend>(run: &RunDir, preset: &Preset, device: &B::Device) -> Result<(), BoxError> {
     run.stage("eval", |dir| {
-        let cheap = trained::<B>(run, preset, Role::Cheap, device)?;
-        let strong = trained::<B>(run, preset, Role::Strong, device)?;
-        let verifier = trained::<B>(run, preset, Role::Verifier, device)?;
-        let reward = trained::<B>(run, preset, Role::Reward, device)?;
+        let cheap = trained::<B>(run, preset, ModelRole::Cheap, device)?;
+        let strong = trained::<B>(run, preset, ModelRole::Strong, device)?;
+        let verifier = trained::<B>(run, preset, ModelRole::Verifier, device)?;
+        let reward = trained::<B>(run, preset, ModelRole::Reward, device)?;
         // Every prompt recorded, with the tokens decoded after it, fits every model's context,
         // whatever the data (as in training).
         let context = [&cheap, &strong, &verifier, &reward]
@@ -108,7 +101,7 @@ pub fn eval_stage<B: Backend>(run: &RunDir, preset: &Preset, device: &B::Device)
             .map(|m| m.config.max_position_embeddings)
             .min()
             .unwrap_or(usize::MAX);
-        let encoder = encoder_for(&preset.cheap.source)?
+        let encoder = encoder_for(&preset.roles[ModelRole::Cheap].source)?
             .with_max_tokens(context.saturating_sub(preset.decode.max_new_tokens));
         let reward_hidden = reward.config.hidden_size;
         let models = LiveModels {
@@ -120,7 +113,7 @@ pub fn eval_stage<B: Backend>(run: &RunDir, preset: &Preset, device: &B::Device)
                 reward,
                 match preset.judge_format {
                     JudgeFormat::Prompted => Some(read_head::<B>(
-                        &model_dir(run, Role::Reward).join("score_head.safetensors"),
+                        &model_dir(run, ModelRole::Reward).join("score_head.safetensors"),
                         reward_hidden,
                         device,
                     )?),
@@ -129,7 +122,7 @@ pub fn eval_stage<B: Backend>(run: &RunDir, preset: &Preset, device: &B::Device)
             ),
             judge_format: preset.judge_format,
             decode: preset.decode.clone(),
-            names: ["cheap", "strong", "verifier", "reward"].map(|r| format!("{}:{r}", preset.name)),
+            names: LanguageModelMap::from_fn(|r| format!("{}:{r}", preset.name)),
         };
         let recorder = Recorder {
             models: &models,
@@ -161,10 +154,9 @@ pub fn eval_stage<B: Backend>(run: &RunDir, preset: &Preset, device: &B::Device)
         // 2. Replay every policy with costs priced by the real parameter counts (FLOP units)
         //    and the study's nominal units.
         let mut costs = CostModel::default();
-        costs.params.cheap = param_count(&models.cheap.config)?;
-        costs.params.strong = param_count(&models.strong.config)?;
-        costs.params.verifier = param_count(&models.verifier.config)?;
-        costs.params.reward_model = param_count(&models.reward.0.config)?;
+        for (role, model) in models.by_role().iter() {
+            costs.params[role] = param_count(&model.config)?;
+        }
         apply_prices(&preset.prices, &mut costs);
         let options = StudyOptions {
             fallback_rates: preset.study.fallback_rates.iter().map(|r| r.0).collect(),

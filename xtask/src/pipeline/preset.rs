@@ -47,6 +47,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use spec_actions_core::{LanguageModelMap, ModelRole};
 use spec_actions_data::budget::{ContextBudget, ToolSchemas};
 use spec_actions_data::builders::NegativeLevel;
 use spec_actions_live::DecodeSettings;
@@ -57,31 +58,9 @@ use spec_actions_train::tasks::JudgeFormat;
 use spec_actions_train::trainer::TrainerConfig;
 
 use crate::config::{
-    BaseConfig, BudgetPreset, ConfigError, FinetuneConfig, LoadedConfig, Prices, RoleConfig, RoleName,
-    StudyConfig, ToolSchemasConfig, mixing_weights,
+    BaseConfig, BudgetPreset, ConfigError, FinetuneConfig, LoadedConfig, Prices, RoleConfig, StudyConfig,
+    ToolSchemasConfig, mixing_weights,
 };
-
-/// The four roles of the study, in training order.
-pub const ROLES: [Role; 4] = [Role::Cheap, Role::Verifier, Role::Reward, Role::Strong];
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    Cheap,
-    Verifier,
-    Reward,
-    Strong,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Cheap => "cheap",
-            Role::Verifier => "verifier",
-            Role::Reward => "reward",
-            Role::Strong => "strong",
-        }
-    }
-}
 
 /// Where a role's base model comes from.
 #[derive(Debug, Clone)]
@@ -100,7 +79,7 @@ pub enum ModelSource {
     /// The trained model of an earlier role (trained in full): the judges of the tiny study
     /// start from the proposer, which already knows the task — the "shared tiny base" whose
     /// role a pretrained checkpoint plays for real models.
-    Trained(Role),
+    Trained(ModelRole),
 }
 
 /// Which parameters a role's training updates.
@@ -166,10 +145,9 @@ pub struct Preset {
     pub name: String,
     pub seed: u64,
     pub data: DataSpec,
-    pub cheap: RoleSpec,
-    pub verifier: RoleSpec,
-    pub reward: RoleSpec,
-    pub strong: RoleSpec,
+    /// How each language-model role is built and trained (trained in
+    /// [`ModelRole::LANGUAGE_MODELS`] order).
+    pub roles: LanguageModelMap<RoleSpec>,
     /// How the verifier and the reward model read a proposal (their training objective and
     /// their scores at evaluation).
     pub judge_format: JudgeFormat,
@@ -191,19 +169,18 @@ pub struct Preset {
 }
 
 impl Preset {
-    pub fn role(&self, role: Role) -> &RoleSpec {
-        match role {
-            Role::Cheap => &self.cheap,
-            Role::Verifier => &self.verifier,
-            Role::Reward => &self.reward,
-            Role::Strong => &self.strong,
-        }
+    /// How `role` is built and trained.
+    ///
+    /// # Panics
+    /// For the classifier, which is no language model (see [`crate::pipeline::classifier`]).
+    pub fn role(&self, role: ModelRole) -> &RoleSpec {
+        &self.roles[role]
     }
 
     /// Checks, before any stage runs, that every user checkpoint folder of the preset has a
     /// readable `config.json`; every problem is listed in one error.
     pub fn check_model_folders(&self) -> Result<(), String> {
-        let problems: Vec<String> = ROLES
+        let problems: Vec<String> = ModelRole::LANGUAGE_MODELS
             .iter()
             .filter_map(|&role| match &self.role(role).source {
                 ModelSource::Folder(dir) => Qwen3Config::from_file(dir.join("config.json"))
@@ -312,17 +289,17 @@ impl Preset {
             }
         }
         let r = &c.roles;
-        let role = |name: &str, spec: &RoleConfig| -> Result<RoleSpec, ConfigError> {
-            role_spec(loaded, name, spec, seed, models_dir.as_deref())
-        };
+        let mut specs = Vec::with_capacity(ModelRole::LANGUAGE_MODELS.len());
+        for (role, spec) in r.by_role().iter() {
+            specs.push(role_spec(loaded, role, spec, seed, models_dir.as_deref())?);
+        }
+        let mut specs = specs.into_iter();
+        let roles = LanguageModelMap::from_fn(|_| specs.next().expect("one spec per role"));
         let preset = Preset {
             name: c.name.clone(),
             seed,
             data,
-            cheap: role("cheap", &r.cheap)?,
-            verifier: role("verifier", &r.verifier)?,
-            reward: role("reward", &r.reward)?,
-            strong: role("strong", &r.strong)?,
+            roles,
             judge_format: r.judge_format,
             dev_examples: c.eval.dev_examples,
             eval_examples: c.eval.eval_examples,
@@ -339,9 +316,10 @@ impl Preset {
             study: c.study.clone(),
         };
         // A judge or strong model may start from a role trained before it in full.
-        for (i, role) in ROLES.iter().enumerate() {
+        let order = ModelRole::LANGUAGE_MODELS;
+        for (i, role) in order.iter().enumerate() {
             if let ModelSource::Trained(from) = &preset.role(*role).source {
-                let earlier = ROLES[..i].contains(from);
+                let earlier = order[..i].contains(from);
                 if !earlier || preset.role(*from).finetune != Finetune::Full {
                     return Err(loaded.error_at(
                         &format!("roles.{}.base", role.as_str()),
@@ -360,7 +338,7 @@ impl Preset {
 /// One role of a config.
 fn role_spec(
     loaded: &LoadedConfig,
-    name: &str,
+    name: ModelRole,
     spec: &RoleConfig,
     seed: u64,
     models_dir: Option<&Path>,
@@ -394,12 +372,7 @@ fn role_spec(
                 embedding_scale,
             }
         }
-        BaseConfig::Trained(from) => ModelSource::Trained(match from {
-            RoleName::Cheap => Role::Cheap,
-            RoleName::Verifier => Role::Verifier,
-            RoleName::Reward => Role::Reward,
-            RoleName::Strong => Role::Strong,
-        }),
+        BaseConfig::Trained(from) => ModelSource::Trained(*from),
     };
     let finetune = match &spec.finetune {
         FinetuneConfig::Full => Finetune::Full,
@@ -552,12 +525,15 @@ mod tests {
         let changed =
             set(&["roles.cheap.steps=7", "data.synthetic.weight=2.5", "name=my-run"]).expect("overrides");
         let p = Preset::from_config(&changed, None, None).expect("resolves");
-        assert_eq!(p.cheap.trainer.total_steps, 7);
-        assert_eq!(p.cheap.trainer.warmup_steps, 1);
+        assert_eq!(p.roles[ModelRole::Cheap].trainer.total_steps, 7);
+        assert_eq!(p.roles[ModelRole::Cheap].trainer.warmup_steps, 1);
         assert_eq!(p.data.weights["synthetic"], 2.5);
         assert_eq!(p.name, "my-run");
         let base = Preset::from_config(&tiny, None, None).expect("resolves");
-        assert_eq!(format!("{:?}", p.strong), format!("{:?}", base.strong));
+        assert_eq!(
+            format!("{:?}", p.roles[ModelRole::Strong]),
+            format!("{:?}", base.roles[ModelRole::Strong])
+        );
         // A key that does not exist, a bad value, a bad kind of value.
         let err = set(&["roles.cheap.stepz=7"])
             .expect_err("unknown key")
@@ -629,8 +605,8 @@ mod tests {
         ])
         .expect("overrides");
         let p = Preset::from_config(&lora, None, None).expect("resolves");
-        let Finetune::Lora(l) = &p.strong.finetune else {
-            panic!("LoRA expected: {:?}", p.strong.finetune)
+        let Finetune::Lora(l) = &p.roles[ModelRole::Strong].finetune else {
+            panic!("LoRA expected: {:?}", p.roles[ModelRole::Strong].finetune)
         };
         assert_eq!(
             (l.r, l.lora_alpha, l.target_modules.clone()),

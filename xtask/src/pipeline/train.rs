@@ -14,7 +14,7 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
 use spec_actions_core::example::balance_kinds;
 use spec_actions_core::metrics::roc_auc;
-use spec_actions_core::{Action, ActionKind, Example};
+use spec_actions_core::{Action, ActionKind, Example, ModelRole};
 use spec_actions_data::budget::HfTokenCounter;
 use spec_actions_data::pipeline::{
     BadLines, DatasetConfig, ExtraSources, NoProgress, SkippedLine, TraceSource, build_datasets_rendered,
@@ -33,7 +33,7 @@ use spec_actions_train::tasks::{
 };
 use spec_actions_train::trainer::{TrainModel, Trainer, evaluate, read_score_head, write_score_head};
 
-use super::preset::{Finetune, ModelSource, Preset, Role, RoleSpec};
+use super::preset::{Finetune, ModelSource, Preset, RoleSpec};
 use super::{BoxError, RunDir};
 
 /// Where the repo's shipped assets are (the tokenizer, BFCL).
@@ -82,7 +82,7 @@ pub fn datasets_stage(run: &RunDir, preset: &Preset) -> Result<(), BoxError> {
             });
         }
         // The SFT set also as TRL prompt-completion pairs, rendered by the proposer's encoder.
-        let encoder = encoder_for(&preset.cheap.source)?;
+        let encoder = encoder_for(&preset.roles[ModelRole::Cheap].source)?;
         let renderer = crate::hf_tools::EncoderRenderer(&encoder);
         let report =
             build_datasets_rendered(&config, &extra, &counter, Some(&renderer), dir, &mut NoProgress)?;
@@ -142,7 +142,7 @@ pub fn split_examples_with(
 
 /// The skipped lines of a stage as stage metrics (a count per split and the first 20 lines),
 /// printed when there are any.
-fn skipped_lines_metrics(role: Role, skipped: &[(&str, &[SkippedLine])]) -> Value {
+fn skipped_lines_metrics(role: ModelRole, skipped: &[(&str, &[SkippedLine])]) -> Value {
     let total: usize = skipped.iter().map(|(_, lines)| lines.len()).sum();
     if total > 0 {
         println!(
@@ -179,7 +179,7 @@ pub fn encoder_for(source: &ModelSource) -> Result<ActionPromptEncoder, BoxError
 /// `<run>/models/<role>/base` (so evaluation loads exactly the trained base).
 pub fn base_model<B: Backend>(
     run: &RunDir,
-    role: Role,
+    role: ModelRole,
     spec: &RoleSpec,
     device: &B::Device,
 ) -> Result<Qwen3<B>, BoxError> {
@@ -229,7 +229,7 @@ pub fn is_complete_checkpoint(dir: &Path) -> bool {
 }
 
 /// The `config.json` of the base model [`base_model`] loads for `role`.
-pub fn base_config_path(run: &RunDir, role: Role, spec: &RoleSpec) -> PathBuf {
+pub fn base_config_path(run: &RunDir, role: ModelRole, spec: &RoleSpec) -> PathBuf {
     let dir = match &spec.source {
         ModelSource::Folder(dir) => dir.clone(),
         ModelSource::Trained(from) => model_dir(run, *from).join(TRAINED_MODEL),
@@ -238,7 +238,7 @@ pub fn base_config_path(run: &RunDir, role: Role, spec: &RoleSpec) -> PathBuf {
     dir.join("config.json")
 }
 
-pub fn model_dir(run: &RunDir, role: Role) -> PathBuf {
+pub fn model_dir(run: &RunDir, role: ModelRole) -> PathBuf {
     run.root.join("models").join(role.as_str())
 }
 
@@ -258,6 +258,11 @@ pub const COMPUTE: LoadOptions = LoadOptions {
     compute_dtype: COMPUTE_DTYPE,
 };
 
+/// The classifier has its own stage ([`crate::pipeline::classifier`]), not a language model's.
+fn classifier_is_not_a_role_stage() -> BoxError {
+    "the classifier is trained by the `classifier` stage, not as a language-model role".into()
+}
+
 /// Stage 2–5: train one role with LoRA (and, for the reward model, a scalar head).
 ///
 /// `stop` is the interruption flag (SIGINT / SIGTERM): training then stops at the next step
@@ -267,11 +272,14 @@ pub const COMPUTE: LoadOptions = LoadOptions {
 pub fn role_stage<B: AutodiffBackend>(
     run: &RunDir,
     preset: &Preset,
-    role: Role,
+    role: ModelRole,
     bad_lines: BadLines,
     stop: &Arc<AtomicBool>,
     device: &B::Device,
 ) -> Result<(), BoxError> {
+    if !role.is_language_model() {
+        return Err(classifier_is_not_a_role_stage());
+    }
     let spec = preset.role(role).clone();
     run.stage(role.as_str(), |dir| {
         let encoder = encoder_for(&spec.source)?;
@@ -312,7 +320,7 @@ pub fn role_stage<B: AutodiffBackend>(
         trainer.stop = Arc::clone(stop);
         let out_dir = model_dir(run, role);
         let mut metrics = match role {
-            Role::Cheap | Role::Strong => {
+            ModelRole::Cheap | ModelRole::Strong => {
                 let (train_set, skipped) = encode_all(&train, |e| encoder.proposer_sft(e).ok());
                 let (held_set, _) = encode_all(&heldout, |e| encoder.proposer_sft(e).ok());
                 let objective = KindWeightedSftObjective {
@@ -359,7 +367,7 @@ pub fn role_stage<B: AutodiffBackend>(
                        "heldout_kind_recall_end": recall,
                        "train_loss_last": report.losses.last()})
             }
-            Role::Verifier if preset.judge_format == JudgeFormat::KindLikelihood => {
+            ModelRole::Verifier if preset.judge_format == JudgeFormat::KindLikelihood => {
                 // The rows of `verifier_*.jsonl`, read as (proposer prompt, proposed kind).
                 let (data_seed, level) = read_role_set_options(&run.stage_dir("datasets"))?;
                 let kinds = encoder.kind_candidates()?;
@@ -389,7 +397,7 @@ pub fn role_stage<B: AutodiffBackend>(
                        "heldout_auc_start": start.metric, "heldout_auc_end": end.metric,
                        "train_loss_last": report.losses.last()})
             }
-            Role::Reward if preset.judge_format == JudgeFormat::KindLikelihood => {
+            ModelRole::Reward if preset.judge_format == JudgeFormat::KindLikelihood => {
                 // The pairs of `reward_*.jsonl`, read as (proposer prompt, chosen / rejected kind).
                 let (data_seed, level) = read_role_set_options(&run.stage_dir("datasets"))?;
                 let kinds = encoder.kind_candidates()?;
@@ -419,7 +427,7 @@ pub fn role_stage<B: AutodiffBackend>(
                        "heldout_pairwise_accuracy_end": end.metric,
                        "heldout_loss_start": start.loss, "heldout_loss_end": end.loss})
             }
-            Role::Verifier => {
+            ModelRole::Verifier => {
                 // The rows of `verifier_*.jsonl`: built by the data crate with the data seed.
                 let (data_seed, level) = read_role_set_options(&run.stage_dir("datasets"))?;
                 let verdicts = |set: &[Example]| -> Vec<VerdictExample> {
@@ -449,7 +457,7 @@ pub fn role_stage<B: AutodiffBackend>(
                        "heldout_auc_start": auc_start, "heldout_auc_end": auc_end,
                        "train_loss_last": report.losses.last()})
             }
-            Role::Reward => {
+            ModelRole::Reward => {
                 // The rows of `reward_*.jsonl`: built by the data crate with the data seed.
                 let (data_seed, level) = read_role_set_options(&run.stage_dir("datasets"))?;
                 let pairs = |set: &[Example]| -> Vec<PreferencePair> {
@@ -484,6 +492,7 @@ pub fn role_stage<B: AutodiffBackend>(
                        "heldout_pairwise_accuracy_end": accuracy_end,
                        "heldout_loss_end": report.eval_losses.last().map(|(_, l)| *l)})
             }
+            ModelRole::Classifier => return Err(classifier_is_not_a_role_stage()),
         };
         metrics["bad_lines_skipped"] = bad_lines_skipped;
         println!("  {}: {}", role.as_str(), metrics);
@@ -572,7 +581,7 @@ mod tests {
         let _rng = super::super::rng_lock();
         let root = tempfile::tempdir().expect("temp dir");
         let mut preset = super::super::preset::synthetic_tiny("vocab-test", 200, 18);
-        preset.cheap.source = ModelSource::Folder(
+        preset.roles[ModelRole::Cheap].source = ModelSource::Folder(
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/spec-actions-qwen3/tests/data/tiny"),
         );
         let run = RunDir::new(root.path(), &preset.name);
@@ -580,7 +589,7 @@ mod tests {
         let err = role_stage::<burn::backend::Autodiff<burn::backend::Flex>>(
             &run,
             &preset,
-            Role::Cheap,
+            ModelRole::Cheap,
             BadLines::Refuse,
             &Arc::new(AtomicBool::new(false)),
             &Default::default(),
@@ -618,7 +627,7 @@ mod tests {
         let outcome = role_stage::<burn::backend::Autodiff<burn::backend::Flex>>(
             &run,
             preset,
-            Role::Cheap,
+            ModelRole::Cheap,
             BadLines::Refuse,
             &Arc::new(AtomicBool::new(false)),
             &Default::default(),
@@ -638,11 +647,11 @@ mod tests {
     fn a_stage_failing_between_any_two_writes_completes_on_rerun() {
         let _rng = super::super::rng_lock();
         let mut preset = super::super::preset::synthetic_tiny("fault-test", 200, 18);
-        let t = &mut preset.cheap.trainer;
+        let t = &mut preset.roles[ModelRole::Cheap].trainer;
         (t.total_steps, t.warmup_steps, t.eval_every, t.checkpoint_every) = (2, 1, 2, 1);
         (t.batch_size, t.progress) = (2, false);
-        preset.cheap.train_examples = 8;
-        preset.cheap.heldout_examples = 2;
+        preset.roles[ModelRole::Cheap].train_examples = 8;
+        preset.roles[ModelRole::Cheap].heldout_examples = 2;
         let data_root = tempfile::tempdir().expect("temp dir");
         let data_run = RunDir::new(data_root.path(), &preset.name);
         datasets_stage(&data_run, &preset).expect("datasets");
@@ -657,7 +666,7 @@ mod tests {
         println!("the cheap stage writes {writes} times");
         let trained = |run: &RunDir| {
             std::fs::read(
-                model_dir(run, Role::Cheap)
+                model_dir(run, ModelRole::Cheap)
                     .join(TRAINED_MODEL)
                     .join("model.safetensors"),
             )
@@ -678,7 +687,7 @@ mod tests {
                 "write {n}: no record after a failure"
             );
             for dir in ["base", TRAINED_MODEL] {
-                let dir = model_dir(&run, Role::Cheap).join(dir);
+                let dir = model_dir(&run, ModelRole::Cheap).join(dir);
                 assert!(
                     !dir.exists() || is_complete_checkpoint(&dir),
                     "write {n}: {} is half-written",
@@ -696,7 +705,7 @@ mod tests {
 
         // The state a kill between the base model's two writes left before the fix.
         let root = tempfile::tempdir().expect("temp dir");
-        let base = model_dir(&RunDir::new(root.path(), &preset.name), Role::Cheap).join("base");
+        let base = model_dir(&RunDir::new(root.path(), &preset.name), ModelRole::Cheap).join("base");
         std::fs::create_dir_all(&base).expect("base folder");
         std::fs::write(base.join("model.safetensors"), b"half of a model").expect("weights");
         let (run, outcome, _) = cheap_stage_failing_at(root.path(), &datasets, &preset, None);
@@ -712,12 +721,12 @@ mod tests {
     fn a_ten_megabyte_message_trains_within_the_context() {
         let _rng = super::super::rng_lock();
         let mut preset = super::super::preset::synthetic_tiny("long-test", 200, 18);
-        let t = &mut preset.cheap.trainer;
+        let t = &mut preset.roles[ModelRole::Cheap].trainer;
         (t.total_steps, t.warmup_steps, t.eval_every, t.checkpoint_every) = (2, 1, 2, 2);
         (t.batch_size, t.progress) = (2, false);
-        preset.cheap.train_examples = 8;
-        preset.cheap.heldout_examples = 2;
-        let ModelSource::Random { config, .. } = &mut preset.cheap.source else {
+        preset.roles[ModelRole::Cheap].train_examples = 8;
+        preset.roles[ModelRole::Cheap].heldout_examples = 2;
+        let ModelSource::Random { config, .. } = &mut preset.roles[ModelRole::Cheap].source else {
             panic!("the tiny proposer starts from a random model");
         };
         config.max_position_embeddings = 256;
@@ -744,7 +753,7 @@ mod tests {
         role_stage::<burn::backend::Autodiff<burn::backend::Flex>>(
             &run,
             &preset,
-            Role::Cheap,
+            ModelRole::Cheap,
             BadLines::Refuse,
             &Arc::new(AtomicBool::new(false)),
             &Default::default(),
@@ -772,7 +781,7 @@ mod tests {
             role_stage::<burn::backend::Autodiff<burn::backend::Flex>>(
                 &run,
                 &preset,
-                Role::Cheap,
+                ModelRole::Cheap,
                 BadLines::Refuse,
                 &Arc::new(AtomicBool::new(false)),
                 &Default::default(),
@@ -806,20 +815,20 @@ mod tests {
         let _rng = super::super::rng_lock();
         let root = tempfile::tempdir().expect("temp dir");
         let mut preset = super::super::preset::synthetic_tiny("learning-test", 1500, 90);
-        preset.cheap.trainer.total_steps = 80;
-        preset.cheap.trainer.warmup_steps = 8;
-        preset.cheap.trainer.eval_every = 80;
-        preset.cheap.trainer.checkpoint_every = 80;
-        preset.cheap.trainer.progress = false;
-        preset.cheap.train_examples = 80 * 8;
-        preset.cheap.heldout_examples = 32;
+        preset.roles[ModelRole::Cheap].trainer.total_steps = 80;
+        preset.roles[ModelRole::Cheap].trainer.warmup_steps = 8;
+        preset.roles[ModelRole::Cheap].trainer.eval_every = 80;
+        preset.roles[ModelRole::Cheap].trainer.checkpoint_every = 80;
+        preset.roles[ModelRole::Cheap].trainer.progress = false;
+        preset.roles[ModelRole::Cheap].train_examples = 80 * 8;
+        preset.roles[ModelRole::Cheap].heldout_examples = 32;
         let run = RunDir::new(root.path(), &preset.name);
         datasets_stage(&run, &preset).expect("datasets");
         let device = Default::default();
         role_stage::<burn::backend::Autodiff<burn::backend::Flex>>(
             &run,
             &preset,
-            Role::Cheap,
+            ModelRole::Cheap,
             BadLines::Refuse,
             &Arc::new(AtomicBool::new(false)),
             &device,

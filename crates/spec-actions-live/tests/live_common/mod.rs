@@ -11,7 +11,7 @@ use burn::backend::Flex;
 use burn::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use spec_actions_core::Example;
+use spec_actions_core::{Example, LanguageModelMap};
 use spec_actions_data::budget::{ContextBudget, HfTokenCounter, TokenMeter, apply_budget};
 use spec_actions_data::synthetic::{SyntheticConfig, generate_episodes};
 use spec_actions_live::{DecodeSettings, LiveModels};
@@ -145,7 +145,7 @@ pub fn live_models(max_new_tokens: usize) -> LiveModels<B> {
             max_new_tokens,
             ..DecodeSettings::default()
         },
-        names: ["cheap", "strong", "verifier", "reward"].map(|r| format!("test:{r}")),
+        names: LanguageModelMap::from_fn(|r| format!("test:{r}")),
     }
 }
 

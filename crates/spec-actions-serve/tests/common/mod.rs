@@ -16,7 +16,7 @@ use burn::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
-use spec_actions_core::{CostModel, Example, Role, Split};
+use spec_actions_core::{ChatRole, CostModel, Example, LanguageModelMap, Split};
 use spec_actions_data::budget::{ContextBudget, HfTokenCounter, TokenMeter, ToolSchemas, apply_budget};
 use spec_actions_data::synthetic::{SyntheticConfig, generate_episodes};
 use spec_actions_live::Recorder;
@@ -198,7 +198,7 @@ fn build(root: &Path) -> Fixture {
 
     // record dev and eval with the models as served (loaded back from the folders)
     let paths = RunFolder::model_paths_of(root).unwrap();
-    let names = ["cheap", "strong", "verifier", "reward"].map(|r| format!("test:{r}"));
+    let names = LanguageModelMap::from_fn(|r| format!("test:{r}"));
     let (_, decode) = spec_actions_serve::run::read_manifest(&root.join("manifest.json")).unwrap();
     let live = spec_actions_serve::load_models::<B>(&paths, names, decode, &Default::default()).unwrap();
     let recorder = Recorder {
@@ -212,10 +212,9 @@ fn build(root: &Path) -> Fixture {
     rows.extend(recorder.record_batch(&eval).unwrap());
     let recording = RecordedSet::from_rows(rows, &memory_origin()).unwrap();
     let mut costs = CostModel::default();
-    costs.params.cheap = live.cheap.config.parameter_count().unwrap() as f64;
-    costs.params.strong = live.strong.config.parameter_count().unwrap() as f64;
-    costs.params.verifier = live.verifier.config.parameter_count().unwrap() as f64;
-    costs.params.reward_model = live.reward.0.config.parameter_count().unwrap() as f64;
+    for (role, model) in live.by_role().iter() {
+        costs.params[role] = model.config.parameter_count().unwrap() as f64;
+    }
     let options = StudyOptions {
         fallback_rates: vec![0.3, 0.5],
         budgets: vec![0.6],
@@ -248,10 +247,10 @@ pub fn request_body(example: &Example) -> Value {
         .enumerate()
         .map(|(i, m)| {
             let role = match m.role {
-                Role::System => "system",
-                Role::User => "user",
-                Role::Assistant => "assistant",
-                Role::Tool => "tool",
+                ChatRole::System => "system",
+                ChatRole::User => "user",
+                ChatRole::Assistant => "assistant",
+                ChatRole::Tool => "tool",
             };
             let mut v = json!({"role": role, "content": m.content});
             if !m.tool_calls.is_empty() {
