@@ -53,6 +53,7 @@ use spec_actions_train::objective::{TokenBatch, last_token_scores};
 use spec_actions_train::tasks::JudgeFormat;
 
 pub use record::Recorder;
+pub use record::PASS_TOKENS;
 
 /// Settings of live decoding.
 #[derive(Debug, Clone, PartialEq)]
