@@ -554,7 +554,10 @@ fn main() -> ExitCode {
         Command::All(args) => report_outcome(run_pipeline(&args, &[Step::Train, Step::Eval, Step::Report])),
         Command::Merge(args) => report_outcome(hf_tools::merge(&args)),
         Command::Logits(args) => report_outcome(hf_tools::logits(&args)),
-        Command::DryRun(args) => report_outcome(pipeline::dry_run::dry_run::<TrainBackend>(&args, &Default::default())),
+        Command::DryRun(args) => report_outcome(pipeline::dry_run::dry_run::<TrainBackend>(
+            &args,
+            &Default::default(),
+        )),
     }
 }
 

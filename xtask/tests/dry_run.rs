@@ -9,7 +9,9 @@ use serde_json::Value;
 
 fn dry_run(out: &Path, extra: &[&str]) -> Value {
     let status = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(["dry-run", "--preset", "tiny", "--dtype", "f32", "--batch", "2", "--seq", "32"])
+        .args([
+            "dry-run", "--preset", "tiny", "--dtype", "f32", "--batch", "2", "--seq", "32",
+        ])
         .args(["--record-rows", "2", "--new-tokens", "2", "--out"])
         .arg(out)
         .args(extra)
@@ -41,7 +43,10 @@ fn tiny_dry_run_peaks_hold_the_weights() {
     let names: Vec<&str> = phases.iter().map(|p| p["phase"].as_str().unwrap()).collect();
     assert_eq!(names, ["weights", "record_step", "train_step"]);
     let built = bytes(&phases[0]["peak_bytes"]) - bytes(&phases[0]["start_bytes"]);
-    assert!(built >= weights, "the weights phase grew {built} B for {weights} B of weights");
+    assert!(
+        built >= weights,
+        "the weights phase grew {built} B for {weights} B of weights"
+    );
     for p in phases {
         assert!(bytes(&p["peak_bytes"]) >= weights, "{p}");
         assert!(bytes(&p["peak_bytes"]) >= bytes(&p["start_bytes"]), "{p}");
@@ -65,7 +70,11 @@ fn paper_estimate_extrapolates_from_one_and_two_layers() {
     assert_eq!(paper["layers"], 2);
     for (i, phase) in paper["phases"].as_array().expect("phases").iter().enumerate() {
         let two = bytes(&measured[1]["phases"][i]["peak_bytes"]);
-        assert_eq!(phase["extrapolated_peak_bytes"].as_i64(), Some(two as i64), "{phase}");
+        assert_eq!(
+            phase["extrapolated_peak_bytes"].as_i64(),
+            Some(two as i64),
+            "{phase}"
+        );
     }
     // the plan at full depth counts both layers' weights
     assert_eq!(
@@ -79,7 +88,9 @@ fn paper_estimate_extrapolates_from_one_and_two_layers() {
 fn zero_batch_is_refused() {
     let dir = tempfile::tempdir().expect("temp dir");
     let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(["dry-run", "--preset", "tiny", "--role", "cheap", "--batch", "0", "--out"])
+        .args([
+            "dry-run", "--preset", "tiny", "--role", "cheap", "--batch", "0", "--out",
+        ])
         .arg(dir.path().join("r.json"))
         .output()
         .expect("run xtask");

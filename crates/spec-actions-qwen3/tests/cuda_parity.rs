@@ -29,13 +29,18 @@ fn data(dir: &str) -> PathBuf {
 fn fixtures_match_transformers_on_cuda_in_f32() {
     let device = Default::default();
     for dir in FIXTURES {
-        let model = load_qwen3_with::<Cuda>(data(dir), &LoadOptions::default(), &device).expect("fixture loads");
-        let reference = ReferenceFile::open(data(dir).join("reference.safetensors")).expect("reference reads");
+        let model =
+            load_qwen3_with::<Cuda>(data(dir), &LoadOptions::default(), &device).expect("fixture loads");
+        let reference =
+            ReferenceFile::open(data(dir).join("reference.safetensors")).expect("reference reads");
         let checks = check_reference(&model, &reference, 1e-3).expect("checks run");
         for c in &checks {
             println!("cuda f32 {dir}: {} max|Δ| {:.3e}", c.key, c.max_abs_diff);
         }
-        assert!(checks.iter().any(|c| c.key == "logits"), "{dir}: logits not checked");
+        assert!(
+            checks.iter().any(|c| c.key == "logits"),
+            "{dir}: logits not checked"
+        );
         let failed: Vec<_> = checks.iter().filter(|c| !c.passed()).collect();
         assert!(failed.is_empty(), "{dir}: above tolerance: {failed:?}");
     }
@@ -46,7 +51,8 @@ fn fixture_logits_match_transformers_on_cuda_in_bf16() {
     let device = Default::default();
     for dir in FIXTURES {
         let model = load_qwen3_with::<Cuda>(data(dir), &LoadOptions::bf16(), &device).expect("fixture loads");
-        let reference = ReferenceFile::open(data(dir).join("reference.safetensors")).expect("reference reads");
+        let reference =
+            ReferenceFile::open(data(dir).join("reference.safetensors")).expect("reference reads");
         let largest = reference
             .get("logits")
             .expect("reference logits")

@@ -34,8 +34,7 @@ use spec_actions_qwen3::generate::{GenerationConfig, generate};
 use spec_actions_qwen3::lora::{LoraConfig, QWEN3_PROJECTIONS};
 use spec_actions_train::objective::{TokenBatch, hidden_states};
 use spec_actions_train::tasks::{
-    JudgeFormat, KindWeightedSftObjective, PreferencePair, RewardObjective, VerdictExample,
-    VerifierObjective,
+    JudgeFormat, KindWeightedSftObjective, PreferencePair, RewardObjective, VerdictExample, VerifierObjective,
 };
 use spec_actions_train::trainer::{TrainModel, Trainer, TrainerConfig};
 
@@ -67,8 +66,7 @@ pub enum DryRunError {
 }
 
 /// What the memory figures are (recorded in every result).
-pub const MEMORY_COUNTER: &str =
-    "process resident set: VmHWM of /proc/self/status, peak reset per phase via /proc/self/clear_refs (host memory only)";
+pub const MEMORY_COUNTER: &str = "process resident set: VmHWM of /proc/self/status, peak reset per phase via /proc/self/clear_refs (host memory only)";
 
 /// The sequence length of a preset without a prompt limit (the `qwen3` plan's 1,024 tokens).
 pub const PLAN_SEQUENCE: usize = 1024;
@@ -237,7 +235,13 @@ pub struct MemoryPlan {
 impl MemoryPlan {
     /// The plan for `config` trained as `finetune` at `sizes` in `dtype`; `pairs`: the
     /// reward model's rows come in pairs (twice the rows).
-    pub fn of(config: &Qwen3Config, finetune: &Finetune, sizes: &DryRunSizes, dtype: FloatDType, pairs: bool) -> Self {
+    pub fn of(
+        config: &Qwen3Config,
+        finetune: &Finetune,
+        sizes: &DryRunSizes,
+        dtype: FloatDType,
+        pairs: bool,
+    ) -> Self {
         let bytes = dtype_bytes(dtype) as u64;
         let mut config = config.clone();
         config.num_hidden_layers = sizes.layers;
@@ -419,7 +423,13 @@ pub fn measure_role<B: AutodiffBackend>(
 ) -> Result<RoleMeasurement, DryRunError> {
     sizes.check()?;
     let role = shape.role.as_str();
-    let step_error = |what: &'static str| move |e: String| DryRunError::Step { role, what, reason: e };
+    let step_error = |what: &'static str| {
+        move |e: String| DryRunError::Step {
+            role,
+            what,
+            reason: e,
+        }
+    };
     let sync = || {
         let _ = B::sync(device);
     };
@@ -468,7 +478,6 @@ pub fn measure_role<B: AutodiffBackend>(
     })?;
     drop(inference);
 
-
     // 3. training steps through the pipeline's trainer, on the role's objective
     let trainer_config = TrainerConfig {
         total_steps: sizes.steps,
@@ -506,7 +515,10 @@ pub fn measure_role<B: AutodiffBackend>(
                     kind_prefixes: vec![set[0].ids[seq - answer..seq - answer + 1].to_vec()],
                     head_weight: shape.kind_weight.max(1),
                 };
-                let model = TrainModel { qwen, score_head: None };
+                let model = TrainModel {
+                    qwen,
+                    score_head: None,
+                };
                 trainer.fit(model, &objective, &set, None, device)
             }
             (Role::Verifier, JudgeFormat::Prompted) => {
@@ -520,7 +532,10 @@ pub fn measure_role<B: AutodiffBackend>(
                     verdict_ids: [1, 2],
                     pad_id: 0,
                 };
-                let model = TrainModel { qwen, score_head: None };
+                let model = TrainModel {
+                    qwen,
+                    score_head: None,
+                };
                 trainer.fit(model, &objective, &set, None, device)
             }
             (Role::Reward, JudgeFormat::Prompted) => {
@@ -969,7 +984,14 @@ pub fn dry_run<B: AutodiffBackend>(args: &DryRunArgs, device: &B::Device) -> Res
         let shape = role_shape(&preset, *role)?;
         let sizes = args.sizes(&preset, &shape);
         let scratch = std::env::temp_dir().join(format!("spec-actions-dry-run-{}", std::process::id()));
-        let measured = measure_role::<B>(&shape, preset.judge_format, &sizes, args.dtype.dtype(), &scratch, device);
+        let measured = measure_role::<B>(
+            &shape,
+            preset.judge_format,
+            &sizes,
+            args.dtype.dtype(),
+            &scratch,
+            device,
+        );
         let _ = std::fs::remove_dir_all(&scratch);
         let out = args.out.as_deref().ok_or("--in-process needs --out")?;
         spec_actions_core::io::atomic_write_bytes(out, &serde_json::to_vec_pretty(&measured?)?)?;
@@ -1073,10 +1095,24 @@ mod tests {
             new_tokens: 64,
             layers: 36,
         };
-        let plan = MemoryPlan::of(&Qwen3Config::qwen3_8b(), &Finetune::Lora(lora.clone()), &sizes, FloatDType::BF16, false);
+        let plan = MemoryPlan::of(
+            &Qwen3Config::qwen3_8b(),
+            &Finetune::Lora(lora.clone()),
+            &sizes,
+            FloatDType::BF16,
+            false,
+        );
         let gb = |b: u64| b as f64 / 1e9;
-        assert!((gb(plan.weights_bytes) - 16.4).abs() < 0.1, "{}", gb(plan.weights_bytes));
-        assert!((gb(plan.activations_bytes) - 41.1).abs() < 0.1, "{}", gb(plan.activations_bytes));
+        assert!(
+            (gb(plan.weights_bytes) - 16.4).abs() < 0.1,
+            "{}",
+            gb(plan.weights_bytes)
+        );
+        assert!(
+            (gb(plan.activations_bytes) - 41.1).abs() < 0.1,
+            "{}",
+            gb(plan.activations_bytes)
+        );
         // LoRA r16 on the 8B by hand: r · Σ(d_in + d_out) over the seven projections, 36
         // layers: 43.6 M parameters, 16 B each in f32 with gradient and two AdamW moments
         let (h, q, kv, i) = (4096, 4096, 1024, 12288);
