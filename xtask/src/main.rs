@@ -18,6 +18,11 @@
 //! - `logits --model DIR [--adapter DIR] --tokens 1,2,3 | --text … --out FILE`: logits as
 //!   safetensors.
 //!
+//! - `dry-run [--preset qwen3] [--role cheap|verifier|reward|strong|all] [--dtype bf16|f32]
+//!   [--steps N] [--batch B] [--seq S] [--paper] [--out FILE]`: each role at its real shape with
+//!   random weights, one training and one recording step, peak memory against the plan (see
+//!   `pipeline::dry_run`).
+//!
 //! CPU (burn's Flex backend) by default; `--features cuda` runs on CUDA.
 
 mod config;
@@ -75,6 +80,12 @@ enum Command {
     /// Write the logits of a checkpoint (+ adapter) on token ids or a text to a safetensors file
     /// (`input_ids`, `logits`) that other tools compare against.
     Logits(hf_tools::LogitsArgs),
+    /// Check a preset's memory plan by measurement: build each role at its real Qwen3 shape
+    /// with random weights (no weights are read), run one training step at the preset's batch
+    /// × sequence and one batched recording step, and print each phase's peak memory (process
+    /// resident set) against the plan in `preset.rs`; `--paper` extrapolates a model too large
+    /// for the machine from 1- and 2-layer builds of its shape.
+    DryRun(pipeline::dry_run::DryRunArgs),
 }
 
 #[derive(clap::Args)]
@@ -544,6 +555,10 @@ fn main() -> ExitCode {
         Command::All(args) => report_outcome(run_pipeline(&args, &[Step::Train, Step::Eval, Step::Report])),
         Command::Merge(args) => report_outcome(hf_tools::merge(&args)),
         Command::Logits(args) => report_outcome(hf_tools::logits(&args)),
+        Command::DryRun(args) => report_outcome(pipeline::dry_run::dry_run::<TrainBackend>(
+            &args,
+            &Default::default(),
+        )),
     }
 }
 

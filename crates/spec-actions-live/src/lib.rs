@@ -52,6 +52,7 @@ use spec_actions_verify::{
 use spec_actions_train::objective::{TokenBatch, last_token_scores};
 use spec_actions_train::tasks::JudgeFormat;
 
+pub use record::PASS_TOKENS;
 pub use record::Recorder;
 
 /// Settings of live decoding.

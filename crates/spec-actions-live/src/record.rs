@@ -20,7 +20,7 @@ use spec_actions_train::tasks::JudgeFormat;
 
 /// Most tokens (rows × padded length) of one batched verifier or reward pass: rows are sorted
 /// by length and grouped up to this size, which bounds the attention scores held at once.
-const PASS_TOKENS: usize = 4096;
+pub const PASS_TOKENS: usize = 4096;
 
 /// Asks every role everything any policy may ask about one example.
 pub struct Recorder<'a, B: Backend> {

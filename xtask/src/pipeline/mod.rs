@@ -9,6 +9,7 @@
 //! preset, seeds, data hashes, stage timings and final metrics.
 
 pub mod classifier;
+pub mod dry_run;
 pub mod eval;
 pub mod preset;
 pub mod report;

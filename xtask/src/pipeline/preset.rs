@@ -37,12 +37,37 @@
 //! A random base's embedding is drawn with std `0.02 · 15 · √(64 / hidden)`: the same initial
 //! logit spread at every width (a tied head gives logits of std ≈ √hidden · 0.02 · scale).
 //!
-//! Memory plan of `qwen3` on one 80 GB GPU (bf16 weights, f32 LoRA/optimizer state):
-//! 8B weights ≈ 16.4 GB, 4B ≈ 8 GB, 1.7B ≈ 3.4 GB; LoRA r16 on all seven projections adds
-//! < 0.2 GB with its AdamW moments. Training activations at batch 4 × 1024 tokens without
-//! gradient checkpointing are ≈ 36 layers × 4 × 1024 × (≈ 34 × 4096) × 2 B ≈ 40 GB for the 8B,
-//! so the 8B trains at batch 2 with gradient accumulation (or needs checkpointing at batch 4);
-//! the 1.7B and 4B fit at batch 4. Evaluation holds all four models at once (≈ 36 GB).
+//! Memory plan of `qwen3` on one 80 GB GPU (bf16 weights, f32 LoRA/optimizer state), as
+//! `dry_run::MemoryPlan` computes it; `cargo xtask dry-run` measures it (figures below from
+//! this CPU, see `dry_run`):
+//! - weights: 8B ≈ 16.4 GB, 4B ≈ 8 GB, 1.7B ≈ 3.4 GB. LoRA r16 on all seven projections:
+//!   43.6 M parameters for the 8B (17.4 M for the 1.7B), 16 B each in f32 with gradient and
+//!   two AdamW moments: 0.70 GB (0.28 GB) — not the "< 0.2 GB" this plan first said.
+//! - training activations as the plan counts them, layers × b × s × 34 × hidden × 2 B: ≈ 41 GB
+//!   for the 8B at batch 4 × 1024, so the 8B trains at batch 2 with gradient accumulation; the
+//!   1.7B and 4B at batch 4. Measured on the Qwen3-1.7B shape in bf16 (batch 1 at 128 and 384
+//!   tokens, one LoRA step): ≈ 4.9 MiB a token, 179 KB a token and layer against the plan's
+//!   139 KB (1.3×: the f32 inputs of the LoRA paths, f32 norm statistics), plus ≈ 1.7 GiB a
+//!   step that does not grow with tokens (transients of the backward pass).
+//! - the plan leaves out the dense attention scores: layers × b × heads × s² elements, held in
+//!   the compute dtype and again in f32 for the softmax (≥ 6 B each) — for the 8B at
+//!   2 × 1024, 2.4 G elements, ≥ 13.5 GiB, as much as its dense activations (≈ 20.5 GB);
+//!   for the 1.7B at 4 × 1024, 1.9 G elements, ≥ 10.5 GiB. burn 0.21's fused (flash)
+//!   `attention` runs only forward: under `Autodiff` it falls back to dense scores
+//!   (`attention_fallback`), so training keeps them — the measured limit. Extrapolated, the
+//!   1.7B step at 4 × 1024 needs ≈ 35 GiB (weights 3.5 + fixed 1.7 + 4096 tokens × 4.9 MiB
+//!   + scores ≥ 10.5), about 1.9× the plan's 18 GiB: it fits an 80 GB GPU, not this 23 GiB CPU.
+//! - the 8B on paper (`dry-run --role strong --paper`, 1 and 2 layers of its shape, batch 1 ×
+//!   128 tokens): 0.36 GiB of weights a layer, resident weights extrapolated to 15.3 GiB at 36
+//!   layers (the plan's 15.26); the training step 0.41 GiB a layer, 20.7 GiB in all at that
+//!   size. At the preset's 2 × 1024, with the 1.7B's measured 1.3× on the plan's activations
+//!   (≈ 24.7 GiB) and the scores (≥ 13.5 GiB), the 8B's step needs ≈ 55 GiB, not the 37 GB
+//!   this plan first said: it fits 80 GB at batch 2, not at 4 (≈ 94 GiB).
+//! - building random weights peaks at ≈ 2× their size (f32 draws cast to bf16); loading a
+//!   checkpoint converts tensor by tensor instead (`examples/load_memory.rs`).
+//! - evaluation holds all four models at once (≈ 36 GB) plus the recorder's KV cache: 96 rows
+//!   (24 examples × 4 decodes) × 1,088 tokens × 112 KiB for the 1.7B ≈ 11.2 GiB, 24 rows ×
+//!   144 KiB for the 8B ≈ 3.6 GiB.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
