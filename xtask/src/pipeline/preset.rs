@@ -591,8 +591,8 @@ mod tests {
             "{err}"
         );
         let text = crate::config::SHIPPED[0].1.replace(
-            "kind_weight = 16\nsteps = 100",
-            "kind_weight = 16\nsteps = 100\nsped = 2",
+            "kind_weight = 16\nsteps = 60",
+            "kind_weight = 16\nsteps = 60\nsped = 2",
         );
         let err = LoadedConfig::parse(&text, Path::new("my.toml"))
             .expect_err("unknown")
