@@ -39,7 +39,8 @@ use spec_actions_train::tasks::{
 use spec_actions_train::trainer::{TrainModel, Trainer, TrainerConfig};
 
 use super::eval::RECORD_CHUNK;
-use super::preset::{Finetune, ModelSource, Preset, Role};
+use super::preset::{Finetune, ModelSource, Preset};
+use spec_actions_core::ModelRole as Role;
 
 /// Errors of a dry run, each naming what it could not do.
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +90,11 @@ pub struct RoleShape {
 /// The shape of `role` in `preset`: its folder's `config.json` when there is one, else the
 /// published Qwen3 size the folder is named after. No weight is read.
 pub fn role_shape(preset: &Preset, role: Role) -> Result<RoleShape, DryRunError> {
+    if !Role::LANGUAGE_MODELS.contains(&role) {
+        return Err(DryRunError::Settings(format!(
+            "the {role} is not a language model: it has no shape to dry-run"
+        )));
+    }
     let spec = preset.role(role);
     let mut source = &spec.source;
     // a role that starts from another's trained model has that model's shape
@@ -174,7 +180,8 @@ impl DryRunSizes {
             .map_or(PLAN_SEQUENCE, |p| p + preset.decode.max_new_tokens);
         let record_rows = match shape.role {
             Role::Cheap => RECORD_CHUNK * (1 + preset.samples),
-            Role::Strong => RECORD_CHUNK,
+            // (no classifier shape: `role_shape` refuses it)
+            Role::Strong | Role::Classifier => RECORD_CHUNK,
             Role::Verifier | Role::Reward => (spec_actions_live::PASS_TOKENS / seq).max(1),
         };
         DryRunSizes {
@@ -461,7 +468,7 @@ pub fn measure_role<B: AutodiffBackend>(
         .map(|_| random_ids(&mut rng, vocab, sizes.record_prompt))
         .collect();
     let (record_tokens, record) = phase("record_step", &sync, || match shape.role {
-        Role::Cheap | Role::Strong => {
+        Role::Cheap | Role::Strong | Role::Classifier => {
             let out = generate(&inference, &prompts, &GenerationConfig::greedy(sizes.new_tokens))
                 .map_err(|e| record_error(e.to_string()))?;
             Ok(prompts.len() * sizes.record_prompt + out.iter().map(|o| o.tokens.len()).sum::<usize>())
@@ -496,7 +503,7 @@ pub fn measure_role<B: AutodiffBackend>(
     let fit_error = step_error("training step");
     let (loss, train) = phase("train_step", &sync, || {
         let (model, report) = match (shape.role, judge_format) {
-            (Role::Cheap | Role::Strong, _) | (_, JudgeFormat::KindLikelihood) => {
+            (Role::Cheap | Role::Strong | Role::Classifier, _) | (_, JudgeFormat::KindLikelihood) => {
                 // SFT on random rows, the last `answer` tokens labelled (the proposer's loss;
                 // the kind-likelihood judges' losses read the same logits at fewer positions)
                 let set: Vec<LabeledTokens> = (0..rows)
@@ -808,7 +815,7 @@ impl RoleChoice {
             RoleChoice::Verifier => vec![Role::Verifier],
             RoleChoice::Reward => vec![Role::Reward],
             RoleChoice::Strong => vec![Role::Strong],
-            RoleChoice::All => super::preset::ROLES.to_vec(),
+            RoleChoice::All => Role::LANGUAGE_MODELS.to_vec(),
         }
     }
 }
