@@ -32,9 +32,9 @@ use burn::tensor::backend::AutodiffBackend;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use spec_actions_data::budget::{ContextBudget, HfTokenCounter};
+use spec_actions_data::pipeline::{DatasetConfig, ExtraSources, Progress, build_datasets_rendered};
 use spec_actions_qwen3::LoadOptions;
 use spec_actions_qwen3::backend::{BackendChoice, BackendJob, run_on};
-use spec_actions_data::pipeline::{DatasetConfig, ExtraSources, Progress, build_datasets_rendered};
 
 #[derive(Parser)]
 #[command(
@@ -431,7 +431,6 @@ enum Step {
     Eval,
     Report,
 }
-
 
 const STAGES: [&str; 7] = [
     "datasets",

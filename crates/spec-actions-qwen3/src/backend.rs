@@ -114,9 +114,14 @@ impl BackendChoice {
     /// `Ok` when built in, else [`BackendError::NotBuilt`] naming the feature.
     pub fn check_built(self) -> Result<(), BackendError> {
         if self.is_built() {
-            return Ok(());
+            Ok(())
+        } else {
+            Err(self.not_built())
         }
-        Err(BackendError::NotBuilt {
+    }
+
+    fn not_built(self) -> BackendError {
+        BackendError::NotBuilt {
             backend: self.as_str(),
             feature: self.feature().unwrap_or("none"),
             built: Self::built()
@@ -124,7 +129,7 @@ impl BackendChoice {
                 .map(|b| b.as_str())
                 .collect::<Vec<_>>()
                 .join(", "),
-        })
+        }
     }
 }
 
@@ -163,7 +168,6 @@ pub trait BackendJob {
 /// # Ok::<(), spec_actions_qwen3::backend::BackendError>(())
 /// ```
 pub fn run_on<J: BackendJob>(choice: BackendChoice, job: J) -> Result<J::Output, BackendError> {
-    choice.check_built()?;
     let load = choice.load_options();
     match choice {
         BackendChoice::Flex => Ok(job.run::<Autodiff<Flex>>(Default::default(), load)),
@@ -171,12 +175,9 @@ pub fn run_on<J: BackendJob>(choice: BackendChoice, job: J) -> Result<J::Output,
         BackendChoice::Wgpu => Ok(job.run::<Autodiff<burn::backend::Wgpu>>(Default::default(), load)),
         #[cfg(feature = "cuda")]
         BackendChoice::Cuda => Ok(job.run::<Autodiff<burn::backend::Cuda>>(Default::default(), load)),
+        // The variants whose feature is off.
         #[allow(unreachable_patterns)]
-        other => Err(BackendError::NotBuilt {
-            backend: other.as_str(),
-            feature: other.feature().unwrap_or("none"),
-            built: String::new(),
-        }),
+        other => Err(other.not_built()),
     }
 }
 

@@ -18,5 +18,8 @@ fn tiny_f32_tied_matches_transformers() {
 /// (bf16 rounding of the weights is not a source of error here, it happened before both).
 #[test]
 fn tiny_untied_sharded_bf16_matches_transformers() {
-    assert_all(&run::<Flex>("tiny-untied-sharded-bf16", 1e-4, &Default::default()), 3);
+    assert_all(
+        &run::<Flex>("tiny-untied-sharded-bf16", 1e-4, &Default::default()),
+        3,
+    );
 }

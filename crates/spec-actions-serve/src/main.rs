@@ -18,7 +18,6 @@ use spec_actions_serve::{
 };
 use spec_actions_verify::Policy;
 
-
 #[derive(Parser)]
 #[command(
     name = "spec-actions",
@@ -121,9 +120,7 @@ fn build<B: Backend>(args: &ServeArgs, device: &B::Device) -> Result<(Speculator
             Some(rule) => rule.parse::<OperatingPoint>().map_err(|e| e.to_string())?,
             None => OperatingPoint::default(),
         };
-        let (spec, row) = run
-            .speculator::<B>(&point, device)
-            .map_err(|e| e.to_string())?;
+        let (spec, row) = run.speculator::<B>(&point, device).map_err(|e| e.to_string())?;
         println!(
             "serving {} — {} — chosen by `{point}`: eval accuracy {:.4}, mean cost {:.4} units{}",
             row.name,
@@ -168,8 +165,8 @@ fn build<B: Backend>(args: &ServeArgs, device: &B::Device) -> Result<(Speculator
         classifier: args.classifier.clone(),
     };
     let names = ["cheap", "strong", "verifier", "reward"].map(|r| format!("serve:{r}"));
-    let models = load_models::<B>(&paths, names, DecodeSettings::default(), device)
-        .map_err(|e| e.to_string())?;
+    let models =
+        load_models::<B>(&paths, names, DecodeSettings::default(), device).map_err(|e| e.to_string())?;
     let classifier = match &paths.classifier {
         Some(p) => Some((
             spec_actions_baseline::KindClassifier::load(p).map_err(|e| format!("{}: {e}", p.display()))?,

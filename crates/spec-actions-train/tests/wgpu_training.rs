@@ -40,12 +40,7 @@ fn lora_run<B: AutodiffBackend>(steps: u64) -> (f64, Vec<f64>, f64) {
     let mut model = peft_model::<B>(&device);
     // As in `trainer.rs`'s SFT run: the fixture's embeddings (std 0.02), tied to the head, cap
     // every logit near ±1.3; scaled as a trained model's are, the adapters can learn the task.
-    model.qwen.embed_tokens.weight = model
-        .qwen
-        .embed_tokens
-        .weight
-        .clone()
-        .map(|w| w.mul_scalar(25.0));
+    model.qwen.embed_tokens.weight = model.qwen.embed_tokens.weight.clone().map(|w| w.mul_scalar(25.0));
     let (train, heldout) = (class_task(32, 6), class_task(16, 7));
     let objective = SftObjective { pad_id: 0 };
     let start = evaluate(&model.valid(), &objective, &heldout, 8, &device);
@@ -79,7 +74,10 @@ fn wgpu_lora_steps_follow_flex_and_lower_the_heldout_loss() {
         assert!(w.is_finite(), "step {step}: wgpu loss {w}");
         assert!((f - w).abs() <= 1e-3, "step {step}: flex {f} vs wgpu {w}");
     }
-    assert!((flex_start - start).abs() <= 1e-4, "held-out start {flex_start} vs {start}");
+    assert!(
+        (flex_start - start).abs() <= 1e-4,
+        "held-out start {flex_start} vs {start}"
+    );
     assert!((flex_end - end).abs() <= 1e-3, "held-out end {flex_end} vs {end}");
     assert!(end < 0.8 * start, "wgpu held-out loss {start} → {end}");
 }

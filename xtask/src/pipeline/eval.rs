@@ -20,8 +20,8 @@ use spec_actions_verify::{RecordedExample, RecordedSet, memory_origin, record_cl
 use super::classifier::load_classifier;
 use super::preset::{Finetune, Preset, Role};
 use super::train::{
-    TRAINED_ADAPTER, TRAINED_MODEL, base_model, encoder_for, is_complete_checkpoint, model_dir,
-    read_head, split_examples,
+    TRAINED_ADAPTER, TRAINED_MODEL, base_model, encoder_for, is_complete_checkpoint, model_dir, read_head,
+    split_examples,
 };
 use super::{BoxError, RunDir, bar};
 use crate::config::Prices;

@@ -6,8 +6,8 @@ use std::sync::atomic::AtomicBool;
 
 use burn::module::{AutodiffModule, Param};
 use burn::prelude::*;
-use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::Distribution;
+use burn::tensor::backend::AutodiffBackend;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
