@@ -63,7 +63,7 @@ cat <<PLAN
 gpu_check plan (steps $STEPS, output $OUT):
   build:   ${XTASK:+prebuilt $XTASK}${XTASK:-cargo build -p xtask --features cuda}
   parity:  $([ "$PARITY" = 1 ] && echo "cargo test -p spec-actions-qwen3 --features cuda --test cuda_parity" || echo skipped)
-  burn:    $BIN dry-run --preset qwen3 --role cheap|strong --dtype bf16 --steps $STEPS (nvidia-smi sampled)
+  burn:    $BIN dry-run --backend cuda --preset qwen3 --role cheap|strong --dtype bf16 --steps $STEPS (nvidia-smi sampled)
   pytorch: $([ "$PYTORCH" = 1 ] && echo "$PYTHON scripts/bench_gpu_lora_step.py --model 1.7b|8b --steps $STEPS" || echo skipped)
 PLAN
 if [ "$CHECK" = 1 ]; then
@@ -111,7 +111,7 @@ fi
 declare -A MODEL=([cheap]=1.7b [strong]=8b)
 for role in cheap strong; do
     stamp "burn: $role (Qwen3-${MODEL[$role]} shape), $STEPS LoRA steps in bf16"
-    with_peak "$OUT/burn-$role.peak_mib" timeout 300 "$BIN" dry-run --preset qwen3 --role "$role" --dtype bf16 \
+    with_peak "$OUT/burn-$role.peak_mib" timeout 300 "$BIN" dry-run --backend cuda --preset qwen3 --role "$role" --dtype bf16 \
         --steps "$STEPS" --out "$OUT/dry-run-$role.json" | tee "$OUT/burn-$role.log"
     if [ "$PYTORCH" = 1 ]; then
         read -r batch seq < <("$PYTHON" -c 'import json,sys; m=json.load(open(sys.argv[1]))["roles"][0]["measured"][0]["sizes"]; print(m["batch"], m["seq"])' "$OUT/dry-run-$role.json")

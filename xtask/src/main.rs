@@ -33,10 +33,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
+use burn::tensor::backend::AutodiffBackend;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use spec_actions_data::budget::{ContextBudget, HfTokenCounter};
 use spec_actions_data::pipeline::{DatasetConfig, ExtraSources, Progress, build_datasets_rendered};
+use spec_actions_qwen3::LoadOptions;
+use spec_actions_qwen3::backend::{BackendChoice, BackendJob, run_on};
 
 #[derive(Parser)]
 #[command(
@@ -163,6 +166,11 @@ struct RunArgs {
     /// metrics (`bad_lines_skipped` in the run manifest).
     #[arg(long)]
     skip_bad_lines: bool,
+    /// Backend to train and evaluate on: `flex` (CPU), `wgpu` (Vulkan / Metal / DX12; build
+    /// with `--features wgpu`) or `cuda` (build with `--features cuda`). It sets the compute
+    /// dtype too: bf16 on CUDA, f32 on Flex and wgpu.
+    #[arg(long, value_enum, default_value_t = BackendChoice::Flex)]
+    backend: BackendChoice,
 }
 
 #[derive(clap::Args)]
@@ -435,11 +443,6 @@ enum Step {
     Report,
 }
 
-#[cfg(not(feature = "cuda"))]
-type TrainBackend = burn::backend::Autodiff<burn::backend::Flex>;
-#[cfg(feature = "cuda")]
-type TrainBackend = burn::backend::Autodiff<burn::backend::Cuda>;
-
 const STAGES: [&str; 7] = [
     "datasets",
     "classifier",
@@ -450,11 +453,43 @@ const STAGES: [&str; 7] = [
     "eval",
 ];
 
-fn run_pipeline(args: &RunArgs, steps: &[Step]) -> Result<(), pipeline::BoxError> {
-    use burn::tensor::backend::AutodiffBackend;
+/// Runs `steps` on the backend `--backend` chose: the one place the binary picks a backend
+/// ([`spec_actions_qwen3::backend::run_on`]), which also gives the compute dtype.
+fn run_steps(args: &RunArgs, steps: &[Step]) -> Result<(), pipeline::BoxError> {
+    run_on(args.backend, PipelineJob { args, steps })?
+}
+
+/// `cargo xtask dry-run` on the backend its `--backend` chose.
+struct DryRunJob<'a>(&'a pipeline::dry_run::DryRunArgs);
+
+impl BackendJob for DryRunJob<'_> {
+    type Output = Result<(), pipeline::BoxError>;
+    fn run<B: AutodiffBackend>(self, device: B::Device, _load: LoadOptions) -> Self::Output {
+        pipeline::dry_run::dry_run::<B>(self.0, &device)
+    }
+}
+
+/// The pipeline's steps, generic over the backend [`run_steps`] chooses.
+struct PipelineJob<'a> {
+    args: &'a RunArgs,
+    steps: &'a [Step],
+}
+
+impl BackendJob for PipelineJob<'_> {
+    type Output = Result<(), pipeline::BoxError>;
+    fn run<B: AutodiffBackend>(self, device: B::Device, load: LoadOptions) -> Self::Output {
+        run_pipeline::<B>(self.args, self.steps, &load, &device)
+    }
+}
+
+fn run_pipeline<B: AutodiffBackend>(
+    args: &RunArgs,
+    steps: &[Step],
+    load: &LoadOptions,
+    device: &B::Device,
+) -> Result<(), pipeline::BoxError> {
     use pipeline::preset::Preset;
     use spec_actions_core::ModelRole;
-    type Infer = <TrainBackend as AutodiffBackend>::InnerBackend;
 
     let loaded = match &args.config {
         Some(path) => config::LoadedConfig::from_file(path)?,
@@ -485,7 +520,6 @@ fn run_pipeline(args: &RunArgs, steps: &[Step]) -> Result<(), pipeline::BoxError
         }
         run.reset(stage)?;
     }
-    let device = Default::default();
     // SIGINT / SIGTERM: training stops at the next step boundary with a checkpoint; re-running
     // the same command resumes from it.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -504,12 +538,10 @@ fn run_pipeline(args: &RunArgs, steps: &[Step]) -> Result<(), pipeline::BoxError
                 pipeline::train::datasets_stage(&run, &preset)?;
                 pipeline::classifier::classifier_stage(&run, preset.seed)?;
                 for role in ModelRole::LANGUAGE_MODELS {
-                    pipeline::train::role_stage::<TrainBackend>(
-                        &run, &preset, role, bad_lines, &stop, &device,
-                    )?;
+                    pipeline::train::role_stage::<B>(&run, &preset, role, bad_lines, &stop, load, device)?;
                 }
             }
-            Step::Eval => pipeline::eval::eval_stage::<Infer>(&run, &preset, &device)?,
+            Step::Eval => pipeline::eval::eval_stage::<B::InnerBackend>(&run, &preset, load, device)?,
             Step::Report => pipeline::report::report_stage(&run)?,
         }
         run.write_manifest(&format!("{preset:?}"), &manifest_config, preset.seed, &STAGES)?;
@@ -549,16 +581,17 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::TrainAll(args) => report_outcome(run_pipeline(&args, &[Step::Train])),
-        Command::Eval(args) => report_outcome(run_pipeline(&args, &[Step::Eval])),
-        Command::Report(args) => report_outcome(run_pipeline(&args, &[Step::Report])),
-        Command::All(args) => report_outcome(run_pipeline(&args, &[Step::Train, Step::Eval, Step::Report])),
+        Command::TrainAll(args) => report_outcome(run_steps(&args, &[Step::Train])),
+        Command::Eval(args) => report_outcome(run_steps(&args, &[Step::Eval])),
+        Command::Report(args) => report_outcome(run_steps(&args, &[Step::Report])),
+        Command::All(args) => report_outcome(run_steps(&args, &[Step::Train, Step::Eval, Step::Report])),
         Command::Merge(args) => report_outcome(hf_tools::merge(&args)),
         Command::Logits(args) => report_outcome(hf_tools::logits(&args)),
-        Command::DryRun(args) => report_outcome(pipeline::dry_run::dry_run::<TrainBackend>(
-            &args,
-            &Default::default(),
-        )),
+        Command::DryRun(args) => report_outcome(
+            run_on(args.backend, DryRunJob(&args))
+                .map_err(Into::into)
+                .and_then(|r| r),
+        ),
     }
 }
 

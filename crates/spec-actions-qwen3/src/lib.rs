@@ -21,6 +21,7 @@
 
 pub mod action_prompts;
 pub mod allocator;
+pub mod backend;
 pub mod chat_template;
 pub mod config;
 pub mod error;

@@ -2,55 +2,27 @@
 //! alpha 8, all seven projections) gives `lora_logits` and `merged_logits` within 1e-4, the
 //! training loss within 1e-5 and every `grad.*` tensor within a relative error of 1e-3.
 //! Also: a saved adapter reads back identically, with PEFT's key names and config fields.
+//! The adapter checks live in `suite` (shared with `wgpu_parity.rs`).
+
+mod suite;
 
 use std::path::PathBuf;
 
 use burn::backend::{Autodiff, Flex};
 use spec_actions_qwen3::loader::load_qwen3;
-use spec_actions_qwen3::lora::{
-    ADAPTER_CONFIG, ADAPTER_WEIGHTS, LoraConfig, PeftAdapter, check_lora_reference,
-};
-use spec_actions_qwen3::model::parity::ReferenceFile;
+use spec_actions_qwen3::lora::{ADAPTER_CONFIG, ADAPTER_WEIGHTS, LoraConfig, PeftAdapter};
+use suite::data;
 
 type B = Autodiff<Flex>;
 
-fn data(dir: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data")
-        .join(dir)
-}
-
-fn check(dir: &str) {
-    let base = load_qwen3::<B>(data(dir), &Default::default()).expect("fixture loads");
-    let reference = ReferenceFile::open(data(dir).join("reference.safetensors")).expect("reference reads");
-    let checks = check_lora_reference(base, &data(dir).join("lora"), &reference, 1e-4, 1e-5, 1e-3)
-        .expect("checks run");
-    for c in &checks {
-        println!(
-            "{dir}: {} = {:.3e} (tolerance {:.0e})",
-            c.key, c.max_abs_diff, c.tolerance
-        );
-    }
-    let keys: Vec<&str> = checks.iter().map(|c| c.key.as_str()).collect();
-    for key in ["lora_logits", "train_loss", "merged_logits"] {
-        assert!(keys.contains(&key), "{key} not checked: {keys:?}");
-    }
-    assert!(
-        keys.iter().any(|k| k.starts_with("grad.")),
-        "gradients not checked"
-    );
-    let failed: Vec<_> = checks.iter().filter(|c| !c.passed()).collect();
-    assert!(failed.is_empty(), "above tolerance: {failed:?}");
-}
-
 #[test]
 fn tiny_adapter_matches_peft() {
-    check("tiny");
+    suite::check_lora::<B>("tiny", &Default::default());
 }
 
 #[test]
 fn untied_bf16_adapter_matches_peft() {
-    check("tiny-untied-sharded-bf16");
+    suite::check_lora::<B>("tiny-untied-sharded-bf16", &Default::default());
 }
 
 #[test]

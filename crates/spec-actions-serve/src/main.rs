@@ -6,23 +6,18 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use burn::prelude::Backend;
+use burn::tensor::backend::AutodiffBackend;
 use clap::{Args, Parser, Subcommand};
 use spec_actions_core::LanguageModelMap;
 use spec_actions_live::DecodeSettings;
+use spec_actions_qwen3::LoadOptions;
+use spec_actions_qwen3::backend::{BackendChoice, BackendJob, run_on};
 use spec_actions_serve::{
     ModelPaths, OperatingPoint, RoleSource, RunFolder, ServeOptions, Speculator, bind, load_models,
     priced_costs, serve,
 };
 use spec_actions_verify::Policy;
-
-/// The backend the service runs on: burn's Flex on CPU; CUDA with `--features cuda` (the
-/// speculator and its batching are backend-generic).
-#[cfg(not(feature = "cuda"))]
-type ServeBackend = burn::backend::Flex;
-/// The backend the service runs on: burn's Flex on CPU; CUDA with `--features cuda` (the
-/// speculator and its batching are backend-generic).
-#[cfg(feature = "cuda")]
-type ServeBackend = burn::backend::Cuda;
 
 #[derive(Parser)]
 #[command(
@@ -99,6 +94,11 @@ struct ServeArgs {
     /// (`{"policy":"verified","source":{"mode":"greedy"},"threshold":0.52}`).
     #[arg(long)]
     policy_json: Option<String>,
+    /// Backend to serve on: `flex` (CPU), `wgpu` (Vulkan / Metal / DX12; build with
+    /// `--features wgpu`) or `cuda` (build with `--features cuda`). The speculator and its
+    /// batching are backend-generic.
+    #[arg(long, value_enum, default_value_t = BackendChoice::Flex)]
+    backend: BackendChoice,
 }
 
 fn role(spec: &str) -> RoleSource {
@@ -114,17 +114,14 @@ fn role(spec: &str) -> RoleSource {
     }
 }
 
-fn build(args: &ServeArgs) -> Result<(Speculator<ServeBackend>, PathBuf), String> {
-    let device = Default::default();
+fn build<B: Backend>(args: &ServeArgs, device: &B::Device) -> Result<(Speculator<B>, PathBuf), String> {
     if let Some(dir) = &args.run {
         let run = RunFolder::open(dir).map_err(|e| e.to_string())?;
         let point = match &args.policy {
             Some(rule) => rule.parse::<OperatingPoint>().map_err(|e| e.to_string())?,
             None => OperatingPoint::default(),
         };
-        let (spec, row) = run
-            .speculator::<ServeBackend>(&point, &device)
-            .map_err(|e| e.to_string())?;
+        let (spec, row) = run.speculator::<B>(&point, device).map_err(|e| e.to_string())?;
         println!(
             "serving {} — {} — chosen by `{point}`: eval accuracy {:.4}, mean cost {:.4} units{}",
             row.name,
@@ -169,8 +166,8 @@ fn build(args: &ServeArgs) -> Result<(Speculator<ServeBackend>, PathBuf), String
         classifier: args.classifier.clone(),
     };
     let names = LanguageModelMap::from_fn(|r| format!("serve:{r}"));
-    let models = load_models::<ServeBackend>(&paths, names, DecodeSettings::default(), &device)
-        .map_err(|e| e.to_string())?;
+    let models =
+        load_models::<B>(&paths, names, DecodeSettings::default(), device).map_err(|e| e.to_string())?;
     let classifier = match &paths.classifier {
         Some(p) => Some((
             spec_actions_baseline::KindClassifier::load(p).map_err(|e| format!("{}: {e}", p.display()))?,
@@ -220,7 +217,29 @@ async fn shutdown_signal() {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let Command::Serve(args) = cli.command;
-    let (spec, log) = match build(&args) {
+    // The one place the backend is chosen (`spec_actions_qwen3::backend`).
+    match run_on(args.backend, ServeJob(args)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Serving, generic over the backend `--backend` chose (inference: the autodiff backend's
+/// inner one).
+struct ServeJob(ServeArgs);
+
+impl BackendJob for ServeJob {
+    type Output = ExitCode;
+    fn run<B: AutodiffBackend>(self, device: B::Device, _load: LoadOptions) -> ExitCode {
+        serve_on::<B::InnerBackend>(self.0, &device)
+    }
+}
+
+fn serve_on<B: Backend>(args: ServeArgs, device: &B::Device) -> ExitCode {
+    let (spec, log) = match build::<B>(&args, device) {
         Ok(x) => x,
         Err(e) => {
             eprintln!("error: {e}");

@@ -5,19 +5,22 @@
 //! - a non-finite loss stops the run and leaves the last checkpoint intact;
 //! - frozen base weights are bit-identical after training;
 //! - a small SFT run's held-out loss falls well below its start.
+//!
+//! The PEFT check, the token task and the trainer settings live in `suite` (shared with
+//! `wgpu_training.rs`).
 
-use std::path::PathBuf;
+mod suite;
 
 use burn::backend::{Autodiff, Flex};
 use burn::prelude::*;
 use spec_actions_qwen3::action_prompts::{IGNORE, LabeledTokens};
 use spec_actions_qwen3::loader::load_qwen3;
-use spec_actions_qwen3::lora::{AdapterSite, LoraConfig};
-use spec_actions_qwen3::model::parity::ReferenceFile;
+use spec_actions_qwen3::lora::LoraConfig;
 use spec_actions_train::tasks::SftObjective;
 use spec_actions_train::trainer::{
     BatchLoss, Objective, TrainError, TrainModel, Trainer, TrainerConfig, evaluate,
 };
+use suite::{class_task, config, fixture};
 
 type B = Autodiff<Flex>;
 
@@ -27,12 +30,6 @@ static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn rng_lock() -> std::sync::MutexGuard<'static, ()> {
     RNG.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-fn fixture(dir: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../spec-actions-qwen3/tests/data")
-        .join(dir)
 }
 
 fn tiny_model(lora: Option<&LoraConfig>) -> TrainModel<B> {
@@ -50,97 +47,9 @@ fn tiny_model(lora: Option<&LoraConfig>) -> TrainModel<B> {
     }
 }
 
-fn to_vec<const D: usize>(t: Tensor<Flex, D>) -> Vec<f32> {
-    t.into_data().convert::<f32>().into_vec::<f32>().expect("f32")
-}
-
 #[test]
 fn label_position_loss_and_gradients_match_peft() {
-    let reference = ReferenceFile::open(fixture("tiny/reference.safetensors")).expect("reference");
-    let ids = reference.get("input_ids").expect("ids");
-    let labels = reference.get("train_labels").expect("labels");
-    let seq = ids.shape[1];
-    let rows: Vec<LabeledTokens> = ids
-        .values
-        .chunks(seq)
-        .zip(labels.values.chunks(seq))
-        .map(|(i, l)| LabeledTokens {
-            ids: i.iter().map(|&v| v as u32).collect(),
-            labels: l.iter().map(|&v| v as i64).collect(),
-        })
-        .collect();
-    let batch: Vec<&LabeledTokens> = rows.iter().collect();
-    let model = tiny_model(None);
-    let objective = SftObjective { pad_id: 0 };
-    let count = objective.count(&batch);
-    let loss = objective
-        .loss(&model, &batch, &Default::default())
-        .sum
-        .div_scalar(count as f64);
-    let value = f64::from(loss.clone().into_scalar());
-    let expected = reference.get("train_loss").expect("loss").values[0];
-    assert!(
-        (value - expected).abs() <= 1e-5,
-        "loss {value} vs PEFT {expected}"
-    );
-
-    let grads = loss.backward();
-    let mut checked = 0;
-    for (site, proj) in model.qwen.projections() {
-        let lora = proj.lora.as_ref().expect("adapter");
-        for (which, param) in [('A', &lora.lora_a), ('B', &lora.lora_b)] {
-            let key = format!(
-                "grad.{}",
-                site.peft_key(which)
-                    .replace(&format!("lora_{which}."), &format!("lora_{which}.default."))
-            );
-            let r = reference.get(&key).expect("gradient in reference");
-            let ours = to_vec(param.val().grad(&grads).expect("gradient"));
-            let scale = r.values.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-            for (a, b) in ours.iter().zip(&r.values) {
-                let rel = (f64::from(*a) - b).abs() / b.abs().max(1e-3 * scale);
-                assert!(rel <= 1e-3, "{key}: {a} vs {b}");
-            }
-            checked += 1;
-        }
-    }
-    assert_eq!(checked, 28);
-    let _ = AdapterSite {
-        layer: 0,
-        module: "q_proj",
-    };
-}
-
-/// Token rows of a learnable task over the fixture's 1024-token vocabulary: a class token
-/// (one of four) opens the prompt, noise follows, and the answer names the class.
-fn class_task(n: usize, seed: u64) -> Vec<LabeledTokens> {
-    (0..n as u64)
-        .map(|i| {
-            let class = 10 + (i % 4) as u32;
-            let noise = |k: u64| ((seed * 7919 + i * 104_729 + k * 15_485_863) % 900 + 20) as u32;
-            let ids: Vec<u32> = vec![class, noise(1), noise(2), noise(3), 5, 200 + class, 300 + class];
-            let labels = ids
-                .iter()
-                .enumerate()
-                .map(|(j, &t)| if j >= 5 { i64::from(t) } else { IGNORE })
-                .collect();
-            LabeledTokens { ids, labels }
-        })
-        .collect()
-}
-
-fn config(steps: u64) -> TrainerConfig {
-    TrainerConfig {
-        total_steps: steps,
-        batch_size: 4,
-        grad_accum: 2,
-        lr: 1e-2,
-        warmup_steps: 2,
-        checkpoint_every: 2,
-        eval_every: 100,
-        progress: false,
-        ..TrainerConfig::default()
-    }
+    suite::label_position_loss_and_gradients_match_peft::<B>(&Default::default());
 }
 
 #[test]

@@ -41,6 +41,7 @@ use spec_actions_train::trainer::{TrainModel, Trainer, TrainerConfig};
 use super::eval::RECORD_CHUNK;
 use super::preset::{Finetune, ModelSource, Preset};
 use spec_actions_core::ModelRole as Role;
+use spec_actions_qwen3::backend::BackendChoice;
 
 /// Errors of a dry run, each naming what it could not do.
 #[derive(Debug, thiserror::Error)]
@@ -846,6 +847,10 @@ impl DtypeChoice {
 /// `cargo xtask dry-run`: the arguments.
 #[derive(Debug, Clone, clap::Args)]
 pub struct DryRunArgs {
+    /// Backend to measure on: `flex` (CPU), `wgpu` or `cuda` when built in
+    /// (`spec_actions_qwen3::backend`); the memory figures are the host process's either way.
+    #[arg(long, value_enum, default_value_t = BackendChoice::Flex)]
+    pub backend: BackendChoice,
     /// A shipped config whose roles to build (`configs/<name>.toml`).
     #[arg(long, default_value = "qwen3", value_parser = ["tiny", "smoke", "qwen3"], conflicts_with = "config")]
     pub preset: String,
@@ -958,6 +963,7 @@ impl DryRunArgs {
         if let Some(m) = &self.models {
             push("--models", m.clone().into());
         }
+        push("--backend", self.backend.as_str().into());
         push("--role", job.role.as_str().into());
         push("--dtype", self.dtype.as_str().into());
         push("--steps", self.steps.to_string().into());

@@ -12,7 +12,7 @@ use spec_actions_baseline::KindClassifier;
 use spec_actions_core::{ActionKind, CostModel, Example, LanguageModelMap, ModelRole, Split};
 use spec_actions_live::{LiveModels, Recorder};
 use spec_actions_qwen3::model::Qwen3;
-use spec_actions_qwen3::{Qwen3Config, load_qwen3_with};
+use spec_actions_qwen3::{LoadOptions, Qwen3Config, load_qwen3_with};
 use spec_actions_train::tasks::JudgeFormat;
 use spec_actions_verify::study::{StudyOptions, run_study};
 use spec_actions_verify::{RecordedExample, RecordedSet, memory_origin, record_classifier};
@@ -20,8 +20,8 @@ use spec_actions_verify::{RecordedExample, RecordedSet, memory_origin, record_cl
 use super::classifier::load_classifier;
 use super::preset::{Finetune, Preset};
 use super::train::{
-    COMPUTE, TRAINED_ADAPTER, TRAINED_MODEL, base_model, encoder_for, is_complete_checkpoint, model_dir,
-    read_head, split_examples,
+    TRAINED_ADAPTER, TRAINED_MODEL, base_model, encoder_for, is_complete_checkpoint, model_dir, read_head,
+    split_examples,
 };
 use super::{BoxError, RunDir, bar};
 use crate::config::Prices;
@@ -31,6 +31,7 @@ fn trained<B: Backend>(
     run: &RunDir,
     preset: &Preset,
     role: ModelRole,
+    load: &LoadOptions,
     device: &B::Device,
 ) -> Result<Qwen3<B>, BoxError> {
     let spec = preset.role(role);
@@ -43,9 +44,9 @@ fn trained<B: Backend>(
             )
             .into());
         }
-        return Ok(load_qwen3_with(&dir, &COMPUTE, device)?);
+        return Ok(load_qwen3_with(&dir, load, device)?);
     }
-    let base = base_model::<B>(run, role, spec, device)?;
+    let base = base_model::<B>(run, role, spec, load, device)?;
     let adapter = model_dir(run, role).join(TRAINED_ADAPTER);
     if !adapter.join("adapter_model.safetensors").exists() {
         return Err(format!(
@@ -87,13 +88,18 @@ pub const RECORD_CHUNK: usize = 24;
 
 /// The eval stage: recordings in `<run>/eval/recorded-<split>.jsonl`, the study in
 /// `<run>/eval/` (results.json, decisions.jsonl, sweeps.json, analysis.json) and the held-out
-/// study in `<run>/eval/heldout/`.
-pub fn eval_stage<B: Backend>(run: &RunDir, preset: &Preset, device: &B::Device) -> Result<(), BoxError> {
+/// study in `<run>/eval/heldout/`. Models are loaded in the backend's compute dtype, `load`.
+pub fn eval_stage<B: Backend>(
+    run: &RunDir,
+    preset: &Preset,
+    load: &LoadOptions,
+    device: &B::Device,
+) -> Result<(), BoxError> {
     run.stage("eval", |dir| {
-        let cheap = trained::<B>(run, preset, ModelRole::Cheap, device)?;
-        let strong = trained::<B>(run, preset, ModelRole::Strong, device)?;
-        let verifier = trained::<B>(run, preset, ModelRole::Verifier, device)?;
-        let reward = trained::<B>(run, preset, ModelRole::Reward, device)?;
+        let cheap = trained::<B>(run, preset, ModelRole::Cheap, load, device)?;
+        let strong = trained::<B>(run, preset, ModelRole::Strong, load, device)?;
+        let verifier = trained::<B>(run, preset, ModelRole::Verifier, load, device)?;
+        let reward = trained::<B>(run, preset, ModelRole::Reward, load, device)?;
         // Every prompt recorded, with the tokens decoded after it, fits every model's context,
         // whatever the data (as in training).
         let context = [&cheap, &strong, &verifier, &reward]

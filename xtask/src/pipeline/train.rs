@@ -6,8 +6,8 @@ use std::sync::atomic::AtomicBool;
 
 use burn::module::{AutodiffModule, Param};
 use burn::prelude::*;
+use burn::tensor::Distribution;
 use burn::tensor::backend::AutodiffBackend;
-use burn::tensor::{Distribution, FloatDType};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -176,16 +176,20 @@ pub fn encoder_for(source: &ModelSource) -> Result<ActionPromptEncoder, BoxError
 }
 
 /// The base model of a role: loaded from the user's folder, or random-initialised and saved in
-/// `<run>/models/<role>/base` (so evaluation loads exactly the trained base).
+/// `<run>/models/<role>/base` (so evaluation loads exactly the trained base); either way in the
+/// backend's compute dtype, `load` (`spec_actions_qwen3::backend::BackendChoice::load_options`:
+/// bf16 on CUDA, f32 on Flex and wgpu; LoRA adapters, their gradients and AdamW state, the
+/// losses and the reward head are f32 whatever it is).
 pub fn base_model<B: Backend>(
     run: &RunDir,
     role: ModelRole,
     spec: &RoleSpec,
+    load: &LoadOptions,
     device: &B::Device,
 ) -> Result<Qwen3<B>, BoxError> {
     match &spec.source {
         // A user's checkpoint is read straight into the compute dtype.
-        ModelSource::Folder(dir) => Ok(load_qwen3_with(dir, &COMPUTE, device)?),
+        ModelSource::Folder(dir) => Ok(load_qwen3_with(dir, load, device)?),
         ModelSource::Trained(from) => {
             let dir = model_dir(run, *from).join(TRAINED_MODEL);
             if !is_complete_checkpoint(&dir) {
@@ -197,7 +201,7 @@ pub fn base_model<B: Backend>(
                 )
                 .into());
             }
-            Ok(load_qwen3_with(&dir, &COMPUTE, device)?)
+            Ok(load_qwen3_with(&dir, load, device)?)
         }
         ModelSource::Random {
             config,
@@ -208,7 +212,7 @@ pub fn base_model<B: Backend>(
             // `save_hf` writes the folder as a whole; a folder with one file only (left by an
             // older build killed between its two writes) is made again.
             if is_complete_checkpoint(&dir) {
-                return Ok(load_qwen3_with(&dir, &COMPUTE, device)?);
+                return Ok(load_qwen3_with(&dir, load, device)?);
             }
             B::seed(device, *seed);
             let mut model = config.init::<B>(device);
@@ -218,7 +222,7 @@ pub fn base_model<B: Backend>(
                 .clone()
                 .map(|w| w.mul_scalar(*embedding_scale));
             model.save_hf(&dir)?;
-            Ok(model.cast_base(COMPUTE_DTYPE))
+            Ok(model.cast_base(load.compute_dtype))
         }
     }
 }
@@ -242,22 +246,6 @@ pub fn model_dir(run: &RunDir, role: ModelRole) -> PathBuf {
     run.root.join("models").join(role.as_str())
 }
 
-/// Compute dtype of the base models (training and evaluation): bf16 on CUDA, f32 on CPU. The
-/// LoRA adapters, their gradients and AdamW state, the losses and the reward head are f32
-/// either way.
-#[cfg(feature = "cuda")]
-pub const COMPUTE_DTYPE: FloatDType = FloatDType::BF16;
-/// Compute dtype of the base models (training and evaluation): bf16 on CUDA, f32 on CPU. The
-/// LoRA adapters, their gradients and AdamW state, the losses and the reward head are f32
-/// either way.
-#[cfg(not(feature = "cuda"))]
-pub const COMPUTE_DTYPE: FloatDType = FloatDType::F32;
-
-/// How user and tiny checkpoints are loaded: straight into [`COMPUTE_DTYPE`].
-pub const COMPUTE: LoadOptions = LoadOptions {
-    compute_dtype: COMPUTE_DTYPE,
-};
-
 /// The classifier has its own stage ([`crate::pipeline::classifier`]), not a language model's.
 fn classifier_is_not_a_role_stage() -> BoxError {
     "the classifier is trained by the `classifier` stage, not as a language-model role".into()
@@ -268,13 +256,15 @@ fn classifier_is_not_a_role_stage() -> BoxError {
 /// `stop` is the interruption flag (SIGINT / SIGTERM): training then stops at the next step
 /// boundary, checkpoints, and the error says how to resume. `bad_lines` says what a dataset
 /// line that does not parse does: stop the stage before training (naming file and line), or
-/// be skipped and counted in the stage's metrics (`bad_lines_skipped`).
+/// be skipped and counted in the stage's metrics (`bad_lines_skipped`). `load` is the backend's
+/// compute dtype (see [`base_model`]).
 pub fn role_stage<B: AutodiffBackend>(
     run: &RunDir,
     preset: &Preset,
     role: ModelRole,
     bad_lines: BadLines,
     stop: &Arc<AtomicBool>,
+    load: &LoadOptions,
     device: &B::Device,
 ) -> Result<(), BoxError> {
     if !role.is_language_model() {
@@ -304,7 +294,7 @@ pub fn role_stage<B: AutodiffBackend>(
             skipped_lines_metrics(role, &[("train", &train_skipped), ("dev", &dev_skipped)]);
         // The eval split is balanced by kind; the train split is not (a quarter is final_answer).
         let train = balance_kinds(&train);
-        let base = base_model::<B>(run, role, &spec, device)?;
+        let base = base_model::<B>(run, role, &spec, load, device)?;
         // Every tokenizer id must have an embedding row (else training indexes out of bounds).
         encoder
             .tokenizer
@@ -592,6 +582,7 @@ mod tests {
             ModelRole::Cheap,
             BadLines::Refuse,
             &Arc::new(AtomicBool::new(false)),
+            &LoadOptions::default(),
             &Default::default(),
         )
         .expect_err("a 1,024-token model cannot take Qwen3 token ids");
@@ -630,6 +621,7 @@ mod tests {
             ModelRole::Cheap,
             BadLines::Refuse,
             &Arc::new(AtomicBool::new(false)),
+            &LoadOptions::default(),
             &Default::default(),
         );
         let writes = spec_actions_core::io::fault::writes_passed();
@@ -756,6 +748,7 @@ mod tests {
             ModelRole::Cheap,
             BadLines::Refuse,
             &Arc::new(AtomicBool::new(false)),
+            &LoadOptions::default(),
             &Default::default(),
         )
         .expect("the stage trains within the context");
@@ -784,6 +777,7 @@ mod tests {
                 ModelRole::Cheap,
                 BadLines::Refuse,
                 &Arc::new(AtomicBool::new(false)),
+                &LoadOptions::default(),
                 &Default::default(),
             )
             .expect_err("nothing to train on")
@@ -831,6 +825,7 @@ mod tests {
             ModelRole::Cheap,
             BadLines::Refuse,
             &Arc::new(AtomicBool::new(false)),
+            &LoadOptions::default(),
             &device,
         )
         .expect("cheap stage");

@@ -52,7 +52,17 @@ pub fn log_sum_exp<B: Backend>(x: Tensor<B, 2>) -> Tensor<B, 2> {
         .reshape([rows, vocab / block, block])
         .sum_dim(2)
         .reshape([rows, vocab / block]);
-    partial.cast(FloatDType::F64).sum_dim(1).log().cast(dtype) + max
+    // The log is taken in f32, after the f64 sum: burn 0.21's wgpu backend (on Mesa's lavapipe)
+    // computes `log` and `exp` of f64 tensors wrong (`[3.0].log()` gives −88.03; reproduced by
+    // `wgpu_parity::f64_log_and_exp_on_wgpu`), while f64 casts and sums are right. Rounding the
+    // sum to f32 first moves the log by at most 6e-8, below the f32 result's own rounding.
+    partial
+        .cast(FloatDType::F64)
+        .sum_dim(1)
+        .cast(FloatDType::F32)
+        .log()
+        .cast(dtype)
+        + max
 }
 
 /// `log_softmax(x)` along the last dimension with the precise [`log_sum_exp`]: `x − lse(x)`.
