@@ -596,8 +596,8 @@ mod tests {
             "{err}"
         );
         let text = crate::config::SHIPPED[0].1.replace(
-            "kind_weight = 16\nsteps = 60",
-            "kind_weight = 16\nsteps = 60\nsped = 2",
+            "steps = 60\nbatch = 16\nlr = 4e-3",
+            "steps = 60\nsped = 2\nbatch = 16\nlr = 4e-3",
         );
         let err = LoadedConfig::parse(&text, Path::new("my.toml"))
             .expect_err("unknown")
