@@ -241,8 +241,8 @@ impl<B: Backend> Qwen3<B> {
                 let [b, s, h] = hidden.dims();
                 let embedding = self.embed_tokens.weight.val();
                 let vocab = embedding.dims()[0];
-                let rows = hidden.reshape([b * s, h]).transpose();
-                embedding.matmul(rows).transpose().reshape([b, s, vocab])
+                let rows = hidden.reshape([b * s, h]);
+                rows.matmul(embedding.transpose()).reshape([b, s, vocab])
             }
         }
     }

@@ -370,10 +370,13 @@ fn softmax_row_f32_simd<S: macerator::Simd>(input: &[f32], output: &mut [f32]) {
     // Scalar exp (no SIMD exp in macerator). This pass is the one that
     // actually does memory reads + writes on the whole row, so scalar
     // here still lands us at memory bandwidth.
-    let mut sum = 0.0f32;
+    // spec-actions patch (vendor/README.md, change 3): the exponentials in a loop of their
+    // own, which vectorises with the libm-free `e^x`; the sum in the same order as before.
     for idx in 0..len {
-        let e = (input[idx] - max_val).exp();
-        output[idx] = e;
+        output[idx] = crate::ops::fast_exp::exp_f32(input[idx] - max_val);
+    }
+    let mut sum = 0.0f32;
+    for &e in &output[..len] {
         sum += e;
     }
 

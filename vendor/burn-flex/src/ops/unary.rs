@@ -170,6 +170,18 @@ where
 
 /// Exponential: e^x
 pub fn exp(tensor: FlexTensor) -> FlexTensor {
+    // spec-actions patch (vendor/README.md, change 3): f32 through a libm-free `e^x` that
+    // vectorises, in the widest SIMD registers of the CPU, on every core for large tensors
+    if tensor.dtype() == DType::F32 {
+        let mut out = tensor.to_contiguous();
+        drop(tensor); // a unique buffer is then written in place
+        let n = out.layout().num_elements();
+        let data: &mut [f32] = out.storage_mut();
+        crate::ops::for_each_chunk_mut(&mut data[..n], |chunk| {
+            crate::ops::fast_exp::exp_f32_in_place(chunk)
+        });
+        return out;
+    }
     unary_op(tensor, |x| x.exp(), |x| x.exp())
 }
 
