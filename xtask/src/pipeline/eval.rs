@@ -84,7 +84,7 @@ fn apply_prices(prices: &Prices, costs: &mut CostModel) {
 
 /// Examples recorded together by [`Recorder::record_batch`]: large enough to batch the
 /// decode steps of every role, small enough to keep the progress bar moving.
-pub const RECORD_CHUNK: usize = 64;
+pub const RECORD_CHUNK: usize = 128;
 
 /// The eval stage: recordings in `<run>/eval/recorded-<split>.jsonl`, the study in
 /// `<run>/eval/` (results.json, decisions.jsonl, sweeps.json, analysis.json) and the held-out

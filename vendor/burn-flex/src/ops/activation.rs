@@ -161,12 +161,11 @@ impl ActivationOps<Flex> for Flex {
 
 #[inline]
 fn sigmoid_f32(x: f32) -> f32 {
-    if x >= 0.0 {
-        1.0 / (1.0 + (-x).exp())
-    } else {
-        let e = x.exp();
-        e / (1.0 + e)
-    }
+    // spec-actions patch (vendor/README.md, change 3): upstream's two branches as one
+    // expression with the libm-free `e^x`, which vectorises
+    let e = crate::ops::fast_exp::exp_f32(-x.abs()); // e^x for x < 0, e^−x otherwise
+    let numerator = if x >= 0.0 { 1.0 } else { e };
+    numerator / (1.0 + e)
 }
 
 #[inline]
