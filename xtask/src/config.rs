@@ -423,6 +423,11 @@ pub struct EvalConfig {
     pub samples: usize,
     /// One-pass kinds judged per example.
     pub one_pass_k: usize,
+    /// Examples recorded together (one batch of every role; the cheap model decodes
+    /// `record_chunk × (1 + samples)` rows at once): larger chunks take fewer decode steps of
+    /// the LM head, and hold more KV cache (see the memory plan in `pipeline/preset.rs`).
+    #[serde(default = "default_record_chunk")]
+    pub record_chunk: NonZeroUsize,
     pub max_new_tokens: usize,
     #[serde(default = "default_temperature")]
     pub temperature: f32,
@@ -430,6 +435,14 @@ pub struct EvalConfig {
     pub top_p: f32,
     #[serde(default = "default_decode_seed")]
     pub decode_seed: u64,
+}
+
+/// The recorder's chunk when a config names none: what the `qwen3` preset's memory plan
+/// assumes for real checkpoints on one GPU.
+pub const DEFAULT_RECORD_CHUNK: NonZeroUsize = NonZeroUsize::new(24).unwrap();
+
+fn default_record_chunk() -> NonZeroUsize {
+    DEFAULT_RECORD_CHUNK
 }
 
 fn default_temperature() -> f32 {

@@ -391,7 +391,10 @@ pub fn generate_timed<B: Backend>(
 
 /// `log softmax(logits)[token]`, with the maximum subtracted before exponentiating.
 pub fn log_softmax_at(logits: &[f32], token: u32) -> f32 {
-    simd::dispatch(#[inline(always)] || log_softmax_at_lanes(logits, token))
+    simd::dispatch(
+        #[inline(always)]
+        || log_softmax_at_lanes(logits, token),
+    )
 }
 
 #[inline(always)]
@@ -428,21 +431,27 @@ fn max_lanes(values: &[f32]) -> f32 {
 
 /// A greedy row's token and its log-probability (the maximum found once for both).
 fn greedy_pick(logits: &[f32]) -> (u32, f32) {
-    simd::dispatch(#[inline(always)] || {
-        let max = max_lanes(logits);
-        let token = argmax_of(logits, max);
-        (token, log_softmax_at_max(logits, token, max))
-    })
+    simd::dispatch(
+        #[inline(always)]
+        || {
+            let max = max_lanes(logits);
+            let token = argmax_of(logits, max);
+            (token, log_softmax_at_max(logits, token, max))
+        },
+    )
 }
 
 /// A sampled row's token ([`sample_top_p`]) and its log-probability under the untempered
 /// softmax (the maximum found once for both).
 fn sampled_pick(logits: &[f32], temperature: f32, top_p: f32, rng: &mut impl Rng) -> (u32, f32) {
-    simd::dispatch(#[inline(always)] || {
-        let max = max_lanes(logits);
-        let token = sample_top_p_max(logits, max, temperature, top_p, rng);
-        (token, log_softmax_at_max(logits, token, max))
-    })
+    simd::dispatch(
+        #[inline(always)]
+        || {
+            let max = max_lanes(logits);
+            let token = sample_top_p_max(logits, max, temperature, top_p, rng);
+            (token, log_softmax_at_max(logits, token, max))
+        },
+    )
 }
 
 /// `Σ e^((l − max) / temperature)` over `logits` (`max` their maximum), in f64: eight lanes of
@@ -453,7 +462,10 @@ fn sampled_pick(logits: &[f32], temperature: f32, top_p: f32, rng: &mut impl Rng
 /// Compiled for the CPU's widest SIMD registers at run time ([`simd::dispatch`]), with the
 /// same result at every level.
 pub fn sum_exp(logits: &[f32], max: f32, temperature: f32) -> f64 {
-    simd::dispatch(#[inline(always)] || sum_exp_lanes(logits, max, temperature))
+    simd::dispatch(
+        #[inline(always)]
+        || sum_exp_lanes(logits, max, temperature),
+    )
 }
 
 #[inline(always)]
@@ -539,7 +551,10 @@ fn last_position_logits<B: Backend>(model: &Qwen3<B>, hidden: Tensor<B, 3>) -> V
 
 /// Index of the largest value; the first one on ties.
 pub fn argmax(values: &[f32]) -> u32 {
-    simd::dispatch(#[inline(always)] || argmax_scan(values))
+    simd::dispatch(
+        #[inline(always)]
+        || argmax_scan(values),
+    )
 }
 
 #[inline(always)]
@@ -566,7 +581,10 @@ fn argmax_of(values: &[f32], max: f32) -> u32 {
 /// Nucleus sampling: temperature, then the smallest top set whose probability reaches
 /// `top_p` (at least one token), renormalised, then one draw.
 pub fn sample_top_p(logits: &[f32], temperature: f32, top_p: f32, rng: &mut impl Rng) -> u32 {
-    simd::dispatch(#[inline(always)] || sample_top_p_lanes(logits, temperature, top_p, rng))
+    simd::dispatch(
+        #[inline(always)]
+        || sample_top_p_lanes(logits, temperature, top_p, rng),
+    )
 }
 
 #[inline(always)]
@@ -701,14 +719,18 @@ mod tests {
         assert_eq!(reference.1, best as u32);
         assert_eq!(reference.1, 100, "the first of the tied maxima");
         for level in [SimdLevel::Avx512, SimdLevel::Avx2, SimdLevel::Portable] {
-            let got = dispatch_at(level, #[inline(always)] || {
-                (
-                    sum_exp_lanes(&logits, max, 0.8),
-                    argmax_scan(&logits),
-                    log_softmax_at_lanes(&logits, 4242),
-                    sample_top_p_lanes(&logits, 0.8, 0.95, &mut ChaCha8Rng::seed_from_u64(3)),
-                )
-            });
+            let got = dispatch_at(
+                level,
+                #[inline(always)]
+                || {
+                    (
+                        sum_exp_lanes(&logits, max, 0.8),
+                        argmax_scan(&logits),
+                        log_softmax_at_lanes(&logits, 4242),
+                        sample_top_p_lanes(&logits, 0.8, 0.95, &mut ChaCha8Rng::seed_from_u64(3)),
+                    )
+                },
+            );
             assert_eq!(got.0.to_bits(), reference.0.to_bits(), "{level:?}");
             assert_eq!((got.1, got.3), (reference.1, reference.3), "{level:?}");
             assert_eq!(got.2.to_bits(), reference.2.to_bits(), "{level:?}");

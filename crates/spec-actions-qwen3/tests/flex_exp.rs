@@ -108,7 +108,10 @@ fn softmax_rows_sum_to_one_and_match_f64() {
         let z: f64 = row.iter().map(|&x| (f64::from(x) - f64::from(max)).exp()).sum();
         for (&x, &p) in row.iter().zip(got) {
             let want = (f64::from(x) - f64::from(max)).exp() / z;
-            assert!((f64::from(p) - want).abs() <= 1e-4 * want + 1e-12, "{p} vs {want}");
+            assert!(
+                (f64::from(p) - want).abs() <= 1e-4 * want + 1e-12,
+                "{p} vs {want}"
+            );
         }
         let sum: f64 = got.iter().map(|&p| f64::from(p)).sum();
         assert!((sum - 1.0).abs() < 1e-5, "row sums to {sum}");

@@ -38,7 +38,6 @@ use spec_actions_train::tasks::{
 };
 use spec_actions_train::trainer::{TrainModel, Trainer, TrainerConfig};
 
-use super::eval::RECORD_CHUNK;
 use super::preset::{Finetune, ModelSource, Preset};
 use spec_actions_core::ModelRole as Role;
 use spec_actions_qwen3::backend::BackendChoice;
@@ -170,7 +169,8 @@ pub struct DryRunSizes {
 
 impl DryRunSizes {
     /// The preset's sizes for `shape`: its batch, [`PLAN_SEQUENCE`] tokens (or the preset's
-    /// prompt limit plus its answer tokens), the recorder's batch — [`RECORD_CHUNK`] examples,
+    /// prompt limit plus its answer tokens), the recorder's batch — the preset's `record_chunk`
+    /// examples,
     /// each with `1 + samples` rows for the cheap model, one pass of
     /// `spec_actions_live::PASS_TOKENS` tokens for the judges.
     pub fn of_preset(preset: &Preset, shape: &RoleShape) -> Self {
@@ -180,9 +180,9 @@ impl DryRunSizes {
             .max_prompt_tokens
             .map_or(PLAN_SEQUENCE, |p| p + preset.decode.max_new_tokens);
         let record_rows = match shape.role {
-            Role::Cheap => RECORD_CHUNK * (1 + preset.samples),
+            Role::Cheap => preset.record_chunk * (1 + preset.samples),
             // (no classifier shape: `role_shape` refuses it)
-            Role::Strong | Role::Classifier => RECORD_CHUNK,
+            Role::Strong | Role::Classifier => preset.record_chunk,
             Role::Verifier | Role::Reward => (spec_actions_live::PASS_TOKENS / seq).max(1),
         };
         DryRunSizes {
@@ -880,8 +880,9 @@ pub struct DryRunArgs {
     /// Tokens per training row (default: the preset's prompt limit + answer tokens, or 1024).
     #[arg(long)]
     pub seq: Option<usize>,
-    /// Rows of the recording step (default: the recorder's: 24 examples × (1 + samples) for
-    /// the cheap model, 24 for the strong model, 4096 tokens' worth for a judge).
+    /// Rows of the recording step (default: the recorder's: the preset's `record_chunk`
+    /// examples × (1 + samples) for the cheap model, `record_chunk` for the strong model, 4096
+    /// tokens' worth for a judge).
     #[arg(long)]
     pub record_rows: Option<usize>,
     /// Prompt tokens per recording row (default: the training sequence).

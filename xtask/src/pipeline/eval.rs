@@ -82,10 +82,6 @@ fn apply_prices(prices: &Prices, costs: &mut CostModel) {
     }
 }
 
-/// Examples recorded together by [`Recorder::record_batch`]: large enough to batch the
-/// decode steps of every role, small enough to keep the progress bar moving.
-pub const RECORD_CHUNK: usize = 128;
-
 /// The eval stage: recordings in `<run>/eval/recorded-<split>.jsonl`, the study in
 /// `<run>/eval/` (results.json, decisions.jsonl, sweeps.json, analysis.json) and the held-out
 /// study in `<run>/eval/heldout/`. Models are loaded in the backend's compute dtype, `load`.
@@ -154,6 +150,7 @@ pub fn eval_stage<B: Backend>(
                     &examples,
                     &dir.join(format!("recorded-{split}.jsonl")),
                     split,
+                    preset.record_chunk,
                 )?,
             ));
         }
@@ -247,8 +244,9 @@ fn record_split<B: Backend>(
     examples: &[Example],
     path: &Path,
     split: &str,
+    chunk: usize,
 ) -> Result<Vec<RecordedExample>, BoxError> {
-    let mut rows = record_models(recorder, examples, path, split)?;
+    let mut rows = record_models(recorder, examples, path, split, chunk)?;
     let mut changed = false;
     for (row, example) in rows.iter_mut().zip(examples) {
         let answer = Some(record_classifier(classifier.0, example, Some(classifier.1)));
@@ -270,12 +268,13 @@ fn record_split<B: Backend>(
     Ok(rows)
 }
 
-/// The language models' part of [`record_split`].
+/// The language models' part of [`record_split`], `chunk` examples per batch.
 fn record_models<B: Backend>(
     recorder: &Recorder<'_, B>,
     examples: &[Example],
     path: &Path,
     split: &str,
+    chunk: usize,
 ) -> Result<Vec<RecordedExample>, BoxError> {
     let complete = |rows: &[RecordedExample]| {
         rows.len() == examples.len()
@@ -296,9 +295,9 @@ fn record_models<B: Backend>(
     }
     let progress = bar(examples.len() as u64, &format!("recording {split}"));
     let mut rows = Vec::with_capacity(examples.len());
-    for chunk in examples.chunks(RECORD_CHUNK) {
-        rows.extend(recorder.record_batch(chunk)?);
-        progress.inc(chunk.len() as u64);
+    for part in examples.chunks(chunk) {
+        rows.extend(recorder.record_batch(part)?);
+        progress.inc(part.len() as u64);
     }
     progress.finish();
     let set = RecordedSet::from_rows(rows.clone(), &memory_origin())?;

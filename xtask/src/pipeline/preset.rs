@@ -191,6 +191,8 @@ pub struct Preset {
     pub samples: usize,
     /// One-pass kinds judged per example.
     pub one_pass_k: usize,
+    /// Examples recorded together by [`spec_actions_live::Recorder::record_batch`].
+    pub record_chunk: usize,
     pub decode: DecodeSettings,
     /// Nominal prices of the calls.
     pub prices: Prices,
@@ -336,6 +338,7 @@ impl Preset {
             heldout_examples: c.eval.heldout_examples,
             samples: c.eval.samples,
             one_pass_k: c.eval.one_pass_k,
+            record_chunk: c.eval.record_chunk.get(),
             decode: DecodeSettings {
                 max_new_tokens: c.eval.max_new_tokens,
                 temperature: c.eval.temperature,
@@ -541,6 +544,25 @@ mod tests {
             let default = Preset::from_config(&loaded, None, Some(models)).expect("resolves");
             assert_eq!(default.seed, loaded.config.seed);
         }
+    }
+
+    /// `eval.record_chunk`: the tiny preset's own, 24 where a config names none (the qwen3 GPU
+    /// plan's), an override reaches the preset, and 0 is refused naming the key.
+    #[test]
+    fn record_chunk_defaults_overrides_and_refuses_zero() {
+        let tiny = LoadedConfig::preset("tiny").expect("tiny");
+        assert_eq!(
+            Preset::from_config(&tiny, None, None).expect("tiny").record_chunk,
+            128
+        );
+        let qwen3 = LoadedConfig::preset("qwen3").expect("qwen3");
+        let p = Preset::from_config(&qwen3, None, Some(Path::new("/checkpoints"))).expect("qwen3");
+        assert_eq!(p.record_chunk, crate::config::DEFAULT_RECORD_CHUNK.get());
+        let set = |v: &str| tiny.clone().with_overrides(&[format!("eval.record_chunk={v}")]);
+        let p = Preset::from_config(&set("7").expect("override"), None, None).expect("resolves");
+        assert_eq!(p.record_chunk, 7);
+        let err = set("0").expect_err("zero").to_string();
+        assert!(err.contains("eval.record_chunk"), "{err}");
     }
 
     /// Overrides change exactly the entries they name; bad keys and values name the key, the
