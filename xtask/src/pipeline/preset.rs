@@ -68,10 +68,13 @@
 //!   size. At the preset's 2 × 1024, with the 1.7B's measured 1.3× on the plan's activations
 //!   (≈ 24.7 GiB) and the scores (≥ 13.5 GiB), the 8B's step needs ≈ 55 GiB, not the 37 GB
 //!   this plan first said: it fits 80 GB at batch 2, not at 4 (≈ 94 GiB).
+//! - the 4B whole (`dry-run --role verifier --batch 1 --seq 128`, 36 layers, bf16): resident
+//!   weights 7.63 GiB against the plan's 7.49; the recording step (32 rows × 128 tokens + 4
+//!   new) peaks at 8.57 GiB against 8.07 and the LoRA step at 9.24 against 8.73 (1.06× each).
 //! - building random weights peaks at ≈ 2× their size (f32 draws cast to bf16); loading a
 //!   checkpoint converts tensor by tensor instead (`examples/load_memory.rs`).
 //! - evaluation holds all four models at once (≈ 36 GB) plus the recorder's KV cache: 96 rows
-//!   (24 examples × 4 decodes) × 1,088 tokens × 112 KiB for the 1.7B ≈ 11.2 GiB, 24 rows ×
+//!   (`eval.record_chunk` = 24 examples × 4 decodes) × 1,088 tokens × 112 KiB for the 1.7B ≈ 11.2 GiB, 24 rows ×
 //!   144 KiB for the 8B ≈ 3.6 GiB.
 
 use std::collections::BTreeMap;
