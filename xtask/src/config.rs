@@ -16,6 +16,7 @@
 use spec_actions_core::{LanguageModelMap, ModelRole, RoleMap};
 use spec_actions_data::builders::NegativeLevel;
 use spec_actions_train::tasks::JudgeFormat;
+use spec_actions_qwen3::model::LoraTarget;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::num::{NonZeroU64, NonZeroUsize};
@@ -166,35 +167,6 @@ pub enum ToolSchemasConfig {
     ParameterNames,
 }
 
-/// A Qwen3 projection a LoRA adapter can wrap (`q_proj`, … as PEFT names them).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[allow(clippy::enum_variant_names)] // the variants spell PEFT's module names
-pub enum Projection {
-    QProj,
-    KProj,
-    VProj,
-    OProj,
-    GateProj,
-    UpProj,
-    DownProj,
-}
-
-impl Projection {
-    /// The module name (`q_proj`, …).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Projection::QProj => "q_proj",
-            Projection::KProj => "k_proj",
-            Projection::VProj => "v_proj",
-            Projection::OProj => "o_proj",
-            Projection::GateProj => "gate_proj",
-            Projection::UpProj => "up_proj",
-            Projection::DownProj => "down_proj",
-        }
-    }
-}
-
 /// Defines a checked `f64` newtype: the check runs while deserializing, so a bad value is
 /// reported with its key and line.
 macro_rules! checked_f64 {
@@ -319,9 +291,10 @@ pub struct LoraSpec {
     pub r: NonZeroUsize,
     /// Scale numerator (`lora_alpha`).
     pub alpha: Positive,
-    /// Wrapped projections (`target_modules`); default all seven.
+    /// Wrapped projections (`target_modules`, PEFT's names); default all seven. An unknown
+    /// name is a deserialization error naming it and the key's line.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub targets: Option<Vec<Projection>>,
+    pub targets: Option<Vec<LoraTarget>>,
     /// `lora_dropout`, in [0, 1).
     #[serde(default = "no_dropout")]
     pub dropout: Fraction,

@@ -11,6 +11,7 @@ use crate::config::Qwen3Config;
 use crate::error::{Qwen3Error, Result};
 use crate::loader::SINGLE_FILE;
 use crate::model::Qwen3;
+use crate::model::tensor_names::{HfWeightMut, LM_HEAD};
 
 impl Qwen3Config {
     /// `config.json` in the transformers 4.x layout (read by transformers 4.51+ and 5.x, and by
@@ -64,51 +65,21 @@ impl<B: Backend> Qwen3<B> {
                 t.into_data().convert::<f32>().to_vec::<f32>().unwrap_or_default(),
             )
         }
-        let mut out = Vec::new();
-        let mut push = |name: String, (shape, data): (Vec<usize>, Vec<f32>)| out.push((name, shape, data));
-        push(
-            "model.embed_tokens.weight".into(),
-            values(self.embed_tokens.weight.val()),
-        );
-        // 1. the seven projections of every layer, back in HF's `[out, in]` layout
-        for (site, proj) in self.projections() {
-            let name = format!(
-                "model.layers.{}.{}.{}.weight",
-                site.layer,
-                site.block(),
-                site.module
-            );
-            push(name, values(proj.base.weight.val().transpose()));
-        }
-        // 2. the norms of every layer
-        for (i, layer) in self.layers.iter().enumerate() {
-            let p = format!("model.layers.{i}");
-            let a = &layer.self_attn;
-            push(
-                format!("{p}.self_attn.q_norm.weight"),
-                values(a.q_norm.weight.val()),
-            );
-            push(
-                format!("{p}.self_attn.k_norm.weight"),
-                values(a.k_norm.weight.val()),
-            );
-            push(
-                format!("{p}.input_layernorm.weight"),
-                values(layer.input_layernorm.weight.val()),
-            );
-            push(
-                format!("{p}.post_attention_layernorm.weight"),
-                values(layer.post_attention_layernorm.weight.val()),
-            );
-        }
-        push("model.norm.weight".into(), values(self.norm.weight.val()));
-        if let Some(head) = &self.lm_head {
-            push(
-                "lm_head.weight".into(),
-                values(head.base.weight.val().transpose()),
-            );
-        }
-        out
+        // `hf_weights_mut` walks the name table; the clone only shares the tensors.
+        let mut model = self.clone();
+        model
+            .hf_weights_mut()
+            .into_iter()
+            .map(|(name, weight)| {
+                let (shape, data) = match weight {
+                    HfWeightMut::Matrix(p) => values(p.val()),
+                    // back in HF's `[out, in]` layout
+                    HfWeightMut::Projection(p) => values(p.val().transpose()),
+                    HfWeightMut::Vector(p) => values(p.val()),
+                };
+                (name, shape, data)
+            })
+            .collect()
     }
 
     /// Writes `dir/config.json` and `dir/model.safetensors` (f32) as one folder: both are
@@ -150,7 +121,7 @@ impl<B: Backend> Qwen3<B> {
         let mut tensors: Vec<_> = self
             .hf_tensors()
             .into_iter()
-            .filter(|(name, _, _)| name != "lm_head.weight")
+            .filter(|(name, _, _)| name != LM_HEAD)
             .collect();
         tensors.push(("score.weight".into(), vec![1, hidden], score_weight.to_vec()));
         let mut config = self.config.to_hf_json();

@@ -17,6 +17,7 @@ use safetensors::{Dtype, SafeTensors};
 
 use crate::config::Qwen3Config;
 use crate::error::{Qwen3Error, Result, TensorProblem};
+use crate::model::tensor_names::LM_HEAD;
 use crate::model::{CastWeights, Qwen3, WeightSource};
 
 /// Name of the single-file checkpoint.
@@ -269,7 +270,7 @@ pub fn load_with_config<B: Backend>(
     let mut unexpected: Vec<_> = stored
         .iter()
         .filter(|(name, _)| !expected.contains_key(*name))
-        .filter(|(name, _)| !(config.tie_word_embeddings && name.as_str() == "lm_head.weight"))
+        .filter(|(name, _)| !(config.tie_word_embeddings && name.as_str() == LM_HEAD))
         .map(|(name, (path, _))| TensorProblem::Unexpected {
             name: name.clone(),
             file: path.to_path_buf(),

@@ -31,7 +31,8 @@ use serde::{Deserialize, Serialize};
 use spec_actions_qwen3::action_prompts::{IGNORE, LabeledTokens};
 use spec_actions_qwen3::config::Qwen3Config;
 use spec_actions_qwen3::generate::{GenerationConfig, generate};
-use spec_actions_qwen3::lora::{LoraConfig, QWEN3_PROJECTIONS};
+use spec_actions_qwen3::lora::LoraConfig;
+use spec_actions_qwen3::model::LoraTarget;
 use spec_actions_train::objective::{TokenBatch, hidden_states};
 use spec_actions_train::tasks::{
     JudgeFormat, KindWeightedSftObjective, PreferencePair, RewardObjective, VerdictExample, VerifierObjective,
@@ -288,15 +289,11 @@ impl MemoryPlan {
 
 /// Parameters of the adapters `lora` attaches to every layer of `config`.
 pub fn lora_parameters(config: &Qwen3Config, lora: &LoraConfig) -> u64 {
-    let (h, i) = (config.hidden_size, config.intermediate_size);
-    let q = config.num_attention_heads * config.head_dim;
-    let kv = config.num_key_value_heads * config.head_dim;
-    let dims = [(h, q), (h, kv), (h, kv), (q, h), (h, i), (h, i), (i, h)];
-    let per_layer: usize = QWEN3_PROJECTIONS
-        .iter()
-        .zip(dims)
-        .filter(|(name, _)| lora.targets(name))
-        .map(|(_, (d_in, d_out))| lora.r * (d_in + d_out))
+    let per_layer: usize = LoraTarget::ALL
+        .into_iter()
+        .filter(|t| lora.targets(t.module()))
+        .map(|t| t.hf_shape(config))
+        .map(|[d_out, d_in]| lora.r * (d_in + d_out))
         .sum();
     (per_layer * config.num_hidden_layers) as u64
 }

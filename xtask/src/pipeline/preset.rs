@@ -415,7 +415,7 @@ fn role_spec(
         FinetuneConfig::Lora(l) => {
             let mut lora = LoraConfig::new(l.r.get(), l.alpha.0);
             if let Some(targets) = &l.targets {
-                lora.target_modules = targets.iter().map(|t| t.as_str().to_string()).collect();
+                lora.target_modules = targets.iter().map(|t| t.module().to_string()).collect();
             }
             lora.lora_dropout = l.dropout.0;
             lora.use_rslora = l.rslora;

@@ -7,17 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::LoraError;
-
-/// The seven Qwen3 projections LoRA can target, in PEFT's module names.
-pub const QWEN3_PROJECTIONS: [&str; 7] = [
-    "q_proj",
-    "k_proj",
-    "v_proj",
-    "o_proj",
-    "gate_proj",
-    "up_proj",
-    "down_proj",
-];
+use crate::model::tensor_names::{LoraTarget, QWEN3_PROJECTIONS};
 
 /// Hyper-parameters of a LoRA adapter, with PEFT's meaning.
 ///
@@ -158,14 +148,12 @@ impl LoraConfig {
             }
             None => return Err(bad("target_modules", "missing".into())),
         };
-        if let Some(m) = target_modules
+        if let Some(Err(unknown)) = target_modules
             .iter()
-            .find(|m| !QWEN3_PROJECTIONS.contains(&m.as_str()))
+            .map(|m| LoraTarget::from_module(m))
+            .find(Result::is_err)
         {
-            return Err(bad(
-                "target_modules",
-                format!("{m:?} is not a Qwen3 projection ({QWEN3_PROJECTIONS:?})"),
-            ));
+            return Err(bad("target_modules", unknown.to_string()));
         }
         let flag = |name: &str| obj.get(name).and_then(Value::as_bool).unwrap_or(false);
         let non_empty = |name: &str| match obj.get(name) {

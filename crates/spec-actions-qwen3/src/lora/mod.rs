@@ -19,11 +19,12 @@ use burn::module::Param;
 use burn::prelude::*;
 
 pub use adapter::{LORA_DTYPE, LoraAdapter};
-pub use config::{LoraConfig, QWEN3_PROJECTIONS};
+pub use crate::model::tensor_names::QWEN3_PROJECTIONS;
+pub use config::LoraConfig;
 pub use parity::{causal_lm_loss_full, check_lora_reference, mean_label_nll};
 pub use peft_file::{ADAPTER_CONFIG, ADAPTER_WEIGHTS, AdapterMatrices, AdapterSite, PeftAdapter};
 
-use crate::model::{Projection, Qwen3};
+use crate::model::{LoraTarget, Projection, Qwen3};
 
 /// Errors of adapter files and of fitting an adapter to a model.
 #[derive(Debug, thiserror::Error)]
@@ -59,20 +60,10 @@ impl<B: Backend> Projection<B> {
 impl<B: Backend> Qwen3<B> {
     /// Every LoRA-capable projection with its site, in layer order.
     pub fn projections_mut(&mut self) -> Vec<(AdapterSite, &mut Projection<B>)> {
-        let mut out = Vec::with_capacity(self.layers.len() * 7);
+        let mut out = Vec::with_capacity(self.layers.len() * LoraTarget::ALL.len());
         for (layer, l) in self.layers.iter_mut().enumerate() {
-            let a = &mut l.self_attn;
-            let m = &mut l.mlp;
-            for (module, p) in [
-                ("q_proj", &mut a.q_proj),
-                ("k_proj", &mut a.k_proj),
-                ("v_proj", &mut a.v_proj),
-                ("o_proj", &mut a.o_proj),
-                ("gate_proj", &mut m.gate_proj),
-                ("up_proj", &mut m.up_proj),
-                ("down_proj", &mut m.down_proj),
-            ] {
-                out.push((AdapterSite { layer, module }, p));
+            for (target, p) in l.projections_mut() {
+                out.push((AdapterSite::new(layer, target), p));
             }
         }
         out
@@ -80,20 +71,10 @@ impl<B: Backend> Qwen3<B> {
 
     /// Read-only [`Qwen3::projections_mut`].
     pub fn projections(&self) -> Vec<(AdapterSite, &Projection<B>)> {
-        let mut out = Vec::with_capacity(self.layers.len() * 7);
+        let mut out = Vec::with_capacity(self.layers.len() * LoraTarget::ALL.len());
         for (layer, l) in self.layers.iter().enumerate() {
-            let a = &l.self_attn;
-            let m = &l.mlp;
-            for (module, p) in [
-                ("q_proj", &a.q_proj),
-                ("k_proj", &a.k_proj),
-                ("v_proj", &a.v_proj),
-                ("o_proj", &a.o_proj),
-                ("gate_proj", &m.gate_proj),
-                ("up_proj", &m.up_proj),
-                ("down_proj", &m.down_proj),
-            ] {
-                out.push((AdapterSite { layer, module }, p));
+            for target in LoraTarget::ALL {
+                out.push((AdapterSite::new(layer, target), l.projection(target)));
             }
         }
         out

@@ -7,7 +7,12 @@ use std::path::Path;
 
 use safetensors::{Dtype, SafeTensors};
 
-use super::{LoraConfig, LoraError, QWEN3_PROJECTIONS};
+use super::{LoraConfig, LoraError};
+use crate::model::tensor_names::{LAYERS, LoraTarget, layer_prefix};
+
+/// What PEFT puts before a base model's tensor name in an adapter key
+/// (`base_model.model.` + `model.layers.0.self_attn.q_proj` + `.lora_A.weight`).
+const PEFT_PREFIX: &str = "base_model.model.";
 
 /// File name of the adapter's hyper-parameters.
 pub const ADAPTER_CONFIG: &str = "adapter_config.json";
@@ -22,19 +27,30 @@ pub struct AdapterSite {
 }
 
 impl AdapterSite {
+    /// The site of projection `target` in decoder layer `layer`.
+    pub fn new(layer: usize, target: LoraTarget) -> Self {
+        AdapterSite {
+            layer,
+            module: target.module(),
+        }
+    }
+
+    /// The projection this site names; `None` when `module` is not one of
+    /// [`QWEN3_PROJECTIONS`](super::QWEN3_PROJECTIONS) (a site built by hand).
+    pub fn target(&self) -> Option<LoraTarget> {
+        LoraTarget::from_module(self.module).ok()
+    }
+
     /// The sub-module holding the projection: `self_attn` or `mlp`.
     pub fn block(&self) -> &'static str {
-        match self.module {
-            "gate_proj" | "up_proj" | "down_proj" => "mlp",
-            _ => "self_attn",
-        }
+        self.target().map_or("self_attn", LoraTarget::block)
     }
 
     /// PEFT's key of the `A` (`which = 'A'`) or `B` matrix, as saved in adapter files.
     pub fn peft_key(&self, which: char) -> String {
         format!(
-            "base_model.model.model.layers.{}.{}.{}.lora_{which}.weight",
-            self.layer,
+            "{PEFT_PREFIX}{}.{}.{}.lora_{which}.weight",
+            layer_prefix(self.layer),
             self.block(),
             self.module
         )
@@ -43,14 +59,14 @@ impl AdapterSite {
     /// Parses a saved key back into a site and `'A'`/`'B'`. Accepts PEFT's in-memory names
     /// too (with the adapter name, e.g. `.lora_A.default.weight`).
     pub fn parse_key(key: &str) -> Option<(AdapterSite, char)> {
-        let rest = key.strip_prefix("base_model.model.model.layers.")?;
-        let (layer, rest) = rest.split_once('.')?;
+        let rest = key.strip_prefix(PEFT_PREFIX)?.strip_prefix(LAYERS)?;
+        let (layer, rest) = rest.strip_prefix('.')?.split_once('.')?;
         let layer = layer.parse().ok()?;
         let (block, rest) = rest.split_once('.')?;
         let (module, rest) = rest.split_once('.')?;
-        let module = *QWEN3_PROJECTIONS.iter().find(|m| **m == module)?;
-        let site = AdapterSite { layer, module };
-        if site.block() != block {
+        let target = LoraTarget::from_module(module).ok()?;
+        let site = AdapterSite::new(layer, target);
+        if target.block() != block {
             return None;
         }
         let (matrix, tail) = rest.split_once('.')?;

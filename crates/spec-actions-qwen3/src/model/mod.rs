@@ -10,6 +10,7 @@ pub mod parity;
 pub mod precision;
 pub mod projection;
 pub mod rope;
+pub mod tensor_names;
 pub mod weights;
 
 use burn::module::Param;
@@ -23,9 +24,11 @@ pub use norm::RmsNorm;
 pub use precision::CastWeights;
 pub use projection::Projection;
 pub use rope::RotaryEmbedding;
+pub use tensor_names::{DecoderNorm, HfWeightMut, LoraTarget};
 pub use weights::{RandomWeights, WeightSource};
 
 use crate::config::Qwen3Config;
+use tensor_names::{EMBED_TOKENS, FINAL_NORM, LM_HEAD};
 
 /// One pre-norm decoder layer: `x + attn(norm(x))`, then `x + mlp(norm(x))`.
 #[derive(Module, Debug)]
@@ -81,62 +84,22 @@ impl Qwen3Config {
     /// A model whose every tensor is taken from `weights`, by HF name.
     pub fn init_with<B: Backend>(&self, weights: &mut impl WeightSource<B>) -> Qwen3<B> {
         let c = self;
-        let (h, hd) = (c.hidden_size, c.head_dim);
-        let proj = |w: &mut dyn FnMut(&str, [usize; 2]) -> Tensor<B, 2>,
-                    name: String,
-                    out: usize,
-                    inp: usize| { Projection::new(w(&name, [out, inp])) };
+        let hd = c.head_dim;
         let layers = (0..c.num_hidden_layers)
             .map(|i| {
-                let p = format!("model.layers.{i}");
-                let mut m = |name: &str, shape: [usize; 2]| weights.projection(name, shape);
-                let q_proj = proj(
-                    &mut m,
-                    format!("{p}.self_attn.q_proj.weight"),
-                    c.num_attention_heads * hd,
-                    h,
-                );
-                let k_proj = proj(
-                    &mut m,
-                    format!("{p}.self_attn.k_proj.weight"),
-                    c.num_key_value_heads * hd,
-                    h,
-                );
-                let v_proj = proj(
-                    &mut m,
-                    format!("{p}.self_attn.v_proj.weight"),
-                    c.num_key_value_heads * hd,
-                    h,
-                );
-                let o_proj = proj(
-                    &mut m,
-                    format!("{p}.self_attn.o_proj.weight"),
-                    h,
-                    c.num_attention_heads * hd,
-                );
-                let gate_proj = proj(
-                    &mut m,
-                    format!("{p}.mlp.gate_proj.weight"),
-                    c.intermediate_size,
-                    h,
-                );
-                let up_proj = proj(&mut m, format!("{p}.mlp.up_proj.weight"), c.intermediate_size, h);
-                let down_proj = proj(
-                    &mut m,
-                    format!("{p}.mlp.down_proj.weight"),
-                    h,
-                    c.intermediate_size,
-                );
-                let mut norm =
-                    |name: String, len: usize| RmsNorm::new(weights.vector(&name, len), c.rms_norm_eps);
+                // the tensors in the table's order: the seven projections, then the four norms
+                let [q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj] =
+                    LoraTarget::ALL.map(|t| Projection::new(weights.projection(&t.hf_name(i), t.hf_shape(c))));
+                let [q_norm, k_norm, input_layernorm, post_attention_layernorm] = DecoderNorm::ALL
+                    .map(|n| RmsNorm::new(weights.vector(&n.hf_name(i), n.len(c)), c.rms_norm_eps));
                 DecoderLayer {
                     self_attn: Attention {
                         q_proj,
                         k_proj,
                         v_proj,
                         o_proj,
-                        q_norm: norm(format!("{p}.self_attn.q_norm.weight"), hd),
-                        k_norm: norm(format!("{p}.self_attn.k_norm.weight"), hd),
+                        q_norm,
+                        k_norm,
                         num_heads: c.num_attention_heads,
                         num_kv_heads: c.num_key_value_heads,
                         head_dim: hd,
@@ -146,20 +109,21 @@ impl Qwen3Config {
                         up_proj,
                         down_proj,
                     },
-                    input_layernorm: norm(format!("{p}.input_layernorm.weight"), h),
-                    post_attention_layernorm: norm(format!("{p}.post_attention_layernorm.weight"), h),
+                    input_layernorm,
+                    post_attention_layernorm,
                 }
             })
             .collect();
-        let embed = weights.matrix("model.embed_tokens.weight", [c.vocab_size, h]);
+        let h = c.hidden_size;
+        let embed = weights.matrix(EMBED_TOKENS, [c.vocab_size, h]);
         Qwen3 {
             embed_tokens: Embedding {
                 weight: Param::from_tensor(embed),
             },
             layers,
-            norm: RmsNorm::new(weights.vector("model.norm.weight", h), c.rms_norm_eps),
+            norm: RmsNorm::new(weights.vector(FINAL_NORM, h), c.rms_norm_eps),
             lm_head: (!c.tie_word_embeddings)
-                .then(|| Projection::new(weights.projection("lm_head.weight", [c.vocab_size, h]))),
+                .then(|| Projection::new(weights.projection(LM_HEAD, [c.vocab_size, h]))),
             config: c.clone(),
             rotary: RotaryEmbedding::new(hd, c.rope_theta, c.num_attention_heads, c.num_key_value_heads),
         }

@@ -7,7 +7,7 @@ use burn::module::Param;
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 
-use spec_actions_qwen3::model::Qwen3;
+use spec_actions_qwen3::model::{HfWeightMut, Qwen3};
 
 /// A Qwen3 with LoRA adapters and an optional scalar head (reward model): what the trainer
 /// optimises. Its trainable tensors are named by PEFT's keys and `score.weight`.
@@ -19,7 +19,7 @@ pub struct TrainModel<B: Backend> {
 }
 
 /// HF name of the token embedding (the LM head too when tied).
-pub(super) const EMBEDDING: &str = "model.embed_tokens.weight";
+pub(super) use spec_actions_qwen3::model::tensor_names::EMBED_TOKENS as EMBEDDING;
 
 /// Name of the reward head's tensor.
 pub const SCORE_HEAD: &str = "score.weight";
@@ -40,50 +40,20 @@ impl<B: Backend> TrainModel<B> {
         !self.qwen.projections().iter().any(|(_, p)| p.has_lora())
     }
 
-    /// Every base weight by its HF name (`model.layers.0.self_attn.q_proj.weight`, …), mutable.
+    /// Every base weight by its HF name (`model.layers.0.self_attn.q_proj.weight`, …), mutable
+    /// ([`Qwen3::hf_weights_mut`]: the table of HF names).
     fn weight_slots(&mut self) -> Vec<(String, WeightSlot<'_, B>)> {
-        let mut out = vec![(
-            EMBEDDING.to_string(),
-            WeightSlot::Matrix(&mut self.qwen.embed_tokens.weight),
-        )];
-        for (i, layer) in self.qwen.layers.iter_mut().enumerate() {
-            let p = format!("model.layers.{i}");
-            let a = &mut layer.self_attn;
-            let m = &mut layer.mlp;
-            for (name, proj) in [
-                ("self_attn.q_proj", &mut a.q_proj),
-                ("self_attn.k_proj", &mut a.k_proj),
-                ("self_attn.v_proj", &mut a.v_proj),
-                ("self_attn.o_proj", &mut a.o_proj),
-                ("mlp.gate_proj", &mut m.gate_proj),
-                ("mlp.up_proj", &mut m.up_proj),
-                ("mlp.down_proj", &mut m.down_proj),
-            ] {
-                out.push((
-                    format!("{p}.{name}.weight"),
-                    WeightSlot::Matrix(&mut proj.base.weight),
-                ));
-            }
-            for (name, norm) in [
-                ("self_attn.q_norm", &mut a.q_norm),
-                ("self_attn.k_norm", &mut a.k_norm),
-                ("input_layernorm", &mut layer.input_layernorm),
-                ("post_attention_layernorm", &mut layer.post_attention_layernorm),
-            ] {
-                out.push((format!("{p}.{name}.weight"), WeightSlot::Vector(&mut norm.weight)));
-            }
-        }
-        out.push((
-            "model.norm.weight".to_string(),
-            WeightSlot::Vector(&mut self.qwen.norm.weight),
-        ));
-        if let Some(head) = self.qwen.lm_head.as_mut() {
-            out.push((
-                "lm_head.weight".to_string(),
-                WeightSlot::Matrix(&mut head.base.weight),
-            ));
-        }
-        out
+        self.qwen
+            .hf_weights_mut()
+            .into_iter()
+            .map(|(name, weight)| {
+                let slot = match weight {
+                    HfWeightMut::Matrix(p) | HfWeightMut::Projection(p) => WeightSlot::Matrix(p),
+                    HfWeightMut::Vector(p) => WeightSlot::Vector(p),
+                };
+                (name, slot)
+            })
+            .collect()
     }
 
     /// Every trainable tensor by name: the LoRA matrices (PEFT's keys) when adapters are
