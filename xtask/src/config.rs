@@ -15,8 +15,8 @@
 
 use spec_actions_core::{LanguageModelMap, ModelRole, RoleMap};
 use spec_actions_data::builders::NegativeLevel;
-use spec_actions_train::tasks::JudgeFormat;
 use spec_actions_qwen3::model::LoraTarget;
+use spec_actions_train::tasks::JudgeFormat;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::num::{NonZeroU64, NonZeroUsize};

@@ -39,6 +39,7 @@ use std::time::Instant;
 use burn::prelude::*;
 use spec_actions_core::{Action, CostModel, Example, LanguageModelMap, ModelCall, ModelRole, parse_action};
 use spec_actions_qwen3::action_prompts::ActionPromptEncoder;
+use spec_actions_qwen3::causal_lm::CausalLm;
 use spec_actions_qwen3::generate::{
     GeneratedSequence, GenerationConfig, GenerationTiming, RowSampling, Sampling, generate_timed,
 };
@@ -78,14 +79,16 @@ impl Default for DecodeSettings {
     }
 }
 
-/// The four models of a study and the prompt encoder they share.
-pub struct LiveModels<B: Backend> {
+/// The four models of a study and the prompt encoder they share: any [`CausalLm`], Qwen3 by
+/// default.
+pub struct LiveModels<B: Backend, M = Qwen3<B>> {
     pub encoder: ActionPromptEncoder,
-    pub cheap: Qwen3<B>,
-    pub strong: Qwen3<B>,
-    pub verifier: Qwen3<B>,
-    /// Reward model: a Qwen3 and, for [`JudgeFormat::Prompted`], its `[hidden, 1]` scalar head.
-    pub reward: (Qwen3<B>, Option<Tensor<B, 2>>),
+    pub cheap: M,
+    pub strong: M,
+    pub verifier: M,
+    /// Reward model: a language model and, for [`JudgeFormat::Prompted`], its `[hidden, 1]`
+    /// scalar head.
+    pub reward: (M, Option<Tensor<B, 2>>),
     /// How the verifier and the reward model read a proposal.
     pub judge_format: JudgeFormat,
     pub decode: DecodeSettings,
@@ -145,9 +148,9 @@ impl RowTiming {
     }
 }
 
-impl<B: Backend> LiveModels<B> {
+impl<B: Backend, M: CausalLm<B>> LiveModels<B, M> {
     /// The language model playing each role (the reward model without its scalar head).
-    pub fn by_role(&self) -> LanguageModelMap<&Qwen3<B>> {
+    pub fn by_role(&self) -> LanguageModelMap<&M> {
         LanguageModelMap::from_fn(|role| match role {
             ModelRole::Cheap => &self.cheap,
             ModelRole::Verifier => &self.verifier,
@@ -157,7 +160,7 @@ impl<B: Backend> LiveModels<B> {
     }
 
     fn device(&self) -> B::Device {
-        self.cheap.embed_tokens.weight.device()
+        self.cheap.device()
     }
 
     /// The nine kinds' log-probabilities after the proposer prompt, from one pass (a batch of
@@ -194,7 +197,7 @@ impl<B: Backend> LiveModels<B> {
     /// `model_name` is written into each row's call.
     pub fn decode_rows(
         &self,
-        model: &Qwen3<B>,
+        model: &M,
         model_name: &str,
         prompts: &[Vec<u32>],
         rules: Vec<RowSampling>,
@@ -249,7 +252,7 @@ impl<B: Backend> LiveModels<B> {
     /// sampled proposals.
     fn decode(
         &self,
-        model: &Qwen3<B>,
+        model: &M,
         model_name: &str,
         prompt: &[u32],
         rules: Vec<RowSampling>,
@@ -357,12 +360,12 @@ impl<B: Backend> LiveModels<B> {
 }
 
 /// [`Proposer`] on the live cheap model.
-pub struct LiveProposer<'a, B: Backend> {
-    pub models: &'a LiveModels<B>,
+pub struct LiveProposer<'a, B: Backend, M = Qwen3<B>> {
+    pub models: &'a LiveModels<B, M>,
     pub costs: &'a CostModel,
 }
 
-impl<B: Backend> Proposer for LiveProposer<'_, B> {
+impl<B: Backend, M: CausalLm<B>> Proposer for LiveProposer<'_, B, M> {
     fn propose(&mut self, example: &Example, source: ProposalSource) -> Result<Proposals, VerifyError> {
         let m = self.models;
         let prompt = m
@@ -399,12 +402,12 @@ impl<B: Backend> Proposer for LiveProposer<'_, B> {
 }
 
 /// [`StrongModel`] on the live strong model.
-pub struct LiveStrong<'a, B: Backend> {
-    pub models: &'a LiveModels<B>,
+pub struct LiveStrong<'a, B: Backend, M = Qwen3<B>> {
+    pub models: &'a LiveModels<B, M>,
     pub costs: &'a CostModel,
 }
 
-impl<B: Backend> StrongModel for LiveStrong<'_, B> {
+impl<B: Backend, M: CausalLm<B>> StrongModel for LiveStrong<'_, B, M> {
     fn act(&mut self, example: &Example) -> Result<(Candidate, ModelCall), VerifyError> {
         let m = self.models;
         let prompt = m
@@ -429,12 +432,12 @@ impl<B: Backend> StrongModel for LiveStrong<'_, B> {
 }
 
 /// [`Verifier`] on the live verifier model.
-pub struct LiveVerifier<'a, B: Backend> {
-    pub models: &'a LiveModels<B>,
+pub struct LiveVerifier<'a, B: Backend, M = Qwen3<B>> {
+    pub models: &'a LiveModels<B, M>,
     pub costs: &'a CostModel,
 }
 
-impl<B: Backend> Verifier for LiveVerifier<'_, B> {
+impl<B: Backend, M: CausalLm<B>> Verifier for LiveVerifier<'_, B, M> {
     fn p_accept(&mut self, example: &Example, action: &Action) -> Result<(f64, ModelCall), VerifyError> {
         let j = self.models.judge(example, action)?;
         Ok((j.score, j.call.priced(self.costs, ModelRole::Verifier)))
@@ -442,12 +445,12 @@ impl<B: Backend> Verifier for LiveVerifier<'_, B> {
 }
 
 /// [`Scorer`] on the live reward model.
-pub struct LiveScorer<'a, B: Backend> {
-    pub models: &'a LiveModels<B>,
+pub struct LiveScorer<'a, B: Backend, M = Qwen3<B>> {
+    pub models: &'a LiveModels<B, M>,
     pub costs: &'a CostModel,
 }
 
-impl<B: Backend> Scorer for LiveScorer<'_, B> {
+impl<B: Backend, M: CausalLm<B>> Scorer for LiveScorer<'_, B, M> {
     fn score(&mut self, example: &Example, action: &Action) -> Result<(f64, ModelCall), VerifyError> {
         let j = self.models.reward_score(example, action)?;
         Ok((j.score, j.call.priced(self.costs, ModelRole::Reward)))

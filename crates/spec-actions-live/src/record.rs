@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use burn::prelude::*;
 use spec_actions_core::{Action, ActionKind, Example, ModelRole};
+use spec_actions_qwen3::causal_lm::CausalLm;
 use spec_actions_qwen3::generate::RowSampling;
 use spec_actions_qwen3::model::Qwen3;
 use spec_actions_qwen3::score::{CandidateScore, ScoringItem, score_continuations_batch};
@@ -23,8 +24,8 @@ use spec_actions_train::tasks::JudgeFormat;
 pub const PASS_TOKENS: usize = 4096;
 
 /// Asks every role everything any policy may ask about one example.
-pub struct Recorder<'a, B: Backend> {
-    pub models: &'a LiveModels<B>,
+pub struct Recorder<'a, B: Backend, M = Qwen3<B>> {
+    pub models: &'a LiveModels<B, M>,
     /// Sampled proposals per example (policy E; study: 3).
     pub samples: usize,
     /// One-pass kinds judged per example (policies C–F with `OnePass { k }`).
@@ -39,7 +40,7 @@ struct Proposed {
     strong: RecordedOutput,
 }
 
-impl<B: Backend> Recorder<'_, B> {
+impl<B: Backend, M: CausalLm<B>> Recorder<'_, B, M> {
     /// One row of the recorded-outputs file: every role asked one call at a time, as the live
     /// roles ask them.
     pub fn record(&self, example: &Example) -> Result<RecordedExample, VerifyError> {
@@ -283,7 +284,7 @@ impl<B: Backend> Recorder<'_, B> {
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| live_error("reward input", e))?;
         let device = m.device();
-        let model: &Qwen3<B> = &m.reward.0;
+        let model: &M = &m.reward.0;
         let head = m.reward.1.as_ref().ok_or_else(|| {
             live_error(
                 "reward",
@@ -362,8 +363,8 @@ fn batched_passes(
 /// Every item's candidate scores under `model` ([`score_continuations_batch`] over
 /// [`token_groups`] of the packed rows), with the item's share of its batch's time (in
 /// proportion to its packed tokens).
-fn scored_items<B: Backend>(
-    model: &Qwen3<B>,
+fn scored_items<B: Backend, M: CausalLm<B>>(
+    model: &M,
     items: &[ScoringItem<'_>],
     what: &str,
 ) -> Result<Vec<(Vec<CandidateScore>, f64)>, VerifyError> {
@@ -384,8 +385,8 @@ fn scored_items<B: Backend>(
 
 /// The one-pass scores of the nine kinds after each prompt, by the cheap model, batched
 /// (equal to [`LiveModels::one_pass`] of each prompt up to the rounding of a batched pass).
-pub(super) fn one_pass_batch<B: Backend>(
-    m: &LiveModels<B>,
+pub(super) fn one_pass_batch<B: Backend, M: CausalLm<B>>(
+    m: &LiveModels<B, M>,
     prompts: &[Vec<u32>],
 ) -> Result<Vec<RecordedOnePass>, VerifyError> {
     let candidates = m
@@ -428,9 +429,9 @@ pub(super) fn one_pass_batch<B: Backend>(
 /// once and scored with every kind asked of it in one packed row (prompt shared by the kinds
 /// through the tree-attention mask), rows batched; a row's time is shared by the questions
 /// that asked it.
-pub(super) fn kind_likelihood_judgements<B: Backend>(
-    m: &LiveModels<B>,
-    model: &Qwen3<B>,
+pub(super) fn kind_likelihood_judgements<B: Backend, M: CausalLm<B>>(
+    m: &LiveModels<B, M>,
+    model: &M,
     name: &str,
     questions: &[(&Example, &Action)],
     score: impl Fn(f64) -> f64,

@@ -12,8 +12,9 @@ use burn::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use crate::causal_lm::CausalLm;
 use crate::error::{Qwen3Error, Result};
-use crate::model::{KvCache, Qwen3, StepContext, positions_from_mask};
+use crate::model::{KvCache, positions_from_mask};
 use crate::simd;
 
 /// How the next token is chosen from the logits.
@@ -115,8 +116,8 @@ const PREFILL_TOKENS: usize = 4096;
 
 /// Generates continuations of a batch of prompts (of any lengths: rows are left-padded and
 /// positions count from each row's first real token, as transformers' `generate()`).
-pub fn generate<B: Backend>(
-    model: &Qwen3<B>,
+pub fn generate<B: Backend, M: CausalLm<B>>(
+    model: &M,
     prompts: &[Vec<u32>],
     config: &GenerationConfig,
 ) -> Result<Vec<GeneratedSequence>> {
@@ -259,16 +260,16 @@ pub(crate) fn parallel_map<I: Send, T: Send>(mut items: Vec<I>, f: impl Fn(I) ->
 }
 
 /// [`generate`], with the measured time of its prefill and of its decode steps.
-pub fn generate_timed<B: Backend>(
-    model: &Qwen3<B>,
+pub fn generate_timed<B: Backend, M: CausalLm<B>>(
+    model: &M,
     prompts: &[Vec<u32>],
     config: &GenerationConfig,
 ) -> Result<(Vec<GeneratedSequence>, GenerationTiming)> {
     validate_prompts(model, prompts)?;
     let mut chooser = Chooser::new(&config.sampling, prompts.len())?;
     let started = Instant::now();
-    let device = model.embed_tokens.weight.device();
-    let vocab = model.config.vocab_size;
+    let device = model.device();
+    let vocab = model.vocab_size();
     let batch = prompts.len();
     let prompt_len = prompts.iter().map(Vec::len).max().unwrap_or(0);
     let capacity = prompt_len + config.max_new_tokens;
@@ -300,9 +301,8 @@ pub fn generate_timed<B: Backend>(
             })
             .collect();
         let positions: Vec<Vec<usize>> = key_valid.iter().map(|row| positions_from_mask(row)).collect();
-        let mut cache = KvCache::new(&model.config, part.len(), capacity, &device);
-        let ctx =
-            StepContext::new(&model.rotary, &key_valid, &positions, 0, &device).cast(model.compute_dtype());
+        let mut cache = model.new_cache(part.len(), capacity, &device);
+        let ctx = model.step_context(&key_valid, &positions, 0, &device);
         let input = Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [part.len(), prompt_len]), &device);
         distinct_logits.extend(last_position_logits(
             model,
@@ -379,8 +379,7 @@ pub fn generate_timed<B: Backend>(
         for &r in &active {
             next_position[r] += 1;
         }
-        let ctx = StepContext::new(&model.rotary, &key_valid, &positions, past_len, &device)
-            .cast(model.compute_dtype());
+        let ctx = model.step_context(&key_valid, &positions, past_len, &device);
         let input = Tensor::<B, 2, Int>::from_data(TensorData::new(step_ids, [active.len(), 1]), &device);
         last_logits = last_position_logits(model, model.forward_hidden(input, &ctx, Some(&mut cache), None));
     }
@@ -510,7 +509,7 @@ pub fn exp_nonpositive(x: f32) -> f32 {
 }
 
 /// Rejects empty batches, empty prompts and out-of-vocabulary ids.
-pub(crate) fn validate_prompts<B: Backend>(model: &Qwen3<B>, prompts: &[Vec<u32>]) -> Result<()> {
+pub(crate) fn validate_prompts<B: Backend, M: CausalLm<B>>(model: &M, prompts: &[Vec<u32>]) -> Result<()> {
     if prompts.is_empty() {
         return Err(Qwen3Error::InvalidInput("no prompt given".into()));
     }
@@ -520,11 +519,15 @@ pub(crate) fn validate_prompts<B: Backend>(model: &Qwen3<B>, prompts: &[Vec<u32>
     Ok(())
 }
 
-pub(crate) fn validate_tokens<B: Backend>(model: &Qwen3<B>, tokens: &[u32], what: &str) -> Result<()> {
+pub(crate) fn validate_tokens<B: Backend, M: CausalLm<B>>(
+    model: &M,
+    tokens: &[u32],
+    what: &str,
+) -> Result<()> {
     if tokens.is_empty() {
         return Err(Qwen3Error::InvalidInput(format!("{what} is empty")));
     }
-    let vocab = model.config.vocab_size;
+    let vocab = model.vocab_size();
     if let Some(bad) = tokens.iter().find(|&&t| t as usize >= vocab) {
         return Err(Qwen3Error::InvalidInput(format!(
             "{what} holds token id {bad}, outside the vocabulary of {vocab}"
@@ -538,7 +541,7 @@ pub(crate) fn validate_tokens<B: Backend>(model: &Qwen3<B>, tokens: &[u32], what
 /// # Shapes
 /// - `hidden`: `[batch, seq, hidden]`
 /// - returns `batch * vocab` values, row-major
-fn last_position_logits<B: Backend>(model: &Qwen3<B>, hidden: Tensor<B, 3>) -> Vec<f32> {
+fn last_position_logits<B: Backend, M: CausalLm<B>>(model: &M, hidden: Tensor<B, 3>) -> Vec<f32> {
     let [b, s, h] = hidden.dims();
     let last = hidden.slice([0..b, s - 1..s, 0..h]);
     model

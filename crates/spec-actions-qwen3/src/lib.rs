@@ -22,6 +22,7 @@
 pub mod action_prompts;
 pub mod allocator;
 pub mod backend;
+pub mod causal_lm;
 pub mod chat_template;
 pub mod config;
 pub mod error;
@@ -36,6 +37,7 @@ pub mod score;
 pub mod simd;
 pub mod tokenizer;
 
+pub use causal_lm::CausalLm;
 pub use chat_template::{ChatTemplate, ChatTemplateError, PromptAndAnswer, RenderOptions, RenderedChat};
 pub use config::Qwen3Config;
 pub use error::{Qwen3Error, TensorProblem};

@@ -7,9 +7,9 @@ use burn::prelude::*;
 use burn::tensor::FloatDType;
 use burn::tensor::activation::log_softmax;
 
+use crate::causal_lm::CausalLm;
 use crate::error::{Qwen3Error, Result};
 use crate::generate::{parallel_map, sum_exp, validate_tokens};
-use crate::model::{Qwen3, StepContext};
 
 /// Log-probabilities of one candidate continuation given the prompt.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,8 +40,8 @@ impl CandidateScore {
 /// 3. The LM head runs only where a candidate token is predicted: the prompt's last position
 ///    (every candidate's first token) and the packed positions; log-softmax over the
 ///    vocabulary, then each candidate's own next tokens are gathered.
-pub fn score_continuations<B: Backend>(
-    model: &Qwen3<B>,
+pub fn score_continuations<B: Backend, M: CausalLm<B>>(
+    model: &M,
     prompt: &[u32],
     candidates: &[Vec<u32>],
 ) -> Result<Vec<CandidateScore>> {
@@ -68,8 +68,8 @@ impl ScoringItem<'_> {
 /// longest, and padding is attended by nothing. Equal to scoring each item alone up to the
 /// rounding of a batched pass; one weight read for every item, which is what makes it pay
 /// on a CPU with a small model.
-pub fn score_continuations_batch<B: Backend>(
-    model: &Qwen3<B>,
+pub fn score_continuations_batch<B: Backend, M: CausalLm<B>>(
+    model: &M,
     items: &[ScoringItem<'_>],
 ) -> Result<Vec<Vec<CandidateScore>>> {
     if items.is_empty() {
@@ -85,7 +85,7 @@ pub fn score_continuations_batch<B: Backend>(
             .logits(packed.hidden.unsqueeze_dim::<3>(0))
             .cast(FloatDType::F32),
     );
-    let vocab = model.config.vocab_size;
+    let vocab = model.vocab_size();
     let log_z: Vec<f32> = parallel_map(logits.chunks(vocab).collect(), |row: &[f32]| {
         let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
         max + sum_exp(row, max, 1.0).ln() as f32
@@ -120,8 +120,8 @@ pub fn score_continuations_batch<B: Backend>(
 ///   positions only (`Σ 1 + packed candidate tokens` rows)
 /// - returns `[Σ over items and candidates of the candidate's length]`, item by item,
 ///   candidate by candidate, token by token
-pub fn continuation_log_probs<B: Backend>(
-    model: &Qwen3<B>,
+pub fn continuation_log_probs<B: Backend, M: CausalLm<B>>(
+    model: &M,
     items: &[ScoringItem<'_>],
 ) -> Result<Tensor<B, 1>> {
     let PredictingRows { hidden, at, predict } = predicting_rows(model, items)?;
@@ -160,7 +160,10 @@ struct PredictingRows<B: Backend> {
 /// # Shapes
 /// - one forward pass of `[items, max packed_len]` tokens
 /// - `hidden` of the result: `[distinct predicting positions, hidden]`
-fn predicting_rows<B: Backend>(model: &Qwen3<B>, items: &[ScoringItem<'_>]) -> Result<PredictingRows<B>> {
+fn predicting_rows<B: Backend, M: CausalLm<B>>(
+    model: &M,
+    items: &[ScoringItem<'_>],
+) -> Result<PredictingRows<B>> {
     for item in items {
         validate_tokens(model, item.prompt, "the prompt")?;
         if item.candidates.is_empty() {
@@ -173,7 +176,7 @@ fn predicting_rows<B: Backend>(model: &Qwen3<B>, items: &[ScoringItem<'_>]) -> R
     if items.is_empty() {
         return Err(Qwen3Error::InvalidInput("no item to score".into()));
     }
-    let device = model.embed_tokens.weight.device();
+    let device = model.device();
     let width = items.iter().map(ScoringItem::packed_len).max().unwrap_or(0);
 
     // 1. One row per item: the prompt, then the packed candidates, right-padded to `width`.
@@ -221,8 +224,7 @@ fn predicting_rows<B: Backend>(model: &Qwen3<B>, items: &[ScoringItem<'_>]) -> R
         positions.push(row_positions);
         allowed.push(row_allowed);
     }
-    let ctx = StepContext::with_pattern(&model.rotary, &allowed, &positions, 0, &device)
-        .cast(model.compute_dtype());
+    let ctx = model.pattern_context(&allowed, &positions, 0, &device);
     let input = Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [items.len(), width]), &device);
     let hidden = model.forward_hidden(input, &ctx, None, None);
 

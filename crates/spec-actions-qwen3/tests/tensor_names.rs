@@ -15,7 +15,9 @@ use spec_actions_qwen3::model::tensor_names::{
 };
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
 }
 
 /// Every tensor name and shape in the safetensors files of `dir` (all shards), read from the
@@ -58,7 +60,10 @@ fn the_table_names_every_tensor_of_a_transformers_checkpoint_with_its_shape() {
         assert_eq!(table, file, "{name}");
         // and each entry of it, by its accessor
         let mut named = BTreeMap::new();
-        named.insert(EMBED_TOKENS.to_string(), vec![config.vocab_size, config.hidden_size]);
+        named.insert(
+            EMBED_TOKENS.to_string(),
+            vec![config.vocab_size, config.hidden_size],
+        );
         named.insert(FINAL_NORM.to_string(), vec![config.hidden_size]);
         if !config.tie_word_embeddings {
             named.insert(LM_HEAD.to_string(), vec![config.vocab_size, config.hidden_size]);
@@ -106,7 +111,10 @@ fn peft_keys_are_the_keys_peft_wrote() {
     // and PEFT wrote exactly an A and a B for every targeted projection of every layer
     let mut expected = BTreeMap::new();
     for layer in 0..config.num_hidden_layers {
-        for t in LoraTarget::ALL.into_iter().filter(|t| adapter.targets(t.module())) {
+        for t in LoraTarget::ALL
+            .into_iter()
+            .filter(|t| adapter.targets(t.module()))
+        {
             let [d_out, d_in] = t.hf_shape(&config);
             let site = AdapterSite::new(layer, t);
             assert_eq!(site.target(), Some(t));

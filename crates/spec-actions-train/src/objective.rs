@@ -16,7 +16,7 @@ use burn::prelude::*;
 use burn::tensor::FloatDType;
 use burn::tensor::activation::{log_softmax, softplus};
 
-use spec_actions_qwen3::model::Qwen3;
+use spec_actions_qwen3::causal_lm::CausalLm;
 
 /// Label value of positions that carry no loss (HF / PyTorch `ignore_index`).
 pub const IGNORE: i64 = -100;
@@ -69,7 +69,11 @@ impl TokenBatch {
 ///
 /// # Shapes
 /// - returns `[batch, seq, hidden]`
-pub fn hidden_states<B: Backend>(model: &Qwen3<B>, batch: &TokenBatch, device: &B::Device) -> Tensor<B, 3> {
+pub fn hidden_states<B: Backend, M: CausalLm<B>>(
+    model: &M,
+    batch: &TokenBatch,
+    device: &B::Device,
+) -> Tensor<B, 3> {
     let ids = batch.tensor::<B>(device);
     let ctx = model.context_for(&ids, None);
     model.forward_hidden(ids, &ctx, None, None)
@@ -97,8 +101,8 @@ pub fn gather_rows<B: Backend>(hidden: Tensor<B, 3>, flat_positions: &[usize]) -
 ///
 /// # Shapes
 /// - returns a `[1]` tensor (the sum) and a count
-pub fn causal_lm_loss<B: Backend>(
-    model: &Qwen3<B>,
+pub fn causal_lm_loss<B: Backend, M: CausalLm<B>>(
+    model: &M,
     batch: &TokenBatch,
     labels: &[Vec<i64>],
     device: &B::Device,
@@ -136,8 +140,8 @@ pub fn causal_lm_loss<B: Backend>(
 ///
 /// # Shapes
 /// - returns a `[1]` tensor (the weighted sum) and the sum of weights
-pub fn head_weighted_causal_lm_loss<B: Backend>(
-    model: &Qwen3<B>,
+pub fn head_weighted_causal_lm_loss<B: Backend, M: CausalLm<B>>(
+    model: &M,
     batch: &TokenBatch,
     labels: &[Vec<i64>],
     head_tokens: &[usize],
@@ -167,7 +171,7 @@ pub fn head_weighted_causal_lm_loss<B: Backend>(
     }
     // 2. hidden states at those positions only; 3. weighted NLL in chunks
     let rows = gather_rows(hidden_states(model, batch, device), &positions);
-    let chunk = (LOGITS_CHUNK_BYTES / 4 / model.config.vocab_size.max(1)).max(1);
+    let chunk = (LOGITS_CHUNK_BYTES / 4 / model.vocab_size().max(1)).max(1);
     let weights: Vec<f32> = weights.iter().map(|&w| w as f32).collect();
     (
         nll_in_chunks(model, rows, &targets, Some(&weights), chunk, device),
@@ -191,13 +195,13 @@ const LOGITS_CHUNK_BYTES: usize = 30 << 20;
 /// # Shapes
 /// - `rows`: `[n, hidden]` (n = `targets.len()`)
 /// - returns `[1]`
-pub fn negative_log_likelihood<B: Backend>(
-    model: &Qwen3<B>,
+pub fn negative_log_likelihood<B: Backend, M: CausalLm<B>>(
+    model: &M,
     rows: Tensor<B, 2>,
     targets: &[i64],
     device: &B::Device,
 ) -> Tensor<B, 1> {
-    let chunk = (LOGITS_CHUNK_BYTES / 4 / model.config.vocab_size.max(1)).max(1);
+    let chunk = (LOGITS_CHUNK_BYTES / 4 / model.vocab_size().max(1)).max(1);
     nll_in_chunks(model, rows, targets, None, chunk, device)
 }
 
@@ -213,8 +217,8 @@ pub fn log_sum_exp<B: Backend>(x: Tensor<B, 2>) -> Tensor<B, 2> {
     spec_actions_qwen3::model::log_sum_exp::log_sum_exp(x)
 }
 
-fn nll_in_chunks<B: Backend>(
-    model: &Qwen3<B>,
+fn nll_in_chunks<B: Backend, M: CausalLm<B>>(
+    model: &M,
     rows: Tensor<B, 2>,
     targets: &[i64],
     weights: Option<&[f32]>,
@@ -258,8 +262,8 @@ fn nll_in_chunks<B: Backend>(
 /// # Shapes
 /// - `positions[r]`: the position of row `r` whose *next* token is the choice
 /// - returns `[batch, choice_ids.len()]`
-pub fn choice_logits<B: Backend>(
-    model: &Qwen3<B>,
+pub fn choice_logits<B: Backend, M: CausalLm<B>>(
+    model: &M,
     batch: &TokenBatch,
     positions: &[usize],
     choice_ids: &[u32],
@@ -276,15 +280,12 @@ pub fn choice_logits<B: Backend>(
 ///
 /// # Shapes
 /// - returns `[hidden, token_ids.len()]`
-pub fn head_columns<B: Backend>(model: &Qwen3<B>, token_ids: &[u32], device: &B::Device) -> Tensor<B, 2> {
-    let idx: Vec<i64> = token_ids.iter().map(|&t| i64::from(t)).collect();
-    let idx = Tensor::<B, 1, Int>::from_data(TensorData::new(idx, [token_ids.len()]), device);
-    match &model.lm_head {
-        // burn layout [hidden, vocab]
-        Some(head) => head.base.weight.val().select(1, idx),
-        // tied: embedding [vocab, hidden]
-        None => model.embed_tokens.weight.val().select(0, idx).transpose(),
-    }
+pub fn head_columns<B: Backend, M: CausalLm<B>>(
+    model: &M,
+    token_ids: &[u32],
+    device: &B::Device,
+) -> Tensor<B, 2> {
+    model.head_columns(token_ids, device)
 }
 
 /// Two-way (or k-way) cross-entropy of choice logits against the index of the right choice;
@@ -309,8 +310,8 @@ pub fn choice_loss<B: Backend>(logits: Tensor<B, 2>, targets: &[usize]) -> Tenso
 /// # Shapes
 /// - `head`: `[hidden, 1]`
 /// - returns `[batch]`
-pub fn last_token_scores<B: Backend>(
-    model: &Qwen3<B>,
+pub fn last_token_scores<B: Backend, M: CausalLm<B>>(
+    model: &M,
     head: Tensor<B, 2>,
     batch: &TokenBatch,
     device: &B::Device,
@@ -339,6 +340,7 @@ pub fn bradley_terry_loss<B: Backend>(better: Tensor<B, 1>, worse: Tensor<B, 1>)
 #[cfg(test)]
 mod tests {
     use burn::backend::{Autodiff, Flex};
+    use spec_actions_qwen3::model::Qwen3;
 
     use super::*;
 

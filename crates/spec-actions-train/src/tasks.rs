@@ -14,6 +14,7 @@ use burn::prelude::*;
 
 use spec_actions_core::metrics::roc_auc;
 use spec_actions_qwen3::action_prompts::{IGNORE, LabeledTokens};
+use spec_actions_qwen3::causal_lm::CausalLm;
 use spec_actions_qwen3::score::{ScoringItem, continuation_log_probs};
 
 use crate::objective::{
@@ -253,8 +254,8 @@ pub fn pairwise_accuracy<B: Backend>(
 /// (`candidates`, the encoder's `kind_candidates`) scored in one pass after the prompt, as
 /// policy B's one-pass proposals are. Returns each prompt's best candidate index (`None` where
 /// scoring failed).
-pub fn kind_predictions<B: Backend>(
-    model: &spec_actions_qwen3::model::Qwen3<B>,
+pub fn kind_predictions<B: Backend, M: CausalLm<B>>(
+    model: &M,
     prompts: &[Vec<u32>],
     candidates: &[Vec<u32>],
 ) -> Vec<Option<usize>> {
@@ -320,8 +321,8 @@ pub struct KindQuestion {
 ///
 /// # Shapes
 /// - returns `[questions.len()]`
-pub fn kind_log_likelihoods<B: Backend>(
-    model: &spec_actions_qwen3::model::Qwen3<B>,
+pub fn kind_log_likelihoods<B: Backend, M: CausalLm<B>>(
+    model: &M,
     questions: &[&KindQuestion],
     device: &B::Device,
 ) -> Tensor<B, 1> {
@@ -516,8 +517,8 @@ impl KindRewardObjective {
 }
 
 /// `ℓ = log p(kind | prompt)` of every question, in chunks of 16, as f64.
-pub fn kind_log_likelihood_values<B: Backend>(
-    model: &spec_actions_qwen3::model::Qwen3<B>,
+pub fn kind_log_likelihood_values<B: Backend, M: CausalLm<B>>(
+    model: &M,
     questions: &[&KindQuestion],
     device: &B::Device,
 ) -> Vec<f64> {

@@ -18,8 +18,8 @@ use std::path::{Path, PathBuf};
 use burn::module::Param;
 use burn::prelude::*;
 
-pub use adapter::{LORA_DTYPE, LoraAdapter};
 pub use crate::model::tensor_names::QWEN3_PROJECTIONS;
+pub use adapter::{LORA_DTYPE, LoraAdapter};
 pub use config::LoraConfig;
 pub use parity::{causal_lm_loss_full, check_lora_reference, mean_label_nll};
 pub use peft_file::{ADAPTER_CONFIG, ADAPTER_WEIGHTS, AdapterMatrices, AdapterSite, PeftAdapter};

@@ -88,8 +88,8 @@ impl Qwen3Config {
         let layers = (0..c.num_hidden_layers)
             .map(|i| {
                 // the tensors in the table's order: the seven projections, then the four norms
-                let [q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj] =
-                    LoraTarget::ALL.map(|t| Projection::new(weights.projection(&t.hf_name(i), t.hf_shape(c))));
+                let [q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj] = LoraTarget::ALL
+                    .map(|t| Projection::new(weights.projection(&t.hf_name(i), t.hf_shape(c))));
                 let [q_norm, k_norm, input_layernorm, post_attention_layernorm] = DecoderNorm::ALL
                     .map(|n| RmsNorm::new(weights.vector(&n.hf_name(i), n.len(c)), c.rms_norm_eps));
                 DecoderLayer {

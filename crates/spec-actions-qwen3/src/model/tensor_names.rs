@@ -109,7 +109,12 @@ impl LoraTarget {
 
     /// HF name of the weight in layer `layer`: `model.layers.{layer}.{block}.{module}.weight`.
     pub fn hf_name(self, layer: usize) -> String {
-        format!("{}.{}.{}.weight", layer_prefix(layer), self.block(), self.module())
+        format!(
+            "{}.{}.{}.weight",
+            layer_prefix(layer),
+            self.block(),
+            self.module()
+        )
     }
 
     /// HF shape `[d_output, d_input]` of the weight under `config`.
@@ -223,7 +228,10 @@ impl<B: Backend> DecoderLayer<B> {
                 (DecoderNorm::QNorm, &mut a.q_norm),
                 (DecoderNorm::KNorm, &mut a.k_norm),
                 (DecoderNorm::InputLayernorm, &mut self.input_layernorm),
-                (DecoderNorm::PostAttentionLayernorm, &mut self.post_attention_layernorm),
+                (
+                    DecoderNorm::PostAttentionLayernorm,
+                    &mut self.post_attention_layernorm,
+                ),
             ],
         )
     }
@@ -261,7 +269,10 @@ impl<B: Backend> Qwen3<B> {
         }
         out.push((FINAL_NORM.to_string(), HfWeightMut::Vector(&mut self.norm.weight)));
         if let Some(head) = self.lm_head.as_mut() {
-            out.push((LM_HEAD.to_string(), HfWeightMut::Projection(&mut head.base.weight)));
+            out.push((
+                LM_HEAD.to_string(),
+                HfWeightMut::Projection(&mut head.base.weight),
+            ));
         }
         out
     }
