@@ -11,7 +11,7 @@ use crate::config::Qwen3Config;
 use crate::error::{Qwen3Error, Result};
 use crate::loader::SINGLE_FILE;
 use crate::model::Qwen3;
-use crate::model::tensor_names::{HfWeightMut, LM_HEAD};
+use crate::model::tensor_names::{HfWeightMut, LM_HEAD, SCORE_HEAD};
 
 impl Qwen3Config {
     /// `config.json` in the transformers 4.x layout (read by transformers 4.51+ and 5.x, and by
@@ -123,7 +123,7 @@ impl<B: Backend> Qwen3<B> {
             .into_iter()
             .filter(|(name, _, _)| name != LM_HEAD)
             .collect();
-        tensors.push(("score.weight".into(), vec![1, hidden], score_weight.to_vec()));
+        tensors.push((SCORE_HEAD.into(), vec![1, hidden], score_weight.to_vec()));
         let mut config = self.config.to_hf_json();
         config["architectures"] = json!(["Qwen3ForSequenceClassification"]);
         config["num_labels"] = json!(1);

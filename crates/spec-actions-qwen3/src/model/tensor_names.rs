@@ -23,6 +23,8 @@ pub const EMBED_TOKENS: &str = "model.embed_tokens.weight";
 pub const FINAL_NORM: &str = "model.norm.weight";
 /// HF name of the untied LM head `[vocab, hidden]`.
 pub const LM_HEAD: &str = "lm_head.weight";
+/// HF name of a `Qwen3ForSequenceClassification`'s scalar head `[1, hidden]` (a reward model).
+pub const SCORE_HEAD: &str = "score.weight";
 
 /// HF name of the decoder layers' list; layer `i`'s tensors are under `model.layers.{i}.`.
 pub const LAYERS: &str = "model.layers";

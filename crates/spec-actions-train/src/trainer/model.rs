@@ -21,8 +21,8 @@ pub struct TrainModel<B: Backend> {
 /// HF name of the token embedding (the LM head too when tied).
 pub(super) use spec_actions_qwen3::model::tensor_names::EMBED_TOKENS as EMBEDDING;
 
-/// Name of the reward head's tensor.
-pub const SCORE_HEAD: &str = "score.weight";
+/// Name of the reward head's tensor (HF's `score.weight`).
+pub use spec_actions_qwen3::model::tensor_names::SCORE_HEAD;
 
 /// One trainable tensor of a model without adapters, reached by its HF name.
 enum WeightSlot<'a, B: Backend> {
