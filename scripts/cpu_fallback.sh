@@ -11,7 +11,8 @@
 # For each, the `machine` example must report the expected kernels, and the Qwen3 parity tests
 # (logits, padded logits, greedy output, LoRA / merged logits, loss and every LoRA gradient
 # against transformers + PEFT, and the bf16 / f16 mixed-precision checks) must pass at the
-# tolerances they use natively.
+# tolerances they use natively, and so must the vendored Flex's vectorised `exp` (`flex_exp`:
+# 2 ulp of `f64::exp`, dispatched by `macerator` to the emulated CPU's SIMD level).
 #
 # Usage: scripts/cpu_fallback.sh [MODEL=EXPECTED_KERNELS ...]
 #   default: Haswell=AVX2+FMA Nehalem=portable
@@ -26,7 +27,7 @@ cases=("$@")
 # Build once, natively (the runner does not change what is built). `--workspace` keeps the
 # feature set of `cargo test --workspace`, so nothing is built a second time.
 cargo build -q -p spec-actions-core --example machine
-cargo test -q --workspace --test parity --test lora_parity --test mixed_precision --no-run
+cargo test -q --workspace --test parity --test lora_parity --test mixed_precision --test flex_exp --no-run
 echo "native: $(cargo run -q -p spec-actions-core --example machine)"
 
 for case in "${cases[@]}"; do
@@ -39,7 +40,7 @@ for case in "${cases[@]}"; do
         *"matmul kernels: $expected") ;;
         *) echo "cpu_fallback: under -cpu $model expected matmul kernels '$expected'" >&2; exit 1 ;;
     esac
-    cargo test -q --workspace --test parity --test lora_parity --test mixed_precision
+    cargo test -q --workspace --test parity --test lora_parity --test mixed_precision --test flex_exp
     unset CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER
 done
 echo "cpu_fallback: every fallback path passed"
