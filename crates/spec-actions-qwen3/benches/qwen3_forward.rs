@@ -7,7 +7,8 @@
 //! `cargo bench -p spec-actions-qwen3 --bench qwen3_forward`
 //! The headline figures are the best of three runs after a warm-up, as the PyTorch script
 //! measures; criterion's own statistics follow.
-//! Prints tok/s lines (`prefill tok/s`, `decode tok/s`, `scoring / prefill`) besides criterion's report.
+//! Prints tok/s lines (`prefill tok/s`, `decode tok/s`, `scoring / prefill`), this machine's
+//! copy bandwidth and the share of it decode reaches (`memory:`) besides criterion's report.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -98,6 +99,32 @@ fn kind_candidates() -> Vec<Vec<u32>> {
     }
 }
 
+/// This machine's memory bandwidth as a large copy measures it: 512 MiB copied between two
+/// buffers on every core (one slice each), best of three after a warm-up; bytes read plus
+/// bytes written per second.
+fn copy_bandwidth_bytes_per_s() -> f64 {
+    const BYTES: usize = 512 << 20;
+    let src = vec![1u8; BYTES];
+    let mut dst = vec![0u8; BYTES];
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let per = BYTES.div_ceil(threads);
+    let mut best = f64::INFINITY;
+    for run in 0..=REPEATS {
+        let t = Instant::now();
+        std::thread::scope(|scope| {
+            for (d, s) in dst.chunks_mut(per).zip(src.chunks(per)) {
+                scope.spawn(move || d.copy_from_slice(s));
+            }
+        });
+        let seconds = t.elapsed().as_secs_f64();
+        black_box(&dst);
+        if run > 0 {
+            best = best.min(seconds);
+        }
+    }
+    2.0 * BYTES as f64 / best
+}
+
 /// Prefill and decode tok/s of `scripts/bench_pytorch_qwen3.py` (its `pytorch …` line).
 fn pytorch_anchor() -> Option<(f64, f64)> {
     let python = std::env::var("SPEC_ACTIONS_PYTHON").unwrap_or_else(|_| "python3".into());
@@ -165,6 +192,17 @@ fn bench(c: &mut Criterion) {
     eprintln!(
         "decode tok/s: {:.2}  ({DECODE} steps in {decode_s:.3} s, best of {REPEATS})",
         DECODE as f64 / decode_s
+    );
+    // Decode reads every weight once a token (f32; the tied embedding once, as the LM head):
+    // its share of the bandwidth a large copy reaches on this machine, in the same run.
+    let weight_bytes = config.parameter_count().unwrap_or(0) as f64 * 4.0;
+    let bandwidth = copy_bandwidth_bytes_per_s();
+    let decode_read = weight_bytes * DECODE as f64 / decode_s;
+    eprintln!(
+        "memory: copy {:.1} GB/s (512 MiB, read + write, every core); decode reads weights at {:.1} GB/s = {:.0} % of it",
+        bandwidth / 1e9,
+        decode_read / 1e9,
+        100.0 * decode_read / bandwidth
     );
     eprintln!(
         "scoring / prefill: {:.3}  (nine kinds, {} candidate tokens: {scoring:.3} s vs {one_prefill:.3} s, best of {REPEATS})",
