@@ -40,4 +40,4 @@ pub use jsonl::{JsonlError, JsonlReader, read_jsonl, write_jsonl};
 pub use metrics::{Accuracy, ConfusionMatrix, Interval, MajorityBaseline, RANDOM_BASELINE};
 pub use parse::{ParseActionError, parse_action};
 pub use results::{ConfigResult, ExampleRecord, RESULTS_SCHEMA_VERSION, ResultsError, ResultsFile};
-pub use role::{LanguageModelMap, ModelRole, RoleMap, UnknownRole};
+pub use role::{JudgeMap, LanguageModelMap, ModelRole, RoleMap, UnknownRole};

@@ -9,6 +9,8 @@
 //! adding a role's entry is one place (its array slot) and no code reads roles by position.
 //! [`LanguageModelMap`] is the same over the four language-model roles (the first four of
 //! [`ModelRole::ALL`]), for what only they have: model names, training specs.
+//! [`JudgeMap`] is the same over the two judges ([`ModelRole::JUDGES`]: verifier, reward), for
+//! what only a judge has: its answers in a recording.
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -57,6 +59,10 @@ impl ModelRole {
         ModelRole::Strong,
     ];
 
+    /// The two judges, which answer about a proposed action (the verifier's `P(ACCEPT)`, the
+    /// reward model's score): the keys of a [`JudgeMap`].
+    pub const JUDGES: [ModelRole; 2] = [ModelRole::Verifier, ModelRole::Reward];
+
     /// The role's name: its JSON / TOML key and run-folder name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -71,6 +77,11 @@ impl ModelRole {
     /// Position of this role in [`ModelRole::ALL`].
     pub fn index(self) -> usize {
         self as usize
+    }
+
+    /// Whether the role judges a proposed action ([`ModelRole::JUDGES`]).
+    pub fn is_judge(self) -> bool {
+        Self::JUDGES.contains(&self)
     }
 
     /// Whether the role is played by a language model (every role but the classifier).
@@ -147,6 +158,15 @@ impl<T, const N: usize> RoleMap<T, N> {
     /// The map whose entry for each role is `f(role)`.
     pub fn from_fn(mut f: impl FnMut(ModelRole) -> T) -> Self {
         RoleMap(std::array::from_fn(|i| f(ModelRole::ALL[i])))
+    }
+
+    /// The map whose entry for each role is `f(role)`, or the first error (roles in order).
+    pub fn try_from_fn<E>(mut f: impl FnMut(ModelRole) -> Result<T, E>) -> Result<Self, E> {
+        let mut slots: [Option<T>; N] = std::array::from_fn(|_| None);
+        for (i, slot) in slots.iter_mut().enumerate() {
+            *slot = Some(f(ModelRole::ALL[i])?);
+        }
+        Ok(RoleMap(slots.map(|s| s.expect("every slot filled"))))
     }
 
     /// The map of the entries `given` has, each missing one `default(role)`; the roles
@@ -278,6 +298,105 @@ impl<'de, T: Deserialize<'de>, const N: usize> Deserialize<'de> for RoleMap<T, N
     }
 }
 
+/// A value for each judge ([`ModelRole::JUDGES`]: verifier, reward), indexed by
+/// [`ModelRole`] like a [`RoleMap`].
+///
+/// Written as an object keyed by the judges' names, where an entry equal to `T::default()` (a
+/// judge that was not asked, e.g. an empty list of answers) is left out, and read back with a
+/// missing entry as `T::default()` and keys of other roles or fields ignored — so it can be
+/// `#[serde(flatten)]`ed into a record whose judges are top-level keys, as the recorded-outputs
+/// format's `verifier` / `reward` are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct JudgeMap<T>([T; 2]);
+
+impl<T> JudgeMap<T> {
+    /// The map whose entry for each judge is `f(judge)`.
+    pub fn from_fn(mut f: impl FnMut(ModelRole) -> T) -> Self {
+        JudgeMap(ModelRole::JUDGES.map(&mut f))
+    }
+
+    /// The slot of `role` in the array, if it is a judge.
+    fn slot(role: ModelRole) -> Option<usize> {
+        ModelRole::JUDGES.iter().position(|&j| j == role)
+    }
+
+    /// The entry of `role`, if it is a judge.
+    pub fn get(&self, role: ModelRole) -> Option<&T> {
+        Self::slot(role).map(|i| &self.0[i])
+    }
+
+    /// Each judge with its entry, in [`ModelRole::JUDGES`] order.
+    pub fn iter(&self) -> impl Iterator<Item = (ModelRole, &T)> {
+        ModelRole::JUDGES.into_iter().zip(self.0.iter())
+    }
+
+    /// Each judge with its mutable entry, in [`ModelRole::JUDGES`] order.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (ModelRole, &mut T)> {
+        ModelRole::JUDGES.into_iter().zip(self.0.iter_mut())
+    }
+}
+
+impl<T> Index<ModelRole> for JudgeMap<T> {
+    type Output = T;
+
+    /// # Panics
+    /// When `role` is not a judge: a caller's mistake, like an index out of bounds.
+    fn index(&self, role: ModelRole) -> &T {
+        match Self::slot(role) {
+            Some(i) => &self.0[i],
+            None => panic!("a judge map has no `{role}` entry"),
+        }
+    }
+}
+
+impl<T> IndexMut<ModelRole> for JudgeMap<T> {
+    fn index_mut(&mut self, role: ModelRole) -> &mut T {
+        match Self::slot(role) {
+            Some(i) => &mut self.0[i],
+            None => panic!("a judge map has no `{role}` entry"),
+        }
+    }
+}
+
+impl<T: Serialize + Default + PartialEq> Serialize for JudgeMap<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let empty = T::default();
+        let mut map = s.serialize_map(None)?;
+        for (role, v) in self.iter().filter(|(_, v)| **v != empty) {
+            map.serialize_entry(role.as_str(), v)?;
+        }
+        map.end()
+    }
+}
+
+impl<'de, T: Deserialize<'de> + Default> Deserialize<'de> for JudgeMap<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct MapVisitor<T>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de> + Default> Visitor<'de> for MapVisitor<T> {
+            type Value = JudgeMap<T>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "an object with the optional keys verifier, reward")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
+                let mut slots: [Option<T>; 2] = [None, None];
+                while let Some(key) = access.next_key::<String>()? {
+                    let slot = key.parse::<ModelRole>().ok().and_then(JudgeMap::<T>::slot);
+                    let Some(i) = slot else {
+                        access.next_value::<de::IgnoredAny>()?;
+                        continue;
+                    };
+                    if slots[i].is_some() {
+                        return Err(de::Error::custom(format!("duplicate field `{key}`")));
+                    }
+                    slots[i] = Some(access.next_value()?);
+                }
+                Ok(JudgeMap(slots.map(Option::unwrap_or_default)))
+            }
+        }
+        d.deserialize_map(MapVisitor::<T>(PhantomData))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -367,5 +486,30 @@ mod tests {
         assert_eq!(m[ModelRole::Classifier], "classifier=10");
         let roles: Vec<ModelRole> = m.iter().map(|(r, _)| r).collect();
         assert_eq!(roles, ModelRole::ALL);
+    }
+
+    /// A judge map indexes the two judges, leaves out and reads back empty entries, ignores
+    /// other keys (so it can be flattened into a record) and refuses a repeated judge.
+    #[test]
+    fn a_judge_map_keys_the_two_judges_and_omits_empty_entries() {
+        let mut m: JudgeMap<Vec<u32>> = JudgeMap::default();
+        m[ModelRole::Reward].push(7);
+        assert_eq!(m.get(ModelRole::Verifier), Some(&vec![]));
+        assert_eq!(m.get(ModelRole::Cheap), None);
+        assert!(ModelRole::Reward.is_judge() && !ModelRole::Strong.is_judge());
+        let text = serde_json::to_string(&m).unwrap();
+        assert_eq!(text, r#"{"reward":[7]}"#);
+        assert_eq!(serde_json::from_str::<JudgeMap<Vec<u32>>>(&text).unwrap(), m);
+        let both: JudgeMap<Vec<u32>> =
+            serde_json::from_str(r#"{"id": "x", "verifier": [1, 2], "reward_model": [3], "strong": {}}"#)
+                .unwrap();
+        assert_eq!(both[ModelRole::Verifier], vec![1, 2]);
+        assert_eq!(both[ModelRole::Reward], vec![3]);
+        let roles: Vec<ModelRole> = both.iter().map(|(r, _)| r).collect();
+        assert_eq!(roles, ModelRole::JUDGES);
+        let e = serde_json::from_str::<JudgeMap<Vec<u32>>>(r#"{"verifier": [1], "verifier": []}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("duplicate field `verifier`"), "{e}");
     }
 }

@@ -20,7 +20,7 @@ use std::time::Instant;
 
 use burn::backend::Flex;
 use burn::prelude::*;
-use spec_actions_core::{Example, LanguageModelMap};
+use spec_actions_core::{Example, LanguageModelMap, ModelRole};
 use spec_actions_data::budget::{ContextBudget, HfTokenCounter, TokenMeter, apply_budget};
 use spec_actions_data::synthetic::{SyntheticConfig, generate_episodes};
 use spec_actions_live::{DecodeSettings, LiveModels, Recorder};
@@ -109,10 +109,13 @@ fn main() {
         &Default::default(),
     );
     let models = LiveModels {
-        cheap: model(&cheap, 1, stop),
-        strong: model(&strong, 2, stop),
-        verifier: model(&cheap, 3, None),
-        reward: (model(&cheap, 4, None), Some(head)),
+        models: LanguageModelMap::from_fn(|role| match role {
+            ModelRole::Cheap => model(&cheap, 1, stop),
+            ModelRole::Strong => model(&strong, 2, stop),
+            ModelRole::Verifier => model(&cheap, 3, None),
+            _ => model(&cheap, 4, None),
+        }),
+        reward_head: Some(head),
         judge_format: spec_actions_train::tasks::JudgeFormat::Prompted,
         encoder,
         decode: DecodeSettings {
@@ -145,7 +148,7 @@ fn main() {
             .map(|o| o.call.decode_tokens)
             .sum();
         let outputs: usize = rows.iter().map(|r| 2 + r.samples.len()).sum();
-        let judged: usize = rows.iter().map(|r| r.verifier.len()).sum();
+        let judged: usize = rows.iter().map(|r| r.judgements[ModelRole::Verifier].len()).sum();
         println!(
             "{what}: {} examples in {secs:.1} s = {:.2} examples/s ({:.1} tokens per decode, {:.1} candidates per example)",
             rows.len(),

@@ -83,12 +83,10 @@ impl Default for DecodeSettings {
 /// default.
 pub struct LiveModels<B: Backend, M = Qwen3<B>> {
     pub encoder: ActionPromptEncoder,
-    pub cheap: M,
-    pub strong: M,
-    pub verifier: M,
-    /// Reward model: a language model and, for [`JudgeFormat::Prompted`], its `[hidden, 1]`
-    /// scalar head.
-    pub reward: (M, Option<Tensor<B, 2>>),
+    /// The language model playing each role (the reward model without its scalar head).
+    pub models: LanguageModelMap<M>,
+    /// The reward model's `[hidden, 1]` scalar head, for [`JudgeFormat::Prompted`] judges.
+    pub reward_head: Option<Tensor<B, 2>>,
     /// How the verifier and the reward model read a proposal.
     pub judge_format: JudgeFormat,
     pub decode: DecodeSettings,
@@ -149,18 +147,8 @@ impl RowTiming {
 }
 
 impl<B: Backend, M: CausalLm<B>> LiveModels<B, M> {
-    /// The language model playing each role (the reward model without its scalar head).
-    pub fn by_role(&self) -> LanguageModelMap<&M> {
-        LanguageModelMap::from_fn(|role| match role {
-            ModelRole::Cheap => &self.cheap,
-            ModelRole::Verifier => &self.verifier,
-            ModelRole::Reward => &self.reward.0,
-            _ => &self.strong,
-        })
-    }
-
     fn device(&self) -> B::Device {
-        self.cheap.device()
+        self.models[ModelRole::Cheap].device()
     }
 
     /// The nine kinds' log-probabilities after the proposer prompt, from one pass (a batch of
@@ -268,7 +256,7 @@ impl<B: Backend, M: CausalLm<B>> LiveModels<B, M> {
         if self.judge_format == JudgeFormat::KindLikelihood {
             return record::kind_likelihood_judgements(
                 self,
-                &self.verifier,
+                &self.models[ModelRole::Verifier],
                 &self.names[ModelRole::Verifier],
                 &[(example, action)],
                 f64::exp,
@@ -284,8 +272,12 @@ impl<B: Backend, M: CausalLm<B>> LiveModels<B, M> {
             .verdict_token_ids()
             .map_err(|e| live_error("verdict tokens", e))?;
         let started = Instant::now();
-        let s = score_continuations(&self.verifier, &prompt, &[vec![accept], vec![reject]])
-            .map_err(|e| live_error("verifier", e))?;
+        let s = score_continuations(
+            &self.models[ModelRole::Verifier],
+            &prompt,
+            &[vec![accept], vec![reject]],
+        )
+        .map_err(|e| live_error("verifier", e))?;
         let ms = started.elapsed().as_secs_f64() * 1e3;
         let (a, r) = (f64::from(s[0].total), f64::from(s[1].total));
         let p = 1.0 / (1.0 + (r - a).exp());
@@ -309,14 +301,14 @@ impl<B: Backend, M: CausalLm<B>> LiveModels<B, M> {
         if self.judge_format == JudgeFormat::KindLikelihood {
             return record::kind_likelihood_judgements(
                 self,
-                &self.reward.0,
+                &self.models[ModelRole::Reward],
                 &self.names[ModelRole::Reward],
                 &[(example, action)],
                 |ll| ll,
             )
             .and_then(|mut j| j.pop().ok_or_else(|| live_error("reward", "no judgement")));
         }
-        let head = self.reward.1.clone().ok_or_else(|| {
+        let head = self.reward_head.clone().ok_or_else(|| {
             live_error(
                 "reward",
                 "a prompted reward model needs its score head (score_head.safetensors)",
@@ -329,7 +321,7 @@ impl<B: Backend, M: CausalLm<B>> LiveModels<B, M> {
         let device = self.device();
         let started = Instant::now();
         let batch = TokenBatch::right_padded(&[ids.as_slice()], self.encoder.tokenizer.special().pad);
-        let scores = last_token_scores(&self.reward.0, head, &batch, &device);
+        let scores = last_token_scores(&self.models[ModelRole::Reward], head, &batch, &device);
         let score = scores
             .into_data()
             .convert::<f32>()
@@ -390,7 +382,12 @@ impl<B: Backend, M: CausalLm<B>> Proposer for LiveProposer<'_, B, M> {
                     ProposalSource::Sampled { n } => m.sample_rules(example, n),
                     _ => vec![RowSampling::Greedy],
                 };
-                let outs = m.decode(&m.cheap, &m.names[ModelRole::Cheap], &prompt, rules)?;
+                let outs = m.decode(
+                    &m.models[ModelRole::Cheap],
+                    &m.names[ModelRole::Cheap],
+                    &prompt,
+                    rules,
+                )?;
                 let calls = outs.iter().map(|o| price(&o.call)).collect();
                 Ok(Proposals {
                     candidates: outs.into_iter().map(to_candidate).collect(),
@@ -416,7 +413,7 @@ impl<B: Backend, M: CausalLm<B>> StrongModel for LiveStrong<'_, B, M> {
             .map_err(|e| live_error("strong prompt", e))?;
         let out = m
             .decode(
-                &m.strong,
+                &m.models[ModelRole::Strong],
                 &m.names[ModelRole::Strong],
                 &prompt,
                 vec![RowSampling::Greedy],

@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use burn::prelude::*;
-use spec_actions_core::{Action, ActionKind, Example, ModelRole};
+use spec_actions_core::{Action, ActionKind, Example, JudgeMap, ModelRole};
 use spec_actions_qwen3::causal_lm::CausalLm;
 use spec_actions_qwen3::generate::RowSampling;
 use spec_actions_qwen3::model::Qwen3;
@@ -54,7 +54,7 @@ impl<B: Backend, M: CausalLm<B>> Recorder<'_, B, M> {
         // 2. greedy and sampled decodes of the cheap model, the strong model's greedy decode
         let greedy = m
             .decode(
-                &m.cheap,
+                &m.models[ModelRole::Cheap],
                 &m.names[ModelRole::Cheap],
                 &prompt,
                 vec![RowSampling::Greedy],
@@ -62,7 +62,7 @@ impl<B: Backend, M: CausalLm<B>> Recorder<'_, B, M> {
             .and_then(first_output)?;
         let samples = if self.samples > 0 {
             m.decode(
-                &m.cheap,
+                &m.models[ModelRole::Cheap],
                 &m.names[ModelRole::Cheap],
                 &prompt,
                 m.sample_rules(example, self.samples),
@@ -72,7 +72,7 @@ impl<B: Backend, M: CausalLm<B>> Recorder<'_, B, M> {
         };
         let strong = m
             .decode(
-                &m.strong,
+                &m.models[ModelRole::Strong],
                 &m.names[ModelRole::Strong],
                 &prompt,
                 vec![RowSampling::Greedy],
@@ -86,15 +86,16 @@ impl<B: Backend, M: CausalLm<B>> Recorder<'_, B, M> {
         };
         // 3. every distinct candidate a gate may be asked about, judged by both judges
         let candidates = self.candidates(&proposed);
-        let verifier = candidates
+        let mut judgements = JudgeMap::default();
+        judgements[ModelRole::Verifier] = candidates
             .iter()
             .map(|a| m.judge(example, a))
             .collect::<Result<Vec<_>, _>>()?;
-        let reward = candidates
+        judgements[ModelRole::Reward] = candidates
             .iter()
             .map(|a| m.reward_score(example, a))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(row(example, proposed, verifier, reward))
+        Ok(row(example, proposed, judgements))
     }
 
     /// The rows of `examples`, in order, with every role batched across them: one-pass scoring
@@ -128,11 +129,16 @@ impl<B: Backend, M: CausalLm<B>> Recorder<'_, B, M> {
             rules.extend(m.sample_rules(example, self.samples));
         }
         let mut cheap = m
-            .decode_rows(&m.cheap, &m.names[ModelRole::Cheap], &cheap_prompts, rules)?
+            .decode_rows(
+                &m.models[ModelRole::Cheap],
+                &m.names[ModelRole::Cheap],
+                &cheap_prompts,
+                rules,
+            )?
             .into_iter();
         //    and the strong model's greedy row of every example
         let strong = m.decode_rows(
-            &m.strong,
+            &m.models[ModelRole::Strong],
             &m.names[ModelRole::Strong],
             &prompts,
             vec![RowSampling::Greedy; examples.len()],
@@ -160,16 +166,17 @@ impl<B: Backend, M: CausalLm<B>> Recorder<'_, B, M> {
             .zip(&candidates)
             .flat_map(|(e, cs)| cs.iter().map(move |a| (e, a)))
             .collect();
-        let mut verifier = self.judge_batch(&questions)?.into_iter();
-        let mut reward = self.reward_batch(&questions)?.into_iter();
+        let mut answers = JudgeMap::default();
+        for role in ModelRole::JUDGES {
+            answers[role] = self.judgements(role, &questions)?.into_iter();
+        }
         Ok(examples
             .iter()
             .zip(proposed)
             .zip(&candidates)
             .map(|((example, proposed), cs)| {
-                let v = verifier.by_ref().take(cs.len()).collect();
-                let r = reward.by_ref().take(cs.len()).collect();
-                row(example, proposed, v, r)
+                let judgements = JudgeMap::from_fn(|role| answers[role].by_ref().take(cs.len()).collect());
+                row(example, proposed, judgements)
             })
             .collect())
     }
@@ -196,6 +203,20 @@ impl<B: Backend, M: CausalLm<B>> Recorder<'_, B, M> {
         candidates
     }
 
+    /// Judge `role`'s answer to every question, batched: [`Recorder::judge_batch`] for the
+    /// verifier, [`Recorder::reward_batch`] for the reward model; any other role is an error.
+    pub fn judgements(
+        &self,
+        role: ModelRole,
+        questions: &[(&Example, &Action)],
+    ) -> Result<Vec<RecordedJudgement>, VerifyError> {
+        match role {
+            ModelRole::Verifier => self.judge_batch(questions),
+            ModelRole::Reward => self.reward_batch(questions),
+            other => Err(live_error("judgements", format!("`{other}` is not a judge"))),
+        }
+    }
+
     /// The verifier's P(ACCEPT) of every question, batched: right-padded prompts (causal
     /// attention never lets a real token see the padding after it), the final hidden state of
     /// each prompt's last token, and the two verdict tokens' logits there.
@@ -207,7 +228,7 @@ impl<B: Backend, M: CausalLm<B>> Recorder<'_, B, M> {
         if m.judge_format == JudgeFormat::KindLikelihood {
             return kind_likelihood_judgements(
                 m,
-                &m.verifier,
+                &m.models[ModelRole::Verifier],
                 &m.names[ModelRole::Verifier],
                 questions,
                 f64::exp,
@@ -222,7 +243,7 @@ impl<B: Backend, M: CausalLm<B>> Recorder<'_, B, M> {
             .map(|(e, a)| m.encoder.verifier_prompt(e, a))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| live_error("verifier prompt", e))?;
-        let model = &m.verifier;
+        let model = &m.models[ModelRole::Verifier];
         let device = m.device();
         let verdicts = Tensor::<B, 1, Int>::from_data(
             TensorData::new(vec![i64::from(accept), i64::from(reject)], [2]),
@@ -272,7 +293,7 @@ impl<B: Backend, M: CausalLm<B>> Recorder<'_, B, M> {
         if m.judge_format == JudgeFormat::KindLikelihood {
             return kind_likelihood_judgements(
                 m,
-                &m.reward.0,
+                &m.models[ModelRole::Reward],
                 &m.names[ModelRole::Reward],
                 questions,
                 |ll| ll,
@@ -284,8 +305,8 @@ impl<B: Backend, M: CausalLm<B>> Recorder<'_, B, M> {
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| live_error("reward input", e))?;
         let device = m.device();
-        let model: &M = &m.reward.0;
-        let head = m.reward.1.as_ref().ok_or_else(|| {
+        let model: &M = &m.models[ModelRole::Reward];
+        let head = m.reward_head.as_ref().ok_or_else(|| {
             live_error(
                 "reward",
                 "a prompted reward model needs its score head (score_head.safetensors)",
@@ -402,26 +423,28 @@ pub(super) fn one_pass_batch<B: Backend, M: CausalLm<B>>(
         })
         .collect();
     let kind_tokens: usize = ids.iter().map(Vec::len).sum();
-    Ok(scored_items(&m.cheap, &items, "one-pass scoring")?
-        .into_iter()
-        .zip(prompts)
-        .map(|((scores, ms), prompt)| {
-            let mut lp = [0.0; ActionKind::COUNT];
-            for ((kind, _), s) in candidates.iter().zip(&scores) {
-                lp[kind.index()] = f64::from(s.total);
-            }
-            RecordedOnePass {
-                kind_logprobs: KindLogprobs(lp),
-                call: RecordedCall {
-                    model: Some(m.names[ModelRole::Cheap].clone()),
-                    prefill_tokens: (prompt.len() + kind_tokens) as u64,
-                    decode_tokens: 0,
-                    prefill_ms: Some(ms),
-                    decode_ms: None,
-                },
-            }
-        })
-        .collect())
+    Ok(
+        scored_items(&m.models[ModelRole::Cheap], &items, "one-pass scoring")?
+            .into_iter()
+            .zip(prompts)
+            .map(|((scores, ms), prompt)| {
+                let mut lp = [0.0; ActionKind::COUNT];
+                for ((kind, _), s) in candidates.iter().zip(&scores) {
+                    lp[kind.index()] = f64::from(s.total);
+                }
+                RecordedOnePass {
+                    kind_logprobs: KindLogprobs(lp),
+                    call: RecordedCall {
+                        model: Some(m.names[ModelRole::Cheap].clone()),
+                        prefill_tokens: (prompt.len() + kind_tokens) as u64,
+                        decode_tokens: 0,
+                        prefill_ms: Some(ms),
+                        decode_ms: None,
+                    },
+                }
+            })
+            .collect(),
+    )
 }
 
 /// The judgements of a [`JudgeFormat::KindLikelihood`] judge: `score(ℓ)` of each question's
@@ -545,12 +568,7 @@ fn judgements(
         .collect()
 }
 
-fn row(
-    example: &Example,
-    p: Proposed,
-    verifier: Vec<RecordedJudgement>,
-    reward: Vec<RecordedJudgement>,
-) -> RecordedExample {
+fn row(example: &Example, p: Proposed, judgements: JudgeMap<Vec<RecordedJudgement>>) -> RecordedExample {
     RecordedExample {
         id: example.id.clone(),
         split: example.split,
@@ -561,8 +579,7 @@ fn row(
         one_pass: Some(p.one_pass),
         samples: p.samples,
         strong: p.strong,
-        verifier,
-        reward,
+        judgements,
         classifier: None,
     }
 }

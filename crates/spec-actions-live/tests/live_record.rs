@@ -6,6 +6,7 @@
 mod live_common;
 
 use live_common::{examples, live_models};
+use spec_actions_core::ModelRole;
 use spec_actions_live::Recorder;
 use spec_actions_verify::{RecordedCall, RecordedExample, RecordedJudgement, RecordedOutput};
 
@@ -75,8 +76,9 @@ fn same_row(a: &RecordedExample, b: &RecordedExample) {
         assert!((x - y).abs() <= TOL, "{id}: one-pass {x} vs {y}");
     }
     same_call(&format!("{id} one-pass"), &p.call, &q.call);
-    same_judgements(&format!("{id} verifier"), &a.verifier, &b.verifier);
-    same_judgements(&format!("{id} reward"), &a.reward, &b.reward);
+    for role in ModelRole::JUDGES {
+        same_judgements(&format!("{id} {role}"), &a.judgements[role], &b.judgements[role]);
+    }
 }
 
 #[test]
@@ -127,7 +129,8 @@ fn record_batch_equals_record_one_example_at_a_time() {
     assert!(
         batched
             .iter()
-            .all(|r| r.verifier.len() >= 2 && r.reward.len() == r.verifier.len())
+            .all(|r| r.judgements[ModelRole::Verifier].len() >= 2
+                && r.judgements[ModelRole::Reward].len() == r.judgements[ModelRole::Verifier].len())
     );
     assert!(batched.iter().all(|r| r.samples.len() == 3));
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use burn::prelude::Backend;
 use burn::tensor::backend::AutodiffBackend;
 use clap::{Args, Parser, Subcommand};
-use spec_actions_core::LanguageModelMap;
+use spec_actions_core::{LanguageModelMap, ModelRole};
 use spec_actions_live::DecodeSettings;
 use spec_actions_qwen3::LoadOptions;
 use spec_actions_qwen3::backend::{BackendChoice, BackendJob, run_on};
@@ -33,6 +33,18 @@ struct Cli {
 enum Command {
     /// Serve OpenAI-compatible chat completions with the run's chosen policy.
     Serve(ServeArgs),
+}
+
+impl ServeArgs {
+    /// The `--cheap` / `--strong` / `--verifier` / `--reward` value of a language-model role.
+    fn source(&self, role: ModelRole) -> &Option<String> {
+        match role {
+            ModelRole::Cheap => &self.cheap,
+            ModelRole::Strong => &self.strong,
+            ModelRole::Verifier => &self.verifier,
+            _ => &self.reward,
+        }
+    }
 }
 
 #[derive(Args)]
@@ -147,10 +159,7 @@ fn build<B: Backend>(args: &ServeArgs, device: &B::Device) -> Result<(Speculator
         serde_json::from_value(serde_json::Value::String(args.judge_format.clone()))
             .map_err(|e| format!("--judge-format: {e}"))?;
     let paths = ModelPaths {
-        cheap: role(&need(&args.cheap, "cheap")?),
-        strong: role(&need(&args.strong, "strong")?),
-        verifier: role(&need(&args.verifier, "verifier")?),
-        reward: role(&need(&args.reward, "reward")?),
+        models: LanguageModelMap::try_from_fn(|r| Ok::<_, String>(role(&need(args.source(r), r.as_str())?)))?,
         reward_head: match (&args.reward_head, judge_format) {
             (Some(head), _) => head.clone(),
             (None, JudgeFormat::KindLikelihood) => PathBuf::new(),

@@ -23,7 +23,7 @@ use burn::tensor::FloatDType;
 use serde::Deserialize;
 use serde_json::Value;
 use spec_actions_baseline::KindClassifier;
-use spec_actions_core::{ConfigResult, LanguageModelMap, ResultsFile};
+use spec_actions_core::{ConfigResult, LanguageModelMap, ModelRole, ResultsFile};
 use spec_actions_live::{DecodeSettings, LiveModels};
 use spec_actions_qwen3::action_prompts::ActionPromptEncoder;
 use spec_actions_qwen3::model::Qwen3;
@@ -46,10 +46,8 @@ pub struct RoleSource {
 /// Every file a [`Speculator`] is built from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelPaths {
-    pub cheap: RoleSource,
-    pub strong: RoleSource,
-    pub verifier: RoleSource,
-    pub reward: RoleSource,
+    /// Each language-model role's checkpoint.
+    pub models: LanguageModelMap<RoleSource>,
     /// The reward model's head (`score.weight`, `[1, hidden]` as HF stores it, or the former
     /// `[hidden, 1]`, in a safetensors file); read for
     /// [`JudgeFormat::Prompted`] judges only.
@@ -91,23 +89,25 @@ pub fn load_models<B: Backend>(
 ) -> Result<LiveModels<B>> {
     let encoder =
         ActionPromptEncoder::from_dir(&paths.tokenizer).map_err(|e| ServeError::run(&paths.tokenizer, e))?;
-    let reward = load_role::<B>(&paths.reward, device)?;
+    let models = LanguageModelMap::try_from_fn(|role| load_role::<B>(&paths.models[role], device))?;
     let head = match paths.judge_format {
         JudgeFormat::KindLikelihood => None,
         JudgeFormat::Prompted => {
             // HF's `[1, hidden]` layout, or the former `[hidden, 1]`; any other shape is an error
             // naming the file and both shapes.
-            let head = read_score_head::<B>(&paths.reward_head, reward.config.hidden_size, device)
-                .map_err(|e| ServeError::run(&paths.reward_head, e))?;
+            let head = read_score_head::<B>(
+                &paths.reward_head,
+                models[ModelRole::Reward].config.hidden_size,
+                device,
+            )
+            .map_err(|e| ServeError::run(&paths.reward_head, e))?;
             Some(head)
         }
     };
     Ok(LiveModels {
         encoder,
-        cheap: load_role::<B>(&paths.cheap, device)?,
-        strong: load_role::<B>(&paths.strong, device)?,
-        verifier: load_role::<B>(&paths.verifier, device)?,
-        reward: (reward, head),
+        models,
+        reward_head: head,
         judge_format: paths.judge_format,
         decode,
         names,
@@ -203,20 +203,18 @@ impl RunFolder {
                 adapter: Some(adapter),
             })
         };
-        let cheap = role("cheap")?;
-        let tokenizer = if cheap.model.join("tokenizer.json").exists() {
-            cheap.model.clone()
+        let sources = LanguageModelMap::try_from_fn(|r| role(r.as_str()))?;
+        let cheap = &sources[ModelRole::Cheap].model;
+        let tokenizer = if cheap.join("tokenizer.json").exists() {
+            cheap.clone()
         } else {
             bundled_tokenizer()
         };
         let classifier = Some(models.join("classifier/classifier.json")).filter(|p| p.exists());
         Ok(ModelPaths {
-            strong: role("strong")?,
-            verifier: role("verifier")?,
-            reward: role("reward")?,
+            models: sources,
             reward_head: models.join("reward/score_head.safetensors"),
             judge_format: read_judge_format(&root.join("manifest.json"))?,
-            cheap,
             tokenizer,
             classifier,
         })

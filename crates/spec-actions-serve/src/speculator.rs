@@ -20,7 +20,9 @@ use burn::prelude::*;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use spec_actions_baseline::KindClassifier;
-use spec_actions_core::{Action, ActionKind, CostModel, Example, Message, ModelCall, ModelRole, Split};
+use spec_actions_core::{
+    Action, ActionKind, CostModel, Example, JudgeMap, Message, ModelCall, ModelRole, Split,
+};
 use spec_actions_live::{LiveModels, Recorder};
 use spec_actions_qwen3::generate::RowSampling;
 use spec_actions_verify::{
@@ -130,7 +132,7 @@ pub fn priced_costs<B: Backend>(models: &LiveModels<B>) -> CostModel {
     let count = |c: &spec_actions_qwen3::Qwen3Config, fallback: f64| {
         c.parameter_count().map_or(fallback, |n| n as f64)
     };
-    for (role, model) in models.by_role().iter() {
+    for (role, model) in models.models.iter() {
         costs.params[role] = count(&model.config, costs.params[role]);
     }
     costs
@@ -140,9 +142,9 @@ impl<B: Backend> Speculator<B> {
     /// The context window every prompt must fit, with room for `max_new_tokens`: the smallest
     /// `max_position_embeddings` of the four models.
     pub fn context_window(&self) -> usize {
-        let m = &self.models;
-        [&m.cheap, &m.strong, &m.verifier, &m.reward.0]
-            .iter()
+        self.models
+            .models
+            .values()
             .map(|q| q.config.max_position_embeddings)
             .min()
             .unwrap_or(0)
@@ -273,8 +275,7 @@ impl<B: Backend> Speculator<B> {
         let mut cheap: Vec<(usize, Option<usize>)> = Vec::new();
         let mut strong: Vec<usize> = Vec::new();
         let mut one_pass: Vec<usize> = Vec::new();
-        let mut verify: Vec<(usize, Action)> = Vec::new();
-        let mut reward: Vec<(usize, Action)> = Vec::new();
+        let mut judge_questions: JudgeMap<Vec<(usize, Action)>> = JudgeMap::default();
         let mut classify: Vec<usize> = Vec::new();
         for (i, wanted) in needs {
             let mut seen: Vec<Need> = Vec::new();
@@ -291,8 +292,7 @@ impl<B: Backend> Speculator<B> {
                     }
                     Need::OnePass => one_pass.push(i),
                     Need::Strong => strong.push(i),
-                    Need::Verify(a) => verify.push((i, a)),
-                    Need::Reward(a) => reward.push((i, a)),
+                    Need::Judge(role, a) => judge_questions[role].push((i, a)),
                     Need::Classify => classify.push(i),
                 }
             }
@@ -317,7 +317,7 @@ impl<B: Backend> Speculator<B> {
                 |rows| {
                     let ps: Vec<Vec<u32>> = rows.iter().map(|(i, _)| prompts[*i].clone()).collect();
                     m.decode_rows(
-                        &m.cheap,
+                        &m.models[ModelRole::Cheap],
                         &m.names[ModelRole::Cheap],
                         &ps,
                         rows.iter().map(rule).collect(),
@@ -340,7 +340,7 @@ impl<B: Backend> Speculator<B> {
                 |rows| {
                     let ps: Vec<Vec<u32>> = rows.iter().map(|&i| prompts[i].clone()).collect();
                     m.decode_rows(
-                        &m.strong,
+                        &m.models[ModelRole::Strong],
                         &m.names[ModelRole::Strong],
                         &ps,
                         vec![RowSampling::Greedy; rows.len()],
@@ -367,7 +367,7 @@ impl<B: Backend> Speculator<B> {
             samples: 0,
             one_pass_k: 0,
         };
-        for (questions, is_verifier) in [(&verify, true), (&reward, false)] {
+        for (role, questions) in judge_questions.iter() {
             if questions.is_empty() {
                 continue;
             }
@@ -376,17 +376,12 @@ impl<B: Backend> Speculator<B> {
                 |(i, _)| *i,
                 |rows| {
                     let qs: Vec<(&Example, &Action)> = rows.iter().map(|(i, a)| (&examples[*i], a)).collect();
-                    if is_verifier {
-                        recorder.judge_batch(&qs)
-                    } else {
-                        recorder.reward_batch(&qs)
-                    }
+                    recorder.judgements(role, &qs)
                 },
             );
             for ((i, _), r) in questions.iter().zip(results) {
                 match r {
-                    Ok(j) if is_verifier => store[*i].verifier.push(j),
-                    Ok(j) => store[*i].reward.push(j),
+                    Ok(j) => store[*i].judgements[role].push(j),
                     Err(e) => fail(*i, e),
                 }
             }
@@ -510,8 +505,8 @@ struct Fetched {
     samples: Vec<RecordedOutput>,
     one_pass: Option<RecordedOnePass>,
     strong: Option<RecordedOutput>,
-    verifier: Vec<RecordedJudgement>,
-    reward: Vec<RecordedJudgement>,
+    /// Each judge's answers about the actions asked so far.
+    judgements: JudgeMap<Vec<RecordedJudgement>>,
     classifier: Option<RecordedClassifier>,
 }
 
@@ -522,8 +517,8 @@ enum Need {
     Samples(usize),
     OnePass,
     Strong,
-    Verify(Action),
-    Reward(Action),
+    /// A judge's ([`ModelRole::JUDGES`]) answer about an action.
+    Judge(ModelRole, Action),
     Classify,
 }
 
@@ -542,19 +537,18 @@ impl Lookup<'_> {
         Err(VerifyError::Role(PENDING.into()))
     }
 
+    /// Judge `role`'s fetched answer about `action` (found by call-level match).
     fn judgement(
         &self,
-        judgements: &[RecordedJudgement],
         action: &Action,
         role: ModelRole,
-        need: Need,
     ) -> std::result::Result<(f64, ModelCall), VerifyError> {
-        match judgements
+        match self.f.judgements[role]
             .iter()
             .find(|j| j.action.kind == action.kind && j.action.matches_call(action))
         {
             Some(j) => Ok((j.score, j.call.priced(self.costs, role))),
-            None => self.miss(need),
+            None => self.miss(Need::Judge(role, action.clone())),
         }
     }
 }
@@ -617,12 +611,7 @@ impl Verifier for Lookup<'_> {
         _example: &Example,
         action: &Action,
     ) -> std::result::Result<(f64, ModelCall), VerifyError> {
-        self.judgement(
-            &self.f.verifier,
-            action,
-            ModelRole::Verifier,
-            Need::Verify(action.clone()),
-        )
+        self.judgement(action, ModelRole::Verifier)
     }
 }
 
@@ -632,12 +621,7 @@ impl Scorer for Lookup<'_> {
         _example: &Example,
         action: &Action,
     ) -> std::result::Result<(f64, ModelCall), VerifyError> {
-        self.judgement(
-            &self.f.reward,
-            action,
-            ModelRole::Reward,
-            Need::Reward(action.clone()),
-        )
+        self.judgement(action, ModelRole::Reward)
     }
 }
 

@@ -27,7 +27,9 @@
 //!   (policy G; every kind must be present; the replay normalises them over the nine).
 //! - `strong`: the strong model's decode.
 //! - `verifier`: `P(ACCEPT)` in `[0, 1]` per candidate action; `reward`: reward-model score per
-//!   candidate action. A replayed judge finds its answer by call-level match of the action.
+//!   candidate action, each left out when empty; in Rust, one list per judge role in
+//!   [`RecordedExample::judgements`] (a [`JudgeMap`], indexed by [`ModelRole`]). A replayed
+//!   judge finds its answer by call-level match of the action.
 //! - An output's `action` is `null` when the model's text did not parse; `raw` keeps the text.
 //! - `classifier` (optional; absent in recordings made before it): the bag-of-words kind
 //!   classifier's probability of each of the nine kinds (`kind_probs`, every kind required, each
@@ -43,7 +45,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use spec_actions_core::io::{FileError, StagedWrites};
-use spec_actions_core::{Action, ActionKind, CostModel, Example, ModelCall, ModelRole, Split};
+use spec_actions_core::{Action, ActionKind, CostModel, Example, JudgeMap, ModelCall, ModelRole, Split};
 
 use crate::error::{Result, VerifyError};
 
@@ -64,10 +66,10 @@ pub struct RecordedExample {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub samples: Vec<RecordedOutput>,
     pub strong: RecordedOutput,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub verifier: Vec<RecordedJudgement>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub reward: Vec<RecordedJudgement>,
+    /// Each judge's answers about candidate actions, keyed by judge role: the file's top-level
+    /// `verifier` and `reward` lists (each left out when empty).
+    #[serde(flatten)]
+    pub judgements: JudgeMap<Vec<RecordedJudgement>>,
     /// The bag-of-words classifier's nine probabilities; `None` in recordings made without it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub classifier: Option<RecordedClassifier>,
@@ -269,23 +271,20 @@ impl RecordedExample {
             }
             check_call(&op.call).or_else(|r| bad("one_pass.call", r))?;
         }
-        for (i, j) in self.verifier.iter().enumerate() {
-            if !(0.0..=1.0).contains(&j.score) {
-                return bad(
-                    &format!("verifier[{i}].score"),
-                    format!("P(ACCEPT) {} is outside [0, 1]", j.score),
-                );
+        for (role, answers) in self.judgements.iter() {
+            for (i, j) in answers.iter().enumerate() {
+                let wrong = match role {
+                    ModelRole::Verifier if !(0.0..=1.0).contains(&j.score) => {
+                        Some(format!("P(ACCEPT) {} is outside [0, 1]", j.score))
+                    }
+                    _ if !j.score.is_finite() => Some(format!("{} is not finite", j.score)),
+                    _ => None,
+                };
+                if let Some(reason) = wrong {
+                    return bad(&format!("{role}[{i}].score"), reason);
+                }
+                check_call(&j.call).or_else(|r| bad(&format!("{role}[{i}].call"), r))?;
             }
-            check_call(&j.call).or_else(|r| bad(&format!("verifier[{i}].call"), r))?;
-        }
-        for (i, j) in self.reward.iter().enumerate() {
-            if !j.score.is_finite() {
-                return bad(
-                    &format!("reward[{i}].score"),
-                    format!("{} is not finite", j.score),
-                );
-            }
-            check_call(&j.call).or_else(|r| bad(&format!("reward[{i}].call"), r))?;
         }
         if let Some(c) = &self.classifier {
             if let Some((i, p)) = c
@@ -460,14 +459,15 @@ impl RecordedSet {
                 .map(|o| (ModelRole::Cheap, &o.call));
             let one_pass = r.one_pass.iter().map(|o| (ModelRole::Cheap, &o.call));
             let strong = std::iter::once((ModelRole::Strong, &r.strong.call));
-            let verifier = r.verifier.iter().map(|j| (ModelRole::Verifier, &j.call));
-            let reward = r.reward.iter().map(|j| (ModelRole::Reward, &j.call));
+            let judges = r
+                .judgements
+                .iter()
+                .flat_map(|(role, answers)| answers.iter().map(move |j| (role, &j.call)));
             let classifier = r.classifier.iter().map(|c| (ModelRole::Classifier, &c.call));
             cheap
                 .chain(one_pass)
                 .chain(strong)
-                .chain(verifier)
-                .chain(reward)
+                .chain(judges)
                 .chain(classifier)
         })
     }

@@ -6,7 +6,7 @@ use spec_actions_core::{Action, CostModel, Example, ModelCall, ModelRole};
 
 use crate::error::{Result, VerifyError};
 use crate::recorded::KindProbs;
-use crate::recorded::{RecordedExample, RecordedJudgement, RecordedOutput, RecordedSet};
+use crate::recorded::{RecordedExample, RecordedOutput, RecordedSet};
 use crate::roles::{
     Candidate, Classifier, PolicyRoles, ProposalSource, Proposals, Proposer, Scorer, StrongModel, Verifier,
     one_pass_candidates,
@@ -50,15 +50,15 @@ impl<'a> Replay<'a> {
         }
     }
 
+    /// The recorded answer of judge `role` about `action` (found by call-level match).
     fn judgement(
-        &self,
+        &mut self,
         example: &Example,
-        judgements: &[RecordedJudgement],
         action: &Action,
         role: ModelRole,
         what: &str,
     ) -> Result<(f64, ModelCall)> {
-        judgements
+        self.row(example)?.judgements[role]
             .iter()
             .find(|j| j.action.kind == action.kind && j.action.matches_call(action))
             .map(|j| (j.score, j.call.priced(self.costs, role)))
@@ -123,27 +123,13 @@ impl Proposer for Replay<'_> {
 
 impl Verifier for Replay<'_> {
     fn p_accept(&mut self, example: &Example, action: &Action) -> Result<(f64, ModelCall)> {
-        let row = self.row(example)?;
-        self.judgement(
-            example,
-            &row.verifier,
-            action,
-            ModelRole::Verifier,
-            "verifier P(ACCEPT)",
-        )
+        self.judgement(example, action, ModelRole::Verifier, "verifier P(ACCEPT)")
     }
 }
 
 impl Scorer for Replay<'_> {
     fn score(&mut self, example: &Example, action: &Action) -> Result<(f64, ModelCall)> {
-        let row = self.row(example)?;
-        self.judgement(
-            example,
-            &row.reward,
-            action,
-            ModelRole::Reward,
-            "reward-model score",
-        )
+        self.judgement(example, action, ModelRole::Reward, "reward-model score")
     }
 }
 

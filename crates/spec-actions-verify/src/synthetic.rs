@@ -12,7 +12,7 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-use spec_actions_core::{Action, ActionKind, Split};
+use spec_actions_core::{Action, ActionKind, JudgeMap, ModelRole, Split};
 
 use crate::recorded::{
     KindLogprobs, RecordedCall, RecordedExample, RecordedJudgement, RecordedOnePass, RecordedOutput,
@@ -175,6 +175,9 @@ fn example(
             call: call(rng, 3, prompt + 5, 0),
         })
         .collect();
+    let mut judgements = JudgeMap::default();
+    judgements[ModelRole::Verifier] = verifier;
+    judgements[ModelRole::Reward] = reward;
     RecordedExample {
         id: format!("synthetic:{i}"),
         split,
@@ -185,8 +188,7 @@ fn example(
         one_pass: Some(one_pass),
         samples,
         strong,
-        verifier,
-        reward,
+        judgements,
         classifier: None,
     }
 }

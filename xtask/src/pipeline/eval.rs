@@ -92,36 +92,29 @@ pub fn eval_stage<B: Backend>(
     device: &B::Device,
 ) -> Result<(), BoxError> {
     run.stage("eval", |dir| {
-        let cheap = trained::<B>(run, preset, ModelRole::Cheap, load, device)?;
-        let strong = trained::<B>(run, preset, ModelRole::Strong, load, device)?;
-        let verifier = trained::<B>(run, preset, ModelRole::Verifier, load, device)?;
-        let reward = trained::<B>(run, preset, ModelRole::Reward, load, device)?;
+        let trained_models =
+            LanguageModelMap::try_from_fn(|role| trained::<B>(run, preset, role, load, device))?;
         // Every prompt recorded, with the tokens decoded after it, fits every model's context,
         // whatever the data (as in training).
-        let context = [&cheap, &strong, &verifier, &reward]
-            .iter()
+        let context = trained_models
+            .values()
             .map(|m| m.config.max_position_embeddings)
             .min()
             .unwrap_or(usize::MAX);
         let encoder = encoder_for(&preset.roles[ModelRole::Cheap].source)?
             .with_max_tokens(context.saturating_sub(preset.decode.max_new_tokens));
-        let reward_hidden = reward.config.hidden_size;
+        let reward_hidden = trained_models[ModelRole::Reward].config.hidden_size;
         let models = LiveModels {
             encoder,
-            cheap,
-            strong,
-            verifier,
-            reward: (
-                reward,
-                match preset.judge_format {
-                    JudgeFormat::Prompted => Some(read_head::<B>(
-                        &model_dir(run, ModelRole::Reward).join("score_head.safetensors"),
-                        reward_hidden,
-                        device,
-                    )?),
-                    JudgeFormat::KindLikelihood => None,
-                },
-            ),
+            models: trained_models,
+            reward_head: match preset.judge_format {
+                JudgeFormat::Prompted => Some(read_head::<B>(
+                    &model_dir(run, ModelRole::Reward).join("score_head.safetensors"),
+                    reward_hidden,
+                    device,
+                )?),
+                JudgeFormat::KindLikelihood => None,
+            },
             judge_format: preset.judge_format,
             decode: preset.decode.clone(),
             names: LanguageModelMap::from_fn(|r| format!("{}:{r}", preset.name)),
@@ -157,7 +150,7 @@ pub fn eval_stage<B: Backend>(
         // 2. Replay every policy with costs priced by the real parameter counts (FLOP units)
         //    and the study's nominal units.
         let mut costs = CostModel::default();
-        for (role, model) in models.by_role().iter() {
+        for (role, model) in models.models.iter() {
             costs.params[role] = param_count(&model.config)?;
         }
         apply_prices(&preset.prices, &mut costs);

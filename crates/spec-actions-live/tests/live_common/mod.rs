@@ -11,7 +11,7 @@ use burn::backend::Flex;
 use burn::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use spec_actions_core::{Example, LanguageModelMap};
+use spec_actions_core::{Example, LanguageModelMap, ModelRole};
 use spec_actions_data::budget::{ContextBudget, HfTokenCounter, TokenMeter, apply_budget};
 use spec_actions_data::synthetic::{SyntheticConfig, generate_episodes};
 use spec_actions_live::{DecodeSettings, LiveModels};
@@ -122,7 +122,6 @@ pub fn live_models(max_new_tokens: usize) -> LiveModels<B> {
     let cheap = shape(32, 2, 8);
     let strong = shape(48, 2, 12);
     let judge = shape(32, 1, 8);
-    let reward = model(&judge, 14, &[], 1.0);
     let head = {
         let mut rng = ChaCha8Rng::seed_from_u64(15);
         let values: Vec<f32> = (0..judge.hidden_size)
@@ -135,10 +134,13 @@ pub fn live_models(max_new_tokens: usize) -> LiveModels<B> {
     };
     LiveModels {
         // favoured logits of std ≈ 0.02 · √hidden · boost ≈ 10
-        cheap: model(&cheap, 11, &favoured, 90.0),
-        strong: model(&strong, 12, &favoured, 75.0),
-        verifier: model(&judge, 13, &[], 1.0),
-        reward: (reward, Some(head)),
+        models: LanguageModelMap::from_fn(|role| match role {
+            ModelRole::Cheap => model(&cheap, 11, &favoured, 90.0),
+            ModelRole::Strong => model(&strong, 12, &favoured, 75.0),
+            ModelRole::Verifier => model(&judge, 13, &[], 1.0),
+            _ => model(&judge, 14, &[], 1.0),
+        }),
+        reward_head: Some(head),
         judge_format: spec_actions_train::tasks::JudgeFormat::Prompted,
         encoder,
         decode: DecodeSettings {

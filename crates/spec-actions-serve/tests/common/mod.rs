@@ -212,7 +212,7 @@ fn build(root: &Path) -> Fixture {
     rows.extend(recorder.record_batch(&eval).unwrap());
     let recording = RecordedSet::from_rows(rows, &memory_origin()).unwrap();
     let mut costs = CostModel::default();
-    for (role, model) in live.by_role().iter() {
+    for (role, model) in live.models.iter() {
         costs.params[role] = model.config.parameter_count().unwrap() as f64;
     }
     let options = StudyOptions {
