@@ -27,7 +27,7 @@ cases=("$@")
 # Build once, natively (the runner does not change what is built). `--workspace` keeps the
 # feature set of `cargo test --workspace`, so nothing is built a second time.
 cargo build -q -p spec-actions-core --example machine
-cargo test -q --workspace --test parity --test lora_parity --test mixed_precision --test flex_exp --no-run
+cargo test -q --workspace --test parity --test lora_parity --test mixed_precision --test flex_exp --test flex_gemv --no-run
 echo "native: $(cargo run -q -p spec-actions-core --example machine)"
 
 for case in "${cases[@]}"; do
@@ -40,7 +40,7 @@ for case in "${cases[@]}"; do
         *"matmul kernels: $expected") ;;
         *) echo "cpu_fallback: under -cpu $model expected matmul kernels '$expected'" >&2; exit 1 ;;
     esac
-    cargo test -q --workspace --test parity --test lora_parity --test mixed_precision --test flex_exp
+    cargo test -q --workspace --test parity --test lora_parity --test mixed_precision --test flex_exp --test flex_gemv
     unset CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER
 done
 echo "cpu_fallback: every fallback path passed"

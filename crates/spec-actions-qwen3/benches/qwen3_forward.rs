@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use burn::backend::Flex;
 use burn::prelude::*;
+use burn::tensor::FloatDType;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group};
 use spec_actions_core::ActionKind;
 use spec_actions_qwen3::config::Qwen3Config;
@@ -43,7 +44,8 @@ fn prefill(model: &Qwen3<B>, ids: &[u32], cache: &mut KvCache<B>) -> Vec<f32> {
         &[(0..n).collect()],
         cache.len(),
         &device,
-    );
+    )
+    .cast(model.compute_dtype());
     let data: Vec<i64> = ids.iter().map(|&t| i64::from(t)).collect();
     let input = Tensor::<B, 2, Int>::from_data(TensorData::new(data, [1, n]), &device);
     let hidden = model.forward_hidden(input, &ctx, Some(cache), None);
@@ -51,6 +53,7 @@ fn prefill(model: &Qwen3<B>, ids: &[u32], cache: &mut KvCache<B>) -> Vec<f32> {
     model
         .logits(hidden.slice([0..1, s - 1..s, 0..h]))
         .into_data()
+        .convert::<f32>()
         .into_vec::<f32>()
         .unwrap_or_default()
 }
@@ -68,12 +71,14 @@ fn decode(model: &Qwen3<B>, mut logits: Vec<f32>, cache: &mut KvCache<B>, steps:
 fn prefill_one(model: &Qwen3<B>, token: u32, cache: &mut KvCache<B>) -> Vec<f32> {
     let device = Default::default();
     let pos = cache.len();
-    let ctx = StepContext::new(&model.rotary, &[vec![true; pos + 1]], &[vec![pos]], pos, &device);
+    let ctx = StepContext::new(&model.rotary, &[vec![true; pos + 1]], &[vec![pos]], pos, &device)
+        .cast(model.compute_dtype());
     let input = Tensor::<B, 2, Int>::from_data(TensorData::new(vec![i64::from(token)], [1, 1]), &device);
     let hidden = model.forward_hidden(input, &ctx, Some(cache), None);
     model
         .logits(hidden)
         .into_data()
+        .convert::<f32>()
         .into_vec::<f32>()
         .unwrap_or_default()
 }
@@ -204,6 +209,38 @@ fn bench(c: &mut Criterion) {
         decode_read / 1e9,
         100.0 * decode_read / bandwidth
     );
+    // bf16 weights on the CPU (`spec-actions serve --dtype bf16`): decode reads half the
+    // bytes. The same model cast to bf16, the same prompt and steps, best of three; its
+    // last-prompt-position logits against the f32 model's (the mixed-precision tests' 2 % of
+    // the largest |logit|).
+    let model_bf16 = model.clone().cast_base(FloatDType::BF16);
+    let mut best_bf16 = f64::INFINITY;
+    let mut logits_bf16 = Vec::new();
+    for run in 0..=REPEATS {
+        let mut cache = KvCache::new(&config, 1, PROMPT + DECODE, &device);
+        let logits = prefill(&model_bf16, &ids, &mut cache);
+        logits_bf16.clone_from(&logits);
+        let t = Instant::now();
+        black_box(decode(&model_bf16, logits, &mut cache, DECODE));
+        if run > 0 {
+            best_bf16 = best_bf16.min(t.elapsed().as_secs_f64());
+        }
+    }
+    let logits_f32 = prefill(&model, &ids, &mut KvCache::new(&config, 1, PROMPT, &device));
+    let largest = logits_f32.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let worst = logits_f32
+        .iter()
+        .zip(&logits_bf16)
+        .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+    eprintln!(
+        "decode bf16 tok/s: {:.2}  ({DECODE} steps in {best_bf16:.3} s, best of {REPEATS}) = {:.2}× f32 decode; reads weights at {:.1} GB/s = {:.0} % of the copy; logits max |Δ| {:.2} % of max |logit|",
+        DECODE as f64 / best_bf16,
+        decode_s / best_bf16,
+        weight_bytes / 2.0 * DECODE as f64 / best_bf16 / 1e9,
+        100.0 * weight_bytes / 2.0 * DECODE as f64 / best_bf16 / bandwidth,
+        100.0 * worst / largest
+    );
+    drop(model_bf16);
     eprintln!(
         "scoring / prefill: {:.3}  (nine kinds, {} candidate tokens: {scoring:.3} s vs {one_prefill:.3} s, best of {REPEATS})",
         scoring / one_prefill,

@@ -40,6 +40,36 @@ pub enum BackendChoice {
     Cuda,
 }
 
+/// A compute dtype chosen on the command line (`--dtype`), overriding the backend's
+/// ([`BackendChoice::compute_dtype`]): `bf16` on Flex halves the bytes a decode step reads (the
+/// vendored Flex multiplies a bf16 row vector by bf16 weights without widening them first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
+pub enum ComputeDtype {
+    /// 32-bit floats.
+    F32,
+    /// bfloat16: f32's exponent, 8 significant bits.
+    Bf16,
+}
+
+impl ComputeDtype {
+    /// The name on the command line and in reports (`f32`, `bf16`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ComputeDtype::F32 => "f32",
+            ComputeDtype::Bf16 => "bf16",
+        }
+    }
+}
+
+impl From<ComputeDtype> for FloatDType {
+    fn from(d: ComputeDtype) -> Self {
+        match d {
+            ComputeDtype::F32 => FloatDType::F32,
+            ComputeDtype::Bf16 => FloatDType::BF16,
+        }
+    }
+}
+
 /// A backend that was chosen but is not built into this binary.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BackendError {

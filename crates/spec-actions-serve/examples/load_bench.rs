@@ -114,7 +114,7 @@ async fn phase(args: &Args, run: &RunFolder, bodies: &[Value], window: Duration)
     };
     let run2 = run.clone();
     let spec = tokio::task::spawn_blocking(move || {
-        run2.speculator::<burn::backend::Flex>(&point, &Default::default())
+        run2.speculator::<burn::backend::Flex>(&point, &Default::default(), &Default::default())
             .expect("speculator")
             .0
     })

@@ -21,7 +21,7 @@
 //!
 //! let run = RunFolder::open("runs/tiny")?;
 //! let point: OperatingPoint = "cheapest within 1 point of strong-only".parse()?;
-//! let (speculator, row) = run.speculator::<burn::backend::Flex>(&point, &Default::default())?;
+//! let (speculator, row) = run.speculator::<burn::backend::Flex>(&point, &Default::default(), &Default::default())?;
 //! println!("serving {} (eval accuracy {:.3}, cost {:.3})", row.name, row.accuracy, row.mean_cost);
 //! let decision = speculator.decide(vec![Message::user("open README.md")], Vec::new())?;
 //! println!("{:?} by {} via {:?}", decision.action, decision.model, decision.route);

@@ -12,7 +12,7 @@ use clap::{Args, Parser, Subcommand};
 use spec_actions_core::{LanguageModelMap, ModelRole};
 use spec_actions_live::DecodeSettings;
 use spec_actions_qwen3::LoadOptions;
-use spec_actions_qwen3::backend::{BackendChoice, BackendJob, run_on};
+use spec_actions_qwen3::backend::{BackendChoice, BackendJob, ComputeDtype, run_on};
 use spec_actions_serve::{
     ModelPaths, OperatingPoint, RoleSource, RunFolder, ServeOptions, Speculator, bind, load_models,
     priced_costs, serve,
@@ -111,6 +111,11 @@ struct ServeArgs {
     /// batching are backend-generic.
     #[arg(long, value_enum, default_value_t = BackendChoice::Flex)]
     backend: BackendChoice,
+    /// dtype the models compute in (default: the backend's — f32 on flex and wgpu, bf16 on
+    /// cuda). `bf16` on flex halves the bytes a decode step reads: about twice the decode speed
+    /// on a memory-bound CPU, logits within bf16's rounding (see the README's speed table).
+    #[arg(long, value_enum)]
+    dtype: Option<ComputeDtype>,
 }
 
 fn role(spec: &str) -> RoleSource {
@@ -126,14 +131,20 @@ fn role(spec: &str) -> RoleSource {
     }
 }
 
-fn build<B: Backend>(args: &ServeArgs, device: &B::Device) -> Result<(Speculator<B>, PathBuf), String> {
+fn build<B: Backend>(
+    args: &ServeArgs,
+    load: &LoadOptions,
+    device: &B::Device,
+) -> Result<(Speculator<B>, PathBuf), String> {
     if let Some(dir) = &args.run {
         let run = RunFolder::open(dir).map_err(|e| e.to_string())?;
         let point = match &args.policy {
             Some(rule) => rule.parse::<OperatingPoint>().map_err(|e| e.to_string())?,
             None => OperatingPoint::default(),
         };
-        let (spec, row) = run.speculator::<B>(&point, device).map_err(|e| e.to_string())?;
+        let (spec, row) = run
+            .speculator::<B>(&point, load, device)
+            .map_err(|e| e.to_string())?;
         println!(
             "serving {} — {} — chosen by `{point}`: eval accuracy {:.4}, mean cost {:.4} units{}",
             row.name,
@@ -175,8 +186,8 @@ fn build<B: Backend>(args: &ServeArgs, device: &B::Device) -> Result<(Speculator
         classifier: args.classifier.clone(),
     };
     let names = LanguageModelMap::from_fn(|r| format!("serve:{r}"));
-    let models =
-        load_models::<B>(&paths, names, DecodeSettings::default(), device).map_err(|e| e.to_string())?;
+    let models = load_models::<B>(&paths, load, names, DecodeSettings::default(), device)
+        .map_err(|e| e.to_string())?;
     let classifier = match &paths.classifier {
         Some(p) => Some((
             spec_actions_baseline::KindClassifier::load(p).map_err(|e| format!("{}: {e}", p.display()))?,
@@ -242,13 +253,19 @@ struct ServeJob(ServeArgs);
 
 impl BackendJob for ServeJob {
     type Output = ExitCode;
-    fn run<B: AutodiffBackend>(self, device: B::Device, _load: LoadOptions) -> ExitCode {
-        serve_on::<B::InnerBackend>(self.0, &device)
+    fn run<B: AutodiffBackend>(self, device: B::Device, load: LoadOptions) -> ExitCode {
+        let load = match self.0.dtype {
+            Some(dtype) => LoadOptions {
+                compute_dtype: dtype.into(),
+            },
+            None => load,
+        };
+        serve_on::<B::InnerBackend>(self.0, &load, &device)
     }
 }
 
-fn serve_on<B: Backend>(args: ServeArgs, device: &B::Device) -> ExitCode {
-    let (spec, log) = match build::<B>(&args, device) {
+fn serve_on<B: Backend>(args: ServeArgs, load: &LoadOptions, device: &B::Device) -> ExitCode {
+    let (spec, log) = match build::<B>(&args, load, device) {
         Ok(x) => x,
         Err(e) => {
             eprintln!("error: {e}");

@@ -19,7 +19,6 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use burn::prelude::*;
-use burn::tensor::FloatDType;
 use serde::Deserialize;
 use serde_json::Value;
 use spec_actions_baseline::KindClassifier;
@@ -65,12 +64,9 @@ pub fn bundled_tokenizer() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../assets/qwen3-tokenizer")
 }
 
-fn load_role<B: Backend>(source: &RoleSource, device: &B::Device) -> Result<Qwen3<B>> {
-    let options = LoadOptions {
-        compute_dtype: FloatDType::F32,
-    };
-    let base = load_qwen3_with::<B>(&source.model, &options, device)
-        .map_err(|e| ServeError::run(&source.model, e))?;
+fn load_role<B: Backend>(source: &RoleSource, load: &LoadOptions, device: &B::Device) -> Result<Qwen3<B>> {
+    let base =
+        load_qwen3_with::<B>(&source.model, load, device).map_err(|e| ServeError::run(&source.model, e))?;
     match &source.adapter {
         None => Ok(base),
         Some(adapter) => Ok(base
@@ -80,16 +76,18 @@ fn load_role<B: Backend>(source: &RoleSource, device: &B::Device) -> Result<Qwen
     }
 }
 
-/// The four roles loaded from `paths`, with model names `names` and `decode` settings.
+/// The four roles loaded from `paths` in `load`'s compute dtype (an adapter is merged into
+/// its base), with model names `names` and `decode` settings.
 pub fn load_models<B: Backend>(
     paths: &ModelPaths,
+    load: &LoadOptions,
     names: LanguageModelMap<String>,
     decode: DecodeSettings,
     device: &B::Device,
 ) -> Result<LiveModels<B>> {
     let encoder =
         ActionPromptEncoder::from_dir(&paths.tokenizer).map_err(|e| ServeError::run(&paths.tokenizer, e))?;
-    let models = LanguageModelMap::try_from_fn(|role| load_role::<B>(&paths.models[role], device))?;
+    let models = LanguageModelMap::try_from_fn(|role| load_role::<B>(&paths.models[role], load, device))?;
     let head = match paths.judge_format {
         JudgeFormat::KindLikelihood => None,
         JudgeFormat::Prompted => {
@@ -245,16 +243,18 @@ impl RunFolder {
             })
     }
 
-    /// The run's [`Speculator`] at `point`, its models on `device`; also the chosen results row.
+    /// The run's [`Speculator`] at `point`, its models on `device` in `load`'s compute dtype;
+    /// also the chosen results row.
     pub fn speculator<B: Backend>(
         &self,
         point: &OperatingPoint,
+        load: &LoadOptions,
         device: &B::Device,
     ) -> Result<(Speculator<B>, ConfigResult)> {
         let (policy, row) = self.choose(point)?;
         let paths = self.model_paths()?;
         let names = LanguageModelMap::from_fn(|r| format!("{}:{r}", self.preset));
-        let models = load_models::<B>(&paths, names, self.decode.clone(), device)?;
+        let models = load_models::<B>(&paths, load, names, self.decode.clone(), device)?;
         let classifier = match &paths.classifier {
             Some(p) => Some((
                 KindClassifier::load(p).map_err(|e| ServeError::run(p, e))?,

@@ -11,7 +11,10 @@ use std::time::Duration;
 use common::{B, fixture, request_body, speculator};
 use serde_json::{Value, json};
 use spec_actions_core::{CostModel, Example};
-use spec_actions_serve::{ServeOptions, ServeReport, ServedDecision, Speculator, bind, route_label, serve};
+use spec_actions_serve::{
+    OperatingPoint, RunFolder, ServeOptions, ServeReport, ServedDecision, Speculator, bind, route_label,
+    serve,
+};
 use spec_actions_verify::{Decision, Policy, ReplayRoles, read_decision_logs};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -146,6 +149,51 @@ fn library_decisions_equal_their_replay_for_every_configuration() {
         let alone = spec.decide_example(example).unwrap();
         same_as_replay(&example.id, &alone, &replayed(policy, example, &costs));
     }
+}
+
+/// `--dtype bf16` on the CPU: every model is loaded in bf16 (the vendored Flex multiplies a
+/// bf16 row vector by bf16 weights directly), and the speculator decides every eval example,
+/// each decision costed and logged as in f32. Its cheap-only proposals mostly agree with the
+/// f32 ones (the fixture's models favour their tokens by wide logit margins, far beyond bf16's
+/// rounding); the share is printed.
+#[test]
+fn a_run_served_in_bf16_decides_every_example() {
+    let fx = fixture();
+    let run = RunFolder::open(&fx.root).unwrap();
+    let point: OperatingPoint = "A".parse().unwrap();
+    let (spec_bf16, _) = run
+        .speculator::<B>(
+            &point,
+            &spec_actions_qwen3::LoadOptions::bf16(),
+            &Default::default(),
+        )
+        .unwrap();
+    for (role, model) in spec_bf16.models.models.iter() {
+        assert_eq!(model.compute_dtype(), burn::tensor::FloatDType::BF16, "{role}");
+    }
+    let spec_f32: Speculator<B> = speculator("A");
+    let bf16 = spec_bf16.decide_batch(&fx.eval);
+    let f32 = spec_f32.decide_batch(&fx.eval);
+    let mut same = 0;
+    for ((example, a), b) in fx.eval.iter().zip(bf16).zip(f32) {
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert_eq!(a.config, b.config, "{}", example.id);
+        assert!(
+            a.logged.record.ledger.nominal() > 0.0,
+            "{}: a costed decision",
+            example.id
+        );
+        same += usize::from(a.logged.record.predicted == b.logged.record.predicted);
+    }
+    eprintln!(
+        "bf16 and f32 cheap-only proposals agree on {same} of {}",
+        fx.eval.len()
+    );
+    assert!(
+        2 * same > fx.eval.len(),
+        "bf16 agrees with f32 on {same} of {}",
+        fx.eval.len()
+    );
 }
 
 struct Running {

@@ -47,7 +47,10 @@ fn a_row_without_judges_has_no_judge_keys() {
         row.judgements[role].clear();
     }
     let value = serde_json::to_value(&row).unwrap();
-    assert!(value.get("verifier").is_none() && value.get("reward").is_none(), "{value}");
+    assert!(
+        value.get("verifier").is_none() && value.get("reward").is_none(),
+        "{value}"
+    );
     let back: RecordedExample = serde_json::from_value(value).unwrap();
     assert_eq!(back, row);
 }

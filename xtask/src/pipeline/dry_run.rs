@@ -41,7 +41,7 @@ use spec_actions_train::trainer::{TrainModel, Trainer, TrainerConfig};
 
 use super::preset::{Finetune, ModelSource, Preset};
 use spec_actions_core::ModelRole as Role;
-use spec_actions_qwen3::backend::BackendChoice;
+use spec_actions_qwen3::backend::{BackendChoice, ComputeDtype};
 
 /// Errors of a dry run, each naming what it could not do.
 #[derive(Debug, thiserror::Error)]
@@ -818,29 +818,6 @@ impl RoleChoice {
     }
 }
 
-/// The compute dtype of the base model (LoRA weights and optimizer state stay f32).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum DtypeChoice {
-    Bf16,
-    F32,
-}
-
-impl DtypeChoice {
-    pub fn dtype(self) -> FloatDType {
-        match self {
-            DtypeChoice::Bf16 => FloatDType::BF16,
-            DtypeChoice::F32 => FloatDType::F32,
-        }
-    }
-
-    fn as_str(self) -> &'static str {
-        match self {
-            DtypeChoice::Bf16 => "bf16",
-            DtypeChoice::F32 => "f32",
-        }
-    }
-}
-
 /// `cargo xtask dry-run`: the arguments.
 #[derive(Debug, Clone, clap::Args)]
 pub struct DryRunArgs {
@@ -867,7 +844,7 @@ pub struct DryRunArgs {
     pub role: RoleChoice,
     /// Compute dtype of the base weights and activations.
     #[arg(long, value_enum, default_value = "bf16")]
-    pub dtype: DtypeChoice,
+    pub dtype: ComputeDtype,
     /// Optimizer steps to time.
     #[arg(long, default_value_t = 1)]
     pub steps: u64,
@@ -999,7 +976,7 @@ pub fn dry_run<B: AutodiffBackend>(args: &DryRunArgs, device: &B::Device) -> Res
             &shape,
             preset.judge_format,
             &sizes,
-            args.dtype.dtype(),
+            FloatDType::from(args.dtype),
             &scratch,
             device,
         );
@@ -1052,7 +1029,13 @@ pub fn dry_run<B: AutodiffBackend>(args: &DryRunArgs, device: &B::Device) -> Res
                 let mut sizes = two.sizes.clone();
                 sizes.layers = shape.config.num_hidden_layers;
                 let pairs = shape.role == Role::Reward && preset.judge_format == JudgeFormat::Prompted;
-                let plan = MemoryPlan::of(&shape.config, &shape.finetune, &sizes, args.dtype.dtype(), pairs);
+                let plan = MemoryPlan::of(
+                    &shape.config,
+                    &shape.finetune,
+                    &sizes,
+                    FloatDType::from(args.dtype),
+                    pairs,
+                );
                 for m in &measured {
                     print!("{}", measured_table(m));
                 }

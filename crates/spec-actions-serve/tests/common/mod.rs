@@ -200,7 +200,9 @@ fn build(root: &Path) -> Fixture {
     let paths = RunFolder::model_paths_of(root).unwrap();
     let names = LanguageModelMap::from_fn(|r| format!("test:{r}"));
     let (_, decode) = spec_actions_serve::run::read_manifest(&root.join("manifest.json")).unwrap();
-    let live = spec_actions_serve::load_models::<B>(&paths, names, decode, &Default::default()).unwrap();
+    let live =
+        spec_actions_serve::load_models::<B>(&paths, &Default::default(), names, decode, &Default::default())
+            .unwrap();
     let recorder = Recorder {
         models: &live,
         samples: 2,
@@ -236,7 +238,9 @@ fn build(root: &Path) -> Fixture {
 pub fn speculator(point: &str) -> Speculator<B> {
     let run = RunFolder::open(&fixture().root).unwrap();
     let point: OperatingPoint = point.parse().unwrap();
-    run.speculator::<B>(&point, &Default::default()).unwrap().0
+    run.speculator::<B>(&point, &Default::default(), &Default::default())
+        .unwrap()
+        .0
 }
 
 /// An example's conversation as an OpenAI request body.

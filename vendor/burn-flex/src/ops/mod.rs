@@ -126,6 +126,8 @@ pub(crate) fn float_storage_as_f32(tensor: &FlexTensor) -> Cow<'_, [f32]> {
 
 pub mod activation;
 pub mod attention;
+// spec-actions patch 5
+mod gemv_bf16;
 pub mod binary;
 mod bool;
 pub mod cat;

@@ -1,0 +1,171 @@
+//! Row-vector products on the Flex CPU backend as this workspace builds it: the vendored
+//! burn-flex splits a `[1, k] × [k, n]` product over rayon's threads by output columns
+//! (`vendor/README.md`, change 4) — a decode step's projections and its LM head. The split must
+//! not change a single bit (each column is computed by the same kernel in the same order), and
+//! the product must be the product (against an f64 reference computed here).
+
+use burn::backend::Flex;
+use burn::prelude::*;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+type B = Flex;
+
+fn random(len: usize, seed: u64) -> Vec<f32> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    (0..len).map(|_| rng.random::<f32>() - 0.5).collect()
+}
+
+/// `x · W` on Flex inside a rayon pool of `threads` threads.
+fn product(x: &Tensor<B, 2>, w: &Tensor<B, 2>, threads: usize) -> Vec<f32> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("a thread pool");
+    pool.install(|| x.clone().matmul(w.clone()))
+        .into_data()
+        .into_vec::<f32>()
+        .expect("f32 data")
+}
+
+/// The f64 product of `x` `[k]` and the matrix whose element `(i, j)` is `w(i, j)`.
+fn reference(x: &[f32], n: usize, w: impl Fn(usize, usize) -> f32) -> Vec<f64> {
+    (0..n)
+        .map(|j| {
+            x.iter()
+                .enumerate()
+                .map(|(i, &xi)| f64::from(xi) * f64::from(w(i, j)))
+                .sum()
+        })
+        .collect()
+}
+
+fn check(case: &str, got: &[f32], want: &[f64], k: usize) {
+    assert_eq!(got.len(), want.len(), "{case}");
+    // |x_i w_ij| ≤ 1/4, k terms: f32 accumulation error well under k · 2⁻²⁴ · 1/4 · 4
+    let tol = k as f64 * 2f64.powi(-22);
+    for (j, (&g, &w)) in got.iter().zip(want).enumerate() {
+        assert!((f64::from(g) - w).abs() <= tol, "{case}: column {j}: {g} vs {w}");
+    }
+}
+
+/// A projection's layout: `W` `[k, n]` row-major (Linear's `[d_in, d_out]`), `n` not a multiple
+/// of the column blocks, on 1, 2, 3 and 4 threads.
+#[test]
+fn a_row_vector_times_a_row_major_matrix_is_the_same_on_any_thread_count() {
+    let (k, n) = (300, 3000 - 7);
+    let (xs, ws) = (random(k, 1), random(k * n, 2));
+    let device = Default::default();
+    let x = Tensor::<B, 2>::from_data(TensorData::new(xs.clone(), [1, k]), &device);
+    let w = Tensor::<B, 2>::from_data(TensorData::new(ws.clone(), [k, n]), &device);
+    let one = product(&x, &w, 1);
+    check("1 thread", &one, &reference(&xs, n, |i, j| ws[i * n + j]), k);
+    for threads in [2, 3, 4] {
+        let many = product(&x, &w, threads);
+        assert!(
+            one.iter().zip(&many).all(|(a, b)| a.to_bits() == b.to_bits()),
+            "{threads} threads differ from one"
+        );
+    }
+    // the rank-3 form a Linear layer uses (`[1, 1, k] × [1, k, n]`, the batched path)
+    let x3 = x.clone().reshape([1, 1, k]);
+    let w3 = w.clone().reshape([1, k, n]);
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(4).build().unwrap();
+    let batched = pool
+        .install(|| x3.matmul(w3))
+        .into_data()
+        .into_vec::<f32>()
+        .unwrap();
+    assert!(one.iter().zip(&batched).all(|(a, b)| a.to_bits() == b.to_bits()));
+}
+
+/// The tied LM head's layout: `Eᵀ`, a transposed view of the `[n, k]` embedding (dot products
+/// over contiguous rows).
+#[test]
+fn a_row_vector_times_a_transposed_matrix_is_the_same_on_any_thread_count() {
+    let (k, n) = (256, 4099);
+    let (xs, es) = (random(k, 3), random(n * k, 4));
+    let device = Default::default();
+    let x = Tensor::<B, 2>::from_data(TensorData::new(xs.clone(), [1, k]), &device);
+    let e = Tensor::<B, 2>::from_data(TensorData::new(es.clone(), [n, k]), &device);
+    let et = e.transpose();
+    let one = product(&x, &et, 1);
+    check("1 thread", &one, &reference(&xs, n, |i, j| es[j * k + i]), k);
+    for threads in [2, 4] {
+        let many = product(&x, &et, threads);
+        assert!(
+            one.iter().zip(&many).all(|(a, b)| a.to_bits() == b.to_bits()),
+            "{threads} threads differ from one"
+        );
+    }
+}
+
+/// bf16 inputs: the vendored Flex multiplies a bf16 row vector by bf16 weights without widening
+/// the matrix (`vendor/README.md`, change 5). The product of the bf16 values, summed in f32 and
+/// rounded to bf16 once, is within one bf16 rounding (2⁻⁸ relative) of the exact product of the
+/// same bf16 values, in both weight layouts and on any thread count; and it is what the f32
+/// product of the widened operands gives, rounded.
+#[test]
+fn a_bf16_row_vector_product_is_the_rounded_f32_product_in_both_layouts() {
+    use burn::tensor::FloatDType;
+    let (k, n) = (320, 2500);
+    let device = Default::default();
+    let to_bf16 = |t: Tensor<B, 2>| t.cast(FloatDType::BF16);
+    let x = to_bf16(Tensor::<B, 2>::from_data(
+        TensorData::new(random(k, 5), [1, k]),
+        &device,
+    ));
+    let w = to_bf16(Tensor::<B, 2>::from_data(
+        TensorData::new(random(k * n, 6), [k, n]),
+        &device,
+    ));
+    let e = to_bf16(Tensor::<B, 2>::from_data(
+        TensorData::new(random(n * k, 7), [n, k]),
+        &device,
+    ));
+    // the bf16 values, widened exactly
+    let values =
+        |t: &Tensor<B, 2>| -> Vec<f32> { t.clone().cast(FloatDType::F32).into_data().into_vec().unwrap() };
+    let (xs, ws, es) = (values(&x), values(&w), values(&e));
+    for (case, rhs, want) in [
+        (
+            "rows contiguous",
+            w.clone(),
+            reference(&xs, n, |i, j| ws[i * n + j]),
+        ),
+        (
+            "Eᵀ",
+            e.clone().transpose(),
+            reference(&xs, n, |i, j| es[j * k + i]),
+        ),
+    ] {
+        let mut first: Option<Vec<f32>> = None;
+        for threads in [1, 2, 4] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let got: Vec<f32> = pool
+                .install(|| x.clone().matmul(rhs.clone()))
+                .cast(FloatDType::F32)
+                .into_data()
+                .into_vec()
+                .unwrap();
+            for (j, (&g, &want)) in got.iter().zip(&want).enumerate() {
+                // one bf16 rounding of the f32 sum, plus the f32 sum's own error
+                let tol = want.abs() * 2f64.powi(-8) + k as f64 * 2f64.powi(-22);
+                assert!(
+                    (f64::from(g) - want).abs() <= tol,
+                    "{case}, {threads} threads, column {j}: {g} vs {want}"
+                );
+            }
+            match &first {
+                None => first = Some(got),
+                Some(one) => assert!(
+                    one.iter().zip(&got).all(|(a, b)| a.to_bits() == b.to_bits()),
+                    "{case}: {threads} threads differ from one"
+                ),
+            }
+        }
+    }
+}
