@@ -41,8 +41,9 @@ pub enum BackendChoice {
 }
 
 /// A compute dtype chosen on the command line (`--dtype`), overriding the backend's
-/// ([`BackendChoice::compute_dtype`]): `bf16` on Flex halves the bytes a decode step reads (the
-/// vendored Flex multiplies a bf16 row vector by bf16 weights without widening them first).
+/// ([`BackendChoice::compute_dtype`]): `bf16` on Flex halves the models' memory and the bytes a
+/// decode step's products read (the vendored Flex multiplies a bf16 row vector by bf16 weights
+/// without widening them first).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
 pub enum ComputeDtype {
     /// 32-bit floats.

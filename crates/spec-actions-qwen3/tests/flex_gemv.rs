@@ -1,8 +1,8 @@
-//! Row-vector products on the Flex CPU backend as this workspace builds it: the vendored
-//! burn-flex splits a `[1, k] × [k, n]` product over rayon's threads by output columns
-//! (`vendor/README.md`, change 4) — a decode step's projections and its LM head. The split must
-//! not change a single bit (each column is computed by the same kernel in the same order), and
-//! the product must be the product (against an f64 reference computed here).
+//! Row-vector products (`[1, k] × [k, n]`: a decode step's projections and its LM head) on the
+//! Flex CPU backend as this workspace builds it, in both weight layouts: the product against an
+//! f64 reference computed here, the same bits on any number of rayon threads (a decode step is
+//! deterministic whatever the machine's core count), and the bf16 product of the vendored
+//! burn-flex (`vendor/README.md`, change 4), which multiplies bf16 weights without widening them.
 
 use burn::backend::Flex;
 use burn::prelude::*;
@@ -101,7 +101,7 @@ fn a_row_vector_times_a_transposed_matrix_is_the_same_on_any_thread_count() {
 }
 
 /// bf16 inputs: the vendored Flex multiplies a bf16 row vector by bf16 weights without widening
-/// the matrix (`vendor/README.md`, change 5). The product of the bf16 values, summed in f32 and
+/// the matrix (`vendor/README.md`, change 4). The product of the bf16 values, summed in f32 and
 /// rounded to bf16 once, is within one bf16 rounding (2⁻⁸ relative) of the exact product of the
 /// same bf16 values, in both weight layouts and on any thread count; and it is what the f32
 /// product of the widened operands gives, rounded.

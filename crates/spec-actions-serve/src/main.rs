@@ -112,8 +112,9 @@ struct ServeArgs {
     #[arg(long, value_enum, default_value_t = BackendChoice::Flex)]
     backend: BackendChoice,
     /// dtype the models compute in (default: the backend's — f32 on flex and wgpu, bf16 on
-    /// cuda). `bf16` on flex halves the bytes a decode step reads: about twice the decode speed
-    /// on a memory-bound CPU, logits within bf16's rounding (see the README's speed table).
+    /// cuda). `bf16` on flex halves the models' memory; its decode is about as fast as f32's
+    /// so far (`cargo bench --bench qwen3_forward`, `decode bf16` line), logits within bf16's
+    /// rounding.
     #[arg(long, value_enum)]
     dtype: Option<ComputeDtype>,
 }

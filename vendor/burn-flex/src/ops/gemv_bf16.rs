@@ -1,4 +1,4 @@
-//! spec-actions patch 5: a bf16 row vector times a bf16 matrix without widening the matrix.
+//! spec-actions patch 4: a bf16 row vector times a bf16 matrix without widening the matrix.
 //!
 //! Upstream's bf16 `matmul` makes both operands contiguous, widens them to f32 and runs the f32
 //! `gemm`: for a decode step's `[1, k] × [k, n]` that reads the bf16 weights, writes and reads

@@ -57,17 +57,6 @@ fn checked_size(a: usize, b: usize) -> usize {
 /// 192^3 = ~7M ops - balance between 128x128 (no parallel) and 256x256 (parallel)
 const PARALLEL_THRESHOLD: usize = 192 * 192 * 192;
 
-/// spec-actions patch 4: a row-vector product (`m == 1`) with at least this many multiply-adds
-/// (a 1 MiB f32 matrix) is split over rayon's threads by output columns.
-#[cfg(feature = "rayon")]
-const GEMV_PARALLEL_THRESHOLD: usize = 1 << 18;
-
-/// spec-actions patch 4: output-column blocks of a split row-vector product start at multiples
-/// of this many columns (a multiple of every SIMD lane count `gemm` uses), so each column is
-/// computed by the same vector or tail code as in one call.
-#[cfg(feature = "rayon")]
-const GEMV_BLOCK_ALIGN: usize = 64;
-
 /// Threshold for batch-level parallelism (total ops across all batches).
 /// Use batch parallelism when individual matrices are small but total work is large.
 #[cfg(feature = "rayon")]
@@ -316,53 +305,6 @@ unsafe fn gemm_call<T: GemmScalar>(
     rhs_rs: isize,
     parallelism: gemm::Parallelism,
 ) {
-    // spec-actions patch 4: a row vector times a matrix (a decode step's projections and LM
-    // head) on every core. `gemm` runs its matrix-vector kernels on one thread whatever
-    // `parallelism` says, which leaves the other cores idle in a memory-bound product; here the
-    // output columns are split in blocks of whole SIMD-lane multiples over rayon's threads,
-    // each block one `gemm` call on its columns. Every output element is computed by the same
-    // kernel in the same order as in one call, so results are bit for bit the same.
-    #[cfg(feature = "rayon")]
-    if m == 1
-        && n >= 2 * GEMV_BLOCK_ALIGN
-        && n.saturating_mul(k) >= GEMV_PARALLEL_THRESHOLD
-        && rayon::current_num_threads() > 1
-    {
-        use rayon::prelude::*;
-        let block = n
-            .div_ceil(rayon::current_num_threads())
-            .next_multiple_of(GEMV_BLOCK_ALIGN);
-        // Raw pointers are not `Send`; the blocks write disjoint output columns.
-        let (out_addr, lhs_addr, rhs_addr) = (out as usize, lhs as usize, rhs as usize);
-        (0..n.div_ceil(block)).into_par_iter().for_each(|b| {
-            let first = b * block;
-            let width = block.min(n - first);
-            unsafe {
-                gemm::gemm(
-                    1,
-                    width,
-                    k,
-                    (out_addr as *mut T).offset(first as isize * out_cs),
-                    out_cs,
-                    out_rs,
-                    false,
-                    lhs_addr as *const T,
-                    lhs_cs,
-                    lhs_rs,
-                    (rhs_addr as *const T).offset(first as isize * rhs_cs),
-                    rhs_cs,
-                    rhs_rs,
-                    T::zero(),
-                    T::one(),
-                    false,
-                    false,
-                    false,
-                    gemm::Parallelism::None,
-                );
-            }
-        });
-        return;
-    }
     unsafe {
         gemm::gemm(
             m,
@@ -509,7 +451,7 @@ fn matmul_batched_gemm<T: GemmScalar>(lhs: FlexTensor, rhs: FlexTensor) -> FlexT
 // ============================================================================
 
 fn matmul_bf16(lhs: FlexTensor, rhs: FlexTensor) -> FlexTensor {
-    // spec-actions patch 5: a row vector times a matrix without widening the matrix.
+    // spec-actions patch 4: a row vector times a matrix without widening the matrix.
     if let Some(out) = super::gemv_bf16::row_vector_product(&lhs, &rhs) {
         return out;
     }

@@ -126,7 +126,7 @@ pub(crate) fn float_storage_as_f32(tensor: &FlexTensor) -> Cow<'_, [f32]> {
 
 pub mod activation;
 pub mod attention;
-// spec-actions patch 5
+// spec-actions patch 4
 mod gemv_bf16;
 pub mod binary;
 mod bool;
