@@ -2,23 +2,27 @@
 //! states it (per argument, every value it accepts; `""` among them = the argument may be left
 //! out) and a port of the rules of BFCL's AST checker
 //! (`bfcl_eval/eval_checker/ast_eval/ast_checker.py`, `simple_function_checker` and its helpers,
-//! `bfcl-eval` 2026.3.23) for the Python language, which BFCL uses for every category but
-//! `simple_java` / `simple_javascript`.
+//! `bfcl-eval` 2026.3.23) for its three languages: Python (every category but `simple_java` /
+//! `simple_javascript`), Java and JavaScript ([`Language`]; a Java / JavaScript argument is
+//! source text, read by BFCL's type converters, [`crate::type_converter`]).
 //!
 //! Values are JSON, as BFCL's checker sees them after `json.loads`: a JSON integer is a Python
 //! `int`, a number with a fraction or exponent (`100.0`) a Python `float`, and values compare
 //! with Python's `==` ([`py_eq`]: `1 == 1.0 == True`, dicts ignore key order).
 //!
 //! # Named differences from BFCL
-//! - Parameter types BFCL's Python checker does not know (the Java / JavaScript types such as
-//!   `String`, `long`, `HashMap`): BFCL converts such string values with its Java / JavaScript
-//!   type converters (not ported); here a dict or list is checked as BFCL checks a Python one
-//!   and any other value must equal (Python `==`, strings after [`standardize_string`]) one
-//!   accepted value; an unknown list item type is not checked. Such a type in a Python
-//!   category makes BFCL raise `KeyError`.
+//! - Parameter types BFCL's checker of the call's language does not know (a Java type in a
+//!   Python category, a type missing from `JAVA_TYPE_CONVERSION` / `JS_TYPE_CONVERSION`, a
+//!   Java `Set` / `Hashtable` / `Queue` / `Stack`): BFCL raises (`KeyError`,
+//!   `NotImplementedError`). In a Python category such a value is checked as BFCL checks a
+//!   Python one (a dict or list as such, any other value by Python `==` after
+//!   [`standardize_string`]; an unknown list item type is not checked); in a Java /
+//!   JavaScript category the call is scored wrong (`type_error:unsupported`).
 //! - Where BFCL's checker would raise on malformed ground truth (an accepted value of a list
 //!   parameter that is neither a list nor a string, a nested dict whose accepted values are not
 //!   a list), the call is scored wrong here.
+//! - The converters' own differences (non-ASCII digits, numbers JSON cannot hold) are named in
+//!   [`crate::type_converter`].
 
 use std::collections::BTreeMap;
 
@@ -37,6 +41,39 @@ pub struct ParamType {
     pub items: Option<String>,
 }
 
+/// The language BFCL checks a call in (its `Language` enum): which type table and converters
+/// apply to the arguments.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Language {
+    /// Arguments are JSON values, typed by `PYTHON_TYPE_MAPPING`.
+    #[default]
+    Python,
+    /// Arguments are Java source text (`simple_java`), read by `java_type_converter`.
+    Java,
+    /// Arguments are JavaScript source text (`simple_javascript`), read by `js_type_converter`.
+    #[serde(rename = "javascript")]
+    JavaScript,
+}
+
+impl Language {
+    /// BFCL's choice for a category (`eval_runner.py`: `is_java` / `is_js`).
+    pub fn of_category(category: &str) -> Language {
+        if category.contains("javascript") {
+            Language::JavaScript
+        } else if category.contains("java") {
+            Language::Java
+        } else {
+            Language::Python
+        }
+    }
+
+    /// Whether this is [`Language::Python`] (the serialized default).
+    pub fn is_python(&self) -> bool {
+        *self == Language::Python
+    }
+}
+
 /// One gold call as BFCL states it: the function's declared parameters and, per argument of
 /// the gold, the list of every value BFCL accepts (`""` = may be omitted).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -48,6 +85,9 @@ pub struct AcceptedCall {
     /// The function's required parameters.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub required: Vec<String>,
+    /// The language the arguments are checked in (absent = Python).
+    #[serde(default, skip_serializing_if = "Language::is_python")]
+    pub language: Language,
 }
 
 /// Why BFCL scores a call wrong: its message and its `error_type`.
@@ -114,6 +154,21 @@ impl PyType {
             PyType::Dict => "dict",
         }
     }
+}
+
+/// The Python type BFCL's Java / JavaScript tables map a declared type to (`JAVA_TYPE_CONVERSION`
+/// and `JS_TYPE_CONVERSION` agree where they share a name); `None` for `Set` or a type neither
+/// lists.
+fn converted_type(name: &str) -> Option<PyType> {
+    Some(match name {
+        "byte" | "short" | "integer" | "long" | "Bigint" => PyType::Int,
+        "float" | "double" => PyType::Float,
+        "boolean" | "Boolean" => PyType::Bool,
+        "char" | "String" | "any" => PyType::Str,
+        "Array" | "ArrayList" | "Queue" | "Stack" | "array" => PyType::List,
+        "HashMap" | "Hashtable" | "dict" => PyType::Dict,
+        _ => return None,
+    })
 }
 
 /// Python's `==` on JSON values: numbers (and booleans, `True == 1`) by value, lists element by
@@ -399,7 +454,7 @@ impl AcceptedCall {
             .is_some_and(|alts| alts.iter().any(is_empty_str))
     }
 
-    /// BFCL's `simple_function_checker` (`ast_checker.py`, Python language) for a call of
+    /// BFCL's `simple_function_checker` (`ast_checker.py`, in [`AcceptedCall::language`]) for a call of
     /// `name` (the gold function) by a prediction of `predicted_name` with `arguments`
     /// (a JSON object; `null` = no arguments). `Ok` when BFCL scores the call correct.
     pub fn check(&self, name: &str, predicted_name: &str, arguments: &Value) -> Result<(), CallMismatch> {
@@ -458,6 +513,76 @@ impl AcceptedCall {
         value: &Value,
         possible: &[Value],
     ) -> Result<(), CallMismatch> {
+        match self.language {
+            Language::Python => self.check_python_param(param, decl, value, possible),
+            Language::Java | Language::JavaScript => self.check_converted_param(param, decl, value, possible),
+        }
+    }
+
+    /// The Java / JavaScript branch of `simple_function_checker`'s loop: the value must be a
+    /// string (source text); it is converted by the language's type converter
+    /// (`java_type_converter` / `js_type_converter`, with the item type for `Array`,
+    /// `ArrayList`, `array`), then checked by the common rules with the type the language's
+    /// table (`JAVA_TYPE_CONVERSION` / `JS_TYPE_CONVERSION`) maps the declared type to.
+    fn check_converted_param(
+        &self,
+        param: &str,
+        decl: &ParamType,
+        value: &Value,
+        possible: &[Value],
+    ) -> Result<(), CallMismatch> {
+        use crate::type_converter::{JAVA_TYPES, JS_TYPES, java_type_converter, js_type_converter};
+        let (table, tag): (&[&str], &str) = match self.language {
+            Language::Java => (JAVA_TYPES, "java"),
+            _ => (JS_TYPES, "js"),
+        };
+        let unsupported = |what: String| {
+            mismatch(
+                "type_error:unsupported",
+                format!("Parameter '{param}': {what} (BFCL's checker raises)."),
+            )
+        };
+        let expected = converted_type(&decl.ty).filter(|_| table.contains(&decl.ty.as_str()));
+        let Some(expected) = expected else {
+            return Err(unsupported(format!("type `{}` has no {tag} conversion", decl.ty)));
+        };
+        let Value::String(text) = value else {
+            return Err(mismatch(
+                &format!("type_error:{tag}"),
+                format!(
+                    "Incorrect type for parameter '{param}'. Expected type String, got {}. Parameter value: {}.",
+                    PyType::of(value).name(),
+                    repr(value)
+                ),
+            ));
+        };
+        let nested_ty = if matches!(decl.ty.as_str(), "Array" | "ArrayList" | "array") {
+            let Some(item) = decl.items.as_deref() else {
+                return Err(unsupported("no item type".into()));
+            };
+            let Some(nested) = converted_type(item).filter(|_| table.contains(&item)) else {
+                return Err(unsupported(format!("item type `{item}` has no {tag} conversion")));
+            };
+            Some((item, nested))
+        } else {
+            None
+        };
+        let converted = match self.language {
+            Language::Java => java_type_converter(text, &decl.ty, nested_ty.map(|(i, _)| i)),
+            _ => js_type_converter(text, &decl.ty, nested_ty.map(|(i, _)| i)),
+        }
+        .map_err(|e| unsupported(e.to_string()))?;
+        self.check_typed(param, &decl.ty, &converted, possible, expected, nested_ty.map(|(_, n)| n))
+    }
+
+    /// The Python branch of `simple_function_checker`'s loop.
+    fn check_python_param(
+        &self,
+        param: &str,
+        decl: &ParamType,
+        value: &Value,
+        possible: &[Value],
+    ) -> Result<(), CallMismatch> {
         let Some(expected) = PyType::of_bfcl_type(&decl.ty) else {
             // Named difference (module docs): a Java / JavaScript type. Dicts and lists are
             // compared as BFCL compares Python ones, other values by Python `==` after
@@ -500,7 +625,22 @@ impl AcceptedCall {
         } else {
             value
         };
-        let is_variable = type_checker(param, value, possible, &decl.ty, expected, nested)?;
+        self.check_typed(param, &decl.ty, value, possible, expected, nested)
+    }
+
+    /// The rest of `simple_function_checker`'s loop, common to the languages: `type_checker`,
+    /// then (unless the value is a "variable") `dict_checker`, `list_dict_checker`,
+    /// `string_checker` or `list_checker` by type, else `value in possible_answer`.
+    fn check_typed(
+        &self,
+        param: &str,
+        declared: &str,
+        value: &Value,
+        possible: &[Value],
+        expected: PyType,
+        nested: Option<PyType>,
+    ) -> Result<(), CallMismatch> {
+        let is_variable = type_checker(param, value, possible, declared, expected, nested)?;
         if !is_variable {
             match (expected, value) {
                 (PyType::Dict, _) => return dict_checker(param, value, possible),
@@ -551,6 +691,7 @@ mod tests {
                 })
                 .collect(),
             required: required.iter().map(|r| r.to_string()).collect(),
+            language: Language::Python,
         }
     }
 

@@ -31,8 +31,9 @@ pub mod parse;
 pub mod prompt;
 pub mod results;
 pub mod role;
+pub mod type_converter;
 
-pub use accepted::{AcceptedCall, CallMismatch, ParamType};
+pub use accepted::{AcceptedCall, CallMismatch, Language, ParamType};
 pub use action::{Action, ActionKind, json_equal};
 pub use cost::{CostLedger, CostModel, ModelCall};
 pub use example::{ChatRole, Example, FunctionCall, Message, Split, ToolCall};

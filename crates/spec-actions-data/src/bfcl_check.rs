@@ -8,8 +8,10 @@
 //! # Named differences from BFCL
 //! - Function names are compared as written: BFCL's `convert_func_name` turns `.` into `_` in
 //!   the expected name for models whose API forbids dots; predictions here carry real names.
-//! - `simple_java` / `simple_javascript` are refused: BFCL checks them with its Java /
-//!   JavaScript type converters, which are not ported.
+//! - `simple_java` / `simple_javascript` are checked in their language (BFCL's `Language.JAVA`
+//!   / `JAVASCRIPT`: arguments are source text read by its type converters,
+//!   `spec_actions_core::type_converter`); where BFCL's checker raises on such a case (a type
+//!   its tables lack, a `Set` / `Queue` / `Stack` value) the call is scored wrong here.
 //! - A case with no prediction is scored wrong (`missing_prediction`); BFCL's runner requires a
 //!   result for every case.
 
@@ -98,13 +100,10 @@ pub struct CategoryScore {
     pub accuracy: f64,
 }
 
-/// Whether `category` is scored here (BFCL's AST-checked single-turn categories but Java and
-/// JavaScript); the reason when not.
+/// Whether `category` is scored here (BFCL's AST-checked single-turn categories, Java and
+/// JavaScript included); the reason when not.
 pub fn scorable(category: &str) -> Result<(), String> {
     match category_kind(category) {
-        _ if matches!(category, "simple_java" | "simple_javascript") => {
-            Err("BFCL checks Java / JavaScript values with its type converters, which are not ported".into())
-        }
         CategoryKind::SingleTurn => Ok(()),
         CategoryKind::MultiTurn => {
             Err("BFCL scores multi-turn cases by executing the calls and comparing states, not by AST".into())
@@ -183,7 +182,7 @@ pub fn load_ground_truth(dir: &Path, category: &str) -> Result<Vec<GoldCase>, Sc
                             format!("ground-truth call {s} is not {{name: {{…}}}}"),
                         )
                     })?;
-                let accepted = accepted_call(&entry, name, params)
+                let accepted = accepted_call(category, &entry, name, params)
                     .map_err(|e| invalid_line(&apath, *aline, format!("ground-truth call {s}: {e}")))?;
                 Ok(GoldCall {
                     name: name.clone(),
