@@ -920,4 +920,141 @@ mod tests {
         assert_eq!(PyType::of(&json!(100.0)), PyType::Float);
         assert_eq!(PyType::of(&json!(100)), PyType::Int);
     }
+
+    /// BFCL v4's own Java / JavaScript cases (`assets/bfcl-v4`, ids on each; the function's
+    /// parameter types and the ground truth copied), every verdict and `error_type` the one
+    /// `simple_function_checker` of bfcl-eval 2026.3.23 gives with `Language.JAVA` /
+    /// `JAVASCRIPT` (run once by hand; `scripts/check_bfcl_agreement.py` compares all of them).
+    #[test]
+    fn java_and_javascript_cases_score_as_bfcl() {
+        fn lang_call(
+            language: Language,
+            arguments: Value,
+            params: &[(&str, &str, Option<&str>)],
+            required: &[&str],
+        ) -> AcceptedCall {
+            AcceptedCall {
+                language,
+                ..call(arguments, params, required)
+            }
+        }
+        let java22 = lang_call(
+            Language::Java,
+            json!({"ids": [[101, 202, 303]], "newStatus": [2]}),
+            &[("ids", "ArrayList", Some("long")), ("newStatus", "integer", None)],
+            &["ids", "newStatus"],
+        );
+        let list = "new ArrayList<>(Arrays.asList(101L, 202L, 303L))";
+        assert_eq!(kind(&java22, json!({"ids": list, "newStatus": "2"})), Ok(()));
+        assert_eq!(
+            kind(&java22, json!({"ids": "new ArrayList<>(Arrays.asList(101, 202, 303))", "newStatus": "2"})),
+            Err("type_error:nested".into())
+        );
+        assert_eq!(kind(&java22, json!({"ids": list, "newStatus": 2})), Err("type_error:java".into()));
+        assert_eq!(kind(&java22, json!({"ids": list, "newStatus": "2.0"})), Err("type_error:simple".into()));
+        assert_eq!(
+            kind(&java22, json!({"ids": "new ArrayList<>(Arrays.asList(303L, 202L, 101L))", "newStatus": "2"})),
+            Err("value_error:list/tuple".into())
+        );
+        // simple_java_1: an `any`, a `boolean` and a `HashMap`.
+        let java1 = lang_call(
+            Language::Java,
+            json!({"object": ["Customers"], "useShortName": [true], "params": [{"limit": [50], "schemaFilter": ["public"]}]}),
+            &[("object", "any", None), ("useShortName", "boolean", None), ("params", "HashMap", None)],
+            &["object", "useShortName", "params"],
+        );
+        let map = r#"new HashMap<String, Object>() {{ put("limit", 50); put("schemaFilter", "public"); }}"#;
+        assert_eq!(kind(&java1, json!({"object": "Customers", "useShortName": "true", "params": map})), Ok(()));
+        assert_eq!(
+            kind(&java1, json!({"object": "customers", "useShortName": "True", "params": map})),
+            Err("type_error:simple".into())
+        );
+        assert_eq!(
+            kind(
+                &java1,
+                json!({"object": "CUSTOMERS", "useShortName": "true", "params": r#"new HashMap<String, Object>() {{ put("limit", "50"); put("schemaFilter", "public"); }}"#})
+            ),
+            Err("value_error:dict_value".into())
+        );
+        assert_eq!(
+            kind(
+                &java1,
+                json!({"object": "CUSTOMERS", "useShortName": "true", "params": r#"new HashMap<>() {{ put("limit", 50); put("schemaFilter", "PUBLIC"); }}"#})
+            ),
+            Ok(())
+        );
+        // simple_java_35: a `String[]`'s items are read as written, quotes included.
+        let java35 = lang_call(
+            Language::Java,
+            json!({"op": ["BitOperation.AND"], "destination": ["user:online:both"], "keys": [["user:online:today", "user:online:yesterday"]]}),
+            &[("op", "any", None), ("destination", "Array", Some("String")), ("keys", "Array", Some("String"))],
+            &["op", "destination", "keys"],
+        );
+        let base = json!({"op": "BitOperation.AND", "destination": "user:online:both"});
+        let with_keys = |k: &str| {
+            let mut v = base.clone();
+            v["keys"] = json!(k);
+            v
+        };
+        assert_eq!(kind(&java35, with_keys("new String[]{user:online:today, user:online:yesterday}")), Ok(()));
+        assert_eq!(
+            kind(&java35, with_keys(r#"new String[]{"user:online:today", "user:online:yesterday"}"#)),
+            Err("value_error:list/tuple".into())
+        );
+        // simple_javascript_3: an `array` of `float`.
+        let js3 = lang_call(
+            Language::JavaScript,
+            json!({"action": ["submit"], "formId": ["loginForm"], "coordinates": [[60, 30]]}),
+            &[("action", "String", None), ("formId", "String", None), ("coordinates", "array", Some("float"))],
+            &["action", "formId", "coordinates"],
+        );
+        let js = |a: &str, c: Value| json!({"action": a, "formId": "loginForm", "coordinates": c});
+        assert_eq!(kind(&js3, js("submit", json!("[60, 30]"))), Ok(()));
+        assert_eq!(kind(&js3, js("'submit'", json!("[60.0, 30.0]"))), Ok(()));
+        assert_eq!(kind(&js3, js("submit", json!("[30, 60]"))), Err("value_error:list/tuple".into()));
+        assert_eq!(kind(&js3, js("submit", json!([60, 30]))), Err("type_error:js".into()));
+        // simple_javascript_12: `dict`s and a `Boolean`.
+        let js12 = lang_call(
+            Language::JavaScript,
+            json!({"apiEndpoint": ["https://api.example.com/data"], "requestConfig": [{"method": ["GET"]}], "expectedResponse": [{"key": ["value"]}], "handleErrors": [true]}),
+            &[
+                ("apiEndpoint", "String", None),
+                ("requestConfig", "dict", None),
+                ("expectedResponse", "dict", None),
+                ("handleErrors", "Boolean", None),
+            ],
+            &["apiEndpoint", "requestConfig", "expectedResponse"],
+        );
+        let js = |config: &str, response: &str, errors: &str| {
+            json!({"apiEndpoint": "https://api.example.com/data", "requestConfig": config, "expectedResponse": response, "handleErrors": errors})
+        };
+        assert_eq!(kind(&js12, js(r#"{"method": "GET"}"#, "{'key': 'value'}", "true")), Ok(()));
+        assert_eq!(
+            kind(&js12, js(r#"{"method": "POST"}"#, r#"{"key": "value"}"#, "true")),
+            Err("value_error:dict_value".into())
+        );
+        assert_eq!(
+            kind(&js12, js("{method: get}", r#"{"key": "value"}"#, "yes")),
+            Err("type_error:simple".into())
+        );
+        // A type BFCL's tables lack, and one it does not implement: BFCL raises, scored wrong.
+        let odd = lang_call(Language::Java, json!({"s": ["x"]}), &[("s", "Set", None)], &["s"]);
+        assert_eq!(kind(&odd, json!({"s": "x"})), Err("type_error:unsupported".into()));
+        let stack = lang_call(Language::Java, json!({"s": [[1]]}), &[("s", "Stack", None)], &["s"]);
+        assert_eq!(kind(&stack, json!({"s": "new Stack<>()"})), Err("type_error:unsupported".into()));
+    }
+
+    /// BFCL's choice of language from the category name.
+    #[test]
+    fn language_of_a_category() {
+        assert_eq!(Language::of_category("simple_java"), Language::Java);
+        assert_eq!(Language::of_category("simple_javascript"), Language::JavaScript);
+        assert_eq!(Language::of_category("live_simple"), Language::Python);
+        // Serialized only when not Python: older files read as Python.
+        let acc: AcceptedCall = serde_json::from_value(json!({"arguments": {}, "params": {}})).unwrap();
+        assert_eq!(acc.language, Language::Python);
+        let text = serde_json::to_string(&AcceptedCall { language: Language::JavaScript, ..acc }).unwrap();
+        assert!(text.contains("\"language\":\"javascript\""), "{text}");
+    }
+
 }
