@@ -34,7 +34,7 @@ pub mod role;
 pub mod type_converter;
 
 pub use accepted::{AcceptedCall, CallMismatch, Language, ParamType};
-pub use action::{Action, ActionKind, json_equal};
+pub use action::{Action, ActionKind, Score, json_equal};
 pub use cost::{CostLedger, CostModel, ModelCall};
 pub use example::{ChatRole, Example, FunctionCall, Message, Split, ToolCall};
 pub use jsonl::{JsonlError, JsonlReader, read_jsonl, write_jsonl};
