@@ -88,6 +88,11 @@ pub struct AcceptedCall {
     /// The language the arguments are checked in (absent = Python).
     #[serde(default, skip_serializing_if = "Language::is_python")]
     pub language: Language,
+    /// Strings must also equal an accepted value exactly (Python `==`), not only after
+    /// [`standardize_string`]: set for a multi-turn step, which BFCL scores by executing it
+    /// (its file `Report.pdf` is not `report.pdf`, `'temp .'` is no folder). Absent = false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub exact_strings: bool,
 }
 
 /// Why BFCL scores a call wrong: its message and its `error_type`.
@@ -192,6 +197,21 @@ pub fn py_eq(a: &Value, b: &Value) -> bool {
             x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| py_eq(v, w)))
         }
         _ => a == b,
+    }
+}
+
+/// Python's `==` of a value and an accepted value, where an accepted dict of accepted-value
+/// lists (BFCL's nested form) matches a dict whose every value equals one of its key's values.
+fn exact_eq(value: &Value, accepted: &Value) -> bool {
+    match (value, accepted) {
+        (Value::Object(v), Value::Object(a)) if a.values().all(Value::is_array) && !a.is_empty() => {
+            v.iter().all(|(k, x)| {
+                a.get(k)
+                    .and_then(Value::as_array)
+                    .is_some_and(|alts| alts.iter().any(|y| py_eq(x, y)))
+            })
+        }
+        _ => py_eq(value, accepted),
     }
 }
 
@@ -492,6 +512,16 @@ impl AcceptedCall {
             };
             let possible: &[Value] = possible.as_array().map(Vec::as_slice).unwrap_or_default();
             self.check_param(param, decl, value, possible)?;
+            if self.exact_strings && !possible.iter().any(|p| exact_eq(value, p)) {
+                return Err(mismatch(
+                    "value_error:exact",
+                    format!(
+                        "Invalid value for parameter '{param}': {}. Expected exactly one of {}.",
+                        repr(value),
+                        Value::Array(possible.to_vec())
+                    ),
+                ));
+            }
         }
         for (param, possible) in &self.arguments {
             let may_omit = possible.as_array().is_some_and(|a| a.iter().any(is_empty_str));
@@ -572,7 +602,14 @@ impl AcceptedCall {
             _ => js_type_converter(text, &decl.ty, nested_ty.map(|(i, _)| i)),
         }
         .map_err(|e| unsupported(e.to_string()))?;
-        self.check_typed(param, &decl.ty, &converted, possible, expected, nested_ty.map(|(_, n)| n))
+        self.check_typed(
+            param,
+            &decl.ty,
+            &converted,
+            possible,
+            expected,
+            nested_ty.map(|(_, n)| n),
+        )
     }
 
     /// The Python branch of `simple_function_checker`'s loop.
@@ -692,6 +729,7 @@ mod tests {
                 .collect(),
             required: required.iter().map(|r| r.to_string()).collect(),
             language: Language::Python,
+            exact_strings: false,
         }
     }
 
@@ -947,26 +985,51 @@ mod tests {
         let list = "new ArrayList<>(Arrays.asList(101L, 202L, 303L))";
         assert_eq!(kind(&java22, json!({"ids": list, "newStatus": "2"})), Ok(()));
         assert_eq!(
-            kind(&java22, json!({"ids": "new ArrayList<>(Arrays.asList(101, 202, 303))", "newStatus": "2"})),
+            kind(
+                &java22,
+                json!({"ids": "new ArrayList<>(Arrays.asList(101, 202, 303))", "newStatus": "2"})
+            ),
             Err("type_error:nested".into())
         );
-        assert_eq!(kind(&java22, json!({"ids": list, "newStatus": 2})), Err("type_error:java".into()));
-        assert_eq!(kind(&java22, json!({"ids": list, "newStatus": "2.0"})), Err("type_error:simple".into()));
         assert_eq!(
-            kind(&java22, json!({"ids": "new ArrayList<>(Arrays.asList(303L, 202L, 101L))", "newStatus": "2"})),
+            kind(&java22, json!({"ids": list, "newStatus": 2})),
+            Err("type_error:java".into())
+        );
+        assert_eq!(
+            kind(&java22, json!({"ids": list, "newStatus": "2.0"})),
+            Err("type_error:simple".into())
+        );
+        assert_eq!(
+            kind(
+                &java22,
+                json!({"ids": "new ArrayList<>(Arrays.asList(303L, 202L, 101L))", "newStatus": "2"})
+            ),
             Err("value_error:list/tuple".into())
         );
         // simple_java_1: an `any`, a `boolean` and a `HashMap`.
         let java1 = lang_call(
             Language::Java,
             json!({"object": ["Customers"], "useShortName": [true], "params": [{"limit": [50], "schemaFilter": ["public"]}]}),
-            &[("object", "any", None), ("useShortName", "boolean", None), ("params", "HashMap", None)],
+            &[
+                ("object", "any", None),
+                ("useShortName", "boolean", None),
+                ("params", "HashMap", None),
+            ],
             &["object", "useShortName", "params"],
         );
         let map = r#"new HashMap<String, Object>() {{ put("limit", 50); put("schemaFilter", "public"); }}"#;
-        assert_eq!(kind(&java1, json!({"object": "Customers", "useShortName": "true", "params": map})), Ok(()));
         assert_eq!(
-            kind(&java1, json!({"object": "customers", "useShortName": "True", "params": map})),
+            kind(
+                &java1,
+                json!({"object": "Customers", "useShortName": "true", "params": map})
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            kind(
+                &java1,
+                json!({"object": "customers", "useShortName": "True", "params": map})
+            ),
             Err("type_error:simple".into())
         );
         assert_eq!(
@@ -987,7 +1050,11 @@ mod tests {
         let java35 = lang_call(
             Language::Java,
             json!({"op": ["BitOperation.AND"], "destination": ["user:online:both"], "keys": [["user:online:today", "user:online:yesterday"]]}),
-            &[("op", "any", None), ("destination", "Array", Some("String")), ("keys", "Array", Some("String"))],
+            &[
+                ("op", "any", None),
+                ("destination", "Array", Some("String")),
+                ("keys", "Array", Some("String")),
+            ],
             &["op", "destination", "keys"],
         );
         let base = json!({"op": "BitOperation.AND", "destination": "user:online:both"});
@@ -996,23 +1063,42 @@ mod tests {
             v["keys"] = json!(k);
             v
         };
-        assert_eq!(kind(&java35, with_keys("new String[]{user:online:today, user:online:yesterday}")), Ok(()));
         assert_eq!(
-            kind(&java35, with_keys(r#"new String[]{"user:online:today", "user:online:yesterday"}"#)),
+            kind(
+                &java35,
+                with_keys("new String[]{user:online:today, user:online:yesterday}")
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            kind(
+                &java35,
+                with_keys(r#"new String[]{"user:online:today", "user:online:yesterday"}"#)
+            ),
             Err("value_error:list/tuple".into())
         );
         // simple_javascript_3: an `array` of `float`.
         let js3 = lang_call(
             Language::JavaScript,
             json!({"action": ["submit"], "formId": ["loginForm"], "coordinates": [[60, 30]]}),
-            &[("action", "String", None), ("formId", "String", None), ("coordinates", "array", Some("float"))],
+            &[
+                ("action", "String", None),
+                ("formId", "String", None),
+                ("coordinates", "array", Some("float")),
+            ],
             &["action", "formId", "coordinates"],
         );
         let js = |a: &str, c: Value| json!({"action": a, "formId": "loginForm", "coordinates": c});
         assert_eq!(kind(&js3, js("submit", json!("[60, 30]"))), Ok(()));
         assert_eq!(kind(&js3, js("'submit'", json!("[60.0, 30.0]"))), Ok(()));
-        assert_eq!(kind(&js3, js("submit", json!("[30, 60]"))), Err("value_error:list/tuple".into()));
-        assert_eq!(kind(&js3, js("submit", json!([60, 30]))), Err("type_error:js".into()));
+        assert_eq!(
+            kind(&js3, js("submit", json!("[30, 60]"))),
+            Err("value_error:list/tuple".into())
+        );
+        assert_eq!(
+            kind(&js3, js("submit", json!([60, 30]))),
+            Err("type_error:js".into())
+        );
         // simple_javascript_12: `dict`s and a `Boolean`.
         let js12 = lang_call(
             Language::JavaScript,
@@ -1025,10 +1111,11 @@ mod tests {
             ],
             &["apiEndpoint", "requestConfig", "expectedResponse"],
         );
-        let js = |config: &str, response: &str, errors: &str| {
-            json!({"apiEndpoint": "https://api.example.com/data", "requestConfig": config, "expectedResponse": response, "handleErrors": errors})
-        };
-        assert_eq!(kind(&js12, js(r#"{"method": "GET"}"#, "{'key': 'value'}", "true")), Ok(()));
+        let js = |config: &str, response: &str, errors: &str| json!({"apiEndpoint": "https://api.example.com/data", "requestConfig": config, "expectedResponse": response, "handleErrors": errors});
+        assert_eq!(
+            kind(&js12, js(r#"{"method": "GET"}"#, "{'key': 'value'}", "true")),
+            Ok(())
+        );
         assert_eq!(
             kind(&js12, js(r#"{"method": "POST"}"#, r#"{"key": "value"}"#, "true")),
             Err("value_error:dict_value".into())
@@ -1039,9 +1126,20 @@ mod tests {
         );
         // A type BFCL's tables lack, and one it does not implement: BFCL raises, scored wrong.
         let odd = lang_call(Language::Java, json!({"s": ["x"]}), &[("s", "Set", None)], &["s"]);
-        assert_eq!(kind(&odd, json!({"s": "x"})), Err("type_error:unsupported".into()));
-        let stack = lang_call(Language::Java, json!({"s": [[1]]}), &[("s", "Stack", None)], &["s"]);
-        assert_eq!(kind(&stack, json!({"s": "new Stack<>()"})), Err("type_error:unsupported".into()));
+        assert_eq!(
+            kind(&odd, json!({"s": "x"})),
+            Err("type_error:unsupported".into())
+        );
+        let stack = lang_call(
+            Language::Java,
+            json!({"s": [[1]]}),
+            &[("s", "Stack", None)],
+            &["s"],
+        );
+        assert_eq!(
+            kind(&stack, json!({"s": "new Stack<>()"})),
+            Err("type_error:unsupported".into())
+        );
     }
 
     /// BFCL's choice of language from the category name.
@@ -1053,8 +1151,48 @@ mod tests {
         // Serialized only when not Python: older files read as Python.
         let acc: AcceptedCall = serde_json::from_value(json!({"arguments": {}, "params": {}})).unwrap();
         assert_eq!(acc.language, Language::Python);
-        let text = serde_json::to_string(&AcceptedCall { language: Language::JavaScript, ..acc }).unwrap();
+        let text = serde_json::to_string(&AcceptedCall {
+            language: Language::JavaScript,
+            ..acc
+        })
+        .unwrap();
         assert!(text.contains("\"language\":\"javascript\""), "{text}");
     }
 
+    /// `exact_strings` (a multi-turn step, executed by BFCL): BFCL's AST rules, and strings
+    /// equal as written — `standardize_string`'s case and punctuation leniency is off.
+    #[test]
+    fn exact_strings_compare_as_written() {
+        let acc = AcceptedCall {
+            exact_strings: true,
+            ..call(
+                json!({"folder": ["Documents"], "n": [3.0], "opts": [{"mode": ["a"]}]}),
+                &[
+                    ("folder", "string", None),
+                    ("n", "float", None),
+                    ("opts", "dict", None),
+                ],
+                &["folder"],
+            )
+        };
+        let args = |f: &str, m: &str| json!({"folder": f, "n": 3, "opts": {"mode": m}});
+        assert_eq!(kind(&acc, args("Documents", "a")), Ok(()));
+        assert_eq!(
+            kind(&acc, args("documents", "a")),
+            Err("value_error:exact".into())
+        );
+        assert_eq!(
+            kind(&acc, args("Documents ", "a")),
+            Err("value_error:exact".into())
+        );
+        assert_eq!(
+            kind(&acc, args("Documents", "A")),
+            Err("value_error:exact".into())
+        );
+        let lenient = AcceptedCall {
+            exact_strings: false,
+            ..acc
+        };
+        assert_eq!(kind(&lenient, args("documents", "A")), Ok(()));
+    }
 }

@@ -139,11 +139,12 @@ impl ConfusionMatrix {
     /// Build from per-example records (kind level, each prediction as
     /// [`Action::score_against`] scores it; `predicted: None` is unparseable).
     pub fn from_records<'a>(records: impl IntoIterator<Item = &'a ExampleRecord>) -> Self {
-        Self::from_pairs(
-            records
-                .into_iter()
-                .map(|r| (r.gold.kind, r.predicted.as_ref().map(|p| p.score_against(&r.gold).kind))),
-        )
+        Self::from_pairs(records.into_iter().map(|r| {
+            (
+                r.gold.kind,
+                r.predicted.as_ref().map(|p| p.score_against(&r.gold).kind),
+            )
+        }))
     }
 
     /// Total unparseable predictions.

@@ -43,7 +43,8 @@ static JAVA_DOUBLE: LazyLock<Regex> = LazyLock::new(|| re(r"^-?[0-9]+(\.[0-9]+)?
 static JAVA_LONG: LazyLock<Regex> = LazyLock::new(|| re(r"^-?[0-9]+[lL]\n?\z"));
 static ARRAYLIST_ASLIST: LazyLock<Regex> =
     LazyLock::new(|| re(r"new\s+ArrayList<\w*>\(Arrays\.asList\((.+?)\)\)"));
-static ARRAYLIST_ADD: LazyLock<Regex> = LazyLock::new(|| re(r"(?s)new\s+ArrayList<\w*>\(\)\s*\{\{\s*(.+?)\s*\}\}"));
+static ARRAYLIST_ADD: LazyLock<Regex> =
+    LazyLock::new(|| re(r"(?s)new\s+ArrayList<\w*>\(\)\s*\{\{\s*(.+?)\s*\}\}"));
 static ADD_CALL: LazyLock<Regex> = LazyLock::new(|| re(r"add\((.+?)\)"));
 static ARRAYLIST_EMPTY: LazyLock<Regex> = LazyLock::new(|| re(r"new\s+ArrayList<\w*>\(\)"));
 static JAVA_ARRAY: LazyLock<Regex> = LazyLock::new(|| re(r"new\s+\w+\[\]\s*\{(.*?)\}"));
@@ -75,7 +76,9 @@ fn py_digits(s: &str) -> Option<String> {
     if s.is_empty() || s.starts_with('_') || s.ends_with('_') || s.contains("__") {
         return None;
     }
-    s.chars().all(|c| c.is_ascii_digit() || c == '_').then(|| s.replace('_', ""))
+    s.chars()
+        .all(|c| c.is_ascii_digit() || c == '_')
+        .then(|| s.replace('_', ""))
 }
 
 /// Python's `int(text)`: surrounding whitespace, a sign, digits (underscores between them).
@@ -109,7 +112,9 @@ pub fn py_float(text: &str) -> Option<Value> {
         None => (mantissa, None),
     };
     let part_ok = |p: &str| p.is_empty() || py_digits(p).is_some();
-    if !part_ok(int_part) || !frac_part.is_none_or(part_ok) || (int_part.is_empty() && frac_part.unwrap_or("").is_empty())
+    if !part_ok(int_part)
+        || !frac_part.is_none_or(part_ok)
+        || (int_part.is_empty() && frac_part.unwrap_or("").is_empty())
     {
         return None;
     }
@@ -131,12 +136,29 @@ fn int_of(text: &str) -> Value {
 
 /// The types of BFCL's `JAVA_TYPE_CONVERSION` (`bfcl_eval/constants/type_mappings.py`).
 pub const JAVA_TYPES: &[&str] = &[
-    "byte", "short", "integer", "float", "double", "long", "boolean", "char", "Array", "ArrayList", "Set",
-    "HashMap", "Hashtable", "Queue", "Stack", "String", "any",
+    "byte",
+    "short",
+    "integer",
+    "float",
+    "double",
+    "long",
+    "boolean",
+    "char",
+    "Array",
+    "ArrayList",
+    "Set",
+    "HashMap",
+    "Hashtable",
+    "Queue",
+    "Stack",
+    "String",
+    "any",
 ];
 
 /// The types of BFCL's `JS_TYPE_CONVERSION`.
-pub const JS_TYPES: &[&str] = &["String", "integer", "float", "Bigint", "Boolean", "dict", "array", "any"];
+pub const JS_TYPES: &[&str] = &[
+    "String", "integer", "float", "Bigint", "Boolean", "dict", "array", "any",
+];
 
 /// `java_type_converter(value, expected_type, nested_type)`.
 pub fn java_type_converter(value: &str, ty: &str, nested: Option<&str>) -> Result<Value, ConvertError> {
@@ -290,7 +312,9 @@ pub fn js_type_converter(value: &str, ty: &str, nested: Option<&str>) -> Result<
     let s = |v: &str| Value::String(v.to_string());
     Ok(match ty {
         "String" => {
-            if (value.starts_with('"') && value.ends_with('"')) || (value.starts_with('\'') && value.ends_with('\'')) {
+            if (value.starts_with('"') && value.ends_with('"'))
+                || (value.starts_with('\'') && value.ends_with('\''))
+            {
                 Value::String(py_inner(value))
             } else {
                 s(value)
@@ -342,7 +366,11 @@ fn parse_js_array(code: &str, nested: Option<&str>) -> Value {
             .enumerate()
             .map(|(idx, c)| {
                 let inner = c[1].trim();
-                let inner = if idx == 0 { inner.strip_prefix('[').unwrap_or(inner) } else { inner };
+                let inner = if idx == 0 {
+                    inner.strip_prefix('[').unwrap_or(inner)
+                } else {
+                    inner
+                };
                 Value::Array(inner.split(',').map(|e| parse_js_value(e.trim())).collect())
             })
             .collect();
@@ -351,8 +379,16 @@ fn parse_js_array(code: &str, nested: Option<&str>) -> Value {
     let Some(c) = JS_ARRAY.captures(code) else {
         return Value::String(code.to_string());
     };
-    let body = c.get(1).or_else(|| c.get(2)).map(|m| m.as_str().trim()).unwrap_or("");
-    let elements: Vec<&str> = if body.is_empty() { Vec::new() } else { body.split(',').collect() };
+    let body = c
+        .get(1)
+        .or_else(|| c.get(2))
+        .map(|m| m.as_str().trim())
+        .unwrap_or("");
+    let elements: Vec<&str> = if body.is_empty() {
+        Vec::new()
+    } else {
+        body.split(',').collect()
+    };
     match nested {
         Some(n) if !n.is_empty() => {
             let converted: Result<Vec<Value>, ConvertError> = elements
@@ -364,7 +400,9 @@ fn parse_js_array(code: &str, nested: Option<&str>) -> Value {
                 })
                 .collect();
             // A bare `except:` in BFCL: a conversion that raises leaves the text.
-            converted.map(Value::Array).unwrap_or_else(|_| Value::String(code.to_string()))
+            converted
+                .map(Value::Array)
+                .unwrap_or_else(|_| Value::String(code.to_string()))
         }
         _ => Value::Array(elements.iter().map(|e| parse_js_value(e.trim())).collect()),
     }
@@ -607,7 +645,11 @@ fn java_literal(value: &Value) -> String {
 pub fn js_source(value: &Value, ty: &str, items: Option<&str>) -> Option<String> {
     if let Value::String(s) = value {
         let wrapped = (s.starts_with('"') && s.ends_with('"')) || (s.starts_with('\'') && s.ends_with('\''));
-        return Some(if ty == "String" && wrapped { format!("\"{s}\"") } else { s.clone() });
+        return Some(if ty == "String" && wrapped {
+            format!("\"{s}\"")
+        } else {
+            s.clone()
+        });
     }
     if !JS_TYPES.contains(&ty) {
         return None;
@@ -636,7 +678,11 @@ fn js_literal(value: &Value) -> String {
         Value::Number(n) if n.is_f64() => {
             let f = n.as_f64().unwrap_or_default();
             // Plain decimal (BFCL's float pattern has no exponent).
-            if f.fract() == 0.0 && f.abs() < 1e16 { format!("{f:.1}") } else { format!("{f}") }
+            if f.fract() == 0.0 && f.abs() < 1e16 {
+                format!("{f:.1}")
+            } else {
+                format!("{f}")
+            }
         }
         Value::Number(n) => n.to_string(),
         Value::Array(xs) => format!("[{}]", xs.iter().map(js_literal).collect::<Vec<_>>().join(", ")),
@@ -651,6 +697,8 @@ fn js_literal(value: &Value) -> String {
 }
 
 #[cfg(test)]
+// BFCL's own test values include 3.14 (not π).
+#[allow(clippy::approx_constant)]
 mod tests {
     //! BFCL's own converter tests (`test_java_type_converter`, `test_js_type_converter`,
     //! `test_js_type_converter_nested_array`, `test_js_type_converter_dictionary_with_arrays`
@@ -680,9 +728,15 @@ mod tests {
         assert_eq!(java("a", "char"), json!("a"));
         assert_eq!(java("abc", "String"), json!("abc"));
         assert_eq!(java("new int[]{1, 2, 3}", "Array"), json!([1, 2, 3]));
-        assert_eq!(java(r#"new ArrayList<>(Arrays.asList("a", "b"))"#, "ArrayList"), json!(["a", "b"]));
         assert_eq!(
-            java(r#"new HashMap<String, String>() {{ put("key", "value"); }}"#, "HashMap"),
+            java(r#"new ArrayList<>(Arrays.asList("a", "b"))"#, "ArrayList"),
+            json!(["a", "b"])
+        );
+        assert_eq!(
+            java(
+                r#"new HashMap<String, String>() {{ put("key", "value"); }}"#,
+                "HashMap"
+            ),
             json!({"key": "value"})
         );
         assert_eq!(java("3f", "float"), json!(3.0));
@@ -691,15 +745,24 @@ mod tests {
         assert_eq!(java("3.14e2", "double"), json!(3.14e2));
         assert_eq!(java("127", "byte"), json!(127));
         assert_eq!(java("-32768", "short"), json!(-32768));
-        assert_eq!(java("9223372036854775807L", "long"), json!(9223372036854775807_i64));
-        assert_eq!(java("-9223372036854775808L", "long"), json!(-9223372036854775808_i64));
+        assert_eq!(
+            java("9223372036854775807L", "long"),
+            json!(9223372036854775807_i64)
+        );
+        assert_eq!(
+            java("-9223372036854775808L", "long"),
+            json!(-9223372036854775808_i64)
+        );
         assert_eq!(java("123", "any"), json!("123"));
         // Empty collections.
         assert_eq!(java("new int[]{}", "Array"), json!([]));
         assert_eq!(java("new ArrayList<>()", "ArrayList"), json!([]));
         assert_eq!(java("new HashMap<>()", "HashMap"), json!({}));
         // Mixed items.
-        assert_eq!(java(r#"new Object[]{1, "abc", true}"#, "Array"), json!([1, "abc", true]));
+        assert_eq!(
+            java(r#"new Object[]{1, "abc", true}"#, "Array"),
+            json!([1, "abc", true])
+        );
         assert_eq!(
             java(r#"new ArrayList<>(Arrays.asList(1, "abc", true))"#, "ArrayList"),
             json!([1, "abc", true])
@@ -729,7 +792,11 @@ mod tests {
         for a in ["new int[]{1,2,3}", "new int[] {1, 2, 3}", "new int[] { 1, 2, 3 }"] {
             assert_eq!(java(a, "Array"), json!([1, 2, 3]));
         }
-        for h in ["new HashMap<>() {}", "new HashMap<>() {{}}", "new HashMap<>() {{ }}"] {
+        for h in [
+            "new HashMap<>() {}",
+            "new HashMap<>() {{}}",
+            "new HashMap<>() {{ }}",
+        ] {
             assert_eq!(java(h, "HashMap"), json!({}), "{h}");
         }
         for h in [
@@ -751,29 +818,50 @@ mod tests {
         assert_eq!(arr("new long[]{1L, 2L, 3L}", "long"), json!([1, 2, 3]));
         assert_eq!(arr("new long[]{1L, 2, 3L}", "long"), json!([1, "2", 3]));
         assert_eq!(arr("new long[]{1L, 2.0, 3L}", "long"), json!([1, "2.0", 3]));
-        assert_eq!(list("new ArrayList<Integer>(Arrays.asList(1, 2, 3))", Some("integer")), json!([1, 2, 3]));
         assert_eq!(
-            list("new ArrayList<Float>() {{ add(1.0f); add(2.0f); add(3.0f); }}", Some("float")),
+            list("new ArrayList<Integer>(Arrays.asList(1, 2, 3))", Some("integer")),
+            json!([1, 2, 3])
+        );
+        assert_eq!(
+            list(
+                "new ArrayList<Float>() {{ add(1.0f); add(2.0f); add(3.0f); }}",
+                Some("float")
+            ),
             json!([1.0, 2.0, 3.0])
         );
         assert_eq!(
-            list("new ArrayList<Double>() {{ add(1.0); add(2.0); add(3.0); }}", Some("double")),
+            list(
+                "new ArrayList<Double>() {{ add(1.0); add(2.0); add(3.0); }}",
+                Some("double")
+            ),
             json!([1.0, 2.0, 3.0])
         );
         assert_eq!(
-            list("new ArrayList<Boolean>(Arrays.asList(true, false, true))", Some("boolean")),
+            list(
+                "new ArrayList<Boolean>(Arrays.asList(true, false, true))",
+                Some("boolean")
+            ),
             json!([true, false, true])
         );
         assert_eq!(
-            list("new ArrayList<Character>() {{ add('a'); add('b'); add('c'); }}", Some("char")),
+            list(
+                "new ArrayList<Character>() {{ add('a'); add('b'); add('c'); }}",
+                Some("char")
+            ),
             json!(["a", "b", "c"])
         );
         assert_eq!(
-            list(r#"new ArrayList<String>() {{ add("aasdasd"); add("basdasd"); add("casdasd"); }}"#, None),
+            list(
+                r#"new ArrayList<String>() {{ add("aasdasd"); add("basdasd"); add("casdasd"); }}"#,
+                None
+            ),
             json!(["aasdasd", "basdasd", "casdasd"])
         );
         // A String item of an Array keeps its quotes (BFCL converts it as `String`: as written).
-        assert_eq!(arr(r#"new String[]{"a", "b"}"#, "String"), json!(["\"a\"", "\"b\""]));
+        assert_eq!(
+            arr(r#"new String[]{"a", "b"}"#, "String"),
+            json!(["\"a\"", "\"b\""])
+        );
     }
 
     #[test]
@@ -805,14 +893,35 @@ mod tests {
         assert_eq!(js("not_a_boolean", "Boolean", None), json!("not_a_boolean"));
         // Nested arrays.
         assert_eq!(js("[1, 2, 3]", "array", Some("integer")), json!([1, 2, 3]));
-        assert_eq!(js("new Array(4, 5, 6)", "array", Some("integer")), json!([4, 5, 6]));
-        assert_eq!(js("[1.1, 2.2, 3.3]", "array", Some("float")), json!([1.1, 2.2, 3.3]));
-        assert_eq!(js("new Array(4n, 5n, 6n)", "array", Some("Bigint")), json!([4, 5, 6]));
-        assert_eq!(js("[true, false, true]", "array", Some("Boolean")), json!([true, false, true]));
-        assert_eq!(js(r#"["hello", "world", "!"]"#, "array", Some("String")), json!(["hello", "world", "!"]));
-        assert_eq!(js(r#"new Array("foo", "bar", "baz")"#, "array", Some("String")), json!(["foo", "bar", "baz"]));
+        assert_eq!(
+            js("new Array(4, 5, 6)", "array", Some("integer")),
+            json!([4, 5, 6])
+        );
+        assert_eq!(
+            js("[1.1, 2.2, 3.3]", "array", Some("float")),
+            json!([1.1, 2.2, 3.3])
+        );
+        assert_eq!(
+            js("new Array(4n, 5n, 6n)", "array", Some("Bigint")),
+            json!([4, 5, 6])
+        );
+        assert_eq!(
+            js("[true, false, true]", "array", Some("Boolean")),
+            json!([true, false, true])
+        );
+        assert_eq!(
+            js(r#"["hello", "world", "!"]"#, "array", Some("String")),
+            json!(["hello", "world", "!"])
+        );
+        assert_eq!(
+            js(r#"new Array("foo", "bar", "baz")"#, "array", Some("String")),
+            json!(["foo", "bar", "baz"])
+        );
         assert_eq!(js(r#"[1, "two", true]"#, "array", None), json!([1, "two", true]));
-        assert_eq!(js(r#"new Array(3.14, "pi", false)"#, "array", None), json!([3.14, "pi", false]));
+        assert_eq!(
+            js(r#"new Array(3.14, "pi", false)"#, "array", None),
+            json!([3.14, "pi", false])
+        );
         assert_eq!(
             js(" [ [ 1, 2 ], [ 3,   4], [5, 6]]", "array", Some("array")),
             json!([[1, 2], [3, 4], [5, 6]])

@@ -12,8 +12,10 @@ fn file_read_gold() -> Action {
     Action::call(ActionKind::FileRead, "read_file", json!({"path": "src/lib.rs"}))
 }
 
-const BARE_RIGHT: &str = "<tool_call>\n{\"name\": \"read_file\", \"arguments\": {\"path\": \"src/lib.rs\"}}\n</tool_call>";
-const BARE_WRONG: &str = "<tool_call>\n{\"name\": \"read_file\", \"arguments\": {\"path\": \"src/main.rs\"}}\n</tool_call>";
+const BARE_RIGHT: &str =
+    "<tool_call>\n{\"name\": \"read_file\", \"arguments\": {\"path\": \"src/lib.rs\"}}\n</tool_call>";
+const BARE_WRONG: &str =
+    "<tool_call>\n{\"name\": \"read_file\", \"arguments\": {\"path\": \"src/main.rs\"}}\n</tool_call>";
 
 #[test]
 fn a_bare_block_matching_a_file_read_gold_is_right_at_both_levels() {
@@ -27,7 +29,10 @@ fn a_bare_block_matching_a_file_read_gold_is_right_at_both_levels() {
     assert!(s.kind_correct);
     assert!(s.call_correct);
     // The same verdicts through the metrics.
-    assert_eq!(call_accuracy([(&gold, Some(&p))]), Accuracy { correct: 1, total: 1 });
+    assert_eq!(
+        call_accuracy([(&gold, Some(&p))]),
+        Accuracy { correct: 1, total: 1 }
+    );
     // A bare JSON call (no tags, no kind) is unnamed too.
     let json_call = parse_action(r#"{"name": "read_file", "arguments": {"path": "src/lib.rs"}}"#).unwrap();
     assert!(json_call.kind_unnamed);
@@ -41,9 +46,15 @@ fn a_bare_block_with_the_wrong_call_is_wrong_at_call_level() {
     let s = p.score_against(&gold);
     assert!(s.kind_correct, "the kind is the gold's: the call decides");
     assert!(!s.call_correct);
-    assert_eq!(call_accuracy([(&gold, Some(&p))]), Accuracy { correct: 0, total: 1 });
+    assert_eq!(
+        call_accuracy([(&gold, Some(&p))]),
+        Accuracy { correct: 0, total: 1 }
+    );
     // A wrong function name is wrong too.
-    let other = parse_action("<tool_call>{\"name\": \"write_file\", \"arguments\": {\"path\": \"src/lib.rs\"}}</tool_call>").unwrap();
+    let other = parse_action(
+        "<tool_call>{\"name\": \"write_file\", \"arguments\": {\"path\": \"src/lib.rs\"}}</tool_call>",
+    )
+    .unwrap();
     assert!(!other.score_against(&gold).call_correct);
 }
 
@@ -81,7 +92,8 @@ fn the_flag_round_trips_and_defaults_to_named() {
     assert!(text.contains("\"kind_unnamed\":true"), "{text}");
     let back: Action = serde_json::from_str(&text).unwrap();
     assert!(back.kind_unnamed);
-    let old: Action = serde_json::from_str(r#"{"kind": "tool_call", "name": "read_file", "arguments": {}}"#).unwrap();
+    let old: Action =
+        serde_json::from_str(r#"{"kind": "tool_call", "name": "read_file", "arguments": {}}"#).unwrap();
     assert!(!old.kind_unnamed);
     let named = serde_json::to_string(&file_read_gold()).unwrap();
     assert!(!named.contains("kind_unnamed"), "{named}");

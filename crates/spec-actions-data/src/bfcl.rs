@@ -151,6 +151,10 @@ struct FunctionDoc {
     name: String,
     tool: Value,
     params: Vec<String>,
+    /// BFCL's own parameter types and required list ([`declared_params`]).
+    declared: (BTreeMap<String, ParamType>, Vec<String>),
+    /// The documented `default` of each parameter that has one.
+    defaults: BTreeMap<String, Value>,
 }
 
 /// Import every category found in `dir`.
@@ -508,6 +512,17 @@ fn function_doc(doc: &Value) -> Result<FunctionDoc, String> {
         name: name.to_string(),
         tool,
         params,
+        declared: declared_params(doc),
+        defaults: doc
+            .pointer("/parameters/properties")
+            .and_then(Value::as_object)
+            .map(|props| {
+                props
+                    .iter()
+                    .filter_map(|(k, p)| p.get("default").map(|d| (k.clone(), d.clone())))
+                    .collect()
+            })
+            .unwrap_or_default(),
     })
 }
 
@@ -652,7 +667,8 @@ fn multi_turn(
             let arguments = parsed
                 .arguments(&doc.params)
                 .map_err(|e| a_err(format!("turn {t} call {s}: {e}")))?;
-            let gold = Action::call(kind_of_function(&parsed.name), &parsed.name, arguments.clone());
+            let gold = Action::call(kind_of_function(&parsed.name), &parsed.name, arguments.clone())
+                .with_accepted_values(step_accepted(doc, &arguments));
             sink.push(format!("t{t}.s{s}"), &messages, &tools, gold);
             messages.push(Message::assistant_calls(
                 "",
@@ -674,6 +690,55 @@ fn multi_turn(
         group: multi_turn_group(id),
         examples: sink.examples,
     })
+}
+
+/// The accepted values of a multi-turn step: its one gold value per argument, with the
+/// function's declared types, so the step is scored with BFCL's type rules
+/// ([`AcceptedCall::check`]: an `integer` argument written `100.0` is wrong, an int for a
+/// `float` is right, a bool is not a number). A dict argument's value is a dict of
+/// one-value lists, as BFCL's `dict_checker` reads accepted dicts. Strings compare exactly
+/// ([`AcceptedCall::exact_strings`]: the call is executed), and an optional argument whose
+/// gold value is its documented default may be left out. What BFCL's multi-turn
+/// checker decides differently (it executes the calls) is named in `bfcl_check`'s docs.
+fn step_accepted(doc: &FunctionDoc, arguments: &Value) -> AcceptedCall {
+    let accepted = |v: &Value| match v {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, x)| (k.clone(), Value::Array(vec![x.clone()])))
+                .collect(),
+        ),
+        other => other.clone(),
+    };
+    let (params, required) = doc.declared.clone();
+    // An optional parameter given its documented default may be left out: the function then
+    // runs with that default, the same call.
+    let is_default = |k: &str, v: &Value| {
+        !required.iter().any(|r| r == k)
+            && doc
+                .defaults
+                .get(k)
+                .is_some_and(|d| spec_actions_core::accepted::py_eq(d, v))
+    };
+    AcceptedCall {
+        arguments: arguments
+            .as_object()
+            .map(|args| {
+                args.iter()
+                    .map(|(k, v)| {
+                        let mut alts = vec![accepted(v)];
+                        if is_default(k, v) {
+                            alts.push(Value::String(String::new()));
+                        }
+                        (k.clone(), Value::Array(alts))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        params,
+        required,
+        language: Language::Python,
+        exact_strings: true,
+    }
 }
 
 /// The tools of a single-turn case (`function` field); a Java / JavaScript case's as BFCL
@@ -718,11 +783,18 @@ fn python_json_dumps(value: &Value) -> String {
             out.push('"');
             out
         }
-        Value::Array(items) => format!("[{}]", items.iter().map(python_json_dumps).collect::<Vec<_>>().join(", ")),
+        Value::Array(items) => format!(
+            "[{}]",
+            items.iter().map(python_json_dumps).collect::<Vec<_>>().join(", ")
+        ),
         Value::Object(map) => format!(
             "{{{}}}",
             map.iter()
-                .map(|(k, v)| format!("{}: {}", python_json_dumps(&Value::String(k.clone())), python_json_dumps(v)))
+                .map(|(k, v)| format!(
+                    "{}: {}",
+                    python_json_dumps(&Value::String(k.clone())),
+                    python_json_dumps(v)
+                ))
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
@@ -739,8 +811,14 @@ fn python_json_dumps(value: &Value) -> String {
 fn language_specific_doc(doc: &Value, language: Language) -> Value {
     let (lang, hint) = match language {
         Language::Python => return doc.clone(),
-        Language::Java => ("Java", " Note that the provided function is in Java 8 SDK syntax."),
-        Language::JavaScript => ("JavaScript", " Note that the provided function is in JavaScript syntax."),
+        Language::Java => (
+            "Java",
+            " Note that the provided function is in Java 8 SDK syntax.",
+        ),
+        Language::JavaScript => (
+            "JavaScript",
+            " Note that the provided function is in JavaScript syntax.",
+        ),
     };
     let mut doc = doc.clone();
     if let Some(d) = doc.get_mut("description") {
@@ -754,10 +832,19 @@ fn language_specific_doc(doc: &Value, language: Language) -> Value {
         let Some(value) = value.as_object_mut() else {
             continue;
         };
-        let ty = value.get("type").and_then(Value::as_str).unwrap_or("").to_string();
-        let mut description = value.get("description").and_then(Value::as_str).unwrap_or("").to_string();
+        let ty = value
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let mut description = value
+            .get("description")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
         if ty == "any" {
-            description += &format!(" This parameter can be of any type of {lang} object in string representation.");
+            description +=
+                &format!(" This parameter can be of any type of {lang} object in string representation.");
         } else {
             description += &format!(" This is {lang} {ty} type parameter in string representation.");
         }
@@ -772,16 +859,18 @@ fn language_specific_doc(doc: &Value, language: Language) -> Value {
                 .and_then(Value::as_str)
                 .unwrap_or("")
                 .to_string();
-            description += &format!(" The list elements are of type {item}; they are not in string representation.");
+            description +=
+                &format!(" The list elements are of type {item}; they are not in string representation.");
             value.remove("items");
         }
-        if language == Language::JavaScript && ty == "dict" {
-            if let Some(p) = value.remove("properties") {
-                description += &format!(
-                    " The dictionary entries have the following schema; they are not in string representation. {}",
-                    python_json_dumps(&p)
-                );
-            }
+        if language == Language::JavaScript
+            && ty == "dict"
+            && let Some(p) = value.remove("properties")
+        {
+            description += &format!(
+                " The dictionary entries have the following schema; they are not in string representation. {}",
+                python_json_dumps(&p)
+            );
         }
         value.insert("description".into(), Value::String(description));
         value.insert("type".into(), Value::String("string".into()));
@@ -867,6 +956,7 @@ pub fn accepted_call(
         params: declared,
         required,
         language: Language::of_category(category),
+        exact_strings: false,
     })
 }
 
@@ -931,8 +1021,8 @@ fn single_turn(
         let params = params
             .as_object()
             .ok_or_else(|| a_err(format!("ground-truth call {s}: arguments not an object")))?;
-        let accepted =
-            accepted_call(category, entry, name, params).map_err(|e| a_err(format!("ground-truth call {s}: {e}")))?;
+        let accepted = accepted_call(category, entry, name, params)
+            .map_err(|e| a_err(format!("ground-truth call {s}: {e}")))?;
         if let Some(reason) = unsatisfiable(&accepted) {
             return Err(LineError::Unsatisfiable(format!(
                 "ground-truth call {s}: {reason}"
