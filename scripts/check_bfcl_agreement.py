@@ -2,7 +2,8 @@
 """Checks that `cargo xtask score-bfcl` scores function calls as BFCL's own AST checker does.
 
 For every AST-checked single-turn category of the bundled BFCL v4 data (`assets/bfcl-v4`:
-simple_python, multiple, parallel, parallel_multiple and their live versions), it takes each
+simple_python, simple_java, simple_javascript, multiple, parallel, parallel_multiple and the live
+versions), it takes each
 case's ground truth and derives predictions from it, deterministically:
   gold           the first accepted value of every argument (the call we train on)
   other_value    the last accepted value of every argument (another value BFCL accepts)
@@ -31,24 +32,40 @@ predictions are source text (the gold's values written as the importer writes th
   respell        one source text respelled (`L` / `f` / `.0` dropped, `true` → `True`, quotes,
                  `[` → `new Array(`, spacing)
 
-Last run (bfcl-eval 2026.3.23, 2 Dec 2026; 21 131 predictions, every one agreeing):
-  category                  cases  agree disagree
-  simple_python              3454   3454        0
-  multiple                   1729   1729        0
-  parallel                   2094   2094        0
-  parallel_multiple          2094   2094        0
-  live_simple                2163   2163        0
-  live_multiple              9168   9168        0
-  live_parallel               178    178        0
-  live_parallel_multiple      251    251        0
-  total                     21131  21131        0
-Multi-turn categories are not compared: BFCL scores them by executing the calls (its
-multi-turn checker compares the classes' states and outputs); our multi-turn golds keep exact
-call matching.
+Last run (bfcl-eval 2026.3.23, 3 Dec 2026; 22 581 predictions, every one agreeing; valid =
+predictions bfcl-eval scores correct):
+  category                  cases  agree disagree raised  valid
+  simple_python              3454   3454        0      0   1275
+  multiple                   1729   1729        0      0    645
+  parallel                   2094   2094        0      0    810
+  parallel_multiple          2094   2094        0      0    812
+  live_simple                2163   2163        0      0    855
+  live_multiple              9168   9168        0      0   3689
+  live_parallel               178    178        0      0     78
+  live_parallel_multiple      251    251        0      0    104
+  simple_java                 961    961        0      0    315
+  simple_javascript           489    489        0      0    163
+  total                     22581  22581        0      0   8746
+
+--multi-turn: for every gold step of every imported multi-turn case and its perturbations
+(gold, case_punct, bang, int_float, value_changed, drop_optional, drop_required, extra_arg,
+wrong_name, list_order), the step's call in its turn is replaced by the prediction and BFCL's
+own multi_turn_checker runs on the turns so far (earlier turns as the ground truth); score-bfcl
+scores the step (ids `<case>#t<turn>.s<step>`). Last run (3 Dec 2026):
+  category                    steps  agree disagree  valid not imported
+  multi_turn_base              7524   7315      209   1509            0
+  multi_turn_long_context      7949   7752      197   1557            0
+  multi_turn_miss_param        7508   7299      209   1506            0
+  multi_turn_miss_func         7475   7271      204   1494            1
+  total                       30456  29637      819   6066            1
+Every difference is a call BFCL passes and score-bfcl does not, in the two classes named in
+spec_actions_data::bfcl_check ("Named differences from BFCL's multi-turn checker"): same
+executed result 575, type rules (an int written as a float) 244.
 
 Usage (from the repository root; builds xtask in the dev profile unless --xtask is given):
   /work/venv/bin/python scripts/check_bfcl_agreement.py [--bfcl assets/bfcl-v4] [--xtask PATH]
       [--categories simple_python,live_simple] [--show 50]
+  /work/venv/bin/python scripts/check_bfcl_agreement.py --multi-turn [CATEGORIES] [--limit N]
 """
 
 import argparse
