@@ -372,3 +372,51 @@ fn multi_turn_steps_follow_bfcls_type_rules() {
     assert!(rows.iter().find(|r| &r.id == id).unwrap().valid);
     assert_eq!((score.correct, score.predicted), (1, 1));
 }
+
+/// The importer writes a Java / JavaScript gold as the source text BFCL's converters read:
+/// simple_java_22's call is exactly the one bfcl-eval 2026.3.23's `simple_function_checker`
+/// (`Language.JAVA`) was run on and accepted, and its tools say `string` as BFCL's own
+/// `_func_doc_language_specific_pre_processing` does. simple_java_36 (an `ArrayList<any>` of
+/// ints and bools: BFCL reads every item as text, so no call passes) is skipped, reported.
+#[test]
+fn java_golds_are_source_text_bfcl_accepts() {
+    let import = import_bfcl(&default_bfcl_dir()).unwrap();
+    let examples: Vec<&Example> = import.conversations.iter().flat_map(|c| &c.examples).collect();
+    let java22 = examples
+        .iter()
+        .find(|e| e.id == "bfcl:simple_java_22#s0")
+        .unwrap();
+    assert_eq!(
+        java22.gold.arguments,
+        json!({"ids": "new ArrayList<>(Arrays.asList(101L, 202L, 303L))", "newStatus": "2"})
+    );
+    let params = &java22.tools[0]["function"]["parameters"]["properties"];
+    assert_eq!(params["ids"]["type"], json!("string"));
+    assert!(
+        params["ids"]["description"]
+            .as_str()
+            .unwrap()
+            .ends_with("This is Java ArrayList type parameter in string representation. The list elements are of type long; they are not in string representation."),
+        "{}",
+        params["ids"]
+    );
+    let js3 = examples
+        .iter()
+        .find(|e| e.id == "bfcl:simple_javascript_3#s0")
+        .unwrap();
+    let call = PredictedCall {
+        name: js3.gold.name.clone().unwrap(),
+        arguments: js3.gold.arguments.clone(),
+    };
+    let gold = load_ground_truth(&default_bfcl_dir(), "simple_javascript").unwrap();
+    let case = gold.iter().find(|c| c.id == "simple_javascript_3").unwrap();
+    assert_eq!(check_case("simple_javascript", &case.calls, &[call]), Ok(()));
+    assert!(!examples.iter().any(|e| e.id.starts_with("bfcl:simple_java_36#")));
+    assert!(
+        import
+            .issues
+            .iter()
+            .any(|i| i.file == "possible_answer/BFCL_v4_simple_java.json" && i.status == "skipped"),
+        "simple_java_36 reported"
+    );
+}
