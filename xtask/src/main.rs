@@ -93,12 +93,17 @@ enum Command {
 
 #[derive(clap::Args)]
 struct ScoreBfclArgs {
-    /// BFCL single-turn category (`simple_python`, `multiple`, `parallel`, `parallel_multiple`,
-    /// `live_simple`, `live_multiple`, `live_parallel`, `live_parallel_multiple`).
+    /// BFCL category: single-turn (`simple_python`, `simple_java`, `simple_javascript`,
+    /// `multiple`, `parallel`, `parallel_multiple`, `live_simple`, `live_multiple`,
+    /// `live_parallel`, `live_parallel_multiple`), or multi-turn (`multi_turn_base`,
+    /// `multi_turn_long_context`, `multi_turn_miss_param`, `multi_turn_miss_func`), scored
+    /// step by step.
     #[arg(long)]
     category: String,
     /// JSON Lines, one case a line: `{"id": "<BFCL test id>", "calls": [{"name": …,
-    /// "arguments": {…}}]}`.
+    /// "arguments": {…}}]}`; for a multi-turn category the id is a step's,
+    /// `<BFCL test id>#t<turn>.s<step>`, with one call. Java / JavaScript arguments are
+    /// source text (`"42L"`, `"new int[]{1, 2}"`), as BFCL's checker reads them.
     #[arg(long)]
     predictions: PathBuf,
     /// Write the result rows here (JSON Lines, atomically) instead of standard output.

@@ -2,23 +2,27 @@
 //! states it (per argument, every value it accepts; `""` among them = the argument may be left
 //! out) and a port of the rules of BFCL's AST checker
 //! (`bfcl_eval/eval_checker/ast_eval/ast_checker.py`, `simple_function_checker` and its helpers,
-//! `bfcl-eval` 2026.3.23) for the Python language, which BFCL uses for every category but
-//! `simple_java` / `simple_javascript`.
+//! `bfcl-eval` 2026.3.23) for its three languages: Python (every category but `simple_java` /
+//! `simple_javascript`), Java and JavaScript ([`Language`]; a Java / JavaScript argument is
+//! source text, read by BFCL's type converters, [`crate::type_converter`]).
 //!
 //! Values are JSON, as BFCL's checker sees them after `json.loads`: a JSON integer is a Python
 //! `int`, a number with a fraction or exponent (`100.0`) a Python `float`, and values compare
 //! with Python's `==` ([`py_eq`]: `1 == 1.0 == True`, dicts ignore key order).
 //!
 //! # Named differences from BFCL
-//! - Parameter types BFCL's Python checker does not know (the Java / JavaScript types such as
-//!   `String`, `long`, `HashMap`): BFCL converts such string values with its Java / JavaScript
-//!   type converters (not ported); here a dict or list is checked as BFCL checks a Python one
-//!   and any other value must equal (Python `==`, strings after [`standardize_string`]) one
-//!   accepted value; an unknown list item type is not checked. Such a type in a Python
-//!   category makes BFCL raise `KeyError`.
+//! - Parameter types BFCL's checker of the call's language does not know (a Java type in a
+//!   Python category, a type missing from `JAVA_TYPE_CONVERSION` / `JS_TYPE_CONVERSION`, a
+//!   Java `Set` / `Hashtable` / `Queue` / `Stack`): BFCL raises (`KeyError`,
+//!   `NotImplementedError`). In a Python category such a value is checked as BFCL checks a
+//!   Python one (a dict or list as such, any other value by Python `==` after
+//!   [`standardize_string`]; an unknown list item type is not checked); in a Java /
+//!   JavaScript category the call is scored wrong (`type_error:unsupported`).
 //! - Where BFCL's checker would raise on malformed ground truth (an accepted value of a list
 //!   parameter that is neither a list nor a string, a nested dict whose accepted values are not
 //!   a list), the call is scored wrong here.
+//! - The converters' own differences (non-ASCII digits, numbers JSON cannot hold) are named in
+//!   [`crate::type_converter`].
 
 use std::collections::BTreeMap;
 
@@ -37,6 +41,39 @@ pub struct ParamType {
     pub items: Option<String>,
 }
 
+/// The language BFCL checks a call in (its `Language` enum): which type table and converters
+/// apply to the arguments.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Language {
+    /// Arguments are JSON values, typed by `PYTHON_TYPE_MAPPING`.
+    #[default]
+    Python,
+    /// Arguments are Java source text (`simple_java`), read by `java_type_converter`.
+    Java,
+    /// Arguments are JavaScript source text (`simple_javascript`), read by `js_type_converter`.
+    #[serde(rename = "javascript")]
+    JavaScript,
+}
+
+impl Language {
+    /// BFCL's choice for a category (`eval_runner.py`: `is_java` / `is_js`).
+    pub fn of_category(category: &str) -> Language {
+        if category.contains("javascript") {
+            Language::JavaScript
+        } else if category.contains("java") {
+            Language::Java
+        } else {
+            Language::Python
+        }
+    }
+
+    /// Whether this is [`Language::Python`] (the serialized default).
+    pub fn is_python(&self) -> bool {
+        *self == Language::Python
+    }
+}
+
 /// One gold call as BFCL states it: the function's declared parameters and, per argument of
 /// the gold, the list of every value BFCL accepts (`""` = may be omitted).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -48,6 +85,14 @@ pub struct AcceptedCall {
     /// The function's required parameters.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub required: Vec<String>,
+    /// The language the arguments are checked in (absent = Python).
+    #[serde(default, skip_serializing_if = "Language::is_python")]
+    pub language: Language,
+    /// Strings must also equal an accepted value exactly (Python `==`), not only after
+    /// [`standardize_string`]: set for a multi-turn step, which BFCL scores by executing it
+    /// (its file `Report.pdf` is not `report.pdf`, `'temp .'` is no folder). Absent = false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub exact_strings: bool,
 }
 
 /// Why BFCL scores a call wrong: its message and its `error_type`.
@@ -116,6 +161,21 @@ impl PyType {
     }
 }
 
+/// The Python type BFCL's Java / JavaScript tables map a declared type to (`JAVA_TYPE_CONVERSION`
+/// and `JS_TYPE_CONVERSION` agree where they share a name); `None` for `Set` or a type neither
+/// lists.
+fn converted_type(name: &str) -> Option<PyType> {
+    Some(match name {
+        "byte" | "short" | "integer" | "long" | "Bigint" => PyType::Int,
+        "float" | "double" => PyType::Float,
+        "boolean" | "Boolean" => PyType::Bool,
+        "char" | "String" | "any" => PyType::Str,
+        "Array" | "ArrayList" | "Queue" | "Stack" | "array" => PyType::List,
+        "HashMap" | "Hashtable" | "dict" => PyType::Dict,
+        _ => return None,
+    })
+}
+
 /// Python's `==` on JSON values: numbers (and booleans, `True == 1`) by value, lists element by
 /// element, dicts by key set and values.
 pub fn py_eq(a: &Value, b: &Value) -> bool {
@@ -137,6 +197,21 @@ pub fn py_eq(a: &Value, b: &Value) -> bool {
             x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| py_eq(v, w)))
         }
         _ => a == b,
+    }
+}
+
+/// Python's `==` of a value and an accepted value, where an accepted dict of accepted-value
+/// lists (BFCL's nested form) matches a dict whose every value equals one of its key's values.
+fn exact_eq(value: &Value, accepted: &Value) -> bool {
+    match (value, accepted) {
+        (Value::Object(v), Value::Object(a)) if a.values().all(Value::is_array) && !a.is_empty() => {
+            v.iter().all(|(k, x)| {
+                a.get(k)
+                    .and_then(Value::as_array)
+                    .is_some_and(|alts| alts.iter().any(|y| py_eq(x, y)))
+            })
+        }
+        _ => py_eq(value, accepted),
     }
 }
 
@@ -399,7 +474,7 @@ impl AcceptedCall {
             .is_some_and(|alts| alts.iter().any(is_empty_str))
     }
 
-    /// BFCL's `simple_function_checker` (`ast_checker.py`, Python language) for a call of
+    /// BFCL's `simple_function_checker` (`ast_checker.py`, in [`AcceptedCall::language`]) for a call of
     /// `name` (the gold function) by a prediction of `predicted_name` with `arguments`
     /// (a JSON object; `null` = no arguments). `Ok` when BFCL scores the call correct.
     pub fn check(&self, name: &str, predicted_name: &str, arguments: &Value) -> Result<(), CallMismatch> {
@@ -437,6 +512,16 @@ impl AcceptedCall {
             };
             let possible: &[Value] = possible.as_array().map(Vec::as_slice).unwrap_or_default();
             self.check_param(param, decl, value, possible)?;
+            if self.exact_strings && !possible.iter().any(|p| exact_eq(value, p)) {
+                return Err(mismatch(
+                    "value_error:exact",
+                    format!(
+                        "Invalid value for parameter '{param}': {}. Expected exactly one of {}.",
+                        repr(value),
+                        Value::Array(possible.to_vec())
+                    ),
+                ));
+            }
         }
         for (param, possible) in &self.arguments {
             let may_omit = possible.as_array().is_some_and(|a| a.iter().any(is_empty_str));
@@ -452,6 +537,83 @@ impl AcceptedCall {
 
     /// The per-parameter body of BFCL's `simple_function_checker` loop.
     fn check_param(
+        &self,
+        param: &str,
+        decl: &ParamType,
+        value: &Value,
+        possible: &[Value],
+    ) -> Result<(), CallMismatch> {
+        match self.language {
+            Language::Python => self.check_python_param(param, decl, value, possible),
+            Language::Java | Language::JavaScript => self.check_converted_param(param, decl, value, possible),
+        }
+    }
+
+    /// The Java / JavaScript branch of `simple_function_checker`'s loop: the value must be a
+    /// string (source text); it is converted by the language's type converter
+    /// (`java_type_converter` / `js_type_converter`, with the item type for `Array`,
+    /// `ArrayList`, `array`), then checked by the common rules with the type the language's
+    /// table (`JAVA_TYPE_CONVERSION` / `JS_TYPE_CONVERSION`) maps the declared type to.
+    fn check_converted_param(
+        &self,
+        param: &str,
+        decl: &ParamType,
+        value: &Value,
+        possible: &[Value],
+    ) -> Result<(), CallMismatch> {
+        use crate::type_converter::{JAVA_TYPES, JS_TYPES, java_type_converter, js_type_converter};
+        let (table, tag): (&[&str], &str) = match self.language {
+            Language::Java => (JAVA_TYPES, "java"),
+            _ => (JS_TYPES, "js"),
+        };
+        let unsupported = |what: String| {
+            mismatch(
+                "type_error:unsupported",
+                format!("Parameter '{param}': {what} (BFCL's checker raises)."),
+            )
+        };
+        let expected = converted_type(&decl.ty).filter(|_| table.contains(&decl.ty.as_str()));
+        let Some(expected) = expected else {
+            return Err(unsupported(format!("type `{}` has no {tag} conversion", decl.ty)));
+        };
+        let Value::String(text) = value else {
+            return Err(mismatch(
+                &format!("type_error:{tag}"),
+                format!(
+                    "Incorrect type for parameter '{param}'. Expected type String, got {}. Parameter value: {}.",
+                    PyType::of(value).name(),
+                    repr(value)
+                ),
+            ));
+        };
+        let nested_ty = if matches!(decl.ty.as_str(), "Array" | "ArrayList" | "array") {
+            let Some(item) = decl.items.as_deref() else {
+                return Err(unsupported("no item type".into()));
+            };
+            let Some(nested) = converted_type(item).filter(|_| table.contains(&item)) else {
+                return Err(unsupported(format!("item type `{item}` has no {tag} conversion")));
+            };
+            Some((item, nested))
+        } else {
+            None
+        };
+        let converted = match self.language {
+            Language::Java => java_type_converter(text, &decl.ty, nested_ty.map(|(i, _)| i)),
+            _ => js_type_converter(text, &decl.ty, nested_ty.map(|(i, _)| i)),
+        }
+        .map_err(|e| unsupported(e.to_string()))?;
+        self.check_typed(
+            param,
+            &decl.ty,
+            &converted,
+            possible,
+            expected,
+            nested_ty.map(|(_, n)| n),
+        )
+    }
+
+    /// The Python branch of `simple_function_checker`'s loop.
+    fn check_python_param(
         &self,
         param: &str,
         decl: &ParamType,
@@ -500,7 +662,22 @@ impl AcceptedCall {
         } else {
             value
         };
-        let is_variable = type_checker(param, value, possible, &decl.ty, expected, nested)?;
+        self.check_typed(param, &decl.ty, value, possible, expected, nested)
+    }
+
+    /// The rest of `simple_function_checker`'s loop, common to the languages: `type_checker`,
+    /// then (unless the value is a "variable") `dict_checker`, `list_dict_checker`,
+    /// `string_checker` or `list_checker` by type, else `value in possible_answer`.
+    fn check_typed(
+        &self,
+        param: &str,
+        declared: &str,
+        value: &Value,
+        possible: &[Value],
+        expected: PyType,
+        nested: Option<PyType>,
+    ) -> Result<(), CallMismatch> {
+        let is_variable = type_checker(param, value, possible, declared, expected, nested)?;
         if !is_variable {
             match (expected, value) {
                 (PyType::Dict, _) => return dict_checker(param, value, possible),
@@ -551,6 +728,8 @@ mod tests {
                 })
                 .collect(),
             required: required.iter().map(|r| r.to_string()).collect(),
+            language: Language::Python,
+            exact_strings: false,
         }
     }
 
@@ -778,5 +957,242 @@ mod tests {
         assert!(!py_eq(&json!([1, 2]), &json!([2, 1])));
         assert_eq!(PyType::of(&json!(100.0)), PyType::Float);
         assert_eq!(PyType::of(&json!(100)), PyType::Int);
+    }
+
+    /// BFCL v4's own Java / JavaScript cases (`assets/bfcl-v4`, ids on each; the function's
+    /// parameter types and the ground truth copied), every verdict and `error_type` the one
+    /// `simple_function_checker` of bfcl-eval 2026.3.23 gives with `Language.JAVA` /
+    /// `JAVASCRIPT` (run once by hand; `scripts/check_bfcl_agreement.py` compares all of them).
+    #[test]
+    fn java_and_javascript_cases_score_as_bfcl() {
+        fn lang_call(
+            language: Language,
+            arguments: Value,
+            params: &[(&str, &str, Option<&str>)],
+            required: &[&str],
+        ) -> AcceptedCall {
+            AcceptedCall {
+                language,
+                ..call(arguments, params, required)
+            }
+        }
+        let java22 = lang_call(
+            Language::Java,
+            json!({"ids": [[101, 202, 303]], "newStatus": [2]}),
+            &[("ids", "ArrayList", Some("long")), ("newStatus", "integer", None)],
+            &["ids", "newStatus"],
+        );
+        let list = "new ArrayList<>(Arrays.asList(101L, 202L, 303L))";
+        assert_eq!(kind(&java22, json!({"ids": list, "newStatus": "2"})), Ok(()));
+        assert_eq!(
+            kind(
+                &java22,
+                json!({"ids": "new ArrayList<>(Arrays.asList(101, 202, 303))", "newStatus": "2"})
+            ),
+            Err("type_error:nested".into())
+        );
+        assert_eq!(
+            kind(&java22, json!({"ids": list, "newStatus": 2})),
+            Err("type_error:java".into())
+        );
+        assert_eq!(
+            kind(&java22, json!({"ids": list, "newStatus": "2.0"})),
+            Err("type_error:simple".into())
+        );
+        assert_eq!(
+            kind(
+                &java22,
+                json!({"ids": "new ArrayList<>(Arrays.asList(303L, 202L, 101L))", "newStatus": "2"})
+            ),
+            Err("value_error:list/tuple".into())
+        );
+        // simple_java_1: an `any`, a `boolean` and a `HashMap`.
+        let java1 = lang_call(
+            Language::Java,
+            json!({"object": ["Customers"], "useShortName": [true], "params": [{"limit": [50], "schemaFilter": ["public"]}]}),
+            &[
+                ("object", "any", None),
+                ("useShortName", "boolean", None),
+                ("params", "HashMap", None),
+            ],
+            &["object", "useShortName", "params"],
+        );
+        let map = r#"new HashMap<String, Object>() {{ put("limit", 50); put("schemaFilter", "public"); }}"#;
+        assert_eq!(
+            kind(
+                &java1,
+                json!({"object": "Customers", "useShortName": "true", "params": map})
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            kind(
+                &java1,
+                json!({"object": "customers", "useShortName": "True", "params": map})
+            ),
+            Err("type_error:simple".into())
+        );
+        assert_eq!(
+            kind(
+                &java1,
+                json!({"object": "CUSTOMERS", "useShortName": "true", "params": r#"new HashMap<String, Object>() {{ put("limit", "50"); put("schemaFilter", "public"); }}"#})
+            ),
+            Err("value_error:dict_value".into())
+        );
+        assert_eq!(
+            kind(
+                &java1,
+                json!({"object": "CUSTOMERS", "useShortName": "true", "params": r#"new HashMap<>() {{ put("limit", 50); put("schemaFilter", "PUBLIC"); }}"#})
+            ),
+            Ok(())
+        );
+        // simple_java_35: a `String[]`'s items are read as written, quotes included.
+        let java35 = lang_call(
+            Language::Java,
+            json!({"op": ["BitOperation.AND"], "destination": ["user:online:both"], "keys": [["user:online:today", "user:online:yesterday"]]}),
+            &[
+                ("op", "any", None),
+                ("destination", "Array", Some("String")),
+                ("keys", "Array", Some("String")),
+            ],
+            &["op", "destination", "keys"],
+        );
+        let base = json!({"op": "BitOperation.AND", "destination": "user:online:both"});
+        let with_keys = |k: &str| {
+            let mut v = base.clone();
+            v["keys"] = json!(k);
+            v
+        };
+        assert_eq!(
+            kind(
+                &java35,
+                with_keys("new String[]{user:online:today, user:online:yesterday}")
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            kind(
+                &java35,
+                with_keys(r#"new String[]{"user:online:today", "user:online:yesterday"}"#)
+            ),
+            Err("value_error:list/tuple".into())
+        );
+        // simple_javascript_3: an `array` of `float`.
+        let js3 = lang_call(
+            Language::JavaScript,
+            json!({"action": ["submit"], "formId": ["loginForm"], "coordinates": [[60, 30]]}),
+            &[
+                ("action", "String", None),
+                ("formId", "String", None),
+                ("coordinates", "array", Some("float")),
+            ],
+            &["action", "formId", "coordinates"],
+        );
+        let js = |a: &str, c: Value| json!({"action": a, "formId": "loginForm", "coordinates": c});
+        assert_eq!(kind(&js3, js("submit", json!("[60, 30]"))), Ok(()));
+        assert_eq!(kind(&js3, js("'submit'", json!("[60.0, 30.0]"))), Ok(()));
+        assert_eq!(
+            kind(&js3, js("submit", json!("[30, 60]"))),
+            Err("value_error:list/tuple".into())
+        );
+        assert_eq!(
+            kind(&js3, js("submit", json!([60, 30]))),
+            Err("type_error:js".into())
+        );
+        // simple_javascript_12: `dict`s and a `Boolean`.
+        let js12 = lang_call(
+            Language::JavaScript,
+            json!({"apiEndpoint": ["https://api.example.com/data"], "requestConfig": [{"method": ["GET"]}], "expectedResponse": [{"key": ["value"]}], "handleErrors": [true]}),
+            &[
+                ("apiEndpoint", "String", None),
+                ("requestConfig", "dict", None),
+                ("expectedResponse", "dict", None),
+                ("handleErrors", "Boolean", None),
+            ],
+            &["apiEndpoint", "requestConfig", "expectedResponse"],
+        );
+        let js = |config: &str, response: &str, errors: &str| json!({"apiEndpoint": "https://api.example.com/data", "requestConfig": config, "expectedResponse": response, "handleErrors": errors});
+        assert_eq!(
+            kind(&js12, js(r#"{"method": "GET"}"#, "{'key': 'value'}", "true")),
+            Ok(())
+        );
+        assert_eq!(
+            kind(&js12, js(r#"{"method": "POST"}"#, r#"{"key": "value"}"#, "true")),
+            Err("value_error:dict_value".into())
+        );
+        assert_eq!(
+            kind(&js12, js("{method: get}", r#"{"key": "value"}"#, "yes")),
+            Err("type_error:simple".into())
+        );
+        // A type BFCL's tables lack, and one it does not implement: BFCL raises, scored wrong.
+        let odd = lang_call(Language::Java, json!({"s": ["x"]}), &[("s", "Set", None)], &["s"]);
+        assert_eq!(
+            kind(&odd, json!({"s": "x"})),
+            Err("type_error:unsupported".into())
+        );
+        let stack = lang_call(
+            Language::Java,
+            json!({"s": [[1]]}),
+            &[("s", "Stack", None)],
+            &["s"],
+        );
+        assert_eq!(
+            kind(&stack, json!({"s": "new Stack<>()"})),
+            Err("type_error:unsupported".into())
+        );
+    }
+
+    /// BFCL's choice of language from the category name.
+    #[test]
+    fn language_of_a_category() {
+        assert_eq!(Language::of_category("simple_java"), Language::Java);
+        assert_eq!(Language::of_category("simple_javascript"), Language::JavaScript);
+        assert_eq!(Language::of_category("live_simple"), Language::Python);
+        // Serialized only when not Python: older files read as Python.
+        let acc: AcceptedCall = serde_json::from_value(json!({"arguments": {}, "params": {}})).unwrap();
+        assert_eq!(acc.language, Language::Python);
+        let text = serde_json::to_string(&AcceptedCall {
+            language: Language::JavaScript,
+            ..acc
+        })
+        .unwrap();
+        assert!(text.contains("\"language\":\"javascript\""), "{text}");
+    }
+
+    /// `exact_strings` (a multi-turn step, executed by BFCL): BFCL's AST rules, and strings
+    /// equal as written — `standardize_string`'s case and punctuation leniency is off.
+    #[test]
+    fn exact_strings_compare_as_written() {
+        let acc = AcceptedCall {
+            exact_strings: true,
+            ..call(
+                json!({"folder": ["Documents"], "n": [3.0], "opts": [{"mode": ["a"]}]}),
+                &[
+                    ("folder", "string", None),
+                    ("n", "float", None),
+                    ("opts", "dict", None),
+                ],
+                &["folder"],
+            )
+        };
+        let args = |f: &str, m: &str| json!({"folder": f, "n": 3, "opts": {"mode": m}});
+        assert_eq!(kind(&acc, args("Documents", "a")), Ok(()));
+        assert_eq!(
+            kind(&acc, args("documents", "a")),
+            Err("value_error:exact".into())
+        );
+        assert_eq!(
+            kind(&acc, args("Documents ", "a")),
+            Err("value_error:exact".into())
+        );
+        assert_eq!(
+            kind(&acc, args("Documents", "A")),
+            Err("value_error:exact".into())
+        );
+        let lenient = AcceptedCall {
+            exact_strings: false,
+            ..acc
+        };
+        assert_eq!(kind(&lenient, args("documents", "A")), Ok(()));
     }
 }

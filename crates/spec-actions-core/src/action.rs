@@ -115,6 +115,26 @@ pub struct Action {
     /// accepted value of each argument), the one a proposer is trained to emit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub accepted_values: Option<Box<AcceptedCall>>,
+    /// For a parsed prediction: the output named no kind (a bare `<tool_call>` block or JSON
+    /// call with no kind line before it), so `kind` is the parser's default `tool_call`, not
+    /// a claim of the model's. [`Action::score_against`] then scores the call against a gold
+    /// call whatever the gold's kind. Absent (false) in files written before it existed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub kind_unnamed: bool,
+}
+
+/// How a predicted action scores against a gold one — the one rule every scorer applies
+/// (metrics, the policies' records, calibration, the report and its diagnostics), from
+/// [`Action::score_against`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Score {
+    /// The kind the prediction is scored as: its own, or the gold's when it named none and
+    /// the gold is a call ([`Action::kind_unnamed`]).
+    pub kind: ActionKind,
+    /// Kind level: `kind` equals the gold's kind.
+    pub kind_correct: bool,
+    /// Call level: [`Action::matches_call`] with the prediction scored as `kind`.
+    pub call_correct: bool,
 }
 
 impl PartialEq for Action {
@@ -131,6 +151,7 @@ impl Action {
             name: None,
             arguments: Value::Null,
             accepted_values: None,
+            kind_unnamed: false,
         }
     }
 
@@ -141,6 +162,32 @@ impl Action {
             name: Some(name.into()),
             arguments,
             accepted_values: None,
+            kind_unnamed: false,
+        }
+    }
+
+    /// This prediction as one whose output named no kind ([`Action::kind_unnamed`]).
+    pub fn with_kind_unnamed(mut self) -> Self {
+        self.kind_unnamed = true;
+        self
+    }
+
+    /// Score this prediction against `gold`: kind level, and call level by
+    /// [`Action::matches_call`]. A prediction that named no kind ([`Action::kind_unnamed`]:
+    /// a bare `<tool_call>` block) is scored as the gold's kind when the gold is a call (it
+    /// names a function, whatever its kind: `file_read`, `verifier`, …), so its call alone
+    /// decides; against a kind-only gold it keeps its default `tool_call`. The kind is never
+    /// guessed from the tool's name (a user's own tool named `ls` is not a `file_read`).
+    pub fn score_against(&self, gold: &Action) -> Score {
+        let kind = if self.kind_unnamed && gold.name.is_some() {
+            gold.kind
+        } else {
+            self.kind
+        };
+        Score {
+            kind,
+            kind_correct: kind == gold.kind,
+            call_correct: kind == gold.kind && self.matches_call_ignoring_kind(gold),
         }
     }
 
@@ -163,7 +210,12 @@ impl Action {
     /// - otherwise equal arguments ([`json_equal`]: key order ignored, integers and floats of
     ///   equal value equal).
     pub fn matches_call(&self, other: &Action) -> bool {
-        if self.kind != other.kind || self.name != other.name {
+        self.kind == other.kind && self.matches_call_ignoring_kind(other)
+    }
+
+    /// [`Action::matches_call`] but for the kind.
+    fn matches_call_ignoring_kind(&self, other: &Action) -> bool {
+        if self.name != other.name {
             return false;
         }
         let (Some(name), Some(other_name)) = (&self.name, &other.name) else {

@@ -31,9 +31,10 @@ pub mod parse;
 pub mod prompt;
 pub mod results;
 pub mod role;
+pub mod type_converter;
 
-pub use accepted::{AcceptedCall, CallMismatch, ParamType};
-pub use action::{Action, ActionKind, json_equal};
+pub use accepted::{AcceptedCall, CallMismatch, Language, ParamType};
+pub use action::{Action, ActionKind, Score, json_equal};
 pub use cost::{CostLedger, CostModel, ModelCall};
 pub use example::{ChatRole, Example, FunctionCall, Message, Split, ToolCall};
 pub use jsonl::{JsonlError, JsonlReader, read_jsonl, write_jsonl};

@@ -136,13 +136,15 @@ impl ConfusionMatrix {
         m
     }
 
-    /// Build from per-example records (kind level; `predicted: None` is unparseable).
+    /// Build from per-example records (kind level, each prediction as
+    /// [`Action::score_against`] scores it; `predicted: None` is unparseable).
     pub fn from_records<'a>(records: impl IntoIterator<Item = &'a ExampleRecord>) -> Self {
-        Self::from_pairs(
-            records
-                .into_iter()
-                .map(|r| (r.gold.kind, r.predicted.as_ref().map(|p| p.kind))),
-        )
+        Self::from_pairs(records.into_iter().map(|r| {
+            (
+                r.gold.kind,
+                r.predicted.as_ref().map(|p| p.score_against(&r.gold).kind),
+            )
+        }))
     }
 
     /// Total unparseable predictions.
@@ -212,14 +214,14 @@ impl ConfusionMatrix {
     }
 }
 
-/// Call-level accuracy ([`Action::matches_call`]: kind, name and arguments, with BFCL's
+/// Call-level accuracy ([`Action::score_against`]: kind, name and arguments, with BFCL's
 /// accepted values where the gold carries them) of predictions against gold actions; `None`
 /// predictions are wrong.
 pub fn call_accuracy<'a>(pairs: impl IntoIterator<Item = (&'a Action, Option<&'a Action>)>) -> Accuracy {
     let mut acc = Accuracy::default();
     for (gold, predicted) in pairs {
         acc.total += 1;
-        if predicted.is_some_and(|p| p.matches_call(gold)) {
+        if predicted.is_some_and(|p| p.score_against(gold).call_correct) {
             acc.correct += 1;
         }
     }

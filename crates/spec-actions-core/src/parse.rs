@@ -39,12 +39,14 @@ impl ParseActionError {
 ///    inside a block opened by the prompt is cut after its `</think>`), then everything from an
 ///    end-of-turn token (`<|im_end|>`, `<|endoftext|>`) on;
 /// 2. a `<tool_call>` block → a structured call whose kind is the kind named before the block,
-///    or `tool_call` (a block that is not a call after a kind line gives that kind without a
+///    or `tool_call` marked [`Action::kind_unnamed`] (scored as the gold's kind against a gold
+///    call, [`Action::score_against`]) (a block that is not a call after a kind line gives that kind without a
 ///    call: right or wrong at the kind level, always wrong at the call level); its JSON may
 ///    sit in a code fence, `arguments` may be an object or a JSON-encoded string (`parameters` is accepted too), and whatever follows the JSON value
 ///    (the closing tag, a second call) is ignored, so an unterminated block still parses; a
 ///    `<tool_call>` inside the strings of a leading JSON object is text, not a block;
-/// 3. a bare JSON object → an [`Action`] (`{"kind": …}`), a call (`{"name": …, "arguments": …}`)
+/// 3. a bare JSON object → an [`Action`] (`{"kind": …}`), a call (`{"name": …, "arguments": …}`,
+///    kind unnamed as in 2.)
 ///    or `{"action": "<kind>"}`;
 /// 4. otherwise strip a label (`Action:`, `Next action:`, `Answer:`, `The next action is`),
 ///    markdown decoration, quotes and backticks, and match the first word, or the first two
@@ -85,11 +87,11 @@ pub fn parse_action(raw: &str) -> Result<Action, ParseActionError> {
         let named_kind = leading_kind(&body[..start]);
         let call = first_json_value(skip_fence_opening(after)).and_then(|value| tool_call_fields(&value));
         return match (call, named_kind) {
-            (Ok((name, arguments)), kind) => Ok(Action::call(
-                kind.unwrap_or(ActionKind::ToolCall),
-                name,
-                arguments,
-            )),
+            (Ok((name, arguments)), Some(kind)) => Ok(Action::call(kind, name, arguments)),
+            // No kind line: `tool_call` by default, marked so scoring takes the gold's kind.
+            (Ok((name, arguments)), None) => {
+                Ok(Action::call(ActionKind::ToolCall, name, arguments).with_kind_unnamed())
+            }
             // A kind line before a block that is not a call: the model committed to that kind
             // and wrote no usable call — right or wrong at the kind level, wrong at the call
             // level (no function name), as BFCL would score it.
@@ -109,7 +111,7 @@ pub fn parse_action(raw: &str) -> Result<Action, ParseActionError> {
         }
         if obj.contains_key("name") {
             let (name, arguments) = tool_call_fields(&Value::Object(obj)).map_err(bad_call)?;
-            return Ok(Action::call(ActionKind::ToolCall, name, arguments));
+            return Ok(Action::call(ActionKind::ToolCall, name, arguments).with_kind_unnamed());
         }
         if let Some(kind) = obj.get("action").and_then(Value::as_str).and_then(leading_kind) {
             return Ok(Action::kind(kind));

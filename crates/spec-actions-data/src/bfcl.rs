@@ -53,8 +53,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use serde_json::{Map, Value, json};
+use spec_actions_core::type_converter::{java_source, js_source};
 use spec_actions_core::{
-    AcceptedCall, Action, ActionKind, ChatRole, Example, Message, ParamType, Split, ToolCall,
+    AcceptedCall, Action, ActionKind, ChatRole, Example, Language, Message, ParamType, Split, ToolCall,
 };
 
 use super::call_parser::parse_call;
@@ -150,6 +151,10 @@ struct FunctionDoc {
     name: String,
     tool: Value,
     params: Vec<String>,
+    /// BFCL's own parameter types and required list ([`declared_params`]).
+    declared: (BTreeMap<String, ParamType>, Vec<String>),
+    /// The documented `default` of each parameter that has one.
+    defaults: BTreeMap<String, Value>,
 }
 
 /// Import every category found in `dir`.
@@ -507,6 +512,17 @@ fn function_doc(doc: &Value) -> Result<FunctionDoc, String> {
         name: name.to_string(),
         tool,
         params,
+        declared: declared_params(doc),
+        defaults: doc
+            .pointer("/parameters/properties")
+            .and_then(Value::as_object)
+            .map(|props| {
+                props
+                    .iter()
+                    .filter_map(|(k, p)| p.get("default").map(|d| (k.clone(), d.clone())))
+                    .collect()
+            })
+            .unwrap_or_default(),
     })
 }
 
@@ -651,7 +667,8 @@ fn multi_turn(
             let arguments = parsed
                 .arguments(&doc.params)
                 .map_err(|e| a_err(format!("turn {t} call {s}: {e}")))?;
-            let gold = Action::call(kind_of_function(&parsed.name), &parsed.name, arguments.clone());
+            let gold = Action::call(kind_of_function(&parsed.name), &parsed.name, arguments.clone())
+                .with_accepted_values(step_accepted(doc, &arguments));
             sink.push(format!("t{t}.s{s}"), &messages, &tools, gold);
             messages.push(Message::assistant_calls(
                 "",
@@ -675,16 +692,190 @@ fn multi_turn(
     })
 }
 
-/// The tools of a single-turn case (`function` field).
-fn case_tools(entry: &Value) -> Result<Vec<Value>, LineError> {
+/// The accepted values of a multi-turn step: its one gold value per argument, with the
+/// function's declared types, so the step is scored with BFCL's type rules
+/// ([`AcceptedCall::check`]: an `integer` argument written `100.0` is wrong, an int for a
+/// `float` is right, a bool is not a number). A dict argument's value is a dict of
+/// one-value lists, as BFCL's `dict_checker` reads accepted dicts. Strings compare exactly
+/// ([`AcceptedCall::exact_strings`]: the call is executed), and an optional argument whose
+/// gold value is its documented default may be left out. What BFCL's multi-turn
+/// checker decides differently (it executes the calls) is named in `bfcl_check`'s docs.
+fn step_accepted(doc: &FunctionDoc, arguments: &Value) -> AcceptedCall {
+    let accepted = |v: &Value| match v {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, x)| (k.clone(), Value::Array(vec![x.clone()])))
+                .collect(),
+        ),
+        other => other.clone(),
+    };
+    let (params, required) = doc.declared.clone();
+    // An optional parameter given its documented default may be left out: the function then
+    // runs with that default, the same call.
+    let is_default = |k: &str, v: &Value| {
+        !required.iter().any(|r| r == k)
+            && doc
+                .defaults
+                .get(k)
+                .is_some_and(|d| spec_actions_core::accepted::py_eq(d, v))
+    };
+    AcceptedCall {
+        arguments: arguments
+            .as_object()
+            .map(|args| {
+                args.iter()
+                    .map(|(k, v)| {
+                        let mut alts = vec![accepted(v)];
+                        if is_default(k, v) {
+                            alts.push(Value::String(String::new()));
+                        }
+                        (k.clone(), Value::Array(alts))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        params,
+        required,
+        language: Language::Python,
+        exact_strings: true,
+    }
+}
+
+/// The tools of a single-turn case (`function` field); a Java / JavaScript case's as BFCL
+/// offers them ([`language_specific_doc`]).
+fn case_tools(category: &str, entry: &Value) -> Result<Vec<Value>, LineError> {
     let functions = entry
         .get("function")
         .and_then(Value::as_array)
         .ok_or_else(|| q_err("no array field `function`"))?;
+    let language = Language::of_category(category);
     functions
         .iter()
-        .map(|f| function_doc(f).map(|d| d.tool).map_err(q_err))
+        .map(|f| {
+            function_doc(&language_specific_doc(f, language))
+                .map(|d| d.tool)
+                .map_err(q_err)
+        })
         .collect()
+}
+
+/// Python's `json.dumps(value)` (separators `", "` / `": "`, non-ASCII escaped as `\\uXXXX`).
+fn python_json_dumps(value: &Value) -> String {
+    match value {
+        Value::String(s) => {
+            let mut out = String::from("\"");
+            for c in s.chars() {
+                match c {
+                    '"' => out.push_str("\\\""),
+                    '\\' => out.push_str("\\\\"),
+                    '\n' => out.push_str("\\n"),
+                    '\r' => out.push_str("\\r"),
+                    '\t' => out.push_str("\\t"),
+                    c if (c as u32) < 0x20 || (c as u32) > 0x7e => {
+                        let mut buf = [0u16; 2];
+                        for unit in c.encode_utf16(&mut buf) {
+                            out.push_str(&format!("\\u{unit:04x}"));
+                        }
+                    }
+                    c => out.push(c),
+                }
+            }
+            out.push('"');
+            out
+        }
+        Value::Array(items) => format!(
+            "[{}]",
+            items.iter().map(python_json_dumps).collect::<Vec<_>>().join(", ")
+        ),
+        Value::Object(map) => format!(
+            "{{{}}}",
+            map.iter()
+                .map(|(k, v)| format!(
+                    "{}: {}",
+                    python_json_dumps(&Value::String(k.clone())),
+                    python_json_dumps(v)
+                ))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        other => other.to_string(),
+    }
+}
+
+/// BFCL's `_func_doc_language_specific_pre_processing` (`bfcl_eval/utils.py`) for Java and
+/// JavaScript: a note of the language on the description, and every parameter of type
+/// `string` with its real type said in its description (the model writes source text; item
+/// types and a dict's entry schema move into the description too). Python documents are kept
+/// as they are (BFCL's Python note is not added, so the Python categories' prompts stay as
+/// they were).
+fn language_specific_doc(doc: &Value, language: Language) -> Value {
+    let (lang, hint) = match language {
+        Language::Python => return doc.clone(),
+        Language::Java => (
+            "Java",
+            " Note that the provided function is in Java 8 SDK syntax.",
+        ),
+        Language::JavaScript => (
+            "JavaScript",
+            " Note that the provided function is in JavaScript syntax.",
+        ),
+    };
+    let mut doc = doc.clone();
+    if let Some(d) = doc.get_mut("description") {
+        *d = Value::String(format!("{}{hint}", d.as_str().unwrap_or("")));
+    }
+    let props = doc
+        .get_mut("parameters")
+        .and_then(|p| p.get_mut("properties"))
+        .and_then(Value::as_object_mut);
+    for value in props.into_iter().flat_map(|p| p.values_mut()) {
+        let Some(value) = value.as_object_mut() else {
+            continue;
+        };
+        let ty = value
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let mut description = value
+            .get("description")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        if ty == "any" {
+            description +=
+                &format!(" This parameter can be of any type of {lang} object in string representation.");
+        } else {
+            description += &format!(" This is {lang} {ty} type parameter in string representation.");
+        }
+        let list = match language {
+            Language::Java => ty == "ArrayList" || ty == "Array",
+            _ => ty == "array",
+        };
+        if list {
+            let item = value
+                .get("items")
+                .and_then(|i| i.get("type"))
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            description +=
+                &format!(" The list elements are of type {item}; they are not in string representation.");
+            value.remove("items");
+        }
+        if language == Language::JavaScript
+            && ty == "dict"
+            && let Some(p) = value.remove("properties")
+        {
+            description += &format!(
+                " The dictionary entries have the following schema; they are not in string representation. {}",
+                python_json_dumps(&p)
+            );
+        }
+        value.insert("description".into(), Value::String(description));
+        value.insert("type".into(), Value::String("string".into()));
+    }
+    doc
 }
 
 /// The first acceptable value of a BFCL alternatives list (see the module docs); `None` when
@@ -747,7 +938,14 @@ pub fn declared_params(function: &Value) -> (BTreeMap<String, ParamType>, Vec<St
 /// One ground-truth call of a single-turn case (`{name: {param: [accepted…]}}`) with the
 /// declared parameters of its function (looked up by name in the case's `function` list):
 /// BFCL's whole statement of what is right.
-pub fn accepted_call(entry: &Value, name: &str, params: &Map<String, Value>) -> Result<AcceptedCall, String> {
+///
+/// `category` chooses the language BFCL checks the call in ([`Language::of_category`]).
+pub fn accepted_call(
+    category: &str,
+    entry: &Value,
+    name: &str,
+    params: &Map<String, Value>,
+) -> Result<AcceptedCall, String> {
     let function = raw_function(entry, name).ok_or_else(|| format!("function `{name}` is not offered"))?;
     if let Some((param, _)) = params.iter().find(|(_, alts)| !alts.is_array()) {
         return Err(format!("accepted values of `{param}` are not a list"));
@@ -757,7 +955,26 @@ pub fn accepted_call(entry: &Value, name: &str, params: &Map<String, Value>) -> 
         arguments: params.clone(),
         params: declared,
         required,
+        language: Language::of_category(category),
+        exact_strings: false,
     })
+}
+
+/// A Java / JavaScript gold value as the source text a model writes for it and BFCL's type
+/// converter reads back (`true` → `"true"`, `42` as a `long` → `"42L"`, a list as
+/// `new String[]{…}` / `[…]`, a dict as `new HashMap<…>() {{ put(…); }}` / `{…}`); a Python
+/// call's value as it is. A value no converter reads back is left as it is (the check of the
+/// concrete call then rejects the case).
+fn source_text(accepted: &AcceptedCall, param: &str, value: Value) -> Value {
+    let Some(decl) = accepted.params.get(param) else {
+        return value;
+    };
+    let text = match accepted.language {
+        Language::Python => None,
+        Language::Java => java_source(&value, &decl.ty, decl.items.as_deref()),
+        Language::JavaScript => js_source(&value, &decl.ty, decl.items.as_deref()),
+    };
+    text.map(Value::String).unwrap_or(value)
 }
 
 /// An argument whose accepted list is empty (`[]`): BFCL's checker rejects both a value (none
@@ -783,7 +1000,7 @@ fn single_turn(
     if context.is_empty() {
         return Err(q_err("empty question"));
     }
-    let tools = case_tools(entry)?;
+    let tools = case_tools(category, entry)?;
     let truth = answer
         .and_then(|(_, a)| a.get("ground_truth"))
         .and_then(Value::as_array)
@@ -804,8 +1021,8 @@ fn single_turn(
         let params = params
             .as_object()
             .ok_or_else(|| a_err(format!("ground-truth call {s}: arguments not an object")))?;
-        let accepted =
-            accepted_call(entry, name, params).map_err(|e| a_err(format!("ground-truth call {s}: {e}")))?;
+        let accepted = accepted_call(category, entry, name, params)
+            .map_err(|e| a_err(format!("ground-truth call {s}: {e}")))?;
         if let Some(reason) = unsatisfiable(&accepted) {
             return Err(LineError::Unsatisfiable(format!(
                 "ground-truth call {s}: {reason}"
@@ -814,6 +1031,10 @@ fn single_turn(
         let arguments: Map<String, Value> = params
             .iter()
             .filter_map(|(k, alts)| pick_value(alts).map(|v| (k.clone(), v)))
+            .map(|(k, v)| {
+                let v = source_text(&accepted, &k, v);
+                (k, v)
+            })
             .collect();
         let arguments = Value::Object(arguments);
         // The trained target must be a call BFCL accepts: not so where the ground truth leaves
@@ -846,7 +1067,7 @@ fn irrelevance(category: &str, id: &str, entry: &Value) -> Result<Conversation, 
     if context.is_empty() {
         return Err(q_err("empty question"));
     }
-    let tools = case_tools(entry)?;
+    let tools = case_tools(category, entry)?;
     one_example(
         category,
         id,

@@ -294,7 +294,7 @@ impl Confusion {
         let mut unparsed = [0; ActionKind::COUNT];
         for (gold, predicted) in pairs {
             match predicted {
-                Some(p) => counts[gold.kind.index()][p.kind.index()] += 1,
+                Some(p) => counts[gold.kind.index()][p.score_against(gold).kind.index()] += 1,
                 None => unparsed[gold.kind.index()] += 1,
             }
         }
@@ -345,8 +345,9 @@ impl CallAccuracy {
         let (mut n, mut kind, mut call) = (0usize, 0usize, 0usize);
         let (mut n_all, mut kind_all, mut call_all) = (0usize, 0usize, 0usize);
         for (gold, predicted) in pairs {
-            let k = predicted.is_some_and(|p| p.matches_kind(gold));
-            let c = predicted.is_some_and(|p| p.matches_call(gold));
+            let score = predicted.map(|p| p.score_against(gold));
+            let k = score.is_some_and(|s| s.kind_correct);
+            let c = score.is_some_and(|s| s.call_correct);
             n_all += 1;
             kind_all += usize::from(k);
             call_all += usize::from(c);
@@ -408,8 +409,9 @@ impl RecordedDiagnostics {
         let mut by_call = Vec::new();
         for r in rows {
             if let (Some(p), Some(s)) = (&r.cheap, r.verifier_score) {
-                by_kind.push((s, p.matches_kind(&r.gold)));
-                by_call.push((s, p.matches_call(&r.gold)));
+                let score = p.score_against(&r.gold);
+                by_kind.push((s, score.kind_correct));
+                by_call.push((s, score.call_correct));
             }
         }
         let verifier = VerifierDiagnostics {

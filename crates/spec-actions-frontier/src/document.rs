@@ -364,10 +364,14 @@ impl AccuracyLevels {
         }
         let n = c.records.len();
         let kind = |r: &spec_actions_core::ExampleRecord| {
-            r.predicted.as_ref().is_some_and(|p| p.matches_kind(&r.gold))
+            r.predicted
+                .as_ref()
+                .is_some_and(|p| p.score_against(&r.gold).kind_correct)
         };
         let call = |r: &spec_actions_core::ExampleRecord| {
-            r.predicted.as_ref().is_some_and(|p| p.matches_call(&r.gold))
+            r.predicted
+                .as_ref()
+                .is_some_and(|p| p.score_against(&r.gold).call_correct)
         };
         let calls: Vec<_> = c.records.iter().filter(|r| r.gold.name.is_some()).collect();
         Some(AccuracyLevels {

@@ -16,6 +16,7 @@ fn call(name: &str, arguments: serde_json::Value) -> Action {
         name: Some(name.into()),
         arguments,
         accepted_values: None,
+        kind_unnamed: false,
     }
 }
 

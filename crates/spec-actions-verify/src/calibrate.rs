@@ -111,7 +111,7 @@ impl GateTable {
                     let correct = strong
                         .action
                         .as_ref()
-                        .is_some_and(|a| a.matches_kind(&example.gold));
+                        .is_some_and(|a| a.score_against(&example.gold).kind_correct);
                     (correct, strong_call.nominal)
                 }
             };
@@ -125,7 +125,7 @@ impl GateTable {
                 cheap_correct: chosen
                     .action
                     .as_ref()
-                    .is_some_and(|a| a.matches_kind(&example.gold)),
+                    .is_some_and(|a| a.score_against(&example.gold).kind_correct),
                 strong_correct: fallback_correct,
             });
         }

@@ -584,8 +584,8 @@ fn logged(candidates: Vec<Candidate>) -> Vec<LoggedCandidate> {
         .collect()
 }
 
-/// The record of committing `pick`: kind-level correctness; an unparseable pick is wrong and
-/// keeps its raw text.
+/// The record of committing `pick`: kind-level correctness ([`Action::score_against`]); an
+/// unparseable pick is wrong and keeps its raw text.
 fn finish(
     example: &Example,
     pick: Candidate,
@@ -596,7 +596,7 @@ fn finish(
     let correct = pick
         .action
         .as_ref()
-        .is_some_and(|a: &Action| a.matches_kind(&example.gold));
+        .is_some_and(|a: &Action| a.score_against(&example.gold).kind_correct);
     let raw_output = if pick.action.is_none() { pick.raw } else { None };
     let record = ExampleRecord {
         example_id: example.id.clone(),
