@@ -152,15 +152,17 @@ fn library_decisions_equal_their_replay_for_every_configuration() {
 }
 
 /// `--dtype bf16` on the CPU: every model is loaded in bf16 (the vendored Flex multiplies a
-/// bf16 row vector by bf16 weights directly), and the speculator decides every eval example,
-/// each decision costed and logged as in f32. Its cheap-only proposals mostly agree with the
-/// f32 ones (the fixture's models favour their tokens by wide logit margins, far beyond bf16's
-/// rounding); the share is printed.
+/// bf16 row vector by bf16 weights directly), and the speculator of a verifier-gated
+/// configuration (cheap proposal, verifier, strong fallback) decides every eval example, each
+/// decision costed as in f32. Its actions mostly agree with the f32 speculator's (the
+/// fixture's models favour their tokens by wide logit margins, far beyond bf16's rounding);
+/// the share is printed.
 #[test]
-fn a_run_served_in_bf16_decides_every_example() {
+fn a_run_served_in_bf16_decides_every_example_through_a_gate() {
     let fx = fixture();
     let run = RunFolder::open(&fx.root).unwrap();
-    let point: OperatingPoint = "A".parse().unwrap();
+    let (gated, _) = gated_config();
+    let point: OperatingPoint = gated.parse().unwrap();
     let (spec_bf16, _) = run
         .speculator::<B>(
             &point,
@@ -171,7 +173,7 @@ fn a_run_served_in_bf16_decides_every_example() {
     for (role, model) in spec_bf16.models.models.iter() {
         assert_eq!(model.compute_dtype(), burn::tensor::FloatDType::BF16, "{role}");
     }
-    let spec_f32: Speculator<B> = speculator("A");
+    let spec_f32: Speculator<B> = speculator(&gated);
     let bf16 = spec_bf16.decide_batch(&fx.eval);
     let f32 = spec_f32.decide_batch(&fx.eval);
     let mut same = 0;
@@ -186,7 +188,7 @@ fn a_run_served_in_bf16_decides_every_example() {
         same += usize::from(a.logged.record.predicted == b.logged.record.predicted);
     }
     eprintln!(
-        "bf16 and f32 cheap-only proposals agree on {same} of {}",
+        "{gated}: bf16 and f32 actions agree on {same} of {}",
         fx.eval.len()
     );
     assert!(
