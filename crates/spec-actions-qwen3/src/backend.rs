@@ -40,10 +40,12 @@ pub enum BackendChoice {
     Cuda,
 }
 
-/// A compute dtype chosen on the command line (`--dtype`), overriding the backend's
-/// ([`BackendChoice::compute_dtype`]): `bf16` on Flex halves the models' memory and the bytes a
-/// decode step's products read (the vendored Flex multiplies a bf16 row vector by bf16 weights
-/// without widening them first).
+/// A dtype chosen on the command line (`--dtype`), overriding the backend's
+/// ([`BackendChoice::compute_dtype`]); [`BackendChoice::load_options_with`] says what it means
+/// on each backend. `bf16` on Flex is bf16 *weights* with f32 compute: half the models' memory
+/// and half the bytes a decode step reads (the vendored Flex multiplies a bf16 row vector by bf16
+/// weights without widening them first), while norms, RoPE, attention and the residual stream
+/// stay f32 (Flex's bf16 element-wise ops are slow). On a GPU `bf16` is bf16 throughout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
 pub enum ComputeDtype {
     /// 32-bit floats.
@@ -137,8 +139,18 @@ impl BackendChoice {
 
     /// How checkpoints are loaded on this backend: straight into [`Self::compute_dtype`].
     pub fn load_options(self) -> LoadOptions {
-        LoadOptions {
-            compute_dtype: self.compute_dtype(),
+        LoadOptions::uniform(self.compute_dtype())
+    }
+
+    /// How checkpoints are loaded on this backend when `--dtype` chose `dtype`: `f32` is f32
+    /// throughout; `bf16` is [`LoadOptions::bf16_weights`] on Flex (bf16 matrices, f32
+    /// compute: the CPU has bf16 loads but no fast bf16 element-wise ops) and
+    /// [`LoadOptions::bf16`] on the GPU backends.
+    pub fn load_options_with(self, dtype: ComputeDtype) -> LoadOptions {
+        match (dtype, self) {
+            (ComputeDtype::F32, _) => LoadOptions::uniform(FloatDType::F32),
+            (ComputeDtype::Bf16, BackendChoice::Flex) => LoadOptions::bf16_weights(),
+            (ComputeDtype::Bf16, BackendChoice::Wgpu | BackendChoice::Cuda) => LoadOptions::bf16(),
         }
     }
 
@@ -231,6 +243,20 @@ mod tests {
         assert_eq!(BackendChoice::Wgpu.compute_dtype(), FloatDType::F32);
         assert_eq!(BackendChoice::Cuda.compute_dtype(), FloatDType::BF16);
         assert_eq!(BackendChoice::Cuda.load_options(), LoadOptions::bf16());
+        assert_eq!(
+            BackendChoice::Flex.load_options_with(ComputeDtype::Bf16),
+            LoadOptions::bf16_weights()
+        );
+        assert_eq!(
+            BackendChoice::Cuda.load_options_with(ComputeDtype::Bf16),
+            LoadOptions::bf16()
+        );
+        for backend in BackendChoice::ALL {
+            assert_eq!(
+                backend.load_options_with(ComputeDtype::F32),
+                LoadOptions::default()
+            );
+        }
     }
 
     struct DeviceName;

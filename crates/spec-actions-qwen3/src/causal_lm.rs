@@ -152,12 +152,14 @@ impl<B: Backend> CausalLm<B> for Qwen3<B> {
     fn head_columns(&self, token_ids: &[u32], device: &B::Device) -> Tensor<B, 2> {
         let idx: Vec<i64> = token_ids.iter().map(|&t| i64::from(t)).collect();
         let idx = Tensor::<B, 1, Int>::from_data(TensorData::new(idx, [token_ids.len()]), device);
-        match &self.lm_head {
+        let columns = match &self.lm_head {
             // burn layout [hidden, vocab]
             Some(head) => head.base.weight.val().select(1, idx),
             // tied: embedding [vocab, hidden]
             None => self.embed_tokens.weight.val().select(0, idx).transpose(),
-        }
+        };
+        // in the compute dtype, the hidden states' (a few columns: the cast is small)
+        crate::model::in_dtype(columns, self.compute_dtype())
     }
 
     fn context_for(

@@ -11,12 +11,12 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
-use burn::tensor::FloatDType;
 use memmap2::Mmap;
 use safetensors::{Dtype, SafeTensors};
 
 use crate::config::Qwen3Config;
 use crate::error::{Qwen3Error, Result, TensorProblem};
+use crate::load_options::LoadOptions;
 use crate::model::tensor_names::LM_HEAD;
 use crate::model::{CastWeights, Qwen3, WeightSource};
 
@@ -226,7 +226,7 @@ pub fn load_qwen3<B: Backend>(dir: impl AsRef<Path>, device: &B::Device) -> Resu
 pub fn load_with_config<B: Backend>(
     config: &Qwen3Config,
     files: &CheckpointFiles,
-    dtype: FloatDType,
+    options: &LoadOptions,
     device: &B::Device,
 ) -> Result<Qwen3<B>> {
     let parsed = files.parse()?;
@@ -293,7 +293,8 @@ pub fn load_with_config<B: Backend>(
     };
     let model = config.init_with(&mut CastWeights {
         inner: &mut source,
-        dtype,
+        matrices: options.weight_dtype,
+        vectors: options.compute_dtype,
     });
     if !source.failures.is_empty() {
         return Err(Qwen3Error::TensorMismatch {

@@ -115,24 +115,7 @@ fn bf16_logits_match(dir: &str) {
     assert!(diff <= bound, "bf16 logits off by {diff:.3e} > {bound:.3e}");
 
     // Left-padded rows (the padding bias in bf16), compared at real tokens.
-    let mask_ref = reference.get("padded_attention_mask").expect("mask");
-    let seq = mask_ref.shape[1];
-    let mask: Vec<Vec<bool>> = mask_ref
-        .values
-        .chunks(seq)
-        .map(|r| r.iter().map(|&v| v != 0.0).collect())
-        .collect();
-    let padded = to_vec(model.forward(input_ids(&reference), Some(&mask)));
-    let padded_ref = &reference.get("padded_logits").expect("padded_logits").values;
-    let vocab = padded.len() / mask_ref.values.len();
-    let flat_mask = mask.concat();
-    let padded_diff = padded
-        .iter()
-        .zip(padded_ref)
-        .enumerate()
-        .filter(|(i, _)| flat_mask[i / vocab])
-        .map(|(_, (&a, &b))| (f64::from(a) - b).abs())
-        .fold(0.0, f64::max);
+    let padded_diff = padded_logits_diff(&model, &reference);
     println!("{dir}: bf16 padded_logits max|Δ| {padded_diff:.3e}");
     assert!(
         padded_diff <= bound,
@@ -143,6 +126,82 @@ fn bf16_logits_match(dir: &str) {
     let f32_model = load_qwen3::<B>(data(dir), &Default::default()).expect("loads");
     let f32_diff = max_diff(&to_vec(f32_model.forward(input_ids(&reference), None)), expected);
     assert!(f32_diff <= 1e-4, "f32 logits off by {f32_diff:.3e}");
+}
+
+/// The largest |Δ| between `model`'s logits of the reference's left-padded rows and
+/// transformers' `padded_logits`, at real tokens.
+fn padded_logits_diff(model: &Qwen3<B>, reference: &ReferenceFile) -> f64 {
+    let mask_ref = reference.get("padded_attention_mask").expect("mask");
+    let seq = mask_ref.shape[1];
+    let mask: Vec<Vec<bool>> = mask_ref
+        .values
+        .chunks(seq)
+        .map(|r| r.iter().map(|&v| v != 0.0).collect())
+        .collect();
+    let padded = to_vec(model.forward(input_ids(reference), Some(&mask)));
+    let padded_ref = &reference.get("padded_logits").expect("padded_logits").values;
+    let vocab = padded.len() / mask_ref.values.len();
+    let flat_mask = mask.concat();
+    padded
+        .iter()
+        .zip(padded_ref)
+        .enumerate()
+        .filter(|(i, _)| flat_mask[i / vocab])
+        .map(|(_, (&a, &b))| (f64::from(a) - b).abs())
+        .fold(0.0, f64::max)
+}
+
+/// (a′) bf16 weights with f32 compute (`LoadOptions::bf16_weights`, how `--dtype bf16` serves on
+/// a CPU): the matrices are bf16, the norm gains f32, the forward pass and its logits f32; the
+/// logits and padded logits are transformers' f32 ones within the same bf16 bound.
+fn bf16_weights_logits_match(dir: &str) {
+    let reference = ReferenceFile::open(data(dir).join("reference.safetensors")).expect("reference");
+    let options = LoadOptions::bf16_weights();
+    let model = load_qwen3_with::<B>(data(dir), &options, &Default::default()).expect("loads");
+    assert_eq!(
+        (model.weight_dtype(), model.compute_dtype()),
+        (FloatDType::BF16, FloatDType::F32)
+    );
+    let mut matrices = vec![model.embed_tokens.weight.val().dtype()];
+    matrices.extend(model.lm_head.iter().map(|head| head.base.weight.val().dtype()));
+    matrices.extend(
+        model
+            .projections()
+            .into_iter()
+            .map(|(_, p)| p.base.weight.val().dtype()),
+    );
+    assert!(matrices.iter().all(|d| *d == DType::BF16), "{matrices:?}");
+    let norms = base_dtypes(&model)
+        .into_iter()
+        .filter(|d| *d == DType::F32)
+        .count();
+    assert_eq!(norms, 1 + 4 * model.layers.len(), "every norm gain stays f32");
+
+    let logits = model.forward(input_ids(&reference), None);
+    assert_eq!(logits.dtype(), DType::F32, "the forward pass did not run in f32");
+    let expected = &reference.get("logits").expect("logits").values;
+    let diff = max_diff(&to_vec(logits), expected);
+    let bound = BF16_LOGIT_REL * max_abs(expected);
+    println!("{dir}: bf16-weight logits max|Δ| {diff:.3e}, bound {bound:.3e}");
+    assert!(
+        diff <= bound,
+        "bf16-weight logits off by {diff:.3e} > {bound:.3e}"
+    );
+    let padded_diff = padded_logits_diff(&model, &reference);
+    assert!(
+        padded_diff <= bound,
+        "bf16-weight padded logits off by {padded_diff:.3e} > {bound:.3e}"
+    );
+}
+
+#[test]
+fn bf16_weights_with_f32_compute_match_transformers_tied() {
+    bf16_weights_logits_match("tiny");
+}
+
+#[test]
+fn bf16_weights_with_f32_compute_match_transformers_untied_bf16_checkpoint() {
+    bf16_weights_logits_match("tiny-untied-sharded-bf16");
 }
 
 #[test]
@@ -322,17 +381,25 @@ fn cast_base_leaves_adapters_and_trainability_alone() {
 /// most twice the largest logit change).
 #[test]
 fn bf16_generation_and_scoring_agree_with_f32() {
-    use spec_actions_qwen3::{GenerationConfig, generate, score_continuations};
     let dir = data("tiny");
     let device = Default::default();
     let f32_model: Qwen3<Flex> = load_qwen3(&dir, &device).unwrap();
     let bf16_model: Qwen3<Flex> = load_qwen3_with(&dir, &LoadOptions::bf16(), &device).unwrap();
     assert_eq!(bf16_model.compute_dtype(), FloatDType::BF16);
+    let bf16_weights: Qwen3<Flex> = load_qwen3_with(&dir, &LoadOptions::bf16_weights(), &device).unwrap();
+    agree_with_f32(&bf16_model, &f32_model);
+    // bf16 weights with f32 compute (the KV cache, RoPE and the decode step's casts in f32)
+    agree_with_f32(&bf16_weights, &f32_model);
+}
+
+fn agree_with_f32(bf16_model: &Qwen3<Flex>, f32_model: &Qwen3<Flex>) {
+    use spec_actions_qwen3::{GenerationConfig, generate, score_continuations};
+    let device = Default::default();
 
     let prompts = vec![vec![3, 14, 15, 92, 65], vec![27, 18]];
     let config = GenerationConfig::greedy(4);
-    let ours = generate(&bf16_model, &prompts, &config).unwrap();
-    let want = generate(&f32_model, &prompts, &config).unwrap();
+    let ours = generate(bf16_model, &prompts, &config).unwrap();
+    let want = generate(f32_model, &prompts, &config).unwrap();
     for (a, b) in ours.iter().zip(&want) {
         assert_eq!(a.tokens.len(), 4);
         for (x, y) in a.token_logprobs.iter().zip(&b.token_logprobs) {
@@ -341,8 +408,8 @@ fn bf16_generation_and_scoring_agree_with_f32() {
     }
 
     let candidates = vec![vec![7], vec![8, 9, 10], vec![100, 200]];
-    let ours = score_continuations(&bf16_model, &prompts[0], &candidates).unwrap();
-    let want = score_continuations(&f32_model, &prompts[0], &candidates).unwrap();
+    let ours = score_continuations(bf16_model, &prompts[0], &candidates).unwrap();
+    let want = score_continuations(f32_model, &prompts[0], &candidates).unwrap();
     // bound: 2 × BF16_LOGIT_REL × the largest |logit| of the f32 model on this prompt
     let ids = Tensor::<Flex, 2, Int>::from_data(TensorData::new(vec![3i64, 14, 15, 92, 65], [1, 5]), &device);
     let largest = f32_model

@@ -111,10 +111,10 @@ struct ServeArgs {
     /// batching are backend-generic.
     #[arg(long, value_enum, default_value_t = BackendChoice::Flex)]
     backend: BackendChoice,
-    /// dtype the models compute in (default: the backend's — f32 on flex and wgpu, bf16 on
-    /// cuda). `bf16` on flex halves the models' memory; its decode is about as fast as f32's
-    /// so far (`cargo bench --bench qwen3_forward`, `decode bf16` line), logits within bf16's
-    /// rounding.
+    /// dtype of the models (default: the backend's — f32 on flex and wgpu, bf16 on cuda).
+    /// `bf16` on flex is bf16 weights with f32 compute: half the models' memory and the bytes
+    /// a decode step reads (`cargo bench --bench qwen3_forward`, `decode bf16` line: its speed
+    /// against f32 decode), logits within bf16's rounding; on a GPU, bf16 throughout.
     #[arg(long, value_enum)]
     dtype: Option<ComputeDtype>,
 }
@@ -256,9 +256,7 @@ impl BackendJob for ServeJob {
     type Output = ExitCode;
     fn run<B: AutodiffBackend>(self, device: B::Device, load: LoadOptions) -> ExitCode {
         let load = match self.0.dtype {
-            Some(dtype) => LoadOptions {
-                compute_dtype: dtype.into(),
-            },
+            Some(dtype) => self.0.backend.load_options_with(dtype),
             None => load,
         };
         serve_on::<B::InnerBackend>(self.0, &load, &device)

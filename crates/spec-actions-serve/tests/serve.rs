@@ -151,51 +151,55 @@ fn library_decisions_equal_their_replay_for_every_configuration() {
     }
 }
 
-/// `--dtype bf16` on the CPU: every model is loaded in bf16 (the vendored Flex multiplies a
-/// bf16 row vector by bf16 weights directly), and the speculator of a verifier-gated
-/// configuration (cheap proposal, verifier, strong fallback) decides every eval example, each
-/// decision costed as in f32. Its actions mostly agree with the f32 speculator's (the
-/// fixture's models favour their tokens by wide logit margins, far beyond bf16's rounding);
-/// the share is printed.
+/// `--dtype bf16`: on the CPU (`--backend flex`) every model is loaded with bf16 weights and
+/// f32 compute (the vendored Flex multiplies a bf16 row vector by bf16 weights directly), on a
+/// GPU in bf16 throughout; with either, the speculator of a verifier-gated configuration (cheap
+/// proposal, verifier, strong fallback) decides every eval example, each decision costed as in
+/// f32. Its actions mostly agree with the f32 speculator's (the fixture's models favour their
+/// tokens by wide logit margins, far beyond bf16's rounding); the share is printed.
 #[test]
 fn a_run_served_in_bf16_decides_every_example_through_a_gate() {
+    use burn::tensor::FloatDType;
+    use spec_actions_qwen3::LoadOptions;
+    use spec_actions_qwen3::backend::{BackendChoice, ComputeDtype};
     let fx = fixture();
     let run = RunFolder::open(&fx.root).unwrap();
     let (gated, _) = gated_config();
     let point: OperatingPoint = gated.parse().unwrap();
-    let (spec_bf16, _) = run
-        .speculator::<B>(
-            &point,
-            &spec_actions_qwen3::LoadOptions::bf16(),
-            &Default::default(),
-        )
-        .unwrap();
-    for (role, model) in spec_bf16.models.models.iter() {
-        assert_eq!(model.compute_dtype(), burn::tensor::FloatDType::BF16, "{role}");
-    }
     let spec_f32: Speculator<B> = speculator(&gated);
-    let bf16 = spec_bf16.decide_batch(&fx.eval);
     let f32 = spec_f32.decide_batch(&fx.eval);
-    let mut same = 0;
-    for ((example, a), b) in fx.eval.iter().zip(bf16).zip(f32) {
-        let (a, b) = (a.unwrap(), b.unwrap());
-        assert_eq!(a.config, b.config, "{}", example.id);
-        assert!(
-            a.logged.record.ledger.nominal() > 0.0,
-            "{}: a costed decision",
-            example.id
+    let cpu = BackendChoice::Flex.load_options_with(ComputeDtype::Bf16);
+    for (load, weights, compute) in [
+        (cpu, FloatDType::BF16, FloatDType::F32),
+        (LoadOptions::bf16(), FloatDType::BF16, FloatDType::BF16),
+    ] {
+        let (spec_bf16, _) = run.speculator::<B>(&point, &load, &Default::default()).unwrap();
+        for (role, model) in spec_bf16.models.models.iter() {
+            assert_eq!(model.compute_dtype(), compute, "{role}");
+            assert_eq!(model.weight_dtype(), weights, "{role}");
+        }
+        let bf16 = spec_bf16.decide_batch(&fx.eval);
+        let mut same = 0;
+        for ((example, a), b) in fx.eval.iter().zip(bf16).zip(&f32) {
+            let (a, b) = (a.unwrap(), b.as_ref().unwrap());
+            assert_eq!(a.config, b.config, "{}", example.id);
+            assert!(
+                a.logged.record.ledger.nominal() > 0.0,
+                "{}: a costed decision",
+                example.id
+            );
+            same += usize::from(a.logged.record.predicted == b.logged.record.predicted);
+        }
+        eprintln!(
+            "{gated} ({weights:?} weights, {compute:?} compute): actions agree with f32 on {same} of {}",
+            fx.eval.len()
         );
-        same += usize::from(a.logged.record.predicted == b.logged.record.predicted);
+        assert!(
+            2 * same > fx.eval.len(),
+            "bf16 agrees with f32 on {same} of {}",
+            fx.eval.len()
+        );
     }
-    eprintln!(
-        "{gated}: bf16 and f32 actions agree on {same} of {}",
-        fx.eval.len()
-    );
-    assert!(
-        2 * same > fx.eval.len(),
-        "bf16 agrees with f32 on {same} of {}",
-        fx.eval.len()
-    );
 }
 
 struct Running {

@@ -47,7 +47,7 @@ fn values<const D: usize, Bk: Backend>(t: Tensor<Bk, D>) -> Vec<f32> {
 
 /// The tiny fixture with its PEFT adapter, base in `dtype`.
 fn model(dtype: FloatDType) -> TrainModel<B> {
-    let options = LoadOptions { compute_dtype: dtype };
+    let options = LoadOptions::uniform(dtype);
     let base = load_qwen3_with::<B>(fixture("tiny"), &options, &Default::default()).expect("loads");
     let qwen = base
         .with_peft_adapter(&fixture("tiny/lora"))

@@ -16,6 +16,7 @@ pub mod weights;
 use burn::module::Param;
 use burn::nn::Embedding;
 use burn::prelude::*;
+use burn::tensor::FloatDType;
 
 pub use attention::{Attention, StepContext};
 pub use cache::KvCache;
@@ -168,8 +169,8 @@ impl<B: Backend> Qwen3<B> {
         mut hidden_states: Option<&mut Vec<Tensor<B, 3>>>,
     ) -> Tensor<B, 3> {
         let seq = input_ids.dims()[1];
-        // 1. token embeddings
-        let mut x = self.embed_tokens.forward(input_ids);
+        // 1. token embeddings, in the compute dtype
+        let mut x = in_dtype(self.embed_tokens.forward(input_ids), self.compute_dtype());
         // 2. decoder layers, each writing its keys/values into the cache
         for (i, layer) in self.layers.iter().enumerate() {
             if let Some(states) = hidden_states.as_deref_mut() {
@@ -191,9 +192,10 @@ impl<B: Backend> Qwen3<B> {
 
     /// LM head: logits over the vocabulary.
     ///
-    /// A tied head computes `(E · hᵀ)ᵀ` with the `[vocab, hidden]` embedding matrix `E` as
-    /// stored: multiplying by a transposed view of `E` instead is many times slower on Flex,
-    /// and a transposed copy would double the largest tensor of the model.
+    /// A tied head multiplies by a transposed *view* of the `[vocab, hidden]` embedding matrix
+    /// `E` (a transposed copy would double the largest tensor of the model; the vendored Flex
+    /// reads the view in place). With bf16 weights and f32 compute the rows are rounded to the
+    /// weight dtype for the product and the logits returned in the compute dtype.
     ///
     /// # Shapes
     /// - `hidden`: `[batch, seq, hidden]`
@@ -205,8 +207,9 @@ impl<B: Backend> Qwen3<B> {
                 let [b, s, h] = hidden.dims();
                 let embedding = self.embed_tokens.weight.val();
                 let vocab = embedding.dims()[0];
-                let rows = hidden.reshape([b * s, h]);
-                rows.matmul(embedding.transpose()).reshape([b, s, vocab])
+                let dtype = hidden.dtype();
+                let rows = in_dtype(hidden.reshape([b * s, h]), embedding.dtype().into());
+                in_dtype(rows.matmul(embedding.transpose()), dtype.into()).reshape([b, s, vocab])
             }
         }
     }
@@ -259,4 +262,14 @@ pub fn positions_from_mask(mask: &[bool]) -> Vec<usize> {
             count.saturating_sub(1)
         })
         .collect()
+}
+
+/// `x` in `dtype`: itself when it already is, else a cast (the step between the compute dtype
+/// and the weight dtype of [`precision`]).
+pub(crate) fn in_dtype<B: Backend, const D: usize>(x: Tensor<B, D>, dtype: FloatDType) -> Tensor<B, D> {
+    if FloatDType::from(x.dtype()) == dtype {
+        x
+    } else {
+        x.cast(dtype)
+    }
 }

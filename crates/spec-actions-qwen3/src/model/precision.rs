@@ -8,8 +8,19 @@
 //! - RMSNorm statistics and the attention softmax (see [`super::norm`], [`super::attention`]);
 //! - losses and log-softmax (the trainers cast logits to f32 first).
 //!
-//! The compute dtype of a model is the dtype of its token embeddings ([`Qwen3::compute_dtype`]);
-//! [`Qwen3::cast_base`] changes it, [`CastWeights`] builds a model directly in it.
+//! A model's base tensors come in two kinds with a dtype each:
+//! - *matrices* (token embeddings, the projections, an untied LM head): the **weight dtype**
+//!   ([`Qwen3::weight_dtype`]), the bytes a decode step reads;
+//! - *vectors* (the RMSNorm gains): the **compute dtype** ([`Qwen3::compute_dtype`]), the dtype
+//!   of the activations between layers, of the KV cache, the RoPE tables and the score bias.
+//!
+//! The two are equal except for *bf16 weights with f32 compute*, the CPU's way of serving bf16
+//! ([`crate::LoadOptions::bf16_weights`], as llama.cpp keeps norms and activations in f32 beside
+//! narrow matrices): every product rounds its input row to the weight dtype, reads the matrix at
+//! half the bytes and returns to f32 ([`super::Projection::forward`], [`Qwen3::logits`]), while
+//! norms, RoPE, attention and the residual stream stay f32 (fast on Flex, where bf16 element-wise
+//! ops are not). [`Qwen3::cast_base`] sets both to one dtype, [`Qwen3::cast_weights`] the matrices
+//! alone, and [`CastWeights`] builds a model directly in its dtypes.
 
 use burn::module::{ModuleMapper, Param};
 use burn::prelude::*;
@@ -18,27 +29,37 @@ use burn::tensor::FloatDType;
 use super::weights::WeightSource;
 use super::{Qwen3, StepContext};
 
-/// Casts every float parameter it visits, keeping its id and whether it requires a gradient.
+/// Casts every float parameter it visits — matrices to `matrices`, vectors to `vectors`
+/// (`None`: left as they are) — keeping its id and whether it requires a gradient.
 struct CastParams {
-    dtype: FloatDType,
+    matrices: FloatDType,
+    vectors: Option<FloatDType>,
 }
 
 impl<B: Backend> ModuleMapper<B> for CastParams {
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
         let (id, tensor, mapper) = param.consume();
-        let tensor = if FloatDType::from(tensor.dtype()) == self.dtype {
-            tensor
-        } else {
-            let require_grad = tensor.is_require_grad();
-            tensor.cast(self.dtype).detach().set_require_grad(require_grad)
+        let target = if D >= 2 { Some(self.matrices) } else { self.vectors };
+        let tensor = match target {
+            Some(dtype) if FloatDType::from(tensor.dtype()) != dtype => {
+                let require_grad = tensor.is_require_grad();
+                tensor.cast(dtype).detach().set_require_grad(require_grad)
+            }
+            _ => tensor,
         };
         Param::from_mapped_value(id, tensor, mapper)
     }
 }
 
 impl<B: Backend> Qwen3<B> {
-    /// The dtype of the base weights and of the activations between layers.
+    /// The dtype of the activations between layers (and of the norm gains, the KV cache, the
+    /// RoPE tables and the score bias).
     pub fn compute_dtype(&self) -> FloatDType {
+        self.norm.weight.val().dtype().into()
+    }
+
+    /// The dtype of the base matrices: token embeddings, projections, an untied LM head.
+    pub fn weight_dtype(&self) -> FloatDType {
         self.embed_tokens.weight.val().dtype().into()
     }
 
@@ -47,7 +68,24 @@ impl<B: Backend> Qwen3<B> {
     /// require a gradient does not change, so a frozen base stays frozen.
     ///
     /// `cast_base(FloatDType::F32)` of an f32 model returns it unchanged.
-    pub fn cast_base(mut self, dtype: FloatDType) -> Self {
+    pub fn cast_base(self, dtype: FloatDType) -> Self {
+        self.cast_base_params(CastParams {
+            matrices: dtype,
+            vectors: Some(dtype),
+        })
+    }
+
+    /// The same model with its base *matrices* (embeddings, projections, LM head) in `dtype`
+    /// and everything else as it was: `cast_weights(FloatDType::BF16)` of an f32 model gives
+    /// bf16 weights with f32 compute (module doc). Adapters are left as they are.
+    pub fn cast_weights(self, dtype: FloatDType) -> Self {
+        self.cast_base_params(CastParams {
+            matrices: dtype,
+            vectors: None,
+        })
+    }
+
+    fn cast_base_params(mut self, mut cast: CastParams) -> Self {
         // 1. detach the adapters so that the cast cannot reach them
         let adapters: Vec<_> = self
             .projections_mut()
@@ -55,7 +93,7 @@ impl<B: Backend> Qwen3<B> {
             .map(|(_, proj)| proj.lora.take())
             .collect();
         // 2. cast everything that is left
-        let mut model = self.map(&mut CastParams { dtype });
+        let mut model = self.map(&mut cast);
         // 3. re-attach the adapters where they were
         for ((_, proj), lora) in model.projections_mut().into_iter().zip(adapters) {
             proj.lora = lora;
@@ -74,8 +112,9 @@ impl<B: Backend> StepContext<B> {
     }
 }
 
-/// A [`WeightSource`] that hands out `inner`'s tensors cast to `dtype`, so that a model is
-/// built directly in its compute dtype (one tensor at a time, never a whole f32 copy).
+/// A [`WeightSource`] that hands out `inner`'s matrices cast to `matrices` (the weight dtype)
+/// and its vectors to `vectors` (the compute dtype), so that a model is built directly in its
+/// dtypes (one tensor at a time, never a whole f32 copy).
 ///
 /// ```
 /// use burn::backend::Flex;
@@ -89,25 +128,47 @@ impl<B: Backend> StepContext<B> {
 /// config.num_key_value_heads = 1;
 /// let device = Default::default();
 /// let mut random = RandomWeights::<Flex> { std: 0.02, device: &device };
-/// let model = config.init_with(&mut CastWeights { inner: &mut random, dtype: FloatDType::BF16 });
+/// let model = config.init_with(&mut CastWeights::uniform(&mut random, FloatDType::BF16));
 /// assert_eq!(model.compute_dtype(), FloatDType::BF16);
+///
+/// let mut random = RandomWeights::<Flex> { std: 0.02, device: &device };
+/// let model = config.init_with(&mut CastWeights {
+///     inner: &mut random,
+///     matrices: FloatDType::BF16,
+///     vectors: FloatDType::F32,
+/// });
+/// assert_eq!((model.weight_dtype(), model.compute_dtype()), (FloatDType::BF16, FloatDType::F32));
 /// ```
 pub struct CastWeights<'a, W> {
     pub inner: &'a mut W,
-    pub dtype: FloatDType,
+    /// dtype of the matrices (the model's weight dtype).
+    pub matrices: FloatDType,
+    /// dtype of the vectors (the model's compute dtype).
+    pub vectors: FloatDType,
+}
+
+impl<'a, W> CastWeights<'a, W> {
+    /// Every tensor in one `dtype`.
+    pub fn uniform(inner: &'a mut W, dtype: FloatDType) -> Self {
+        CastWeights {
+            inner,
+            matrices: dtype,
+            vectors: dtype,
+        }
+    }
 }
 
 impl<B: Backend, W: WeightSource<B>> WeightSource<B> for CastWeights<'_, W> {
     fn matrix(&mut self, name: &str, shape: [usize; 2]) -> Tensor<B, 2> {
-        self.inner.matrix(name, shape).cast(self.dtype)
+        self.inner.matrix(name, shape).cast(self.matrices)
     }
 
     fn projection(&mut self, name: &str, hf_shape: [usize; 2]) -> Tensor<B, 2> {
-        self.inner.projection(name, hf_shape).cast(self.dtype)
+        self.inner.projection(name, hf_shape).cast(self.matrices)
     }
 
     fn vector(&mut self, name: &str, len: usize) -> Tensor<B, 1> {
-        self.inner.vector(name, len).cast(self.dtype)
+        self.inner.vector(name, len).cast(self.vectors)
     }
 }
 
@@ -115,9 +176,6 @@ impl crate::config::Qwen3Config {
     /// [`Qwen3Config::init`] (random weights) with the base model in `dtype`.
     pub fn init_in<B: Backend>(&self, dtype: FloatDType, device: &B::Device) -> Qwen3<B> {
         let mut random = super::RandomWeights { std: 0.02, device };
-        self.init_with(&mut CastWeights {
-            inner: &mut random,
-            dtype,
-        })
+        self.init_with(&mut CastWeights::uniform(&mut random, dtype))
     }
 }

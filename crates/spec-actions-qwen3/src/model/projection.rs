@@ -3,7 +3,9 @@
 use burn::module::Param;
 use burn::nn::Linear;
 use burn::prelude::*;
+use burn::tensor::FloatDType;
 
+use super::in_dtype;
 use crate::lora::LoraAdapter;
 
 /// A bias-free linear projection `y = x·W`, as every q/k/v/o and MLP projection of Qwen3.
@@ -40,7 +42,9 @@ impl<B: Backend> Projection<B> {
     }
 
     /// Applies the projection. Leading dimensions are flattened first so that the weight is
-    /// read once for all rows (a batched matmul would stream it once per batch row).
+    /// read once for all rows (a batched matmul would stream it once per batch row). When the
+    /// weight's dtype differs from `x`'s (bf16 weights, f32 compute: [`super::precision`]), the
+    /// rows are rounded to the weight dtype for the product and the result returned in `x`'s.
     ///
     /// # Shapes
     /// - `x`: `[..., d_input]`
@@ -50,17 +54,18 @@ impl<B: Backend> Projection<B> {
         let d_input = dims[D - 1];
         let rows = x.shape().num_elements() / d_input.max(1);
         let x = x.reshape([rows, d_input]);
+        let dtype: FloatDType = x.dtype().into();
+        let weight_dtype: FloatDType = self.base.weight.val().dtype().into();
         let y = match &self.lora {
-            // 1. base path in the compute dtype, plus 2. the low-rank path (f32) unless it is
+            // 1. base path in the weight dtype, plus 2. the low-rank path (f32) unless it is
             //    merged into the base: summed in f32 and rounded once, as PEFT does with a bf16
             //    base and f32 adapters (all casts are no-ops for an f32 model)
             Some(lora) if !self.merged => {
-                let dtype = x.dtype();
                 let low_rank = lora.forward(x.clone());
-                let base = self.base.forward(x).cast(low_rank.dtype());
-                (base + low_rank).cast(dtype)
+                let base = self.base.forward(in_dtype(x, weight_dtype));
+                in_dtype(in_dtype(base, low_rank.dtype().into()) + low_rank, dtype)
             }
-            _ => self.base.forward(x),
+            _ => in_dtype(self.base.forward(in_dtype(x, weight_dtype)), dtype),
         };
         dims[D - 1] = y.dims()[1];
         y.reshape(dims)

@@ -1,0 +1,63 @@
+//! The matrix products of one decode step alone: a `[1, k]` row times each of the 196
+//! projection weights of Qwen3-0.6B's 28 layers (2.4 GB in f32, so read from DRAM, not cache),
+//! in f32 and in bf16, on rayon's threads and on one. The profile behind the vendored Flex's
+//! bf16 row-vector product (`vendor/README.md`, change 4) and the `decode bf16` lines of the
+//! `qwen3_forward` bench.
+//!
+//! ```text
+//! cargo run --release -p spec-actions-qwen3 --example decode_products
+//! RAYON_NUM_THREADS=1 cargo run --release -p spec-actions-qwen3 --example decode_products
+//! ```
+
+use std::time::Instant;
+
+use burn::backend::Flex;
+use burn::prelude::*;
+use burn::tensor::{Distribution, FloatDType};
+use spec_actions_qwen3::Qwen3Config;
+
+type B = Flex;
+
+fn main() {
+    let device = Default::default();
+    let c = Qwen3Config::qwen3_0_6b();
+    let (h, q, kv, i) = (
+        c.hidden_size,
+        c.num_attention_heads * c.head_dim,
+        c.num_key_value_heads * c.head_dim,
+        c.intermediate_size,
+    );
+    // [d_in, d_out] of q, k, v, o, gate, up, down
+    let shapes = [(h, q), (h, kv), (h, kv), (q, h), (h, i), (h, i), (i, h)];
+    let f32_weights: Vec<Tensor<B, 2>> = (0..c.num_hidden_layers)
+        .flat_map(|_| shapes)
+        .map(|(k, n)| Tensor::random([k, n], Distribution::Normal(0.0, 0.02), &device))
+        .collect();
+    let params: usize = shapes.iter().map(|(k, n)| k * n).sum::<usize>() * c.num_hidden_layers;
+    let bf16_weights: Vec<Tensor<B, 2>> = f32_weights
+        .iter()
+        .map(|w| w.clone().cast(FloatDType::BF16))
+        .collect();
+    println!(
+        "{} projections, {:.2} G parameters, {} rayon threads",
+        f32_weights.len(),
+        params as f64 / 1e9,
+        rayon::current_num_threads()
+    );
+    for (name, weights, bytes) in [("f32", &f32_weights, 4), ("bf16", &bf16_weights, 2)] {
+        let mut best = f64::MAX;
+        for _ in 0..5 {
+            let start = Instant::now();
+            for w in weights {
+                let x = Tensor::<B, 2>::ones([1, w.dims()[0]], &device).cast(w.dtype());
+                std::hint::black_box(x.matmul(w.clone()));
+            }
+            best = best.min(start.elapsed().as_secs_f64());
+        }
+        println!(
+            "{name:>4}: {:.1} ms a step's products (best of 5), weights read at {:.1} GB/s",
+            best * 1e3,
+            (params * bytes) as f64 / best / 1e9
+        );
+    }
+}
