@@ -8,8 +8,24 @@
 //!
 //! ```text
 //! cargo run -p spec-actions-train --example lm_head_precision -- CHECKPOINT ADAPTER REFERENCE [ROWS]
+//!     [--chunked-only] [--per-tensor]
 //! ```
 //! Measures as the parity example's: loss |Δ|, gradients max |a − b| / max(|b|, 1e-3 · max|b|).
+//! `--chunked-only` skips the two full-logits losses (their `[batch, seq, vocab]` logits take
+//! gigabytes on long rows); `--per-tensor` prints each gradient tensor's error. When the script's
+//! `pytorch_f32.json` lies beside REFERENCE, PyTorch f32's errors on the same rows are printed
+//! under ours (and per tensor with `--per-tensor`).
+//!
+//! A trained adapter on real SFT rows (issue #14's must-show), with a run's tiny proposer:
+//! ```text
+//! cargo xtask train-all --config LORA.toml --run RUN   # [roles.cheap] base = { folder = … },
+//!                                                      # finetune = { lora = { r = 8, alpha = 16.0 } }
+//! cargo run -p spec-actions-train --example sft_rows -- RUN/datasets/train.jsonl ROWS.json 4
+//! python scripts/make_real_vocab_reference.py OUT --model MODEL --adapter RUN/models/cheap/adapter --rows ROWS.json
+//! cargo run -p spec-actions-train --example lm_head_precision -- MODEL RUN/models/cheap/adapter OUT/reference.safetensors
+//! ```
+//! Measured so (tiny proposer of `runs/tiny`, 40 LoRA steps of our trainer; figures in
+//! `scripts/make_real_vocab_reference.py`'s doc): ours within 1e-5 / 1e-3, PyTorch f32 not.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -28,19 +44,29 @@ use spec_actions_train::objective::{TokenBatch, causal_lm_loss, log_sum_exp};
 type B = Autodiff<Flex>;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.len() < 3 {
-        return Err("usage: lm_head_precision CHECKPOINT ADAPTER REFERENCE [ROWS]".into());
+    let all: Vec<String> = std::env::args().skip(1).collect();
+    let flag = |name: &str| all.iter().any(|a| a == name);
+    let (chunked_only, per_tensor) = (flag("--chunked-only"), flag("--per-tensor"));
+    if let Some(unknown) = all
+        .iter()
+        .find(|a| a.starts_with("--") && !["--chunked-only", "--per-tensor"].contains(&a.as_str()))
+    {
+        return Err(format!("unknown option {unknown}\n{USAGE}").into());
     }
-    let (checkpoint, adapter, reference) = (
-        PathBuf::from(&args[0]),
-        PathBuf::from(&args[1]),
-        PathBuf::from(&args[2]),
+    let args: Vec<&String> = all.iter().filter(|a| !a.starts_with("--")).collect();
+    if args.len() < 3 {
+        return Err(USAGE.into());
+    }
+    let (checkpoint, adapter, reference_path) = (
+        PathBuf::from(args[0]),
+        PathBuf::from(args[1]),
+        PathBuf::from(args[2]),
     );
     let rows: usize = args.get(3).map_or(Ok(512), |r| r.parse())?;
     let device = Default::default();
     let model = load_qwen3::<B>(&checkpoint, &device)?.with_peft_adapter(&adapter)?;
-    let reference = ReferenceFile::open(&reference)?;
+    let reference = ReferenceFile::open(&reference_path)?;
+    let pytorch = pytorch_f32(&reference_path)?;
     let vocab = model.config.vocab_size;
     let ids = reference.input_ids(vocab)?;
     let labels = reference.token_matrix("train_labels", vocab, Some(-100))?;
@@ -73,17 +99,42 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let (sum, n) = causal_lm_loss(&model, &batch, &labels, &device);
         sum / n as f32
     };
-    for (name, loss) in [
-        ("full logits, plain f32 sum (before)", full(false)),
-        ("full logits, blocked f64 sum (after)", full(true)),
-        ("trainer's chunked causal_lm_loss (after)", chunked()),
-    ] {
+    let label_tokens = labels
+        .iter()
+        .map(|r| r.iter().skip(1).filter(|&&l| l != -100).count())
+        .sum::<usize>();
+    println!(
+        "{} rows × {} tokens (padded), {label_tokens} label tokens",
+        ids.rows, ids.cols
+    );
+    let mut cases: Vec<(&str, Box<dyn Fn() -> Tensor<B, 1>>)> = Vec::new();
+    if !chunked_only {
+        cases.push(("full logits, plain f32 sum (before)", Box::new(|| full(false))));
+        cases.push(("full logits, blocked f64 sum (after)", Box::new(|| full(true))));
+    }
+    cases.push(("trainer's chunked causal_lm_loss (after)", Box::new(chunked)));
+    for (name, loss) in cases {
+        let loss = loss();
         let value = f64::from(loss.clone().into_scalar());
         let grads = loss.backward();
-        let (worst_a, worst_b) = grad_errors(&model, &grads, &reference)?;
+        let errors = grad_errors(&model, &grads, &reference)?;
+        let (worst_a, worst_b) = worst(&errors);
         println!(
             "{name:<42} loss |Δ| {:.2e}   grad rel. max: A {worst_a:.2e}  B {worst_b:.2e}",
             (value - loss_ref).abs()
+        );
+        if per_tensor {
+            for (key, error) in &errors {
+                let theirs = pytorch.as_ref().and_then(|p| p.per_tensor.get(key));
+                let theirs = theirs.map_or(String::new(), |t| format!("   PyTorch f32 {t:.2e}"));
+                println!("    {error:.2e}  {key}{theirs}");
+            }
+        }
+    }
+    if let Some(p) = &pytorch {
+        println!(
+            "{:<42} loss |Δ| {:.2e}   grad rel. max: A {:.2e}  B {:.2e}",
+            "PyTorch f32 (pytorch_f32.json)", p.loss, p.worst_a, p.worst_b
         );
     }
 
@@ -136,13 +187,69 @@ impl<Bk: Backend> ScalarSum for Tensor<Bk, 2> {
     }
 }
 
+const USAGE: &str =
+    "usage: lm_head_precision CHECKPOINT ADAPTER REFERENCE [ROWS] [--chunked-only] [--per-tensor]";
+
+/// PyTorch f32's errors on the reference's rows, from the script's `pytorch_f32.json`.
+struct PyTorchErrors {
+    loss: f64,
+    worst_a: f64,
+    worst_b: f64,
+    /// `grad.<PEFT name>` → relative error (trained mode only).
+    per_tensor: std::collections::BTreeMap<String, f64>,
+}
+
+/// `pytorch_f32.json` beside `reference`, if there is one: the trained mode's
+/// `pytorch_f32_label_positions` figures, or the random mode's `pytorch_f32_*` ones.
+fn pytorch_f32(reference: &std::path::Path) -> Result<Option<PyTorchErrors>, Box<dyn std::error::Error>> {
+    let path = reference.with_file_name("pytorch_f32.json");
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(None);
+    };
+    let json: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let number = |v: &serde_json::Value, key: &str| -> Result<f64, String> {
+        v[key]
+            .as_f64()
+            .ok_or_else(|| format!("{}: no number `{key}`", path.display()))
+    };
+    let trained = &json["pytorch_f32_label_positions"];
+    Ok(Some(if trained.is_object() {
+        PyTorchErrors {
+            loss: number(trained, "loss_abs_error")?,
+            worst_a: number(trained, "grad_rel_error_max_A")?,
+            worst_b: number(trained, "grad_rel_error_max_B")?,
+            per_tensor: serde_json::from_value(trained["grad_rel_error"].clone())
+                .map_err(|e| format!("{}: `grad_rel_error`: {e}", path.display()))?,
+        }
+    } else {
+        PyTorchErrors {
+            loss: number(&json, "pytorch_f32_loss_abs_error")?,
+            worst_a: number(&json, "pytorch_f32_grad_rel_error_max_A")?,
+            worst_b: number(&json, "pytorch_f32_grad_rel_error_max_B")?,
+            per_tensor: Default::default(),
+        }
+    }))
+}
+
 /// The worst relative error over the lora_A and over the lora_B gradients.
+fn worst(errors: &[(String, f64)]) -> (f64, f64) {
+    let max = |part: &str| {
+        errors
+            .iter()
+            .filter(|(k, _)| k.contains(part))
+            .fold(0.0f64, |m, (_, e)| m.max(*e))
+    };
+    (max("lora_A"), max("lora_B"))
+}
+
+/// The relative error of every LoRA gradient the reference holds, by its `grad.` key.
 fn grad_errors(
     model: &Qwen3<B>,
     grads: &<B as AutodiffBackend>::Gradients,
     reference: &ReferenceFile,
-) -> Result<(f64, f64), Box<dyn std::error::Error>> {
-    let mut worst = (0.0f64, 0.0f64);
+) -> Result<Vec<(String, f64)>, Box<dyn std::error::Error>> {
+    let mut errors = Vec::new();
     for key in reference.tensors.keys().filter(|k| k.starts_with("grad.")) {
         let Some((site, which)) = AdapterSite::parse_key(&key["grad.".len()..]) else {
             continue;
@@ -160,10 +267,9 @@ fn grad_errors(
             .ok_or_else(|| format!("{key}: no gradient"))?;
         let r = reference.get_shaped(key, &grad.dims())?;
         let check = ParityCheck::compare_relative(key.clone(), &to_vec(grad), &r.values, 1e-3);
-        let slot = if which == 'A' { &mut worst.0 } else { &mut worst.1 };
-        *slot = slot.max(check.max_abs_diff);
+        errors.push((key.clone(), check.max_abs_diff));
     }
-    Ok(worst)
+    Ok(errors)
 }
 
 fn to_vec<Bk: Backend, const D: usize>(t: Tensor<Bk, D>) -> Vec<f32> {
