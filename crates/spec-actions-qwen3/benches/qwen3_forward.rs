@@ -130,6 +130,33 @@ fn copy_bandwidth_bytes_per_s() -> f64 {
     2.0 * BYTES as f64 / best
 }
 
+/// Bytes per second one pass of reading (summing) a 512 MiB buffer reaches on every core, best
+/// of [`REPEATS`]: the ceiling of a step that only reads its weights, below the copy's
+/// read + write figure on most machines.
+fn read_bandwidth_bytes_per_s() -> f64 {
+    const BYTES: usize = 512 << 20;
+    let src = vec![1u64; BYTES / 8];
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let per = src.len().div_ceil(threads);
+    let mut best = f64::INFINITY;
+    for run in 0..=REPEATS {
+        let t = Instant::now();
+        let total: u64 = std::thread::scope(|scope| {
+            let parts: Vec<_> = src
+                .chunks(per)
+                .map(|s| scope.spawn(move || s.iter().fold(0u64, |a, &b| a.wrapping_add(b))))
+                .collect();
+            parts.into_iter().map(|p| p.join().expect("a reader")).sum()
+        });
+        let seconds = t.elapsed().as_secs_f64();
+        black_box(total);
+        if run > 0 {
+            best = best.min(seconds);
+        }
+    }
+    BYTES as f64 / best
+}
+
 /// Prefill and decode tok/s of `scripts/bench_pytorch_qwen3.py` (its `pytorch …` line).
 fn pytorch_anchor() -> Option<(f64, f64)> {
     let python = std::env::var("SPEC_ACTIONS_PYTHON").unwrap_or_else(|_| "python3".into());
@@ -202,12 +229,16 @@ fn bench(c: &mut Criterion) {
     // its share of the bandwidth a large copy reaches on this machine, in the same run.
     let weight_bytes = config.parameter_count().unwrap_or(0) as f64 * 4.0;
     let bandwidth = copy_bandwidth_bytes_per_s();
+    let read_bandwidth = read_bandwidth_bytes_per_s();
     let decode_read = weight_bytes * DECODE as f64 / decode_s;
     eprintln!(
-        "memory: copy {:.1} GB/s (512 MiB, read + write, every core); decode reads weights at {:.1} GB/s = {:.0} % of it",
+        "memory: copy {:.1} GB/s (512 MiB, read + write, every core); decode reads weights at {:.1} GB/s = {:.0} % of it; read alone (sum, every core) {:.1} GB/s = {:.0} % of the copy, decode {:.0} % of it",
         bandwidth / 1e9,
         decode_read / 1e9,
-        100.0 * decode_read / bandwidth
+        100.0 * decode_read / bandwidth,
+        read_bandwidth / 1e9,
+        100.0 * read_bandwidth / bandwidth,
+        100.0 * decode_read / read_bandwidth
     );
     // bf16 on the CPU: decode reads half the bytes. Two ways, the same prompt and steps, best
     // of three each, against the f32 decode above: bf16 weights with f32 compute (what

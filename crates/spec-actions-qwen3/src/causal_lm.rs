@@ -69,6 +69,16 @@ pub trait CausalLm<B: Backend> {
     /// - returns `[hidden, token_ids.len()]`
     fn head_columns(&self, token_ids: &[u32], device: &B::Device) -> Tensor<B, 2>;
 
+    /// The whole LM head in HF's layout, `logits = hidden · headᵀ` (the tied embedding when the
+    /// model ties them). The default gathers every column through [`Self::head_columns`].
+    ///
+    /// # Shapes
+    /// - returns `[vocab, hidden]`
+    fn head_matrix(&self) -> Tensor<B, 2> {
+        let ids: Vec<u32> = (0..self.vocab_size() as u32).collect();
+        self.head_columns(&ids, &self.device()).transpose()
+    }
+
     /// The [`StepContext`] of an uncached pass over `input_ids` with an optional padding mask
     /// (`attention_mask[r][j]` is 1 for real tokens), in the compute dtype.
     fn context_for(
@@ -160,6 +170,16 @@ impl<B: Backend> CausalLm<B> for Qwen3<B> {
         };
         // in the compute dtype, the hidden states' (a few columns: the cast is small)
         crate::model::in_dtype(columns, self.compute_dtype())
+    }
+
+    fn head_matrix(&self) -> Tensor<B, 2> {
+        // the frozen base: the LM head is never a LoRA target (`LoraTarget` lists the layers'
+        // projections), as in `head_columns`
+        match &self.lm_head {
+            // burn layout [hidden, vocab]
+            Some(head) => head.base.weight.val().transpose(),
+            None => self.embed_tokens.weight.val(),
+        }
     }
 
     fn context_for(

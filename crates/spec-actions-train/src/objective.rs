@@ -17,6 +17,7 @@ use burn::tensor::FloatDType;
 use burn::tensor::activation::{log_softmax, softplus};
 
 use spec_actions_qwen3::causal_lm::CausalLm;
+use spec_actions_qwen3::model::log_sum_exp::{label_nll_parts, with_gradient};
 
 /// Label value of positions that carry no loss (HF / PyTorch `ignore_index`).
 pub const IGNORE: i64 = -100;
@@ -217,6 +218,36 @@ pub fn log_sum_exp<B: Backend>(x: Tensor<B, 2>) -> Tensor<B, 2> {
     spec_actions_qwen3::model::log_sum_exp::log_sum_exp(x)
 }
 
+/// `−log softmax(x)[label]` of every row, with a gradient that stays precise when `p(label)`
+/// is near 1: [`spec_actions_qwen3::model::log_sum_exp::label_nll`] (the value of
+/// [`log_sum_exp`]`(x) − x[label]`; the label's gradient `p − 1` computed as `−Σ_{j≠label} p_j`
+/// — issue #14, item 2).
+///
+/// # Shapes
+/// - `x`: `[rows, vocab]`; `labels`: `[rows, 1]`
+/// - returns `[rows, 1]`
+pub fn label_nll<B: Backend>(x: Tensor<B, 2>, labels: Tensor<B, 2, Int>) -> Tensor<B, 2> {
+    spec_actions_qwen3::model::log_sum_exp::label_nll(x, labels)
+}
+
+/// `∂logits · head` in f64: the gradient of hidden rows from the gradient of their logits.
+/// Through the head's f32 backward product each term `∂logit_j · head_j` is rounded before a
+/// sum over the whole vocabulary, and the LoRA gradients — sums over many positions of a
+/// trained model, which mostly cancel — magnify that rounding. Measured (issue #14, item 2;
+/// `lm_head_precision --head-step`: a LoRA adapter of 40 steps on the tiny proposer, 64 real SFT
+/// rows, 1,507 label tokens, against float64 PyTorch): LoRA gradients 1.24e-3 / 1.22e-3
+/// relative (A / B) from the exact logits gradient through the f32 product, 2.3e-4 / 3.1e-4
+/// through this one; the f32 product summed in blocks of 4,096 tokens with f64 across did not
+/// help (1.38e-3 / 1.35e-3 on an earlier adapter of the same recipe): the rounding is in the
+/// terms, not in the long sum. The cost: the head cast to f64 once per call.
+///
+/// # Shapes
+/// - `grad`: `[rows, vocab]`; `head64`: `[vocab, hidden]` in f64
+/// - returns `[rows, hidden]` in f32
+fn head_rows_gradient<B: Backend>(grad: Tensor<B, 2>, head64: Tensor<B, 2>) -> Tensor<B, 2> {
+    grad.cast(FloatDType::F64).matmul(head64).cast(FloatDType::F32)
+}
+
 fn nll_in_chunks<B: Backend, M: CausalLm<B>>(
     model: &M,
     rows: Tensor<B, 2>,
@@ -226,17 +257,39 @@ fn nll_in_chunks<B: Backend, M: CausalLm<B>>(
     device: &B::Device,
 ) -> Tensor<B, 1> {
     let [n, hidden] = rows.dims();
+    let rows_dtype = FloatDType::from(rows.dtype());
+    // The precise path (see `head_rows_gradient`) where it matters: f32 compute, with gradients.
+    // In bf16 the product's own rounding is far larger than what f64 would save.
+    let head64 = (B::ad_enabled(device) && rows_dtype == FloatDType::F32)
+        .then(|| model.head_matrix().detach().cast(FloatDType::F64));
     let mut total: Option<Tensor<B, 1>> = None;
     for start in (0..n).step_by(chunk) {
         let end = (start + chunk).min(n);
-        let part = rows.clone().slice([start..end, 0..hidden]).unsqueeze_dim::<3>(0);
-        let logits = model.logits(part).squeeze_dim::<2>(0); // [end - start, vocab]
+        let part = rows.clone().slice([start..end, 0..hidden]);
         let idx = Tensor::<B, 2, Int>::from_data(
             TensorData::new(targets[start..end].to_vec(), [end - start, 1]),
             device,
         );
-        let per_row =
-            log_sum_exp(logits.clone().cast(FloatDType::F32)) - logits.cast(FloatDType::F32).gather(1, idx); // [end - start, 1]
+        let per_row = match &head64 {
+            Some(head64) => {
+                // the head applied to the detached rows: its graph reaches a trained head only;
+                // the rows get `∂logits · head` in f64
+                let logits = model
+                    .logits(part.clone().detach().unsqueeze_dim::<3>(0))
+                    .squeeze_dim::<2>(0)
+                    .cast(FloatDType::F32); // [end - start, vocab]
+                let (value, grad) = label_nll_parts(logits.clone(), idx);
+                let rows_grad = head_rows_gradient(grad.clone(), head64.clone());
+                with_gradient(with_gradient(value, logits, grad), part, rows_grad)
+            }
+            None => {
+                let logits = model
+                    .logits(part.unsqueeze_dim::<3>(0))
+                    .squeeze_dim::<2>(0)
+                    .cast(FloatDType::F32);
+                log_sum_exp(logits.clone()) - logits.gather(1, idx)
+            }
+        }; // [end - start, 1]
         let nll = match weights {
             Some(w) => {
                 let w = Tensor::<B, 2>::from_data(

@@ -97,7 +97,11 @@ pub fn matmul(lhs: FlexTensor, rhs: FlexTensor) -> FlexTensor {
     assert_eq!(k_lhs, k_rhs, "matmul: inner dimensions must match");
 
     match lhs.dtype() {
-        DType::F32 => matmul_gemm::<f32>(lhs, rhs),
+        // spec-actions patch 4: a row vector times a matrix in one pass over the matrix.
+        DType::F32 => match super::row_vector::row_vector_product::<f32>(&lhs, &rhs) {
+            Some(out) => out,
+            None => matmul_gemm::<f32>(lhs, rhs),
+        },
         DType::F64 => matmul_gemm::<f64>(lhs, rhs),
         DType::F16 => matmul_gemm::<f16>(lhs, rhs),
         DType::BF16 => matmul_bf16(lhs, rhs),
@@ -452,7 +456,7 @@ fn matmul_batched_gemm<T: GemmScalar>(lhs: FlexTensor, rhs: FlexTensor) -> FlexT
 
 fn matmul_bf16(lhs: FlexTensor, rhs: FlexTensor) -> FlexTensor {
     // spec-actions patch 4: a row vector times a matrix without widening the matrix.
-    if let Some(out) = super::gemv_bf16::row_vector_product(&lhs, &rhs) {
+    if let Some(out) = super::row_vector::row_vector_product::<bf16>(&lhs, &rhs) {
         return out;
     }
     let lhs = lhs.to_contiguous();

@@ -127,7 +127,7 @@ pub(crate) fn float_storage_as_f32(tensor: &FlexTensor) -> Cow<'_, [f32]> {
 pub mod activation;
 pub mod attention;
 // spec-actions patch 4
-mod gemv_bf16;
+mod row_vector;
 pub mod binary;
 mod bool;
 pub mod cat;

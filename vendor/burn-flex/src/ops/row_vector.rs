@@ -1,11 +1,13 @@
-//! spec-actions patch 4: a bf16 row vector times a bf16 matrix without widening the matrix.
+//! spec-actions patch 4: a row vector times a matrix (a decode step's products) in one pass
+//! over the weights, f32 or bf16.
 //!
-//! Upstream's bf16 `matmul` makes both operands contiguous, widens them to f32 and runs the f32
-//! `gemm`: for a decode step's `[1, k] × [k, n]` that reads the bf16 weights, writes and reads
-//! them again as f32 (three times the bytes of the product itself), and copies a transposed
-//! view (the tied LM head's `Eᵀ`) first. Here a row-vector product reads each bf16 weight once,
-//! widens it in registers (a bf16 is the high half of an f32) and accumulates in f32, on
-//! rayon's threads, in the two layouts a model's weights have:
+//! Upstream sends a `[1, k] × [k, n]` product to the `gemm` crate: for f32 that is a
+//! general-purpose kernel that packs and runs on one thread for `m = 1`; for bf16 it first copies
+//! both operands contiguous and widens them to f32 (reading the bf16 weights, writing and reading
+//! them again as f32: three times the bytes of the product itself), after copying a transposed
+//! view (the tied LM head's `Eᵀ`). Here the product reads each weight once (a bf16 widened in
+//! registers: it is the high half of an f32) and accumulates in f32, on rayon's threads, in the
+//! two layouts a model's weights have:
 //! - `W` with contiguous rows (`[k, n]`, column stride 1: a Linear's `[d_in, d_out]`): the rows
 //!   are cut into fixed chunks of [`ROW_CHUNK`]; each chunk (one contiguous stretch of memory,
 //!   one thread) sums `x_i · W[i, ·]` over its rows, one row at a time, into a partial vector;
@@ -17,7 +19,7 @@
 //!   one dot product of `x` and a contiguous row of `E` per output, in 16 partial sums, on
 //!   rayon's threads by blocks of outputs (each block a contiguous stretch of `E`).
 //!
-//! The result is rounded to bf16 once, from the f32 sum. Any other shape or layout returns
+//! A bf16 result is rounded to bf16 once, from the f32 sum. Any other shape or layout returns
 //! `None` and takes upstream's path.
 
 use alloc::vec;
@@ -40,19 +42,45 @@ const ROW_CHUNK: usize = 256;
 /// Lanes of the dot product's partial sums (one AVX-512 register of f32).
 const LANES: usize = 16;
 
-#[inline(always)]
-fn widen(w: bf16) -> f32 {
-    f32::from_bits(u32::from(w.to_bits()) << 16)
+/// A weight element: read as f32 (exactly), written back from the f32 sum.
+pub(crate) trait Weight: burn_backend::Element + bytemuck::Pod + Send + Sync + 'static {
+    const DTYPE: DType;
+    fn widen(self) -> f32;
+    fn narrow(x: f32) -> Self;
+}
+
+impl Weight for bf16 {
+    const DTYPE: DType = DType::BF16;
+    #[inline(always)]
+    fn widen(self) -> f32 {
+        f32::from_bits(u32::from(self.to_bits()) << 16)
+    }
+    #[inline(always)]
+    fn narrow(x: f32) -> Self {
+        bf16::from_f32(x)
+    }
+}
+
+impl Weight for f32 {
+    const DTYPE: DType = DType::F32;
+    #[inline(always)]
+    fn widen(self) -> f32 {
+        self
+    }
+    #[inline(always)]
+    fn narrow(x: f32) -> Self {
+        x
+    }
 }
 
 /// `x · W` for `x` `[.., 1, k]` (every batch dimension 1) and `W` `[.., k, n]` (every batch
-/// dimension 1) in bf16, or `None` when the operands are not of that form.
+/// dimension 1), both of dtype `T`, or `None` when the operands are not of that form.
 ///
 /// # Shapes
 /// - `lhs`: `[1, …, 1, 1, k]`
 /// - `rhs`: `[1, …, 1, k, n]`, rows or columns contiguous
 /// - output: the broadcast batch dimensions, then `[1, n]`
-pub(crate) fn row_vector_product(lhs: &FlexTensor, rhs: &FlexTensor) -> Option<FlexTensor> {
+pub(crate) fn row_vector_product<T: Weight>(lhs: &FlexTensor, rhs: &FlexTensor) -> Option<FlexTensor> {
     let (ls, rs) = (lhs.layout().shape(), rhs.layout().shape());
     let (lr, rr) = (ls.num_dims(), rs.num_dims());
     if lr < 2 || rr < 2 || ls[lr - 2] != 1 {
@@ -74,12 +102,12 @@ pub(crate) fn row_vector_product(lhs: &FlexTensor, rhs: &FlexTensor) -> Option<F
     if !rows && row_stride != 1 {
         return None;
     }
-    let x_data: &[bf16] = lhs.storage();
+    let x_data: &[T] = lhs.storage();
     let x_start = lhs.layout().start_offset() as isize;
     let x: Vec<f32> = (0..k)
-        .map(|i| widen(x_data[(x_start + i as isize * lhs_stride) as usize]))
+        .map(|i| x_data[(x_start + i as isize * lhs_stride) as usize].widen())
         .collect();
-    let w_data: &[bf16] = rhs.storage();
+    let w_data: &[T] = rhs.storage();
     let w = &w_data[rhs.layout().start_offset()..];
 
     let y = if rows {
@@ -90,11 +118,11 @@ pub(crate) fn row_vector_product(lhs: &FlexTensor, rhs: &FlexTensor) -> Option<F
 
     let mut dims: Vec<usize> = vec![1; lr.max(rr) - 2];
     dims.extend([1, n]);
-    let out: Vec<bf16> = y.into_iter().map(bf16::from_f32).collect();
+    let out: Vec<T> = y.into_iter().map(T::narrow).collect();
     Some(FlexTensor::new(
         Bytes::from_elems(out),
         Layout::contiguous(Shape::from(dims)),
-        DType::BF16,
+        T::DTYPE,
     ))
 }
 
@@ -111,7 +139,7 @@ fn parallel(work: usize) -> bool {
 
 /// `y = x · W`, `W` `[k, n]` with rows `row_stride` apart: partial sums over fixed chunks of
 /// [`ROW_CHUNK`] rows (in parallel when large), added in chunk order.
-fn row_major_product(x: &[f32], w: &[bf16], row_stride: usize, n: usize) -> Vec<f32> {
+fn row_major_product<T: Weight>(x: &[f32], w: &[T], row_stride: usize, n: usize) -> Vec<f32> {
     let k = x.len();
     let chunks = k.div_ceil(ROW_CHUNK);
     let partial = |c: usize| {
@@ -146,7 +174,7 @@ fn row_major_product(x: &[f32], w: &[bf16], row_stride: usize, n: usize) -> Vec<
 
 /// `y = x · Eᵀ`, `E` `[n, k]` with rows `row_stride` apart: one dot product per output, on
 /// rayon's threads by blocks of outputs when large.
-fn transposed_product(x: &[f32], e: &[bf16], row_stride: usize, n: usize) -> Vec<f32> {
+fn transposed_product<T: Weight>(x: &[f32], e: &[T], row_stride: usize, n: usize) -> Vec<f32> {
     let mut y = vec![0f32; n];
     #[cfg(feature = "rayon")]
     if n >= 2 * BLOCK_ALIGN && parallel(n.saturating_mul(x.len())) {
@@ -164,23 +192,23 @@ fn transposed_product(x: &[f32], e: &[bf16], row_stride: usize, n: usize) -> Vec
 /// `out[j] += Σ_i x[i] · W[i, j]`, rows of `W` `row_stride` apart, columns contiguous.
 #[cfg(feature = "simd")]
 #[macerator::with_simd]
-fn axpy_block<S: macerator::Simd>(x: &[f32], w: &[bf16], row_stride: usize, out: &mut [f32]) {
+fn axpy_block<S: macerator::Simd, T: Weight>(x: &[f32], w: &[T], row_stride: usize, out: &mut [f32]) {
     axpy_body(x, w, row_stride, out)
 }
 
 #[cfg(not(feature = "simd"))]
-fn axpy_block(x: &[f32], w: &[bf16], row_stride: usize, out: &mut [f32]) {
+fn axpy_block<T: Weight>(x: &[f32], w: &[T], row_stride: usize, out: &mut [f32]) {
     axpy_body(x, w, row_stride, out)
 }
 
 /// One row at a time over the whole width (one sequential stream of `W`); the order of the
 /// sums depends on `k` and `n` alone.
 #[inline(always)]
-fn axpy_body(x: &[f32], w: &[bf16], row_stride: usize, out: &mut [f32]) {
+fn axpy_body<T: Weight>(x: &[f32], w: &[T], row_stride: usize, out: &mut [f32]) {
     let n = out.len();
     for (i, &xi) in x.iter().enumerate() {
         for (o, &a) in out.iter_mut().zip(&w[i * row_stride..][..n]) {
-            *o += xi * widen(a);
+            *o += xi * a.widen();
         }
     }
 }
@@ -188,17 +216,17 @@ fn axpy_body(x: &[f32], w: &[bf16], row_stride: usize, out: &mut [f32]) {
 /// `out[j] = Σ_i x[i] · E[first + j, i]`, rows of `E` `row_stride` apart and contiguous.
 #[cfg(feature = "simd")]
 #[macerator::with_simd]
-fn dot_block<S: macerator::Simd>(x: &[f32], e: &[bf16], row_stride: usize, first: usize, out: &mut [f32]) {
+fn dot_block<S: macerator::Simd, T: Weight>(x: &[f32], e: &[T], row_stride: usize, first: usize, out: &mut [f32]) {
     dot_body(x, e, row_stride, first, out)
 }
 
 #[cfg(not(feature = "simd"))]
-fn dot_block(x: &[f32], e: &[bf16], row_stride: usize, first: usize, out: &mut [f32]) {
+fn dot_block<T: Weight>(x: &[f32], e: &[T], row_stride: usize, first: usize, out: &mut [f32]) {
     dot_body(x, e, row_stride, first, out)
 }
 
 #[inline(always)]
-fn dot_body(x: &[f32], e: &[bf16], row_stride: usize, first: usize, out: &mut [f32]) {
+fn dot_body<T: Weight>(x: &[f32], e: &[T], row_stride: usize, first: usize, out: &mut [f32]) {
     let k = x.len();
     let whole = k / LANES * LANES;
     for (j, o) in out.iter_mut().enumerate() {
@@ -206,12 +234,12 @@ fn dot_body(x: &[f32], e: &[bf16], row_stride: usize, first: usize, out: &mut [f
         let mut acc = [0f32; LANES];
         for (xs, es) in x[..whole].chunks_exact(LANES).zip(row[..whole].chunks_exact(LANES)) {
             for l in 0..LANES {
-                acc[l] += xs[l] * widen(es[l]);
+                acc[l] += xs[l] * es[l].widen();
             }
         }
         let mut sum: f32 = acc.iter().sum();
         for i in whole..k {
-            sum += x[i] * widen(row[i]);
+            sum += x[i] * row[i].widen();
         }
         *o = sum;
     }
