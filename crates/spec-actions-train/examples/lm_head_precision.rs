@@ -25,8 +25,8 @@
 //! cargo run -p spec-actions-train --example lm_head_precision -- MODEL RUN/models/cheap/adapter OUT/reference.safetensors
 //! ```
 //! Measured so (session 12: the tiny proposer of `cargo xtask all`, a LoRA adapter of 40 steps
-//! of our trainer — `[roles.cheap] base = { folder = "runs/tiny/models/cheap/model" }`, `finetune
-//! = { lora = { r = 8, alpha = 16.0 } }`, `lr = 2e-3` — and `sft_rows … 64`: 64 rows, 1,507 label
+//! of our trainer — `cargo xtask train-all --config scripts/trained_adapter_precision.toml` — and
+//! `sft_rows … 64`: 64 rows, 1,507 label
 //! tokens, 327 of them at p > 0.99), the trainer's loss against float64 PyTorch: loss |Δ| 6.4e-7,
 //! LoRA gradients 2.8e-4 (A) / 4.4e-4 (B); PyTorch f32 on the same rows 3.9e-5, 0.15 / 0.16.
 //! `--head-step` breaks the gradient's error down over the LM-head step's parts.
@@ -46,6 +46,9 @@ use spec_actions_qwen3::model::parity::{ParityCheck, ReferenceFile};
 use spec_actions_train::objective::{TokenBatch, causal_lm_loss, label_nll, log_sum_exp};
 
 type B = Autodiff<Flex>;
+
+/// A loss to measure, computed when called.
+type LossCase<'a> = Box<dyn Fn() -> Tensor<B, 1> + 'a>;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let all: Vec<String> = std::env::args().skip(1).collect();
@@ -110,7 +113,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "{} rows × {} tokens (padded), {label_tokens} label tokens",
         ids.rows, ids.cols
     );
-    let mut cases: Vec<(&str, Box<dyn Fn() -> Tensor<B, 1>>)> = Vec::new();
+    let mut cases: Vec<(&str, LossCase)> = Vec::new();
     if !chunked_only {
         cases.push(("full logits, plain f32 sum (before)", Box::new(|| full(false))));
         cases.push(("full logits, blocked f64 sum (after)", Box::new(|| full(true))));
@@ -255,7 +258,7 @@ fn head_step(
     for start in (0..n).step_by(HEAD_STEP_CHUNK) {
         let end = (start + HEAD_STEP_CHUNK).min(n);
         let m = end - start;
-        let part = h.clone().slice([start..end]);
+        let part = h.clone().slice(start..end);
         let idx =
             Tensor::<B, 2, Int>::from_data(TensorData::new(targets[start..end].to_vec(), [m, 1]), device);
         // f64 from the same f32 values: softmax − label, divided by n (the mean), and its product with the head
