@@ -224,6 +224,21 @@ pub fn run_on<J: BackendJob>(choice: BackendChoice, job: J) -> Result<J::Output,
     }
 }
 
+/// Expands `$then!(Inner)` for each burn backend built into this binary — `Flex`, and `Wgpu` /
+/// `Cuda` with their features — the one list of backends by type, for code that must name
+/// `Autodiff<Inner>` concretely (`model::scaled_dot_product::attend`, which runs a custom
+/// autodiff op on them).
+macro_rules! each_built_backend {
+    ($then:ident) => {
+        $then!(burn::backend::Flex);
+        #[cfg(feature = "wgpu")]
+        $then!(burn::backend::Wgpu);
+        #[cfg(feature = "cuda")]
+        $then!(burn::backend::Cuda);
+    };
+}
+pub(crate) use each_built_backend;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -229,8 +229,9 @@ pub struct MemoryPlan {
     /// (Korthikanti et al.'s `34·s·b·h` per layer, counted in 2-byte units).
     pub activations_bytes: u64,
     /// Elements of the dense attention scores of one step: layers × rows × heads × seq² —
-    /// which the plan leaves out; each is held in the compute dtype and again in f32 for the
-    /// softmax (`qwen3::model::attention`), at least 2 + 4 bytes.
+    /// which the plan leaves out, and training does not keep: under autodiff the attention
+    /// recomputes them chunk by chunk in the backward pass (`qwen3::model::scaled_dot_product`);
+    /// the dense form would hold each in the compute dtype and again in f32, ≥ 2 + 4 bytes.
     pub attention_score_elements: u64,
     /// The KV cache of the recording step: layers × rows × (prompt + new) × 2 × kv heads ×
     /// head dim × dtype bytes.
@@ -744,7 +745,7 @@ pub fn measured_table(m: &RoleMeasurement) -> String {
     }
     out.push_str(&format!(
         "  plan: weights {:.2} GiB, trainable state {:.3} GiB, activations {:.2} GiB; dense attention scores \
-         {:.3} G elements (≥ {:.2} GiB at 2 + 4 B each, not in the plan); KV cache {:.2} GiB\n",
+         {:.3} G elements (≥ {:.2} GiB at 2 + 4 B each if kept; training recomputes them); KV cache {:.2} GiB\n",
         gib(plan.weights_bytes as f64),
         gib(plan.trainable_state_bytes as f64),
         gib(plan.activations_bytes as f64),
@@ -785,7 +786,7 @@ pub fn paper_table(role: &str, model: &str, estimate: &PaperEstimate) -> String 
     }
     out.push_str(&format!(
         "  plan at {} layers: weights {:.2} GiB, activations {:.2} GiB, dense attention scores {:.3} G elements \
-         (≥ {:.2} GiB at 2 + 4 B each, not in the plan), KV cache {:.2} GiB\n",
+         (≥ {:.2} GiB at 2 + 4 B each if kept; training recomputes them), KV cache {:.2} GiB\n",
         estimate.layers,
         gib(plan.weights_bytes as f64),
         gib(plan.activations_bytes as f64),

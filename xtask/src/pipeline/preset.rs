@@ -56,18 +56,21 @@
 //!   step that does not grow with tokens (transients of the backward pass).
 //! - the plan leaves out the dense attention scores: layers × b × heads × s² elements, held in
 //!   the compute dtype and again in f32 for the softmax (≥ 6 B each) — for the 8B at
-//!   2 × 1024, 2.4 G elements, ≥ 13.5 GiB, as much as its dense activations (≈ 20.5 GB);
-//!   for the 1.7B at 4 × 1024, 1.9 G elements, ≥ 10.5 GiB. burn 0.21's fused (flash)
-//!   `attention` runs only forward: under `Autodiff` it falls back to dense scores
-//!   (`attention_fallback`), so training keeps them — the measured limit. Extrapolated, the
-//!   1.7B step at 4 × 1024 needs ≈ 35 GiB (weights 3.5 + fixed 1.7 + 4096 tokens × 4.9 MiB
-//!   + scores ≥ 10.5), about 1.9× the plan's 18 GiB: it fits an 80 GB GPU, not this 23 GiB CPU.
-//! - the 8B on paper (`dry-run --role strong --paper`, 1 and 2 layers of its shape, batch 1 ×
-//!   128 tokens): 0.36 GiB of weights a layer, resident weights extrapolated to 15.3 GiB at 36
+//!   2 × 1024, 2.4 G elements, ≥ 13.5 GiB; for the 1.7B at 4 × 1024, 1.9 G elements,
+//!   ≥ 10.5 GiB. burn 0.21's fused (flash) `attention` runs only forward (under `Autodiff` it
+//!   falls back to dense scores), so training attends through
+//!   `spec_actions_qwen3::model::scaled_dot_product::recomputed`, a custom autodiff op that
+//!   keeps Q, K, V, the output and two numbers a query row, and recomputes the scores chunk by
+//!   chunk in the backward pass. Measured at the preset's sizes, on paper (`dry-run --paper`,
+//!   1 and 2 layers, bf16, this CPU), dense (the previous build) → recomputed, the same
+//!   losses: the 1.7B step at 4 × 1024 1.344 → 0.766 GiB a layer, 40.3 → **24.2 GiB**
+//!   extrapolated (plan 18.3: 1.32×, the f32 LoRA inputs and norm statistics above); the 8B
+//!   step at 2 × 1024 1.578 → 0.986 GiB a layer, 62.9 → **41.7 GiB** (plan 35.0: 1.19×). Both
+//!   fit one 80 GB GPU; the 8B at 4 × 1024 would need ≈ 77 GiB, so it keeps batch 2.
+//! - the 8B on paper at batch 1 × 128 tokens (`dry-run --role strong --paper --batch 1 --seq
+//!   128`): 0.36 GiB of weights a layer, resident weights extrapolated to 15.3 GiB at 36
 //!   layers (the plan's 15.26); the training step 0.41 GiB a layer, 20.7 GiB in all at that
-//!   size. At the preset's 2 × 1024, with the 1.7B's measured 1.3× on the plan's activations
-//!   (≈ 24.7 GiB) and the scores (≥ 13.5 GiB), the 8B's step needs ≈ 55 GiB, not the 37 GB
-//!   this plan first said: it fits 80 GB at batch 2, not at 4 (≈ 94 GiB).
+//!   size.
 //! - the 4B whole (`dry-run --role verifier --batch 1 --seq 128`, 36 layers, bf16): resident
 //!   weights 7.63 GiB against the plan's 7.49; the recording step (32 rows × 128 tokens + 4
 //!   new) peaks at 8.57 GiB against 8.07 and the LoRA step at 9.24 against 8.73 (1.06× each).

@@ -2,13 +2,12 @@
 //! [`StepContext`], the positions and masks of one forward call.
 
 use burn::prelude::*;
-use burn::tensor::FloatDType;
-use burn::tensor::activation::softmax;
 
 use super::cache::LayerKv;
 use super::norm::RmsNorm;
 use super::projection::Projection;
 use super::rope::{RopeTables, RotaryEmbedding};
+use super::scaled_dot_product::attend;
 
 /// Additive bias of a masked key in a query row that attends at least one key: `exp` of it is
 /// exactly 0, as `exp(-1e30)` is, but `-inf` takes libm's quick path where a huge finite
@@ -174,27 +173,13 @@ impl<B: Backend> Attention<B> {
             Some(cache) => cache.append(k, v, ctx.past_len),
             None => (k, v),
         };
-        let keys = k.dims()[2];
+        // 5. softmax(q·kᵀ/√hd + bias)·v, the `group` query heads sharing a kv head side by
+        //    side (K and V are never repeated); under autodiff without keeping the scores
+        //    (`scaled_dot_product::attend`).
+        let q = q.reshape([b, nkv, group, s, hd]);
+        let out = attend(q, k, v, ctx.bias.clone(), (hd as f64).powf(-0.5));
 
-        // 5. Grouped-query scores: the `group` query heads sharing a kv head are stacked
-        //    along the sequence axis, so K and V are never repeated.
-        let q = q.reshape([b, nkv, group * s, hd]);
-        let scale = (hd as f64).powf(-0.5);
-        let scores = q
-            .matmul(k.swap_dims(2, 3))
-            .mul_scalar(scale)
-            .reshape([b, nkv, group, s, keys]);
-        let scores = match &ctx.bias {
-            Some(bias) => scores + bias.clone(),
-            None => scores,
-        };
-
-        // 6. Softmax in f32, weighted sum of values.
-        let dtype = scores.dtype();
-        let probs: Tensor<B, 5> = softmax(scores.cast(FloatDType::F32), 4).cast(dtype);
-        let out = probs.reshape([b, nkv, group * s, keys]).matmul(v);
-
-        // 7. Merge heads and project out.
+        // 6. Merge heads and project out.
         let out = out
             .reshape([b, nh, s, hd])
             .swap_dims(1, 2)

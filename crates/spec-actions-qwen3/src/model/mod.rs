@@ -10,6 +10,7 @@ pub mod parity;
 pub mod precision;
 pub mod projection;
 pub mod rope;
+pub mod scaled_dot_product;
 pub mod tensor_names;
 pub mod weights;
 
