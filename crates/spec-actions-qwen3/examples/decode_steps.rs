@@ -17,6 +17,8 @@ use spec_actions_qwen3::model::{KvCache, Qwen3, StepContext};
 type B = Flex;
 
 fn main() {
+    // As the bench and the pipeline do (see `spec_actions_qwen3::allocator`).
+    spec_actions_qwen3::allocator::keep_freed_memory_in_heap();
     let mut args = std::env::args().skip(1);
     let dtype = args.next().unwrap_or_else(|| "f32".into());
     let steps: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(64);
@@ -30,17 +32,23 @@ fn main() {
     let mut cache = KvCache::new(&config, 1, steps + 1, &device);
     let mut token = 1i64;
     let start = Instant::now();
+    let mut step_ms = Vec::with_capacity(steps);
     for pos in 0..steps {
+        let step_start = Instant::now();
         let ctx = StepContext::new(&model.rotary, &[vec![true; pos + 1]], &[vec![pos]], pos, &device)
             .cast(model.compute_dtype());
         let input = Tensor::<B, 2, Int>::from_data(TensorData::new(vec![token], [1, 1]), &device);
         let hidden = model.forward_hidden(input, &ctx, Some(&mut cache), None);
         let logits = model.logits(hidden);
         token = logits.argmax(2).into_scalar().elem::<i64>();
+        step_ms.push(step_start.elapsed().as_secs_f64() * 1e3);
     }
+    step_ms.sort_by(f64::total_cmp);
     let s = start.elapsed().as_secs_f64();
     println!(
-        "{dtype}: {steps} decode steps in {s:.3} s = {:.2} tok/s",
-        steps as f64 / s
+        "{dtype}: {steps} decode steps in {s:.3} s = {:.2} tok/s; a step: median {:.1} ms, fastest {:.1} ms",
+        steps as f64 / s,
+        step_ms[step_ms.len() / 2],
+        step_ms[0]
     );
 }

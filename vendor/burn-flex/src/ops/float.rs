@@ -735,9 +735,11 @@ impl FloatTensorOps<Flex> for Flex {
     }
 
     fn float_cast(tensor: FloatTensor<Flex>, dtype: FloatDType) -> FloatTensor<Flex> {
-        use crate::Layout;
-        use burn_std::{Bytes, bf16, f16};
-
+        // spec-actions patch 5 (vendor/README.md): one pass from the source dtype to the
+        // target, on rayon's threads when large. Upstream converted every element to an f64
+        // vector first (a second pass, and a copy for f64 sources); every conversion here is
+        // the one upstream's two steps compose to (f32 → f64 is exact, so rounding f64 to the
+        // target rounds the same value), so the bits are upstream's.
         let src_dtype = tensor.dtype();
         let target_dtype = DType::from(dtype);
 
@@ -747,51 +749,12 @@ impl FloatTensorOps<Flex> for Flex {
         }
 
         let tensor = tensor.to_contiguous();
-        let shape = tensor.layout().shape().clone();
-
-        // Convert to f64 intermediate, then to target
-        let f64_values: Vec<f64> = match src_dtype {
-            DType::F32 => {
-                let src: &[f32] = tensor.storage();
-                src.iter().map(|&v| v as f64).collect()
-            }
-            DType::F64 => {
-                let src: &[f64] = tensor.storage();
-                src.to_vec()
-            }
-            DType::F16 => {
-                let src: &[f16] = tensor.storage();
-                src.iter().map(|&v| v.to_f32() as f64).collect()
-            }
-            DType::BF16 => {
-                let src: &[bf16] = tensor.storage();
-                src.iter().map(|&v| v.to_f32() as f64).collect()
-            }
+        match src_dtype {
+            DType::F32 => super::cast::cast_from::<f32>(&tensor, target_dtype),
+            DType::F64 => super::cast::cast_from::<f64>(&tensor, target_dtype),
+            DType::F16 => super::cast::cast_from::<f16>(&tensor, target_dtype),
+            DType::BF16 => super::cast::cast_from::<bf16>(&tensor, target_dtype),
             _ => panic!("float_cast: unsupported source dtype {:?}", src_dtype),
-        };
-
-        // Convert from f64 to target dtype
-        match target_dtype {
-            DType::F32 => {
-                let result: Vec<f32> = f64_values.iter().map(|&v| v as f32).collect();
-                let bytes = Bytes::from_elems(result);
-                FlexTensor::new(bytes, Layout::contiguous(shape), DType::F32)
-            }
-            DType::F64 => {
-                let bytes = Bytes::from_elems(f64_values);
-                FlexTensor::new(bytes, Layout::contiguous(shape), DType::F64)
-            }
-            DType::F16 => {
-                let result: Vec<f16> = f64_values.iter().map(|&v| f16::from_f64(v)).collect();
-                let bytes = Bytes::from_elems(result);
-                FlexTensor::new(bytes, Layout::contiguous(shape), DType::F16)
-            }
-            DType::BF16 => {
-                let result: Vec<bf16> = f64_values.iter().map(|&v| bf16::from_f64(v)).collect();
-                let bytes = Bytes::from_elems(result);
-                FlexTensor::new(bytes, Layout::contiguous(shape), DType::BF16)
-            }
-            _ => panic!("float_cast: unsupported target dtype {:?}", target_dtype),
         }
     }
 
