@@ -24,12 +24,6 @@ pub(crate) trait CastElement: burn_backend::Element + bytemuck::Pod + Send + Syn
     const DTYPE: DType;
     fn to_f64(self) -> f64;
     fn from_f64(v: f64) -> Self;
-    /// `Self` → `T`, exactly `T::from_f64(self.to_f64())`; overridden where a direct
-    /// conversion gives the same value in fewer instructions.
-    #[inline(always)]
-    fn convert<T: CastElement>(self) -> T {
-        T::from_f64(self.to_f64())
-    }
 }
 
 impl CastElement for f32 {
@@ -98,7 +92,7 @@ fn cast_to<S: CastElement, T: CastElement>(tensor: &FlexTensor) -> FlexTensor {
     let mut out: Vec<T> = alloc::vec![T::zeroed(); src.len()];
     for_each_chunk_pair_mut(&mut out, src, |dst, src| {
         for (d, &s) in dst.iter_mut().zip(src) {
-            *d = s.convert::<T>();
+            *d = T::from_f64(s.to_f64());
         }
     });
     FlexTensor::new(
