@@ -24,6 +24,7 @@ pub mod allocator;
 pub mod backend;
 pub mod causal_lm;
 pub mod chat_template;
+pub mod compute_threads;
 pub mod config;
 pub mod error;
 pub mod generate;

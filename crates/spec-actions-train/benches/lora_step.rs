@@ -18,6 +18,7 @@ use burn::backend::{Autodiff, Flex};
 use burn::prelude::*;
 use criterion::{Criterion, criterion_group};
 use spec_actions_qwen3::action_prompts::{IGNORE, LabeledTokens};
+use spec_actions_qwen3::compute_threads::on_compute_threads;
 use spec_actions_qwen3::config::Qwen3Config;
 use spec_actions_qwen3::lora::LoraConfig;
 use spec_actions_train::optim::{AdamW, AdamWConfig, clip_coefficient};
@@ -62,14 +63,18 @@ fn step(model: &mut TrainModel<B>, optimizer: &mut AdamW<Flex>, rows: &[LabeledT
     let objective = SftObjective { pad_id: 0 };
     let batch: Vec<&LabeledTokens> = rows.iter().collect();
     let count = objective.count(&batch) as f64;
-    let loss = objective.loss(model, &batch, &device).sum.div_scalar(count);
-    let value = f64::from(loss.clone().into_scalar());
-    let grads = loss.backward();
     let params = model.trainable();
-    let g: Vec<_> = params
-        .iter()
-        .map(|(n, p)| (n.clone(), p.grad(&grads).expect("gradient")))
-        .collect();
+    // forward and backward on a thread of Flex's pool, as `Trainer::fit` runs them
+    let (value, g): (f64, Vec<_>) = on_compute_threads::<B, _>(|| {
+        let loss = objective.loss(model, &batch, &device).sum.div_scalar(count);
+        let value = f64::from(loss.clone().into_scalar());
+        let grads = loss.backward();
+        let g = params
+            .iter()
+            .map(|(n, p)| (n.clone(), p.grad(&grads).expect("gradient")))
+            .collect();
+        (value, g)
+    });
     let norm: f64 = g
         .iter()
         .map(|(_, g)| f64::from(g.clone().powi_scalar(2).sum().into_scalar()))

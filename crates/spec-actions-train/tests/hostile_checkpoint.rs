@@ -74,14 +74,14 @@ fn config() -> TrainerConfig {
 
 /// SFT whose `calls`-th micro-batch first runs `sabotage` (once). Step k runs calls 2k+1 and
 /// 2k+2, so call 5 falls inside step 2: after checkpoint 2, before checkpoint 4.
-struct SabotageAt<F: Fn()> {
+struct SabotageAt<F: Fn() + Sync> {
     inner: SftObjective,
-    calls: std::cell::Cell<usize>,
+    calls: std::sync::atomic::AtomicUsize,
     at_call: usize,
     sabotage: F,
 }
 
-impl<F: Fn()> Objective for SabotageAt<F> {
+impl<F: Fn() + Sync> Objective for SabotageAt<F> {
     type Example = LabeledTokens;
     fn count(&self, batch: &[&LabeledTokens]) -> usize {
         self.inner.count(batch)
@@ -92,15 +92,14 @@ impl<F: Fn()> Objective for SabotageAt<F> {
         batch: &[&LabeledTokens],
         device: &Bk::Device,
     ) -> BatchLoss<Bk> {
-        self.calls.set(self.calls.get() + 1);
-        if self.calls.get() == self.at_call {
+        if self.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1 == self.at_call {
             (self.sabotage)();
         }
         self.inner.loss(model, batch, device)
     }
 }
 
-fn sabotaged<F: Fn()>(sabotage: F) -> SabotageAt<F> {
+fn sabotaged<F: Fn() + Sync>(sabotage: F) -> SabotageAt<F> {
     SabotageAt {
         inner: SftObjective { pad_id: 0 },
         calls: 0.into(),

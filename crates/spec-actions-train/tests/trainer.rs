@@ -92,7 +92,7 @@ fn resumed_run_follows_the_uninterrupted_trajectory() {
 /// An objective whose loss becomes NaN from optimizer step `from` on.
 struct PoisonedAfter {
     inner: SftObjective,
-    from_call: std::cell::Cell<usize>,
+    from_call: std::sync::atomic::AtomicUsize,
     poison_at: usize,
 }
 
@@ -107,8 +107,7 @@ impl Objective for PoisonedAfter {
         batch: &[&LabeledTokens],
         device: &Bk::Device,
     ) -> BatchLoss<Bk> {
-        let calls = self.from_call.get() + 1;
-        self.from_call.set(calls);
+        let calls = self.from_call.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
         let out = self.inner.loss(model, batch, device);
         if calls > self.poison_at {
             BatchLoss {

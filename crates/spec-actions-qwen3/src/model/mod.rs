@@ -166,6 +166,20 @@ impl<B: Backend> Qwen3<B> {
         &self,
         input_ids: Tensor<B, 2, Int>,
         ctx: &StepContext<B>,
+        cache: Option<&mut KvCache<B>>,
+        hidden_states: Option<&mut Vec<Tensor<B, 3>>>,
+    ) -> Tensor<B, 3> {
+        // On Flex, the whole pass on one of the threads its ops run on (crate::compute_threads).
+        crate::compute_threads::on_compute_threads::<B, _>(move || {
+            self.forward_hidden_here(input_ids, ctx, cache, hidden_states)
+        })
+    }
+
+    /// [`Qwen3::forward_hidden`] on the calling thread.
+    fn forward_hidden_here(
+        &self,
+        input_ids: Tensor<B, 2, Int>,
+        ctx: &StepContext<B>,
         mut cache: Option<&mut KvCache<B>>,
         mut hidden_states: Option<&mut Vec<Tensor<B, 3>>>,
     ) -> Tensor<B, 3> {
@@ -202,6 +216,11 @@ impl<B: Backend> Qwen3<B> {
     /// - `hidden`: `[batch, seq, hidden]`
     /// - returns `[batch, seq, vocab]`
     pub fn logits(&self, hidden: Tensor<B, 3>) -> Tensor<B, 3> {
+        crate::compute_threads::on_compute_threads::<B, _>(move || self.logits_here(hidden))
+    }
+
+    /// [`Qwen3::logits`] on the calling thread.
+    fn logits_here(&self, hidden: Tensor<B, 3>) -> Tensor<B, 3> {
         match &self.lm_head {
             Some(head) => head.forward(hidden),
             None => {

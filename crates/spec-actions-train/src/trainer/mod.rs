@@ -29,6 +29,7 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
+use spec_actions_qwen3::compute_threads::on_compute_threads;
 
 use spec_actions_core::io::{FileError, atomic_write_bytes};
 use spec_actions_qwen3::lora::{LoraConfig, LoraError};
@@ -161,8 +162,11 @@ pub struct BatchLoss<B: Backend> {
 }
 
 /// A training objective over examples of type `Self::Example`.
-pub trait Objective {
-    type Example;
+///
+/// `Sync` (objective and examples): on Flex a micro-batch's forward and backward run on a thread
+/// of the pool its ops run on (`spec_actions_qwen3::compute_threads`).
+pub trait Objective: Sync {
+    type Example: Sync;
     /// The normaliser of a micro-batch (label tokens, rows or pairs), known before any forward
     /// pass so that an accumulation window's mean is exact (as transformers' `num_items_in_batch`).
     fn count(&self, batch: &[&Self::Example]) -> usize;
@@ -515,12 +519,17 @@ fn accumulate<B: AutodiffBackend, O: Objective>(
         tokens: 0,
     };
     for batch in batches {
-        let step = objective.loss(model, batch, device);
-        out.tokens += step.tokens;
-        let loss = step.sum.div_scalar(window as f64);
-        out.loss += loss.clone().into_scalar().elem::<f64>();
-        let grads = loss.backward();
-        for (name, g) in model.gradients(&grads) {
+        // On Flex, forward and backward on one of the threads its ops run on
+        // (spec_actions_qwen3::compute_threads).
+        let (tokens, loss, grads) = on_compute_threads::<B, _>(|| {
+            let step = objective.loss(model, batch, device);
+            let loss = step.sum.div_scalar(window as f64);
+            let value = loss.clone().into_scalar().elem::<f64>();
+            (step.tokens, value, model.gradients(&loss.backward()))
+        });
+        out.tokens += tokens;
+        out.loss += loss;
+        for (name, g) in grads {
             let entry = out.grads_sum.remove(&name).map_or(g.clone(), |acc| acc + g);
             out.grads_sum.insert(name, entry);
         }
