@@ -12,11 +12,13 @@
 //! model's [`forward_hidden`](crate::Qwen3::forward_hidden) and [`logits`](crate::Qwen3::logits)
 //! run through it, and the trainer runs each micro-batch's forward and backward through it.
 //! Measured on an AMD EPYC family 25 model 17 (2 cores), the bench binaries of the revision
-//! before and of this one run alternately, twice each: `qwen3_forward` decode 9.33 / 8.13 →
-//! 11.14 / 10.22 tok/s, prefill 115.2 / 100.1 → 155.1 / 131.9 tok/s; `lora_step` 1.161 / 1.131 →
-//! 0.967 / 1.030 s a step. In `perf record -g` of f32 decode steps (the `decode_steps` example)
-//! the futex and scheduler share of the samples fell from 12.4 % to 7.8 % and the product
-//! kernels' rose from 81 % to 86 %.
+//! before and of this one run alternately, twice each (with
+//! [`keep_freed_memory_in_heap`](crate::allocator::keep_freed_memory_in_heap)'s one arena):
+//! `qwen3_forward` decode 10.23 / 13.05 → 16.71 / 17.30 tok/s, `lora_step` 1.139 / 1.089 →
+//! 0.935 / 0.990 s a step (this VM's speed drifts by up to 1.6× within a session: compare
+//! pairs). In `perf record -g` of f32 decode steps (the `decode_steps` example, its loop run
+//! from the main thread and inside `rayon::scope`) the futex and scheduler share of the samples
+//! fell from 12.4 % to 7.8 % and the product kernels' rose from 81 % to 86 %.
 //!
 //! Only Flex computes on rayon's pool; any other backend's op runs where it is called.
 //!
