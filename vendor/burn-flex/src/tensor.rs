@@ -388,6 +388,17 @@ impl FlexTensor {
             copy_2d_tiled(
                 &mut dst, src, offset, shape[0], shape[1], strides[0], strides[1],
             );
+        } else if all_positive && self.layout.shape().num_dims() <= COLLAPSE_MAX_RANK {
+            // spec-actions patch 6: an ND positive-stride layout (a `swap_dims` then `reshape`
+            // of attention heads, `[s, heads, head_dim]` read as `[heads, s, head_dim]`) is a
+            // stack of 2D planes: each plane copied as the 2D case above (whole rows by
+            // `copy_from_slice` when they are contiguous), on rayon's threads when large.
+            // Upstream walked such a tensor element by element (`StridedIter`): 8 % of a
+            // Qwen3-0.6B prefill. A copy: the same values as upstream's.
+            debug_assert!(shape.len() > 2);
+            // SAFETY: capacity is n; `copy_planes` writes every position exactly once.
+            unsafe { dst.set_len(n) };
+            copy_planes(&mut dst, src, offset, shape, strides);
         } else {
             // General fallback: covers negative strides (flipped
             // tensors) and ND layouts that can't collapse to ≤2D.
@@ -555,6 +566,56 @@ fn collapse_for_copy(shape: &[usize], strides: &[isize]) -> CollapsedLayout {
     }
 
     out
+}
+
+/// spec-actions patch 6: copies a positive-stride ND layout (`shape.len() > 2`, collapsed by
+/// [`collapse_for_copy`]) into the contiguous `dst` (`dst.len()` = the product of `shape`), one
+/// plane of the last two dimensions at a time; planes in parallel when `dst` is large.
+fn copy_planes<E: Copy + Send + Sync>(
+    dst: &mut [E],
+    src: &[E],
+    offset: isize,
+    shape: &[usize],
+    strides: &[isize],
+) {
+    let rank = shape.len();
+    let (rows, cols) = (shape[rank - 2], shape[rank - 1]);
+    let (row_stride, col_stride) = (strides[rank - 2], strides[rank - 1]);
+    let plane = rows * cols;
+    if plane == 0 {
+        return;
+    }
+    // the source offset of plane `p` (row-major over the outer dimensions)
+    let plane_offset = |mut p: usize| {
+        let mut at = offset;
+        for d in (0..rank - 2).rev() {
+            at += (p % shape[d]) as isize * strides[d];
+            p /= shape[d];
+        }
+        at
+    };
+    let copy_plane = |p: usize, out: &mut [E]| {
+        let at = plane_offset(p);
+        if col_stride == 1 {
+            for (r, row) in out.chunks_exact_mut(cols).enumerate() {
+                let start = (at + r as isize * row_stride) as usize;
+                row.copy_from_slice(&src[start..start + cols]);
+            }
+        } else {
+            copy_2d_tiled(out, src, at, rows, cols, row_stride, col_stride);
+        }
+    };
+    #[cfg(feature = "rayon")]
+    if dst.len() >= crate::ops::PARALLEL_THRESHOLD {
+        use rayon::prelude::*;
+        dst.par_chunks_exact_mut(plane)
+            .enumerate()
+            .for_each(|(p, out)| copy_plane(p, out));
+        return;
+    }
+    for (p, out) in dst.chunks_exact_mut(plane).enumerate() {
+        copy_plane(p, out);
+    }
 }
 
 /// Tiled 2D copy from a strided source into a contiguous destination.
