@@ -29,8 +29,14 @@ fn main() {
     for _ in 0..passes {
         let start = Instant::now();
         let mut cache = KvCache::new(&config, 1, tokens, &device);
-        let ctx = StepContext::new(&model.rotary, &[vec![true; tokens]], &[(0..tokens).collect()], 0, &device)
-            .cast(model.compute_dtype());
+        let ctx = StepContext::new(
+            &model.rotary,
+            &[vec![true; tokens]],
+            &[(0..tokens).collect()],
+            0,
+            &device,
+        )
+        .cast(model.compute_dtype());
         let input = Tensor::<B, 2, Int>::from_data(TensorData::new(ids.clone(), [1, tokens]), &device);
         let hidden = model.forward_hidden(input, &ctx, Some(&mut cache), None);
         let [_, s, h] = hidden.dims();

@@ -58,7 +58,11 @@ fn check<const D: usize>(shape: [usize; D], ranges: [std::ops::Range<usize>; D],
     let device = Default::default();
     let n: usize = shape.iter().product();
     // every value distinct and exact in bf16 (integers below 256) or f32 / i64 (below 2^24)
-    let modulus = if dtype == Some(FloatDType::BF16) { 256 } else { 1 << 24 };
+    let modulus = if dtype == Some(FloatDType::BF16) {
+        256
+    } else {
+        1 << 24
+    };
     let values: Vec<i64> = (0..n as i64).map(|i| (i * 7919) % modulus).collect();
     for axes in permutations(D) {
         let axes_arr: [isize; D] = std::array::from_fn(|k| axes[k] as isize);
@@ -66,7 +70,8 @@ fn check<const D: usize>(shape: [usize; D], ranges: [std::ops::Range<usize>; D],
             .into_iter()
             .map(|i| values[i])
             .collect();
-        let ints = Tensor::<B, 1, Int>::from_data(TensorData::new(values.clone(), [n]), &device).reshape(shape);
+        let ints =
+            Tensor::<B, 1, Int>::from_data(TensorData::new(values.clone(), [n]), &device).reshape(shape);
         let got: Vec<i64> = match dtype {
             None => ints
                 .slice(ranges.clone())
@@ -78,7 +83,10 @@ fn check<const D: usize>(shape: [usize; D], ranges: [std::ops::Range<usize>; D],
                 .unwrap(),
             Some(dtype) => {
                 let x = ints.float().cast(dtype);
-                let y = x.slice(ranges.clone()).permute(axes_arr).reshape([expected.len()]);
+                let y = x
+                    .slice(ranges.clone())
+                    .permute(axes_arr)
+                    .reshape([expected.len()]);
                 assert_eq!(y.dtype(), DType::from(dtype));
                 y.cast(FloatDType::F32)
                     .into_data()
@@ -90,7 +98,10 @@ fn check<const D: usize>(shape: [usize; D], ranges: [std::ops::Range<usize>; D],
                     .collect()
             }
         };
-        assert_eq!(got, expected, "shape {shape:?}, ranges {ranges:?}, axes {axes:?}, dtype {dtype:?}");
+        assert_eq!(
+            got, expected,
+            "shape {shape:?}, ranges {ranges:?}, axes {axes:?}, dtype {dtype:?}"
+        );
     }
 }
 
