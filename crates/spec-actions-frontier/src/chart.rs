@@ -2,9 +2,18 @@
 
 use crate::pareto::Frontier;
 
+/// The marks that stand for points on the grid, in the order the points are given; points
+/// past the last mark are drawn as [`MANY`].
+const MARKS: &str = "123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+
+/// The mark of a cell holding more than one point (or a point past the last of [`MARKS`]).
+const MANY: char = '*';
+
 /// Draw every point of `frontier` on a `width` × `height` character grid: accuracy up, cost
-/// right, each point labelled by its name (frontier points in `[ ]`), axes annotated with their
-/// ranges, and a legend line naming the frontier.
+/// right, each point one mark (`1`–`9`, `a`–`z`, `A`–`Z`; `*` where points share a cell), axes
+/// annotated with their ranges, and a legend below, one line a point: its mark, its name, cost,
+/// accuracy, and whether it is on the frontier. Names live in the legend only, so no label can
+/// overlap another however close the points lie.
 pub fn text_chart(frontier: &Frontier, width: usize, height: usize) -> String {
     let width = width.max(20);
     let height = height.max(5);
@@ -15,21 +24,14 @@ pub fn text_chart(frontier: &Frontier, width: usize, height: usize) -> String {
     let (cost_lo, cost_hi) = padded_range(points.iter().map(|p| p.point.cost));
     let (acc_lo, acc_hi) = padded_range(points.iter().map(|p| p.point.accuracy));
     let mut grid = vec![vec![' '; width]; height];
-    for p in points {
+    let mut marks = Vec::with_capacity(points.len());
+    for (i, p) in points.iter().enumerate() {
         let col = scale(p.point.cost, cost_lo, cost_hi, width);
         let row = height - 1 - scale(p.point.accuracy, acc_lo, acc_hi, height);
-        let label = if p.status.is_frontier() {
-            format!("[{}]", p.point.name)
-        } else {
-            p.point.name.clone()
-        };
-        // Centre the label on its column; clip it at the right edge.
-        let start = col.saturating_sub(label.chars().count() / 2);
-        for (offset, ch) in label.chars().enumerate() {
-            if let Some(cell) = grid[row].get_mut(start + offset) {
-                *cell = ch;
-            }
-        }
+        let mark = MARKS.chars().nth(i).unwrap_or(MANY);
+        let cell = &mut grid[row][col];
+        *cell = if *cell == ' ' { mark } else { MANY };
+        marks.push((mark, row, col));
     }
     let axis_width = 7;
     let mut out = String::new();
@@ -56,11 +58,31 @@ pub fn text_chart(frontier: &Frontier, width: usize, height: usize) -> String {
         " ".repeat(axis_width - 1),
         " ".repeat(gap)
     ));
-    let names: Vec<&str> = frontier.frontier().map(|p| p.point.name.as_str()).collect();
-    out.push_str(&format!(
-        "accuracy ↑ against cost →   [ ] frontier: {}\n",
-        names.join(", ")
-    ));
+    out.push_str("accuracy ↑ against cost →\n\n");
+    let name_width = points
+        .iter()
+        .map(|p| p.point.name.chars().count())
+        .max()
+        .unwrap_or(0);
+    for (p, &(mark, row, col)) in points.iter().zip(&marks) {
+        let drawn = grid[row][col];
+        let shown = if drawn == mark {
+            format!("{mark}")
+        } else {
+            format!("{mark}→{drawn}")
+        };
+        out.push_str(&format!(
+            "{shown:>3}  {:<name_width$}  cost {:.3}  accuracy {:.3}{}\n",
+            p.point.name,
+            p.point.cost,
+            p.point.accuracy,
+            if p.status.is_frontier() {
+                "  [frontier]"
+            } else {
+                ""
+            }
+        ));
+    }
     out
 }
 
@@ -87,9 +109,70 @@ mod tests {
         let f = Frontier::new([Point::new("B", 0.15, 0.51), Point::new("C", 1.25, 0.40)]).unwrap();
         let chart = text_chart(&f, 40, 8);
         let lines: Vec<&str> = chart.lines().collect();
+        // B is mark 1 (top row, left edge), C mark 2 (bottom row, right edge)
         assert!(lines[0].starts_with(" 0.51") && lines[0].contains('│'), "{chart}");
-        assert!(lines[0].contains("[B]"), "{chart}");
-        assert!(lines[7].trim_end().ends_with('C'), "{chart}");
-        assert!(chart.contains("frontier: B"), "{chart}");
+        assert_eq!(lines[0].split('│').nth(1), Some("  1"), "{chart}");
+        assert!(lines[7].trim_end().ends_with('2'), "{chart}");
+        let b = chart
+            .lines()
+            .find(|l| l.trim_start().starts_with("1  B"))
+            .expect("B's legend line");
+        assert!(
+            b.contains("cost 0.150") && b.contains("accuracy 0.510") && b.ends_with("[frontier]"),
+            "{chart}"
+        );
+        let c = chart
+            .lines()
+            .find(|l| l.trim_start().starts_with("2  C"))
+            .expect("C's legend line");
+        assert!(!c.contains("[frontier]"), "{chart}");
+    }
+
+    /// Forty points crowded as a study's sweeps are (long names, near-equal costs): the grid
+    /// holds marks only, each mark at most once, points sharing a cell drawn `*` and the legend
+    /// saying so, and every name exactly once in the legend.
+    #[test]
+    fn crowded_points_never_overlap() {
+        let points: Vec<Point> = (0..40)
+            .map(|i| {
+                let name = format!("K→F-margin[G,k=2]@0.{i:04}");
+                Point::new(&name, 0.01 * f64::from(i % 7), 0.9 - 0.001 * f64::from(i % 5))
+            })
+            .collect();
+        let f = Frontier::new(points.clone()).unwrap();
+        let chart = text_chart(&f, 64, 16);
+        let grid: Vec<&str> = chart
+            .lines()
+            .take(16)
+            .map(|l| l.split('│').nth(1).unwrap())
+            .collect();
+        let mut seen = std::collections::HashSet::new();
+        for ch in grid.iter().flat_map(|l| l.chars()).filter(|&c| c != ' ') {
+            assert!(MARKS.contains(ch) || ch == MANY, "{ch:?} in the grid:\n{chart}");
+            assert!(ch == MANY || seen.insert(ch), "{ch} twice:\n{chart}");
+        }
+        assert!(
+            grid.iter().any(|l| l.contains(MANY)),
+            "the shared cells are drawn `*`:\n{chart}"
+        );
+        let mut marks = std::collections::HashSet::new();
+        for p in &points {
+            let lines: Vec<&str> = chart
+                .lines()
+                .filter(|l| l.contains(&format!(" {}  ", p.name)))
+                .collect();
+            assert_eq!(lines.len(), 1, "{}:\n{chart}", p.name);
+            let shown = lines[0].split_whitespace().next().unwrap();
+            let mark = shown.chars().next().unwrap();
+            assert!(marks.insert(mark), "{mark} names two points:\n{chart}");
+            match shown.strip_prefix(mark).unwrap() {
+                "" => assert!(
+                    seen.contains(&mark),
+                    "{mark} in the legend, not in the grid:\n{chart}"
+                ),
+                "→*" => assert!(!seen.contains(&mark), "{mark} both drawn and hidden:\n{chart}"),
+                other => panic!("{other:?} after the mark:\n{chart}"),
+            }
+        }
     }
 }

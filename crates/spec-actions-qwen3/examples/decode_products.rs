@@ -1,6 +1,6 @@
 //! The matrix products of one decode step alone: a `[1, k]` row times each of the 196
 //! projection weights of Qwen3-0.6B's 28 layers (2.4 GB in f32, so read from DRAM, not cache),
-//! in f32 and in bf16, on rayon's threads and on one. The profile behind the vendored Flex's
+//! in f32 and in bf16, on rayon's threads and on one; then the tied LM head (`x · Eᵀ`). The profile behind the vendored Flex's
 //! bf16 row-vector product (`vendor/README.md`, change 4) and the `decode bf16` lines of the
 //! `qwen3_forward` bench.
 //!
@@ -58,6 +58,25 @@ fn main() {
             "{name:>4}: {:.1} ms a step's products (best of 5), weights read at {:.1} GB/s",
             best * 1e3,
             (params * bytes) as f64 / best / 1e9
+        );
+    }
+    // the tied LM head: `x · Eᵀ`, a transposed view of the `[vocab, hidden]` embedding
+    let embedding = Tensor::<B, 2>::random([c.vocab_size, h], Distribution::Normal(0.0, 0.02), &device);
+    for (name, e, bytes) in [
+        ("f32", embedding.clone(), 4),
+        ("bf16", embedding.clone().cast(FloatDType::BF16), 2),
+    ] {
+        let x = Tensor::<B, 2>::ones([1, h], &device).cast(e.dtype());
+        let mut best = f64::MAX;
+        for _ in 0..5 {
+            let start = Instant::now();
+            std::hint::black_box(x.clone().matmul(e.clone().transpose()));
+            best = best.min(start.elapsed().as_secs_f64());
+        }
+        println!(
+            "{name:>4}: {:.1} ms the tied LM head (best of 5), read at {:.1} GB/s",
+            best * 1e3,
+            (c.vocab_size * h * bytes) as f64 / best / 1e9
         );
     }
 }

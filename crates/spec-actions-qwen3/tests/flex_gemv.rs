@@ -170,3 +170,102 @@ fn a_bf16_row_vector_product_is_the_rounded_f32_product_in_both_layouts() {
         }
     }
 }
+
+/// The f32 sums in the order `vendor/README.md` (change 4) documents, computed here one
+/// multiply and one add at a time: row-major `W` in chunks of 256 rows, each chunk summing
+/// `o + x_i · W[i, j]` row after row into its own partial, the partials added in chunk order;
+/// `Eᵀ` one dot product per output in 16 partial sums (lane `l` takes `i ≡ l mod 16` of the
+/// whole 16-blocks), summed lane after lane, then the `k mod 16` last terms.
+fn documented_order(x: &[f32], n: usize, w: impl Fn(usize, usize) -> f32, row_major: bool) -> Vec<f32> {
+    let k = x.len();
+    if row_major {
+        let mut y: Option<Vec<f32>> = None;
+        for chunk in (0..k).collect::<Vec<_>>().chunks(256) {
+            let mut part = vec![0f32; n];
+            for &i in chunk {
+                for (j, o) in part.iter_mut().enumerate() {
+                    *o += x[i] * w(i, j);
+                }
+            }
+            y = Some(match y {
+                None => part,
+                Some(y) => y.iter().zip(&part).map(|(a, b)| a + b).collect(),
+            });
+        }
+        return y.unwrap_or_else(|| vec![0.0; n]);
+    }
+    let whole = k / 16 * 16;
+    (0..n)
+        .map(|j| {
+            let mut acc = [0f32; 16];
+            for (i, &xi) in x.iter().enumerate().take(whole) {
+                acc[i % 16] += xi * w(i, j);
+            }
+            let mut sum: f32 = acc.iter().sum();
+            for (i, &xi) in x.iter().enumerate().skip(whole) {
+                sum += xi * w(i, j);
+            }
+            sum
+        })
+        .collect()
+}
+
+/// Every row count left over by the row chunks and every output count left over by the blocks
+/// of outputs (both kernels work on groups of four), in f32 and bf16: bit for bit the
+/// documented order of the sums, on 1 and 2 threads.
+#[test]
+fn a_row_vector_product_sums_in_the_documented_order_bit_for_bit() {
+    use burn::tensor::FloatDType;
+    let device = Default::default();
+    for (k, n) in [(703, 37), (257, 130), (6, 1), (263, 4099)] {
+        let (xs, ws) = (random(k, 8), random(k * n, 9));
+        for dtype in [FloatDType::F32, FloatDType::BF16] {
+            let x = Tensor::<B, 2>::from_data(TensorData::new(xs.clone(), [1, k]), &device).cast(dtype);
+            let w = Tensor::<B, 2>::from_data(TensorData::new(ws.clone(), [k, n]), &device).cast(dtype);
+            let e = Tensor::<B, 2>::from_data(TensorData::new(ws.clone(), [n, k]), &device).cast(dtype);
+            let values = |t: &Tensor<B, 2>| -> Vec<f32> {
+                t.clone().cast(FloatDType::F32).into_data().into_vec().unwrap()
+            };
+            let (xv, wv, ev) = (values(&x), values(&w), values(&e));
+            let narrow = |v: Vec<f32>| -> Vec<f32> {
+                match dtype {
+                    FloatDType::BF16 => v.into_iter().map(|s| half::bf16::from_f32(s).to_f32()).collect(),
+                    _ => v,
+                }
+            };
+            for (layout, rhs, want) in [
+                (
+                    "rows contiguous",
+                    w.clone(),
+                    documented_order(&xv, n, |i, j| wv[i * n + j], true),
+                ),
+                (
+                    "Eᵀ",
+                    e.clone().transpose(),
+                    documented_order(&xv, n, |i, j| ev[j * k + i], false),
+                ),
+            ] {
+                let want = narrow(want);
+                for threads in [1, 2] {
+                    let pool = rayon::ThreadPoolBuilder::new()
+                        .num_threads(threads)
+                        .build()
+                        .unwrap();
+                    let got: Vec<f32> = pool
+                        .install(|| x.clone().matmul(rhs.clone()))
+                        .cast(FloatDType::F32)
+                        .into_data()
+                        .into_vec()
+                        .unwrap();
+                    for (j, (g, w)) in got.iter().zip(&want).enumerate() {
+                        assert_eq!(
+                            g.to_bits(),
+                            w.to_bits(),
+                            "{dtype:?} {layout} k {k} n {n}, {threads} threads, column {j}: {g} vs {w}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}

@@ -201,15 +201,42 @@ fn axpy_block<T: Weight>(x: &[f32], w: &[T], row_stride: usize, out: &mut [f32])
     axpy_body(x, w, row_stride, out)
 }
 
-/// One row at a time over the whole width (one sequential stream of `W`); the order of the
-/// sums depends on `k` and `n` alone.
+/// f32 rows four at a time (four sequential streams of `W`), each output updated as
+/// `(((o + x₀w₀) + x₁w₁) + x₂w₂) + x₃w₃`: the additions of one row after another in the same
+/// order as one row at a time — the same bits — with `out` loaded and stored once per four rows
+/// instead of once per row (one thread read its weights at 15.2–16.0 GB/s one row at a time,
+/// 18.8–21.7 GB/s four at a time, `decode_products`, AVX2 EPYC). bf16 rows one at a time: four
+/// at a time read them 8 % slower there. The order of the sums depends on `k` and `n` alone.
 #[inline(always)]
 fn axpy_body<T: Weight>(x: &[f32], w: &[T], row_stride: usize, out: &mut [f32]) {
+    match T::DTYPE {
+        DType::F32 => axpy_rows::<T, 4>(x, w, row_stride, out),
+        _ => axpy_rows::<T, 1>(x, w, row_stride, out),
+    }
+}
+
+/// [`axpy_body`] `ROWS` rows at a time, the last `k mod ROWS` rows one at a time.
+#[inline(always)]
+fn axpy_rows<T: Weight, const ROWS: usize>(x: &[f32], w: &[T], row_stride: usize, out: &mut [f32]) {
     let n = out.len();
-    for (i, &xi) in x.iter().enumerate() {
+    let mut groups = x.chunks_exact(ROWS);
+    let mut i = 0;
+    for xs in &mut groups {
+        let rows: [&[T]; ROWS] = core::array::from_fn(|r| &w[(i + r) * row_stride..][..n]);
+        for (j, o) in out.iter_mut().enumerate() {
+            let mut sum = *o;
+            for r in 0..ROWS {
+                sum = sum + xs[r] * rows[r][j].widen();
+            }
+            *o = sum;
+        }
+        i += ROWS;
+    }
+    for &xi in groups.remainder() {
         for (o, &a) in out.iter_mut().zip(&w[i * row_stride..][..n]) {
             *o += xi * a.widen();
         }
+        i += 1;
     }
 }
 
