@@ -17,13 +17,14 @@ fn random(len: usize, seed: u64) -> Vec<f32> {
     (0..len).map(|_| rng.random::<f32>() - 0.5).collect()
 }
 
-/// `x · W` on Flex inside a rayon pool of `threads` threads.
+/// `x · W` on Flex inside a rayon pool of `threads` threads, widened to f32 (exactly).
 fn product(x: &Tensor<B, 2>, w: &Tensor<B, 2>, threads: usize) -> Vec<f32> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
         .expect("a thread pool");
     pool.install(|| x.clone().matmul(w.clone()))
+        .cast(burn::tensor::FloatDType::F32)
         .into_data()
         .into_vec::<f32>()
         .expect("f32 data")
@@ -142,16 +143,7 @@ fn a_bf16_row_vector_product_is_the_rounded_f32_product_in_both_layouts() {
     ] {
         let mut first: Option<Vec<f32>> = None;
         for threads in [1, 2, 4] {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
-            let got: Vec<f32> = pool
-                .install(|| x.clone().matmul(rhs.clone()))
-                .cast(FloatDType::F32)
-                .into_data()
-                .into_vec()
-                .unwrap();
+            let got = product(&x, &rhs, threads);
             for (j, (&g, &want)) in got.iter().zip(&want).enumerate() {
                 // one bf16 rounding of the f32 sum, plus the f32 sum's own error
                 let tol = want.abs() * 2f64.powi(-8) + k as f64 * 2f64.powi(-22);
@@ -247,16 +239,7 @@ fn a_row_vector_product_sums_in_the_documented_order_bit_for_bit() {
             ] {
                 let want = narrow(want);
                 for threads in [1, 2] {
-                    let pool = rayon::ThreadPoolBuilder::new()
-                        .num_threads(threads)
-                        .build()
-                        .unwrap();
-                    let got: Vec<f32> = pool
-                        .install(|| x.clone().matmul(rhs.clone()))
-                        .cast(FloatDType::F32)
-                        .into_data()
-                        .into_vec()
-                        .unwrap();
+                    let got = product(&x, &rhs, threads);
                     for (j, (g, w)) in got.iter().zip(&want).enumerate() {
                         assert_eq!(
                             g.to_bits(),
