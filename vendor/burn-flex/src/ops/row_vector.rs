@@ -189,10 +189,10 @@ fn transposed_product<T: Weight>(x: &[f32], e: &[T], row_stride: usize, n: usize
         let block = n.div_ceil(rayon::current_num_threads()).next_multiple_of(BLOCK_ALIGN);
         y.par_chunks_mut(block)
             .enumerate()
-            .for_each(|(b, out)| dot_block(x, e, row_stride, b * block, out));
+            .for_each(|(b, out)| dot(x, e, row_stride, b * block, out));
         return y;
     }
-    dot_block(x, e, row_stride, 0, &mut y);
+    dot(x, e, row_stride, 0, &mut y);
     y
 }
 
@@ -248,6 +248,17 @@ fn axpy_rows<T: Weight, const ROWS: usize>(x: &[f32], w: &[T], row_stride: usize
     }
 }
 
+/// `out[j] = Σ_i x[i] · E[first + j, i]`, rows of `E` `row_stride` apart and contiguous: bf16
+/// on AVX2 by [`bf16_avx2`], everything else by [`dot_body`] (the same sums).
+fn dot<T: Weight>(x: &[f32], e: &[T], row_stride: usize, first: usize, out: &mut [f32]) {
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if T::DTYPE == DType::BF16 && bf16_avx2::available() {
+        bf16_avx2::dot_rows(x, bytemuck::cast_slice(e), row_stride, first, out);
+        return;
+    }
+    dot_block(x, e, row_stride, first, out)
+}
+
 /// `out[j] = Σ_i x[i] · E[first + j, i]`, rows of `E` `row_stride` apart and contiguous.
 #[cfg(feature = "simd")]
 #[macerator::with_simd]
@@ -282,9 +293,9 @@ fn dot_body<T: Weight>(x: &[f32], e: &[T], row_stride: usize, first: usize, out:
 
 
 
-/// bf16 rows on AVX2 with software prefetch: [`axpy_body`]'s one-row-at-a-time sums, the same
-/// bits, for CPUs whose hardware prefetcher leaves a bf16 stream short of memory-level
-/// parallelism. Widening a bf16 costs two instructions per 8 weights that an f32 load does not,
+/// bf16 weights on AVX2 with software prefetch: [`axpy_body`]'s one-row-at-a-time sums and
+/// [`dot_body`]'s dot products (the tied LM head), the same bits, for CPUs whose hardware
+/// prefetcher leaves a bf16 stream short of memory-level parallelism. Widening a bf16 costs two instructions per 8 weights that an f32 load does not,
 /// so fewer cache lines are in flight; a prefetch [`PREFETCH_BYTES`] ahead of each row's stream
 /// restores them. `decode_products`, AVX2 EPYC (family 25 model 1), 2 cores, bf16 projections:
 /// 23.2–26.6 GB/s of weights autovectorised, 27.7–29.9 GB/s here (three alternating pairs); one
@@ -346,6 +357,61 @@ mod bf16_avx2 {
                 *o.add(j) += xi * f32::from_bits(u32::from(*row.add(j)) << 16);
                 j += 1;
             }
+        }
+    }
+
+    /// `out[j] = Σ_i x[i] · E[first + j, i]` for bf16 `E` given as its bit patterns, rows
+    /// `row_stride` apart: [`super::dot_body`]'s sums — [`super::LANES`] partial sums, lane `l`
+    /// taking `x[i]·e[i]` for `i ≡ l` in order, added in lane order, then the last `k mod 16`
+    /// terms one by one — with each row's stream prefetched ahead of its loads.
+    pub(super) fn dot_rows(x: &[f32], e: &[u16], row_stride: usize, first: usize, out: &mut [f32]) {
+        let k = x.len();
+        if !out.is_empty() {
+            assert!(e.len() >= (first + out.len() - 1) * row_stride + k, "rows past the end of E");
+        }
+        for (j, o) in out.iter_mut().enumerate() {
+            // Safety: AVX2 is available (`available`, checked by the caller), and row
+            // `first + j`'s `k` weights lie in `e` (asserted above).
+            *o = unsafe { dot_row(x, e.as_ptr().add((first + j) * row_stride)) };
+        }
+    }
+
+    #[target_feature(enable = "avx2")]
+    unsafe fn dot_row(x: &[f32], row: *const u16) -> f32 {
+        let k = x.len();
+        let whole = k / super::LANES * super::LANES;
+        let xp = x.as_ptr();
+        let (mut lo, mut hi) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+        let mut i = 0;
+        // Safety (both loops): `x` and `row` hold `k` values; a prefetch never faults.
+        unsafe {
+            while i + LINE <= whole {
+                _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(i + PREFETCH_BYTES / 2) as *const i8);
+                dot16(&mut lo, &mut hi, xp.add(i), row.add(i));
+                dot16(&mut lo, &mut hi, xp.add(i + 16), row.add(i + 16));
+                i += LINE;
+            }
+            if i < whole {
+                dot16(&mut lo, &mut hi, xp.add(i), row.add(i));
+            }
+            let mut acc = [0f32; super::LANES];
+            _mm256_storeu_ps(acc.as_mut_ptr(), lo);
+            _mm256_storeu_ps(acc.as_mut_ptr().add(8), hi);
+            let mut sum: f32 = acc.iter().sum();
+            for i in whole..k {
+                sum += x[i] * f32::from_bits(u32::from(*row.add(i)) << 16);
+            }
+            sum
+        }
+    }
+
+    /// Lanes 0–7 and 8–15 of the partial sums, each `+ x·e` for the next 16 terms.
+    #[inline(always)]
+    unsafe fn dot16(lo: &mut __m256, hi: &mut __m256, x: *const f32, e: *const u16) {
+        // Safety: the caller guarantees 16 readable values at `x` and at `e`.
+        unsafe {
+            *lo = _mm256_add_ps(*lo, _mm256_mul_ps(_mm256_loadu_ps(x), widen8(e)));
+            *hi = _mm256_add_ps(*hi, _mm256_mul_ps(_mm256_loadu_ps(x.add(8)), widen8(e.add(8))));
         }
     }
 
