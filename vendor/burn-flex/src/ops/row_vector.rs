@@ -147,9 +147,8 @@ fn row_major_product<T: Weight>(x: &[f32], w: &[T], row_stride: usize, n: usize)
         let rows = c * ROW_CHUNK..k.min((c + 1) * ROW_CHUNK);
         let mut out = vec![0f32; n];
         #[cfg(all(feature = "std", target_arch = "x86_64"))]
-        if T::DTYPE == DType::BF16 && bf16_avx2::available() {
-            let bits: &[u16] = bytemuck::cast_slice(&w[rows.start * row_stride..]);
-            bf16_avx2::axpy_rows(&x[rows], bits, row_stride, &mut out);
+        if bf16_avx2::runs::<T>() {
+            bf16_avx2::axpy_rows(&x[rows.clone()], bytemuck::cast_slice(&w[rows.start * row_stride..]), row_stride, &mut out);
             return out;
         }
         axpy_block(&x[rows.clone()], &w[rows.start * row_stride..], row_stride, &mut out);
@@ -252,7 +251,7 @@ fn axpy_rows<T: Weight, const ROWS: usize>(x: &[f32], w: &[T], row_stride: usize
 /// on AVX2 by [`bf16_avx2`], everything else by [`dot_body`] (the same sums).
 fn dot<T: Weight>(x: &[f32], e: &[T], row_stride: usize, first: usize, out: &mut [f32]) {
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    if T::DTYPE == DType::BF16 && bf16_avx2::available() {
+    if bf16_avx2::runs::<T>() {
         bf16_avx2::dot_rows(x, bytemuck::cast_slice(e), row_stride, first, out);
         return;
     }
@@ -291,12 +290,10 @@ fn dot_body<T: Weight>(x: &[f32], e: &[T], row_stride: usize, first: usize, out:
     }
 }
 
-
-
 /// bf16 weights on AVX2 with software prefetch: [`axpy_body`]'s one-row-at-a-time sums and
 /// [`dot_body`]'s dot products (the tied LM head), the same bits, for CPUs whose hardware
-/// prefetcher leaves a bf16 stream short of memory-level parallelism. Widening a bf16 costs two instructions per 8 weights that an f32 load does not,
-/// so fewer cache lines are in flight; a prefetch [`PREFETCH_BYTES`] ahead of each row's stream
+/// prefetcher leaves a bf16 stream short of memory-level parallelism. Widening a bf16 costs two
+/// instructions per 8 weights that an f32 load does not, so fewer cache lines are in flight; a prefetch [`PREFETCH_BYTES`] ahead of each row's stream
 /// restores them. `decode_products`, AVX2 EPYC (family 25 model 1), 2 cores, bf16 projections:
 /// 23.2–26.6 GB/s of weights autovectorised, 27.7–29.9 GB/s here (three alternating pairs); one
 /// thread 12.5–16.3 → 17.1–18.2 GB/s. f32 rows gained nothing from the same prefetch (their
@@ -305,6 +302,11 @@ fn dot_body<T: Weight>(x: &[f32], e: &[T], row_stride: usize, first: usize, out:
 mod bf16_avx2 {
     use core::arch::x86_64::*;
 
+    use super::{DType, LANES, Weight, bf16};
+
+    // `dot_row` keeps the `LANES` partial sums of `dot_body` in two 8-lane registers.
+    const _: () = assert!(LANES == 16);
+
     /// How far ahead of the weights being read each row's stream is prefetched (1 KiB: 512
     /// weights; 512 B and 2 KiB read slower on the EPYC above).
     const PREFETCH_BYTES: usize = 1024;
@@ -312,27 +314,27 @@ mod bf16_avx2 {
     /// Weights a loop iteration reads: one 64-byte cache line of bf16.
     const LINE: usize = 32;
 
-    pub(super) fn available() -> bool {
-        std::is_x86_feature_detected!("avx2")
+    /// Whether weights of type `T` take these kernels: bf16 on a CPU with AVX2.
+    pub(super) fn runs<T: Weight>() -> bool {
+        T::DTYPE == DType::BF16 && std::is_x86_feature_detected!("avx2")
     }
 
-    /// `out[j] += x[i] · W[i, j]` row after row, for bf16 `W` given as its bit patterns with
-    /// rows `row_stride` apart: each output `o + x_i·w_ij` (a rounded product, then a rounded
+    /// `out[j] += x[i] · W[i, j]` row after row, for bf16 `W` with rows `row_stride` apart: each output `o + x_i·w_ij` (a rounded product, then a rounded
     /// sum), as the portable loop computes it.
-    pub(super) fn axpy_rows(x: &[f32], w: &[u16], row_stride: usize, out: &mut [f32]) {
+    pub(super) fn axpy_rows(x: &[f32], w: &[bf16], row_stride: usize, out: &mut [f32]) {
         let n = out.len();
         if let Some(last) = x.len().checked_sub(1) {
             assert!(w.len() >= last * row_stride + n, "rows past the end of the weights");
         }
         for (i, &xi) in x.iter().enumerate() {
-            // Safety: AVX2 is available (`available`, checked by the caller), and row `i`'s `n`
+            // Safety: AVX2 is available (`runs`, checked by the caller), and row `i`'s `n`
             // weights lie in `w` (asserted above).
             unsafe { axpy_row(xi, w.as_ptr().add(i * row_stride), out) };
         }
     }
 
     #[target_feature(enable = "avx2")]
-    unsafe fn axpy_row(xi: f32, row: *const u16, out: &mut [f32]) {
+    unsafe fn axpy_row(xi: f32, row: *const bf16, out: &mut [f32]) {
         let n = out.len();
         let o = out.as_mut_ptr();
         let x8 = _mm256_set1_ps(xi);
@@ -354,32 +356,32 @@ mod bf16_avx2 {
                 j += 8;
             }
             while j < n {
-                *o.add(j) += xi * f32::from_bits(u32::from(*row.add(j)) << 16);
+                *o.add(j) += xi * (*row.add(j)).widen();
                 j += 1;
             }
         }
     }
 
-    /// `out[j] = Σ_i x[i] · E[first + j, i]` for bf16 `E` given as its bit patterns, rows
-    /// `row_stride` apart: [`super::dot_body`]'s sums — [`super::LANES`] partial sums, lane `l`
+    /// `out[j] = Σ_i x[i] · E[first + j, i]` for bf16 `E` with rows `row_stride` apart:
+    /// [`super::dot_body`]'s sums — [`LANES`] partial sums, lane `l`
     /// taking `x[i]·e[i]` for `i ≡ l` in order, added in lane order, then the last `k mod 16`
     /// terms one by one — with each row's stream prefetched ahead of its loads.
-    pub(super) fn dot_rows(x: &[f32], e: &[u16], row_stride: usize, first: usize, out: &mut [f32]) {
+    pub(super) fn dot_rows(x: &[f32], e: &[bf16], row_stride: usize, first: usize, out: &mut [f32]) {
         let k = x.len();
         if !out.is_empty() {
             assert!(e.len() >= (first + out.len() - 1) * row_stride + k, "rows past the end of E");
         }
         for (j, o) in out.iter_mut().enumerate() {
-            // Safety: AVX2 is available (`available`, checked by the caller), and row
+            // Safety: AVX2 is available (`runs`, checked by the caller), and row
             // `first + j`'s `k` weights lie in `e` (asserted above).
             *o = unsafe { dot_row(x, e.as_ptr().add((first + j) * row_stride)) };
         }
     }
 
     #[target_feature(enable = "avx2")]
-    unsafe fn dot_row(x: &[f32], row: *const u16) -> f32 {
+    unsafe fn dot_row(x: &[f32], row: *const bf16) -> f32 {
         let k = x.len();
-        let whole = k / super::LANES * super::LANES;
+        let whole = k / LANES * LANES;
         let xp = x.as_ptr();
         let (mut lo, mut hi) = (_mm256_setzero_ps(), _mm256_setzero_ps());
         let mut i = 0;
@@ -394,12 +396,12 @@ mod bf16_avx2 {
             if i < whole {
                 dot16(&mut lo, &mut hi, xp.add(i), row.add(i));
             }
-            let mut acc = [0f32; super::LANES];
+            let mut acc = [0f32; LANES];
             _mm256_storeu_ps(acc.as_mut_ptr(), lo);
             _mm256_storeu_ps(acc.as_mut_ptr().add(8), hi);
             let mut sum: f32 = acc.iter().sum();
             for i in whole..k {
-                sum += x[i] * f32::from_bits(u32::from(*row.add(i)) << 16);
+                sum += x[i] * (*row.add(i)).widen();
             }
             sum
         }
@@ -407,7 +409,7 @@ mod bf16_avx2 {
 
     /// Lanes 0–7 and 8–15 of the partial sums, each `+ x·e` for the next 16 terms.
     #[inline(always)]
-    unsafe fn dot16(lo: &mut __m256, hi: &mut __m256, x: *const f32, e: *const u16) {
+    unsafe fn dot16(lo: &mut __m256, hi: &mut __m256, x: *const f32, e: *const bf16) {
         // Safety: the caller guarantees 16 readable values at `x` and at `e`.
         unsafe {
             *lo = _mm256_add_ps(*lo, _mm256_mul_ps(_mm256_loadu_ps(x), widen8(e)));
@@ -415,10 +417,11 @@ mod bf16_avx2 {
         }
     }
 
-    /// Eight bf16 bit patterns at `p` as the f32 values they are (each the high half of an f32).
+    /// Eight bf16 at `p` as the f32 values they are (each the high half of an f32), as
+    /// [`Weight::widen`] widens one.
     #[inline(always)]
-    unsafe fn widen8(p: *const u16) -> __m256 {
-        // Safety: the caller guarantees 8 readable `u16` at `p`.
+    unsafe fn widen8(p: *const bf16) -> __m256 {
+        // Safety: the caller guarantees 8 readable bf16 at `p`.
         unsafe {
             let bits = _mm_loadu_si128(p as *const __m128i);
             _mm256_castsi256_ps(_mm256_slli_epi32::<16>(_mm256_cvtepu16_epi32(bits)))
