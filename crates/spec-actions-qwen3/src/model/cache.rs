@@ -207,3 +207,37 @@ impl<B: Backend> KvCache<B> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use burn::backend::Flex;
+
+    use super::*;
+
+    fn buffer_address(t: &Tensor<Flex, 4>) -> usize {
+        t.clone().into_primitive().tensor().storage::<f32>().as_ptr() as usize
+    }
+
+    /// Decode steps write into the buffers allocated once (no copy of the cache a step, once
+    /// the previous step's prefix views are dropped), and the prefix holds every step's values.
+    #[test]
+    fn appends_write_into_the_buffers_allocated_once() {
+        let device = Default::default();
+        let (heads, capacity, head_dim) = (2, 4, 3);
+        let mut layer = LayerKv::<Flex>::zeros(1, heads, capacity, head_dim, &device);
+        let addresses = |l: &LayerKv<Flex>| (buffer_address(&l.keys), buffer_address(&l.values));
+        let allocated = addresses(&layer);
+        for step in 0..capacity {
+            let value = step as f32 + 1.0;
+            let k = Tensor::<Flex, 4>::full([1, heads, 1, head_dim], value, &device);
+            let (keys, values) = layer.append(k.clone(), k.neg(), step);
+            assert_eq!(addresses(&layer), allocated, "step {step} copied the cache");
+            let expected: Vec<f32> = (0..heads)
+                .flat_map(|_| (0..=step).flat_map(|p| [p as f32 + 1.0; 3]))
+                .collect();
+            assert_eq!(keys.into_data().to_vec::<f32>().unwrap(), expected);
+            let negated: Vec<f32> = expected.iter().map(|x| -x).collect();
+            assert_eq!(values.into_data().to_vec::<f32>().unwrap(), negated);
+        }
+    }
+}

@@ -233,7 +233,12 @@ fn slice_write_impl<E: Element + bytemuck::Pod>(
     slices: &[Slice],
     source: WriteSource<'_, E>,
 ) -> FlexTensor {
-    let mut tensor = tensor.to_contiguous();
+    // spec-actions patch (vendor/README.md, change 7): `to_contiguous` of a contiguous tensor is a
+    // second handle on the same buffer; dropping the first leaves the buffer unique, so
+    // `storage_mut` below writes in place instead of copying the whole destination.
+    let contiguous = tensor.to_contiguous();
+    drop(tensor);
+    let mut tensor = contiguous;
     let dst_layout = tensor.layout().clone();
     let ndims = dst_layout.num_dims();
 
