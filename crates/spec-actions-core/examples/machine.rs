@@ -1,6 +1,6 @@
 //! Prints this machine as every bench header and run manifest records it: CPU model, cores,
-//! the SIMD features detected at run time and the matmul kernels burn's Flex backend
-//! dispatches to.
+//! the SIMD features detected at run time, the matmul kernels burn's Flex backend dispatches to
+//! and the kernels of its bf16 decode products.
 //!
 //! ```text
 //! cargo run -p spec-actions-core --example machine

@@ -5,7 +5,8 @@
 //! ```
 //! let m = spec_actions_core::machine::Machine::detect();
 //! assert!(m.cores >= 1);
-//! println!("{m}"); // e.g. "AMD EPYC 9B14 · 2 cores · avx2 fma avx512f … · matmul kernels: AVX-512"
+//! // e.g. "AMD EPYC 9B14 · 2 cores · SIMD: avx2 fma avx512f … · matmul kernels: AVX-512 · bf16 decode kernels: AVX2"
+//! println!("{m}");
 //! ```
 
 use std::fmt;
@@ -58,11 +59,24 @@ impl Machine {
     }
 }
 
+impl Machine {
+    /// The kernels the vendored Flex (`vendor/burn-flex`, `ops::row_vector`) multiplies a decode
+    /// step's bf16 weights with: its AVX2 kernels, which prefetch each weight row ahead of the
+    /// loads, when the CPU has AVX2, its portable loops otherwise (the same sums, the same bits).
+    pub fn bf16_decode_kernels(&self) -> &'static str {
+        if self.simd.contains(&"avx2") {
+            "AVX2"
+        } else {
+            "portable"
+        }
+    }
+}
+
 impl fmt::Display for Machine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} · {} core{} · SIMD: {} · matmul kernels: {}",
+            "{} · {} core{} · SIMD: {} · matmul kernels: {} · bf16 decode kernels: {}",
             self.cpu,
             self.cores,
             if self.cores == 1 { "" } else { "s" },
@@ -71,7 +85,8 @@ impl fmt::Display for Machine {
             } else {
                 self.simd.join(" ")
             },
-            self.matmul_kernels()
+            self.matmul_kernels(),
+            self.bf16_decode_kernels()
         )
     }
 }
@@ -118,10 +133,12 @@ mod tests {
         assert_eq!(machine(vec!["avx2", "fma"]).matmul_kernels(), "AVX2+FMA");
         assert_eq!(machine(vec!["avx2"]).matmul_kernels(), "portable");
         assert_eq!(machine(vec![]).matmul_kernels(), "portable");
+        assert_eq!(machine(vec!["avx2"]).bf16_decode_kernels(), "AVX2");
+        assert_eq!(machine(vec!["fma", "f16c"]).bf16_decode_kernels(), "portable");
         let shown = machine(vec!["avx2", "fma"]).to_string();
         assert_eq!(
             shown,
-            "test · 2 cores · SIMD: avx2 fma · matmul kernels: AVX2+FMA"
+            "test · 2 cores · SIMD: avx2 fma · matmul kernels: AVX2+FMA · bf16 decode kernels: AVX2"
         );
     }
 }
