@@ -57,9 +57,7 @@ impl Machine {
             "portable"
         }
     }
-}
 
-impl Machine {
     /// The kernels the vendored Flex (`vendor/burn-flex`, `ops::row_vector`) multiplies a decode
     /// step's bf16 weights with: its AVX2 kernels, which prefetch each weight row ahead of the
     /// loads, when the CPU has AVX2, its portable loops otherwise (the same sums, the same bits).

@@ -233,7 +233,7 @@ mod tests {
             let (keys, values) = layer.append(k.clone(), k.neg(), step);
             assert_eq!(addresses(&layer), allocated, "step {step} copied the cache");
             let expected: Vec<f32> = (0..heads)
-                .flat_map(|_| (0..=step).flat_map(|p| [p as f32 + 1.0; 3]))
+                .flat_map(|_| (0..=step).flat_map(|p| std::iter::repeat_n(p as f32 + 1.0, head_dim)))
                 .collect();
             assert_eq!(keys.into_data().to_vec::<f32>().unwrap(), expected);
             let negated: Vec<f32> = expected.iter().map(|x| -x).collect();
