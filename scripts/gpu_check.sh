@@ -2,16 +2,21 @@
 # The GPU check of issue 16, for one H100 / H200 machine, in under 8 minutes:
 #   1. build xtask with `--features cuda` (or take a prebuilt one: --xtask PATH);
 #   2. fixture parity with transformers on CUDA in f32 and bf16
-#      (crates/spec-actions-qwen3/tests/cuda_parity.rs; needs cargo, skipped with a note without);
+#      (crates/spec-actions-qwen3/tests/cuda_parity.rs; built by cargo, or prebuilt: --parity-test;
+#      skipped with a note with neither);
 #   3. N LoRA steps of the qwen3 preset's Qwen3-1.7B-shaped (cheap) and Qwen3-8B-shaped (strong)
 #      random-weight models in bf16 at the preset's batch x sequence, through `xtask dry-run`
 #      (one recording step too), with the peak GPU memory sampled from nvidia-smi;
 #   4. the same step with PyTorch + PEFT on the same GPU (scripts/bench_gpu_lora_step.py),
 #      and one table: tokens/s and peak GPU memory of both, and the ratio.
 #
-# Usage: scripts/gpu_check.sh [--xtask PATH] [--python PATH] [--steps N] [--out DIR]
-#                             [--skip-parity] [--skip-pytorch] [--check] [--help]
+# Usage: scripts/gpu_check.sh [--xtask PATH] [--parity-test PATH] [--python PATH] [--steps N]
+#                             [--out DIR] [--skip-parity] [--skip-pytorch] [--check] [--help]
 #   --xtask PATH    a prebuilt `xtask` built with `--features cuda` (default: cargo builds it)
+#   --parity-test PATH
+#                   the prebuilt parity test (`cargo test --release -p spec-actions-qwen3
+#                   --features cuda --test cuda_parity --no-run` prints its path), for a GPU
+#                   machine without cargo; it reads the fixtures of the checkout it was built in
 #   --python PATH   Python with torch, transformers and peft (default: /work/venv/bin/python,
 #                   else python3)
 #   --steps N       timed LoRA steps per model (default 3)
@@ -25,11 +30,12 @@ cd "$(dirname "$0")/.."
 usage() { sed -n '2,/^# Exit status/p' "$0" | sed 's/^# \{0,1\}//'; }
 die() { echo "gpu_check: $*" >&2; exit 2; }
 
-XTASK="" PYTHON="" STEPS=3 OUT=target/gpu-check CHECK=0 PARITY=1 PYTORCH=1
+XTASK="" PARITY_TEST="" PYTHON="" STEPS=3 OUT=target/gpu-check CHECK=0 PARITY=1 PYTORCH=1
 while [ $# -gt 0 ]; do
     case "$1" in
         -h|--help) usage; exit 0 ;;
         --xtask) [ $# -ge 2 ] || die "--xtask needs a path"; XTASK=$2; shift 2 ;;
+        --parity-test) [ $# -ge 2 ] || die "--parity-test needs a path"; PARITY_TEST=$2; shift 2 ;;
         --python) [ $# -ge 2 ] || die "--python needs a path"; PYTHON=$2; shift 2 ;;
         --steps) [ $# -ge 2 ] || die "--steps needs a number"; STEPS=$2; shift 2 ;;
         --out) [ $# -ge 2 ] || die "--out needs a folder"; OUT=$2; shift 2 ;;
@@ -41,6 +47,9 @@ while [ $# -gt 0 ]; do
 done
 case "$STEPS" in ''|*[!0-9]*|0) die "--steps must be a positive integer, not '$STEPS'" ;; esac
 if [ -n "$XTASK" ] && [ ! -x "$XTASK" ]; then die "--xtask $XTASK is not an executable file"; fi
+if [ -n "$PARITY_TEST" ] && [ ! -x "$PARITY_TEST" ]; then
+    die "--parity-test $PARITY_TEST is not an executable file"
+fi
 if [ -z "$PYTHON" ]; then
     if [ -x /work/venv/bin/python ]; then PYTHON=/work/venv/bin/python; else PYTHON=python3; fi
 fi
@@ -53,7 +62,7 @@ if ! have nvidia-smi; then problems+=("no nvidia-smi: no NVIDIA GPU driver here"
 if [ "$PYTORCH" = 1 ] && ! "$PYTHON" -c 'import torch, transformers, peft' >/dev/null 2>&1; then
     problems+=("$PYTHON cannot import torch, transformers and peft (use --python or --skip-pytorch)")
 fi
-if [ "$PARITY" = 1 ] && ! have cargo; then
+if [ "$PARITY" = 1 ] && [ -z "$PARITY_TEST" ] && ! have cargo; then
     echo "gpu_check: no cargo: the CUDA parity tests will be skipped (they are built by cargo)" >&2
     PARITY=0
 fi
@@ -62,7 +71,7 @@ BIN=${XTASK:-${CARGO_TARGET_DIR:-target}/debug/xtask}
 cat <<PLAN
 gpu_check plan (steps $STEPS, output $OUT):
   build:   ${XTASK:+prebuilt $XTASK}${XTASK:-cargo build -p xtask --features cuda}
-  parity:  $([ "$PARITY" = 1 ] && echo "cargo test -p spec-actions-qwen3 --features cuda --test cuda_parity" || echo skipped)
+  parity:  $([ "$PARITY" = 1 ] && echo "${PARITY_TEST:-cargo test -p spec-actions-qwen3 --features cuda --test cuda_parity}" || echo skipped)
   burn:    $BIN dry-run --backend cuda --preset qwen3 --role cheap|strong --dtype bf16 --steps $STEPS (nvidia-smi sampled)
   pytorch: $([ "$PYTORCH" = 1 ] && echo "$PYTHON scripts/bench_gpu_lora_step.py --model 1.7b|8b --steps $STEPS" || echo skipped)
 PLAN
@@ -103,7 +112,9 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | 
 
 if [ "$PARITY" = 1 ]; then
     stamp "parity on CUDA: fixtures in f32 and bf16"
-    timeout 180 cargo test -p spec-actions-qwen3 --features cuda --test cuda_parity -- --nocapture --test-threads 1 \
+    if [ -n "$PARITY_TEST" ]; then parity=("$PARITY_TEST"); else
+        parity=(cargo test -p spec-actions-qwen3 --features cuda --test cuda_parity --); fi
+    timeout 180 "${parity[@]}" --nocapture --test-threads 1 \
         2>&1 | tee "$OUT/parity.log" | grep -E "max\|Δ\||test result|panicked" || true
     grep -q "test result: ok" "$OUT/parity.log" || { echo "gpu_check: CUDA parity failed (see $OUT/parity.log)" >&2; exit 1; }
 fi
