@@ -53,6 +53,14 @@ fn tiny_dry_run_peaks_hold_the_weights() {
     }
     let loss = m["last_loss"].as_f64().expect("loss");
     assert!((loss - (151_936f64).ln()).abs() < 0.2, "loss {loss}");
+    // the (only) step's time is kept, inside the phase's time
+    let first = m["first_step_seconds"].as_f64().expect("first step seconds");
+    let phase_seconds = phases[2]["seconds"].as_f64().expect("phase seconds");
+    assert!(
+        first > 0.0 && first <= phase_seconds,
+        "first step {first} s of {phase_seconds} s"
+    );
+    assert!(m["train_tokens_per_s"].as_f64().expect("rate") > 0.0, "{m}");
 }
 
 /// `--paper` measures the shape at 1 and 2 layers (each in its own process) and extrapolates

@@ -37,7 +37,7 @@ use spec_actions_train::objective::{TokenBatch, hidden_states};
 use spec_actions_train::tasks::{
     JudgeFormat, KindWeightedSftObjective, PreferencePair, RewardObjective, VerdictExample, VerifierObjective,
 };
-use spec_actions_train::trainer::{TrainModel, Trainer, TrainerConfig};
+use spec_actions_train::trainer::{StepMetrics, TrainModel, Trainer, TrainerConfig};
 
 use super::preset::{Finetune, ModelSource, Preset};
 use spec_actions_core::ModelRole as Role;
@@ -156,7 +156,8 @@ pub struct DryRunSizes {
     pub batch: usize,
     /// Tokens per training row.
     pub seq: usize,
-    /// Optimizer steps timed (the first includes the autodiff graph's first build).
+    /// Optimizer steps run (the first includes the autodiff graph's first build, and on a GPU
+    /// kernel compilation; the rate leaves it out when there are more).
     pub steps: u64,
     /// Rows of the recording step.
     pub record_rows: usize,
@@ -335,8 +336,14 @@ pub struct RoleMeasurement {
     pub sizes: DryRunSizes,
     pub finetune: String,
     pub phases: Vec<PhaseMemory>,
-    /// Training tokens per second over the timed steps.
+    /// Training tokens per second in steady state: over steps 2 onwards when there are two or
+    /// more (on a GPU the first step also compiles and autotunes every kernel it meets, as
+    /// PyTorch benchmarks leave their warm-up steps untimed), else over the one step.
     pub train_tokens_per_s: f64,
+    /// Wall seconds of the first training step alone (0 where unknown, and in files written
+    /// before it was kept).
+    #[serde(default)]
+    pub first_step_seconds: f64,
     /// Tokens (prompt + generated) per second of the recording step.
     pub record_tokens_per_s: f64,
     /// The last step's training loss (finite, or the step failed).
@@ -564,11 +571,14 @@ pub fn measure_role<B: AutodiffBackend>(
         drop(model);
         Ok(report.losses.last().copied().unwrap_or(f64::NAN))
     })?;
+    let step_seconds = step_seconds(&work_dir.join(role).join("metrics.jsonl"));
     let _ = std::fs::remove_dir_all(work_dir.join(role));
     if !loss.is_finite() {
         return Err(step_error("training step")(format!("the loss is {loss}")));
     }
-    let train_tokens = sizes.steps as usize * rows * seq * if pairs { 2 } else { 1 };
+    let step_tokens = rows * seq * if pairs { 2 } else { 1 };
+    let (train_tokens_per_s, first_step_seconds) =
+        train_rate(step_seconds.as_deref(), step_tokens, sizes.steps, train.seconds);
 
     let finetune = match &shape.finetune {
         Finetune::Full => "full".to_string(),
@@ -582,7 +592,8 @@ pub fn measure_role<B: AutodiffBackend>(
         full_layers: shape.config.num_hidden_layers,
         sizes: sizes.clone(),
         finetune,
-        train_tokens_per_s: train_tokens as f64 / train.seconds.max(1e-9),
+        train_tokens_per_s,
+        first_step_seconds,
         record_tokens_per_s: record_tokens as f64 / record.seconds.max(1e-9),
         last_loss: loss,
         plan: MemoryPlan::of(&shape.config, &shape.finetune, sizes, dtype, pairs),
@@ -754,10 +765,54 @@ pub fn measured_table(m: &RoleMeasurement) -> String {
         gib(plan.kv_cache_bytes as f64),
     ));
     out.push_str(&format!(
-        "  train {:.1} tokens/s (loss {:.3}), record {:.1} tokens/s\n",
-        m.train_tokens_per_s, m.last_loss, m.record_tokens_per_s
+        "  train {:.1} tokens/s (loss {:.3}; {}), record {:.1} tokens/s (its first call)\n",
+        m.train_tokens_per_s,
+        m.last_loss,
+        if m.sizes.steps >= 2 {
+            format!(
+                "steps 2–{}; step 1 took {:.1} s",
+                m.sizes.steps, m.first_step_seconds
+            )
+        } else {
+            "one step, kernel compilation included".to_string()
+        },
+        m.record_tokens_per_s
     ));
     out
+}
+
+/// Training tokens/s and the first step's seconds from each step's seconds: the rate over steps
+/// 2 onwards when there are two or more, else over the one step; without a per-step log, over
+/// the whole phase (`steps` of `step_tokens` in `phase_seconds`; the first step unknown: 0).
+fn train_rate(
+    step_seconds: Option<&[f64]>,
+    step_tokens: usize,
+    steps: u64,
+    phase_seconds: f64,
+) -> (f64, f64) {
+    match step_seconds {
+        Some([first, rest @ ..]) if !rest.is_empty() => (
+            rest.len() as f64 * step_tokens as f64 / rest.iter().sum::<f64>().max(1e-9),
+            *first,
+        ),
+        Some([only]) => (step_tokens as f64 / only.max(1e-9), *only),
+        _ => (
+            (steps as usize * step_tokens) as f64 / phase_seconds.max(1e-9),
+            0.0,
+        ),
+    }
+}
+
+/// Wall seconds of each step in a trainer's `metrics.jsonl` (its tokens over its tokens/s), or
+/// `None` when the log is missing or unreadable.
+fn step_seconds(metrics: &Path) -> Option<Vec<f64>> {
+    let text = std::fs::read_to_string(metrics).ok()?;
+    text.lines()
+        .map(|line| {
+            let m: StepMetrics = serde_json::from_str(line).ok()?;
+            (m.tokens_per_s > 0.0).then(|| m.tokens as f64 / m.tokens_per_s)
+        })
+        .collect()
 }
 
 /// The table printed for a role measured on paper.
@@ -846,7 +901,8 @@ pub struct DryRunArgs {
     /// Compute dtype of the base weights and activations.
     #[arg(long, value_enum, default_value = "bf16")]
     pub dtype: ComputeDtype,
-    /// Optimizer steps to time.
+    /// Optimizer steps to run: with two or more, the training rate is over steps 2 onwards (on
+    /// a GPU the first compiles and autotunes kernels; its time is reported apart)
     #[arg(long, default_value_t = 1)]
     pub steps: u64,
     /// Rows per training micro-batch (default: the preset's batch of the role).
@@ -1074,6 +1130,45 @@ pub fn dry_run<B: AutodiffBackend>(args: &DryRunArgs, device: &B::Device) -> Res
 mod tests {
     use super::*;
     use spec_actions_qwen3::Qwen3Config;
+
+    /// Each step's seconds are its tokens over its tokens/s (hand-computed: 1000 / 500 = 2 s,
+    /// 300 / 600 = 0.5 s); a line that does not parse makes the log unusable, not a wrong rate.
+    #[test]
+    fn step_seconds_come_from_the_trainers_log() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("metrics.jsonl");
+        let line = |step: u64, tokens: usize, rate: f64| {
+            serde_json::to_string(&StepMetrics {
+                step,
+                lr: 1e-4,
+                loss: 1.0,
+                grad_norm: 1.0,
+                tokens,
+                tokens_per_s: rate,
+                eval_loss: None,
+                eval_metric: None,
+            })
+            .expect("serialise")
+        };
+        std::fs::write(
+            &path,
+            format!("{}\n{}\n", line(1, 1000, 500.0), line(2, 300, 600.0)),
+        )
+        .expect("write");
+        assert_eq!(step_seconds(&path), Some(vec![2.0, 0.5]));
+        std::fs::write(&path, format!("{}\nnot json\n", line(1, 1000, 500.0))).expect("write");
+        assert_eq!(step_seconds(&path), None);
+        assert_eq!(step_seconds(&dir.path().join("missing.jsonl")), None);
+    }
+
+    /// Hand-computed: 4096-token steps of 8 s, 1 s, 3 s run at 2 × 4096 / 4 = 2048 tokens/s in
+    /// steady state, the first step apart; one step is its own rate; no log, the phase's.
+    #[test]
+    fn the_training_rate_leaves_the_first_step_out() {
+        assert_eq!(train_rate(Some(&[8.0, 1.0, 3.0]), 4096, 3, 13.0), (2048.0, 8.0));
+        assert_eq!(train_rate(Some(&[2.0]), 4096, 1, 2.5), (2048.0, 2.0));
+        assert_eq!(train_rate(None, 4096, 3, 12.0), (1024.0, 0.0));
+    }
 
     /// The plan's formulas against the figures of `preset.rs` worked by hand: the 8B's
     /// weights ≈ 16.4 GB, its activations at 4 × 1024 ≈ 41 GB, its LoRA r16 adapters on all
