@@ -5,7 +5,7 @@
 //! ```
 //! let m = spec_actions_core::machine::Machine::detect();
 //! assert!(m.cores >= 1);
-//! // e.g. "AMD EPYC 9B14 · 2 cores · SIMD: avx2 fma avx512f … · matmul kernels: AVX-512 · bf16 decode kernels: AVX2"
+//! // e.g. "AMD EPYC 9B14 · 2 cores · SIMD: avx2 fma avx512f … · matmul kernels: AVX-512 · bf16 decode kernels: AVX-512"
 //! println!("{m}");
 //! ```
 
@@ -59,10 +59,13 @@ impl Machine {
     }
 
     /// The kernels the vendored Flex (`vendor/burn-flex`, `ops::row_vector`) multiplies a decode
-    /// step's bf16 weights with: its AVX2 kernels, which prefetch each weight row ahead of the
-    /// loads, when the CPU has AVX2, its portable loops otherwise (the same sums, the same bits).
+    /// step's bf16 weights with: its 512-bit kernels, which prefetch each weight row ahead of
+    /// the loads, when the CPU has AVX-512F, the same kernels in 256-bit registers when it has
+    /// AVX2, its portable loops otherwise (the same sums, the same bits, on all three).
     pub fn bf16_decode_kernels(&self) -> &'static str {
-        if self.simd.contains(&"avx2") {
+        if self.simd.contains(&"avx512f") {
+            "AVX-512"
+        } else if self.simd.contains(&"avx2") {
             "AVX2"
         } else {
             "portable"
@@ -131,6 +134,7 @@ mod tests {
         assert_eq!(machine(vec!["avx2", "fma"]).matmul_kernels(), "AVX2+FMA");
         assert_eq!(machine(vec!["avx2"]).matmul_kernels(), "portable");
         assert_eq!(machine(vec![]).matmul_kernels(), "portable");
+        assert_eq!(machine(vec!["avx2", "fma", "avx512f"]).bf16_decode_kernels(), "AVX-512");
         assert_eq!(machine(vec!["avx2"]).bf16_decode_kernels(), "AVX2");
         assert_eq!(machine(vec!["fma", "f16c"]).bf16_decode_kernels(), "portable");
         let shown = machine(vec!["avx2", "fma"]).to_string();

@@ -11,7 +11,8 @@
 //! - `W` with contiguous rows (`[k, n]`, column stride 1: a Linear's `[d_in, d_out]`): the rows
 //!   are cut into fixed chunks of [`ROW_CHUNK`]; each chunk (one contiguous stretch of memory,
 //!   one thread) sums `x_i · W[i, ·]` over its rows, one row at a time, into a partial vector
-//!   (bf16 on AVX2: [`bf16_avx2`], which prefetches each row's stream ahead of the loads);
+//!   (bf16 on AVX-512F or AVX2: [`bf16_x86`], which prefetches each row's stream ahead of the
+//!   loads);
 //!   the partials are added in chunk order. Splitting the *columns* instead
 //!   (every thread reading a part of every row) ran at a third of one thread's speed on a
 //!   2-core EPYC with the weights in DRAM; the chunks are fixed, so the sums — and the bits —
@@ -147,8 +148,8 @@ fn row_major_product<T: Weight>(x: &[f32], w: &[T], row_stride: usize, n: usize)
         let rows = c * ROW_CHUNK..k.min((c + 1) * ROW_CHUNK);
         let mut out = vec![0f32; n];
         #[cfg(all(feature = "std", target_arch = "x86_64"))]
-        if bf16_avx2::runs::<T>() {
-            bf16_avx2::axpy_rows(&x[rows.clone()], bytemuck::cast_slice(&w[rows.start * row_stride..]), row_stride, &mut out);
+        if let Some(width) = bf16_x86::width::<T>() {
+            bf16_x86::axpy_rows(width, &x[rows.clone()], bytemuck::cast_slice(&w[rows.start * row_stride..]), row_stride, &mut out);
             return out;
         }
         axpy_block(&x[rows.clone()], &w[rows.start * row_stride..], row_stride, &mut out);
@@ -212,7 +213,7 @@ fn axpy_block<T: Weight>(x: &[f32], w: &[T], row_stride: usize, out: &mut [f32])
 /// order as one row at a time — the same bits — with `out` loaded and stored once per four rows
 /// instead of once per row (one thread read its weights at 15.2–16.0 GB/s one row at a time,
 /// 18.8–21.7 GB/s four at a time, `decode_products`, AVX2 EPYC). bf16 rows one at a time: four
-/// at a time read them 8 % slower there (on x86-64 with AVX2, [`bf16_avx2`] runs them instead,
+/// at a time read them 8 % slower there (on x86-64 with AVX2, [`bf16_x86`] runs them instead,
 /// with the same sums). The order of the sums depends on `k` and `n` alone.
 #[inline(always)]
 fn axpy_body<T: Weight>(x: &[f32], w: &[T], row_stride: usize, out: &mut [f32]) {
@@ -248,11 +249,11 @@ fn axpy_rows<T: Weight, const ROWS: usize>(x: &[f32], w: &[T], row_stride: usize
 }
 
 /// `out[j] = Σ_i x[i] · E[first + j, i]`, rows of `E` `row_stride` apart and contiguous: bf16
-/// on AVX2 by [`bf16_avx2`], everything else by [`dot_body`] (the same sums).
+/// on AVX-512F or AVX2 by [`bf16_x86`], everything else by [`dot_body`] (the same sums).
 fn dot<T: Weight>(x: &[f32], e: &[T], row_stride: usize, first: usize, out: &mut [f32]) {
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    if bf16_avx2::runs::<T>() {
-        bf16_avx2::dot_rows(x, bytemuck::cast_slice(e), row_stride, first, out);
+    if let Some(width) = bf16_x86::width::<T>() {
+        bf16_x86::dot_rows(width, x, bytemuck::cast_slice(e), row_stride, first, out);
         return;
     }
     dot_block(x, e, row_stride, first, out)
@@ -290,21 +291,28 @@ fn dot_body<T: Weight>(x: &[f32], e: &[T], row_stride: usize, first: usize, out:
     }
 }
 
-/// bf16 weights on AVX2 with software prefetch: [`axpy_body`]'s one-row-at-a-time sums and
-/// [`dot_body`]'s dot products (the tied LM head), the same bits, for CPUs whose hardware
-/// prefetcher leaves a bf16 stream short of memory-level parallelism. Widening a bf16 costs two
-/// instructions per 8 weights that an f32 load does not, so fewer cache lines are in flight; a prefetch [`PREFETCH_BYTES`] ahead of each row's stream
-/// restores them. `decode_products`, AVX2 EPYC (family 25 model 1), 2 cores, bf16 projections:
-/// 23.2–26.6 GB/s of weights autovectorised, 27.7–29.9 GB/s here (three alternating pairs); one
-/// thread 12.5–16.3 → 17.1–18.2 GB/s. f32 rows gained nothing from the same prefetch (their
-/// four-row loop already reaches the DRAM bound on two threads) and keep [`axpy_body`].
+/// bf16 weights on x86-64 with software prefetch, in 512-bit registers where the CPU has
+/// AVX-512F and 256-bit ones where it has AVX2 (chosen at run time): [`axpy_body`]'s
+/// one-row-at-a-time sums and [`dot_body`]'s dot products (the tied LM head), the same bits on
+/// either width — each lane computes what the portable loop computes for its output, in the same
+/// order — for CPUs whose hardware prefetcher leaves a bf16 stream short of memory-level
+/// parallelism. Widening a bf16 costs two instructions per register of weights that an f32 load
+/// does not, so fewer cache lines are in flight; a prefetch [`PREFETCH_BYTES`] ahead of each
+/// row's stream restores them. `decode_products`, AVX2 EPYC (family 25 model 1), 2 cores, bf16
+/// projections: 23.2–26.6 GB/s of weights autovectorised, 27.7–29.9 GB/s with the AVX2 kernels
+/// (three alternating pairs); one thread 12.5–16.3 → 17.1–18.2 GB/s. On a Xeon with AVX-512
+/// (2 of its cores, `scripts/bench_pinned.sh`) the AVX2 kernels read bf16 at 10.1 GB/s on one
+/// thread against 13.2 GB/s for f32 rows: instruction-bound, which the 512-bit kernels halve.
+/// f32 rows gained nothing from the same prefetch (their four-row loop already reaches the DRAM
+/// bound on two threads) and keep [`axpy_body`].
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
-mod bf16_avx2 {
+mod bf16_x86 {
     use core::arch::x86_64::*;
 
     use super::{DType, LANES, Weight, bf16};
 
-    // `dot_row` keeps the `LANES` partial sums of `dot_body` in two 8-lane registers.
+    // `dot_row` keeps the `LANES` partial sums of `dot_body` in one 16-lane register or two
+    // 8-lane ones.
     const _: () = assert!(LANES == 16);
 
     /// How far ahead of the weights being read each row's stream is prefetched (1 KiB: 512
@@ -314,27 +322,76 @@ mod bf16_avx2 {
     /// Weights a loop iteration reads: one 64-byte cache line of bf16.
     const LINE: usize = 32;
 
-    /// Whether weights of type `T` take these kernels: bf16 on a CPU with AVX2.
-    pub(super) fn runs<T: Weight>() -> bool {
-        T::DTYPE == DType::BF16 && std::is_x86_feature_detected!("avx2")
+    /// The register width the kernels run at.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub(super) enum Width {
+        /// 16 f32 lanes (AVX-512F).
+        Avx512,
+        /// 8 f32 lanes (AVX2).
+        Avx2,
     }
 
-    /// `out[j] += x[i] · W[i, j]` row after row, for bf16 `W` with rows `row_stride` apart: each output `o + x_i·w_ij` (a rounded product, then a rounded
-    /// sum), as the portable loop computes it.
-    pub(super) fn axpy_rows(x: &[f32], w: &[bf16], row_stride: usize, out: &mut [f32]) {
+    /// The kernels weights of type `T` take on this CPU: bf16 with AVX-512F or AVX2; `None`
+    /// for any other type or an older CPU (the portable loops run).
+    pub(super) fn width<T: Weight>() -> Option<Width> {
+        if T::DTYPE != DType::BF16 {
+            None
+        } else if std::is_x86_feature_detected!("avx512f") {
+            Some(Width::Avx512)
+        } else if std::is_x86_feature_detected!("avx2") {
+            Some(Width::Avx2)
+        } else {
+            None
+        }
+    }
+
+    /// `out[j] += x[i] · W[i, j]` row after row, for bf16 `W` with rows `row_stride` apart: each
+    /// output `o + x_i·w_ij` (a rounded product, then a rounded sum), as the portable loop
+    /// computes it.
+    pub(super) fn axpy_rows(width: Width, x: &[f32], w: &[bf16], row_stride: usize, out: &mut [f32]) {
         let n = out.len();
         if let Some(last) = x.len().checked_sub(1) {
             assert!(w.len() >= last * row_stride + n, "rows past the end of the weights");
         }
         for (i, &xi) in x.iter().enumerate() {
-            // Safety: AVX2 is available (`runs`, checked by the caller), and row `i`'s `n`
-            // weights lie in `w` (asserted above).
-            unsafe { axpy_row(xi, w.as_ptr().add(i * row_stride), out) };
+            let row = w[i * row_stride..].as_ptr();
+            // Safety: the CPU has the width's features (`width`, checked by the caller), and
+            // row `i`'s `n` weights lie in `w` (asserted above).
+            unsafe {
+                match width {
+                    Width::Avx512 => axpy_row_avx512(xi, row, out),
+                    Width::Avx2 => axpy_row_avx2(xi, row, out),
+                }
+            }
+        }
+    }
+
+    #[target_feature(enable = "avx512f")]
+    unsafe fn axpy_row_avx512(xi: f32, row: *const bf16, out: &mut [f32]) {
+        let n = out.len();
+        let o = out.as_mut_ptr();
+        let x16 = _mm512_set1_ps(xi);
+        let mut j = 0;
+        // Safety (both loops): `row` holds `n` weights and `out` `n` outputs; a prefetch never
+        // faults, wherever it points.
+        unsafe {
+            while j + LINE <= n {
+                _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(j + PREFETCH_BYTES / 2) as *const i8);
+                for q in [0, 16] {
+                    let sum = _mm512_add_ps(_mm512_loadu_ps(o.add(j + q)), _mm512_mul_ps(x16, widen16(row.add(j + q))));
+                    _mm512_storeu_ps(o.add(j + q), sum);
+                }
+                j += LINE;
+            }
+            if j < n {
+                // the last `n mod 32` outputs: the AVX2 kernel's loops and tail
+                axpy_row_avx2(xi, row.add(j), &mut out[j..]);
+            }
         }
     }
 
     #[target_feature(enable = "avx2")]
-    unsafe fn axpy_row(xi: f32, row: *const bf16, out: &mut [f32]) {
+    unsafe fn axpy_row_avx2(xi: f32, row: *const bf16, out: &mut [f32]) {
         let n = out.len();
         let o = out.as_mut_ptr();
         let x8 = _mm256_set1_ps(xi);
@@ -366,25 +423,62 @@ mod bf16_avx2 {
     /// [`super::dot_body`]'s sums — [`LANES`] partial sums, lane `l`
     /// taking `x[i]·e[i]` for `i ≡ l` in order, added in lane order, then the last `k mod 16`
     /// terms one by one — with each row's stream prefetched ahead of its loads.
-    pub(super) fn dot_rows(x: &[f32], e: &[bf16], row_stride: usize, first: usize, out: &mut [f32]) {
+    pub(super) fn dot_rows(width: Width, x: &[f32], e: &[bf16], row_stride: usize, first: usize, out: &mut [f32]) {
         let k = x.len();
         if !out.is_empty() {
             assert!(e.len() >= (first + out.len() - 1) * row_stride + k, "rows past the end of E");
         }
         for (j, o) in out.iter_mut().enumerate() {
-            // Safety: AVX2 is available (`runs`, checked by the caller), and row
-            // `first + j`'s `k` weights lie in `e` (asserted above).
-            *o = unsafe { dot_row(x, e.as_ptr().add((first + j) * row_stride)) };
+            let row = e[(first + j) * row_stride..].as_ptr();
+            // Safety: the CPU has the width's features (`width`, checked by the caller), and
+            // row `first + j`'s `k` weights lie in `e` (asserted above).
+            let partial = unsafe {
+                match width {
+                    Width::Avx512 => dot_row_avx512(x, row),
+                    Width::Avx2 => dot_row_avx2(x, row),
+                }
+            };
+            let mut sum: f32 = partial.iter().sum();
+            for i in k / LANES * LANES..k {
+                // Safety: row `first + j` holds `k` weights (asserted above).
+                sum += x[i] * unsafe { *row.add(i) }.widen();
+            }
+            *o = sum;
         }
     }
 
+    /// The [`LANES`] partial sums of `x · row` over the first `k / 16 · 16` terms.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn dot_row_avx512(x: &[f32], row: *const bf16) -> [f32; LANES] {
+        let whole = x.len() / LANES * LANES;
+        let xp = x.as_ptr();
+        let mut acc = _mm512_setzero_ps();
+        let mut i = 0;
+        let mut partial = [0f32; LANES];
+        // Safety (both loops): `x` and `row` hold `k` values; a prefetch never faults.
+        unsafe {
+            while i + LINE <= whole {
+                _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(i + PREFETCH_BYTES / 2) as *const i8);
+                acc = _mm512_add_ps(acc, _mm512_mul_ps(_mm512_loadu_ps(xp.add(i)), widen16(row.add(i))));
+                acc = _mm512_add_ps(acc, _mm512_mul_ps(_mm512_loadu_ps(xp.add(i + 16)), widen16(row.add(i + 16))));
+                i += LINE;
+            }
+            if i < whole {
+                acc = _mm512_add_ps(acc, _mm512_mul_ps(_mm512_loadu_ps(xp.add(i)), widen16(row.add(i))));
+            }
+            _mm512_storeu_ps(partial.as_mut_ptr(), acc);
+        }
+        partial
+    }
+
+    /// The [`LANES`] partial sums of `x · row` over the first `k / 16 · 16` terms.
     #[target_feature(enable = "avx2")]
-    unsafe fn dot_row(x: &[f32], row: *const bf16) -> f32 {
-        let k = x.len();
-        let whole = k / LANES * LANES;
+    unsafe fn dot_row_avx2(x: &[f32], row: *const bf16) -> [f32; LANES] {
+        let whole = x.len() / LANES * LANES;
         let xp = x.as_ptr();
         let (mut lo, mut hi) = (_mm256_setzero_ps(), _mm256_setzero_ps());
         let mut i = 0;
+        let mut partial = [0f32; LANES];
         // Safety (both loops): `x` and `row` hold `k` values; a prefetch never faults.
         unsafe {
             while i + LINE <= whole {
@@ -396,15 +490,10 @@ mod bf16_avx2 {
             if i < whole {
                 dot16(&mut lo, &mut hi, xp.add(i), row.add(i));
             }
-            let mut acc = [0f32; LANES];
-            _mm256_storeu_ps(acc.as_mut_ptr(), lo);
-            _mm256_storeu_ps(acc.as_mut_ptr().add(8), hi);
-            let mut sum: f32 = acc.iter().sum();
-            for i in whole..k {
-                sum += x[i] * (*row.add(i)).widen();
-            }
-            sum
+            _mm256_storeu_ps(partial.as_mut_ptr(), lo);
+            _mm256_storeu_ps(partial.as_mut_ptr().add(8), hi);
         }
+        partial
     }
 
     /// Lanes 0–7 and 8–15 of the partial sums, each `+ x·e` for the next 16 terms.
@@ -425,6 +514,16 @@ mod bf16_avx2 {
         unsafe {
             let bits = _mm_loadu_si128(p as *const __m128i);
             _mm256_castsi256_ps(_mm256_slli_epi32::<16>(_mm256_cvtepu16_epi32(bits)))
+        }
+    }
+
+    /// Sixteen bf16 at `p` as the f32 values they are, as [`widen8`] widens eight.
+    #[inline(always)]
+    unsafe fn widen16(p: *const bf16) -> __m512 {
+        // Safety: the caller guarantees 16 readable bf16 at `p`.
+        unsafe {
+            let bits = _mm256_loadu_si256(p as *const __m256i);
+            _mm512_castsi512_ps(_mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(bits)))
         }
     }
 }
