@@ -6,7 +6,7 @@
 # kernels by the workspace's `x86-v4` feature) are chosen at run time from CPUID. Under
 # `qemu-x86_64 -cpu MODEL` (Debian package `qemu-user`) a test binary sees the emulated CPU's
 # CPUID, so the same binaries run:
-#   Haswell  - AVX2 + FMA, no AVX-512  -> gemm's AVX2+FMA kernels, Flex's AVX2 bf16 decode kernels
+#   Haswell  - AVX2 + FMA, no AVX-512  -> gemm's AVX2+FMA kernels, Flex's 256-bit (AVX2) bf16 decode kernels
 #   Nehalem  - SSE4.2 only             -> gemm's portable kernels, Flex's portable bf16 loops
 # For each, the `machine` example must report the expected kernels of both, and the Qwen3 parity tests
 # (logits, padded logits, greedy output, LoRA / merged logits, loss and every LoRA gradient

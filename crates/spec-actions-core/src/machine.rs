@@ -134,7 +134,10 @@ mod tests {
         assert_eq!(machine(vec!["avx2", "fma"]).matmul_kernels(), "AVX2+FMA");
         assert_eq!(machine(vec!["avx2"]).matmul_kernels(), "portable");
         assert_eq!(machine(vec![]).matmul_kernels(), "portable");
-        assert_eq!(machine(vec!["avx2", "fma", "avx512f"]).bf16_decode_kernels(), "AVX-512");
+        assert_eq!(
+            machine(vec!["avx2", "fma", "avx512f"]).bf16_decode_kernels(),
+            "AVX-512"
+        );
         assert_eq!(machine(vec!["avx2"]).bf16_decode_kernels(), "AVX2");
         assert_eq!(machine(vec!["fma", "f16c"]).bf16_decode_kernels(), "portable");
         let shown = machine(vec!["avx2", "fma"]).to_string();

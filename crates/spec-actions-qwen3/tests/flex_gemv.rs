@@ -203,9 +203,10 @@ fn documented_order(x: &[f32], n: usize, w: impl Fn(usize, usize) -> f32, row_ma
 }
 
 /// Every row count left over by the row chunks and every output count left over by the blocks
-/// of outputs (both kernels work on groups of four; the bf16 rows' AVX2 kernel on 32, then 8,
-/// then 1 output at a time: n = 61 takes all three), in f32 and bf16: bit for bit the
-/// documented order of the sums, on 1 and 2 threads.
+/// of outputs (both kernels work on groups of four; the bf16 rows' x86 kernels on 32 outputs
+/// at a time — two 512-bit registers or four 256-bit ones — then 8, then 1: n = 61 takes all
+/// three), in f32 and bf16: bit for bit the documented order of the sums, on 1 and 2 threads,
+/// whichever kernels this CPU runs (AVX-512F, AVX2 or portable).
 #[test]
 fn a_row_vector_product_sums_in_the_documented_order_bit_for_bit() {
     use burn::tensor::FloatDType;

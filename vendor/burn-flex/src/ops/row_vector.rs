@@ -302,7 +302,8 @@ fn dot_body<T: Weight>(x: &[f32], e: &[T], row_stride: usize, first: usize, out:
 /// projections: 23.2–26.6 GB/s of weights autovectorised, 27.7–29.9 GB/s with the AVX2 kernels
 /// (three alternating pairs); one thread 12.5–16.3 → 17.1–18.2 GB/s. On a Xeon with AVX-512
 /// (2 of its cores, `scripts/bench_pinned.sh`) the AVX2 kernels read bf16 at 10.1 GB/s on one
-/// thread against 13.2 GB/s for f32 rows: instruction-bound, which the 512-bit kernels halve.
+/// thread against 13.2 GB/s for f32 rows: instruction-bound, so the 512-bit kernels, half the
+/// instructions; there, two threads, two alternating pairs: 13.3 / 14.4 → 16.2 / 15.8 GB/s.
 /// f32 rows gained nothing from the same prefetch (their four-row loop already reaches the DRAM
 /// bound on two threads) and keep [`axpy_body`].
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
