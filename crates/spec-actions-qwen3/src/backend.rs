@@ -88,6 +88,14 @@ pub enum BackendError {
         /// The backends this binary has, comma-separated.
         built: String,
     },
+    /// The backend is built in but this machine cannot run it (no driver, no device).
+    #[error("backend `{backend}` cannot run on this machine: {reason}")]
+    Unavailable {
+        /// The chosen backend.
+        backend: &'static str,
+        /// What is missing, and what to do about it.
+        reason: String,
+    },
 }
 
 impl BackendChoice {
@@ -217,7 +225,10 @@ pub fn run_on<J: BackendJob>(choice: BackendChoice, job: J) -> Result<J::Output,
         #[cfg(feature = "wgpu")]
         BackendChoice::Wgpu => Ok(job.run::<Autodiff<burn::backend::Wgpu>>(Default::default(), load)),
         #[cfg(feature = "cuda")]
-        BackendChoice::Cuda => Ok(job.run::<Autodiff<burn::backend::Cuda>>(Default::default(), load)),
+        BackendChoice::Cuda => {
+            cuda_available()?;
+            Ok(job.run::<Autodiff<burn::backend::Cuda>>(Default::default(), load))
+        }
         // The variants whose feature is off.
         #[allow(unreachable_patterns)]
         other => Err(other.not_built()),
@@ -225,6 +236,41 @@ pub fn run_on<J: BackendJob>(choice: BackendChoice, job: J) -> Result<J::Output,
 }
 
 /// Expands `$then!(Inner)` for each burn backend built into this binary — `Flex`, and `Wgpu` /
+/// Whether this machine can run burn's CUDA backend: the NVIDIA driver library and NVRTC (burn
+/// compiles its kernels at run time), both loaded by `cudarc` under the names it tries, then
+/// `cuInit` and at least one device. burn's CUDA runtime panics on its worker thread when any of
+/// these is missing; this check turns that into [`BackendError::Unavailable`].
+#[cfg(feature = "cuda")]
+pub fn cuda_available() -> Result<(), BackendError> {
+    use cudarc::driver::result as driver;
+    let unavailable = |reason: String| BackendError::Unavailable {
+        backend: "cuda",
+        reason,
+    };
+    // Safety: each only tries to open a shared library by the names cudarc would load.
+    if !unsafe { cudarc::driver::sys::is_culib_present() } {
+        return Err(unavailable(
+            "the NVIDIA driver library (libcuda.so.1) was not found: install the driver, put its \
+             folder on LD_LIBRARY_PATH, or choose `--backend flex`"
+                .into(),
+        ));
+    }
+    if !unsafe { cudarc::nvrtc::sys::is_culib_present() } {
+        return Err(unavailable(
+            "NVRTC (libnvrtc.so, part of the CUDA toolkit) was not found: burn compiles its \
+             kernels with it at run time; install the toolkit or put its lib64 folder on \
+             LD_LIBRARY_PATH"
+                .into(),
+        ));
+    }
+    driver::init().map_err(|e| unavailable(format!("cuInit failed: {e:?}")))?;
+    match driver::device::get_count() {
+        Ok(n) if n > 0 => Ok(()),
+        Ok(_) => Err(unavailable("the driver reports no CUDA device".into())),
+        Err(e) => Err(unavailable(format!("counting CUDA devices failed: {e:?}"))),
+    }
+}
+
 /// `Cuda` with their features — the one list of backends by type, for code that must name
 /// `Autodiff<Inner>` concretely (`model::scaled_dot_product::attend`, which runs a custom
 /// autodiff op on them).
@@ -243,6 +289,41 @@ pub(crate) use each_built_backend;
 mod tests {
     use super::*;
     use clap::ValueEnum;
+
+    /// Without a usable CUDA driver (this workspace's CI machines) choosing the CUDA backend is a
+    /// typed error that names what is missing, not a panic on burn's worker thread; on a machine
+    /// with a GPU the job runs there.
+    #[cfg(feature = "cuda")]
+    #[test]
+    fn cuda_without_a_driver_is_a_typed_error() {
+        use burn::prelude::*;
+        struct Sum;
+        impl BackendJob for Sum {
+            type Output = f32;
+            fn run<B: AutodiffBackend>(self, device: B::Device, _load: LoadOptions) -> f32 {
+                Tensor::<B, 1>::from_floats([1.0, 2.0], &device)
+                    .sum()
+                    .into_scalar()
+                    .elem()
+            }
+        }
+        match run_on(BackendChoice::Cuda, Sum) {
+            Ok(sum) => assert_eq!(sum, 3.0),
+            Err(e) => {
+                let text = e.to_string();
+                assert!(
+                    matches!(e, BackendError::Unavailable { backend: "cuda", .. }),
+                    "{text}"
+                );
+                assert!(
+                    ["libcuda", "NVRTC", "cuInit", "device"]
+                        .iter()
+                        .any(|w| text.contains(w)),
+                    "{text}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn every_choice_parses_from_its_flag_value() {
@@ -288,6 +369,8 @@ mod tests {
         for choice in [BackendChoice::Wgpu, BackendChoice::Cuda] {
             match run_on(choice, DeviceName) {
                 Ok(name) => assert!(choice.is_built(), "{choice} ran as {name} without its feature"),
+                // built in, on a machine without its driver (`cuda_available`)
+                Err(e @ BackendError::Unavailable { .. }) => assert!(choice.is_built(), "{e}"),
                 Err(e) => {
                     assert!(!choice.is_built());
                     let text = e.to_string();
