@@ -19,7 +19,8 @@
 #                   machine without cargo; it reads the fixtures of the checkout it was built in
 #   --python PATH   Python with torch, transformers and peft (default: /work/venv/bin/python,
 #                   else python3)
-#   --steps N       timed LoRA steps per model (default 3)
+#   --steps N       LoRA steps per model (default 3; the rate is over steps 2 onwards, step 1
+#                   — kernel compilation and autotuning — reported apart)
 #   --out DIR       where the JSON, logs and the table go (default: target/gpu-check)
 #   --check         validate the arguments and the environment and print the plan; runs
 #                   nothing on a GPU (what CI runs, on a machine without one)

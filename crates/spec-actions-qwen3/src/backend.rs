@@ -235,7 +235,6 @@ pub fn run_on<J: BackendJob>(choice: BackendChoice, job: J) -> Result<J::Output,
     }
 }
 
-/// Expands `$then!(Inner)` for each burn backend built into this binary — `Flex`, and `Wgpu` /
 /// Whether this machine can run burn's CUDA backend: the NVIDIA driver library and NVRTC (burn
 /// compiles its kernels at run time), both loaded by `cudarc` under the names it tries, then
 /// `cuInit` and at least one device. burn's CUDA runtime panics on its worker thread when any of
@@ -271,6 +270,7 @@ pub fn cuda_available() -> Result<(), BackendError> {
     }
 }
 
+/// Expands `$then!(Inner)` for each burn backend built into this binary — `Flex`, and `Wgpu` /
 /// `Cuda` with their features — the one list of backends by type, for code that must name
 /// `Autodiff<Inner>` concretely (`model::scaled_dot_product::attend`, which runs a custom
 /// autodiff op on them).

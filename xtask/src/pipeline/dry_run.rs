@@ -774,7 +774,7 @@ pub fn measured_table(m: &RoleMeasurement) -> String {
                 m.sizes.steps, m.first_step_seconds
             )
         } else {
-            "one step, kernel compilation included".to_string()
+            "one step: first-run costs such as kernel compilation included".to_string()
         },
         m.record_tokens_per_s
     ));

@@ -312,8 +312,8 @@ mod bf16_x86 {
 
     use super::{DType, LANES, Weight, bf16};
 
-    // `dot_row` keeps the `LANES` partial sums of `dot_body` in one 16-lane register or two
-    // 8-lane ones.
+    // `dot_row_avx512` / `dot_row_avx2` keep the `LANES` partial sums of `dot_body` in one
+    // 16-lane register / two 8-lane ones.
     const _: () = assert!(LANES == 16);
 
     /// How far ahead of the weights being read each row's stream is prefetched (1 KiB: 512
