@@ -5,7 +5,7 @@
 //! ```
 //! let m = spec_actions_core::machine::Machine::detect();
 //! assert!(m.cores >= 1);
-//! // e.g. "AMD EPYC 9B14 · 2 cores · SIMD: avx2 fma avx512f … · matmul kernels: AVX-512 · bf16 decode kernels: AVX-512"
+//! // e.g. "AMD EPYC (family 26 model 2) · 2 cores · SIMD: avx2 fma avx512f … · matmul kernels: AVX-512 · bf16 decode kernels: AVX-512"
 //! println!("{m}");
 //! ```
 
@@ -14,7 +14,9 @@ use std::fmt;
 /// The machine, as detected at run time.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Machine {
-    /// `model name` of `/proc/cpuinfo` (Linux), else the target architecture.
+    /// `model name` of `/proc/cpuinfo` (Linux) with its `cpu family` and `model` numbers, else
+    /// the target architecture: "AMD EPYC" or "Intel(R) Xeon(R) Processor" alone, as a VM
+    /// often reports them, names several generations of CPU.
     pub cpu: String,
     /// [`std::thread::available_parallelism`].
     pub cores: usize,
@@ -28,13 +30,7 @@ impl Machine {
     pub fn detect() -> Self {
         let cpu = std::fs::read_to_string("/proc/cpuinfo")
             .ok()
-            .and_then(|text| {
-                text.lines().find_map(|l| {
-                    l.strip_prefix("model name")?
-                        .split_once(':')
-                        .map(|(_, v)| v.trim().to_string())
-                })
-            })
+            .and_then(|text| cpu_name(&text))
             .unwrap_or_else(|| std::env::consts::ARCH.to_string());
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Machine {
@@ -92,6 +88,22 @@ impl fmt::Display for Machine {
     }
 }
 
+/// `"<model name> (family F model M)"` from the text of `/proc/cpuinfo` (its first processor),
+/// or the model name alone where the numbers are missing; `None` without a model name.
+fn cpu_name(cpuinfo: &str) -> Option<String> {
+    let field = |name: &str| {
+        cpuinfo.lines().find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            (key.trim() == name).then(|| value.trim().to_string())
+        })
+    };
+    let name = field("model name")?;
+    Some(match (field("cpu family"), field("model")) {
+        (Some(family), Some(model)) => format!("{name} (family {family} model {model})"),
+        _ => name,
+    })
+}
+
 #[cfg(target_arch = "x86_64")]
 fn simd_features() -> Vec<&'static str> {
     let detected = [
@@ -119,6 +131,18 @@ fn simd_features() -> Vec<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_cpu_is_named_with_its_family_and_model() {
+        // the first lines of a 2-core VM's /proc/cpuinfo (one processor shown)
+        let cpuinfo = "processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 26\n\
+                       model\t\t: 2\nmodel name\t: AMD EPYC\nstepping\t: 1\n\n\
+                       processor\t: 1\ncpu family\t: 26\nmodel\t\t: 2\nmodel name\t: AMD EPYC\n";
+        assert_eq!(cpu_name(cpuinfo).as_deref(), Some("AMD EPYC (family 26 model 2)"));
+        // an Arm /proc/cpuinfo has neither a model name nor a family
+        assert_eq!(cpu_name("processor\t: 0\nBogoMIPS\t: 50.00\n"), None);
+        assert_eq!(cpu_name("model name : Some CPU\n").as_deref(), Some("Some CPU"));
+    }
 
     #[test]
     fn the_kernel_choice_follows_the_features() {

@@ -2,6 +2,18 @@
 //! weights and f32 compute (`spec-actions serve --dtype bf16`): a process to profile
 //! (`perf record`) beside the `qwen3_forward` bench's `decode` lines, which time the same steps.
 //!
+//! After the steps it times the parts of a step the same way (median of repeated runs, on
+//! rayon's threads as the step runs them, [`on_compute_threads`]), so that a machine without a
+//! profiler still shows where a step goes:
+//! - `projections`: the model's 196 [`Projection::forward`] calls on one f32 row (with the
+//!   rounding to the weight dtype and back, as the step makes them);
+//! - `products`: the same matrix products on rows already in the weight dtype (no casts);
+//! - `products from the main thread`: the same, each handed to rayon's pool (as the
+//!   `decode_products` example times them);
+//! - `head`: [`Qwen3::logits`] (the tied LM head) of one row;
+//! - `rest`: the step minus `projections` and `head` (embedding, norms, RoPE, attention over
+//!   the cache, residuals, argmax).
+//!
 //! ```text
 //! cargo run --release -p spec-actions-qwen3 --example decode_steps -- f32|bf16 [STEPS]
 //! ```
@@ -11,10 +23,14 @@ use std::time::Instant;
 use burn::backend::Flex;
 use burn::prelude::*;
 use burn::tensor::FloatDType;
+use spec_actions_qwen3::compute_threads::on_compute_threads;
 use spec_actions_qwen3::config::Qwen3Config;
-use spec_actions_qwen3::model::{KvCache, Qwen3, StepContext};
+use spec_actions_qwen3::model::{KvCache, Projection, Qwen3, StepContext};
 
 type B = Flex;
+
+/// Times of each part: repetitions, of which the median is printed.
+const REPEATS: usize = 9;
 
 fn main() {
     // As the bench and the pipeline do (see `spec_actions_qwen3::allocator`).
@@ -43,12 +59,84 @@ fn main() {
         token = logits.argmax(2).into_scalar().elem::<i64>();
         step_ms.push(step_start.elapsed().as_secs_f64() * 1e3);
     }
-    step_ms.sort_by(f64::total_cmp);
     let s = start.elapsed().as_secs_f64();
+    let step = median(&mut step_ms);
     println!(
-        "{dtype}: {steps} decode steps in {s:.3} s = {:.2} tok/s; a step: median {:.1} ms, fastest {:.1} ms",
+        "{dtype}: {steps} decode steps in {s:.3} s = {:.2} tok/s; a step: median {step:.1} ms, fastest {:.1} ms",
         steps as f64 / s,
-        step_ms[step_ms.len() / 2],
         step_ms[0]
     );
+
+    // The parts of a step, each the median of REPEATS runs.
+    let projections: Vec<&Projection<B>> = model
+        .layers
+        .iter()
+        .flat_map(|l| {
+            let (a, m) = (&l.self_attn, &l.mlp);
+            [
+                &a.q_proj,
+                &a.k_proj,
+                &a.v_proj,
+                &a.o_proj,
+                &m.gate_proj,
+                &m.up_proj,
+                &m.down_proj,
+            ]
+        })
+        .collect();
+    let rows: Vec<Tensor<B, 3>> = projections
+        .iter()
+        .map(|p| Tensor::ones([1, 1, p.dims()[0]], &device))
+        .collect();
+    let narrow_rows: Vec<Tensor<B, 2>> = rows
+        .iter()
+        .zip(&projections)
+        .map(|(x, p)| {
+            x.clone()
+                .reshape([1, p.dims()[0]])
+                .cast(p.base.weight.val().dtype())
+        })
+        .collect();
+    let with_casts = time(|| {
+        on_compute_threads::<B, _>(|| {
+            for (p, x) in projections.iter().zip(&rows) {
+                std::hint::black_box(p.forward(x.clone()));
+            }
+        })
+    });
+    let products = |x: &[Tensor<B, 2>]| {
+        for (p, x) in projections.iter().zip(x) {
+            std::hint::black_box(x.clone().matmul(p.base.weight.val()));
+        }
+    };
+    let on_pool = time(|| on_compute_threads::<B, _>(|| products(&narrow_rows)));
+    let from_main = time(|| products(&narrow_rows));
+    let hidden = Tensor::<B, 3>::ones([1, 1, config.hidden_size], &device);
+    let head = time(|| {
+        std::hint::black_box(model.logits(hidden.clone()));
+    });
+    println!(
+        "{dtype}: a step's parts (median of {REPEATS}): projections {with_casts:.1} ms \
+         (products alone {on_pool:.1} ms; from the main thread {from_main:.1} ms), \
+         head {head:.1} ms, rest {:.1} ms",
+        step - with_casts - head
+    );
+}
+
+/// Median wall time of `REPEATS` runs of `f`, in ms.
+fn time(mut f: impl FnMut()) -> f64 {
+    let mut ms: Vec<f64> = (0..REPEATS)
+        .map(|_| {
+            let start = Instant::now();
+            f();
+            start.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    median(&mut ms)
+}
+
+/// Sorts `ms` and returns its median.
+fn median(ms: &mut [f64]) -> f64 {
+    ms.sort_by(f64::total_cmp);
+    ms[ms.len() / 2]
 }

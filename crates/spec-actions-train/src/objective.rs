@@ -180,14 +180,16 @@ pub fn head_weighted_causal_lm_loss<B: Backend, M: CausalLm<B>>(
     )
 }
 
-/// Bytes of f32 logits held at once by [`negative_log_likelihood`]: a chunk's logits and the
-/// tensors derived from them stay below glibc's largest heap block (32 MiB), so they are reused
-/// from chunk to chunk instead of being mapped and page-faulted anew, and the peak memory of the
-/// loss no longer grows with the number of label positions (the "chunked cross-entropy" of
-/// Liger-Kernel and Unsloth, without a fused kernel). As large as that allows: every chunk
+/// Bytes of f32 logits held at once by [`negative_log_likelihood`], so that the peak memory of
+/// the loss does not grow with the number of label positions (the "chunked cross-entropy" of
+/// Liger-Kernel and Unsloth, without a fused kernel). As large as memory allows: every chunk
 /// multiplies by (and so re-packs) the whole `[vocab, hidden]` head once forward and once
-/// backward (`lora_step` bench: 16 MiB chunks 0.87 s, 30 MiB 0.82 s, one 78 MiB piece 1.04 s).
-const LOGITS_CHUNK_BYTES: usize = 30 << 20;
+/// backward. Until the allocator served blocks above 32 MiB from the heap
+/// ([`spec_actions_qwen3::allocator`]), chunks stayed below that size (16 MiB 0.87 s, 30 MiB
+/// 0.82 s, one 78 MiB piece 1.04 s a `lora_step`, page faults and all); since, on an AMD EPYC
+/// family 26 model 2, 2 cores, alternating: 30 MiB (three chunks of the bench's 128 label rows)
+/// 425 / 420 ms, 80 MiB (one chunk) 375 / 405 ms a step, peak resident set 0.86 → 1.09 GB.
+const LOGITS_CHUNK_BYTES: usize = 80 << 20;
 
 /// `−Σ log p(targets[i] | rows[i])` over the LM head: logits in the compute dtype, log-softmax
 /// in f32, computed over chunks of rows so that at most [`LOGITS_CHUNK_BYTES`] of logits exist
