@@ -83,6 +83,23 @@ where
         lhs = lhs.to_contiguous();
     }
 
+    // spec-actions patch 8: permuted operands of one shape, neither broadcast (the backward
+    // pass of RoPE's `x * cos` receives its gradient through attention's head swap), took the
+    // scalar `StridedIter` walk at the end of `binary_op_typed`; copied contiguous instead
+    // (patch 6's plane-by-plane `to_contiguous`), they take the SIMD path, which computes each
+    // element by the same operation: the same values.
+    let rhs_contiguous;
+    let mut rhs = rhs;
+    if simd_hint.is_some() && !rhs.layout().strides().contains(&0) {
+        if !lhs.layout().is_contiguous() {
+            lhs = lhs.to_contiguous();
+        }
+        if !rhs.layout().is_contiguous() {
+            rhs_contiguous = rhs.to_contiguous();
+            rhs = &rhs_contiguous;
+        }
+    }
+
     // In-place SIMD fast path: lhs unique contiguous at offset 0, rhs
     // contiguous (no broadcast).
     if let Some(simd_op) = simd_hint
