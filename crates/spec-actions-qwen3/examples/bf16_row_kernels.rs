@@ -238,7 +238,7 @@ mod kernels {
     #[target_feature(enable = "avx512f")]
     unsafe fn axpy512<const R: usize>(x: &[f32], w: &[u16], prefetch: usize, out: &mut [f32]) {
         let n = out.len();
-        assert!(n % 32 == 0 && x.len() % R == 0 && w.len() >= x.len() * n);
+        assert!(n.is_multiple_of(32) && x.len().is_multiple_of(R) && w.len() >= x.len() * n);
         let o = out.as_mut_ptr();
         for i in (0..x.len()).step_by(R) {
             let xs: [__m512; R] = std::array::from_fn(|r| _mm512_set1_ps(x[i + r]));
@@ -267,7 +267,7 @@ mod kernels {
     #[target_feature(enable = "avx2")]
     unsafe fn axpy256<const R: usize>(x: &[f32], w: &[u16], prefetch: usize, out: &mut [f32]) {
         let n = out.len();
-        assert!(n % 32 == 0 && x.len() % R == 0 && w.len() >= x.len() * n);
+        assert!(n.is_multiple_of(32) && x.len().is_multiple_of(R) && w.len() >= x.len() * n);
         let o = out.as_mut_ptr();
         for i in (0..x.len()).step_by(R) {
             let xs: [__m256; R] = std::array::from_fn(|r| _mm256_set1_ps(x[i + r]));

@@ -25,7 +25,7 @@ use burn::prelude::*;
 use burn::tensor::FloatDType;
 use spec_actions_qwen3::compute_threads::on_compute_threads;
 use spec_actions_qwen3::config::Qwen3Config;
-use spec_actions_qwen3::model::{KvCache, Projection, Qwen3, StepContext};
+use spec_actions_qwen3::model::{KvCache, LoraTarget, Projection, Qwen3, StepContext};
 
 type B = Flex;
 
@@ -71,18 +71,7 @@ fn main() {
     let projections: Vec<&Projection<B>> = model
         .layers
         .iter()
-        .flat_map(|l| {
-            let (a, m) = (&l.self_attn, &l.mlp);
-            [
-                &a.q_proj,
-                &a.k_proj,
-                &a.v_proj,
-                &a.o_proj,
-                &m.gate_proj,
-                &m.up_proj,
-                &m.down_proj,
-            ]
-        })
+        .flat_map(|l| LoraTarget::ALL.map(|t| l.projection(t)))
         .collect();
     let rows: Vec<Tensor<B, 3>> = projections
         .iter()

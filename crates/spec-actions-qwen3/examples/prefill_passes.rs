@@ -14,7 +14,7 @@ use burn::backend::Flex;
 use burn::prelude::*;
 use spec_actions_qwen3::compute_threads::on_compute_threads;
 use spec_actions_qwen3::config::Qwen3Config;
-use spec_actions_qwen3::model::{KvCache, Qwen3, StepContext};
+use spec_actions_qwen3::model::{KvCache, LoraTarget, Qwen3, StepContext};
 
 type B = Flex;
 
@@ -60,18 +60,7 @@ fn main() {
     let products: Vec<(Tensor<B, 2>, Tensor<B, 2>)> = model
         .layers
         .iter()
-        .flat_map(|l| {
-            let (a, m) = (&l.self_attn, &l.mlp);
-            [
-                &a.q_proj,
-                &a.k_proj,
-                &a.v_proj,
-                &a.o_proj,
-                &m.gate_proj,
-                &m.up_proj,
-                &m.down_proj,
-            ]
-        })
+        .flat_map(|l| LoraTarget::ALL.map(|t| l.projection(t)))
         .map(|p| (Tensor::ones([tokens, p.dims()[0]], &device), p.base.weight.val()))
         .collect();
     let flops: usize = products

@@ -47,12 +47,15 @@ fn contiguous(shape: [usize; 4], seed: u32) -> (Tensor<B, 4>, Vec<f32>) {
     )
 }
 
+/// An op on the backend and the same op on the host.
+type Op = (
+    &'static str,
+    fn(Tensor<B, 4>, Tensor<B, 4>) -> Tensor<B, 4>,
+    fn(f32, f32) -> f32,
+);
+
 fn check(shape: [usize; 4]) {
-    let ops: [(
-        &str,
-        fn(Tensor<B, 4>, Tensor<B, 4>) -> Tensor<B, 4>,
-        fn(f32, f32) -> f32,
-    ); 4] = [
+    let ops: [Op; 4] = [
         ("mul", |a, b| a * b, |a, b| a * b),
         ("add", |a, b| a + b, |a, b| a + b),
         ("sub", |a, b| a - b, |a, b| a - b),
