@@ -6,13 +6,17 @@
 #   2. `qwen3_forward` (its headline table: prefill, decode f32 / bf16, copy and read bandwidth,
 #      PyTorch eager anchor), run as the bench binary with `--bench nomatch`;
 #   3. `lora_step` (criterion group + its PyTorch + PEFT anchor);
-#   4. `decode_products` on N threads and on one (each product's time and GB/s).
+#   4. `decode_products` on N threads and on one (each product's time and GB/s);
+#   5. where the time goes, for a machine without `perf`: `decode_steps` f32 and bf16 (a step
+#      and its parts: projections, products alone, head, the rest), `prefill_passes` (a pass and
+#      its projection products alone), `bf16_row_kernels` (variants of the bf16 decode kernel).
 #
 # Usage: scripts/bench_pinned.sh [--cores N] [--bin-dir DIR] [--python PATH] [--out DIR] [--help]
 #   --cores N       CPUs to run on, each on its own physical core (default 2)
-#   --bin-dir DIR   prebuilt binaries `qwen3_forward`, `lora_step`, `decode_products` (built here
-#                   by `cargo bench --no-run` / `cargo build --release --example`, for a machine
-#                   without cargo); default: cargo builds and runs them
+#   --bin-dir DIR   prebuilt binaries `qwen3_forward`, `lora_step`, `decode_products`, `decode_steps`,
+#                   `prefill_passes`, `bf16_row_kernels` (built here by `cargo bench --no-run` /
+#                   `cargo build --release --example`, for a machine without cargo); default:
+#                   cargo builds and runs them
 #   --python PATH   Python with torch, transformers and peft for the anchors (default: python3)
 #   --out DIR       where the logs go (default: target/bench-pinned)
 # Exit status: 0 done, 1 a bench failed, 2 bad arguments or an unusable environment.
@@ -37,7 +41,7 @@ case "$CORES" in ''|*[!0-9]*|0) die "--cores must be a positive integer, not '$C
 command -v taskset >/dev/null || die "no taskset (util-linux) here"
 command -v lscpu >/dev/null || die "no lscpu (util-linux) here"
 if [ -n "$BIN_DIR" ]; then
-    for b in qwen3_forward lora_step decode_products; do
+    for b in qwen3_forward lora_step decode_products decode_steps prefill_passes bf16_row_kernels; do
         [ -x "$BIN_DIR/$b" ] || die "--bin-dir $BIN_DIR has no executable '$b'"
     done
 elif ! command -v cargo >/dev/null; then
@@ -73,11 +77,19 @@ if [ -n "$BIN_DIR" ]; then
     run lora_step "$BIN_DIR/lora_step" --bench
     run decode_products "$BIN_DIR/decode_products"
     RAYON_NUM_THREADS=1 run decode_products_1thread "$BIN_DIR/decode_products"
+    run decode_steps_f32 "$BIN_DIR/decode_steps" f32 32
+    run decode_steps_bf16 "$BIN_DIR/decode_steps" bf16 32
+    run prefill_passes "$BIN_DIR/prefill_passes" 128 6
+    run bf16_row_kernels "$BIN_DIR/bf16_row_kernels"
 else
     run qwen3_forward cargo bench -p spec-actions-qwen3 --bench qwen3_forward -- nomatch
     run lora_step cargo bench -p spec-actions-train --bench lora_step
     run decode_products cargo run --release -p spec-actions-qwen3 --example decode_products
     RAYON_NUM_THREADS=1 run decode_products_1thread cargo run --release -p spec-actions-qwen3 --example decode_products
+    run decode_steps_f32 cargo run --release -p spec-actions-qwen3 --example decode_steps -- f32 32
+    run decode_steps_bf16 cargo run --release -p spec-actions-qwen3 --example decode_steps -- bf16 32
+    run prefill_passes cargo run --release -p spec-actions-qwen3 --example prefill_passes -- 128 6
+    run bf16_row_kernels cargo run --release -p spec-actions-qwen3 --example bf16_row_kernels
 fi
 echo "bench_pinned: done in $((SECONDS - started)) s; logs in $OUT"
 exit $failed
