@@ -83,10 +83,11 @@ where
         lhs = lhs.to_contiguous();
     }
 
-    // spec-actions patch 8: permuted operands of one shape, neither broadcast (the backward
-    // pass of RoPE's `x * cos` receives its gradient through attention's head swap), took the
-    // scalar `StridedIter` walk at the end of `binary_op_typed`; copied contiguous instead
-    // (patch 6's plane-by-plane `to_contiguous`), they take the SIMD path, which computes each
+    // spec-actions patch 8: a permuted operand beside a right operand that is no broadcast
+    // (the backward pass of RoPE's `x * cos` receives its gradient through attention's head
+    // swap) took the scalar `StridedIter` walk at the end of `binary_op_typed`; copied
+    // contiguous instead (patch 6's plane-by-plane `to_contiguous`; a broadcast left operand is
+    // written out whole, the size of the result), both take the SIMD path, which computes each
     // element by the same operation: the same values.
     let rhs_contiguous;
     let mut rhs = rhs;
