@@ -2,7 +2,8 @@
 //! profile (`perf record`) beside the `qwen3_forward` bench's `prefill` line, which times the
 //! same pass (a 128-token prompt into an empty KV cache, then the last position's logits).
 //! Then it times the pass's 196 projection products alone (on rayon's threads, as the pass
-//! runs them), so that a machine without a profiler shows what share of a pass they are.
+//! runs them), so that a machine without a profiler shows what share of a pass they are;
+//! `scripts/bench_prefill_matmuls.py` times the same products in PyTorch and NumPy's BLAS.
 //!
 //! ```text
 //! cargo run --release -p spec-actions-qwen3 --example prefill_passes -- [TOKENS] [PASSES]
