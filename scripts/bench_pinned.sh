@@ -9,7 +9,8 @@
 #   4. `decode_products` on N threads and on one (each product's time and GB/s);
 #   5. where the time goes, for a machine without `perf`: `decode_steps` f32 and bf16 (a step
 #      and its parts: projections, products alone, head, the rest), `prefill_passes` (a pass and
-#      its projection products alone), `bf16_row_kernels` (variants of the bf16 decode kernel).
+#      its projection products alone), `bf16_row_kernels` (variants of the bf16 decode kernel),
+#      and the same products in PyTorch and NumPy's BLAS (`scripts/bench_prefill_matmuls.py`).
 #
 # Usage: scripts/bench_pinned.sh [--cores N] [--bin-dir DIR] [--python PATH] [--out DIR] [--help]
 #   --cores N       CPUs to run on, each on its own physical core (default 2)
@@ -91,5 +92,6 @@ else
     run prefill_passes cargo run --release -p spec-actions-qwen3 --example prefill_passes -- 128 6
     run bf16_row_kernels cargo run --release -p spec-actions-qwen3 --example bf16_row_kernels
 fi
+run prefill_matmuls "$PYTHON" scripts/bench_prefill_matmuls.py --threads "$CORES"
 echo "bench_pinned: done in $((SECONDS - started)) s; logs in $OUT"
 exit $failed
