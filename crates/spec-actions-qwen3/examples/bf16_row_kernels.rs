@@ -35,6 +35,7 @@ mod kernels {
     use rayon::prelude::*;
     use spec_actions_qwen3::compute_threads::on_compute_threads;
     use spec_actions_qwen3::config::Qwen3Config;
+    use spec_actions_qwen3::model::LoraTarget;
 
     const ROW_CHUNK: usize = 256;
     const REPEATS: usize = 7;
@@ -54,13 +55,11 @@ mod kernels {
 
     pub fn main() {
         let c = Qwen3Config::qwen3_0_6b();
-        let (h, q, kv, i) = (
-            c.hidden_size,
-            c.num_attention_heads * c.head_dim,
-            c.num_key_value_heads * c.head_dim,
-            c.intermediate_size,
-        );
-        let shapes = [(h, q), (h, kv), (h, kv), (q, h), (h, i), (h, i), (i, h)];
+        // [d_in, d_out] of q, k, v, o, gate, up, down (the transpose of HF's shape)
+        let shapes = LoraTarget::ALL.map(|t| {
+            let [d_out, d_in] = t.hf_shape(&c);
+            (d_in, d_out)
+        });
         let mut seed = 0x2545_f491_4f6c_dd1du64;
         let mut next = move || {
             seed ^= seed << 13;

@@ -15,20 +15,19 @@ use burn::backend::Flex;
 use burn::prelude::*;
 use burn::tensor::{Distribution, FloatDType};
 use spec_actions_qwen3::Qwen3Config;
+use spec_actions_qwen3::model::LoraTarget;
 
 type B = Flex;
 
 fn main() {
     let device = Default::default();
     let c = Qwen3Config::qwen3_0_6b();
-    let (h, q, kv, i) = (
-        c.hidden_size,
-        c.num_attention_heads * c.head_dim,
-        c.num_key_value_heads * c.head_dim,
-        c.intermediate_size,
-    );
-    // [d_in, d_out] of q, k, v, o, gate, up, down
-    let shapes = [(h, q), (h, kv), (h, kv), (q, h), (h, i), (h, i), (i, h)];
+    let h = c.hidden_size;
+    // [d_in, d_out] of q, k, v, o, gate, up, down (the transpose of HF's shape)
+    let shapes = LoraTarget::ALL.map(|t| {
+        let [d_out, d_in] = t.hf_shape(&c);
+        (d_in, d_out)
+    });
     let f32_weights: Vec<Tensor<B, 2>> = (0..c.num_hidden_layers)
         .flat_map(|_| shapes)
         .map(|(k, n)| Tensor::random([k, n], Distribution::Normal(0.0, 0.02), &device))
