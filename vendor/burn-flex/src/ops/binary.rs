@@ -79,27 +79,24 @@ where
     // `powf` (which have no SIMD fast path and go straight to
     // `binary_op_typed`) don't pay for a memcpy they can't benefit
     // from. Their strided fallback handles non-contig lhs directly.
-    if simd_hint.is_some() && !lhs.layout().is_contiguous() && rhs.layout().strides().contains(&0) {
+    //
+    // spec-actions patch 8: upstream copied a permuted lhs only beside a broadcast rhs, and a
+    // permuted rhs never; two operands of one shape of which either was a permuted view (the
+    // backward pass of RoPE's `x * cos` receives its gradient through attention's head swap)
+    // took the scalar `StridedIter` walk at the end of `binary_op_typed`. Here any permuted lhs,
+    // and a permuted rhs that is no broadcast, are copied contiguous (patch 6's plane-by-plane
+    // `to_contiguous`; a broadcast lhs is written out whole, the size of the result) and the
+    // SIMD path computes each element by the same operation: the same values.
+    if simd_hint.is_some() && !lhs.layout().is_contiguous() {
         lhs = lhs.to_contiguous();
     }
-
-    // spec-actions patch 8: a permuted operand beside a right operand that is no broadcast
-    // (the backward pass of RoPE's `x * cos` receives its gradient through attention's head
-    // swap) took the scalar `StridedIter` walk at the end of `binary_op_typed`; copied
-    // contiguous instead (patch 6's plane-by-plane `to_contiguous`; a broadcast left operand is
-    // written out whole, the size of the result), both take the SIMD path, which computes each
-    // element by the same operation: the same values.
     let rhs_contiguous;
-    let mut rhs = rhs;
-    if simd_hint.is_some() && !rhs.layout().strides().contains(&0) {
-        if !lhs.layout().is_contiguous() {
-            lhs = lhs.to_contiguous();
-        }
-        if !rhs.layout().is_contiguous() {
-            rhs_contiguous = rhs.to_contiguous();
-            rhs = &rhs_contiguous;
-        }
-    }
+    let rhs = if simd_hint.is_some() && !rhs.layout().is_contiguous() && !rhs.layout().strides().contains(&0) {
+        rhs_contiguous = rhs.to_contiguous();
+        &rhs_contiguous
+    } else {
+        rhs
+    };
 
     // In-place SIMD fast path: lhs unique contiguous at offset 0, rhs
     // contiguous (no broadcast).
