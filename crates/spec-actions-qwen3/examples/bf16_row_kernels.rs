@@ -3,8 +3,10 @@
 //! timed over a decode step's 196 projections of Qwen3-0.6B: rows summed 1, 2 or 4 at a time
 //! (the same sums, the same bits: `(((o + x₀w₀) + x₁w₁) + …)`), each row's stream prefetched
 //! 0, 512, 1024 or 2048 bytes ahead, in 512-bit registers where the CPU has AVX-512F and 256-bit
-//! ones where it has AVX2. Beside them, in the same run: the same products as Flex computes
-//! them (f32 and bf16 weights) and a read of the bf16 weights alone (the bound).
+//! ones where it has AVX2; where the CPU has AVX-512 BF16, `vdpbf16ps` over 2 or 4 rows a pass
+//! (pairs of rows interleaved by unpack or by permute; the same order of additions, the same
+//! bits as one row a pass for bf16 values). Beside them, in the same run: the same products as
+//! Flex computes them (f32 and bf16 weights) and a read of the bf16 weights alone (the bound).
 //!
 //! A tool for choosing the kernel on a CPU one cannot profile (a lent machine without `perf`):
 //! it prints each variant's median time and GB/s, and checks every variant's sums bit for bit
@@ -12,7 +14,11 @@
 //!
 //! ```text
 //! cargo run --release -p spec-actions-qwen3 --example bf16_row_kernels
+//! HEAP=1 cargo run --release -p spec-actions-qwen3 --example bf16_row_kernels
 //! ```
+//!
+//! With `HEAP` set, the run first calls `allocator::keep_freed_memory_in_heap` (as the xtask
+//! and the benches do), so Flex's products see the allocator they see in the pipeline.
 
 #[cfg(target_arch = "x86_64")]
 fn main() {
@@ -44,6 +50,11 @@ mod kernels {
     enum Width {
         Avx512,
         Avx2,
+        /// AVX-512 BF16's `vdpbf16ps`: two rows a multiply-add, pairs made by `vpunpck*wd`
+        /// (the outputs of a pass in a permuted order, put back once a chunk).
+        Dpbf16Unpack,
+        /// `vdpbf16ps`, pairs made by `vpermt2w` (the outputs in order).
+        Dpbf16Permute,
     }
 
     /// One projection: `[k, n]` bf16 bits, row-major.
@@ -54,6 +65,9 @@ mod kernels {
     }
 
     pub fn main() {
+        if std::env::var_os("HEAP").is_some() {
+            spec_actions_qwen3::allocator::keep_freed_memory_in_heap();
+        }
         let c = Qwen3Config::qwen3_0_6b();
         // [d_in, d_out] of q, k, v, o, gate, up, down (the transpose of HF's shape)
         let shapes = LoraTarget::ALL.map(|t| {
@@ -82,11 +96,18 @@ mod kernels {
             .iter()
             .map(|m| {
                 (0..m.k)
-                    .map(|_| f32::from_bits(u32::from(next()) << 16) * 25.0)
+                    .map(|_| {
+                        // a bf16 value, as Flex's bf16 product sees its row (rounded to bf16)
+                        let v = f32::from_bits(u32::from(next()) << 16) * 25.0;
+                        f32::from_bits(v.to_bits() & 0xffff_0000)
+                    })
                     .collect()
             })
             .collect();
+        let bf16 = is_x86_feature_detected!("avx512bf16") && is_x86_feature_detected!("avx512bw");
         let widths: Vec<Width> = [
+            (bf16, Width::Dpbf16Unpack),
+            (bf16, Width::Dpbf16Permute),
             (is_x86_feature_detected!("avx512f"), Width::Avx512),
             (is_x86_feature_detected!("avx2"), Width::Avx2),
         ]
@@ -156,7 +177,9 @@ mod kernels {
             .map(|(m, x)| product(widths[widths.len() - 1], 1, 0, m, x))
             .collect();
         for &width in &widths {
-            for rows_at_once in [1, 2, 4] {
+            let dp = matches!(width, Width::Dpbf16Unpack | Width::Dpbf16Permute);
+            let row_counts: &[usize] = if dp { &[2, 4] } else { &[1, 2, 4] };
+            for &rows_at_once in row_counts {
                 for prefetch in [0, 512, 1024, 2048] {
                     let mut same = true;
                     let ms = time(|| {
@@ -213,6 +236,10 @@ mod kernels {
                 // Safety: the width's features were detected; `w` holds the chunk's rows.
                 unsafe {
                     match (width, rows_at_once) {
+                        (Width::Dpbf16Unpack, 4) => dp_unpack::<2>(&x[rows], w, prefetch, &mut out),
+                        (Width::Dpbf16Unpack, _) => dp_unpack::<1>(&x[rows], w, prefetch, &mut out),
+                        (Width::Dpbf16Permute, 4) => dp_permute::<2>(&x[rows], w, prefetch, &mut out),
+                        (Width::Dpbf16Permute, _) => dp_permute::<1>(&x[rows], w, prefetch, &mut out),
                         (Width::Avx512, 4) => axpy512::<4>(&x[rows], w, prefetch, &mut out),
                         (Width::Avx512, 2) => axpy512::<2>(&x[rows], w, prefetch, &mut out),
                         (Width::Avx512, _) => axpy512::<1>(&x[rows], w, prefetch, &mut out),
@@ -286,6 +313,113 @@ mod kernels {
                         }
                         _mm256_storeu_ps(o.add(j + q), sum);
                     }
+                    j += 32;
+                }
+            }
+        }
+    }
+
+    /// `x_i` (high half) and `x_{i+1}` (low half) as one bf16 pair in every lane: `vdpbf16ps`
+    /// adds a lane's high product first, so each output is `(o + x_i·w_i) + x_{i+1}·w_{i+1}`,
+    /// the one-row order (exact products of bf16 values; denormals flushed to zero).
+    #[inline(always)]
+    unsafe fn pair(hi: f32, lo: f32) -> __m512bh {
+        let bits = (hi.to_bits() & 0xffff_0000) | (lo.to_bits() >> 16);
+        unsafe { std::mem::transmute(_mm512_set1_epi32(bits as i32)) }
+    }
+
+    /// `vdpbf16ps` over `P` row pairs a pass; pairs by `vpunpck{l,h}wd`, so `out` holds each
+    /// 32-output block as columns {0–3, 8–11, 16–19, 24–27} then {4–7, …, 28–31}, put back
+    /// in order at the end.
+    #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
+    unsafe fn dp_unpack<const P: usize>(x: &[f32], w: &[u16], prefetch: usize, out: &mut [f32]) {
+        let n = out.len();
+        assert!(n.is_multiple_of(32) && x.len().is_multiple_of(2 * P) && w.len() >= x.len() * n);
+        let o = out.as_mut_ptr();
+        for i in (0..x.len()).step_by(2 * P) {
+            let xs: [__m512bh; P] = std::array::from_fn(|p| unsafe { pair(x[i + 2 * p], x[i + 2 * p + 1]) });
+            let rows: [[*const u16; 2]; P] =
+                std::array::from_fn(|p| std::array::from_fn(|r| w[(i + 2 * p + r) * n..].as_ptr()));
+            let mut j = 0;
+            unsafe {
+                while j < n {
+                    if prefetch > 0 {
+                        for row in rows.iter().flatten() {
+                            _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(j + prefetch / 2) as *const i8);
+                        }
+                    }
+                    let mut lo = _mm512_loadu_ps(o.add(j));
+                    let mut hi = _mm512_loadu_ps(o.add(j + 16));
+                    for p in 0..P {
+                        let a = _mm512_loadu_si512(rows[p][0].add(j) as *const _);
+                        let b = _mm512_loadu_si512(rows[p][1].add(j) as *const _);
+                        lo = _mm512_dpbf16_ps(lo, std::mem::transmute(_mm512_unpacklo_epi16(b, a)), xs[p]);
+                        hi = _mm512_dpbf16_ps(hi, std::mem::transmute(_mm512_unpackhi_epi16(b, a)), xs[p]);
+                    }
+                    _mm512_storeu_ps(o.add(j), lo);
+                    _mm512_storeu_ps(o.add(j + 16), hi);
+                    j += 32;
+                }
+            }
+        }
+        // back in order: permuted position 4L + m holds column 8L + m, 16 + 4L + m column 8L + 4 + m
+        for block in out.chunks_exact_mut(32) {
+            let mut ordered = [0f32; 32];
+            for l in 0..4 {
+                for m in 0..4 {
+                    ordered[8 * l + m] = block[4 * l + m];
+                    ordered[8 * l + 4 + m] = block[16 + 4 * l + m];
+                }
+            }
+            block.copy_from_slice(&ordered);
+        }
+    }
+
+    /// `vdpbf16ps` over `P` row pairs a pass; pairs by `vpermt2w`, outputs in order.
+    #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
+    unsafe fn dp_permute<const P: usize>(x: &[f32], w: &[u16], prefetch: usize, out: &mut [f32]) {
+        let n = out.len();
+        assert!(n.is_multiple_of(32) && x.len().is_multiple_of(2 * P) && w.len() >= x.len() * n);
+        let o = out.as_mut_ptr();
+        // word 2m: row i+1's column m (second operand, index 32 + m); word 2m + 1: row i's
+        let index = |half: i16| {
+            let words: [i16; 32] = std::array::from_fn(|t| {
+                let m = (t / 2) as i16 + 16 * half;
+                if t % 2 == 0 { 32 + m } else { m }
+            });
+            unsafe { _mm512_loadu_si512(words.as_ptr() as *const _) }
+        };
+        let (first, second) = (index(0), index(1));
+        for i in (0..x.len()).step_by(2 * P) {
+            let xs: [__m512bh; P] = std::array::from_fn(|p| unsafe { pair(x[i + 2 * p], x[i + 2 * p + 1]) });
+            let rows: [[*const u16; 2]; P] =
+                std::array::from_fn(|p| std::array::from_fn(|r| w[(i + 2 * p + r) * n..].as_ptr()));
+            let mut j = 0;
+            unsafe {
+                while j < n {
+                    if prefetch > 0 {
+                        for row in rows.iter().flatten() {
+                            _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(j + prefetch / 2) as *const i8);
+                        }
+                    }
+                    let mut lo = _mm512_loadu_ps(o.add(j));
+                    let mut hi = _mm512_loadu_ps(o.add(j + 16));
+                    for p in 0..P {
+                        let a = _mm512_loadu_si512(rows[p][0].add(j) as *const _);
+                        let b = _mm512_loadu_si512(rows[p][1].add(j) as *const _);
+                        lo = _mm512_dpbf16_ps(
+                            lo,
+                            std::mem::transmute(_mm512_permutex2var_epi16(a, first, b)),
+                            xs[p],
+                        );
+                        hi = _mm512_dpbf16_ps(
+                            hi,
+                            std::mem::transmute(_mm512_permutex2var_epi16(a, second, b)),
+                            xs[p],
+                        );
+                    }
+                    _mm512_storeu_ps(o.add(j), lo);
+                    _mm512_storeu_ps(o.add(j + 16), hi);
                     j += 32;
                 }
             }

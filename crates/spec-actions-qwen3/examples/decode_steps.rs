@@ -100,14 +100,27 @@ fn main() {
     };
     let on_pool = time(|| on_compute_threads::<B, _>(|| products(&narrow_rows)));
     let from_main = time(|| products(&narrow_rows));
+    // The roundings alone: each row to the weight dtype, each output back to f32.
+    let outputs: Vec<Tensor<B, 2>> = projections
+        .iter()
+        .map(|p| Tensor::<B, 2>::ones([1, p.dims()[1]], &device).cast(p.base.weight.val().dtype()))
+        .collect();
+    let casts = time(|| {
+        on_compute_threads::<B, _>(|| {
+            for ((p, x), y) in projections.iter().zip(&rows).zip(&outputs) {
+                std::hint::black_box(x.clone().cast(p.base.weight.val().dtype()));
+                std::hint::black_box(y.clone().cast(FloatDType::F32));
+            }
+        })
+    });
     let hidden = Tensor::<B, 3>::ones([1, 1, config.hidden_size], &device);
     let head = time(|| {
         std::hint::black_box(model.logits(hidden.clone()));
     });
     println!(
         "{dtype}: a step's parts (median of {REPEATS}): projections {with_casts:.1} ms \
-         (products alone {on_pool:.1} ms; from the main thread {from_main:.1} ms), \
-         head {head:.1} ms, rest {:.1} ms",
+         (products alone {on_pool:.1} ms; from the main thread {from_main:.1} ms; the casts alone \
+         {casts:.2} ms), head {head:.1} ms, rest {:.1} ms",
         step - with_casts - head
     );
 }
