@@ -5,7 +5,7 @@
 //! ```
 //! let m = spec_actions_core::machine::Machine::detect();
 //! assert!(m.cores >= 1);
-//! // e.g. "AMD EPYC (family 26 model 2) · 2 cores · SIMD: avx2 fma avx512f … · matmul kernels: AVX-512 · bf16 decode kernels: AVX-512"
+//! // e.g. "AMD EPYC (family 26 model 2) · 2 cores · SIMD: avx2 fma avx512f … · matmul kernels: AVX-512 · bf16 decode kernels: AVX-512 or AVX2, chosen by timing"
 //! println!("{m}");
 //! ```
 
@@ -54,15 +54,17 @@ impl Machine {
         }
     }
 
-    /// The kernels the vendored Flex (`vendor/burn-flex`, `ops::row_vector`) multiplies a decode
-    /// step's bf16 weights with: its 512-bit kernels, which prefetch each weight row ahead of
-    /// the loads, when the CPU has AVX-512F, the same kernels in 256-bit registers when it has
-    /// AVX2, its portable loops otherwise (the same sums, the same bits, on all three).
+    /// The kernels the vendored Flex (`vendor/burn-flex`, `ops::row_vector`) may multiply a
+    /// decode step's bf16 weights with: where the CPU has AVX-512F, its 512-bit and 256-bit
+    /// kernels (each with and without a prefetch of the weight rows), the fastest chosen by
+    /// timing them on the process's first products (`burn_flex::bf16_kernels_chosen` names
+    /// it); where it has AVX2, the 256-bit ones; its portable loops otherwise (the same sums,
+    /// the same bits, on all of them).
     pub fn bf16_decode_kernels(&self) -> &'static str {
         if self.simd.contains(&"avx512f") {
-            "AVX-512"
+            "AVX-512 or AVX2, chosen by timing"
         } else if self.simd.contains(&"avx2") {
-            "AVX2"
+            "AVX2, chosen by timing"
         } else {
             "portable"
         }
@@ -160,14 +162,17 @@ mod tests {
         assert_eq!(machine(vec![]).matmul_kernels(), "portable");
         assert_eq!(
             machine(vec!["avx2", "fma", "avx512f"]).bf16_decode_kernels(),
-            "AVX-512"
+            "AVX-512 or AVX2, chosen by timing"
         );
-        assert_eq!(machine(vec!["avx2"]).bf16_decode_kernels(), "AVX2");
+        assert_eq!(
+            machine(vec!["avx2"]).bf16_decode_kernels(),
+            "AVX2, chosen by timing"
+        );
         assert_eq!(machine(vec!["fma", "f16c"]).bf16_decode_kernels(), "portable");
         let shown = machine(vec!["avx2", "fma"]).to_string();
         assert_eq!(
             shown,
-            "test · 2 cores · SIMD: avx2 fma · matmul kernels: AVX2+FMA · bf16 decode kernels: AVX2"
+            "test · 2 cores · SIMD: avx2 fma · matmul kernels: AVX2+FMA · bf16 decode kernels: AVX2, chosen by timing"
         );
     }
 }

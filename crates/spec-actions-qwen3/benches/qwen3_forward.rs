@@ -288,6 +288,12 @@ fn bench(c: &mut Criterion) {
             100.0 * worst / largest
         );
     }
+    let [rows, head] = burn_flex::bf16_kernels_chosen();
+    eprintln!(
+        "bf16 kernels chosen by measurement (burn-flex; FLEX_BF16_KERNEL pins one): projection rows {}, tied head {}",
+        rows.unwrap_or("none"),
+        head.unwrap_or("none")
+    );
     eprintln!(
         "scoring / prefill: {:.3}  (nine kinds, {} candidate tokens: {scoring:.3} s vs {one_prefill:.3} s, best of {REPEATS})",
         scoring / one_prefill,

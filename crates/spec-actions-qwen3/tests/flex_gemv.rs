@@ -254,3 +254,61 @@ fn a_row_vector_product_sums_in_the_documented_order_bit_for_bit() {
         }
     }
 }
+
+/// bf16 products on x86-64 take one of several kernels (register width, prefetch or not),
+/// chosen by timing each on the process's first large products (`vendor/README.md`, change
+/// 4): every product while the candidates take turns — enough of them, in both layouts, that
+/// every candidate serves several and the choice is made — and every product after it, is
+/// bit for bit the documented order of the sums. Other tests of this binary may take some of
+/// the turns; their products are checked by their own tests.
+#[test]
+fn every_bf16_kernel_tried_and_the_one_chosen_sum_in_the_documented_order() {
+    use burn::tensor::FloatDType;
+    let device = Default::default();
+    // 2.2 MB of bf16 weights: above the size from which products are timed (1 MiB)
+    let (k, n) = (1031, 1077);
+    let (xs, ws) = (random(k, 10), random(k * n, 11));
+    let bf16 = |v: Vec<f32>, shape: [usize; 2]| {
+        Tensor::<B, 2>::from_data(TensorData::new(v, shape), &device).cast(FloatDType::BF16)
+    };
+    let (x, w, e) = (bf16(xs, [1, k]), bf16(ws.clone(), [k, n]), bf16(ws, [n, k]));
+    let values =
+        |t: &Tensor<B, 2>| -> Vec<f32> { t.clone().cast(FloatDType::F32).into_data().into_vec().unwrap() };
+    let (xv, wv, ev) = (values(&x), values(&w), values(&e));
+    let narrow =
+        |v: Vec<f32>| -> Vec<f32> { v.into_iter().map(|s| half::bf16::from_f32(s).to_f32()).collect() };
+    let cases = [
+        (
+            "rows contiguous",
+            w,
+            narrow(documented_order(&xv, n, |i, j| wv[i * n + j], true)),
+            100,
+        ),
+        (
+            "Eᵀ",
+            e.transpose(),
+            narrow(documented_order(&xv, n, |i, j| ev[j * k + i], false)),
+            40,
+        ),
+    ];
+    for (layout, rhs, want, products) in cases {
+        for p in 0..products {
+            let got = product(&x, &rhs, 2);
+            for (j, (g, w)) in got.iter().zip(&want).enumerate() {
+                assert_eq!(
+                    g.to_bits(),
+                    w.to_bits(),
+                    "{layout}, product {p}, column {j}: {g} vs {w}"
+                );
+            }
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") {
+        let [rows, head] = burn_flex::bf16_kernels_chosen();
+        assert!(
+            rows.is_some() && head.is_some(),
+            "no kernel chosen after the trials: {rows:?}, {head:?}"
+        );
+    }
+}

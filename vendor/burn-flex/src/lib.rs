@@ -42,6 +42,8 @@ pub mod ops;
 pub mod simd;
 
 pub use backend::{Flex, FlexDevice};
+// spec-actions patch 4
+pub use ops::bf16_kernels_chosen;
 pub use layout::Layout;
 pub use qtensor::FlexQTensor;
 pub use tensor::FlexTensor;

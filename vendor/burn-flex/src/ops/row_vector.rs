@@ -11,8 +11,9 @@
 //! - `W` with contiguous rows (`[k, n]`, column stride 1: a Linear's `[d_in, d_out]`): the rows
 //!   are cut into fixed chunks of [`ROW_CHUNK`]; each chunk (one contiguous stretch of memory,
 //!   one thread) sums `x_i · W[i, ·]` over its rows, one row at a time, into a partial vector
-//!   (bf16 on AVX-512F or AVX2: [`bf16_x86`], which prefetches each row's stream ahead of the
-//!   loads);
+//!   (bf16 on AVX-512F or AVX2: [`bf16_x86`], kernels of two register widths, prefetching each
+//!   row's stream ahead of the loads or not, the fastest on this CPU chosen by timing them on
+//!   the first products);
 //!   the partials are added in chunk order. Splitting the *columns* instead
 //!   (every thread reading a part of every row) ran at a third of one thread's speed on a
 //!   2-core EPYC with the weights in DRAM; the chunks are fixed, so the sums — and the bits —
@@ -40,6 +41,9 @@ const BLOCK_ALIGN: usize = 64;
 
 /// Rows of a row-major `W` summed into one partial vector (one thread's contiguous stretch).
 const ROW_CHUNK: usize = 256;
+
+/// f32 values in a 64-byte cache line.
+const LINE_F32: usize = 16;
 
 /// Lanes of the dot product's partial sums (one AVX-512 register of f32).
 const LANES: usize = 16;
@@ -128,6 +132,16 @@ pub(crate) fn row_vector_product<T: Weight>(lhs: &FlexTensor, rhs: &FlexTensor) 
     ))
 }
 
+/// The bf16 kernels this process has chosen by measurement, by name: `[rows of a projection,
+/// dot products of a tied LM head]`, each `None` until its trials are over, or on a CPU (or
+/// build) without them — for a benchmark to print beside its figures.
+pub fn bf16_kernels_chosen() -> [Option<&'static str>; 2] {
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    return [bf16_x86::ROW_KERNEL.chosen(), bf16_x86::DOT_KERNEL.chosen()].map(|k| k.map(|k| k.name()));
+    #[cfg(not(all(feature = "std", target_arch = "x86_64")))]
+    [None, None]
+}
+
 /// Whether a product of `work` multiply-adds is split over rayon's threads.
 fn parallel(work: usize) -> bool {
     #[cfg(feature = "rayon")]
@@ -140,59 +154,96 @@ fn parallel(work: usize) -> bool {
 }
 
 /// `y = x · W`, `W` `[k, n]` with rows `row_stride` apart: partial sums over fixed chunks of
-/// [`ROW_CHUNK`] rows (in parallel when large), added in chunk order.
+/// [`ROW_CHUNK`] rows (in parallel when large), added in chunk order. bf16 rows on x86-64 by
+/// the [`bf16_x86`] kernel chosen for this CPU (the same sums).
 fn row_major_product<T: Weight>(x: &[f32], w: &[T], row_stride: usize, n: usize) -> Vec<f32> {
-    let k = x.len();
-    let chunks = k.div_ceil(ROW_CHUNK);
-    let partial = |c: usize| {
-        let rows = c * ROW_CHUNK..k.min((c + 1) * ROW_CHUNK);
-        let mut out = vec![0f32; n];
-        #[cfg(all(feature = "std", target_arch = "x86_64"))]
-        if let Some(width) = bf16_x86::width::<T>() {
-            bf16_x86::axpy_rows(width, &x[rows.clone()], bytemuck::cast_slice(&w[rows.start * row_stride..]), row_stride, &mut out);
-            return out;
-        }
-        axpy_block(&x[rows.clone()], &w[rows.start * row_stride..], row_stride, &mut out);
-        out
-    };
-    if chunks == 1 {
-        return partial(0);
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if bf16_x86::has_kernels::<T>() {
+        let w: &[bf16] = bytemuck::cast_slice(w);
+        let bytes = x.len().saturating_mul(n).saturating_mul(2);
+        return bf16_x86::ROW_KERNEL.run(bytes, |kernel| {
+            sum_row_chunks(x.len(), n, |rows, out| {
+                bf16_x86::axpy_rows(kernel, &x[rows.clone()], &w[rows.start * row_stride..], row_stride, out)
+            })
+        });
     }
-    let partials: Vec<Vec<f32>> = if parallel(n.saturating_mul(k)) {
+    sum_row_chunks(x.len(), n, |rows, out| {
+        axpy_block(&x[rows.clone()], &w[rows.start * row_stride..], row_stride, out)
+    })
+}
+
+/// `y` `[n]`, the sum in chunk order of one partial vector per chunk of [`ROW_CHUNK`] rows of
+/// `k`, `sum_rows(rows, out)` adding chunk `rows`' terms into `out` (zeros); the chunks on
+/// rayon's threads when `n · k` is large.
+fn sum_row_chunks(k: usize, n: usize, sum_rows: impl Fn(core::ops::Range<usize>, &mut [f32]) + Sync) -> Vec<f32> {
+    // at least one chunk, so that `k = 0` gives zeros
+    let chunks = k.div_ceil(ROW_CHUNK).max(1);
+    let partial = |c: usize, out: &mut [f32]| sum_rows(c * ROW_CHUNK..k.min((c + 1) * ROW_CHUNK), out);
+    // Every chunk's partial vector in one buffer, allocated (and freed) by the calling thread:
+    // with one malloc arena for every thread (`spec_actions_qwen3::allocator`), a vector
+    // allocated on each chunk's thread and freed on this one cost the decode step's bf16
+    // products a quarter of their speed. Partials `stride` apart, at least a cache line between
+    // two, so that no line is written by two threads.
+    let stride = n.next_multiple_of(LINE_F32) + LINE_F32;
+    let mut partials = vec![0f32; (chunks - 1) * stride + n];
+    if parallel(n.saturating_mul(k)) && chunks > 1 {
         #[cfg(feature = "rayon")]
         {
             use rayon::prelude::*;
-            (0..chunks).into_par_iter().map(partial).collect()
+            partials
+                .par_chunks_mut(stride)
+                .enumerate()
+                .for_each(|(c, out)| partial(c, &mut out[..n]));
         }
         #[cfg(not(feature = "rayon"))]
         unreachable!("parallel() is false without rayon")
     } else {
-        (0..chunks).map(partial).collect()
-    };
-    let mut parts = partials.into_iter();
-    let mut y = parts.next().expect("at least two chunks");
-    for part in parts {
-        for (yj, pj) in y.iter_mut().zip(&part) {
+        for (c, out) in partials.chunks_mut(stride).enumerate() {
+            partial(c, &mut out[..n]);
+        }
+    }
+    // the partials added in chunk order into the first
+    let (y, rest) = partials.split_at_mut(stride.min((chunks - 1) * stride + n));
+    for part in rest.chunks(stride) {
+        for (yj, pj) in y.iter_mut().zip(&part[..n]) {
             *yj += pj;
         }
     }
-    y
+    partials.truncate(n);
+    partials
 }
 
 /// `y = x · Eᵀ`, `E` `[n, k]` with rows `row_stride` apart: one dot product per output, on
-/// rayon's threads by blocks of outputs when large.
+/// rayon's threads by blocks of outputs when large. bf16 on x86-64 by the [`bf16_x86`] kernel
+/// chosen for this CPU, everything else by [`dot_body`] (the same sums).
 fn transposed_product<T: Weight>(x: &[f32], e: &[T], row_stride: usize, n: usize) -> Vec<f32> {
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if bf16_x86::has_kernels::<T>() {
+        let e: &[bf16] = bytemuck::cast_slice(e);
+        let bytes = x.len().saturating_mul(n).saturating_mul(2);
+        return bf16_x86::DOT_KERNEL.run(bytes, |kernel| {
+            dot_output_blocks(x.len(), n, |first, out| bf16_x86::dot_rows(kernel, x, e, row_stride, first, out))
+        });
+    }
+    dot_output_blocks(x.len(), n, |first, out| dot_block(x, e, row_stride, first, out))
+}
+
+/// `y` `[n]`, `dot(first, out)` filling the outputs `first..first + out.len()`: by blocks of
+/// outputs on rayon's threads when `n · k` is large.
+fn dot_output_blocks(k: usize, n: usize, dot: impl Fn(usize, &mut [f32]) + Sync) -> Vec<f32> {
     let mut y = vec![0f32; n];
     #[cfg(feature = "rayon")]
-    if n >= 2 * BLOCK_ALIGN && parallel(n.saturating_mul(x.len())) {
+    if n >= 2 * BLOCK_ALIGN && parallel(n.saturating_mul(k)) {
         use rayon::prelude::*;
         let block = n.div_ceil(rayon::current_num_threads()).next_multiple_of(BLOCK_ALIGN);
         y.par_chunks_mut(block)
             .enumerate()
-            .for_each(|(b, out)| dot(x, e, row_stride, b * block, out));
+            .for_each(|(b, out)| dot(b * block, out));
         return y;
     }
-    dot(x, e, row_stride, 0, &mut y);
+    #[cfg(not(feature = "rayon"))]
+    let _ = k;
+    dot(0, &mut y);
     y
 }
 
@@ -246,17 +297,6 @@ fn axpy_rows<T: Weight, const ROWS: usize>(x: &[f32], w: &[T], row_stride: usize
         }
         i += 1;
     }
-}
-
-/// `out[j] = Σ_i x[i] · E[first + j, i]`, rows of `E` `row_stride` apart and contiguous: bf16
-/// on AVX-512F or AVX2 by [`bf16_x86`], everything else by [`dot_body`] (the same sums).
-fn dot<T: Weight>(x: &[f32], e: &[T], row_stride: usize, first: usize, out: &mut [f32]) {
-    #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    if let Some(width) = bf16_x86::width::<T>() {
-        bf16_x86::dot_rows(width, x, bytemuck::cast_slice(e), row_stride, first, out);
-        return;
-    }
-    dot_block(x, e, row_stride, first, out)
 }
 
 /// `out[j] = Σ_i x[i] · E[first + j, i]`, rows of `E` `row_stride` apart and contiguous.
@@ -316,14 +356,14 @@ mod bf16_x86 {
     // 16-lane register / two 8-lane ones.
     const _: () = assert!(LANES == 16);
 
-    /// How far ahead of the weights being read each row's stream is prefetched (1 KiB: 512
-    /// weights; 512 B and 2 KiB read slower on the EPYC above).
+    /// How far ahead of the weights being read each row's stream is prefetched, in the kernels
+    /// that prefetch (1 KiB: 512 weights; 512 B and 2 KiB read slower on the AVX2 EPYC above).
     const PREFETCH_BYTES: usize = 1024;
 
     /// Weights a loop iteration reads: one 64-byte cache line of bf16.
     const LINE: usize = 32;
 
-    /// The register width the kernels run at.
+    /// The register width a kernel runs at.
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
     pub(super) enum Width {
         /// 16 f32 lanes (AVX-512F).
@@ -332,43 +372,192 @@ mod bf16_x86 {
         Avx2,
     }
 
-    /// The kernels weights of type `T` take on this CPU: bf16 with AVX-512F or AVX2; `None`
-    /// for any other type or an older CPU (the portable loops run).
-    pub(super) fn width<T: Weight>() -> Option<Width> {
-        if T::DTYPE != DType::BF16 {
-            None
-        } else if std::is_x86_feature_detected!("avx512f") {
-            Some(Width::Avx512)
-        } else if std::is_x86_feature_detected!("avx2") {
-            Some(Width::Avx2)
-        } else {
-            None
+    /// One of the bf16 kernels: its register width and whether it prefetches each row's
+    /// stream [`PREFETCH_BYTES`] ahead of its loads. All compute the same sums in the same
+    /// order (the same bits); which reads fastest depends on the CPU (`vendor/README.md`,
+    /// change 4: on an AVX2 EPYC prefetching beat not prefetching; on a Xeon 512-bit registers
+    /// beat 256-bit ones, both prefetching; on a Zen 4 EPYC — 512-bit operations executed in
+    /// two halves — the 256-bit kernel without prefetch read 30 % faster than the prefetching
+    /// 512-bit one), so [`KernelChoice`] times them on the products themselves.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub(super) struct Kernel {
+        width: Width,
+        prefetch: bool,
+    }
+
+    impl Kernel {
+        const ALL: [Kernel; 4] = [
+            Kernel { width: Width::Avx512, prefetch: true },
+            Kernel { width: Width::Avx512, prefetch: false },
+            Kernel { width: Width::Avx2, prefetch: true },
+            Kernel { width: Width::Avx2, prefetch: false },
+        ];
+
+        /// `avx512`, `avx512-noprefetch`, `avx2` or `avx2-noprefetch`.
+        pub(super) fn name(self) -> &'static str {
+            match (self.width, self.prefetch) {
+                (Width::Avx512, true) => "avx512",
+                (Width::Avx512, false) => "avx512-noprefetch",
+                (Width::Avx2, true) => "avx2",
+                (Width::Avx2, false) => "avx2-noprefetch",
+            }
+        }
+
+        fn runs_here(self) -> bool {
+            match self.width {
+                Width::Avx512 => std::is_x86_feature_detected!("avx512f"),
+                Width::Avx2 => std::is_x86_feature_detected!("avx2"),
+            }
+        }
+    }
+
+    /// The environment variable that pins one kernel by [`Kernel::name`] (for benchmarks and
+    /// for reproducing a run), instead of choosing by measurement.
+    pub(super) const PIN_VARIABLE: &str = "FLEX_BF16_KERNEL";
+
+    /// The kernels a choice is made among: every one this CPU runs (widest first, prefetching
+    /// first), or the one `FLEX_BF16_KERNEL` names (unset or empty: none). A name that is not a
+    /// kernel this CPU runs is reported once on stderr and ignored.
+    fn candidates() -> &'static [Kernel] {
+        static CANDIDATES: std::sync::OnceLock<Vec<Kernel>> = std::sync::OnceLock::new();
+        CANDIDATES.get_or_init(|| {
+            let here: Vec<Kernel> = Kernel::ALL.into_iter().filter(|k| k.runs_here()).collect();
+            match std::env::var(PIN_VARIABLE) {
+                Ok(name) if !name.is_empty() => match here.iter().find(|k| k.name() == name) {
+                    Some(&k) => vec![k],
+                    None => {
+                        let names: Vec<&str> = here.iter().map(|k| k.name()).collect();
+                        std::eprintln!(
+                            "burn-flex: {PIN_VARIABLE}={name:?} is not a bf16 kernel this CPU runs \
+                             ({names:?}); choosing by measurement"
+                        );
+                        here
+                    }
+                },
+                _ => here,
+            }
+        })
+    }
+
+    /// Whether weights of type `T` take these kernels on this CPU: bf16 with AVX-512F or AVX2
+    /// (otherwise the portable loops run).
+    pub(super) fn has_kernels<T: Weight>() -> bool {
+        T::DTYPE == DType::BF16 && !candidates().is_empty()
+    }
+
+    /// Products smaller than this many bytes of weights are not timed (the timer would
+    /// dominate); they run the first candidate until the choice is made.
+    const MIN_TIMED_BYTES: usize = 1 << 20;
+
+    /// The kernel for the rows of a projection: every candidate timed on 16 products.
+    pub(super) static ROW_KERNEL: KernelChoice = KernelChoice::new(16);
+
+    /// The kernel for the dot products of a tied LM head (one a decode step): every candidate
+    /// timed on 4.
+    pub(super) static DOT_KERNEL: KernelChoice = KernelChoice::new(4);
+
+    /// A kernel chosen by measurement, once a process: the first products large enough
+    /// ([`MIN_TIMED_BYTES`]) take the [`candidates`] in turn, each timed as a whole (every
+    /// thread's share), until each has served `trials_per_kernel`; from then on every product
+    /// takes the one with the least time per byte over its trials. Taking turns spreads a
+    /// model's shapes — and the drift of a VM's memory speed — over every candidate alike.
+    /// The choice changes speed only, never a bit of the result.
+    pub(super) struct KernelChoice {
+        trials_per_kernel: u32,
+        chosen: std::sync::OnceLock<Kernel>,
+        trials: std::sync::Mutex<Trials>,
+    }
+
+    /// Time and bytes of each candidate's trials so far.
+    struct Trials {
+        next: usize,
+        seconds: Vec<f64>,
+        bytes: Vec<f64>,
+        count: Vec<u32>,
+    }
+
+    impl KernelChoice {
+        const fn new(trials_per_kernel: u32) -> Self {
+            Self {
+                trials_per_kernel,
+                chosen: std::sync::OnceLock::new(),
+                trials: std::sync::Mutex::new(Trials { next: 0, seconds: Vec::new(), bytes: Vec::new(), count: Vec::new() }),
+            }
+        }
+
+        /// The kernel chosen, once the trials are over.
+        pub(super) fn chosen(&self) -> Option<Kernel> {
+            self.chosen.get().copied()
+        }
+
+        /// `product(kernel)` for a product reading `bytes` of weights, with the chosen
+        /// kernel, or while the trials last the next candidate's, timed.
+        pub(super) fn run<R>(&self, bytes: usize, product: impl FnOnce(Kernel) -> R) -> R {
+            if let Some(&kernel) = self.chosen.get() {
+                return product(kernel);
+            }
+            let candidates = candidates();
+            if candidates.len() == 1 {
+                let _ = self.chosen.set(candidates[0]);
+                return product(candidates[0]);
+            }
+            if bytes < MIN_TIMED_BYTES {
+                return product(candidates[0]);
+            }
+            let index = {
+                let mut trials = self.trials.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let index = trials.next % candidates.len();
+                trials.next += 1;
+                index
+            };
+            let start = std::time::Instant::now();
+            let result = product(candidates[index]);
+            let seconds = start.elapsed().as_secs_f64();
+            let mut trials = self.trials.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let t = &mut *trials;
+            for v in [&mut t.seconds, &mut t.bytes] {
+                v.resize(candidates.len(), 0.0);
+            }
+            t.count.resize(candidates.len(), 0);
+            t.seconds[index] += seconds;
+            t.bytes[index] += bytes as f64;
+            t.count[index] += 1;
+            if t.count.iter().all(|&c| c >= self.trials_per_kernel) {
+                let per_byte = |i: usize| t.seconds[i] / t.bytes[i];
+                let best = (0..candidates.len())
+                    .min_by(|&a, &b| per_byte(a).total_cmp(&per_byte(b)))
+                    .unwrap_or(0);
+                let _ = self.chosen.set(candidates[best]);
+            }
+            result
         }
     }
 
     /// `out[j] += x[i] · W[i, j]` row after row, for bf16 `W` with rows `row_stride` apart: each
     /// output `o + x_i·w_ij` (a rounded product, then a rounded sum), as the portable loop
     /// computes it.
-    pub(super) fn axpy_rows(width: Width, x: &[f32], w: &[bf16], row_stride: usize, out: &mut [f32]) {
+    pub(super) fn axpy_rows(kernel: Kernel, x: &[f32], w: &[bf16], row_stride: usize, out: &mut [f32]) {
         let n = out.len();
         if let Some(last) = x.len().checked_sub(1) {
             assert!(w.len() >= last * row_stride + n, "rows past the end of the weights");
         }
         for (i, &xi) in x.iter().enumerate() {
             let row = w[i * row_stride..].as_ptr();
-            // Safety: the CPU has the width's features (`width`, checked by the caller), and
-            // row `i`'s `n` weights lie in `w` (asserted above).
+            // Safety: the CPU has the kernel's features (every candidate does), and row `i`'s
+            // `n` weights lie in `w` (asserted above).
             unsafe {
-                match width {
-                    Width::Avx512 => axpy_row_avx512(xi, row, out),
-                    Width::Avx2 => axpy_row_avx2(xi, row, out),
+                match (kernel.width, kernel.prefetch) {
+                    (Width::Avx512, true) => axpy_row_avx512::<true>(xi, row, out),
+                    (Width::Avx512, false) => axpy_row_avx512::<false>(xi, row, out),
+                    (Width::Avx2, true) => axpy_row_avx2::<true>(xi, row, out),
+                    (Width::Avx2, false) => axpy_row_avx2::<false>(xi, row, out),
                 }
             }
         }
     }
 
     #[target_feature(enable = "avx512f")]
-    unsafe fn axpy_row_avx512(xi: f32, row: *const bf16, out: &mut [f32]) {
+    unsafe fn axpy_row_avx512<const PREFETCH: bool>(xi: f32, row: *const bf16, out: &mut [f32]) {
         let n = out.len();
         let o = out.as_mut_ptr();
         let x16 = _mm512_set1_ps(xi);
@@ -377,7 +566,9 @@ mod bf16_x86 {
         // faults, wherever it points.
         unsafe {
             while j + LINE <= n {
-                _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(j + PREFETCH_BYTES / 2) as *const i8);
+                if PREFETCH {
+                    _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(j + PREFETCH_BYTES / 2) as *const i8);
+                }
                 for q in [0, 16] {
                     let sum = _mm512_add_ps(_mm512_loadu_ps(o.add(j + q)), _mm512_mul_ps(x16, widen16(row.add(j + q))));
                     _mm512_storeu_ps(o.add(j + q), sum);
@@ -386,13 +577,13 @@ mod bf16_x86 {
             }
             if j < n {
                 // the last `n mod 32` outputs: the AVX2 kernel's loops and tail
-                axpy_row_avx2(xi, row.add(j), &mut out[j..]);
+                axpy_row_avx2::<PREFETCH>(xi, row.add(j), &mut out[j..]);
             }
         }
     }
 
     #[target_feature(enable = "avx2")]
-    unsafe fn axpy_row_avx2(xi: f32, row: *const bf16, out: &mut [f32]) {
+    unsafe fn axpy_row_avx2<const PREFETCH: bool>(xi: f32, row: *const bf16, out: &mut [f32]) {
         let n = out.len();
         let o = out.as_mut_ptr();
         let x8 = _mm256_set1_ps(xi);
@@ -401,7 +592,9 @@ mod bf16_x86 {
         // never faults, wherever it points.
         unsafe {
             while j + LINE <= n {
-                _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(j + PREFETCH_BYTES / 2) as *const i8);
+                if PREFETCH {
+                    _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(j + PREFETCH_BYTES / 2) as *const i8);
+                }
                 for q in (0..LINE).step_by(8) {
                     let sum = _mm256_add_ps(_mm256_loadu_ps(o.add(j + q)), _mm256_mul_ps(x8, widen8(row.add(j + q))));
                     _mm256_storeu_ps(o.add(j + q), sum);
@@ -424,19 +617,21 @@ mod bf16_x86 {
     /// [`super::dot_body`]'s sums — [`LANES`] partial sums, lane `l`
     /// taking `x[i]·e[i]` for `i ≡ l` in order, added in lane order, then the last `k mod 16`
     /// terms one by one — with each row's stream prefetched ahead of its loads.
-    pub(super) fn dot_rows(width: Width, x: &[f32], e: &[bf16], row_stride: usize, first: usize, out: &mut [f32]) {
+    pub(super) fn dot_rows(kernel: Kernel, x: &[f32], e: &[bf16], row_stride: usize, first: usize, out: &mut [f32]) {
         let k = x.len();
         if !out.is_empty() {
             assert!(e.len() >= (first + out.len() - 1) * row_stride + k, "rows past the end of E");
         }
         for (j, o) in out.iter_mut().enumerate() {
             let row = e[(first + j) * row_stride..].as_ptr();
-            // Safety: the CPU has the width's features (`width`, checked by the caller), and
-            // row `first + j`'s `k` weights lie in `e` (asserted above).
+            // Safety: the CPU has the kernel's features (every candidate does), and row
+            // `first + j`'s `k` weights lie in `e` (asserted above).
             let partial = unsafe {
-                match width {
-                    Width::Avx512 => dot_row_avx512(x, row),
-                    Width::Avx2 => dot_row_avx2(x, row),
+                match (kernel.width, kernel.prefetch) {
+                    (Width::Avx512, true) => dot_row_avx512::<true>(x, row),
+                    (Width::Avx512, false) => dot_row_avx512::<false>(x, row),
+                    (Width::Avx2, true) => dot_row_avx2::<true>(x, row),
+                    (Width::Avx2, false) => dot_row_avx2::<false>(x, row),
                 }
             };
             let mut sum: f32 = partial.iter().sum();
@@ -450,7 +645,7 @@ mod bf16_x86 {
 
     /// The [`LANES`] partial sums of `x · row` over the first `k / 16 · 16` terms.
     #[target_feature(enable = "avx512f")]
-    unsafe fn dot_row_avx512(x: &[f32], row: *const bf16) -> [f32; LANES] {
+    unsafe fn dot_row_avx512<const PREFETCH: bool>(x: &[f32], row: *const bf16) -> [f32; LANES] {
         let whole = x.len() / LANES * LANES;
         let xp = x.as_ptr();
         let mut acc = _mm512_setzero_ps();
@@ -459,7 +654,9 @@ mod bf16_x86 {
         // Safety (both loops): `x` and `row` hold `k` values; a prefetch never faults.
         unsafe {
             while i + LINE <= whole {
-                _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(i + PREFETCH_BYTES / 2) as *const i8);
+                if PREFETCH {
+                    _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(i + PREFETCH_BYTES / 2) as *const i8);
+                }
                 acc = _mm512_add_ps(acc, _mm512_mul_ps(_mm512_loadu_ps(xp.add(i)), widen16(row.add(i))));
                 acc = _mm512_add_ps(acc, _mm512_mul_ps(_mm512_loadu_ps(xp.add(i + 16)), widen16(row.add(i + 16))));
                 i += LINE;
@@ -474,7 +671,7 @@ mod bf16_x86 {
 
     /// The [`LANES`] partial sums of `x · row` over the first `k / 16 · 16` terms.
     #[target_feature(enable = "avx2")]
-    unsafe fn dot_row_avx2(x: &[f32], row: *const bf16) -> [f32; LANES] {
+    unsafe fn dot_row_avx2<const PREFETCH: bool>(x: &[f32], row: *const bf16) -> [f32; LANES] {
         let whole = x.len() / LANES * LANES;
         let xp = x.as_ptr();
         let (mut lo, mut hi) = (_mm256_setzero_ps(), _mm256_setzero_ps());
@@ -483,7 +680,9 @@ mod bf16_x86 {
         // Safety (both loops): `x` and `row` hold `k` values; a prefetch never faults.
         unsafe {
             while i + LINE <= whole {
-                _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(i + PREFETCH_BYTES / 2) as *const i8);
+                if PREFETCH {
+                    _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(i + PREFETCH_BYTES / 2) as *const i8);
+                }
                 dot16(&mut lo, &mut hi, xp.add(i), row.add(i));
                 dot16(&mut lo, &mut hi, xp.add(i + 16), row.add(i + 16));
                 i += LINE;
