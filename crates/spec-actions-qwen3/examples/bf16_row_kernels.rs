@@ -353,8 +353,16 @@ mod kernels {
                     for p in 0..P {
                         let a = _mm512_loadu_si512(rows[p][0].add(j) as *const _);
                         let b = _mm512_loadu_si512(rows[p][1].add(j) as *const _);
-                        lo = _mm512_dpbf16_ps(lo, std::mem::transmute(_mm512_unpacklo_epi16(b, a)), xs[p]);
-                        hi = _mm512_dpbf16_ps(hi, std::mem::transmute(_mm512_unpackhi_epi16(b, a)), xs[p]);
+                        lo = _mm512_dpbf16_ps(
+                            lo,
+                            std::mem::transmute::<__m512i, __m512bh>(_mm512_unpacklo_epi16(b, a)),
+                            xs[p],
+                        );
+                        hi = _mm512_dpbf16_ps(
+                            hi,
+                            std::mem::transmute::<__m512i, __m512bh>(_mm512_unpackhi_epi16(b, a)),
+                            xs[p],
+                        );
                     }
                     _mm512_storeu_ps(o.add(j), lo);
                     _mm512_storeu_ps(o.add(j + 16), hi);
@@ -409,12 +417,12 @@ mod kernels {
                         let b = _mm512_loadu_si512(rows[p][1].add(j) as *const _);
                         lo = _mm512_dpbf16_ps(
                             lo,
-                            std::mem::transmute(_mm512_permutex2var_epi16(a, first, b)),
+                            std::mem::transmute::<__m512i, __m512bh>(_mm512_permutex2var_epi16(a, first, b)),
                             xs[p],
                         );
                         hi = _mm512_dpbf16_ps(
                             hi,
-                            std::mem::transmute(_mm512_permutex2var_epi16(a, second, b)),
+                            std::mem::transmute::<__m512i, __m512bh>(_mm512_permutex2var_epi16(a, second, b)),
                             xs[p],
                         );
                     }
