@@ -236,10 +236,10 @@ mod kernels {
                 // Safety: the width's features were detected; `w` holds the chunk's rows.
                 unsafe {
                     match (width, rows_at_once) {
-                        (Width::Dpbf16Unpack, 4) => dp_unpack::<2>(&x[rows], w, prefetch, &mut out),
-                        (Width::Dpbf16Unpack, _) => dp_unpack::<1>(&x[rows], w, prefetch, &mut out),
-                        (Width::Dpbf16Permute, 4) => dp_permute::<2>(&x[rows], w, prefetch, &mut out),
-                        (Width::Dpbf16Permute, _) => dp_permute::<1>(&x[rows], w, prefetch, &mut out),
+                        (Width::Dpbf16Unpack, 4) => dp_rows::<2, false>(&x[rows], w, prefetch, &mut out),
+                        (Width::Dpbf16Unpack, _) => dp_rows::<1, false>(&x[rows], w, prefetch, &mut out),
+                        (Width::Dpbf16Permute, 4) => dp_rows::<2, true>(&x[rows], w, prefetch, &mut out),
+                        (Width::Dpbf16Permute, _) => dp_rows::<1, true>(&x[rows], w, prefetch, &mut out),
                         (Width::Avx512, 4) => axpy512::<4>(&x[rows], w, prefetch, &mut out),
                         (Width::Avx512, 2) => axpy512::<2>(&x[rows], w, prefetch, &mut out),
                         (Width::Avx512, _) => axpy512::<1>(&x[rows], w, prefetch, &mut out),
@@ -328,68 +328,21 @@ mod kernels {
         unsafe { std::mem::transmute(_mm512_set1_epi32(bits as i32)) }
     }
 
-    /// `vdpbf16ps` over `P` row pairs a pass; pairs by `vpunpck{l,h}wd`, so `out` holds each
-    /// 32-output block as columns {0–3, 8–11, 16–19, 24–27} then {4–7, …, 28–31}, put back
-    /// in order at the end.
+    /// `vdpbf16ps` over `P` row pairs a pass. Pairs made by `vpermt2w` (`PERMUTE`: the outputs
+    /// in order) or by `vpunpck{l,h}wd`, which leaves each 32-output block of `out` as columns
+    /// {0–3, 8–11, 16–19, 24–27} then {4–7, …, 28–31}, put back in order at the end.
     #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
-    unsafe fn dp_unpack<const P: usize>(x: &[f32], w: &[u16], prefetch: usize, out: &mut [f32]) {
+    unsafe fn dp_rows<const P: usize, const PERMUTE: bool>(
+        x: &[f32],
+        w: &[u16],
+        prefetch: usize,
+        out: &mut [f32],
+    ) {
         let n = out.len();
         assert!(n.is_multiple_of(32) && x.len().is_multiple_of(2 * P) && w.len() >= x.len() * n);
         let o = out.as_mut_ptr();
-        for i in (0..x.len()).step_by(2 * P) {
-            let xs: [__m512bh; P] = std::array::from_fn(|p| unsafe { pair(x[i + 2 * p], x[i + 2 * p + 1]) });
-            let rows: [[*const u16; 2]; P] =
-                std::array::from_fn(|p| std::array::from_fn(|r| w[(i + 2 * p + r) * n..].as_ptr()));
-            let mut j = 0;
-            unsafe {
-                while j < n {
-                    if prefetch > 0 {
-                        for row in rows.iter().flatten() {
-                            _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(j + prefetch / 2) as *const i8);
-                        }
-                    }
-                    let mut lo = _mm512_loadu_ps(o.add(j));
-                    let mut hi = _mm512_loadu_ps(o.add(j + 16));
-                    for p in 0..P {
-                        let a = _mm512_loadu_si512(rows[p][0].add(j) as *const _);
-                        let b = _mm512_loadu_si512(rows[p][1].add(j) as *const _);
-                        lo = _mm512_dpbf16_ps(
-                            lo,
-                            std::mem::transmute::<__m512i, __m512bh>(_mm512_unpacklo_epi16(b, a)),
-                            xs[p],
-                        );
-                        hi = _mm512_dpbf16_ps(
-                            hi,
-                            std::mem::transmute::<__m512i, __m512bh>(_mm512_unpackhi_epi16(b, a)),
-                            xs[p],
-                        );
-                    }
-                    _mm512_storeu_ps(o.add(j), lo);
-                    _mm512_storeu_ps(o.add(j + 16), hi);
-                    j += 32;
-                }
-            }
-        }
-        // back in order: permuted position 4L + m holds column 8L + m, 16 + 4L + m column 8L + 4 + m
-        for block in out.chunks_exact_mut(32) {
-            let mut ordered = [0f32; 32];
-            for l in 0..4 {
-                for m in 0..4 {
-                    ordered[8 * l + m] = block[4 * l + m];
-                    ordered[8 * l + 4 + m] = block[16 + 4 * l + m];
-                }
-            }
-            block.copy_from_slice(&ordered);
-        }
-    }
-
-    /// `vdpbf16ps` over `P` row pairs a pass; pairs by `vpermt2w`, outputs in order.
-    #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
-    unsafe fn dp_permute<const P: usize>(x: &[f32], w: &[u16], prefetch: usize, out: &mut [f32]) {
-        let n = out.len();
-        assert!(n.is_multiple_of(32) && x.len().is_multiple_of(2 * P) && w.len() >= x.len() * n);
-        let o = out.as_mut_ptr();
-        // word 2m: row i+1's column m (second operand, index 32 + m); word 2m + 1: row i's
+        // for `vpermt2w`, word 2m: row i+1's column m (second operand, index 32 + m); word
+        // 2m + 1: row i's
         let index = |half: i16| {
             let words: [i16; 32] = std::array::from_fn(|t| {
                 let m = (t / 2) as i16 + 16 * half;
@@ -398,6 +351,19 @@ mod kernels {
             unsafe { _mm512_loadu_si512(words.as_ptr() as *const _) }
         };
         let (first, second) = (index(0), index(1));
+        // rows i (`a`) and i + 1 (`b`) as bf16 pairs, row i in each pair's high half
+        let pairs = |a: __m512i, b: __m512i| -> [__m512bh; 2] {
+            let (lo, hi) = if PERMUTE {
+                (
+                    _mm512_permutex2var_epi16(a, first, b),
+                    _mm512_permutex2var_epi16(a, second, b),
+                )
+            } else {
+                (_mm512_unpacklo_epi16(b, a), _mm512_unpackhi_epi16(b, a))
+            };
+            // Safety: both are 512-bit vectors; a bf16 pair is two 16-bit words.
+            unsafe { [lo, hi].map(|v| std::mem::transmute::<__m512i, __m512bh>(v)) }
+        };
         for i in (0..x.len()).step_by(2 * P) {
             let xs: [__m512bh; P] = std::array::from_fn(|p| unsafe { pair(x[i + 2 * p], x[i + 2 * p + 1]) });
             let rows: [[*const u16; 2]; P] =
@@ -415,21 +381,27 @@ mod kernels {
                     for p in 0..P {
                         let a = _mm512_loadu_si512(rows[p][0].add(j) as *const _);
                         let b = _mm512_loadu_si512(rows[p][1].add(j) as *const _);
-                        lo = _mm512_dpbf16_ps(
-                            lo,
-                            std::mem::transmute::<__m512i, __m512bh>(_mm512_permutex2var_epi16(a, first, b)),
-                            xs[p],
-                        );
-                        hi = _mm512_dpbf16_ps(
-                            hi,
-                            std::mem::transmute::<__m512i, __m512bh>(_mm512_permutex2var_epi16(a, second, b)),
-                            xs[p],
-                        );
+                        let [wl, wh] = pairs(a, b);
+                        lo = _mm512_dpbf16_ps(lo, wl, xs[p]);
+                        hi = _mm512_dpbf16_ps(hi, wh, xs[p]);
                     }
                     _mm512_storeu_ps(o.add(j), lo);
                     _mm512_storeu_ps(o.add(j + 16), hi);
                     j += 32;
                 }
+            }
+        }
+        if !PERMUTE {
+            // back in order: position 4L + m holds column 8L + m, 16 + 4L + m column 8L + 4 + m
+            for block in out.chunks_exact_mut(32) {
+                let mut ordered = [0f32; 32];
+                for l in 0..4 {
+                    for m in 0..4 {
+                        ordered[8 * l + m] = block[4 * l + m];
+                        ordered[8 * l + 4 + m] = block[16 + 4 * l + m];
+                    }
+                }
+                block.copy_from_slice(&ordered);
             }
         }
     }
