@@ -468,12 +468,13 @@ mod bf16_x86 {
         trials: std::sync::Mutex<Trials>,
     }
 
-    /// Time and bytes of each candidate's trials so far.
+    /// Time, bytes and number of each candidate's trials so far (by its index in
+    /// [`candidates`], at most one per kernel).
     struct Trials {
         next: usize,
-        seconds: Vec<f64>,
-        bytes: Vec<f64>,
-        count: Vec<u32>,
+        seconds: [f64; Kernel::ALL.len()],
+        bytes: [f64; Kernel::ALL.len()],
+        count: [u32; Kernel::ALL.len()],
     }
 
     impl KernelChoice {
@@ -481,7 +482,12 @@ mod bf16_x86 {
             Self {
                 trials_per_kernel,
                 chosen: std::sync::OnceLock::new(),
-                trials: std::sync::Mutex::new(Trials { next: 0, seconds: Vec::new(), bytes: Vec::new(), count: Vec::new() }),
+                trials: std::sync::Mutex::new(Trials {
+                    next: 0,
+                    seconds: [0.0; Kernel::ALL.len()],
+                    bytes: [0.0; Kernel::ALL.len()],
+                    count: [0; Kernel::ALL.len()],
+                }),
             }
         }
 
@@ -515,14 +521,10 @@ mod bf16_x86 {
             let seconds = start.elapsed().as_secs_f64();
             let mut trials = self.trials.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             let t = &mut *trials;
-            for v in [&mut t.seconds, &mut t.bytes] {
-                v.resize(candidates.len(), 0.0);
-            }
-            t.count.resize(candidates.len(), 0);
             t.seconds[index] += seconds;
             t.bytes[index] += bytes as f64;
             t.count[index] += 1;
-            if t.count.iter().all(|&c| c >= self.trials_per_kernel) {
+            if t.count[..candidates.len()].iter().all(|&c| c >= self.trials_per_kernel) {
                 let per_byte = |i: usize| t.seconds[i] / t.bytes[i];
                 let best = (0..candidates.len())
                     .min_by(|&a, &b| per_byte(a).total_cmp(&per_byte(b)))
