@@ -1,6 +1,8 @@
 //! The matrix products of one decode step alone: a `[1, k]` row times each of the 196
 //! projection weights of Qwen3-0.6B's 28 layers (2.4 GB in f32, so read from DRAM, not cache),
-//! in f32 and in bf16, on rayon's threads and on one; then the tied LM head (`x · Eᵀ`). The profile behind the vendored Flex's
+//! in f32 and in bf16, on rayon's threads and on one; the same products with the weights
+//! stored as HF stores them (`[d_out, d_in]`, multiplied as a transposed view: one dot product
+//! per output, as the head runs); then the tied LM head (`x · Eᵀ`). The profile behind the vendored Flex's
 //! bf16 row-vector product (`vendor/README.md`, change 4) and the `decode bf16` lines of the
 //! `qwen3_forward` bench.
 //!
@@ -43,13 +45,27 @@ fn main() {
         params as f64 / 1e9,
         rayon::current_num_threads()
     );
-    for (name, weights, bytes) in [("f32", &f32_weights, 4), ("bf16", &bf16_weights, 2)] {
+    // the same products with the weights stored as HF stores them, `[d_out, d_in]`, and
+    // multiplied as a transposed view: one dot product per output, as the tied head runs
+    let hf_layout = |ws: &[Tensor<B, 2>]| -> Vec<Tensor<B, 2>> {
+        ws.iter()
+            .map(|w| Tensor::from_data(w.clone().transpose().into_data(), &device))
+            .collect()
+    };
+    let (f32_hf, bf16_hf) = (hf_layout(&f32_weights), hf_layout(&bf16_weights));
+    for (name, weights, transposed, bytes) in [
+        ("f32", &f32_weights, false, 4),
+        ("bf16", &bf16_weights, false, 2),
+        ("f32, [d_out, d_in] transposed", &f32_hf, true, 4),
+        ("bf16, [d_out, d_in] transposed", &bf16_hf, true, 2),
+    ] {
         let mut best = f64::MAX;
         for _ in 0..5 {
             let start = Instant::now();
             for w in weights {
+                let w = if transposed { w.clone().transpose() } else { w.clone() };
                 let x = Tensor::<B, 2>::ones([1, w.dims()[0]], &device).cast(w.dtype());
-                std::hint::black_box(x.matmul(w.clone()));
+                std::hint::black_box(x.matmul(w));
             }
             best = best.min(start.elapsed().as_secs_f64());
         }

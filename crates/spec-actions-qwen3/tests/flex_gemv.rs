@@ -202,16 +202,16 @@ fn documented_order(x: &[f32], n: usize, w: impl Fn(usize, usize) -> f32, row_ma
         .collect()
 }
 
-/// Every row count left over by the row chunks and every output count left over by the blocks
-/// of outputs (both kernels work on groups of four; the bf16 rows' x86 kernels on 32 outputs
-/// at a time — two 512-bit registers or four 256-bit ones — then 8, then 1: n = 61 takes all
-/// three), in f32 and bf16: bit for bit the documented order of the sums, on 1 and 2 threads,
+/// Every row count left over by the row chunks (f32 rows are summed eight at a time: the `k`
+/// below leave every remainder of 8 in some chunk) and every output count left over by the
+/// blocks of outputs (the bf16 rows' x86 kernels on 32 outputs at a time — two 512-bit
+/// registers or four 256-bit ones — then 8, then 1: n = 61 takes all three), in f32 and bf16: bit for bit the documented order of the sums, on 1 and 2 threads,
 /// whichever kernels this CPU runs (AVX-512F, AVX2 or portable).
 #[test]
 fn a_row_vector_product_sums_in_the_documented_order_bit_for_bit() {
     use burn::tensor::FloatDType;
     let device = Default::default();
-    for (k, n) in [(703, 37), (257, 130), (6, 1), (263, 4099), (65, 61)] {
+    for (k, n) in [(703, 37), (257, 130), (6, 1), (263, 4099), (65, 61), (131, 19), (76, 33), (261, 9), (2, 70)] {
         let (xs, ws) = (random(k, 8), random(k * n, 9));
         for dtype in [FloatDType::F32, FloatDType::BF16] {
             let x = Tensor::<B, 2>::from_data(TensorData::new(xs.clone(), [1, k]), &device).cast(dtype);

@@ -48,6 +48,13 @@ const LINE_F32: usize = 16;
 /// Lanes of the dot product's partial sums (one AVX-512 register of f32).
 const LANES: usize = 16;
 
+/// f32 weight rows summed per pass of [`axpy_body`]: eight streams of `W` in flight at once.
+/// One thread read an f32 decode step's weights at 15.2–16.0 GB/s one row at a time and
+/// 18.8–21.7 GB/s four at a time (AVX2 EPYC, session 17); eight at a time against four on a
+/// Zen 4 EPYC, `decode_products`, 16 alternating pairs: 58.4 → 57.4 ms median, 50.9 → 46.3 ms
+/// best (`vendor/README.md`, change 4, session 23).
+const F32_ROWS: usize = 8;
+
 /// A weight element: read as f32 (exactly), written back from the f32 sum.
 pub(crate) trait Weight: burn_backend::Element + bytemuck::Pod + Send + Sync + 'static {
     const DTYPE: DType;
@@ -259,17 +266,16 @@ fn axpy_block<T: Weight>(x: &[f32], w: &[T], row_stride: usize, out: &mut [f32])
     axpy_body(x, w, row_stride, out)
 }
 
-/// f32 rows four at a time (four sequential streams of `W`), each output updated as
-/// `(((o + x₀w₀) + x₁w₁) + x₂w₂) + x₃w₃`: the additions of one row after another in the same
-/// order as one row at a time — the same bits — with `out` loaded and stored once per four rows
-/// instead of once per row (one thread read its weights at 15.2–16.0 GB/s one row at a time,
-/// 18.8–21.7 GB/s four at a time, `decode_products`, AVX2 EPYC). bf16 rows one at a time: four
-/// at a time read them 8 % slower there (on x86-64 with AVX2, [`bf16_x86`] runs them instead,
+/// f32 rows [`F32_ROWS`] at a time (that many sequential streams of `W`), each output updated
+/// as `((o + x₀w₀) + x₁w₁) + …`: the additions of one row after another in the same order as
+/// one row at a time — the same bits — with `out` loaded and stored once per group of rows
+/// instead of once per row. bf16 rows one at a time: four at a time read them 8 % slower on
+/// the AVX2 EPYC of `vendor/README.md` (on x86-64 with AVX2, [`bf16_x86`] runs them instead,
 /// with the same sums). The order of the sums depends on `k` and `n` alone.
 #[inline(always)]
 fn axpy_body<T: Weight>(x: &[f32], w: &[T], row_stride: usize, out: &mut [f32]) {
     match T::DTYPE {
-        DType::F32 => axpy_rows::<T, 4>(x, w, row_stride, out),
+        DType::F32 => axpy_rows::<T, F32_ROWS>(x, w, row_stride, out),
         _ => axpy_rows::<T, 1>(x, w, row_stride, out),
     }
 }
