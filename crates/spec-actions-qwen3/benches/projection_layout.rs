@@ -1,6 +1,13 @@
 //! Which weight layout makes `x·W` fastest on Flex for the 0.6B MLP shape (1024 → 3072):
 //! `W` stored `[in, out]` row-major, or the transposed view of HF's `[out, in]` storage.
-//! Decode (1 row) and prefill (128 rows). `cargo bench -p spec-actions-qwen3 --bench projection_layout`
+//! Decode (1 row) and prefill (128 rows), each as a 3D product (`[1, rows, in]` times the
+//! weight unsqueezed) and as the 2D product [`Projection::forward`] makes (rows flattened).
+//! The one 12 MB weight, multiplied again and again, stays in cache: this times the kernels,
+//! not memory. For decode's DRAM-bound case (every weight of a step read once) see the
+//! `decode_products` example, which times both layouts too.
+//! `cargo bench -p spec-actions-qwen3 --bench projection_layout`
+//!
+//! [`Projection::forward`]: spec_actions_qwen3::model::Projection::forward
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -36,6 +43,22 @@ fn main() {
         });
         time(&format!("rows {rows}: transposed view of [out,in]"), reps, || {
             x.clone().matmul(view.clone().unsqueeze())
+        });
+        time(
+            &format!("rows {rows}: transposed view of [out,in], 2D"),
+            reps,
+            || {
+                x.clone()
+                    .reshape([rows, inp])
+                    .matmul(view.clone())
+                    .reshape([1, rows, out])
+            },
+        );
+        time(&format!("rows {rows}: [in,out] row-major, 2D"), reps, || {
+            x.clone()
+                .reshape([rows, inp])
+                .matmul(row_major.clone())
+                .reshape([1, rows, out])
         });
         time(&format!("rows {rows}: ([out,in] · xᵀ)ᵀ"), reps, || {
             let xt = x.clone().reshape([rows, inp]).transpose();

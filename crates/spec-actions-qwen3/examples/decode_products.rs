@@ -63,7 +63,11 @@ fn main() {
         for _ in 0..5 {
             let start = Instant::now();
             for w in weights {
-                let w = if transposed { w.clone().transpose() } else { w.clone() };
+                let w = if transposed {
+                    w.clone().transpose()
+                } else {
+                    w.clone()
+                };
                 let x = Tensor::<B, 2>::ones([1, w.dims()[0]], &device).cast(w.dtype());
                 std::hint::black_box(x.matmul(w));
             }

@@ -211,7 +211,17 @@ fn documented_order(x: &[f32], n: usize, w: impl Fn(usize, usize) -> f32, row_ma
 fn a_row_vector_product_sums_in_the_documented_order_bit_for_bit() {
     use burn::tensor::FloatDType;
     let device = Default::default();
-    for (k, n) in [(703, 37), (257, 130), (6, 1), (263, 4099), (65, 61), (131, 19), (76, 33), (261, 9), (2, 70)] {
+    for (k, n) in [
+        (703, 37),
+        (257, 130),
+        (6, 1),
+        (263, 4099),
+        (65, 61),
+        (131, 19),
+        (76, 33),
+        (261, 9),
+        (2, 70),
+    ] {
         let (xs, ws) = (random(k, 8), random(k * n, 9));
         for dtype in [FloatDType::F32, FloatDType::BF16] {
             let x = Tensor::<B, 2>::from_data(TensorData::new(xs.clone(), [1, k]), &device).cast(dtype);
