@@ -6,7 +6,7 @@
 //! `configs/qwen3.toml` (compiled in with `include_str!`); `cargo xtask all --config FILE`
 //! reads any other, and `--set key=value` (dotted keys, TOML values) overrides single entries.
 //! Every table refuses unknown keys; an unknown key or a bad value is an error naming the file,
-//! the line and the key ([`ConfigError`]). [`RunConfig::resolve`] turns a config into the
+//! the line and the key ([`ConfigError`]). [`Preset::from_config`](crate::pipeline::preset::Preset::from_config) turns a config into the
 //! pipeline's [`Preset`](crate::pipeline::preset::Preset); the resolved config is written into
 //! the run's `manifest.json`.
 //!

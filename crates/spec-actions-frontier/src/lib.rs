@@ -16,7 +16,7 @@
 //! - outputs: the study's markdown table and frontier listing, a JSON summary ([`report`]), a
 //!   text chart ([`chart`]) and an SVG plot ([`plot`]);
 //! - the study's verdict: gated policies against cheap-only as one Holm-corrected family, with
-//!   Holm-adjusted p-values ([`holm_adjusted`]), the lossless policy H kept out ([`verdict`]);
+//!   Holm-adjusted p-values ([`holm_adjusted`]), the lossless policy H kept out ([`verdict`](mod@verdict));
 //! - a run's diagnostics from the files the pipeline writes: learning curves, the verifier's
 //!   reliability diagram and ROC-AUC, 9×9 confusion matrices, call-level accuracy
 //!   ([`diagnostics`], drawn by [`figures`]);

@@ -23,7 +23,7 @@ pub struct LoadOptions {
 }
 
 impl Default for LoadOptions {
-    /// f32 throughout, what [`load_qwen3`] gives.
+    /// f32 throughout, what [`load_qwen3`](crate::load_qwen3) gives.
     fn default() -> Self {
         LoadOptions::uniform(FloatDType::F32)
     }
@@ -53,7 +53,7 @@ impl LoadOptions {
     }
 }
 
-/// [`load_qwen3`] with the base model in `options`' dtypes, each tensor converted as it is read
+/// [`load_qwen3`](crate::load_qwen3) with the base model in `options`' dtypes, each tensor converted as it is read
 /// (peak memory is the model in those dtypes, not an f32 copy first).
 ///
 /// ```

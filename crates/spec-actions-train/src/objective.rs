@@ -192,7 +192,7 @@ pub fn head_weighted_causal_lm_loss<B: Backend, M: CausalLm<B>>(
 const LOGITS_CHUNK_BYTES: usize = 80 << 20;
 
 /// `−Σ log p(targets[i] | rows[i])` over the LM head: logits in the compute dtype, log-softmax
-/// in f32, computed over chunks of rows so that at most [`LOGITS_CHUNK_BYTES`] of logits exist
+/// in f32, computed over chunks of rows so that at most `LOGITS_CHUNK_BYTES` (80 MiB) of logits exist
 /// at a time. The sum (and its gradient) is the same as in one piece.
 ///
 /// # Shapes

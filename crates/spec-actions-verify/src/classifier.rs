@@ -1,5 +1,5 @@
 //! The live bag-of-words classifier role: a fitted
-//! [`KindClassifier`](spec_actions_baseline::KindClassifier) answering as a [`Classifier`], and
+//! [`spec_actions_baseline::KindClassifier`] answering as a [`Classifier`], and
 //! the recorded form of its answer ([`record_classifier`]), which the live role and the
 //! recorder share so that a live decision and its replay see the same probabilities and the
 //! same call.

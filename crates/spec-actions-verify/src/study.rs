@@ -32,7 +32,7 @@ pub struct StudyOptions {
     pub samples: usize,
     /// The policy families to study (`None`: every one). A and B always run (the anchors of
     /// every comparison). A name matches a family by its letters before any `[`: `C` is C and
-    /// C[G], `F-margin` is F-margin[G,k=2], `K→A` the cascade K→A; see [`POLICY_FAMILIES`].
+    /// `C[G]`, `F-margin` is `F-margin[G,k=2]`, `K→A` the cascade K→A; see [`POLICY_FAMILIES`].
     pub policies: Option<Vec<String>>,
 }
 

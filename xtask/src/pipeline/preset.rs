@@ -1,6 +1,6 @@
 //! Pipeline presets: which models play each role, how long each trains, how much data is used.
 //! A [`Preset`] is a resolved run config ([`crate::config`]); the built-in presets are the
-//! shipped files `configs/*.toml` ([`Preset::named`]):
+//! shipped files `configs/*.toml` ([`LoadedConfig::preset`](crate::config::LoadedConfig::preset)):
 //!
 //! - `tiny` (default, CPU): small random-initialised Qwen3-architecture models with the real
 //!   Qwen3 tokenizer, trained in full on the bundled data; the whole pipeline in minutes.

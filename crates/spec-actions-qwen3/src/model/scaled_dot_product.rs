@@ -1,5 +1,5 @@
-//! Scaled dot-product attention, `softmax(Q·Kᵀ·scale + bias)·V`, the core of [`Attention`]
-//! (`super::attention::Attention`), in two forms:
+//! Scaled dot-product attention, `softmax(Q·Kᵀ·scale + bias)·V`, the core of
+//! [`Attention`](super::attention::Attention), in two forms:
 //!
 //! - [`dense`] materialises every score (`[batch, kv_heads, group, seq, keys]`) and lets the
 //!   backend's autodiff differentiate it. Fast, and what inference runs; but under autodiff
