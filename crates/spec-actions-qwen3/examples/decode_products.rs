@@ -2,9 +2,9 @@
 //! projection weights of Qwen3-0.6B's 28 layers (2.4 GB in f32, so read from DRAM, not cache),
 //! in f32 and in bf16, on rayon's threads and on one; the same products with the weights
 //! stored as HF stores them (`[d_out, d_in]`, multiplied as a transposed view: one dot product
-//! per output, as the head runs); then the tied LM head (`x · Eᵀ`). The profile behind the vendored Flex's
-//! bf16 row-vector product (`vendor/README.md`, change 4) and the `decode bf16` lines of the
-//! `qwen3_forward` bench.
+//! per output, as the head runs); then the tied LM head (`x · Eᵀ`). The profile behind the
+//! vendored Flex's row-vector product (`vendor/README.md`, change 4) and the `decode bf16`
+//! lines of the `qwen3_forward` bench.
 //!
 //! ```text
 //! cargo run --release -p spec-actions-qwen3 --example decode_products

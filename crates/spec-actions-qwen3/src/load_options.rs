@@ -53,8 +53,8 @@ impl LoadOptions {
     }
 }
 
-/// [`load_qwen3`](crate::load_qwen3) with the base model in `options`' dtypes, each tensor converted as it is read
-/// (peak memory is the model in those dtypes, not an f32 copy first).
+/// [`load_qwen3`](crate::load_qwen3) with the base model in `options`' dtypes, each tensor
+/// converted as it is read (peak memory is the model in those dtypes, not an f32 copy first).
 ///
 /// ```
 /// use burn::backend::Flex;

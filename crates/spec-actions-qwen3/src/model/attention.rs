@@ -23,9 +23,10 @@ const MASKED_ROW: f32 = -1e30;
 pub struct StepContext<B: Backend> {
     /// cos/sin of each query position, for query and key heads.
     pub rope: RopeTables<B>,
-    /// Additive score bias `[batch, kv_heads, group, seq, keys]` (0, `-inf` for a masked key, or `-1e30` where a whole row is masked), laid out
-    /// exactly like the attention scores so that adding it is one contiguous pass (a bias
-    /// broadcast over the heads makes Flex walk the scores element by element); for very long
+    /// Additive score bias `[batch, kv_heads, group, seq, keys]` (0, `-inf` for a masked key,
+    /// or `-1e30` where a whole row is masked), laid out exactly like the attention scores so
+    /// that adding it is one contiguous pass (a bias broadcast over the heads makes Flex walk
+    /// the scores element by element); for very long
     /// calls `[batch, 1, 1, seq, keys]`, broadcast (see `MAX_EXPANDED_BIAS`). `None` when
     /// every query may attend every key (one decode step without padding).
     pub bias: Option<Tensor<B, 5>>,

@@ -173,7 +173,8 @@ impl<B: Backend, W: WeightSource<B>> WeightSource<B> for CastWeights<'_, W> {
 }
 
 impl crate::config::Qwen3Config {
-    /// [`Qwen3Config::init`](crate::config::Qwen3Config::init) (random weights) with the base model in `dtype`.
+    /// [`Qwen3Config::init`](crate::config::Qwen3Config::init) (random weights) with the base
+    /// model in `dtype`.
     pub fn init_in<B: Backend>(&self, dtype: FloatDType, device: &B::Device) -> Qwen3<B> {
         let mut random = super::RandomWeights { std: 0.02, device };
         self.init_with(&mut CastWeights::uniform(&mut random, dtype))
