@@ -32,9 +32,16 @@
 //! ```
 
 use std::any::TypeId;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use burn::backend::{Autodiff, Flex};
 use burn::tensor::backend::Backend;
+
+/// How long a thread kept awake for a pass ([`KeepAwake`]) looks for work without finding any
+/// before it goes back to rayon's own idling (which sleeps within some 20 µs).
+const STAY_AWAKE_IDLE: Duration = Duration::from_millis(1);
 
 /// Whether `B` computes on rayon's global pool (Flex, with or without autodiff).
 pub fn computes_on_rayon<B: Backend>() -> bool {
@@ -44,10 +51,75 @@ pub fn computes_on_rayon<B: Backend>() -> bool {
 
 /// Runs `op` on a thread of rayon's global pool when `B` computes there and the caller is not
 /// already one of its threads (the caller waits for it, once); otherwise runs it where it is.
+///
+/// While `op` runs, the pool's other threads are kept awake ([`KeepAwake`]), so that each op's
+/// split is picked up at once instead of after a wake-up.
 pub fn on_compute_threads<B: Backend, R: Send>(op: impl FnOnce() -> R + Send) -> R {
     if computes_on_rayon::<B>() && rayon::current_thread_index().is_none() {
-        rayon::scope(|_| op())
+        rayon::scope(|_| {
+            let _awake = KeepAwake::start();
+            op()
+        })
     } else {
         op()
+    }
+}
+
+/// The pool's other threads kept looking for work while a pass runs (until dropped).
+///
+/// Rayon puts a thread that finds no work to sleep after some 32 rounds of looking (about
+/// 20 µs), and wakes it with a futex call when work is pushed: in a VM an inter-processor
+/// interrupt, measured at 35–45 µs from the push to the stolen half's start on a 2-core Xeon
+/// VM, against 0.5 µs for an awake thread. A decode step makes some 200 splits of a few hundred
+/// µs each, with gaps between them long enough for the other thread to fall asleep, so a
+/// sleeping thread costs each split a good part of its time (as OpenMP's threads, which spin
+/// before they sleep, do not). [`KeepAwake::start`] pushes one job per other thread of the
+/// pool that looks for work with [`rayon::yield_now`] — running whatever it finds, as an idle
+/// rayon thread would — until the guard is dropped or it has found nothing for
+/// [`STAY_AWAKE_IDLE`].
+///
+/// The idle limit is what keeps this safe. A thread that is waiting inside a split of its own
+/// (a `join` whose other half was stolen) may pick up one of these jobs; the split below it
+/// then resumes only when the job returns. Were the job to return only when the pass ends, two
+/// passes sharing the pool could each wait for the other; returning after `STAY_AWAKE_IDLE`
+/// without work bounds that wait instead. The jobs are pushed on the calling thread's own
+/// queue, which other threads steal from its oldest end, so an idle thread takes one before
+/// any of the pass's work; one that the calling thread takes back itself returns at once.
+struct KeepAwake {
+    done: Arc<AtomicBool>,
+}
+
+impl KeepAwake {
+    /// Pushes one keep-awake job for each thread of the current pool but the caller's.
+    fn start() -> Self {
+        let done = Arc::new(AtomicBool::new(false));
+        let caller = rayon::current_thread_index();
+        for _ in 1..rayon::current_num_threads() {
+            let done = Arc::clone(&done);
+            rayon::spawn(move || stay_awake(&done, caller));
+        }
+        Self { done }
+    }
+}
+
+impl Drop for KeepAwake {
+    fn drop(&mut self) {
+        self.done.store(true, Ordering::Release);
+    }
+}
+
+/// Runs the pool's pending jobs until `done`, or until none has turned up for
+/// [`STAY_AWAKE_IDLE`]; at once when run by the thread that pushed it (`caller`).
+fn stay_awake(done: &AtomicBool, caller: Option<usize>) {
+    if rayon::current_thread_index() == caller {
+        return;
+    }
+    let mut last_work = Instant::now();
+    while !done.load(Ordering::Acquire) {
+        match rayon::yield_now() {
+            Some(rayon::Yield::Executed) => last_work = Instant::now(),
+            Some(rayon::Yield::Idle) if last_work.elapsed() < STAY_AWAKE_IDLE => std::hint::spin_loop(),
+            _ => return,
+        }
     }
 }

@@ -92,3 +92,38 @@ fn flex_work_runs_on_the_pool_and_other_work_where_it_is_called() {
         }));
     }
 }
+
+/// While a pass runs, the pool's other threads are kept looking for work by jobs that end only
+/// when the pass ends or when they find none for a while. Passes started from several threads
+/// at once share the pool — each one's keep-awake jobs may land on a thread that is waiting
+/// inside another pass — and must all finish, with the bits of the pass run alone.
+#[test]
+fn passes_started_from_several_threads_at_once_all_finish_with_the_bits_of_one_alone() {
+    // wide enough that a decode step's products (512 × 1536) are split over the pool
+    let mut config = tiny();
+    (config.hidden_size, config.intermediate_size) = (512, 1536);
+    let model: Qwen3<B> = config.init(&Default::default());
+    let alone = prefill_and_step(&model, &config);
+    let results: Vec<_> = std::thread::scope(|s| {
+        let callers: Vec<_> = (0..4)
+            .map(|_| {
+                s.spawn(|| {
+                    (0..3)
+                        .map(|_| prefill_and_step(&model, &config))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        callers
+            .into_iter()
+            .flat_map(|c| c.join().expect("a caller thread"))
+            .collect()
+    });
+    assert_eq!(results.len(), 12);
+    for (i, r) in results.iter().enumerate() {
+        assert!(
+            *r == alone,
+            "pass {i} of 12 (4 threads at once): logits differ from the pass alone"
+        );
+    }
+}
