@@ -20,6 +20,16 @@
 //! from the main thread and inside `rayon::scope`) the futex and scheduler share of the samples
 //! fell from 12.4 % to 7.8 % and the product kernels' rose from 81 % to 86 %.
 //!
+//! Within a pass, an op's split still waits for a thread of the pool that has gone to sleep
+//! between two ops (rayon sleeps an idle thread within some 20 µs); [`on_compute_threads`]
+//! therefore keeps the pool's other threads looking for work while the pass runs
+//! (`KeepAwake`). Measured on a 2-core Xeon VM (Intel family 6 model 167, AVX-512 + AMX),
+//! the `qwen3_forward` bench binaries of the revision before and of this one run alternately,
+//! twice each: f32 decode 8.84 / 8.65 → 9.83 / 9.45 tok/s, prefill 202.6 / 199.9 → 206.6 /
+//! 213.3 tok/s, bf16 weights 14.18 / 13.02 → 14.21 / 13.76 tok/s; a LoRA step (`lora_step`,
+//! large ops only) unchanged (0.773 / 0.797 → 0.784 / 0.763 s, with a first version that
+//! pushed the keep-awake jobs on the caller's queue).
+//!
 //! Only Flex computes on rayon's pool; any other backend's op runs where it is called.
 //!
 //! ```
@@ -39,7 +49,7 @@ use std::time::{Duration, Instant};
 use burn::backend::{Autodiff, Flex};
 use burn::tensor::backend::Backend;
 
-/// How long a thread kept awake for a pass ([`KeepAwake`]) looks for work without finding any
+/// How long a thread kept awake for a pass (`KeepAwake`) looks for work without finding any
 /// before it goes back to rayon's own idling (which sleeps within some 20 µs).
 const STAY_AWAKE_IDLE: Duration = Duration::from_millis(1);
 
@@ -52,7 +62,7 @@ pub fn computes_on_rayon<B: Backend>() -> bool {
 /// Runs `op` on a thread of rayon's global pool when `B` computes there and the caller is not
 /// already one of its threads (the caller waits for it, once); otherwise runs it where it is.
 ///
-/// While `op` runs, the pool's other threads are kept awake ([`KeepAwake`]), so that each op's
+/// While `op` runs, the pool's other threads are kept awake (`KeepAwake`), so that each op's
 /// split is picked up at once instead of after a wake-up.
 pub fn on_compute_threads<B: Backend, R: Send>(op: impl FnOnce() -> R + Send) -> R {
     if computes_on_rayon::<B>() && rayon::current_thread_index().is_none() {
@@ -68,35 +78,41 @@ pub fn on_compute_threads<B: Backend, R: Send>(op: impl FnOnce() -> R + Send) ->
 /// The pool's other threads kept looking for work while a pass runs (until dropped).
 ///
 /// Rayon puts a thread that finds no work to sleep after some 32 rounds of looking (about
-/// 20 µs), and wakes it with a futex call when work is pushed: in a VM an inter-processor
-/// interrupt, measured at 35–45 µs from the push to the stolen half's start on a 2-core Xeon
-/// VM, against 0.5 µs for an awake thread. A decode step makes some 200 splits of a few hundred
-/// µs each, with gaps between them long enough for the other thread to fall asleep, so a
-/// sleeping thread costs each split a good part of its time (as OpenMP's threads, which spin
-/// before they sleep, do not). [`KeepAwake::start`] pushes one job per other thread of the
-/// pool that looks for work with [`rayon::yield_now`] — running whatever it finds, as an idle
-/// rayon thread would — until the guard is dropped or it has found nothing for
-/// [`STAY_AWAKE_IDLE`].
+/// 20 µs) and wakes it with a futex call when work is pushed, in a VM an inter-processor
+/// interrupt. On a 2-core Xeon VM the stolen half of a split started 35–45 µs after the push
+/// once the other thread had been idle for 100 µs or more, against 0.5 µs when it was awake
+/// (`cargo run --release -p spec-actions-qwen3 --example split_latency`). A decode step makes
+/// some 200 splits of a few hundred µs each, with gaps between them long enough for the other
+/// thread to fall asleep, so each split lost a good part of its second thread. OpenMP's
+/// threads, which PyTorch computes on, spin for a while before they sleep; here
+/// [`KeepAwake::start`] gives each other thread of the pool a job that looks for work with
+/// [`rayon::yield_now`] — running whatever it finds, as an idle rayon thread would — until the
+/// guard is dropped or it has found nothing for [`STAY_AWAKE_IDLE`].
 ///
 /// The idle limit is what keeps this safe. A thread that is waiting inside a split of its own
 /// (a `join` whose other half was stolen) may pick up one of these jobs; the split below it
 /// then resumes only when the job returns. Were the job to return only when the pass ends, two
 /// passes sharing the pool could each wait for the other; returning after `STAY_AWAKE_IDLE`
-/// without work bounds that wait instead. The jobs are pushed on the calling thread's own
-/// queue, which other threads steal from its oldest end, so an idle thread takes one before
-/// any of the pass's work; one that the calling thread takes back itself returns at once.
+/// without work bounds that wait instead. The jobs are broadcast (`rayon::spawn_broadcast`):
+/// each thread gets its own in a queue no other thread takes from, so every other thread gets
+/// exactly one, however late it wakes; the calling thread's returns at once.
 struct KeepAwake {
     done: Arc<AtomicBool>,
 }
 
 impl KeepAwake {
-    /// Pushes one keep-awake job for each thread of the current pool but the caller's.
+    /// Gives each thread of the current pool but the caller's a keep-awake job of its own.
     fn start() -> Self {
         let done = Arc::new(AtomicBool::new(false));
-        let caller = rayon::current_thread_index();
-        for _ in 1..rayon::current_num_threads() {
-            let done = Arc::clone(&done);
-            rayon::spawn(move || stay_awake(&done, caller));
+        if rayon::current_num_threads() > 1 {
+            let caller = rayon::current_thread_index();
+            let flag = Arc::clone(&done);
+            // one job per thread, in that thread's own queue: no thread can take another's
+            rayon::spawn_broadcast(move |thread| {
+                if Some(thread.index()) != caller {
+                    stay_awake(&flag);
+                }
+            });
         }
         Self { done }
     }
@@ -109,11 +125,8 @@ impl Drop for KeepAwake {
 }
 
 /// Runs the pool's pending jobs until `done`, or until none has turned up for
-/// [`STAY_AWAKE_IDLE`]; at once when run by the thread that pushed it (`caller`).
-fn stay_awake(done: &AtomicBool, caller: Option<usize>) {
-    if rayon::current_thread_index() == caller {
-        return;
-    }
+/// [`STAY_AWAKE_IDLE`].
+fn stay_awake(done: &AtomicBool) {
     let mut last_work = Instant::now();
     while !done.load(Ordering::Acquire) {
         match rayon::yield_now() {
