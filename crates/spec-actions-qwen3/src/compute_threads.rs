@@ -79,7 +79,7 @@ pub fn on_compute_threads<B: Backend, R: Send>(op: impl FnOnce() -> R + Send) ->
 ///
 /// Rayon puts a thread that finds no work to sleep after some 32 rounds of looking (about
 /// 20 µs) and wakes it with a futex call when work is pushed, in a VM an inter-processor
-/// interrupt. On a 2-core Xeon VM the stolen half of a split started 35–45 µs after the push
+/// interrupt. On a 2-core Xeon VM the stolen half of a split started 33–46 µs after the push
 /// once the other thread had been idle for 100 µs or more, against 0.5 µs when it was awake
 /// (`cargo run --release -p spec-actions-qwen3 --example split_latency`). A decode step makes
 /// some 200 splits of a few hundred µs each, with gaps between them long enough for the other
@@ -91,9 +91,10 @@ pub fn on_compute_threads<B: Backend, R: Send>(op: impl FnOnce() -> R + Send) ->
 ///
 /// The idle limit is what keeps this safe. A thread that is waiting inside a split of its own
 /// (a `join` whose other half was stolen) may pick up one of these jobs; the split below it
-/// then resumes only when the job returns. Were the job to return only when the pass ends, two
-/// passes sharing the pool could each wait for the other; returning after `STAY_AWAKE_IDLE`
-/// without work bounds that wait instead. The jobs are broadcast (`rayon::spawn_broadcast`):
+/// then resumes only when the job returns: when its pass ends or after `STAY_AWAKE_IDLE`
+/// without work, whichever comes first (so another pass's split may wait for this pass to end).
+/// Were the job to return only when its pass ends, two passes sharing the pool could each wait
+/// for the other for ever; the idle limit ends such a wait once neither has work left. The jobs are broadcast (`rayon::spawn_broadcast`):
 /// each thread gets its own in a queue no other thread takes from, so every other thread gets
 /// exactly one, however late it wakes; the calling thread's returns at once.
 struct KeepAwake {

@@ -26,9 +26,9 @@ pub struct StepContext<B: Backend> {
     /// Additive score bias `[batch, kv_heads, group, seq, keys]` (0, `-inf` for a masked key,
     /// or `-1e30` where a whole row is masked), laid out exactly like the attention scores so
     /// that adding it is one contiguous pass (a bias broadcast over the heads makes Flex walk
-    /// the scores element by element); for very long
-    /// calls `[batch, 1, 1, seq, keys]`, broadcast (see `MAX_EXPANDED_BIAS`). `None` when
-    /// every query may attend every key (one decode step without padding).
+    /// the scores element by element); for very long calls `[batch, 1, 1, seq, keys]`,
+    /// broadcast (see `MAX_EXPANDED_BIAS`). `None` when every query may attend every key (one
+    /// decode step without padding).
     pub bias: Option<Tensor<B, 5>>,
     /// Positions already in the KV cache (the offset at which this call's keys are written).
     pub past_len: usize,
