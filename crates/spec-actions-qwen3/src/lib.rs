@@ -30,6 +30,7 @@ pub mod error;
 pub mod generate;
 pub mod hf_export;
 pub mod hf_save;
+pub mod huge_pages;
 pub mod load_options;
 pub mod loader;
 pub mod lora;

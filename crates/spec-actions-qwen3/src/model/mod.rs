@@ -30,6 +30,7 @@ pub use tensor_names::{DecoderNorm, HfWeightMut, LoraTarget};
 pub use weights::{RandomWeights, WeightSource};
 
 use crate::config::Qwen3Config;
+use crate::huge_pages::in_huge_pages;
 use tensor_names::{EMBED_TOKENS, FINAL_NORM, LM_HEAD};
 
 /// One pre-norm decoder layer: `x + attn(norm(x))`, then `x + mlp(norm(x))`.
@@ -83,15 +84,18 @@ impl Qwen3Config {
         self.init_with(&mut RandomWeights { std: 0.02, device })
     }
 
-    /// A model whose every tensor is taken from `weights`, by HF name.
+    /// A model whose every tensor is taken from `weights`, by HF name; its weight matrices in
+    /// huge-page memory on Flex ([`in_huge_pages`]).
     pub fn init_with<B: Backend>(&self, weights: &mut impl WeightSource<B>) -> Qwen3<B> {
         let c = self;
         let hd = c.head_dim;
         let layers = (0..c.num_hidden_layers)
             .map(|i| {
                 // the tensors in the table's order: the seven projections, then the four norms
-                let [q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj] = LoraTarget::ALL
-                    .map(|t| Projection::new(weights.projection(&t.hf_name(i), t.hf_shape(c))));
+                let [q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj] =
+                    LoraTarget::ALL.map(|t| {
+                        Projection::new(in_huge_pages(weights.projection(&t.hf_name(i), t.hf_shape(c))))
+                    });
                 let [q_norm, k_norm, input_layernorm, post_attention_layernorm] = DecoderNorm::ALL
                     .map(|n| RmsNorm::new(weights.vector(&n.hf_name(i), n.len(c)), c.rms_norm_eps));
                 DecoderLayer {
@@ -117,7 +121,7 @@ impl Qwen3Config {
             })
             .collect();
         let h = c.hidden_size;
-        let embed = weights.matrix(EMBED_TOKENS, [c.vocab_size, h]);
+        let embed = in_huge_pages(weights.matrix(EMBED_TOKENS, [c.vocab_size, h]));
         Qwen3 {
             embed_tokens: Embedding {
                 weight: Param::from_tensor(embed),
@@ -125,7 +129,7 @@ impl Qwen3Config {
             layers,
             norm: RmsNorm::new(weights.vector(FINAL_NORM, h), c.rms_norm_eps),
             lm_head: (!c.tie_word_embeddings)
-                .then(|| Projection::new(weights.projection(LM_HEAD, [c.vocab_size, h]))),
+                .then(|| Projection::new(in_huge_pages(weights.projection(LM_HEAD, [c.vocab_size, h])))),
             config: c.clone(),
             rotary: RotaryEmbedding::new(hd, c.rope_theta, c.num_attention_heads, c.num_key_value_heads),
         }

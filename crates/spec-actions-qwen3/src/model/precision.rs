@@ -28,6 +28,7 @@ use burn::tensor::FloatDType;
 
 use super::weights::WeightSource;
 use super::{Qwen3, StepContext};
+use crate::huge_pages::in_huge_pages;
 
 /// Casts every float parameter it visits — matrices to `matrices`, vectors to `vectors`
 /// (`None`: left as they are) — keeping its id and whether it requires a gradient.
@@ -43,7 +44,10 @@ impl<B: Backend> ModuleMapper<B> for CastParams {
         let tensor = match target {
             Some(dtype) if FloatDType::from(tensor.dtype()) != dtype => {
                 let require_grad = tensor.is_require_grad();
-                tensor.cast(dtype).detach().set_require_grad(require_grad)
+                // a cast matrix leaves the huge pages its source was in; put it back
+                let cast = tensor.cast(dtype).detach();
+                let cast = if D >= 2 { in_huge_pages(cast) } else { cast };
+                cast.set_require_grad(require_grad)
             }
             _ => tensor,
         };

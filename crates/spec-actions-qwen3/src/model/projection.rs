@@ -6,6 +6,7 @@ use burn::prelude::*;
 use burn::tensor::FloatDType;
 
 use super::in_dtype;
+use crate::huge_pages::in_huge_pages;
 use crate::lora::LoraAdapter;
 
 /// A bias-free linear projection `y = x·W`, as every q/k/v/o and MLP projection of Qwen3.
@@ -93,10 +94,13 @@ impl<B: Backend> Projection<B> {
     }
 }
 
-/// `w + sign·delta` computed in `delta`'s dtype and cast back to `w`'s, detached.
+/// `w + sign·delta` computed in `delta`'s dtype and cast back to `w`'s, detached, in huge-page
+/// memory as the weight it replaces ([`in_huge_pages`]).
 fn add_in<B: Backend>(w: Tensor<B, 2>, delta: Tensor<B, 2>, sign: f64) -> Tensor<B, 2> {
     let dtype = w.dtype();
-    (w.cast(delta.dtype()) + delta.mul_scalar(sign))
-        .cast(dtype)
-        .detach()
+    in_huge_pages(
+        (w.cast(delta.dtype()) + delta.mul_scalar(sign))
+            .cast(dtype)
+            .detach(),
+    )
 }
