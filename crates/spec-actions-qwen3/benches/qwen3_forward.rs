@@ -105,15 +105,42 @@ fn kind_candidates() -> Vec<Vec<u32>> {
     }
 }
 
+/// Bytes of each bandwidth measurement's buffers.
+const BANDWIDTH_BYTES: usize = 512 << 20;
+
+/// A zeroed buffer of [`BANDWIDTH_BYTES`] in the memory the model's weights live in: huge
+/// pages where `spec_actions_qwen3::huge_pages` puts them (Linux), the heap otherwise or when
+/// `heap` is set.
+fn bandwidth_buffer(heap: bool) -> Box<dyn std::ops::DerefMut<Target = [u8]>> {
+    #[cfg(target_os = "linux")]
+    if !heap && let Ok(buffer) = spec_actions_qwen3::huge_pages::HugePageBuffer::zeroed(BANDWIDTH_BYTES) {
+        struct Huge(spec_actions_qwen3::huge_pages::HugePageBuffer);
+        impl std::ops::Deref for Huge {
+            type Target = [u8];
+            fn deref(&self) -> &[u8] {
+                &self.0.as_slice()[..BANDWIDTH_BYTES]
+            }
+        }
+        impl std::ops::DerefMut for Huge {
+            fn deref_mut(&mut self) -> &mut [u8] {
+                &mut self.0.as_mut_slice()[..BANDWIDTH_BYTES]
+            }
+        }
+        return Box::new(Huge(buffer));
+    }
+    let _ = heap;
+    Box::new(vec![0u8; BANDWIDTH_BYTES])
+}
+
 /// This machine's memory bandwidth as a large copy measures it: 512 MiB copied between two
-/// buffers on every core (one slice each), best of three after a warm-up; bytes read plus
-/// bytes written per second.
+/// buffers in the weights' memory ([`bandwidth_buffer`]) on every core (one slice each), best
+/// of three after a warm-up; bytes read plus bytes written per second.
 fn copy_bandwidth_bytes_per_s() -> f64 {
-    const BYTES: usize = 512 << 20;
-    let src = vec![1u8; BYTES];
-    let mut dst = vec![0u8; BYTES];
+    let mut src = bandwidth_buffer(false);
+    src.fill(1);
+    let mut dst = bandwidth_buffer(false);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let per = BYTES.div_ceil(threads);
+    let per = BANDWIDTH_BYTES.div_ceil(threads);
     let mut best = f64::INFINITY;
     for run in 0..=REPEATS {
         let t = Instant::now();
@@ -123,20 +150,24 @@ fn copy_bandwidth_bytes_per_s() -> f64 {
             }
         });
         let seconds = t.elapsed().as_secs_f64();
-        black_box(&dst);
+        black_box(&dst[..]);
         if run > 0 {
             best = best.min(seconds);
         }
     }
-    2.0 * BYTES as f64 / best
+    2.0 * BANDWIDTH_BYTES as f64 / best
 }
 
 /// Bytes per second one pass of reading (summing) a 512 MiB buffer reaches on every core, best
 /// of [`REPEATS`]: the ceiling of a step that only reads its weights, below the copy's
-/// read + write figure on most machines.
-fn read_bandwidth_bytes_per_s() -> f64 {
-    const BYTES: usize = 512 << 20;
-    let src = vec![1u64; BYTES / 8];
+/// read + write figure on most machines. In the weights' memory ([`bandwidth_buffer`]), or
+/// in the heap's pages with `heap` (for comparison).
+fn read_bandwidth_bytes_per_s(heap: bool) -> f64 {
+    let mut buffer = bandwidth_buffer(heap);
+    buffer.fill(1);
+    // Safety: every bit pattern is a `u64`; the buffer is at least 8-byte aligned (a huge
+    // page, or a 512 MiB heap block), and an unaligned head or tail would only go unread.
+    let (_, src, _) = unsafe { buffer.align_to::<u64>() };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let per = src.len().div_ceil(threads);
     let mut best = f64::INFINITY;
@@ -155,7 +186,7 @@ fn read_bandwidth_bytes_per_s() -> f64 {
             best = best.min(seconds);
         }
     }
-    BYTES as f64 / best
+    BANDWIDTH_BYTES as f64 / best
 }
 
 /// Prefill and decode tok/s of `scripts/bench_pytorch_qwen3.py` (its `pytorch …` line).
@@ -230,16 +261,18 @@ fn bench(c: &mut Criterion) {
     // its share of the bandwidth a large copy reaches on this machine, in the same run.
     let weight_bytes = config.parameter_count().unwrap_or(0) as f64 * 4.0;
     let bandwidth = copy_bandwidth_bytes_per_s();
-    let read_bandwidth = read_bandwidth_bytes_per_s();
+    let read_bandwidth = read_bandwidth_bytes_per_s(false);
+    let heap_read_bandwidth = read_bandwidth_bytes_per_s(true);
     let decode_read = weight_bytes * DECODE as f64 / decode_s;
     eprintln!(
-        "memory: copy {:.1} GB/s (512 MiB, read + write, every core); decode reads weights at {:.1} GB/s = {:.0} % of it; read alone (sum, every core) {:.1} GB/s = {:.0} % of the copy, decode {:.0} % of it",
+        "memory (buffers in huge pages, as the weights): copy {:.1} GB/s (512 MiB, read + write, every core); decode reads weights at {:.1} GB/s = {:.0} % of it; read alone (sum, every core) {:.1} GB/s = {:.0} % of the copy, decode {:.0} % of it; read alone from the heap's 4 KiB pages {:.1} GB/s",
         bandwidth / 1e9,
         decode_read / 1e9,
         100.0 * decode_read / bandwidth,
         read_bandwidth / 1e9,
         100.0 * read_bandwidth / bandwidth,
-        100.0 * decode_read / read_bandwidth
+        100.0 * decode_read / read_bandwidth,
+        heap_read_bandwidth / 1e9
     );
     // bf16 on the CPU: decode reads half the bytes. Two ways, the same prompt and steps:
     // bf16 weights with f32 compute (what `spec-actions serve --dtype bf16` loads on Flex) and
@@ -293,6 +326,10 @@ fn bench(c: &mut Criterion) {
         "bf16 kernels chosen by measurement (burn-flex; FLEX_BF16_KERNEL pins one): projection rows {}, tied head {}",
         rows.unwrap_or("none"),
         head.unwrap_or("none")
+    );
+    eprintln!(
+        "f32 tied head kernel chosen by measurement (burn-flex; FLEX_F32_DOT_KERNEL pins one): {}",
+        burn_flex::f32_dot_kernel_chosen().unwrap_or("none")
     );
     eprintln!(
         "scoring / prefill: {:.3}  (nine kinds, {} candidate tokens: {scoring:.3} s vs {one_prefill:.3} s, best of {REPEATS})",

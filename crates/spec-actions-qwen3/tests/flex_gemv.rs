@@ -322,3 +322,30 @@ fn every_bf16_kernel_tried_and_the_one_chosen_sum_in_the_documented_order() {
         );
     }
 }
+
+/// f32 dot products (a tied LM head in f32, `x · Eᵀ`) on x86-64 take one of the same kinds of
+/// kernels, chosen the same way (`vendor/README.md`, change 4): every product while the
+/// candidates take turns, and every one after the choice, is bit for bit the documented order
+/// of the sums.
+#[test]
+fn every_f32_dot_kernel_tried_and_the_one_chosen_sum_in_the_documented_order() {
+    let device = Default::default();
+    // 4.4 MB of f32 weights: above the size from which products are timed (1 MiB); k leaves a
+    // remainder of every kind (32-term passes, a 16-term block, single terms)
+    let (k, n) = (1031, 1077);
+    let (xv, ev) = (random(k, 12), random(k * n, 13));
+    let x = Tensor::<B, 2>::from_data(TensorData::new(xv.clone(), [1, k]), &device);
+    let e = Tensor::<B, 2>::from_data(TensorData::new(ev.clone(), [n, k]), &device);
+    let want = documented_order(&xv, n, |i, j| ev[j * k + i], false);
+    for p in 0..40 {
+        let got = product(&x, &e.clone().transpose(), 2);
+        for (j, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert_eq!(g.to_bits(), w.to_bits(), "product {p}, column {j}: {g} vs {w}");
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") {
+        let chosen = burn_flex::f32_dot_kernel_chosen();
+        assert!(chosen.is_some(), "no f32 dot kernel chosen after the trials");
+    }
+}

@@ -43,7 +43,7 @@ pub mod simd;
 
 pub use backend::{Flex, FlexDevice};
 // spec-actions patch 4
-pub use ops::bf16_kernels_chosen;
+pub use ops::{bf16_kernels_chosen, f32_dot_kernel_chosen};
 pub use layout::Layout;
 pub use qtensor::FlexQTensor;
 pub use tensor::FlexTensor;

@@ -149,6 +149,16 @@ pub fn bf16_kernels_chosen() -> [Option<&'static str>; 2] {
     [None, None]
 }
 
+/// The kernel this process has chosen by measurement for the dot products of f32 weights with
+/// contiguous rows (a tied LM head), by name: `None` until its trials are over, or on a CPU
+/// (or build) without one.
+pub fn f32_dot_kernel_chosen() -> Option<&'static str> {
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    return bf16_x86::F32_DOT_KERNEL.chosen().map(|k| k.name());
+    #[cfg(not(all(feature = "std", target_arch = "x86_64")))]
+    None
+}
+
 /// Whether a product of `work` multiply-adds is split over rayon's threads.
 fn parallel(work: usize) -> bool {
     #[cfg(feature = "rayon")]
@@ -229,6 +239,14 @@ fn transposed_product<T: Weight>(x: &[f32], e: &[T], row_stride: usize, n: usize
         let e: &[bf16] = bytemuck::cast_slice(e);
         let bytes = x.len().saturating_mul(n).saturating_mul(2);
         return bf16_x86::DOT_KERNEL.run(bytes, |kernel| {
+            dot_output_blocks(x.len(), n, |first, out| bf16_x86::dot_rows(kernel, x, e, row_stride, first, out))
+        });
+    }
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if T::DTYPE == DType::F32 && bf16_x86::F32_DOT_KERNEL.has_candidates() {
+        let e: &[f32] = bytemuck::cast_slice(e);
+        let bytes = x.len().saturating_mul(n).saturating_mul(4);
+        return bf16_x86::F32_DOT_KERNEL.run(bytes, |kernel| {
             dot_output_blocks(x.len(), n, |first, out| bf16_x86::dot_rows(kernel, x, e, row_stride, first, out))
         });
     }
@@ -417,32 +435,43 @@ mod bf16_x86 {
         }
     }
 
-    /// The environment variable that pins one kernel by [`Kernel::name`] (for benchmarks and
-    /// for reproducing a run), instead of choosing by measurement.
+    /// The environment variable that pins one bf16 kernel by [`Kernel::name`] (for benchmarks
+    /// and for reproducing a run), instead of choosing by measurement.
     pub(super) const PIN_VARIABLE: &str = "FLEX_BF16_KERNEL";
 
+    /// The same for the f32 dot products ([`F32_DOT_KERNEL`]).
+    pub(super) const F32_DOT_PIN_VARIABLE: &str = "FLEX_F32_DOT_KERNEL";
+
     /// The kernels a choice is made among: every one this CPU runs (widest first, prefetching
-    /// first), or the one `FLEX_BF16_KERNEL` names (unset or empty: none). A name that is not a
+    /// first), or the one the variable `pin` names (unset or empty: none). A name that is not a
     /// kernel this CPU runs is reported once on stderr and ignored.
+    fn candidates_pinned_by(pin: &str) -> Vec<Kernel> {
+        let here: Vec<Kernel> = Kernel::ALL.into_iter().filter(|k| k.runs_here()).collect();
+        match std::env::var(pin) {
+            Ok(name) if !name.is_empty() => match here.iter().find(|k| k.name() == name) {
+                Some(&k) => vec![k],
+                None => {
+                    let names: Vec<&str> = here.iter().map(|k| k.name()).collect();
+                    std::eprintln!(
+                        "burn-flex: {pin}={name:?} is not a kernel this CPU runs ({names:?}); choosing by measurement"
+                    );
+                    here
+                }
+            },
+            _ => here,
+        }
+    }
+
+    /// [`candidates_pinned_by`] [`PIN_VARIABLE`], once a process.
     fn candidates() -> &'static [Kernel] {
         static CANDIDATES: std::sync::OnceLock<Vec<Kernel>> = std::sync::OnceLock::new();
-        CANDIDATES.get_or_init(|| {
-            let here: Vec<Kernel> = Kernel::ALL.into_iter().filter(|k| k.runs_here()).collect();
-            match std::env::var(PIN_VARIABLE) {
-                Ok(name) if !name.is_empty() => match here.iter().find(|k| k.name() == name) {
-                    Some(&k) => vec![k],
-                    None => {
-                        let names: Vec<&str> = here.iter().map(|k| k.name()).collect();
-                        std::eprintln!(
-                            "burn-flex: {PIN_VARIABLE}={name:?} is not a bf16 kernel this CPU runs \
-                             ({names:?}); choosing by measurement"
-                        );
-                        here
-                    }
-                },
-                _ => here,
-            }
-        })
+        CANDIDATES.get_or_init(|| candidates_pinned_by(PIN_VARIABLE))
+    }
+
+    /// [`candidates_pinned_by`] [`F32_DOT_PIN_VARIABLE`], once a process.
+    fn f32_dot_candidates() -> &'static [Kernel] {
+        static CANDIDATES: std::sync::OnceLock<Vec<Kernel>> = std::sync::OnceLock::new();
+        CANDIDATES.get_or_init(|| candidates_pinned_by(F32_DOT_PIN_VARIABLE))
     }
 
     /// Whether weights of type `T` take these kernels on this CPU: bf16 with AVX-512F or AVX2
@@ -462,6 +491,10 @@ mod bf16_x86 {
     /// timed on 4.
     pub(super) static DOT_KERNEL: KernelChoice = KernelChoice::new(4);
 
+    /// The kernel for the dot products of f32 weights (a tied LM head in f32): every candidate
+    /// timed on 4.
+    pub(super) static F32_DOT_KERNEL: KernelChoice = KernelChoice::with_candidates(4, f32_dot_candidates);
+
     /// A kernel chosen by measurement, once a process: the first products large enough
     /// ([`MIN_TIMED_BYTES`]) take the [`candidates`] in turn, each timed as a whole (every
     /// thread's share), until each has served `trials_per_kernel`; from then on every product
@@ -470,6 +503,8 @@ mod bf16_x86 {
     /// The choice changes speed only, never a bit of the result.
     pub(super) struct KernelChoice {
         trials_per_kernel: u32,
+        /// The kernels this choice is made among.
+        candidates: fn() -> &'static [Kernel],
         chosen: std::sync::OnceLock<Kernel>,
         trials: std::sync::Mutex<Trials>,
     }
@@ -484,9 +519,15 @@ mod bf16_x86 {
     }
 
     impl KernelChoice {
+        /// A choice among the bf16 [`candidates`].
         const fn new(trials_per_kernel: u32) -> Self {
+            Self::with_candidates(trials_per_kernel, candidates)
+        }
+
+        const fn with_candidates(trials_per_kernel: u32, candidates: fn() -> &'static [Kernel]) -> Self {
             Self {
                 trials_per_kernel,
+                candidates,
                 chosen: std::sync::OnceLock::new(),
                 trials: std::sync::Mutex::new(Trials {
                     next: 0,
@@ -495,6 +536,11 @@ mod bf16_x86 {
                     count: [0; Kernel::ALL.len()],
                 }),
             }
+        }
+
+        /// Whether this CPU runs any of the kernels.
+        pub(super) fn has_candidates(&self) -> bool {
+            !(self.candidates)().is_empty()
         }
 
         /// The kernel chosen, once the trials are over.
@@ -508,7 +554,7 @@ mod bf16_x86 {
             if let Some(&kernel) = self.chosen.get() {
                 return product(kernel);
             }
-            let candidates = candidates();
+            let candidates = (self.candidates)();
             if candidates.len() == 1 {
                 let _ = self.chosen.set(candidates[0]);
                 return product(candidates[0]);
@@ -625,7 +671,7 @@ mod bf16_x86 {
     /// [`super::dot_body`]'s sums — [`LANES`] partial sums, lane `l`
     /// taking `x[i]·e[i]` for `i ≡ l` in order, added in lane order, then the last `k mod 16`
     /// terms one by one — with each row's stream prefetched ahead of its loads.
-    pub(super) fn dot_rows(kernel: Kernel, x: &[f32], e: &[bf16], row_stride: usize, first: usize, out: &mut [f32]) {
+    pub(super) fn dot_rows<T: DotKernels>(kernel: Kernel, x: &[f32], e: &[T], row_stride: usize, first: usize, out: &mut [f32]) {
         let k = x.len();
         if !out.is_empty() {
             assert!(e.len() >= (first + out.len() - 1) * row_stride + k, "rows past the end of E");
@@ -634,14 +680,7 @@ mod bf16_x86 {
             let row = e[(first + j) * row_stride..].as_ptr();
             // Safety: the CPU has the kernel's features (every candidate does), and row
             // `first + j`'s `k` weights lie in `e` (asserted above).
-            let partial = unsafe {
-                match (kernel.width, kernel.prefetch) {
-                    (Width::Avx512, true) => dot_row_avx512::<true>(x, row),
-                    (Width::Avx512, false) => dot_row_avx512::<false>(x, row),
-                    (Width::Avx2, true) => dot_row_avx2::<true>(x, row),
-                    (Width::Avx2, false) => dot_row_avx2::<false>(x, row),
-                }
-            };
+            let partial = unsafe { T::dot_partial(kernel, x, row) };
             let mut sum: f32 = partial.iter().sum();
             for i in k / LANES * LANES..k {
                 // Safety: row `first + j` holds `k` weights (asserted above).
@@ -649,6 +688,104 @@ mod bf16_x86 {
             }
             *o = sum;
         }
+    }
+
+    /// Weights [`dot_rows`] runs on: bf16 (widened in registers) and f32.
+    pub(super) trait DotKernels: Weight {
+        /// The [`LANES`] partial sums of `x · row` over the first `k / 16 · 16` terms by
+        /// `kernel`.
+        ///
+        /// # Safety
+        /// The CPU has the kernel's features, and `row` holds `x.len()` values.
+        unsafe fn dot_partial(kernel: Kernel, x: &[f32], row: *const Self) -> [f32; LANES];
+    }
+
+    impl DotKernels for bf16 {
+        unsafe fn dot_partial(kernel: Kernel, x: &[f32], row: *const bf16) -> [f32; LANES] {
+            // Safety: the caller's guarantees.
+            unsafe {
+                match (kernel.width, kernel.prefetch) {
+                    (Width::Avx512, true) => dot_row_avx512::<true>(x, row),
+                    (Width::Avx512, false) => dot_row_avx512::<false>(x, row),
+                    (Width::Avx2, true) => dot_row_avx2::<true>(x, row),
+                    (Width::Avx2, false) => dot_row_avx2::<false>(x, row),
+                }
+            }
+        }
+    }
+
+    impl DotKernels for f32 {
+        unsafe fn dot_partial(kernel: Kernel, x: &[f32], row: *const f32) -> [f32; LANES] {
+            // Safety: the caller's guarantees.
+            unsafe {
+                match (kernel.width, kernel.prefetch) {
+                    (Width::Avx512, true) => dot_row_f32_avx512::<true>(x, row),
+                    (Width::Avx512, false) => dot_row_f32_avx512::<false>(x, row),
+                    (Width::Avx2, true) => dot_row_f32_avx2::<true>(x, row),
+                    (Width::Avx2, false) => dot_row_f32_avx2::<false>(x, row),
+                }
+            }
+        }
+    }
+
+    /// f32 weights a loop iteration of the f32 dot kernels reads: two 64-byte cache lines.
+    const F32_PASS: usize = 32;
+
+    /// [`dot_row_avx512`] for f32 weights: the same [`LANES`] partial sums (lane `l` adding
+    /// `x[i]·e[i]` for `i ≡ l`, in order), each line's stream prefetched [`PREFETCH_BYTES`]
+    /// ahead or not.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn dot_row_f32_avx512<const PREFETCH: bool>(x: &[f32], row: *const f32) -> [f32; LANES] {
+        let whole = x.len() / LANES * LANES;
+        let xp = x.as_ptr();
+        let mut acc = _mm512_setzero_ps();
+        let mut i = 0;
+        let mut partial = [0f32; LANES];
+        // Safety (both loops): `x` and `row` hold `k` values; a prefetch never faults.
+        unsafe {
+            while i + F32_PASS <= whole {
+                if PREFETCH {
+                    _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(i + PREFETCH_BYTES / 4) as *const i8);
+                    _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(i + 16 + PREFETCH_BYTES / 4) as *const i8);
+                }
+                acc = _mm512_add_ps(acc, _mm512_mul_ps(_mm512_loadu_ps(xp.add(i)), _mm512_loadu_ps(row.add(i))));
+                acc = _mm512_add_ps(acc, _mm512_mul_ps(_mm512_loadu_ps(xp.add(i + 16)), _mm512_loadu_ps(row.add(i + 16))));
+                i += F32_PASS;
+            }
+            if i < whole {
+                acc = _mm512_add_ps(acc, _mm512_mul_ps(_mm512_loadu_ps(xp.add(i)), _mm512_loadu_ps(row.add(i))));
+            }
+            _mm512_storeu_ps(partial.as_mut_ptr(), acc);
+        }
+        partial
+    }
+
+    /// [`dot_row_f32_avx512`]'s sums in two 8-lane registers (lanes 0–7 and 8–15).
+    #[target_feature(enable = "avx2")]
+    unsafe fn dot_row_f32_avx2<const PREFETCH: bool>(x: &[f32], row: *const f32) -> [f32; LANES] {
+        let whole = x.len() / LANES * LANES;
+        let xp = x.as_ptr();
+        let (mut lo, mut hi) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+        let mut i = 0;
+        let mut partial = [0f32; LANES];
+        // Safety (both loops): `x` and `row` hold `k` values; a prefetch never faults.
+        unsafe {
+            while i + F32_PASS <= whole {
+                if PREFETCH {
+                    _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(i + PREFETCH_BYTES / 4) as *const i8);
+                    _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(i + 16 + PREFETCH_BYTES / 4) as *const i8);
+                }
+                dot16_f32(&mut lo, &mut hi, xp.add(i), row.add(i));
+                dot16_f32(&mut lo, &mut hi, xp.add(i + 16), row.add(i + 16));
+                i += F32_PASS;
+            }
+            if i < whole {
+                dot16_f32(&mut lo, &mut hi, xp.add(i), row.add(i));
+            }
+            _mm256_storeu_ps(partial.as_mut_ptr(), lo);
+            _mm256_storeu_ps(partial.as_mut_ptr().add(8), hi);
+        }
+        partial
     }
 
     /// The [`LANES`] partial sums of `x · row` over the first `k / 16 · 16` terms.
@@ -711,6 +848,16 @@ mod bf16_x86 {
         unsafe {
             *lo = _mm256_add_ps(*lo, _mm256_mul_ps(_mm256_loadu_ps(x), widen8(e)));
             *hi = _mm256_add_ps(*hi, _mm256_mul_ps(_mm256_loadu_ps(x.add(8)), widen8(e.add(8))));
+        }
+    }
+
+    /// [`dot16`] for f32 weights.
+    #[inline(always)]
+    unsafe fn dot16_f32(lo: &mut __m256, hi: &mut __m256, x: *const f32, e: *const f32) {
+        // Safety: the caller guarantees 16 readable values at `x` and at `e`.
+        unsafe {
+            *lo = _mm256_add_ps(*lo, _mm256_mul_ps(_mm256_loadu_ps(x), _mm256_loadu_ps(e)));
+            *hi = _mm256_add_ps(*hi, _mm256_mul_ps(_mm256_loadu_ps(x.add(8)), _mm256_loadu_ps(e.add(8))));
         }
     }
 
