@@ -3,10 +3,11 @@
 //! A decode step reads every weight once, as a few long sequential streams. From the heap
 //! ([`crate::allocator`]) those streams run over 4 KiB pages scattered wherever freed blocks
 //! were, and with bf16 weights the product kernels then read below the machine's memory speed:
-//! on a 2-core Xeon VM (Intel family 6 model 167, AVX-512 BF16, THP in `madvise` mode), the 196
-//! projection products of a Qwen3-0.6B decode step with the model's own bf16 weights read at
-//! 17.0–19.4 GB/s, the same products on the same values in memory the kernel had collapsed into
-//! 2 MiB pages (`MADV_COLLAPSE`) at 21.4–26.4 GB/s; f32 weights 26.3–27.2 → 27.9–28.1 GB/s
+//! on a 2-core Xeon VM (Intel family 6 model 167, AVX-512 BF16, THP in `madvise` mode) the 196
+//! projection products of a Qwen3-0.6B decode step with the model's bf16 weights in the heap
+//! took 47.0–59.4 ms (`decode_steps bf16`, its `products alone`, each bf16 kernel pinned), in
+//! huge pages 33.4–37.6 ms with each of the three prefetching kernels (50.5–50.8 without); the
+//! `qwen3_forward` bench's bf16 decode went from 1.38× / 1.48× to 1.59× / 1.57× its f32 decode
 //! (`vendor/README.md`, change 4, session 25).
 //!
 //! [`in_huge_pages`] moves one tensor into memory of its own, mapped 2 MiB-aligned and marked
@@ -44,8 +45,10 @@ pub fn in_huge_pages<B: Backend, const D: usize>(tensor: Tensor<B, D>) -> Tensor
     #[cfg(target_os = "linux")]
     {
         use burn::tensor::TensorPrimitive;
-        let TensorPrimitive::Float(primitive) = tensor.into_primitive() else {
-            unreachable!("a float tensor's primitive is TensorPrimitive::Float or QFloat");
+        let primitive = match tensor.into_primitive() {
+            TensorPrimitive::Float(primitive) => primitive,
+            // a quantized tensor: left as it is
+            quantized => return Tensor::from_primitive(quantized),
         };
         let primitive = match same_type::<_, burn_flex::FlexTensor>(primitive) {
             Ok(flex) => match same_type::<_, B::FloatTensorPrimitive>(linux::moved(flex)) {
@@ -112,8 +115,9 @@ mod linux {
 
     use super::HUGE_PAGE_BYTES;
 
-    /// Alignment reported to `Bytes` (a copy of the buffer, `Bytes::clone`, is allocated with
-    /// it): a cache line, which the buffer's 2 MiB alignment satisfies.
+    /// Alignment reported to `Bytes`, which allocates a copy of the buffer (`Bytes::clone`, a
+    /// copy-on-write) with it: 16 bytes, the most its native allocations take; the buffer itself
+    /// is 2 MiB-aligned.
     const REPORTED_ALIGN: usize = 16;
 
     /// Zeroed memory of its own (`mmap`), starting on a 2 MiB boundary, a whole number of huge

@@ -11,7 +11,7 @@
 //! - `W` with contiguous rows (`[k, n]`, column stride 1: a Linear's `[d_in, d_out]`): the rows
 //!   are cut into fixed chunks of [`ROW_CHUNK`]; each chunk (one contiguous stretch of memory,
 //!   one thread) sums `x_i · W[i, ·]` over its rows, one row at a time, into a partial vector
-//!   (bf16 on AVX-512F or AVX2: [`bf16_x86`], kernels of two register widths, prefetching each
+//!   (bf16 on AVX-512F or AVX2: [`x86_kernels`], kernels of two register widths, prefetching each
 //!   row's stream ahead of the loads or not, the fastest on this CPU chosen by timing them on
 //!   the first products);
 //!   the partials are added in chunk order. Splitting the *columns* instead
@@ -144,7 +144,7 @@ pub(crate) fn row_vector_product<T: Weight>(lhs: &FlexTensor, rhs: &FlexTensor) 
 /// build) without them — for a benchmark to print beside its figures.
 pub fn bf16_kernels_chosen() -> [Option<&'static str>; 2] {
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    return [bf16_x86::ROW_KERNEL.chosen(), bf16_x86::DOT_KERNEL.chosen()].map(|k| k.map(|k| k.name()));
+    return [x86_kernels::ROW_KERNEL.chosen(), x86_kernels::DOT_KERNEL.chosen()].map(|k| k.map(|k| k.name()));
     #[cfg(not(all(feature = "std", target_arch = "x86_64")))]
     [None, None]
 }
@@ -154,7 +154,7 @@ pub fn bf16_kernels_chosen() -> [Option<&'static str>; 2] {
 /// (or build) without one.
 pub fn f32_dot_kernel_chosen() -> Option<&'static str> {
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    return bf16_x86::F32_DOT_KERNEL.chosen().map(|k| k.name());
+    return x86_kernels::F32_DOT_KERNEL.chosen().map(|k| k.name());
     #[cfg(not(all(feature = "std", target_arch = "x86_64")))]
     None
 }
@@ -172,15 +172,15 @@ fn parallel(work: usize) -> bool {
 
 /// `y = x · W`, `W` `[k, n]` with rows `row_stride` apart: partial sums over fixed chunks of
 /// [`ROW_CHUNK`] rows (in parallel when large), added in chunk order. bf16 rows on x86-64 by
-/// the [`bf16_x86`] kernel chosen for this CPU (the same sums).
+/// the [`x86_kernels`] kernel chosen for this CPU (the same sums).
 fn row_major_product<T: Weight>(x: &[f32], w: &[T], row_stride: usize, n: usize) -> Vec<f32> {
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    if bf16_x86::has_kernels::<T>() {
+    if x86_kernels::has_kernels::<T>() {
         let w: &[bf16] = bytemuck::cast_slice(w);
         let bytes = x.len().saturating_mul(n).saturating_mul(2);
-        return bf16_x86::ROW_KERNEL.run(bytes, |kernel| {
+        return x86_kernels::ROW_KERNEL.run(bytes, |kernel| {
             sum_row_chunks(x.len(), n, |rows, out| {
-                bf16_x86::axpy_rows(kernel, &x[rows.clone()], &w[rows.start * row_stride..], row_stride, out)
+                x86_kernels::axpy_rows(kernel, &x[rows.clone()], &w[rows.start * row_stride..], row_stride, out)
             })
         });
     }
@@ -231,23 +231,23 @@ fn sum_row_chunks(k: usize, n: usize, sum_rows: impl Fn(core::ops::Range<usize>,
 }
 
 /// `y = x · Eᵀ`, `E` `[n, k]` with rows `row_stride` apart: one dot product per output, on
-/// rayon's threads by blocks of outputs when large. bf16 on x86-64 by the [`bf16_x86`] kernel
+/// rayon's threads by blocks of outputs when large. bf16 on x86-64 by the [`x86_kernels`] kernel
 /// chosen for this CPU, everything else by [`dot_body`] (the same sums).
 fn transposed_product<T: Weight>(x: &[f32], e: &[T], row_stride: usize, n: usize) -> Vec<f32> {
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    if bf16_x86::has_kernels::<T>() {
+    if x86_kernels::has_kernels::<T>() {
         let e: &[bf16] = bytemuck::cast_slice(e);
         let bytes = x.len().saturating_mul(n).saturating_mul(2);
-        return bf16_x86::DOT_KERNEL.run(bytes, |kernel| {
-            dot_output_blocks(x.len(), n, |first, out| bf16_x86::dot_rows(kernel, x, e, row_stride, first, out))
+        return x86_kernels::DOT_KERNEL.run(bytes, |kernel| {
+            dot_output_blocks(x.len(), n, |first, out| x86_kernels::dot_rows(kernel, x, e, row_stride, first, out))
         });
     }
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    if T::DTYPE == DType::F32 && bf16_x86::F32_DOT_KERNEL.has_candidates() {
+    if T::DTYPE == DType::F32 && x86_kernels::F32_DOT_KERNEL.has_candidates() {
         let e: &[f32] = bytemuck::cast_slice(e);
         let bytes = x.len().saturating_mul(n).saturating_mul(4);
-        return bf16_x86::F32_DOT_KERNEL.run(bytes, |kernel| {
-            dot_output_blocks(x.len(), n, |first, out| bf16_x86::dot_rows(kernel, x, e, row_stride, first, out))
+        return x86_kernels::F32_DOT_KERNEL.run(bytes, |kernel| {
+            dot_output_blocks(x.len(), n, |first, out| x86_kernels::dot_rows(kernel, x, e, row_stride, first, out))
         });
     }
     dot_output_blocks(x.len(), n, |first, out| dot_block(x, e, row_stride, first, out))
@@ -288,7 +288,7 @@ fn axpy_block<T: Weight>(x: &[f32], w: &[T], row_stride: usize, out: &mut [f32])
 /// as `((o + x₀w₀) + x₁w₁) + …`: the additions of one row after another in the same order as
 /// one row at a time — the same bits — with `out` loaded and stored once per group of rows
 /// instead of once per row. bf16 rows one at a time: four at a time read them 8 % slower on
-/// the AVX2 EPYC of `vendor/README.md` (on x86-64 with AVX2, [`bf16_x86`] runs them instead,
+/// the AVX2 EPYC of `vendor/README.md` (on x86-64 with AVX2, [`x86_kernels`] runs them instead,
 /// with the same sums). The order of the sums depends on `k` and `n` alone.
 #[inline(always)]
 fn axpy_body<T: Weight>(x: &[f32], w: &[T], row_stride: usize, out: &mut [f32]) {
@@ -369,9 +369,14 @@ fn dot_body<T: Weight>(x: &[f32], e: &[T], row_stride: usize, first: usize, out:
 /// thread against 13.2 GB/s for f32 rows: instruction-bound, so the 512-bit kernels, half the
 /// instructions; there, two threads, two alternating pairs: 13.3 / 14.4 → 16.2 / 15.8 GB/s.
 /// f32 rows gained nothing from the same prefetch (their four-row loop already reaches the DRAM
-/// bound on two threads) and keep [`axpy_body`].
+/// bound on two threads) and keep [`axpy_body`]. f32 dot products (a tied LM head in f32) take
+/// the same kinds of kernels since session 25: on the Xeon of issue 19 (Intel family 6 model
+/// 167, 2 cores) `decode_products` read the f32 head in 25.1 ms with [`dot_body`] (the
+/// revision before) and in 18.8–19.6 ms with these kernels (the chosen one; with each pinned,
+/// `decode_steps f32`'s `head` part, two rounds: 19.0–21.9 ms, prefetching or not within the
+/// noise there; `vendor/README.md`, change 4).
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
-mod bf16_x86 {
+mod x86_kernels {
     use core::arch::x86_64::*;
 
     use super::{DType, LANES, Weight, bf16};
