@@ -68,10 +68,10 @@ pub fn in_huge_pages<B: Backend, const D: usize>(tensor: Tensor<B, D>) -> Tensor
 #[cfg(target_os = "linux")]
 fn same_type<T: 'static, U: 'static>(value: T) -> Result<U, T> {
     let mut slot = Some(value);
-    if let Some(as_u) = (&mut slot as &mut dyn std::any::Any).downcast_mut::<Option<U>>() {
-        if let Some(u) = as_u.take() {
-            return Ok(u);
-        }
+    if let Some(as_u) = (&mut slot as &mut dyn std::any::Any).downcast_mut::<Option<U>>()
+        && let Some(u) = as_u.take()
+    {
+        return Ok(u);
     }
     match slot {
         Some(value) => Err(value),
