@@ -6,7 +6,8 @@
 //! on a 2-core Xeon VM (Intel family 6 model 167, AVX-512 BF16, THP in `madvise` mode) the 196
 //! projection products of a Qwen3-0.6B decode step with the model's bf16 weights in the heap
 //! took 47.0–59.4 ms (`decode_steps bf16`, its `products alone`, each bf16 kernel pinned), in
-//! huge pages 33.4–37.6 ms with each of the three prefetching kernels (50.5–50.8 without); the
+//! huge pages 33.4–37.6 ms with the `avx512`, `avx512-noprefetch` and `avx2` kernels (50.5–50.8
+//! with `avx2-noprefetch`); the
 //! `qwen3_forward` bench's bf16 decode went from 1.38× / 1.48× to 1.59× / 1.57× its f32 decode
 //! (`vendor/README.md`, change 4, session 25).
 //!
