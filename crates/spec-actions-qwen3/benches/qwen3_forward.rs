@@ -8,7 +8,9 @@
 //! The headline figures are the best of three runs after a warm-up, as the PyTorch script
 //! measures; criterion's own statistics follow.
 //! Prints tok/s lines (`prefill tok/s`, `decode tok/s`, `scoring / prefill`), this machine's
-//! copy bandwidth and the share of it decode reaches (`memory:`), and decode with bf16 weights
+//! copy and read-alone bandwidth in huge-page memory, where the model's weights live, the read
+//! from the heap's 4 KiB pages beside them, and the share decode reaches (`memory …`), the
+//! kernels chosen by timing, and decode with bf16 weights
 //! against f32 decode timed in the same rounds (`decode bf16 …`), besides criterion's report.
 
 use std::hint::black_box;
