@@ -372,7 +372,7 @@ fn dot_body<T: Weight>(x: &[f32], e: &[T], row_stride: usize, first: usize, out:
 /// bound on two threads) and keep [`axpy_body`]. f32 dot products (a tied LM head in f32) take
 /// the same kinds of kernels since session 25: on the Xeon of issue 19 (Intel family 6 model
 /// 167, 2 cores) `decode_products` read the f32 head in 25.1 ms with [`dot_body`] (the
-/// revision before) and in 18.8–19.6 ms with these kernels (the chosen one; with each pinned,
+/// revision before, calling it from the main thread) and in 18.8–19.6 ms with these kernels (the chosen one; with each pinned,
 /// `decode_steps f32`'s `head` part, two rounds: 19.0–21.9 ms, prefetching or not within the
 /// noise there; `vendor/README.md`, change 4).
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
