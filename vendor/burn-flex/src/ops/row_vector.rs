@@ -685,7 +685,7 @@ mod x86_kernels {
             let row = e[(first + j) * row_stride..].as_ptr();
             // Safety: the CPU has the kernel's features (every candidate does), and row
             // `first + j`'s `k` weights lie in `e` (asserted above).
-            let partial = unsafe { T::dot_partial(kernel, x, row) };
+            let partial = unsafe { dot_partial(kernel, x, row) };
             let mut sum: f32 = partial.iter().sum();
             for i in k / LANES * LANES..k {
                 // Safety: row `first + j` holds `k` weights (asserted above).
@@ -695,107 +695,81 @@ mod x86_kernels {
         }
     }
 
-    /// Weights [`dot_rows`] runs on: bf16 (widened in registers) and f32.
+    /// Weights [`dot_rows`] runs on: bf16 (widened in registers) and f32, read as f32 lanes.
     pub(super) trait DotKernels: Weight {
-        /// The [`LANES`] partial sums of `x · row` over the first `k / 16 · 16` terms by
-        /// `kernel`.
+        /// Sixteen values at `p` as f32.
         ///
         /// # Safety
-        /// The CPU has the kernel's features, and `row` holds `x.len()` values.
-        unsafe fn dot_partial(kernel: Kernel, x: &[f32], row: *const Self) -> [f32; LANES];
+        /// The CPU has AVX-512F, and 16 values are readable at `p`.
+        unsafe fn load16(p: *const Self) -> __m512;
+
+        /// Eight values at `p` as f32.
+        ///
+        /// # Safety
+        /// The CPU has AVX2, and 8 values are readable at `p`.
+        unsafe fn load8(p: *const Self) -> __m256;
     }
 
     impl DotKernels for bf16 {
-        unsafe fn dot_partial(kernel: Kernel, x: &[f32], row: *const bf16) -> [f32; LANES] {
+        #[inline(always)]
+        unsafe fn load16(p: *const bf16) -> __m512 {
             // Safety: the caller's guarantees.
-            unsafe {
-                match (kernel.width, kernel.prefetch) {
-                    (Width::Avx512, true) => dot_row_avx512::<true>(x, row),
-                    (Width::Avx512, false) => dot_row_avx512::<false>(x, row),
-                    (Width::Avx2, true) => dot_row_avx2::<true>(x, row),
-                    (Width::Avx2, false) => dot_row_avx2::<false>(x, row),
-                }
-            }
+            unsafe { widen16(p) }
+        }
+
+        #[inline(always)]
+        unsafe fn load8(p: *const bf16) -> __m256 {
+            // Safety: the caller's guarantees.
+            unsafe { widen8(p) }
         }
     }
 
     impl DotKernels for f32 {
-        unsafe fn dot_partial(kernel: Kernel, x: &[f32], row: *const f32) -> [f32; LANES] {
+        #[inline(always)]
+        unsafe fn load16(p: *const f32) -> __m512 {
             // Safety: the caller's guarantees.
+            unsafe { _mm512_loadu_ps(p) }
+        }
+
+        #[inline(always)]
+        unsafe fn load8(p: *const f32) -> __m256 {
+            // Safety: the caller's guarantees.
+            unsafe { _mm256_loadu_ps(p) }
+        }
+    }
+
+    /// The [`LANES`] partial sums of `x · row` over the first `k / 16 · 16` terms by `kernel`.
+    ///
+    /// # Safety
+    /// The CPU has the kernel's features, and `row` holds `x.len()` values.
+    unsafe fn dot_partial<T: DotKernels>(kernel: Kernel, x: &[f32], row: *const T) -> [f32; LANES] {
+        // Safety: the caller's guarantees.
+        unsafe {
+            match (kernel.width, kernel.prefetch) {
+                (Width::Avx512, true) => dot_row_avx512::<T, true>(x, row),
+                (Width::Avx512, false) => dot_row_avx512::<T, false>(x, row),
+                (Width::Avx2, true) => dot_row_avx2::<T, true>(x, row),
+                (Width::Avx2, false) => dot_row_avx2::<T, false>(x, row),
+            }
+        }
+    }
+
+    /// Prefetches, [`PREFETCH_BYTES`] ahead, every cache line of the [`LINE`] weights a loop
+    /// iteration of the dot kernels reads from `at` (one line of bf16, two of f32).
+    #[inline(always)]
+    unsafe fn prefetch_pass<T>(at: *const T) {
+        let bytes = LINE * core::mem::size_of::<T>();
+        for offset in (0..bytes).step_by(64) {
+            // Safety: a prefetch never faults, wherever it points.
             unsafe {
-                match (kernel.width, kernel.prefetch) {
-                    (Width::Avx512, true) => dot_row_f32_avx512::<true>(x, row),
-                    (Width::Avx512, false) => dot_row_f32_avx512::<false>(x, row),
-                    (Width::Avx2, true) => dot_row_f32_avx2::<true>(x, row),
-                    (Width::Avx2, false) => dot_row_f32_avx2::<false>(x, row),
-                }
+                _mm_prefetch::<_MM_HINT_T0>((at as *const i8).wrapping_add(offset + PREFETCH_BYTES));
             }
         }
-    }
-
-    /// f32 weights a loop iteration of the f32 dot kernels reads: two 64-byte cache lines.
-    const F32_PASS: usize = 32;
-
-    /// [`dot_row_avx512`] for f32 weights: the same [`LANES`] partial sums (lane `l` adding
-    /// `x[i]·e[i]` for `i ≡ l`, in order), each line's stream prefetched [`PREFETCH_BYTES`]
-    /// ahead or not.
-    #[target_feature(enable = "avx512f")]
-    unsafe fn dot_row_f32_avx512<const PREFETCH: bool>(x: &[f32], row: *const f32) -> [f32; LANES] {
-        let whole = x.len() / LANES * LANES;
-        let xp = x.as_ptr();
-        let mut acc = _mm512_setzero_ps();
-        let mut i = 0;
-        let mut partial = [0f32; LANES];
-        // Safety (both loops): `x` and `row` hold `k` values; a prefetch never faults.
-        unsafe {
-            while i + F32_PASS <= whole {
-                if PREFETCH {
-                    _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(i + PREFETCH_BYTES / 4) as *const i8);
-                    _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(i + 16 + PREFETCH_BYTES / 4) as *const i8);
-                }
-                acc = _mm512_add_ps(acc, _mm512_mul_ps(_mm512_loadu_ps(xp.add(i)), _mm512_loadu_ps(row.add(i))));
-                acc = _mm512_add_ps(acc, _mm512_mul_ps(_mm512_loadu_ps(xp.add(i + 16)), _mm512_loadu_ps(row.add(i + 16))));
-                i += F32_PASS;
-            }
-            if i < whole {
-                acc = _mm512_add_ps(acc, _mm512_mul_ps(_mm512_loadu_ps(xp.add(i)), _mm512_loadu_ps(row.add(i))));
-            }
-            _mm512_storeu_ps(partial.as_mut_ptr(), acc);
-        }
-        partial
-    }
-
-    /// [`dot_row_f32_avx512`]'s sums in two 8-lane registers (lanes 0–7 and 8–15).
-    #[target_feature(enable = "avx2")]
-    unsafe fn dot_row_f32_avx2<const PREFETCH: bool>(x: &[f32], row: *const f32) -> [f32; LANES] {
-        let whole = x.len() / LANES * LANES;
-        let xp = x.as_ptr();
-        let (mut lo, mut hi) = (_mm256_setzero_ps(), _mm256_setzero_ps());
-        let mut i = 0;
-        let mut partial = [0f32; LANES];
-        // Safety (both loops): `x` and `row` hold `k` values; a prefetch never faults.
-        unsafe {
-            while i + F32_PASS <= whole {
-                if PREFETCH {
-                    _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(i + PREFETCH_BYTES / 4) as *const i8);
-                    _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(i + 16 + PREFETCH_BYTES / 4) as *const i8);
-                }
-                dot16_f32(&mut lo, &mut hi, xp.add(i), row.add(i));
-                dot16_f32(&mut lo, &mut hi, xp.add(i + 16), row.add(i + 16));
-                i += F32_PASS;
-            }
-            if i < whole {
-                dot16_f32(&mut lo, &mut hi, xp.add(i), row.add(i));
-            }
-            _mm256_storeu_ps(partial.as_mut_ptr(), lo);
-            _mm256_storeu_ps(partial.as_mut_ptr().add(8), hi);
-        }
-        partial
     }
 
     /// The [`LANES`] partial sums of `x · row` over the first `k / 16 · 16` terms.
     #[target_feature(enable = "avx512f")]
-    unsafe fn dot_row_avx512<const PREFETCH: bool>(x: &[f32], row: *const bf16) -> [f32; LANES] {
+    unsafe fn dot_row_avx512<T: DotKernels, const PREFETCH: bool>(x: &[f32], row: *const T) -> [f32; LANES] {
         let whole = x.len() / LANES * LANES;
         let xp = x.as_ptr();
         let mut acc = _mm512_setzero_ps();
@@ -805,14 +779,14 @@ mod x86_kernels {
         unsafe {
             while i + LINE <= whole {
                 if PREFETCH {
-                    _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(i + PREFETCH_BYTES / 2) as *const i8);
+                    prefetch_pass(row.add(i));
                 }
-                acc = _mm512_add_ps(acc, _mm512_mul_ps(_mm512_loadu_ps(xp.add(i)), widen16(row.add(i))));
-                acc = _mm512_add_ps(acc, _mm512_mul_ps(_mm512_loadu_ps(xp.add(i + 16)), widen16(row.add(i + 16))));
+                acc = _mm512_add_ps(acc, _mm512_mul_ps(_mm512_loadu_ps(xp.add(i)), T::load16(row.add(i))));
+                acc = _mm512_add_ps(acc, _mm512_mul_ps(_mm512_loadu_ps(xp.add(i + 16)), T::load16(row.add(i + 16))));
                 i += LINE;
             }
             if i < whole {
-                acc = _mm512_add_ps(acc, _mm512_mul_ps(_mm512_loadu_ps(xp.add(i)), widen16(row.add(i))));
+                acc = _mm512_add_ps(acc, _mm512_mul_ps(_mm512_loadu_ps(xp.add(i)), T::load16(row.add(i))));
             }
             _mm512_storeu_ps(partial.as_mut_ptr(), acc);
         }
@@ -821,7 +795,7 @@ mod x86_kernels {
 
     /// The [`LANES`] partial sums of `x · row` over the first `k / 16 · 16` terms.
     #[target_feature(enable = "avx2")]
-    unsafe fn dot_row_avx2<const PREFETCH: bool>(x: &[f32], row: *const bf16) -> [f32; LANES] {
+    unsafe fn dot_row_avx2<T: DotKernels, const PREFETCH: bool>(x: &[f32], row: *const T) -> [f32; LANES] {
         let whole = x.len() / LANES * LANES;
         let xp = x.as_ptr();
         let (mut lo, mut hi) = (_mm256_setzero_ps(), _mm256_setzero_ps());
@@ -831,7 +805,7 @@ mod x86_kernels {
         unsafe {
             while i + LINE <= whole {
                 if PREFETCH {
-                    _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(i + PREFETCH_BYTES / 2) as *const i8);
+                    prefetch_pass(row.add(i));
                 }
                 dot16(&mut lo, &mut hi, xp.add(i), row.add(i));
                 dot16(&mut lo, &mut hi, xp.add(i + 16), row.add(i + 16));
@@ -848,21 +822,11 @@ mod x86_kernels {
 
     /// Lanes 0–7 and 8–15 of the partial sums, each `+ x·e` for the next 16 terms.
     #[inline(always)]
-    unsafe fn dot16(lo: &mut __m256, hi: &mut __m256, x: *const f32, e: *const bf16) {
+    unsafe fn dot16<T: DotKernels>(lo: &mut __m256, hi: &mut __m256, x: *const f32, e: *const T) {
         // Safety: the caller guarantees 16 readable values at `x` and at `e`.
         unsafe {
-            *lo = _mm256_add_ps(*lo, _mm256_mul_ps(_mm256_loadu_ps(x), widen8(e)));
-            *hi = _mm256_add_ps(*hi, _mm256_mul_ps(_mm256_loadu_ps(x.add(8)), widen8(e.add(8))));
-        }
-    }
-
-    /// [`dot16`] for f32 weights.
-    #[inline(always)]
-    unsafe fn dot16_f32(lo: &mut __m256, hi: &mut __m256, x: *const f32, e: *const f32) {
-        // Safety: the caller guarantees 16 readable values at `x` and at `e`.
-        unsafe {
-            *lo = _mm256_add_ps(*lo, _mm256_mul_ps(_mm256_loadu_ps(x), _mm256_loadu_ps(e)));
-            *hi = _mm256_add_ps(*hi, _mm256_mul_ps(_mm256_loadu_ps(x.add(8)), _mm256_loadu_ps(e.add(8))));
+            *lo = _mm256_add_ps(*lo, _mm256_mul_ps(_mm256_loadu_ps(x), T::load8(e)));
+            *hi = _mm256_add_ps(*hi, _mm256_mul_ps(_mm256_loadu_ps(x.add(8)), T::load8(e.add(8))));
         }
     }
 
