@@ -11,23 +11,35 @@
 //! - `products from the main thread`: the same, each handed to rayon's pool (as the
 //!   `decode_products` example times them);
 //! - `head`: [`Qwen3::logits`] (the tied LM head) of one row;
-//! - `rest`: the step minus `projections` and `head` (embedding, norms, RoPE, attention over
-//!   the cache, residuals, argmax).
+//! - `attention`: the 28 layers' [`attend`] calls of the last step (one query row a head over
+//!   the cache's keys, read in place from cache-sized buffers), and beside it the same calls in
+//!   the [`dense`] form (two batched matrix products a layer, what `attend` ran before
+//!   [`direct_attention`](spec_actions_qwen3::model::direct_attention));
+//! - `rest`: the step minus `projections`, `head` and `attention` (embedding, norms, RoPE, the
+//!   cache writes, residuals, argmax).
 //!
 //! ```text
-//! cargo run --release -p spec-actions-qwen3 --example decode_steps -- f32|bf16 [STEPS]
+//! cargo run --release -p spec-actions-qwen3 --example decode_steps -- f32|bf16 [STEPS] [PROMPT]
 //! ```
+//!
+//! `PROMPT` (default 0) tokens are prefilled first, untimed, so that the steps attend over a
+//! cache as long as the bench's (`qwen3_forward`'s decode follows a 128-token prompt).
 
 use std::time::Instant;
 
 use burn::backend::Flex;
 use burn::prelude::*;
+use burn::tensor::Distribution;
 use burn::tensor::FloatDType;
 use spec_actions_qwen3::compute_threads::on_compute_threads;
 use spec_actions_qwen3::config::Qwen3Config;
+use spec_actions_qwen3::model::scaled_dot_product::{attend, dense};
 use spec_actions_qwen3::model::{KvCache, LoraTarget, Projection, Qwen3, StepContext};
 
 type B = Flex;
+
+/// A form of scaled dot-product attention ([`attend`] or [`dense`]).
+type AttentionForm = fn(Tensor<B, 5>, Tensor<B, 4>, Tensor<B, 4>, Option<Tensor<B, 5>>, f64) -> Tensor<B, 5>;
 
 /// Times of each part: repetitions, of which the median is printed.
 const REPEATS: usize = 9;
@@ -38,6 +50,7 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let dtype = args.next().unwrap_or_else(|| "f32".into());
     let steps: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(64);
+    let prompt: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(0);
     let device = Default::default();
     let config = Qwen3Config::qwen3_0_6b();
     let model: Qwen3<B> = config.init(&device);
@@ -45,11 +58,24 @@ fn main() {
         "bf16" => model.cast_weights(FloatDType::BF16),
         _ => model,
     };
-    let mut cache = KvCache::new(&config, 1, steps + 1, &device);
+    let mut cache = KvCache::new(&config, 1, prompt + steps + 1, &device);
+    if prompt > 0 {
+        let ctx = StepContext::new(
+            &model.rotary,
+            &[vec![true; prompt]],
+            &[(0..prompt).collect()],
+            0,
+            &device,
+        )
+        .cast(model.compute_dtype());
+        let ids: Vec<i64> = (0..prompt as i64).map(|i| (i * 7919 + 13) % 150_000).collect();
+        let input = Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [1, prompt]), &device);
+        model.forward_hidden(input, &ctx, Some(&mut cache), None);
+    }
     let mut token = 1i64;
     let start = Instant::now();
     let mut step_ms = Vec::with_capacity(steps);
-    for pos in 0..steps {
+    for pos in prompt..prompt + steps {
         let step_start = Instant::now();
         let ctx = StepContext::new(&model.rotary, &[vec![true; pos + 1]], &[vec![pos]], pos, &device)
             .cast(model.compute_dtype());
@@ -117,11 +143,34 @@ fn main() {
     let head = time(|| {
         std::hint::black_box(model.logits(hidden.clone()));
     });
+    // Attention over the last step's keys, in layers' own cache-sized buffers (views, as the
+    // cache hands them out), the model's compute dtype.
+    let (nkv, hd) = (config.num_key_value_heads, config.head_dim);
+    let group = config.num_attention_heads / nkv;
+    let (keys, capacity) = (prompt + steps, prompt + steps + 1);
+    let normal = Distribution::Normal(0.0, 1.0);
+    let q = Tensor::<B, 5>::random([1, nkv, group, 1, hd], normal, &device);
+    let buffers: Vec<[Tensor<B, 4>; 2]> = (0..config.num_hidden_layers)
+        .map(|_| [(); 2].map(|_| Tensor::<B, 4>::random([1, nkv, capacity, hd], normal, &device)))
+        .collect();
+    let scale = (hd as f64).powf(-0.5);
+    let attention = |form: AttentionForm| {
+        time(|| {
+            on_compute_threads::<B, _>(|| {
+                for [k, v] in &buffers {
+                    let view = |t: &Tensor<B, 4>| t.clone().slice([0..1, 0..nkv, 0..keys, 0..hd]);
+                    std::hint::black_box(form(q.clone(), view(k), view(v), None, scale));
+                }
+            })
+        })
+    };
+    let (direct, dense) = (attention(attend), attention(dense));
     println!(
         "{dtype}: a step's parts (median of {REPEATS}): projections {with_casts:.1} ms \
          (products alone {on_pool:.1} ms; from the main thread {from_main:.1} ms; the casts alone \
-         {casts:.2} ms), head {head:.1} ms, rest {:.1} ms",
-        step - with_casts - head
+         {casts:.2} ms), head {head:.1} ms, attention over {keys} keys {direct:.2} ms (dense form \
+         {dense:.2} ms), rest {:.1} ms",
+        step - with_casts - head - direct
     );
 }
 

@@ -3,6 +3,7 @@
 
 pub mod attention;
 pub mod cache;
+pub mod direct_attention;
 pub mod log_sum_exp;
 pub mod mlp;
 pub mod norm;

@@ -23,8 +23,10 @@
 //!
 //! [`attend`] chooses: the recomputed form for an autodiff backend the crate knows by type
 //! (`Autodiff<Flex>`, and `Autodiff<Wgpu>` / `Autodiff<Cuda>` when their features are built:
-//! `backend::each_built_backend`), the dense form otherwise (inference, or another autodiff
-//! backend — correct, only larger).
+//! `backend::each_built_backend`); for inference on Flex in f32 with a few query rows a kv
+//! head (a decode step), [`direct_attention`](super::direct_attention), which reads the
+//! cache's rows in place without matrix products; the dense form otherwise (other inference,
+//! or another autodiff backend — correct, only larger).
 //!
 //! # Example
 //! ```
@@ -79,7 +81,11 @@ pub fn attend<B: Backend>(
     scale: f64,
 ) -> Tensor<B, 5> {
     if !B::ad_enabled(&q.device()) {
-        return dense(q, k, v, bias, scale);
+        // Inference: a few query rows on Flex directly, the rest dense.
+        return match super::direct_attention::on_flex((q, k, v, bias), scale) {
+            Ok(out) => out,
+            Err((q, k, v, bias)) => dense(q, k, v, bias, scale),
+        };
     }
     let mut inputs = (q, k, v, bias);
     macro_rules! recomputed_on {
@@ -96,7 +102,7 @@ pub fn attend<B: Backend>(
 }
 
 /// The inputs of one attention call.
-type Inputs<B> = (Tensor<B, 5>, Tensor<B, 4>, Tensor<B, 4>, Option<Tensor<B, 5>>);
+pub(crate) type Inputs<B> = (Tensor<B, 5>, Tensor<B, 4>, Tensor<B, 4>, Option<Tensor<B, 5>>);
 
 /// Runs [`recomputed`] when `B` is `Autodiff<I>` (burn's default checkpointing); gives the
 /// inputs back otherwise.
@@ -107,7 +113,7 @@ fn on_backend<B: Backend, I: Backend>(inputs: Inputs<B>, scale: f64) -> Result<T
 }
 
 /// `value` as a `T` when `A` and `T` are the same type; `value` back otherwise.
-fn same_type<A: 'static, T: 'static>(value: A) -> Result<T, A> {
+pub(crate) fn same_type<A: 'static, T: 'static>(value: A) -> Result<T, A> {
     if TypeId::of::<A>() != TypeId::of::<T>() {
         return Err(value);
     }

@@ -13,7 +13,7 @@
 /// `crates/spec-actions-qwen3/tests/`); `+∞` above `ln f32::MAX`, `0` below
 /// `ln 2^−150`, NaN for NaN. No branches or calls: a loop of it vectorises.
 #[inline(always)]
-pub(crate) fn exp_f32(x: f32) -> f32 {
+pub fn exp_f32(x: f32) -> f32 {
     const ROUND: f32 = 12_582_912.0; // 1.5 · 2^23: adding it rounds to an integer
     const HI: f32 = 88.722_84; // ln(f32::MAX)
     const LO: f32 = -103.972_08; // ln(2^-150): e^x rounds to 0 below

@@ -141,7 +141,7 @@ pub mod cumulative;
 pub mod deform_conv;
 pub mod expand;
 pub(crate) mod cast; // spec-actions patch 5 (vendor/README.md)
-pub(crate) mod fast_exp; // spec-actions patch (vendor/README.md, change 3)
+pub mod fast_exp; // spec-actions patch (vendor/README.md, change 3)
 pub mod fft;
 pub mod flip;
 mod float;
