@@ -173,6 +173,7 @@ fn one_pair<'a>(
     // 1. Scores, key row by key row (each read once for every query row).
     let mut scores = vec![0f32; rows * keys];
     for r in 0..keys {
+        prefetch(key((r + AHEAD).min(keys - 1)));
         let key = key(r);
         for (row, q) in q.chunks_exact(hd).enumerate() {
             scores[row * keys + r] = dot(q, key) * scale;
@@ -191,6 +192,7 @@ fn one_pair<'a>(
     }
     // 3. Weighted sum of the value rows, each read once.
     for r in 0..keys {
+        prefetch(value((r + AHEAD).min(keys - 1)));
         let value = value(r);
         for (row, out) in out.chunks_exact_mut(hd).enumerate() {
             let p = scores[row * keys + r];
@@ -199,7 +201,27 @@ fn one_pair<'a>(
     }
 }
 
-/// `Σ a·b` in 16 independent lanes (vectorised at every SIMD level, see `crate::simd`).
+/// Rows ahead of the one being read whose cache lines are prefetched: with it the 28 layers'
+/// attention over 532 keys took 7.0 ms against 9.9 ms without (`decode_steps bf16 32 500`'s
+/// `attention` part, Intel family 6 model 167, one run each; 8 rows ahead read no faster).
+const AHEAD: usize = 4;
+
+/// Asks for every cache line of `row` ahead of its use.
+#[inline(always)]
+fn prefetch(row: &[f32]) {
+    #[cfg(target_arch = "x86_64")]
+    for line in row.chunks(16) {
+        // SAFETY: a prefetch never faults; SSE is part of every x86-64 CPU.
+        unsafe {
+            core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(line.as_ptr().cast())
+        };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = row;
+}
+
+/// `Σ a·b` in 16 independent lanes (vectorised at every SIMD level, see `crate::simd`), the
+/// lanes then added pairwise (four vector additions, not fifteen dependent scalar ones).
 #[inline(always)]
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut lanes = [0f32; 16];
@@ -215,7 +237,14 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
             lanes[l] += x[l] * y[l];
         }
     }
-    lanes.iter().sum::<f32>() + tail
+    let mut width = 8;
+    while width > 0 {
+        for l in 0..width {
+            lanes[l] += lanes[l + width];
+        }
+        width /= 2;
+    }
+    lanes[0] + tail
 }
 
 #[cfg(test)]
