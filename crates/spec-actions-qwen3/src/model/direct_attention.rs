@@ -22,11 +22,11 @@ use burn::tensor::TensorPrimitive;
 use burn_flex::FlexTensor;
 use rayon::prelude::*;
 
+use super::scaled_dot_product::Inputs;
+
 /// Most query rows per kv head (`group × seq`) this form takes: a decode step (`group`), and
 /// a short run of drafted tokens. Beyond, the dense form's matrix products are faster.
 pub const MAX_QUERY_ROWS: usize = 32;
-
-use super::scaled_dot_product::Inputs;
 
 /// `softmax(q·kᵀ·scale + bias)·v` computed directly when `B` is Flex, the tensors are f32 and
 /// there are at most [`MAX_QUERY_ROWS`] query rows per kv head; the inputs back otherwise.
