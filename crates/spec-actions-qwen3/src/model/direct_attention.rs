@@ -25,7 +25,8 @@ use rayon::prelude::*;
 use super::scaled_dot_product::Inputs;
 
 /// Most query rows per kv head (`group × seq`) this form takes: a decode step (`group`), and
-/// a short run of drafted tokens. Beyond, the dense form's matrix products are faster.
+/// a short run of drafted tokens. Beyond it the dense form runs, whose matrix products spread
+/// their setup over more rows — a bound chosen, not a measured crossover.
 pub const MAX_QUERY_ROWS: usize = 32;
 
 /// `softmax(q·kᵀ·scale + bias)·v` computed directly when `B` is Flex, the tensors are f32 and
