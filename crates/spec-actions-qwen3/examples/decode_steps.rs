@@ -5,9 +5,9 @@
 //! After the steps it times the parts of a step the same way (median of repeated runs, on
 //! rayon's threads as the step runs them, [`on_compute_threads`]), so that a machine without a
 //! profiler still shows where a step goes:
-//! - `projections`: the model's 196 [`Projection::forward`] calls on one f32 row (with the
-//!   rounding to the weight dtype and back, as the step makes them);
-//! - `products`: the same matrix products on rows already in the weight dtype (no casts);
+//! - `projections`: the model's 196 [`Projection::forward`] calls on one f32 row;
+//! - `products`: the same matrix products alone ([`times_weight`]: with bf16 weights, computed
+//!   in f32 from the bf16 values);
 //! - `products from the main thread`: the same, each handed to rayon's pool (as the
 //!   `decode_products` example times them);
 //! - `head`: [`Qwen3::logits`] (the tied LM head) of one row;
@@ -34,6 +34,7 @@ use burn::tensor::FloatDType;
 use spec_actions_qwen3::compute_threads::on_compute_threads;
 use spec_actions_qwen3::config::Qwen3Config;
 use spec_actions_qwen3::model::scaled_dot_product::{attend, dense};
+use spec_actions_qwen3::model::weight_product::times_weight;
 use spec_actions_qwen3::model::{KvCache, LoraTarget, Projection, Qwen3, StepContext};
 
 type B = Flex;
@@ -103,16 +104,12 @@ fn main() {
         .iter()
         .map(|p| Tensor::ones([1, 1, p.dims()[0]], &device))
         .collect();
-    let narrow_rows: Vec<Tensor<B, 2>> = rows
+    let flat_rows: Vec<Tensor<B, 2>> = rows
         .iter()
         .zip(&projections)
-        .map(|(x, p)| {
-            x.clone()
-                .reshape([1, p.dims()[0]])
-                .cast(p.base.weight.val().dtype())
-        })
+        .map(|(x, p)| x.clone().reshape([1, p.dims()[0]]))
         .collect();
-    let with_casts = time(|| {
+    let forward = time(|| {
         on_compute_threads::<B, _>(|| {
             for (p, x) in projections.iter().zip(&rows) {
                 std::hint::black_box(p.forward(x.clone()));
@@ -121,24 +118,11 @@ fn main() {
     });
     let products = |x: &[Tensor<B, 2>]| {
         for (p, x) in projections.iter().zip(x) {
-            std::hint::black_box(x.clone().matmul(p.base.weight.val()));
+            std::hint::black_box(times_weight(x.clone(), p.base.weight.val()));
         }
     };
-    let on_pool = time(|| on_compute_threads::<B, _>(|| products(&narrow_rows)));
-    let from_main = time(|| products(&narrow_rows));
-    // The roundings alone: each row to the weight dtype, each output back to f32.
-    let outputs: Vec<Tensor<B, 2>> = projections
-        .iter()
-        .map(|p| Tensor::<B, 2>::ones([1, p.dims()[1]], &device).cast(p.base.weight.val().dtype()))
-        .collect();
-    let casts = time(|| {
-        on_compute_threads::<B, _>(|| {
-            for ((p, x), y) in projections.iter().zip(&rows).zip(&outputs) {
-                std::hint::black_box(x.clone().cast(p.base.weight.val().dtype()));
-                std::hint::black_box(y.clone().cast(FloatDType::F32));
-            }
-        })
-    });
+    let on_pool = time(|| on_compute_threads::<B, _>(|| products(&flat_rows)));
+    let from_main = time(|| products(&flat_rows));
     let hidden = Tensor::<B, 3>::ones([1, 1, config.hidden_size], &device);
     let head = time(|| {
         std::hint::black_box(model.logits(hidden.clone()));
@@ -166,11 +150,11 @@ fn main() {
     };
     let (direct, dense) = (attention(attend), attention(dense));
     println!(
-        "{dtype}: a step's parts (median of {REPEATS}): projections {with_casts:.1} ms \
-         (products alone {on_pool:.1} ms; from the main thread {from_main:.1} ms; the casts alone \
-         {casts:.2} ms), head {head:.1} ms, attention over {keys} keys {direct:.2} ms (dense form \
-         {dense:.2} ms), rest {:.1} ms",
-        step - with_casts - head - direct
+        "{dtype}: a step's parts (median of {REPEATS}): projections {forward:.1} ms \
+         (products alone {on_pool:.1} ms; from the main thread {from_main:.1} ms), head \
+         {head:.1} ms, attention over {keys} keys {direct:.2} ms (dense form {dense:.2} ms), \
+         rest {:.1} ms",
+        step - forward - head - direct
     );
 }
 

@@ -24,6 +24,7 @@ use burn::prelude::*;
 use burn::tensor::{DType, FloatDType};
 use spec_actions_qwen3::lora::causal_lm_loss_full;
 use spec_actions_qwen3::model::parity::ReferenceFile;
+use spec_actions_qwen3::model::weight_product::is_in_row_product_layout;
 use spec_actions_qwen3::{LoadOptions, Qwen3, load_qwen3, load_qwen3_with};
 
 type B = Autodiff<Flex>;
@@ -39,7 +40,7 @@ fn data(dir: &str) -> PathBuf {
         .join(dir)
 }
 
-fn to_vec<const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
+fn to_vec<Bk: Backend, const D: usize>(t: Tensor<Bk, D>) -> Vec<f32> {
     t.into_data()
         .convert::<f32>()
         .into_vec::<f32>()
@@ -58,7 +59,7 @@ fn max_diff(ours: &[f32], reference: &[f64]) -> f64 {
         .fold(0.0, f64::max)
 }
 
-fn input_ids(reference: &ReferenceFile) -> Tensor<B, 2, Int> {
+fn input_ids<Bk: Backend>(reference: &ReferenceFile) -> Tensor<Bk, 2, Int> {
     let ids = reference.get("input_ids").expect("input_ids");
     let values: Vec<i64> = ids.values.iter().map(|&v| v as i64).collect();
     Tensor::from_data(
@@ -68,7 +69,7 @@ fn input_ids(reference: &ReferenceFile) -> Tensor<B, 2, Int> {
 }
 
 /// dtype of every base tensor (embeddings, projections, norms, LM head).
-fn base_dtypes(model: &Qwen3<B>) -> Vec<DType> {
+fn base_dtypes<Bk: Backend>(model: &Qwen3<Bk>) -> Vec<DType> {
     let mut out = vec![
         model.embed_tokens.weight.val().dtype(),
         model.norm.weight.val().dtype(),
@@ -130,7 +131,7 @@ fn bf16_logits_match(dir: &str) {
 
 /// The largest |Δ| between `model`'s logits of the reference's left-padded rows and
 /// transformers' `padded_logits`, at real tokens.
-fn padded_logits_diff(model: &Qwen3<B>, reference: &ReferenceFile) -> f64 {
+fn padded_logits_diff<Bk: Backend>(model: &Qwen3<Bk>, reference: &ReferenceFile) -> f64 {
     let mask_ref = reference.get("padded_attention_mask").expect("mask");
     let seq = mask_ref.shape[1];
     let mask: Vec<Vec<bool>> = mask_ref
@@ -154,10 +155,10 @@ fn padded_logits_diff(model: &Qwen3<B>, reference: &ReferenceFile) -> f64 {
 /// (a′) bf16 weights with f32 compute (`LoadOptions::bf16_weights`, how `--dtype bf16` serves on
 /// a CPU): the matrices are bf16, the norm gains f32, the forward pass and its logits f32; the
 /// logits and padded logits are transformers' f32 ones within the same bf16 bound.
-fn bf16_weights_logits_match(dir: &str) {
+fn bf16_weights_logits_match<Bk: Backend>(dir: &str) -> Qwen3<Bk> {
     let reference = ReferenceFile::open(data(dir).join("reference.safetensors")).expect("reference");
     let options = LoadOptions::bf16_weights();
-    let model = load_qwen3_with::<B>(data(dir), &options, &Default::default()).expect("loads");
+    let model = load_qwen3_with::<Bk>(data(dir), &options, &Default::default()).expect("loads");
     assert_eq!(
         (model.weight_dtype(), model.compute_dtype()),
         (FloatDType::BF16, FloatDType::F32)
@@ -192,16 +193,30 @@ fn bf16_weights_logits_match(dir: &str) {
         padded_diff <= bound,
         "bf16-weight padded logits off by {padded_diff:.3e} > {bound:.3e}"
     );
+    model
+}
+
+/// On Flex (inference) the products are computed in f32 from the bf16 values and the
+/// projections held as HF holds them, for a decode step's dot products
+/// (`model::weight_product`); the logits meet the same bound.
+fn bf16_weights_logits_match_on_flex(dir: &str) {
+    let model = bf16_weights_logits_match::<Flex>(dir);
+    let heads = model.lm_head.iter().map(|head| head.base.weight.val());
+    let projections = model.projections().into_iter().map(|(_, p)| p.base.weight.val());
+    assert!(heads.chain(projections).all(|w| is_in_row_product_layout(&w)));
+    assert!(!is_in_row_product_layout(&model.embed_tokens.weight.val()));
 }
 
 #[test]
 fn bf16_weights_with_f32_compute_match_transformers_tied() {
-    bf16_weights_logits_match("tiny");
+    bf16_weights_logits_match::<B>("tiny");
+    bf16_weights_logits_match_on_flex("tiny");
 }
 
 #[test]
 fn bf16_weights_with_f32_compute_match_transformers_untied_bf16_checkpoint() {
-    bf16_weights_logits_match("tiny-untied-sharded-bf16");
+    bf16_weights_logits_match::<B>("tiny-untied-sharded-bf16");
+    bf16_weights_logits_match_on_flex("tiny-untied-sharded-bf16");
 }
 
 #[test]

@@ -13,6 +13,7 @@ pub mod projection;
 pub mod rope;
 pub mod scaled_dot_product;
 pub mod tensor_names;
+pub mod weight_product;
 pub mod weights;
 
 use burn::module::Param;
@@ -232,9 +233,8 @@ impl<B: Backend> Qwen3<B> {
                 let [b, s, h] = hidden.dims();
                 let embedding = self.embed_tokens.weight.val();
                 let vocab = embedding.dims()[0];
-                let dtype = hidden.dtype();
-                let rows = in_dtype(hidden.reshape([b * s, h]), embedding.dtype().into());
-                in_dtype(rows.matmul(embedding.transpose()), dtype.into()).reshape([b, s, vocab])
+                weight_product::times_weight(hidden.reshape([b * s, h]), embedding.transpose())
+                    .reshape([b, s, vocab])
             }
         }
     }

@@ -16,16 +16,18 @@
 //!
 //! The two are equal except for *bf16 weights with f32 compute*, the CPU's way of serving bf16
 //! ([`crate::LoadOptions::bf16_weights`], as llama.cpp keeps norms and activations in f32 beside
-//! narrow matrices): every product rounds its input row to the weight dtype, reads the matrix at
-//! half the bytes and returns to f32 ([`super::Projection::forward`], [`Qwen3::logits`]), while
-//! norms, RoPE, attention and the residual stream stay f32 (fast on Flex, where bf16 element-wise
-//! ops are not). [`Qwen3::cast_base`] sets both to one dtype, [`Qwen3::cast_weights`] the matrices
+//! narrow matrices): every product reads the matrix at half the bytes and returns f32
+//! ([`super::weight_product`]: on Flex computed in f32 from the bf16 values, the projections held
+//! in HF's `[d_out, d_in]` order for a decode step's dot products; elsewhere the rows rounded to
+//! bf16 for the product), while norms, RoPE, attention and the residual stream stay f32 (fast on
+//! Flex, where bf16 element-wise ops are not). [`Qwen3::cast_base`] sets both to one dtype, [`Qwen3::cast_weights`] the matrices
 //! alone, and [`CastWeights`] builds a model directly in its dtypes.
 
 use burn::module::{ModuleMapper, Param};
 use burn::prelude::*;
 use burn::tensor::FloatDType;
 
+use super::weight_product::in_row_product_layout;
 use super::weights::WeightSource;
 use super::{Qwen3, StepContext};
 use crate::huge_pages::in_huge_pages;
@@ -102,6 +104,15 @@ impl<B: Backend> Qwen3<B> {
         for ((_, proj), lora) in model.projections_mut().into_iter().zip(adapters) {
             proj.lora = lora;
         }
+        // 4. bf16 weights with f32 compute: projections held for one-row products
+        if (model.weight_dtype(), model.compute_dtype()) == (FloatDType::BF16, FloatDType::F32) {
+            for (_, proj) in model.projections_mut() {
+                proj.base.weight = proj.base.weight.clone().map(in_row_product_layout);
+            }
+            if let Some(head) = &mut model.lm_head {
+                head.base.weight = head.base.weight.clone().map(in_row_product_layout);
+            }
+        }
         model
     }
 }
@@ -168,7 +179,12 @@ impl<B: Backend, W: WeightSource<B>> WeightSource<B> for CastWeights<'_, W> {
     }
 
     fn projection(&mut self, name: &str, hf_shape: [usize; 2]) -> Tensor<B, 2> {
-        self.inner.projection(name, hf_shape).cast(self.matrices)
+        let weight = self.inner.projection(name, hf_shape).cast(self.matrices);
+        match (self.matrices, self.vectors) {
+            // bf16 weights with f32 compute: held for one-row products
+            (FloatDType::BF16, FloatDType::F32) => in_row_product_layout(weight),
+            _ => weight,
+        }
     }
 
     fn vector(&mut self, name: &str, len: usize) -> Tensor<B, 1> {

@@ -6,6 +6,7 @@ use burn::prelude::*;
 use burn::tensor::FloatDType;
 
 use super::in_dtype;
+use super::weight_product::{in_row_product_layout, is_in_row_product_layout, times_weight};
 use crate::huge_pages::in_huge_pages;
 use crate::lora::LoraAdapter;
 
@@ -45,7 +46,7 @@ impl<B: Backend> Projection<B> {
     /// Applies the projection. Leading dimensions are flattened first so that the weight is
     /// read once for all rows (a batched matmul would stream it once per batch row). When the
     /// weight's dtype differs from `x`'s (bf16 weights, f32 compute: [`super::precision`]), the
-    /// rows are rounded to the weight dtype for the product and the result returned in `x`'s.
+    /// product is [`times_weight`]'s and the result returned in `x`'s dtype.
     ///
     /// # Shapes
     /// - `x`: `[..., d_input]`
@@ -56,20 +57,36 @@ impl<B: Backend> Projection<B> {
         let rows = x.shape().num_elements() / d_input.max(1);
         let x = x.reshape([rows, d_input]);
         let dtype: FloatDType = x.dtype().into();
-        let weight_dtype: FloatDType = self.base.weight.val().dtype().into();
         let y = match &self.lora {
-            // 1. base path in the weight dtype, plus 2. the low-rank path (f32) unless it is
-            //    merged into the base: summed in f32 and rounded once, as PEFT does with a bf16
-            //    base and f32 adapters (all casts are no-ops for an f32 model)
+            // 1. the base map (in `x`'s dtype, `base_forward`), plus 2. the low-rank path (f32)
+            //    unless it is merged into the base: summed in f32 and rounded once, as PEFT does
+            //    with a bf16 base and f32 adapters (all casts are no-ops for an f32 model)
             Some(lora) if !self.merged => {
                 let low_rank = lora.forward(x.clone());
-                let base = self.base.forward(in_dtype(x, weight_dtype));
+                let base = self.base_forward(x);
                 in_dtype(in_dtype(base, low_rank.dtype().into()) + low_rank, dtype)
             }
-            _ => in_dtype(self.base.forward(in_dtype(x, weight_dtype)), dtype),
+            _ => self.base_forward(x),
         };
         dims[D - 1] = y.dims()[1];
         y.reshape(dims)
+    }
+
+    /// The base map of `[rows, d_input]` rows, in `x`'s dtype: [`times_weight`] (computed in
+    /// f32 from bf16 weights on Flex), or with a bias (not Qwen3's) [`Linear::forward`] on the
+    /// rows rounded to the weight dtype.
+    fn base_forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
+        match &self.base.bias {
+            None => times_weight(x, self.base.weight.val()),
+            Some(_) => {
+                let dtype = x.dtype().into();
+                in_dtype(
+                    self.base
+                        .forward(in_dtype(x, self.base.weight.val().dtype().into())),
+                    dtype,
+                )
+            }
+        }
     }
 
     /// Folds the adapter into the base weight (`W += (B·A)ᵀ·scale`). The sum is formed in the
@@ -95,12 +112,16 @@ impl<B: Backend> Projection<B> {
 }
 
 /// `w + sign·delta` computed in `delta`'s dtype and cast back to `w`'s, detached, in huge-page
-/// memory as the weight it replaces ([`in_huge_pages`]).
+/// memory ([`in_huge_pages`]) and the layout of the weight it replaces
+/// ([`in_row_product_layout`]).
 fn add_in<B: Backend>(w: Tensor<B, 2>, delta: Tensor<B, 2>, sign: f64) -> Tensor<B, 2> {
     let dtype = w.dtype();
-    in_huge_pages(
-        (w.cast(delta.dtype()) + delta.mul_scalar(sign))
-            .cast(dtype)
-            .detach(),
-    )
+    let row_product_layout = is_in_row_product_layout(&w);
+    let sum = (w.cast(delta.dtype()) + delta.mul_scalar(sign))
+        .cast(dtype)
+        .detach();
+    match row_product_layout {
+        true => in_row_product_layout(sum),
+        false => in_huge_pages(sum),
+    }
 }

@@ -94,6 +94,32 @@ impl Weight for f32 {
 /// - `rhs`: `[1, …, 1, k, n]`, rows or columns contiguous
 /// - output: the broadcast batch dimensions, then `[1, n]`
 pub(crate) fn row_vector_product<T: Weight>(lhs: &FlexTensor, rhs: &FlexTensor) -> Option<FlexTensor> {
+    row_vector_product_of::<T, T, T>(lhs, rhs)
+}
+
+/// `x · W` for an **f32** row `x` and **bf16** weights `W`, summed in f32 and returned in f32:
+/// the bf16 values read as the f32 numbers they are, the row not rounded to bf16, the result
+/// not rounded either — bf16 weights with f32 compute, at the cost of reading the bf16 bytes.
+/// `None` when the operands are not of that form (other dtypes, more than one row, a matrix
+/// with neither rows nor columns contiguous); the caller then takes another path.
+///
+/// The same kernels and order of sums as a bf16 row times bf16 weights (`flex_gemv.rs` in
+/// spec-actions checks both).
+///
+/// # Shapes
+/// - `lhs`: `[1, …, 1, 1, k]`, f32
+/// - `rhs`: `[1, …, 1, k, n]`, bf16, rows or columns contiguous
+/// - output: the broadcast batch dimensions, then `[1, n]`, f32
+pub fn f32_row_times_bf16(lhs: &FlexTensor, rhs: &FlexTensor) -> Option<FlexTensor> {
+    if lhs.dtype() != DType::F32 || rhs.dtype() != DType::BF16 {
+        return None;
+    }
+    row_vector_product_of::<f32, bf16, f32>(lhs, rhs)
+}
+
+/// [`row_vector_product`] with the row of dtype `X`, the matrix of dtype `T` and the output
+/// of dtype `O` (the sums are f32 whatever the three).
+fn row_vector_product_of<X: Weight, T: Weight, O: Weight>(lhs: &FlexTensor, rhs: &FlexTensor) -> Option<FlexTensor> {
     let (ls, rs) = (lhs.layout().shape(), rhs.layout().shape());
     let (lr, rr) = (ls.num_dims(), rs.num_dims());
     if lr < 2 || rr < 2 || ls[lr - 2] != 1 {
@@ -115,7 +141,7 @@ pub(crate) fn row_vector_product<T: Weight>(lhs: &FlexTensor, rhs: &FlexTensor) 
     if !rows && row_stride != 1 {
         return None;
     }
-    let x_data: &[T] = lhs.storage();
+    let x_data: &[X] = lhs.storage();
     let x_start = lhs.layout().start_offset() as isize;
     let x: Vec<f32> = (0..k)
         .map(|i| x_data[(x_start + i as isize * lhs_stride) as usize].widen())
@@ -131,11 +157,11 @@ pub(crate) fn row_vector_product<T: Weight>(lhs: &FlexTensor, rhs: &FlexTensor) 
 
     let mut dims: Vec<usize> = vec![1; lr.max(rr) - 2];
     dims.extend([1, n]);
-    let out: Vec<T> = y.into_iter().map(T::narrow).collect();
+    let out: Vec<O> = y.into_iter().map(O::narrow).collect();
     Some(FlexTensor::new(
         Bytes::from_elems(out),
         Layout::contiguous(Shape::from(dims)),
-        T::DTYPE,
+        O::DTYPE,
     ))
 }
 
