@@ -9,7 +9,10 @@
 //!   times it, without the two casts a product around it (on a 2-core Xeon, Intel family 6
 //!   model 167, `examples/decode_steps.rs bf16 32 128`: the casts alone 0.74 ms of a 52.7 ms
 //!   step, the projections 1.8 ms slower than their products alone);
-//! - more rows: `gemm` on the matrix widened to f32, what Flex's bf16 product does inside.
+//! - more rows (a prefill): `gemm` on blocks of the matrix's columns, each widened to f32 in
+//!   cache just before its product, instead of the whole matrix widened to f32 in memory first
+//!   (what Flex's bf16 product does): `examples/prefill_passes.rs 128 6 bf16` on that Xeon,
+//!   alternating with the revision before, two pairs: 136.7–137.9 → 161.5–162.7 tok/s.
 //!
 //! Any other backend (and autodiff) rounds the rows to the weight dtype, multiplies there (a
 //! GPU's bf16 product) and returns the result in the rows' dtype. Both are within the bf16
@@ -56,13 +59,10 @@ pub fn times_weight<B: Backend>(x: Tensor<B, 2>, w: Tensor<B, 2>) -> Tensor<B, 2
         {
             return back(y);
         }
-        // widened where its bytes are contiguous: `[d_out, d_in]` for a weight in the
-        // row-product layout, so that the cast reads it in order
-        let widened = match is_in_row_product_layout(&w) {
-            true => w.transpose().cast(dtype).transpose(),
-            false => w.cast(dtype),
-        };
-        return x.matmul(widened);
+        if is_in_row_product_layout(&w) {
+            return back(rows_times_held_bf16(&flex(x), &flex(w)));
+        }
+        return x.matmul(w.cast(dtype));
     }
     in_dtype(in_dtype(x, weight_dtype).matmul(w), dtype)
 }
@@ -75,8 +75,8 @@ pub fn times_weight<B: Backend>(x: Tensor<B, 2>, w: Tensor<B, 2>) -> Tensor<B, 2
 /// 2-core Xeon (Intel family 6 model 167), bf16 products of 800 MB of `[1024, n]` weights, a
 /// throwaway harness, two rounds: 27.6–29.5 GB/s against 20.4–26.5 GB/s as rows.
 ///
-/// Any other backend or dtype: `w` as it is. A product of several rows widens the weight to
-/// f32 in this layout and hands `gemm` the transposed view.
+/// Any other backend or dtype: `w` as it is. A product of several rows takes `gemm` on
+/// blocks of columns widened in cache (`rows_times_held_bf16`).
 ///
 /// # Shapes
 /// - `w`: `[d_in, d_out]`; returns `[d_in, d_out]`
@@ -100,6 +100,120 @@ pub fn is_in_row_product_layout<B: Backend>(w: &Tensor<B, 2>) -> bool {
     let [k, n] = [w.layout().shape()[0], w.layout().shape()[1]];
     let strides = w.layout().strides();
     n > 1 && strides[0] == 1 && strides[1] == k as isize
+}
+
+/// Side of the square tiles [`widen_columns`] transposes.
+const TILE: usize = 16;
+
+/// Output columns a task of [`rows_times_held_bf16`] computes.
+const COLUMN_BLOCK: usize = 256;
+
+/// `x · W` for f32 rows and a bf16 weight in the row-product layout, in f32: on rayon's
+/// threads, blocks of [`COLUMN_BLOCK`] output columns, each widening its columns of `W` into an
+/// f32 `[k, block]` buffer (small enough to stay in cache) and handing it to `gemm` with the
+/// rows — so the weight is read once as bf16 and never written out whole as f32. `gemm` reads
+/// `[d_in, d_out]` rows fastest: from a transposed f32 view of the whole weight a prefill's
+/// products took 15 % longer, and widening the whole weight first (Flex's bf16 product does)
+/// costs a write and a read of twice its bytes.
+///
+/// # Shapes
+/// - `x`: `[m, k]`, f32
+/// - `w`: `[k, n]`, strides `[1, k]`, bf16
+/// - returns `[m, n]`, contiguous, f32
+fn rows_times_held_bf16(x: &burn_flex::FlexTensor, w: &burn_flex::FlexTensor) -> burn_flex::FlexTensor {
+    use rayon::prelude::*;
+    let x = x.to_contiguous();
+    let [m, k] = [x.layout().shape()[0], x.layout().shape()[1]];
+    let n = w.layout().shape()[1];
+    let lhs: &[f32] = &x.storage::<f32>()[x.layout().start_offset()..];
+    let src: &[half::bf16] = &w.storage::<half::bf16>()[w.layout().start_offset()..];
+    let mut out = vec![0f32; m * n];
+    let dst = SharedOutput(out.as_mut_ptr());
+    let blocks = if m == 0 || k == 0 {
+        0
+    } else {
+        n.div_ceil(COLUMN_BLOCK)
+    };
+    (0..blocks).into_par_iter().for_each(|block| {
+        let (first, width) = (block * COLUMN_BLOCK, COLUMN_BLOCK.min(n - block * COLUMN_BLOCK));
+        let widened = widen_columns(src, k, first, width);
+        // Safety: `lhs` is `[m, k]` and `widened` `[k, width]`, both contiguous; the task
+        // writes only columns `first..first + width` of `out` (`[m, n]`, contiguous), which no
+        // other task writes, and `out` outlives the parallel loop.
+        unsafe {
+            gemm::gemm(
+                m,
+                width,
+                k,
+                dst.at(first),
+                1,
+                n as isize,
+                false,
+                lhs.as_ptr(),
+                1,
+                k as isize,
+                widened.as_ptr(),
+                1,
+                width as isize,
+                0.0,
+                1.0,
+                false,
+                false,
+                false,
+                gemm::Parallelism::None,
+            );
+        }
+    });
+    burn_flex::FlexTensor::new(
+        burn_std::Bytes::from_elems(out),
+        burn_flex::Layout::contiguous(burn_std::Shape::new([m, n])),
+        DType::F32,
+    )
+}
+
+/// The output buffer of [`rows_times_held_bf16`], shared by its tasks (each writes its own
+/// columns).
+#[derive(Clone, Copy)]
+struct SharedOutput(*mut f32);
+
+// Safety: the tasks write disjoint columns (see `rows_times_held_bf16`).
+unsafe impl Send for SharedOutput {}
+unsafe impl Sync for SharedOutput {}
+
+impl SharedOutput {
+    fn at(self, column: usize) -> *mut f32 {
+        self.0.wrapping_add(column)
+    }
+}
+
+/// Columns `first..first + width` of a bf16 `[k, n]` weight held as `[n, k]` (`src`), widened
+/// to an f32 `[k, width]` buffer with rows contiguous: tile by tile, [`TILE`] contiguous
+/// stretches of the source widened into a tile on the stack, then written out as [`TILE`]
+/// contiguous stretches of the buffer.
+fn widen_columns(src: &[half::bf16], k: usize, first: usize, width: usize) -> Vec<f32> {
+    let mut out = vec![0f32; k * width];
+    let mut tile = [[0f32; TILE]; TILE];
+    for i0 in (0..k).step_by(TILE) {
+        let rows = TILE.min(k - i0);
+        for c0 in (0..width).step_by(TILE) {
+            let cols = TILE.min(width - c0);
+            // 1. tile[c][r] = w[i0 + r, first + c0 + c], read along the source's rows
+            for (c, line) in tile.iter_mut().enumerate().take(cols) {
+                let from = (first + c0 + c) * k + i0;
+                for (t, v) in line.iter_mut().zip(&src[from..from + rows]) {
+                    *t = v.to_f32();
+                }
+            }
+            // 2. out[i0 + r, c0 + c] = tile[c][r], written along the buffer's rows
+            for r in 0..rows {
+                let row = &mut out[(i0 + r) * width + c0..(i0 + r) * width + c0 + cols];
+                for (c, o) in row.iter_mut().enumerate() {
+                    *o = tile[c][r];
+                }
+            }
+        }
+    }
+    out
 }
 
 /// `t` as a tensor of `B` (`B` is Flex).
@@ -154,12 +268,13 @@ mod tests {
 
     /// On Flex, f32 rows times bf16 weights are summed in f32 from the unrounded rows: within
     /// f32's rounding of the exact product of the same values (far inside bf16's 2⁻⁸), for one
-    /// row (the row-vector kernels; rows or columns of `w` contiguous) and for several (gemm).
+    /// row (the row-vector kernels; rows or columns of `w` contiguous) and for several (gemm;
+    /// columns contiguous: blocks of columns widened tile by tile, with every kind of partial
+    /// block and tile).
     #[test]
     fn flex_sums_f32_rows_with_bf16_values_in_f32() {
         let device = Default::default();
-        let (k, n) = (300, 70);
-        for rows in [1, 3] {
+        for (rows, k, n) in [(1, 300, 70), (3, 300, 70), (5, 37, 600), (2, 16, 256)] {
             let x = Tensor::<Flex, 2>::random([rows, k], Distribution::Normal(0.0, 1.0), &device);
             let w = Tensor::<Flex, 2>::random([k, n], Distribution::Normal(0.0, 1.0), &device)
                 .cast(FloatDType::BF16);
@@ -168,7 +283,7 @@ mod tests {
             assert_eq!(y.dtype(), DType::F32);
             assert_eq!(y.dims(), [rows, n]);
             let err = relative_error(&values(y), &xv, &wv, k, n);
-            assert!(err < 1e-5, "{rows} rows: relative error {err:e}");
+            assert!(err < 1e-5, "{rows}×{k}×{n}: relative error {err:e}");
 
             // the same weights held as `[n, k]` and read through a transposed view
             let wt = w
@@ -178,7 +293,10 @@ mod tests {
                 .cast(FloatDType::BF16)
                 .transpose();
             let err = relative_error(&values(times_weight(x, wt)), &xv, &wv, k, n);
-            assert!(err < 1e-5, "{rows} rows, transposed view: relative error {err:e}");
+            assert!(
+                err < 1e-5,
+                "{rows}×{k}×{n}, transposed view: relative error {err:e}"
+            );
         }
     }
 
