@@ -325,7 +325,7 @@ fn bench(c: &mut Criterion) {
     }
     let [rows, head] = burn_flex::bf16_kernels_chosen();
     eprintln!(
-        "bf16 kernels chosen by measurement (burn-flex; FLEX_BF16_KERNEL pins one): projection rows {}, tied head {}",
+        "bf16 kernels chosen by measurement (burn-flex; FLEX_BF16_KERNEL pins one): rows of [d_in, d_out] (bf16 throughout) {}, dot products (bf16 weights' projections, tied head) {}",
         rows.unwrap_or("none"),
         head.unwrap_or("none")
     );

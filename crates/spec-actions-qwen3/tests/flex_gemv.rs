@@ -349,3 +349,53 @@ fn every_f32_dot_kernel_tried_and_the_one_chosen_sum_in_the_documented_order() {
         assert!(chosen.is_some(), "no f32 dot kernel chosen after the trials");
     }
 }
+
+/// `burn_flex::f32_row_times_bf16` (bf16 weights with f32 compute): an f32 row, not rounded to
+/// bf16, times bf16 weights in both layouts, is bit for bit the documented order of the f32 sums
+/// of the same values, not rounded to bf16 either; other dtypes are declined.
+#[test]
+fn an_f32_row_times_bf16_weights_is_the_documented_f32_sum_unrounded() {
+    use burn::tensor::FloatDType;
+    let device = Default::default();
+    let (k, n) = (1031, 1077);
+    let (xs, ws) = (random(k, 12), random(k * n, 13));
+    let flex = |t: Tensor<B, 2>| t.into_primitive().tensor();
+    let x = Tensor::<B, 2>::from_data(TensorData::new(xs.clone(), [1, k]), &device);
+    let bf16 = |v: Vec<f32>, shape: [usize; 2]| {
+        Tensor::<B, 2>::from_data(TensorData::new(v, shape), &device).cast(FloatDType::BF16)
+    };
+    let (w, e) = (bf16(ws.clone(), [k, n]), bf16(ws, [n, k]));
+    let values =
+        |t: &Tensor<B, 2>| -> Vec<f32> { t.clone().cast(FloatDType::F32).into_data().into_vec().unwrap() };
+    let (wv, ev) = (values(&w), values(&e));
+    let cases = [
+        (
+            "rows contiguous",
+            w.clone(),
+            documented_order(&xs, n, |i, j| wv[i * n + j], true),
+        ),
+        (
+            "Eᵀ",
+            e.transpose(),
+            documented_order(&xs, n, |i, j| ev[j * k + i], false),
+        ),
+    ];
+    for (layout, rhs, want) in cases {
+        let got =
+            burn_flex::f32_row_times_bf16(&flex(x.clone()), &flex(rhs)).expect("an f32 row, bf16 weights");
+        let got: Tensor<B, 2> = Tensor::from_primitive(burn::tensor::TensorPrimitive::Float(got));
+        assert_eq!(got.dtype(), burn::tensor::DType::F32, "{layout}");
+        let got: Vec<f32> = got.into_data().into_vec().unwrap();
+        for (j, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert_eq!(g.to_bits(), w.to_bits(), "{layout}, column {j}: {g} vs {w}");
+        }
+    }
+    // a bf16 row, f32 weights, two rows: not this product
+    let x16 = x.clone().cast(FloatDType::BF16);
+    assert!(burn_flex::f32_row_times_bf16(&flex(x16), &flex(w.clone())).is_none());
+    assert!(
+        burn_flex::f32_row_times_bf16(&flex(x.clone()), &flex(w.clone().cast(FloatDType::F32))).is_none()
+    );
+    let two = Tensor::<B, 2>::ones([2, k], &device);
+    assert!(burn_flex::f32_row_times_bf16(&flex(two), &flex(w)).is_none());
+}

@@ -165,8 +165,9 @@ fn row_vector_product_of<X: Weight, T: Weight, O: Weight>(lhs: &FlexTensor, rhs:
     ))
 }
 
-/// The bf16 kernels this process has chosen by measurement, by name: `[rows of a projection,
-/// dot products of a tied LM head]`, each `None` until its trials are over, or on a CPU (or
+/// The bf16 kernels this process has chosen by measurement, by name: `[rows of a row-major
+/// matrix, dot products with the columns of a column-major one (a tied LM head, or projections
+/// held as HF holds them)]`, each `None` until its trials are over, or on a CPU (or
 /// build) without them — for a benchmark to print beside its figures.
 pub fn bf16_kernels_chosen() -> [Option<&'static str>; 2] {
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
