@@ -52,8 +52,7 @@ pub fn times_weight<B: Backend>(x: Tensor<B, 2>, w: Tensor<B, 2>) -> Tensor<B, 2
     if dtype == weight_dtype {
         return x.matmul(w);
     }
-    let on_flex = std::any::TypeId::of::<B>() == std::any::TypeId::of::<Flex>();
-    if on_flex && x.dtype() == DType::F32 && w.dtype() == DType::BF16 {
+    if on_flex::<B>() && x.dtype() == DType::F32 && w.dtype() == DType::BF16 {
         if x.dims()[0] == 1
             && let Some(y) = burn_flex::f32_row_times_bf16(&flex(x.clone()), &flex(w.clone()))
         {
@@ -81,8 +80,7 @@ pub fn times_weight<B: Backend>(x: Tensor<B, 2>, w: Tensor<B, 2>) -> Tensor<B, 2
 /// # Shapes
 /// - `w`: `[d_in, d_out]`; returns `[d_in, d_out]`
 pub fn in_row_product_layout<B: Backend>(w: Tensor<B, 2>) -> Tensor<B, 2> {
-    let on_flex = std::any::TypeId::of::<B>() == std::any::TypeId::of::<Flex>();
-    if !on_flex || w.dtype() != DType::BF16 || is_in_row_product_layout(&w) {
+    if !on_flex::<B>() || w.dtype() != DType::BF16 || is_in_row_product_layout(&w) {
         return w;
     }
     let hf_layout = flex(w.transpose()).to_contiguous();
@@ -92,8 +90,7 @@ pub fn in_row_product_layout<B: Backend>(w: Tensor<B, 2>) -> Tensor<B, 2> {
 /// Whether `w` is a Flex tensor held in [`in_row_product_layout`]'s layout: `[k, n]` whose
 /// columns are contiguous (strides `[1, k]`), rows not.
 pub fn is_in_row_product_layout<B: Backend>(w: &Tensor<B, 2>) -> bool {
-    let on_flex = std::any::TypeId::of::<B>() == std::any::TypeId::of::<Flex>();
-    if !on_flex {
+    if !on_flex::<B>() {
         return false;
     }
     let w = flex(w.clone());
@@ -214,6 +211,11 @@ fn widen_columns(src: &[half::bf16], k: usize, first: usize, width: usize) -> Ve
         }
     }
     out
+}
+
+/// Whether `B` is Flex itself (not autodiff over it).
+fn on_flex<B: Backend>() -> bool {
+    std::any::TypeId::of::<B>() == std::any::TypeId::of::<Flex>()
 }
 
 /// `t` as a tensor of `B` (`B` is Flex).
