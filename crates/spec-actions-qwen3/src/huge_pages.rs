@@ -51,6 +51,7 @@ pub fn in_huge_pages<B: Backend, const D: usize>(tensor: Tensor<B, D>) -> Tensor
             // a quantized tensor: left as it is
             quantized => return Tensor::from_primitive(quantized),
         };
+        use crate::flex_tensors::same_type;
         let primitive = match same_type::<_, burn_flex::FlexTensor>(primitive) {
             Ok(flex) => match same_type::<_, B::FloatTensorPrimitive>(linux::moved(flex)) {
                 Ok(primitive) => primitive,
@@ -65,21 +66,6 @@ pub fn in_huge_pages<B: Backend, const D: usize>(tensor: Tensor<B, D>) -> Tensor
     tensor
 }
 
-/// `value` as a `U` when `T` is `U`, else `value` back.
-#[cfg(target_os = "linux")]
-fn same_type<T: 'static, U: 'static>(value: T) -> Result<U, T> {
-    let mut slot = Some(value);
-    if let Some(as_u) = (&mut slot as &mut dyn std::any::Any).downcast_mut::<Option<U>>()
-        && let Some(u) = as_u.take()
-    {
-        return Ok(u);
-    }
-    match slot {
-        Some(value) => Err(value),
-        None => unreachable!("the slot is emptied only when T is U"),
-    }
-}
-
 /// Whether the bytes of `tensor` lie in memory the kernel was asked to back with huge pages
 /// (`MADV_HUGEPAGE`: the `hg` flag of its mapping in `/proc/self/smaps`). `false` on other
 /// OSes, other backends, and when `/proc` cannot be read.
@@ -90,7 +76,7 @@ pub fn advised_huge_pages<B: Backend, const D: usize>(tensor: &Tensor<B, D>) -> 
         let TensorPrimitive::Float(primitive) = tensor.clone().into_primitive() else {
             return false;
         };
-        match same_type::<_, burn_flex::FlexTensor>(primitive) {
+        match crate::flex_tensors::same_type::<_, burn_flex::FlexTensor>(primitive) {
             Ok(flex) => linux::mapping_flags(flex.bytes().as_ptr() as usize)
                 .is_some_and(|flags| flags.split_whitespace().any(|f| f == "hg")),
             Err(_) => false,

@@ -27,6 +27,7 @@ pub mod chat_template;
 pub mod compute_threads;
 pub mod config;
 pub mod error;
+pub(crate) mod flex_tensors;
 pub mod generate;
 pub mod hf_export;
 pub mod hf_save;

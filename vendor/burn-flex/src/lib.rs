@@ -46,6 +46,8 @@ pub use backend::{Flex, FlexDevice};
 pub use ops::{bf16_kernels_chosen, f32_dot_kernel_chosen, f32_row_times_bf16};
 // spec-actions patch 3: the vectorisable `e^x` for loops outside the crate
 pub use ops::fast_exp::exp_f32;
+// spec-actions patch 3: the f32 sigmoid, for fused loops outside the crate (SwiGLU's gate)
+pub use ops::activation::sigmoid_f32;
 pub use layout::Layout;
 pub use qtensor::FlexQTensor;
 pub use tensor::FlexTensor;

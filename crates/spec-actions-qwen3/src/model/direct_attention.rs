@@ -23,6 +23,7 @@ use burn_flex::FlexTensor;
 use rayon::prelude::*;
 
 use super::scaled_dot_product::Inputs;
+use crate::flex_tensors::{from_flex, is_flex, same_type};
 
 /// Most query rows per kv head (`group × seq`) this form takes: a decode step of every Qwen3
 /// size (`group`: 2 for 0.6B and 1.7B, 4 for 4B and 8B, 5 for 14B, 8 for 32B) and a few drafted
@@ -51,8 +52,7 @@ pub(crate) fn on_flex<B: Backend>(inputs: Inputs<B>, scale: f64) -> Result<Tenso
         .into_iter()
         .chain(bias.as_ref().map(|t| t.dtype()))
         .all(|d| d == burn::tensor::DType::F32);
-    let on_flex = std::any::TypeId::of::<B>() == std::any::TypeId::of::<Flex>();
-    if !on_flex || group * s > MAX_QUERY_ROWS || !f32_inputs {
+    if !is_flex::<B>() || group * s > MAX_QUERY_ROWS || !f32_inputs {
         return Err((q, k, v, bias));
     }
     let keys = k.dims()[2];
@@ -72,16 +72,13 @@ pub(crate) fn on_flex<B: Backend>(inputs: Inputs<B>, scale: f64) -> Result<Tenso
         burn_flex::Layout::contiguous(burn_std::Shape::new([b, nkv, group, s, hd])),
         burn::tensor::DType::F32,
     );
-    let out = super::scaled_dot_product::same_type::<_, B::FloatTensorPrimitive>(out)
-        .unwrap_or_else(|_| unreachable!("B is Flex"));
-    Ok(Tensor::from_primitive(TensorPrimitive::Float(out)))
+    Ok(from_flex(out))
 }
 
 /// The Flex tensors of `inputs` when `B` is Flex; `inputs` back otherwise.
-fn flex<B: Backend>(
+pub(super) fn flex<B: Backend>(
     inputs: Inputs<B>,
 ) -> Result<(FlexTensor, FlexTensor, FlexTensor, Option<FlexTensor>), Inputs<B>> {
-    use super::scaled_dot_product::same_type;
     let (q, k, v, bias) = same_type::<_, Inputs<Flex>>(inputs)?;
     let primitive = |t: TensorPrimitive<Flex>| t.tensor();
     Ok((
@@ -94,16 +91,16 @@ fn flex<B: Backend>(
 
 /// The rows of a `[batch, heads, rows, head_dim]` view whose last dimension is contiguous:
 /// `offset(i, j, r)` is where row `r` of `[i, j]` starts.
-struct Rows<'a> {
-    data: &'a [f32],
+pub(super) struct Rows<'a> {
+    pub(super) data: &'a [f32],
     start: usize,
-    strides: [usize; 3],
+    pub(super) strides: [usize; 3],
 }
 
 impl<'a> Rows<'a> {
     /// `tensor` itself when its last dimension is contiguous and its strides non-negative, else
     /// a contiguous copy (kept alive in `copy`).
-    fn of(tensor: &'a FlexTensor, copy: &'a mut Option<FlexTensor>) -> Self {
+    pub(super) fn of(tensor: &'a FlexTensor, copy: &'a mut Option<FlexTensor>) -> Self {
         let layout = tensor.layout();
         let strides = layout.strides();
         let usable = strides.last() == Some(&1) && strides.iter().all(|&s| s >= 0);
@@ -121,7 +118,7 @@ impl<'a> Rows<'a> {
         }
     }
 
-    fn offset(&self, i: usize, j: usize, r: usize) -> usize {
+    pub(super) fn offset(&self, i: usize, j: usize, r: usize) -> usize {
         self.start + i * self.strides[0] + j * self.strides[1] + r * self.strides[2]
     }
 }

@@ -3,6 +3,7 @@
 use burn::prelude::*;
 use burn::tensor::activation::silu;
 
+use super::fused_elementwise::swiglu_on_flex;
 use super::projection::Projection;
 
 /// SwiGLU feed-forward block of one decoder layer.
@@ -18,8 +19,13 @@ impl<B: Backend> Mlp<B> {
     /// - `x`: `[batch, seq, hidden]`
     /// - returns `[batch, seq, hidden]`
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        let gate = silu(self.gate_proj.forward(x.clone()));
+        let gate = self.gate_proj.forward(x.clone());
         let up = self.up_proj.forward(x);
-        self.down_proj.forward(gate * up)
+        // one pass on Flex (`fused_elementwise`), the same values as burn's ops
+        let gated = match swiglu_on_flex(gate, up) {
+            Ok(gated) => gated,
+            Err((gate, up)) => silu(gate) * up,
+        };
+        self.down_proj.forward(gated)
     }
 }

@@ -2,8 +2,10 @@
 //! `Qwen3ForCausalLM`.
 
 pub mod attention;
+pub mod blocked_attention;
 pub mod cache;
 pub mod direct_attention;
+pub mod fused_elementwise;
 pub mod log_sum_exp;
 pub mod mlp;
 pub mod norm;

@@ -4,6 +4,8 @@
 use burn::prelude::*;
 use burn::tensor::FloatDType;
 
+use super::fused_elementwise::rope_on_flex;
+
 /// Inverse frequencies of the default RoPE: `1 / theta^(2i / head_dim)`, computed in f32
 /// as transformers does.
 #[derive(Debug, Clone)]
@@ -101,12 +103,16 @@ impl RotaryEmbedding {
 
 impl<B: Backend> HeadTables<B> {
     /// `x·cos + rotate_half(x)·sin`, with `rotate_half([x1, x2]) = [-x2, x1]`, computed as
-    /// `x·cos + [x2, x1]·sin_signed`.
+    /// `x·cos + [x2, x1]·sin_signed` (in one pass on Flex: [`rope_on_flex`], the same values).
     ///
     /// # Shapes
     /// - `x`: `[batch, seq, heads, head_dim]`
     /// - returns `[batch, seq, heads, head_dim]`
     pub fn apply(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        let x = match rope_on_flex(x, &self.cos, &self.sin_signed) {
+            Ok(rotated) => return rotated,
+            Err(x) => x,
+        };
         let [b, s, h, d] = x.dims();
         let half = d / 2;
         let x1 = x.clone().slice([0..b, 0..s, 0..h, 0..half]);

@@ -25,8 +25,10 @@
 //! (`Autodiff<Flex>`, and `Autodiff<Wgpu>` / `Autodiff<Cuda>` when their features are built:
 //! `backend::each_built_backend`); for inference on Flex in f32 with a few query rows a kv
 //! head (a decode step), [`direct_attention`](super::direct_attention), which reads the
-//! cache's rows in place without matrix products; the dense form otherwise (other inference,
-//! or another autodiff backend — correct, only larger).
+//! cache's rows in place without matrix products; with more rows (a prefill)
+//! [`blocked_attention`](super::blocked_attention), a block of query rows at a time; the dense
+//! form otherwise (inference on other backends, or another autodiff backend — correct, only
+//! larger).
 //!
 //! # Example
 //! ```
@@ -48,8 +50,7 @@
 //! assert!(dq < 1e-5);
 //! ```
 
-use std::any::{Any, TypeId};
-
+use crate::flex_tensors::same_type;
 use burn::backend::Autodiff;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::{CheckpointStrategy, NoCheckpointing};
@@ -81,8 +82,12 @@ pub fn attend<B: Backend>(
     scale: f64,
 ) -> Tensor<B, 5> {
     if !B::ad_enabled(&q.device()) {
-        // Inference: a few query rows on Flex directly, the rest dense.
-        return match super::direct_attention::on_flex((q, k, v, bias), scale) {
+        // Inference: on Flex a few query rows directly, more block by block; dense elsewhere.
+        let inputs = match super::direct_attention::on_flex((q, k, v, bias), scale) {
+            Ok(out) => return out,
+            Err(inputs) => inputs,
+        };
+        return match super::blocked_attention::on_flex(inputs, scale) {
             Ok(out) => out,
             Err((q, k, v, bias)) => dense(q, k, v, bias, scale),
         };
@@ -110,15 +115,6 @@ fn on_backend<B: Backend, I: Backend>(inputs: Inputs<B>, scale: f64) -> Result<T
     let (q, k, v, bias) = same_type::<_, Inputs<Autodiff<I, NoCheckpointing>>>(inputs)?;
     let out = recomputed(q, k, v, bias, scale, CHUNK_SCORES);
     Ok(same_type(out).unwrap_or_else(|_| unreachable!("B is Autodiff<I>")))
-}
-
-/// `value` as a `T` when `A` and `T` are the same type; `value` back otherwise.
-pub(crate) fn same_type<A: 'static, T: 'static>(value: A) -> Result<T, A> {
-    if TypeId::of::<A>() != TypeId::of::<T>() {
-        return Err(value);
-    }
-    let value: Box<dyn Any> = Box::new(value);
-    Ok(*value.downcast::<T>().expect("A and T have the same TypeId"))
 }
 
 /// The dense form: every score materialised, differentiated by the backend's autodiff.

@@ -32,12 +32,11 @@
 //! assert_eq!(y.into_data().into_vec::<f32>().unwrap(), vec![1.0, 7.0]);
 //! ```
 
-use burn::backend::Flex;
 use burn::prelude::*;
-use burn::tensor::{DType, FloatDType, TensorPrimitive};
+use burn::tensor::{DType, FloatDType};
 
 use super::in_dtype;
-use super::scaled_dot_product::same_type;
+use crate::flex_tensors::{from_flex, into_flex, is_flex};
 use crate::huge_pages::in_huge_pages;
 
 /// `x · w`, returned in `x`'s dtype, whatever `w`'s.
@@ -52,14 +51,14 @@ pub fn times_weight<B: Backend>(x: Tensor<B, 2>, w: Tensor<B, 2>) -> Tensor<B, 2
     if dtype == weight_dtype {
         return x.matmul(w);
     }
-    if on_flex::<B>() && x.dtype() == DType::F32 && w.dtype() == DType::BF16 {
+    if is_flex::<B>() && x.dtype() == DType::F32 && w.dtype() == DType::BF16 {
         if x.dims()[0] == 1
-            && let Some(y) = burn_flex::f32_row_times_bf16(&flex(x.clone()), &flex(w.clone()))
+            && let Some(y) = burn_flex::f32_row_times_bf16(&into_flex(x.clone()), &into_flex(w.clone()))
         {
-            return back(y);
+            return from_flex(y);
         }
         if is_in_row_product_layout(&w) {
-            return back(rows_times_held_bf16(&flex(x), &flex(w)));
+            return from_flex(rows_times_held_bf16(&into_flex(x), &into_flex(w)));
         }
         return x.matmul(w.cast(dtype));
     }
@@ -80,20 +79,20 @@ pub fn times_weight<B: Backend>(x: Tensor<B, 2>, w: Tensor<B, 2>) -> Tensor<B, 2
 /// # Shapes
 /// - `w`: `[d_in, d_out]`; returns `[d_in, d_out]`
 pub fn in_row_product_layout<B: Backend>(w: Tensor<B, 2>) -> Tensor<B, 2> {
-    if !on_flex::<B>() || w.dtype() != DType::BF16 || is_in_row_product_layout(&w) {
+    if !is_flex::<B>() || w.dtype() != DType::BF16 || is_in_row_product_layout(&w) {
         return w;
     }
-    let hf_layout = flex(w.transpose()).to_contiguous();
-    in_huge_pages(back::<B>(hf_layout)).transpose()
+    let hf_layout = into_flex(w.transpose()).to_contiguous();
+    in_huge_pages(from_flex::<B, 2>(hf_layout)).transpose()
 }
 
 /// Whether `w` is a Flex tensor held in [`in_row_product_layout`]'s layout: `[k, n]` whose
 /// columns are contiguous (strides `[1, k]`), rows not.
 pub fn is_in_row_product_layout<B: Backend>(w: &Tensor<B, 2>) -> bool {
-    if !on_flex::<B>() {
+    if !is_flex::<B>() {
         return false;
     }
-    let w = flex(w.clone());
+    let w = into_flex(w.clone());
     let [k, n] = [w.layout().shape()[0], w.layout().shape()[1]];
     let strides = w.layout().strides();
     n > 1 && strides[0] == 1 && strides[1] == k as isize
@@ -211,23 +210,6 @@ fn widen_columns(src: &[half::bf16], k: usize, first: usize, width: usize) -> Ve
         }
     }
     out
-}
-
-/// Whether `B` is Flex itself (not autodiff over it).
-fn on_flex<B: Backend>() -> bool {
-    std::any::TypeId::of::<B>() == std::any::TypeId::of::<Flex>()
-}
-
-/// `t` as a tensor of `B` (`B` is Flex).
-fn back<B: Backend>(t: burn_flex::FlexTensor) -> Tensor<B, 2> {
-    let t = same_type::<_, B::FloatTensorPrimitive>(t).unwrap_or_else(|_| unreachable!("B is Flex"));
-    Tensor::from_primitive(TensorPrimitive::Float(t))
-}
-
-/// The Flex tensor of `t` (`B` is Flex).
-fn flex<B: Backend>(t: Tensor<B, 2>) -> burn_flex::FlexTensor {
-    let t = same_type::<_, Tensor<Flex, 2>>(t).unwrap_or_else(|_| unreachable!("B is Flex"));
-    t.into_primitive().tensor()
 }
 
 #[cfg(test)]

@@ -159,10 +159,12 @@ impl ActivationOps<Flex> for Flex {
     }
 }
 
-#[inline]
-fn sigmoid_f32(x: f32) -> f32 {
+/// `1 / (1 + e^−x)` in f32, as the f32 `sigmoid` op computes it element by element.
+#[inline(always)]
+pub fn sigmoid_f32(x: f32) -> f32 {
     // spec-actions patch (vendor/README.md, change 3): upstream's two branches as one
-    // expression with the libm-free `e^x`, which vectorises
+    // expression with the libm-free `e^x`, which vectorises; public (inlined into loops
+    // outside the crate, `burn_flex::sigmoid_f32`) since session 28
     let e = crate::ops::fast_exp::exp_f32(-x.abs()); // e^x for x < 0, e^−x otherwise
     let numerator = if x >= 0.0 { 1.0 } else { e };
     numerator / (1.0 + e)
