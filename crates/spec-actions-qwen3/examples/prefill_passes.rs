@@ -5,6 +5,14 @@
 //! Then it times the pass's 196 projection products alone (on rayon's threads, as the pass
 //! runs them), so that a machine without a profiler shows what share of a pass they are;
 //! `scripts/bench_prefill_matmuls.py` times the same products in PyTorch and NumPy's BLAS.
+//! Last, the 28 layers' other steps of a pass that have a Flex form of their own, each as the
+//! model runs it and as burn's composed ops run it (median of [`REPEATS`], on a prefill's
+//! tensors, in f32): attention ([`attend`]: [`blocked_attention`] against [`dense`]), the
+//! SwiGLU gate and the RoPE rotation ([`fused_elementwise`] against `silu(gate) * up` and
+//! `x·cos + swap_halves(x)·sin_signed`).
+//!
+//! [`blocked_attention`]: spec_actions_qwen3::model::blocked_attention
+//! [`fused_elementwise`]: spec_actions_qwen3::model::fused_elementwise
 //!
 //! ```text
 //! cargo run --release -p spec-actions-qwen3 --example prefill_passes -- [TOKENS] [PASSES] [f32|bf16]
@@ -14,13 +22,23 @@ use std::time::Instant;
 
 use burn::backend::Flex;
 use burn::prelude::*;
+use burn::tensor::Distribution;
 use burn::tensor::FloatDType;
+use burn::tensor::activation::silu;
 use spec_actions_qwen3::compute_threads::on_compute_threads;
 use spec_actions_qwen3::config::Qwen3Config;
+use spec_actions_qwen3::model::fused_elementwise::{rope_on_flex, swiglu_on_flex};
+use spec_actions_qwen3::model::scaled_dot_product::{attend, dense};
 use spec_actions_qwen3::model::weight_product::times_weight;
 use spec_actions_qwen3::model::{KvCache, LoraTarget, Qwen3, StepContext};
 
 type B = Flex;
+
+/// A form of scaled dot-product attention ([`attend`] or [`dense`]).
+type AttentionForm = fn(Tensor<B, 5>, Tensor<B, 4>, Tensor<B, 4>, Option<Tensor<B, 5>>, f64) -> Tensor<B, 5>;
+
+/// Times of each part: repetitions, of which the median is printed.
+const REPEATS: usize = 9;
 
 fn main() {
     // As the bench and the pipeline do (see `spec_actions_qwen3::allocator`).
@@ -94,4 +112,103 @@ fn main() {
         passes.min(5),
         flops as f64 / best / 1e9
     );
+
+    parts(&model, tokens);
+}
+
+/// The 28 layers' attention, SwiGLU gates and RoPE rotations of a pass, each in the model's
+/// form and in burn's composed ops, on tensors of a prefill's shapes (f32).
+fn parts(model: &Qwen3<B>, tokens: usize) {
+    let device = Default::default();
+    let c = &model.config;
+    let (layers, hd, nkv) = (c.num_hidden_layers, c.head_dim, c.num_key_value_heads);
+    let group = c.num_attention_heads / nkv;
+    let normal = Distribution::Normal(0.0, 1.0);
+    let ctx = StepContext::<B>::new(
+        &model.rotary,
+        &[vec![true; tokens]],
+        &[(0..tokens).collect()],
+        0,
+        &device,
+    );
+    let scale = (hd as f64).powf(-0.5);
+    // Attention: the model's queries ([b, kv, group, s, hd]) against keys and values laid out
+    // as a layer's cache hands them out (heads first, views of a transposed tensor).
+    let q = Tensor::<B, 5>::random([1, nkv, group, tokens, hd], normal, &device);
+    let [k, v] =
+        [(); 2].map(|_| Tensor::<B, 4>::random([1, tokens, nkv, hd], normal, &device).swap_dims(1, 2));
+    let attention = |form: AttentionForm| {
+        time(|| {
+            for _ in 0..layers {
+                std::hint::black_box(form(q.clone(), k.clone(), v.clone(), ctx.bias.clone(), scale));
+            }
+        })
+    };
+    let (model_attention, dense_attention) = (attention(attend), attention(dense));
+    // The gate: fresh projection outputs (uniquely owned, as the model's are).
+    let gate = Tensor::<B, 3>::random([1, tokens, c.intermediate_size], normal, &device);
+    let fresh = || gate.clone().add_scalar(0.0);
+    let copies = time(|| {
+        for _ in 0..layers {
+            std::hint::black_box(fresh());
+        }
+    });
+    let swiglu = |fused: bool| {
+        time(|| {
+            for _ in 0..layers {
+                let (g, u) = (fresh(), gate.clone());
+                std::hint::black_box(match fused {
+                    true => swiglu_on_flex(g, u).unwrap_or_else(|_| unreachable!("f32 on Flex")),
+                    false => silu(g) * u,
+                });
+            }
+        }) - copies
+    };
+    let (fused_gate, composed_gate) = (swiglu(true), swiglu(false));
+    // The rotation of the query heads and of the key heads.
+    let rope = |fused: bool| {
+        time(|| {
+            for _ in 0..layers {
+                for t in [&ctx.rope.q, &ctx.rope.k] {
+                    let x = Tensor::<B, 4>::random(t.cos.dims(), normal, &device);
+                    std::hint::black_box(match fused {
+                        true => rope_on_flex(x, &t.cos, &t.sin_signed)
+                            .unwrap_or_else(|_| unreachable!("f32 on Flex")),
+                        false => {
+                            let [b, s, h, d] = x.dims();
+                            let x1 = x.clone().slice([0..b, 0..s, 0..h, 0..d / 2]);
+                            let x2 = x.clone().slice([0..b, 0..s, 0..h, d / 2..d]);
+                            x * t.cos.clone() + Tensor::cat(vec![x2, x1], 3) * t.sin_signed.clone()
+                        }
+                    });
+                }
+            }
+        })
+    };
+    let randoms = time(|| {
+        for _ in 0..layers {
+            for t in [&ctx.rope.q, &ctx.rope.k] {
+                std::hint::black_box(Tensor::<B, 4>::random(t.cos.dims(), normal, &device));
+            }
+        }
+    });
+    let (fused_rope, composed_rope) = (rope(true) - randoms, rope(false) - randoms);
+    println!(
+        "f32: a pass's parts over {layers} layers (median of {REPEATS}; model's form / burn's composed ops): \
+         attention {model_attention:.1} / {dense_attention:.1} ms, SwiGLU gate {fused_gate:.1} / \
+         {composed_gate:.1} ms, RoPE {fused_rope:.1} / {composed_rope:.1} ms"
+    );
+}
+
+/// Median wall time of `REPEATS` runs of `f` on rayon's threads (as a pass runs), in ms.
+fn time(f: impl Fn() + Send + Sync) -> f64 {
+    let mut ms: Vec<f64> = (0..REPEATS)
+        .map(|_| {
+            let start = Instant::now();
+            on_compute_threads::<B, _>(&f);
+            start.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    ms.sort_by(f64::total_cmp);
+    ms[ms.len() / 2]
 }

@@ -83,7 +83,7 @@ pub fn rope_on_flex<B: Backend>(
         .iter()
         .all(|&d| d == DType::F32);
     let same_shapes = cos.dims() == dims && sin_signed.dims() == dims;
-    if !is_flex::<B>() || !f32_inputs || !same_shapes || head_dim % 2 != 0 || head_dim == 0 {
+    if !is_flex::<B>() || !f32_inputs || !same_shapes || !head_dim.is_multiple_of(2) || head_dim == 0 {
         return Err(x);
     }
     let (cos, sin_signed) = (into_flex(cos.clone()), into_flex(sin_signed.clone()));
@@ -129,14 +129,14 @@ fn in_one_pass<const N: usize>(
         }
     };
     let range = first.layout().contiguous_offsets();
-    if first.is_unique() && first.layout().is_contiguous() {
-        if let Some((start, end)) = range
-            && end - start == n
-            && let Some(storage) = first.try_storage_mut::<f32>()
-        {
-            run(&mut storage[start..end]);
-            return Ok(first);
-        }
+    if first.is_unique()
+        && first.layout().is_contiguous()
+        && let Some((start, end)) = range
+        && end - start == n
+        && let Some(storage) = first.try_storage_mut::<f32>()
+    {
+        run(&mut storage[start..end]);
+        return Ok(first);
     }
     let Some(values) = first.as_slice::<f32>().filter(|s| s.len() == n) else {
         return Err(first);
