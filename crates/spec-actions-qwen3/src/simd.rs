@@ -25,6 +25,46 @@
 //! assert_eq!(max, xs.iter().copied().fold(f32::NEG_INFINITY, f32::max));
 //! ```
 
+/// `values` reduced in 16 independent lanes: element `i` folded into lane `i % 16` by `step`,
+/// the lanes then combined pairwise by `combine` (four steps, not fifteen). A single running
+/// sum or maximum is a chain of dependent instructions that the compiler may not reorder (float
+/// reductions are not associative); 16 lanes vectorise at every level [`dispatch`] runs at.
+/// The result depends on the order of the sums like any float reduction — the same for every
+/// level and run, but not a sequential fold's.
+///
+/// ```
+/// use spec_actions_qwen3::simd::lanes_fold;
+///
+/// let xs: Vec<f32> = (1..=40).map(|i| i as f32).collect();
+/// assert_eq!(lanes_fold(&xs, 0.0, |a, x| a + x, |a, b| a + b), 820.0);
+/// assert_eq!(lanes_fold(&xs, f32::NEG_INFINITY, f32::max, f32::max), 40.0);
+/// assert_eq!(lanes_fold(&xs[..3], 0.0, |a, x| a + x * x, |a, b| a + b), 14.0);
+/// ```
+#[inline(always)]
+pub fn lanes_fold(
+    values: &[f32],
+    init: f32,
+    step: impl Fn(f32, f32) -> f32,
+    combine: impl Fn(f32, f32) -> f32,
+) -> f32 {
+    let mut lanes = [init; 16];
+    let chunks = values.chunks_exact(16);
+    let tail = chunks.remainder().iter().fold(init, |a, &x| step(a, x));
+    for chunk in chunks {
+        for l in 0..16 {
+            lanes[l] = step(lanes[l], chunk[l]);
+        }
+    }
+    let mut width = 8;
+    while width > 0 {
+        for l in 0..width {
+            lanes[l] = combine(lanes[l], lanes[l + width]);
+        }
+        width /= 2;
+    }
+    combine(lanes[0], tail)
+}
+
 /// The SIMD level [`dispatch`] runs at on this CPU.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SimdLevel {

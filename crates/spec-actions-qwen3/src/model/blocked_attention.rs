@@ -31,6 +31,7 @@ use rayon::prelude::*;
 use super::direct_attention::{Rows, flex};
 use super::scaled_dot_product::Inputs;
 use crate::flex_tensors::{from_flex, is_flex};
+use crate::simd::lanes_fold;
 
 /// Query rows a task handles. Its scores (`BLOCK_ROWS × keys` f32) stay in L2 up to some 4 Ki
 /// keys, and each block is two `gemm` calls, whose set-up (packing, buffers) smaller blocks
@@ -256,32 +257,10 @@ fn softmax_row(scores: &mut [f32], bias: Option<&[f32]>, scale: f32) {
         Some(bias) => scores.iter_mut().zip(bias).for_each(|(s, b)| *s = *s * scale + b),
         None => scores.iter_mut().for_each(|s| *s *= scale),
     }
-    let max = lanes_fold(scores, f32::NEG_INFINITY, f32::max);
+    let max = lanes_fold(scores, f32::NEG_INFINITY, f32::max, f32::max);
     scores.iter_mut().for_each(|s| *s = burn_flex::exp_f32(*s - max));
-    let inverse = lanes_fold(scores, 0.0, |a, b| a + b).recip();
+    let inverse = lanes_fold(scores, 0.0, |a, b| a + b, |a, b| a + b).recip();
     scores.iter_mut().for_each(|s| *s *= inverse);
-}
-
-/// `values` folded by `f` in 16 lanes (element `i` into lane `i % 16`), the lanes then folded
-/// pairwise: vectorised at every SIMD level.
-#[inline(always)]
-fn lanes_fold(values: &[f32], init: f32, f: impl Fn(f32, f32) -> f32) -> f32 {
-    let mut lanes = [init; 16];
-    let chunks = values.chunks_exact(16);
-    let tail = chunks.remainder().iter().fold(init, |a, &b| f(a, b));
-    for chunk in chunks {
-        for l in 0..16 {
-            lanes[l] = f(lanes[l], chunk[l]);
-        }
-    }
-    let mut width = 8;
-    while width > 0 {
-        for l in 0..width {
-            lanes[l] = f(lanes[l], lanes[l + width]);
-        }
-        width /= 2;
-    }
-    f(lanes[0], tail)
 }
 
 #[cfg(test)]

@@ -1,22 +1,26 @@
-//! Two element-wise steps of a decoder layer in one pass each on Flex (f32 inference): the
-//! SwiGLU gate of [`Mlp`](super::Mlp), `silu(gate) · up`, and the rotation of
-//! [`HeadTables::apply`](super::rope::HeadTables::apply), `x·cos + swap_halves(x)·sin_signed`.
+//! Three steps of a decoder layer in one pass each on Flex (f32 inference): the SwiGLU gate of
+//! [`Mlp`](super::Mlp), `silu(gate) · up`, the rotation of
+//! [`HeadTables::apply`](super::rope::HeadTables::apply), `x·cos + swap_halves(x)·sin_signed`,
+//! and [`RmsNorm`](super::RmsNorm), `w · x / sqrt(mean(x²) + eps)` row by row.
 //!
-//! burn composes the first from three ops (`sigmoid`, two `mul`s) and the second from five
-//! (two slices, a `cat`, two `mul`s and an `add`): each a pass over the tensor into a new
-//! buffer, and on Flex each a loop compiled for baseline SSE2 (its `sigmoid` a scalar loop of
-//! divisions). A prefill of 128 tokens through Qwen3-0.6B spent 16 ms in the gates and 17 ms
-//! in the rotations (28 layers, a throwaway harness timing each step on tensors of a prefill's
-//! shapes, 2-core Xeon family 6 model 167). Here each is one loop over its inputs, written into
-//! the first input's buffer when it is the only owner, compiled for the CPU's widest registers
-//! ([`crate::simd::dispatch`]) and split over rayon's threads in chunks of
-//! [`CHUNK_ELEMENTS`].
+//! burn composes the gate from three ops (`sigmoid`, two `mul`s), the rotation from five (two
+//! slices, a `cat`, two `mul`s and an `add`) and the norm from seven (square, mean, add, root,
+//! reciprocal, two `mul`s): each a pass over the tensor into a new buffer, and on Flex each a
+//! loop compiled for baseline SSE2 (its `sigmoid` a scalar loop of divisions). A prefill of 128
+//! tokens through Qwen3-0.6B spent 15 ms in the gates and 24 ms in the rotations
+//! (`examples/prefill_passes.rs`' parts, 28 layers, 2-core Xeon family 6 model 167; 4 and 9 ms
+//! here); a decode step 3.5–3.7 ms outside its products, head and attention, 0.7–2.6 ms with
+//! the three steps here (`examples/decode_steps.rs f32 32 128`'s `rest`, two runs each). Here
+//! each is one loop over its inputs, written into the first input's buffer when it is the only
+//! owner, compiled for the CPU's widest registers ([`crate::simd::dispatch`]) and split over
+//! rayon's threads in chunks of [`CHUNK_ELEMENTS`].
 //!
-//! Every element is computed by the same f32 operations in the same order as the composed ops
-//! (Rust never contracts `a·b + c` into a fused multiply-add; the sigmoid is Flex's own,
-//! [`burn_flex::sigmoid_f32`]), so results equal theirs bit for bit (`tests`). Any other
-//! backend, autodiff (training), another dtype, or inputs that are not contiguous take the
-//! composed ops: the functions give their inputs back.
+//! The gate and the rotation compute every element by the same f32 operations in the same
+//! order as the composed ops (Rust never contracts `a·b + c` into a fused multiply-add; the
+//! sigmoid is Flex's own, [`burn_flex::sigmoid_f32`]), so their results equal the composed
+//! ops' bit for bit (`tests`); the norm's sum of squares is taken in another order, so it
+//! agrees to f32 rounding. Any other backend, autodiff (training), another dtype, or inputs
+//! that are not contiguous take the composed ops: the functions give their inputs back.
 //!
 //! ```
 //! use burn::backend::Flex;
@@ -38,6 +42,7 @@ use burn_flex::{FlexTensor, Layout, sigmoid_f32};
 use rayon::prelude::*;
 
 use crate::flex_tensors::{from_flex, into_flex, is_flex};
+use crate::simd::lanes_fold;
 
 /// Elements one task of a fused loop handles (64 KiB of f32): a 128-token prefill's gate of
 /// Qwen3-0.6B (`[128, 3,072]`) is 24 tasks; a decode step's (3,072 elements) one, run on the
@@ -89,6 +94,45 @@ pub fn rope_on_flex<B: Backend>(
     let (cos, sin_signed) = (into_flex(cos.clone()), into_flex(sin_signed.clone()));
     let rotate = |out: &mut [f32], [cos, sin]: [&[f32]; 2]| rope_chunk(out, cos, sin, head_dim);
     in_one_pass(into_flex(x), &[&cos, &sin_signed], rotate)
+        .map(from_flex)
+        .map_err(from_flex)
+}
+
+/// `w · x / sqrt(mean(x²) + eps)` over the last dimension (RMSNorm, as [`RmsNorm`](super::RmsNorm)
+/// computes it in f32: `x · (1 / sqrt(mean + eps))`, then `· w`) in one pass when `B` is Flex
+/// and `x` and `weight` are contiguous f32 tensors; `x` back otherwise. Unlike the two steps
+/// above, not bit for bit the composed ops: the sum of squares is taken in 16 lanes (burn's
+/// `mean_dim` sums in its own order), so the results agree to f32 rounding (`tests`).
+///
+/// # Shapes
+/// - `x`: `[..., dim]`
+/// - `weight`: `[dim]`
+/// - returns `[..., dim]`
+pub fn rms_norm_on_flex<B: Backend, const D: usize>(
+    x: Tensor<B, D>,
+    weight: &Tensor<B, 1>,
+    eps: f64,
+) -> Result<Tensor<B, D>, Tensor<B, D>> {
+    let dim = x.dims()[D - 1];
+    let f32_inputs = x.dtype() == DType::F32 && weight.dtype() == DType::F32;
+    if !is_flex::<B>() || !f32_inputs || weight.dims() != [dim] || dim == 0 {
+        return Err(x);
+    }
+    let weight = into_flex(weight.clone());
+    let Some(weight) = weight.as_slice::<f32>() else {
+        return Err(x);
+    };
+    let (eps, inverse_dim) = (eps as f32, 1.0 / dim as f32);
+    let normalise = |out: &mut [f32], []: [&[f32]; 0]| {
+        for row in out.chunks_exact_mut(dim) {
+            let mean = lanes_fold(row, 0.0, |sum, x| sum + x * x, |a, b| a + b) * inverse_dim;
+            let inverse_root = (mean + eps).sqrt().recip();
+            row.iter_mut()
+                .zip(weight)
+                .for_each(|(x, &w)| *x = (*x * inverse_root) * w);
+        }
+    };
+    in_one_pass(into_flex(x), &[], normalise)
         .map(from_flex)
         .map_err(from_flex)
 }
@@ -189,7 +233,7 @@ mod tests {
     use burn::tensor::activation::silu;
     use burn::tensor::{Distribution, FloatDType};
 
-    use super::{CHUNK_ELEMENTS, rope_on_flex, swiglu_on_flex};
+    use super::{CHUNK_ELEMENTS, rms_norm_on_flex, rope_on_flex, swiglu_on_flex};
     use crate::model::RotaryEmbedding;
 
     fn random<B: Backend, const D: usize>(dims: [usize; D], std: f64) -> Tensor<B, D> {
@@ -239,6 +283,26 @@ mod tests {
         }
     }
 
+    /// RMSNorm within f32 rounding of the composed ops (`RmsNorm::forward` on `Autodiff<Flex>`,
+    /// which takes them), rows of a prefill's hidden size and of a head, with large values.
+    #[test]
+    fn rms_norm_equals_the_composed_ops_to_f32_rounding() {
+        use crate::model::RmsNorm;
+        for (rows, dim, std) in [(1, 1_024, 1.0), (37, 128, 30.0), (3, 2_000, 0.01)] {
+            let x = random::<Flex, 2>([rows, dim], std);
+            let weight = random::<Flex, 1>([dim], 1.0);
+            let fused = rms_norm_on_flex(x.clone(), &weight, 1e-6).expect("f32 on Flex");
+            let norm = RmsNorm::<Autodiff<Flex>>::new(Tensor::from_inner(weight), 1e-6);
+            let composed = norm.forward(Tensor::from_inner(x)).inner();
+            let scale = composed.clone().abs().max().into_scalar();
+            let diff = (fused - composed).abs().max().into_scalar();
+            assert!(
+                diff <= 4e-7 * scale,
+                "{rows}×{dim}: max |Δ| {diff} of max {scale}"
+            );
+        }
+    }
+
     /// Other backends, other dtypes, strided views and mismatched shapes get their inputs back.
     #[test]
     fn other_inputs_are_given_back() {
@@ -257,5 +321,9 @@ mod tests {
         assert!(rope_on_flex(heads_first, &tables.q.cos, &tables.q.sin_signed).is_err());
         let odd = random::<Flex, 4>([1, 3, 2, 7], 1.0);
         assert!(rope_on_flex(odd.clone(), &odd, &odd).is_err());
+        let rows = random::<Flex, 2>([3, 8], 1.0);
+        assert!(rms_norm_on_flex(rows.clone(), &random::<Flex, 1>([4], 1.0), 1e-6).is_err());
+        let bf16_weight = random::<Flex, 1>([8], 1.0).cast(FloatDType::BF16);
+        assert!(rms_norm_on_flex(rows, &bf16_weight, 1e-6).is_err());
     }
 }

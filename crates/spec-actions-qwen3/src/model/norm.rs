@@ -5,6 +5,8 @@ use burn::module::Param;
 use burn::prelude::*;
 use burn::tensor::FloatDType;
 
+use super::fused_elementwise::rms_norm_on_flex;
+
 /// `y = w · x / sqrt(mean(x²) + eps)` over the last dimension.
 #[derive(Module, Debug)]
 pub struct RmsNorm<B: Backend> {
@@ -24,11 +26,17 @@ impl<B: Backend> RmsNorm<B> {
 
     /// Normalises over the last dimension. Statistics are computed in f32 whatever the
     /// compute dtype; the result is cast back before the weight is applied (as transformers does).
+    /// In f32 on Flex, one pass over each row ([`rms_norm_on_flex`]).
     ///
     /// # Shapes
     /// - `x`: `[..., dim]`
     /// - returns `[..., dim]`
     pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
+        // one pass on Flex in f32 (`fused_elementwise`; the same up to the order of the sum)
+        let x = match rms_norm_on_flex(x, &self.weight.val(), self.eps) {
+            Ok(normed) => return normed,
+            Err(x) => x,
+        };
         let dtype = x.dtype();
         // 1. mean of squares in f32
         let x32 = x.cast(FloatDType::F32);
