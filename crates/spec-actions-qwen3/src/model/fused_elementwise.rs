@@ -64,7 +64,12 @@ pub fn swiglu_on_flex<B: Backend, const D: usize>(
         return Err((gate, up));
     }
     let (gate, up) = (into_flex(gate), into_flex(up));
-    match in_one_pass(gate, &[&up], |out, [up]| gate_chunk(out, up)) {
+    match in_one_pass(
+        gate,
+        &[&up],
+        #[inline(always)]
+        |out, [up]| gate_chunk(out, up),
+    ) {
         Ok(out) => Ok(from_flex(out)),
         Err(gate) => Err((from_flex(gate), from_flex(up))),
     }
@@ -92,10 +97,14 @@ pub fn rope_on_flex<B: Backend>(
         return Err(x);
     }
     let (cos, sin_signed) = (into_flex(cos.clone()), into_flex(sin_signed.clone()));
-    let rotate = |out: &mut [f32], [cos, sin]: [&[f32]; 2]| rope_chunk(out, cos, sin, head_dim);
-    in_one_pass(into_flex(x), &[&cos, &sin_signed], rotate)
-        .map(from_flex)
-        .map_err(from_flex)
+    in_one_pass(
+        into_flex(x),
+        &[&cos, &sin_signed],
+        #[inline(always)]
+        |out, [cos, sin]| rope_chunk(out, cos, sin, head_dim),
+    )
+    .map(from_flex)
+    .map_err(from_flex)
 }
 
 /// `w · x / sqrt(mean(x²) + eps)` over the last dimension (RMSNorm, as [`RmsNorm`](super::RmsNorm)
@@ -123,21 +132,19 @@ pub fn rms_norm_on_flex<B: Backend, const D: usize>(
         return Err(x);
     };
     let (eps, inverse_dim) = (eps as f32, 1.0 / dim as f32);
-    let normalise = |out: &mut [f32], []: [&[f32]; 0]| {
-        for row in out.chunks_exact_mut(dim) {
-            let mean = lanes_fold(row, 0.0, |sum, x| sum + x * x, |a, b| a + b) * inverse_dim;
-            let inverse_root = (mean + eps).sqrt().recip();
-            row.iter_mut()
-                .zip(weight)
-                .for_each(|(x, &w)| *x = (*x * inverse_root) * w);
-        }
-    };
-    in_one_pass(into_flex(x), &[], normalise)
-        .map(from_flex)
-        .map_err(from_flex)
+    in_one_pass(
+        into_flex(x),
+        &[],
+        #[inline(always)]
+        |out, []| rms_norm_chunk(out, weight, eps, inverse_dim),
+    )
+    .map(from_flex)
+    .map_err(from_flex)
 }
 
-/// `kernel(out, inputs)` over chunks of whole rows of `first`'s last dimension: `out` holds
+/// `kernel(out, inputs)` over chunks of whole rows of `first`'s last dimension (mark the
+/// kernel `#[inline(always)]`: only then is it compiled into [`crate::simd::dispatch`]'s wide
+/// registers, see there): `out` holds
 /// `first`'s values on entry and the results on return. Written into `first`'s own buffer when
 /// it is its only owner, else into a new one. `first` back when it or an input is not a
 /// contiguous f32 tensor.
@@ -192,6 +199,18 @@ fn in_one_pass<const N: usize>(
         Layout::contiguous(shape),
         DType::F32,
     ))
+}
+
+/// `x ← x · (1 / sqrt(mean(x²) + eps)) · w`, row by row of `w`'s length.
+#[inline(always)]
+fn rms_norm_chunk(x: &mut [f32], weight: &[f32], eps: f32, inverse_dim: f32) {
+    for row in x.chunks_exact_mut(weight.len()) {
+        let mean = lanes_fold(row, 0.0, |sum, x| sum + x * x, |a, b| a + b) * inverse_dim;
+        let inverse_root = (mean + eps).sqrt().recip();
+        row.iter_mut()
+            .zip(weight)
+            .for_each(|(x, &w)| *x = (*x * inverse_root) * w);
+    }
 }
 
 /// `gate ← gate · sigmoid(gate) · up`, as `silu(gate) * up` computes each element.
