@@ -62,7 +62,7 @@ pub(crate) fn on_flex<B: Backend>(inputs: Inputs<B>, scale: f64) -> Result<Tenso
     if !is_flex::<B>() || !f32_inputs || empty {
         return Err((q, k, v, bias));
     }
-    // The bias broadcast to one value per score (a prefill's usually is already).
+    // The bias as a view of one value per score, broadcast axes read in place (stride 0).
     let bias = bias.map(|t| t.expand([b, nkv, group, s, keys]));
     let (q, k, v, bias) = flex((q, k, v, bias)).unwrap_or_else(|_| unreachable!("B is Flex"));
     let out = blocks_attention(
@@ -70,7 +70,7 @@ pub(crate) fn on_flex<B: Backend>(inputs: Inputs<B>, scale: f64) -> Result<Tenso
         &k,
         &v,
         bias.as_ref(),
-        [b, nkv, group * s, keys, hd],
+        [b, nkv, group, s, keys, hd],
         scale as f32,
     );
     Ok(from_flex(FlexTensor::new(
@@ -86,24 +86,33 @@ pub(crate) fn on_flex<B: Backend>(inputs: Inputs<B>, scale: f64) -> Result<Tenso
 /// # Shapes
 /// - `q`: `[batch, kv_heads, group, seq, head_dim]` (group × seq query rows a kv head)
 /// - `k`, `v`: `[batch, kv_heads, keys, head_dim]`
-/// - `bias`: `[batch, kv_heads, group, seq, keys]`
-/// - returns `[batch, kv_heads, rows, head_dim]`, contiguous
+/// - `bias`: `[batch, kv_heads, group, seq, keys]`, a view (broadcast axes of stride 0)
+/// - returns `[batch, kv_heads, group · seq, head_dim]`, contiguous
 fn blocks_attention(
     q: &FlexTensor,
     k: &FlexTensor,
     v: &FlexTensor,
     bias: Option<&FlexTensor>,
-    [b, nkv, rows, keys, hd]: [usize; 5],
+    [b, nkv, group, s, keys, hd]: [usize; 6],
     scale: f32,
 ) -> Vec<f32> {
+    let rows = group * s;
     let q = q.to_contiguous();
-    let bias = bias.map(FlexTensor::to_contiguous);
+    let bias = bias.map(|t| {
+        let strides = t.layout().strides();
+        match strides.last() == Some(&1) && strides.iter().all(|&s| s >= 0) {
+            true => t.clone(),
+            false => t.to_contiguous(),
+        }
+    });
     let (mut k_copy, mut v_copy) = (None, None);
     let (k, v) = (Rows::of(k, &mut k_copy), Rows::of(v, &mut v_copy));
     let q: &[f32] = q.as_slice().expect("a contiguous f32 tensor");
-    let bias: Option<&[f32]> = bias
-        .as_ref()
-        .map(|t| t.as_slice().expect("a contiguous f32 tensor"));
+    let bias = bias.as_ref().map(|t| {
+        let st = t.layout().strides();
+        let st: [usize; 4] = std::array::from_fn(|a| st[a] as usize);
+        (t.storage::<f32>(), t.layout().start_offset(), st)
+    });
     let mut out = vec![0f32; b * nkv * rows * hd];
     out.par_chunks_mut(rows * hd).enumerate().for_each(|(pair, out)| {
         let (i, j) = (pair / nkv, pair % nkv);
@@ -114,7 +123,14 @@ fn blocks_attention(
                 let m = out.len() / hd;
                 let block = Block {
                     q: &q[first_row * hd..(first_row + m) * hd],
-                    bias: bias.map(|t| &t[first_row * keys..(first_row + m) * keys]),
+                    bias: bias.map(|(data, start, st)| BiasRows {
+                        data,
+                        start: start + i * st[0] + j * st[1],
+                        strides: [st[2], st[3]],
+                        seq: s,
+                        first_row: block * BLOCK_ROWS,
+                        keys,
+                    }),
                     keys: &k.data[k.offset(i, j, 0)..],
                     values: &v.data[v.offset(i, j, 0)..],
                     strides: [k.strides[2], v.strides[2]],
@@ -131,8 +147,8 @@ fn blocks_attention(
 struct Block<'a> {
     /// `[m, head_dim]`, contiguous
     q: &'a [f32],
-    /// `[m, keys]`, contiguous
-    bias: Option<&'a [f32]>,
+    /// `[m, keys]`
+    bias: Option<BiasRows<'a>>,
     /// from the head's first key row on; rows `strides[0]` apart
     keys: &'a [f32],
     /// from the head's first value row on; rows `strides[1]` apart
@@ -151,7 +167,7 @@ impl Block<'_> {
         // 1. The keys some row may see (all of them when no bias says otherwise).
         let (first, end) = self
             .bias
-            .and_then(|bias| visible_keys(bias, keys))
+            .and_then(|bias| visible_keys((0..m).map(|r| bias.row(r))))
             .unwrap_or((0, keys));
         let used = end - first;
         let (keys_from, values_from) = (&self.keys[first * k_stride..], &self.values[first * v_stride..]);
@@ -194,7 +210,7 @@ impl Block<'_> {
             #[inline(always)]
             || {
                 for (row, scores) in scores.chunks_exact_mut(used).enumerate() {
-                    let bias = bias.map(|t| &t[row * keys + first..row * keys + end]);
+                    let bias = bias.map(|t| &t.row(row)[first..end]);
                     softmax_row(scores, bias, self.scale);
                 }
             },
@@ -229,12 +245,35 @@ impl Block<'_> {
     }
 }
 
-/// The range of keys `first..end` outside which every row of `bias` (`[m, keys]`) is `−∞`;
+/// The bias rows of one block: row `r` of the block is row `first_row + r` of its kv head,
+/// query head `(first_row + r) / seq`, position `(first_row + r) % seq`.
+#[derive(Clone, Copy)]
+struct BiasRows<'a> {
+    data: &'a [f32],
+    /// where the kv head's first row starts in `data`
+    start: usize,
+    /// strides of the query-head and position axes (0 where broadcast)
+    strides: [usize; 2],
+    seq: usize,
+    first_row: usize,
+    keys: usize,
+}
+
+impl<'a> BiasRows<'a> {
+    /// `[keys]`
+    fn row(&self, r: usize) -> &'a [f32] {
+        let q = self.first_row + r;
+        let at = self.start + (q / self.seq) * self.strides[0] + (q % self.seq) * self.strides[1];
+        &self.data[at..at + self.keys]
+    }
+}
+
+/// The range of keys `first..end` outside which every row of `bias` is `−∞`;
 /// `None` when no key of any row is visible (then every key is kept, and the softmax gives
 /// what the dense form gives).
-fn visible_keys(bias: &[f32], keys: usize) -> Option<(usize, usize)> {
+fn visible_keys<'a>(bias: impl Iterator<Item = &'a [f32]>) -> Option<(usize, usize)> {
     let mut range: Option<(usize, usize)> = None;
-    for row in bias.chunks_exact(keys) {
+    for row in bias {
         let Some(first) = row.iter().position(|&b| b != f32::NEG_INFINITY) else {
             continue;
         };
@@ -288,7 +327,8 @@ mod tests {
     }
 
     /// The blocked form equals the dense one (up to the order of the sums) on views of a cache
-    /// buffer: grouped heads, several blocks a kv head, no bias, a causal bias with
+    /// buffer: grouped heads, several blocks a kv head, no bias, a causal bias (broadcast over
+    /// heads and read in place, or laid out per head) with
     /// left padding (keys skipped at both ends), a prefill after a cached prefix, a random
     /// bias, a batch of 2.
     #[test]
@@ -304,6 +344,7 @@ mod tests {
             (4, 9, 70, 1),
             (1, 45, 45, 2),
             (2, 300, 300, 1),
+            (2, 40, 40, 3),
         ];
         for (group, s, keys, bias_kind) in cases {
             let q = Tensor::<Flex, 5>::random([b, nkv, group, s, hd], normal, &device);
@@ -313,6 +354,12 @@ mod tests {
             let bias = match bias_kind {
                 0 => None,
                 1 => Some(causal(b, s, keys, 5)),
+                // the causal bias laid out per head (as a short prefill's context has it)
+                3 => Some(
+                    causal(b, s, keys, 5)
+                        .expand([b, nkv, group, s, keys])
+                        .add_scalar(0.0),
+                ),
                 _ => Some(Tensor::<Flex, 5>::random(
                     [b, nkv, group, s, keys],
                     normal,
@@ -335,9 +382,9 @@ mod tests {
         let bias = [
             inf, 0.0, inf, inf, /**/ inf, inf, -1.0, inf, /**/ inf, inf, inf, inf,
         ];
-        assert_eq!(visible_keys(&bias, 4), Some((1, 3)));
-        assert_eq!(visible_keys(&[inf; 8], 4), None);
-        assert_eq!(visible_keys(&[0.0; 8], 4), Some((0, 4)));
+        assert_eq!(visible_keys(bias.chunks(4)), Some((1, 3)));
+        assert_eq!(visible_keys([inf; 8].chunks(4)), None);
+        assert_eq!(visible_keys([0.0; 8].chunks(4)), Some((0, 4)));
     }
 
     /// Another dtype, another backend or an empty input: the inputs come back.

@@ -50,7 +50,6 @@
 //! assert!(dq < 1e-5);
 //! ```
 
-use crate::flex_tensors::same_type;
 use burn::backend::Autodiff;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::{CheckpointStrategy, NoCheckpointing};
@@ -59,6 +58,8 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
 use burn::tensor::{FloatDType, TensorPrimitive};
+
+use crate::flex_tensors::same_type;
 
 /// Largest number of score elements one chunk of [`recomputed`] holds at once (32 Mi: 128 MiB
 /// in f32): whole batch rows while a row fits (one row of Qwen3-8B at 1,024 tokens is 32
