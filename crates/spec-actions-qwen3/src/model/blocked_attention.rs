@@ -29,6 +29,7 @@ use burn_flex::FlexTensor;
 use rayon::prelude::*;
 
 use super::direct_attention::{Rows, flex};
+use super::gemm_f32::{self, Strided};
 use super::scaled_dot_product::Inputs;
 use crate::flex_tensors::{from_flex, is_flex};
 use crate::simd::lanes_fold;
@@ -182,26 +183,23 @@ impl Block<'_> {
         // + d]` (in bounds: asserted above), `scores` is `[m, used]` contiguous and this
         // task's own.
         unsafe {
-            gemm::gemm(
-                m,
-                used,
-                hd,
-                scores.as_mut_ptr(),
-                1,
-                used as isize,
-                false,
-                self.q.as_ptr(),
-                1,
-                hd as isize,
-                keys_from.as_ptr(),
-                k_stride as isize,
-                1,
-                0.0,
-                1.0,
-                false,
-                false,
-                false,
-                gemm::Parallelism::None,
+            gemm_f32::product(
+                [m, used, hd],
+                Strided {
+                    at: scores.as_mut_ptr(),
+                    column_stride: 1,
+                    row_stride: used,
+                },
+                Strided {
+                    at: self.q.as_ptr(),
+                    column_stride: 1,
+                    row_stride: hd,
+                },
+                Strided {
+                    at: keys_from.as_ptr(),
+                    column_stride: k_stride,
+                    row_stride: 1,
+                },
             );
         }
         // 3. scale, bias and softmax of each row, in cache.
@@ -220,26 +218,23 @@ impl Block<'_> {
         // `values_from[r · v_stride + d]` (in bounds: asserted above), `out` is `[m, hd]`
         // contiguous and this task's own.
         unsafe {
-            gemm::gemm(
-                m,
-                hd,
-                used,
-                out.as_mut_ptr(),
-                1,
-                hd as isize,
-                false,
-                scores.as_ptr(),
-                1,
-                used as isize,
-                values_from.as_ptr(),
-                1,
-                v_stride as isize,
-                0.0,
-                1.0,
-                false,
-                false,
-                false,
-                gemm::Parallelism::None,
+            gemm_f32::product(
+                [m, hd, used],
+                Strided {
+                    at: out.as_mut_ptr(),
+                    column_stride: 1,
+                    row_stride: hd,
+                },
+                Strided {
+                    at: scores.as_ptr(),
+                    column_stride: 1,
+                    row_stride: used,
+                },
+                Strided {
+                    at: values_from.as_ptr(),
+                    column_stride: 1,
+                    row_stride: v_stride,
+                },
             );
         }
     }

@@ -35,6 +35,7 @@
 use burn::prelude::*;
 use burn::tensor::{DType, FloatDType};
 
+use super::gemm_f32::{self, Strided};
 use super::in_dtype;
 use crate::flex_tensors::{from_flex, into_flex, is_flex};
 use crate::huge_pages::in_huge_pages;
@@ -137,26 +138,23 @@ fn rows_times_held_bf16(x: &burn_flex::FlexTensor, w: &burn_flex::FlexTensor) ->
         // writes only columns `first..first + width` of `out` (`[m, n]`, contiguous), which no
         // other task writes, and `out` outlives the parallel loop.
         unsafe {
-            gemm::gemm(
-                m,
-                width,
-                k,
-                dst.at(first),
-                1,
-                n as isize,
-                false,
-                lhs.as_ptr(),
-                1,
-                k as isize,
-                widened.as_ptr(),
-                1,
-                width as isize,
-                0.0,
-                1.0,
-                false,
-                false,
-                false,
-                gemm::Parallelism::None,
+            gemm_f32::product(
+                [m, width, k],
+                Strided {
+                    at: dst.at(first),
+                    column_stride: 1,
+                    row_stride: n,
+                },
+                Strided {
+                    at: lhs.as_ptr(),
+                    column_stride: 1,
+                    row_stride: k,
+                },
+                Strided {
+                    at: widened.as_ptr(),
+                    column_stride: 1,
+                    row_stride: width,
+                },
             );
         }
     });
