@@ -329,9 +329,11 @@ fn bench(c: &mut Criterion) {
         rows.unwrap_or("none"),
         head.unwrap_or("none")
     );
+    let [rows, head] = burn_flex::f32_kernels_chosen();
     eprintln!(
-        "f32 tied head kernel chosen by measurement (burn-flex; FLEX_F32_DOT_KERNEL pins one): {}",
-        burn_flex::f32_dot_kernel_chosen().unwrap_or("none")
+        "f32 kernels chosen by measurement (burn-flex; FLEX_F32_ROW_KERNEL / FLEX_F32_DOT_KERNEL pin one): rows of [d_in, d_out] (f32 projections) {}, dot products (tied head) {}",
+        rows.unwrap_or("none"),
+        head.unwrap_or("none")
     );
     eprintln!(
         "scoring / prefill: {:.3}  (nine kinds, {} candidate tokens: {scoring:.3} s vs {one_prefill:.3} s, best of {REPEATS})",

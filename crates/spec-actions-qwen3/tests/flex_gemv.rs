@@ -323,30 +323,57 @@ fn every_bf16_kernel_tried_and_the_one_chosen_sum_in_the_documented_order() {
     }
 }
 
-/// f32 dot products (a tied LM head in f32, `x · Eᵀ`) on x86-64 take one of the same kinds of
-/// kernels, chosen the same way (`vendor/README.md`, change 4): every product while the
-/// candidates take turns, and every one after the choice, is bit for bit the documented order
-/// of the sums.
+/// f32 products on x86-64 take kernels of the same kinds, chosen the same way
+/// (`vendor/README.md`, change 4) — the rows of a projection (`[d_in, d_out]`, eight rows a
+/// pass) and the dot products of a tied LM head (`x · Eᵀ`), each choice of its own: every
+/// product while the candidates take turns, and every one after the choice, is bit for bit
+/// the documented order of the sums.
 #[test]
-fn every_f32_dot_kernel_tried_and_the_one_chosen_sum_in_the_documented_order() {
+fn every_f32_kernel_tried_and_the_one_chosen_sum_in_the_documented_order() {
     let device = Default::default();
-    // 4.4 MB of f32 weights: above the size from which products are timed (1 MiB); k leaves a
-    // remainder of every kind (32-term passes, a 16-term block, single terms)
-    let (k, n) = (1031, 1077);
-    let (xv, ev) = (random(k, 12), random(k * n, 13));
+    // 4.5 MB of f32 weights: above the size from which products are timed (1 MiB). k leaves
+    // every kind of remainder of both layouts' passes: four whole row chunks, then 13 rows (a
+    // pass of eight, then five one at a time); 32-term passes, a 16-term block and single
+    // terms of a dot product. n = 1085 = 67 · 16 + 8 + 5: the rows kernels' 16-output passes,
+    // one of 8 and single outputs.
+    let (k, n) = (1037, 1085);
+    let (xv, wv) = (random(k, 12), random(k * n, 13));
     let x = Tensor::<B, 2>::from_data(TensorData::new(xv.clone(), [1, k]), &device);
-    let e = Tensor::<B, 2>::from_data(TensorData::new(ev.clone(), [n, k]), &device);
-    let want = documented_order(&xv, n, |i, j| ev[j * k + i], false);
-    for p in 0..40 {
-        let got = product(&x, &e.clone().transpose(), 2);
-        for (j, (g, w)) in got.iter().zip(&want).enumerate() {
-            assert_eq!(g.to_bits(), w.to_bits(), "product {p}, column {j}: {g} vs {w}");
+    let w = Tensor::<B, 2>::from_data(TensorData::new(wv.clone(), [k, n]), &device);
+    let e = Tensor::<B, 2>::from_data(TensorData::new(wv.clone(), [n, k]), &device);
+    let cases = [
+        (
+            "rows contiguous",
+            w,
+            documented_order(&xv, n, |i, j| wv[i * n + j], true),
+            100,
+        ),
+        (
+            "Eᵀ",
+            e.transpose(),
+            documented_order(&xv, n, |i, j| wv[j * k + i], false),
+            40,
+        ),
+    ];
+    for (layout, rhs, want, products) in cases {
+        for p in 0..products {
+            let got = product(&x, &rhs, 2);
+            for (j, (g, w)) in got.iter().zip(&want).enumerate() {
+                assert_eq!(
+                    g.to_bits(),
+                    w.to_bits(),
+                    "{layout}, product {p}, column {j}: {g} vs {w}"
+                );
+            }
         }
     }
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx2") {
-        let chosen = burn_flex::f32_dot_kernel_chosen();
-        assert!(chosen.is_some(), "no f32 dot kernel chosen after the trials");
+        let [rows, head] = burn_flex::f32_kernels_chosen();
+        assert!(
+            rows.is_some() && head.is_some(),
+            "no f32 kernel chosen after the trials: {rows:?}, {head:?}"
+        );
     }
 }
 

@@ -176,14 +176,15 @@ pub fn bf16_kernels_chosen() -> [Option<&'static str>; 2] {
     [None, None]
 }
 
-/// The kernel this process has chosen by measurement for the dot products of f32 weights with
-/// contiguous rows (a tied LM head), by name: `None` until its trials are over, or on a CPU
-/// (or build) without one.
-pub fn f32_dot_kernel_chosen() -> Option<&'static str> {
+/// The f32 kernels this process has chosen by measurement, by name: `[rows of a row-major
+/// matrix (a Linear's `[d_in, d_out]` weight), dot products with the columns of a column-major
+/// one (a tied LM head in f32)]`, each `None` until its trials are over, or on a CPU (or build)
+/// without them — for a benchmark to print beside its figures.
+pub fn f32_kernels_chosen() -> [Option<&'static str>; 2] {
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    return x86_kernels::F32_DOT_KERNEL.chosen().map(|k| k.name());
+    return [x86_kernels::F32_ROW_KERNEL.chosen(), x86_kernels::F32_DOT_KERNEL.chosen()].map(|k| k.map(|k| k.name()));
     #[cfg(not(all(feature = "std", target_arch = "x86_64")))]
-    None
+    [None, None]
 }
 
 /// Whether a product of `work` multiply-adds is split over rayon's threads.
@@ -198,8 +199,8 @@ fn parallel(work: usize) -> bool {
 }
 
 /// `y = x · W`, `W` `[k, n]` with rows `row_stride` apart: partial sums over fixed chunks of
-/// [`ROW_CHUNK`] rows (in parallel when large), added in chunk order. bf16 rows on x86-64 by
-/// the [`x86_kernels`] kernel chosen for this CPU (the same sums).
+/// [`ROW_CHUNK`] rows (in parallel when large), added in chunk order. bf16 and f32 rows on
+/// x86-64 by the [`x86_kernels`] kernel chosen for this CPU (the same sums).
 fn row_major_product<T: Weight>(x: &[f32], w: &[T], row_stride: usize, n: usize) -> Vec<f32> {
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
     if x86_kernels::has_kernels::<T>() {
@@ -208,6 +209,16 @@ fn row_major_product<T: Weight>(x: &[f32], w: &[T], row_stride: usize, n: usize)
         return x86_kernels::ROW_KERNEL.run(bytes, |kernel| {
             sum_row_chunks(x.len(), n, |rows, out| {
                 x86_kernels::axpy_rows(kernel, &x[rows.clone()], &w[rows.start * row_stride..], row_stride, out)
+            })
+        });
+    }
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if T::DTYPE == DType::F32 && x86_kernels::F32_ROW_KERNEL.has_candidates() {
+        let w: &[f32] = bytemuck::cast_slice(w);
+        let bytes = x.len().saturating_mul(n).saturating_mul(4);
+        return x86_kernels::F32_ROW_KERNEL.run(bytes, |kernel| {
+            sum_row_chunks(x.len(), n, |rows, out| {
+                x86_kernels::f32_axpy_rows(kernel, &x[rows.clone()], &w[rows.start * row_stride..], row_stride, out)
             })
         });
     }
@@ -395,8 +406,12 @@ fn dot_body<T: Weight>(x: &[f32], e: &[T], row_stride: usize, first: usize, out:
 /// (2 of its cores, `scripts/bench_pinned.sh`) the AVX2 kernels read bf16 at 10.1 GB/s on one
 /// thread against 13.2 GB/s for f32 rows: instruction-bound, so the 512-bit kernels, half the
 /// instructions; there, two threads, two alternating pairs: 13.3 / 14.4 → 16.2 / 15.8 GB/s.
-/// f32 rows gained nothing from the same prefetch (their four-row loop already reaches the DRAM
-/// bound on two threads) and keep [`axpy_body`]. f32 dot products (a tied LM head in f32) take
+/// f32 rows gained nothing from the same prefetch on the AVX2 EPYC (their four-row loop already
+/// reached the DRAM bound on two threads there); since session 29 they take kernels of these
+/// kinds too, [`F32_ROWS`] rows a pass as [`axpy_body`] sums them: on the Xeon of issue 19
+/// (Intel family 6 model 167, 2 cores) a decode step's 196 f32 projections read at 28.0 / 27.5
+/// GB/s with [`axpy_body`] and 30.1 / 29.2 GB/s with the 512-bit prefetching kernel
+/// (`decode_products`, two rounds; `vendor/README.md`, change 4). f32 dot products (a tied LM head in f32) take
 /// the same kinds of kernels since session 25: on the Xeon of issue 19 (Intel family 6 model
 /// 167, 2 cores) `decode_products` read the f32 head in 25.1 ms with [`dot_body`] (the
 /// revision before, calling it from the main thread) and in 18.8–19.6 ms with these kernels (the chosen one; with each pinned,
@@ -406,7 +421,7 @@ fn dot_body<T: Weight>(x: &[f32], e: &[T], row_stride: usize, first: usize, out:
 mod x86_kernels {
     use core::arch::x86_64::*;
 
-    use super::{DType, LANES, Weight, bf16};
+    use super::{DType, F32_ROWS, LANES, Weight, bf16};
 
     // `dot_row_avx512` / `dot_row_avx2` keep the `LANES` partial sums of `dot_body` in one
     // 16-lane register / two 8-lane ones.
@@ -474,6 +489,9 @@ mod x86_kernels {
     /// The same for the f32 dot products ([`F32_DOT_KERNEL`]).
     pub(super) const F32_DOT_PIN_VARIABLE: &str = "FLEX_F32_DOT_KERNEL";
 
+    /// The same for the rows of f32 projections ([`F32_ROW_KERNEL`]).
+    pub(super) const F32_ROW_PIN_VARIABLE: &str = "FLEX_F32_ROW_KERNEL";
+
     /// The kernels a choice is made among: every one this CPU runs (widest first, prefetching
     /// first), or the one the variable `pin` names (unset or empty: none). A name that is not a
     /// kernel this CPU runs is reported once on stderr and ignored.
@@ -506,6 +524,12 @@ mod x86_kernels {
         CANDIDATES.get_or_init(|| candidates_pinned_by(F32_DOT_PIN_VARIABLE))
     }
 
+    /// [`candidates_pinned_by`] [`F32_ROW_PIN_VARIABLE`], once a process.
+    fn f32_row_candidates() -> &'static [Kernel] {
+        static CANDIDATES: std::sync::OnceLock<Vec<Kernel>> = std::sync::OnceLock::new();
+        CANDIDATES.get_or_init(|| candidates_pinned_by(F32_ROW_PIN_VARIABLE))
+    }
+
     /// Whether weights of type `T` take these kernels on this CPU: bf16 with AVX-512F or AVX2
     /// (otherwise the portable loops run).
     pub(super) fn has_kernels<T: Weight>() -> bool {
@@ -526,6 +550,9 @@ mod x86_kernels {
     /// The kernel for the dot products of f32 weights (a tied LM head in f32): every candidate
     /// timed on 4.
     pub(super) static F32_DOT_KERNEL: KernelChoice = KernelChoice::with_candidates(4, f32_dot_candidates);
+
+    /// The kernel for the rows of f32 projections: every candidate timed on 16 products.
+    pub(super) static F32_ROW_KERNEL: KernelChoice = KernelChoice::with_candidates(16, f32_row_candidates);
 
     /// A kernel chosen by measurement, once a process: the first products large enough
     /// ([`MIN_TIMED_BYTES`]) take the [`candidates`] in turn, each timed as a whole (every
@@ -694,6 +721,128 @@ mod x86_kernels {
             }
             while j < n {
                 *o.add(j) += xi * (*row.add(j)).widen();
+                j += 1;
+            }
+        }
+    }
+
+    /// `out[j] += x[i] · W[i, j]` for f32 `W` with rows `row_stride` apart: [`super::axpy_body`]'s
+    /// sums — [`F32_ROWS`] rows a pass, each output `((o + x₀w₀) + x₁w₁) + …` (a rounded product,
+    /// then a rounded sum, row after row), the last `k mod F32_ROWS` rows one at a time — with
+    /// `out` loaded and stored once a pass and, in the prefetching kernels, each row's stream
+    /// prefetched [`PREFETCH_BYTES`] ahead of its loads.
+    pub(super) fn f32_axpy_rows(kernel: Kernel, x: &[f32], w: &[f32], row_stride: usize, out: &mut [f32]) {
+        let n = out.len();
+        if let Some(last) = x.len().checked_sub(1) {
+            assert!(w.len() >= last * row_stride + n, "rows past the end of the weights");
+        }
+        let mut groups = x.chunks_exact(F32_ROWS);
+        let mut i = 0;
+        for xs in &mut groups {
+            let xs: &[f32; F32_ROWS] = xs.try_into().expect("a whole group");
+            let rows = core::array::from_fn(|r| w[(i + r) * row_stride..].as_ptr());
+            // Safety: the CPU has the kernel's features (every candidate does), and rows
+            // `i..i + F32_ROWS` each hold `n` weights in `w` (asserted above).
+            unsafe { f32_rows(kernel, xs, rows, out) };
+            i += F32_ROWS;
+        }
+        for &xi in groups.remainder() {
+            // Safety: as above, for row `i`.
+            unsafe { f32_rows(kernel, &[xi], [w[i * row_stride..].as_ptr()], out) };
+            i += 1;
+        }
+    }
+
+    /// `out[j] = ((out[j] + x₀·r₀[j]) + x₁·r₁[j]) + …` over the `ROWS` rows `rows` by `kernel`.
+    ///
+    /// # Safety
+    /// The CPU has the kernel's features, and each row holds `out.len()` weights.
+    #[inline(always)]
+    unsafe fn f32_rows<const ROWS: usize>(kernel: Kernel, xs: &[f32; ROWS], rows: [*const f32; ROWS], out: &mut [f32]) {
+        // Safety: the caller's guarantees.
+        unsafe {
+            match (kernel.width, kernel.prefetch) {
+                (Width::Avx512, true) => f32_rows_avx512::<ROWS, true>(xs, rows, out),
+                (Width::Avx512, false) => f32_rows_avx512::<ROWS, false>(xs, rows, out),
+                (Width::Avx2, true) => f32_rows_avx2::<ROWS, true>(xs, rows, out),
+                (Width::Avx2, false) => f32_rows_avx2::<ROWS, false>(xs, rows, out),
+            }
+        }
+    }
+
+    /// Prefetches, [`PREFETCH_BYTES`] ahead, the cache line of each row at column `j`.
+    #[inline(always)]
+    fn prefetch_rows<const ROWS: usize>(rows: &[*const f32; ROWS], j: usize) {
+        for row in rows {
+            let at = row.wrapping_add(j + PREFETCH_BYTES / 4) as *const i8;
+            // Safety: a prefetch never faults, wherever it points.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(at) };
+        }
+    }
+
+    #[target_feature(enable = "avx512f")]
+    unsafe fn f32_rows_avx512<const ROWS: usize, const PREFETCH: bool>(xs: &[f32; ROWS], rows: [*const f32; ROWS], out: &mut [f32]) {
+        let n = out.len();
+        let o = out.as_mut_ptr();
+        let x16: [__m512; ROWS] = core::array::from_fn(|r| _mm512_set1_ps(xs[r]));
+        let mut j = 0;
+        // Safety: each row holds `n` weights and `out` `n` outputs.
+        unsafe {
+            // one cache line of each row a pass
+            while j + 16 <= n {
+                if PREFETCH {
+                    prefetch_rows(&rows, j);
+                }
+                let mut sum = _mm512_loadu_ps(o.add(j));
+                for r in 0..ROWS {
+                    sum = _mm512_add_ps(sum, _mm512_mul_ps(x16[r], _mm512_loadu_ps(rows[r].add(j))));
+                }
+                _mm512_storeu_ps(o.add(j), sum);
+                j += 16;
+            }
+            if j < n {
+                // the last `n mod 16` outputs: the AVX2 kernel's loop and tail
+                f32_rows_avx2::<ROWS, false>(xs, rows.map(|row| row.add(j)), &mut out[j..]);
+            }
+        }
+    }
+
+    #[target_feature(enable = "avx2")]
+    unsafe fn f32_rows_avx2<const ROWS: usize, const PREFETCH: bool>(xs: &[f32; ROWS], rows: [*const f32; ROWS], out: &mut [f32]) {
+        let n = out.len();
+        let o = out.as_mut_ptr();
+        let x8: [__m256; ROWS] = core::array::from_fn(|r| _mm256_set1_ps(xs[r]));
+        let mut j = 0;
+        // Safety (all three loops): each row holds `n` weights and `out` `n` outputs.
+        unsafe {
+            // one cache line of each row a pass, in two halves
+            while j + 16 <= n {
+                if PREFETCH {
+                    prefetch_rows(&rows, j);
+                }
+                for q in [j, j + 8] {
+                    let mut sum = _mm256_loadu_ps(o.add(q));
+                    for r in 0..ROWS {
+                        sum = _mm256_add_ps(sum, _mm256_mul_ps(x8[r], _mm256_loadu_ps(rows[r].add(q))));
+                    }
+                    _mm256_storeu_ps(o.add(q), sum);
+                }
+                j += 16;
+            }
+            while j + 8 <= n {
+                let mut sum = _mm256_loadu_ps(o.add(j));
+                for r in 0..ROWS {
+                    sum = _mm256_add_ps(sum, _mm256_mul_ps(x8[r], _mm256_loadu_ps(rows[r].add(j))));
+                }
+                _mm256_storeu_ps(o.add(j), sum);
+                j += 8;
+            }
+            while j < n {
+                let mut sum = *o.add(j);
+                for r in 0..ROWS {
+                    sum = sum + xs[r] * *rows[r].add(j);
+                }
+                *o.add(j) = sum;
                 j += 1;
             }
         }
