@@ -5,7 +5,7 @@
 //! ```
 //! let m = spec_actions_core::machine::Machine::detect();
 //! assert!(m.cores >= 1);
-//! // e.g. "AMD EPYC (family 26 model 2) · 2 cores · SIMD: avx2 fma avx512f … · matmul kernels: AVX-512 · bf16 decode kernels: AVX-512 or AVX2, chosen by timing"
+//! // e.g. "AMD EPYC (family 26 model 2) · 2 cores · SIMD: avx2 fma avx512f … · matmul kernels: AVX-512 · decode kernels: AVX-512 or AVX2, chosen by timing"
 //! println!("{m}");
 //! ```
 
@@ -55,12 +55,13 @@ impl Machine {
     }
 
     /// The kernels the vendored Flex (`vendor/burn-flex`, `ops::row_vector`) may multiply a
-    /// decode step's bf16 weights with: where the CPU has AVX-512F, its 512-bit and 256-bit
-    /// kernels (each with and without a prefetch of the weight rows), the fastest chosen by
-    /// timing them on the process's first products (`burn_flex::bf16_kernels_chosen` names
-    /// it); where it has AVX2, the 256-bit ones; its portable loops otherwise (the same sums,
-    /// the same bits, on all of them).
-    pub fn bf16_decode_kernels(&self) -> &'static str {
+    /// decode step's weights with, f32 or bf16: where the CPU has AVX-512F, its 512-bit and
+    /// 256-bit kernels (each with and without a prefetch of the weight rows), the fastest
+    /// chosen by timing them on the process's first products, a choice for each kind of
+    /// product (`burn_flex::f32_kernels_chosen` and `bf16_kernels_chosen` name them); where it
+    /// has AVX2, the 256-bit ones; its portable loops otherwise (the same sums, the same bits,
+    /// on all of them).
+    pub fn decode_kernels(&self) -> &'static str {
         if self.simd.contains(&"avx512f") {
             "AVX-512 or AVX2, chosen by timing"
         } else if self.simd.contains(&"avx2") {
@@ -75,7 +76,7 @@ impl fmt::Display for Machine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} · {} core{} · SIMD: {} · matmul kernels: {} · bf16 decode kernels: {}",
+            "{} · {} core{} · SIMD: {} · matmul kernels: {} · decode kernels: {}",
             self.cpu,
             self.cores,
             if self.cores == 1 { "" } else { "s" },
@@ -85,7 +86,7 @@ impl fmt::Display for Machine {
                 self.simd.join(" ")
             },
             self.matmul_kernels(),
-            self.bf16_decode_kernels()
+            self.decode_kernels()
         )
     }
 }
@@ -161,18 +162,18 @@ mod tests {
         assert_eq!(machine(vec!["avx2"]).matmul_kernels(), "portable");
         assert_eq!(machine(vec![]).matmul_kernels(), "portable");
         assert_eq!(
-            machine(vec!["avx2", "fma", "avx512f"]).bf16_decode_kernels(),
+            machine(vec!["avx2", "fma", "avx512f"]).decode_kernels(),
             "AVX-512 or AVX2, chosen by timing"
         );
         assert_eq!(
-            machine(vec!["avx2"]).bf16_decode_kernels(),
+            machine(vec!["avx2"]).decode_kernels(),
             "AVX2, chosen by timing"
         );
-        assert_eq!(machine(vec!["fma", "f16c"]).bf16_decode_kernels(), "portable");
+        assert_eq!(machine(vec!["fma", "f16c"]).decode_kernels(), "portable");
         let shown = machine(vec!["avx2", "fma"]).to_string();
         assert_eq!(
             shown,
-            "test · 2 cores · SIMD: avx2 fma · matmul kernels: AVX2+FMA · bf16 decode kernels: AVX2, chosen by timing"
+            "test · 2 cores · SIMD: avx2 fma · matmul kernels: AVX2+FMA · decode kernels: AVX2, chosen by timing"
         );
     }
 }
