@@ -165,10 +165,7 @@ mod tests {
             machine(vec!["avx2", "fma", "avx512f"]).decode_kernels(),
             "AVX-512 or AVX2, chosen by timing"
         );
-        assert_eq!(
-            machine(vec!["avx2"]).decode_kernels(),
-            "AVX2, chosen by timing"
-        );
+        assert_eq!(machine(vec!["avx2"]).decode_kernels(), "AVX2, chosen by timing");
         assert_eq!(machine(vec!["fma", "f16c"]).decode_kernels(), "portable");
         let shown = machine(vec!["avx2", "fma"]).to_string();
         assert_eq!(

@@ -265,6 +265,23 @@ fn a_row_vector_product_sums_in_the_documented_order_bit_for_bit() {
     }
 }
 
+/// For each case `(layout, matrix, documented sums, products)`, `products` products of `x`
+/// and the matrix on 2 threads, each bit for bit the documented sums.
+fn each_product_in_documented_order(x: &Tensor<B, 2>, cases: [(&str, Tensor<B, 2>, Vec<f32>, usize); 2]) {
+    for (layout, rhs, want, products) in cases {
+        for p in 0..products {
+            let got = product(x, &rhs, 2);
+            for (j, (g, w)) in got.iter().zip(&want).enumerate() {
+                assert_eq!(
+                    g.to_bits(),
+                    w.to_bits(),
+                    "{layout}, product {p}, column {j}: {g} vs {w}"
+                );
+            }
+        }
+    }
+}
+
 /// bf16 products on x86-64 take one of several kernels (register width, prefetch or not),
 /// chosen by timing each on the process's first large products (`vendor/README.md`, change
 /// 4): every product while the candidates take turns — enough of them, in both layouts, that
@@ -301,18 +318,7 @@ fn every_bf16_kernel_tried_and_the_one_chosen_sum_in_the_documented_order() {
             40,
         ),
     ];
-    for (layout, rhs, want, products) in cases {
-        for p in 0..products {
-            let got = product(&x, &rhs, 2);
-            for (j, (g, w)) in got.iter().zip(&want).enumerate() {
-                assert_eq!(
-                    g.to_bits(),
-                    w.to_bits(),
-                    "{layout}, product {p}, column {j}: {g} vs {w}"
-                );
-            }
-        }
-    }
+    each_product_in_documented_order(&x, cases);
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx2") {
         let [rows, head] = burn_flex::bf16_kernels_chosen();
@@ -355,18 +361,7 @@ fn every_f32_kernel_tried_and_the_one_chosen_sum_in_the_documented_order() {
             40,
         ),
     ];
-    for (layout, rhs, want, products) in cases {
-        for p in 0..products {
-            let got = product(&x, &rhs, 2);
-            for (j, (g, w)) in got.iter().zip(&want).enumerate() {
-                assert_eq!(
-                    g.to_bits(),
-                    w.to_bits(),
-                    "{layout}, product {p}, column {j}: {g} vs {w}"
-                );
-            }
-        }
-    }
+    each_product_in_documented_order(&x, cases);
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx2") {
         let [rows, head] = burn_flex::f32_kernels_chosen();
