@@ -6,15 +6,15 @@
 # kernels by the workspace's `x86-v4` feature) are chosen at run time from CPUID. Under
 # `qemu-x86_64 -cpu MODEL` (Debian package `qemu-user`) a test binary sees the emulated CPU's
 # CPUID, so the same binaries run:
-#   Haswell  - AVX2 + FMA, no AVX-512  -> gemm's AVX2+FMA kernels, Flex's 256-bit (AVX2) bf16 decode kernels
-#   Nehalem  - SSE4.2 only             -> gemm's portable kernels, Flex's portable bf16 loops
+#   Haswell  - AVX2 + FMA, no AVX-512  -> gemm's AVX2+FMA kernels, Flex's 256-bit (AVX2) f32 and bf16 decode kernels
+#   Nehalem  - SSE4.2 only             -> gemm's portable kernels, Flex's portable f32 and bf16 loops
 # For each, the `machine` example must report the expected kernels of both, and the Qwen3 parity tests
 # (logits, padded logits, greedy output, LoRA / merged logits, loss and every LoRA gradient
 # against transformers + PEFT, and the bf16 / f16 mixed-precision checks) must pass at the
 # tolerances they use natively, and so must the vendored Flex's vectorised `exp` (`flex_exp`:
 # 2 ulp of `f64::exp`, dispatched by `macerator` to the emulated CPU's SIMD level).
 #
-# Usage: scripts/cpu_fallback.sh [MODEL=MATMUL_KERNELS,BF16_DECODE_KERNELS ...]
+# Usage: scripts/cpu_fallback.sh [MODEL=MATMUL_KERNELS,DECODE_KERNELS ...]
 #   default: Haswell=AVX2+FMA,AVX2 Nehalem=portable,portable
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,14 +34,14 @@ for case in "${cases[@]}"; do
     model=${case%%=*}
     expected=${case#*=}
     matmul=${expected%%,*}
-    bf16=${expected#*,}
+    decode=${expected#*,}
     export CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER="qemu-x86_64 -cpu $model"
     seen=$(cargo run -q -p spec-actions-core --example machine)
     echo "qemu -cpu $model: $seen"
     case "$seen" in
         # A prefix: where a CPU has more than one kernel, the report goes on to say how one is chosen.
-        *"matmul kernels: $matmul · bf16 decode kernels: $bf16"*) ;;
-        *) echo "cpu_fallback: under -cpu $model expected matmul kernels '$matmul', bf16 decode kernels '$bf16'" >&2; exit 1 ;;
+        *"matmul kernels: $matmul · decode kernels: $decode"*) ;;
+        *) echo "cpu_fallback: under -cpu $model expected matmul kernels '$matmul', decode kernels '$decode'" >&2; exit 1 ;;
     esac
     cargo test -q --workspace --test parity --test lora_parity --test mixed_precision --test flex_exp --test flex_gemv
     unset CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER
