@@ -101,9 +101,10 @@ fn blocks_attention(
     let q = q.to_contiguous();
     let bias = bias.map(|t| {
         let strides = t.layout().strides();
-        match strides.last() == Some(&1) && strides.iter().all(|&s| s >= 0) {
-            true => t.clone(),
-            false => t.to_contiguous(),
+        if strides.last() == Some(&1) && strides.iter().all(|&s| s >= 0) {
+            t.clone()
+        } else {
+            t.to_contiguous()
         }
     });
     let (mut k_copy, mut v_copy) = (None, None);
