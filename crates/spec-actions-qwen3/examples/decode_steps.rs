@@ -12,7 +12,8 @@
 //!   `decode_products` example times them);
 //! - `head`: [`Qwen3::logits`] (the tied LM head) of one row;
 //! - `attention`: the 28 layers' [`attend`] calls of the last step (one query row a head over
-//!   the cache's keys, read in place from cache-sized buffers), and beside it the same calls in
+//!   the cache's keys, read in place from cache-sized buffers, in huge pages from 2 MiB as the
+//!   cache keeps them), and beside it the same calls in
 //!   the [`dense`] form (two batched matrix products a layer, what `attend` ran before
 //!   [`direct_attention`](spec_actions_qwen3::model::direct_attention));
 //! - `rest`: the step minus `projections`, `head` and `attention` (embedding, norms, RoPE, the
@@ -33,6 +34,7 @@ use burn::tensor::Distribution;
 use burn::tensor::FloatDType;
 use spec_actions_qwen3::compute_threads::on_compute_threads;
 use spec_actions_qwen3::config::Qwen3Config;
+use spec_actions_qwen3::huge_pages::in_huge_pages;
 use spec_actions_qwen3::model::scaled_dot_product::{attend, dense};
 use spec_actions_qwen3::model::weight_product::times_weight;
 use spec_actions_qwen3::model::{KvCache, LoraTarget, Projection, Qwen3, StepContext};
@@ -128,14 +130,17 @@ fn main() {
         std::hint::black_box(model.logits(hidden.clone()));
     });
     // Attention over the last step's keys, in layers' own cache-sized buffers (views, as the
-    // cache hands them out), the model's compute dtype.
+    // cache hands them out; in huge pages from 2 MiB, as the cache keeps them), the model's
+    // compute dtype.
     let (nkv, hd) = (config.num_key_value_heads, config.head_dim);
     let group = config.num_attention_heads / nkv;
     let (keys, capacity) = (prompt + steps, prompt + steps + 1);
     let normal = Distribution::Normal(0.0, 1.0);
     let q = Tensor::<B, 5>::random([1, nkv, group, 1, hd], normal, &device);
     let buffers: Vec<[Tensor<B, 4>; 2]> = (0..config.num_hidden_layers)
-        .map(|_| [(); 2].map(|_| Tensor::<B, 4>::random([1, nkv, capacity, hd], normal, &device)))
+        .map(|_| {
+            [(); 2].map(|_| in_huge_pages(Tensor::<B, 4>::random([1, nkv, capacity, hd], normal, &device)))
+        })
         .collect();
     let scale = (hd as f64).powf(-0.5);
     let attention = |form: AttentionForm| {

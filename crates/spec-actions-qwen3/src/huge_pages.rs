@@ -66,6 +66,26 @@ pub fn in_huge_pages<B: Backend, const D: usize>(tensor: Tensor<B, D>) -> Tensor
     tensor
 }
 
+/// f32 zeros of `shape` on `device`, their bytes in memory of their own backed by transparent
+/// huge pages when `B` is Flex, the tensor is at least [`HUGE_PAGE_BYTES`] and the OS is Linux
+/// (zeroed by the kernel as it faults the pages in: no copy, unlike [`in_huge_pages`]);
+/// `Tensor::zeros` otherwise. Used for the key/value cache, which a decode step reads whole.
+pub fn zeros_in_huge_pages<B: Backend, const D: usize>(
+    shape: [usize; D],
+    device: &B::Device,
+) -> Tensor<B, D> {
+    #[cfg(target_os = "linux")]
+    if crate::flex_tensors::is_flex::<B>() {
+        let len = shape.iter().product::<usize>() * core::mem::size_of::<f32>();
+        if len >= HUGE_PAGE_BYTES
+            && let Some(zeros) = linux::zeroed_f32(shape)
+        {
+            return crate::flex_tensors::from_flex(zeros);
+        }
+    }
+    Tensor::zeros(shape, device)
+}
+
 /// Whether the bytes of `tensor` lie in memory the kernel was asked to back with huge pages
 /// (`MADV_HUGEPAGE`: the `hg` flag of its mapping in `/proc/self/smaps`). `false` on other
 /// OSes, other backends, and when `/proc` cannot be read.
@@ -229,6 +249,19 @@ mod linux {
             ),
             Err(_) => flex,
         }
+    }
+
+    /// A contiguous f32 Flex tensor of zeros of `shape` in a [`HugePageBuffer`], or `None` when
+    /// `mmap` fails.
+    pub(super) fn zeroed_f32<const D: usize>(shape: [usize; D]) -> Option<FlexTensor> {
+        let len = shape.iter().product::<usize>() * core::mem::size_of::<f32>();
+        let buffer = HugePageBuffer::zeroed(len).ok()?;
+        Some(FlexTensor::new(
+            // Safety: the first `len` bytes are mapped and zeroed (by the kernel).
+            unsafe { Bytes::from_controller(Box::new(buffer), len) },
+            burn_flex::Layout::contiguous(burn_std::Shape::new(shape)),
+            burn::tensor::DType::F32,
+        ))
     }
 
     /// The `VmFlags` line of the mapping holding `address` in `/proc/self/smaps`.

@@ -3,6 +3,7 @@
 use burn::prelude::*;
 
 use crate::config::Qwen3Config;
+use crate::huge_pages::{in_huge_pages, zeros_in_huge_pages};
 
 /// Keys and values of one layer: `[batch, kv_heads, capacity, head_dim]` buffers of which the
 /// first `len` positions (held by [`KvCache`]) are valid.
@@ -18,6 +19,13 @@ pub struct LayerKv<B: Backend> {
 /// and values into them with `slice_assign` (in place when the buffer is not shared) and
 /// attends over a zero-copy slice of the valid prefix. Exceeding the capacity grows the
 /// buffers (a copy), so callers should size it for prompt + new tokens.
+///
+/// A decode step reads every cached key and value once, as the weights are read: on Flex a
+/// buffer of at least [`HUGE_PAGE_BYTES`](crate::huge_pages::HUGE_PAGE_BYTES) (512 positions
+/// of Qwen3-0.6B's 8 kv heads × 128 per batch row) lives in huge-page memory
+/// ([`zeros_in_huge_pages`]; again after a cast or a growth), where the attention of a long
+/// context reads it faster than from the heap's 4 KiB pages (`ARCHITECTURE.md`,
+/// `spec_actions_qwen3::model::direct_attention`).
 #[derive(Debug, Clone)]
 pub struct KvCache<B: Backend> {
     layers: Vec<LayerKv<B>>,
@@ -26,9 +34,10 @@ pub struct KvCache<B: Backend> {
 
 impl<B: Backend> LayerKv<B> {
     fn zeros(batch: usize, kv_heads: usize, capacity: usize, head_dim: usize, device: &B::Device) -> Self {
+        let shape = [batch, kv_heads, capacity, head_dim];
         Self {
-            keys: Tensor::zeros([batch, kv_heads, capacity, head_dim], device),
-            values: Tensor::zeros([batch, kv_heads, capacity, head_dim], device),
+            keys: zeros_in_huge_pages(shape, device),
+            values: zeros_in_huge_pages(shape, device),
         }
     }
 
@@ -48,8 +57,8 @@ impl<B: Backend> LayerKv<B> {
         // The buffers take the dtype of what is written into them (the model's compute dtype).
         let dtype = keys.dtype();
         if self.keys.dtype() != dtype {
-            self.keys = self.keys.clone().cast(dtype);
-            self.values = self.values.clone().cast(dtype);
+            self.keys = in_huge_pages(self.keys.clone().cast(dtype));
+            self.values = in_huge_pages(self.values.clone().cast(dtype));
         }
         let end = offset + s;
         let capacity = self.keys.dims()[2];
@@ -57,8 +66,8 @@ impl<B: Backend> LayerKv<B> {
             let grow = end.max(capacity * 2) - capacity;
             let device = self.keys.device();
             let pad = || Tensor::<B, 4>::zeros([b, h, grow, d], &device).cast(dtype);
-            self.keys = Tensor::cat(vec![self.keys.clone(), pad()], 2);
-            self.values = Tensor::cat(vec![self.values.clone(), pad()], 2);
+            self.keys = in_huge_pages(Tensor::cat(vec![self.keys.clone(), pad()], 2));
+            self.values = in_huge_pages(Tensor::cat(vec![self.values.clone(), pad()], 2));
         }
         // Move the buffers out so that they are uniquely owned and written in place.
         let device = self.keys.device();
@@ -211,6 +220,7 @@ impl<B: Backend> KvCache<B> {
 #[cfg(test)]
 mod tests {
     use burn::backend::Flex;
+    use burn::tensor::FloatDType;
 
     use super::*;
 
@@ -239,5 +249,53 @@ mod tests {
             let negated: Vec<f32> = expected.iter().map(|x| -x).collect();
             assert_eq!(values.into_data().to_vec::<f32>().unwrap(), negated);
         }
+    }
+
+    /// A buffer of at least a huge page starts in huge-page memory, is written there in place
+    /// step after step, and returns there after a growth and a cast (what a decode step reads
+    /// whole); the values are those written, the rest zeros. A smaller buffer stays in the heap.
+    #[test]
+    fn a_long_cache_lives_in_huge_pages_through_appends_growth_and_casts() {
+        use crate::huge_pages::{HUGE_PAGE_BYTES, advised_huge_pages};
+        let linux = cfg!(target_os = "linux");
+        let device = Default::default();
+        let (heads, head_dim) = (2, 64);
+        // f32 positions filling one huge page exactly, and one position fewer
+        let capacity = HUGE_PAGE_BYTES / (heads * head_dim * 4);
+        let small = LayerKv::<Flex>::zeros(1, heads, capacity - 1, head_dim, &device);
+        assert!(!advised_huge_pages(&small.keys) && !advised_huge_pages(&small.values));
+        let mut layer = LayerKv::<Flex>::zeros(1, heads, capacity, head_dim, &device);
+        assert_eq!(advised_huge_pages(&layer.keys), linux);
+        assert_eq!(advised_huge_pages(&layer.values), linux);
+        assert_eq!(layer.keys.clone().abs().max().into_scalar(), 0.0, "zeros");
+        let allocated = buffer_address(&layer.keys);
+        let row = |step: usize| Tensor::<Flex, 4>::full([1, heads, 1, head_dim], step as f32 + 1.0, &device);
+        for step in 0..3 {
+            let (keys, _) = layer.append(row(step), row(step).neg(), step);
+            assert_eq!(keys.dims(), [1, heads, step + 1, head_dim]);
+        }
+        assert_eq!(buffer_address(&layer.keys), allocated, "written in place");
+        assert_eq!(advised_huge_pages(&layer.keys), linux);
+        // past the capacity: the grown buffers go back into huge pages, the prefix kept
+        let (keys, values) = layer.append(row(capacity), row(capacity).neg(), capacity);
+        assert_eq!(layer.keys.dims()[2], 2 * capacity);
+        assert_eq!(advised_huge_pages(&layer.keys), linux);
+        assert_eq!(advised_huge_pages(&layer.values), linux);
+        let sums = |t: Tensor<Flex, 4>| t.sum_dim(3).sum_dim(1).into_data().to_vec::<f32>().unwrap();
+        let per_position = |p: usize| match p {
+            0..3 => (p as f32 + 1.0) * (heads * head_dim) as f32,
+            p if p == capacity => (capacity as f32 + 1.0) * (heads * head_dim) as f32,
+            _ => 0.0,
+        };
+        let expected: Vec<f32> = (0..=capacity).map(per_position).collect();
+        assert_eq!(sums(keys), expected);
+        assert_eq!(sums(values.neg()), expected);
+        // a cast to the compute dtype of what is written: bf16 of twice the positions is a
+        // huge page again
+        let mut wide = LayerKv::<Flex>::zeros(1, heads, 2 * capacity, head_dim, &device);
+        let (keys, _) = wide.append(row(0).cast(FloatDType::BF16), row(0).cast(FloatDType::BF16), 0);
+        assert_eq!(keys.dtype(), burn::tensor::DType::BF16);
+        assert_eq!(advised_huge_pages(&wide.keys), linux);
+        assert_eq!(advised_huge_pages(&wide.values), linux);
     }
 }
