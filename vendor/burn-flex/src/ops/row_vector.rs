@@ -203,24 +203,8 @@ fn parallel(work: usize) -> bool {
 /// x86-64 by the [`x86_kernels`] kernel chosen for this CPU (the same sums).
 fn row_major_product<T: Weight>(x: &[f32], w: &[T], row_stride: usize, n: usize) -> Vec<f32> {
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    if x86_kernels::has_kernels::<T>() {
-        let w: &[bf16] = bytemuck::cast_slice(w);
-        let bytes = x.len().saturating_mul(n).saturating_mul(2);
-        return x86_kernels::ROW_KERNEL.run(bytes, |kernel| {
-            sum_row_chunks(x.len(), n, |rows, out| {
-                x86_kernels::axpy_rows(kernel, &x[rows.clone()], &w[rows.start * row_stride..], row_stride, out)
-            })
-        });
-    }
-    #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    if T::DTYPE == DType::F32 && x86_kernels::F32_ROW_KERNEL.has_candidates() {
-        let w: &[f32] = bytemuck::cast_slice(w);
-        let bytes = x.len().saturating_mul(n).saturating_mul(4);
-        return x86_kernels::F32_ROW_KERNEL.run(bytes, |kernel| {
-            sum_row_chunks(x.len(), n, |rows, out| {
-                x86_kernels::f32_axpy_rows(kernel, &x[rows.clone()], &w[rows.start * row_stride..], row_stride, out)
-            })
-        });
+    if let Some(y) = x86_kernels::product(x86_kernels::Reading::Rows, x, w, row_stride, n) {
+        return y;
     }
     sum_row_chunks(x.len(), n, |rows, out| {
         axpy_block(&x[rows.clone()], &w[rows.start * row_stride..], row_stride, out)
@@ -269,24 +253,12 @@ fn sum_row_chunks(k: usize, n: usize, sum_rows: impl Fn(core::ops::Range<usize>,
 }
 
 /// `y = x · Eᵀ`, `E` `[n, k]` with rows `row_stride` apart: one dot product per output, on
-/// rayon's threads by blocks of outputs when large. bf16 on x86-64 by the [`x86_kernels`] kernel
-/// chosen for this CPU, everything else by [`dot_body`] (the same sums).
+/// rayon's threads by blocks of outputs when large. bf16 and f32 on x86-64 by the
+/// [`x86_kernels`] kernel chosen for this CPU, everything else by [`dot_body`] (the same sums).
 fn transposed_product<T: Weight>(x: &[f32], e: &[T], row_stride: usize, n: usize) -> Vec<f32> {
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    if x86_kernels::has_kernels::<T>() {
-        let e: &[bf16] = bytemuck::cast_slice(e);
-        let bytes = x.len().saturating_mul(n).saturating_mul(2);
-        return x86_kernels::DOT_KERNEL.run(bytes, |kernel| {
-            dot_output_blocks(x.len(), n, |first, out| x86_kernels::dot_rows(kernel, x, e, row_stride, first, out))
-        });
-    }
-    #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    if T::DTYPE == DType::F32 && x86_kernels::F32_DOT_KERNEL.has_candidates() {
-        let e: &[f32] = bytemuck::cast_slice(e);
-        let bytes = x.len().saturating_mul(n).saturating_mul(4);
-        return x86_kernels::F32_DOT_KERNEL.run(bytes, |kernel| {
-            dot_output_blocks(x.len(), n, |first, out| x86_kernels::dot_rows(kernel, x, e, row_stride, first, out))
-        });
+    if let Some(y) = x86_kernels::product(x86_kernels::Reading::Dots, x, e, row_stride, n) {
+        return y;
     }
     dot_output_blocks(x.len(), n, |first, out| dot_block(x, e, row_stride, first, out))
 }
@@ -530,10 +502,84 @@ mod x86_kernels {
         CANDIDATES.get_or_init(|| candidates_pinned_by(F32_ROW_PIN_VARIABLE))
     }
 
-    /// Whether weights of type `T` take these kernels on this CPU: bf16 with AVX-512F or AVX2
-    /// (otherwise the portable loops run).
-    pub(super) fn has_kernels<T: Weight>() -> bool {
-        T::DTYPE == DType::BF16 && !candidates().is_empty()
+    /// Which layout of a matrix a product reads, and so which of its weight type's kernel
+    /// choices it takes.
+    #[derive(Clone, Copy)]
+    pub(super) enum Reading {
+        /// Rows of a row-major `W` (`[k, n]`), summed into partial vectors ([`axpy_rows`]).
+        Rows,
+        /// Rows of `E` (`[n, k]`, `Eᵀ` multiplied), one dot product per output ([`dot_rows`]).
+        Dots,
+    }
+
+    /// `x · W` (`Rows`) or `x · Eᵀ` (`Dots`) by the kernel chosen for this weight type and
+    /// layout ([`KernelWeight`]), in the portable loops' chunks and blocks of outputs (the same
+    /// sums); `None` when the weights are neither bf16 nor f32 or this CPU runs none of the
+    /// kernels (the portable loops run then).
+    pub(super) fn product<T: Weight>(reading: Reading, x: &[f32], w: &[T], row_stride: usize, n: usize) -> Option<Vec<f32>> {
+        match T::DTYPE {
+            DType::BF16 => product_of::<bf16>(reading, x, bytemuck::cast_slice(w), row_stride, n),
+            DType::F32 => product_of::<f32>(reading, x, bytemuck::cast_slice(w), row_stride, n),
+            _ => None,
+        }
+    }
+
+    fn product_of<U: KernelWeight>(reading: Reading, x: &[f32], w: &[U], row_stride: usize, n: usize) -> Option<Vec<f32>> {
+        let choice = match reading {
+            Reading::Rows => U::row_choice(),
+            Reading::Dots => U::dot_choice(),
+        };
+        if !choice.has_candidates() {
+            return None;
+        }
+        let bytes = x.len().saturating_mul(n).saturating_mul(core::mem::size_of::<U>());
+        Some(choice.run(bytes, |kernel| match reading {
+            Reading::Rows => super::sum_row_chunks(x.len(), n, |rows, out| {
+                U::axpy_rows(kernel, &x[rows.clone()], &w[rows.start * row_stride..], row_stride, out)
+            }),
+            Reading::Dots => {
+                super::dot_output_blocks(x.len(), n, |first, out| dot_rows(kernel, x, w, row_stride, first, out))
+            }
+        }))
+    }
+
+    /// A weight type with kernels of its own: a choice of kernel for each layout, and the
+    /// kernels that sum its rows (its dot products take [`dot_rows`]).
+    pub(super) trait KernelWeight: DotKernels {
+        /// The kernel for the rows of a row-major matrix of this type.
+        fn row_choice() -> &'static KernelChoice;
+        /// The kernel for dot products with the rows of a matrix of this type.
+        fn dot_choice() -> &'static KernelChoice;
+        /// `out[j] += x[i] · W[i, j]` row after row by `kernel`, as the portable loop sums them.
+        fn axpy_rows(kernel: Kernel, x: &[f32], w: &[Self], row_stride: usize, out: &mut [f32]);
+    }
+
+    impl KernelWeight for bf16 {
+        fn row_choice() -> &'static KernelChoice {
+            &ROW_KERNEL
+        }
+
+        fn dot_choice() -> &'static KernelChoice {
+            &DOT_KERNEL
+        }
+
+        fn axpy_rows(kernel: Kernel, x: &[f32], w: &[bf16], row_stride: usize, out: &mut [f32]) {
+            axpy_rows(kernel, x, w, row_stride, out)
+        }
+    }
+
+    impl KernelWeight for f32 {
+        fn row_choice() -> &'static KernelChoice {
+            &F32_ROW_KERNEL
+        }
+
+        fn dot_choice() -> &'static KernelChoice {
+            &F32_DOT_KERNEL
+        }
+
+        fn axpy_rows(kernel: Kernel, x: &[f32], w: &[f32], row_stride: usize, out: &mut [f32]) {
+            f32_axpy_rows(kernel, x, w, row_stride, out)
+        }
     }
 
     /// Products smaller than this many bytes of weights are not timed (the timer would
