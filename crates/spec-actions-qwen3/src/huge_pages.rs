@@ -33,6 +33,7 @@
 //! ```
 
 use burn::prelude::*;
+use burn::tensor::FloatDType;
 
 /// Bytes of a transparent huge page with 4 KiB base pages (x86-64, aarch64): tensors of at
 /// least this size move, and their memory is mapped in multiples of it.
@@ -66,24 +67,31 @@ pub fn in_huge_pages<B: Backend, const D: usize>(tensor: Tensor<B, D>) -> Tensor
     tensor
 }
 
-/// f32 zeros of `shape` on `device`, their bytes in memory of their own backed by transparent
-/// huge pages when `B` is Flex, the tensor is at least [`HUGE_PAGE_BYTES`] and the OS is Linux
-/// (zeroed by the kernel as it faults the pages in: no copy, unlike [`in_huge_pages`]);
-/// `Tensor::zeros` otherwise. Used for the key/value cache, which a decode step reads whole.
+/// Zeros of `shape` and `dtype` on `device`, their bytes in memory of their own backed by
+/// transparent huge pages when `B` is Flex, the tensor is at least [`HUGE_PAGE_BYTES`] and the
+/// OS is Linux (zeroed by the kernel as it faults the pages in: no copy, unlike
+/// [`in_huge_pages`]; all-zero bytes are +0.0 in every float dtype); `Tensor::zeros` in `dtype`
+/// otherwise. Used for the key/value cache, which a decode step reads whole.
 pub fn zeros_in_huge_pages<B: Backend, const D: usize>(
     shape: [usize; D],
+    dtype: FloatDType,
     device: &B::Device,
 ) -> Tensor<B, D> {
     #[cfg(target_os = "linux")]
     if crate::flex_tensors::is_flex::<B>() {
-        let len = shape.iter().product::<usize>() * core::mem::size_of::<f32>();
-        if len >= HUGE_PAGE_BYTES
-            && let Some(zeros) = linux::zeroed_f32(shape)
+        let dtype = burn::tensor::DType::from(dtype);
+        let bytes = shape.iter().product::<usize>() * dtype.size();
+        if bytes >= HUGE_PAGE_BYTES
+            && let Some(zeros) = linux::zeroed(shape, dtype, bytes)
         {
             return crate::flex_tensors::from_flex(zeros);
         }
     }
-    Tensor::zeros(shape, device)
+    let zeros = Tensor::zeros(shape, device);
+    match dtype {
+        FloatDType::F32 => zeros,
+        _ => zeros.cast(dtype),
+    }
 }
 
 /// Whether the bytes of `tensor` lie in memory the kernel was asked to back with huge pages
@@ -117,6 +125,7 @@ mod linux {
     use std::mem::MaybeUninit;
     use std::ptr::NonNull;
 
+    use burn::tensor::DType;
     use burn_flex::FlexTensor;
     use burn_std::{AllocationController, AllocationProperty, Bytes};
 
@@ -253,14 +262,19 @@ mod linux {
 
     /// A contiguous f32 Flex tensor of zeros of `shape` in a [`HugePageBuffer`], or `None` when
     /// `mmap` fails.
-    pub(super) fn zeroed_f32<const D: usize>(shape: [usize; D]) -> Option<FlexTensor> {
-        let len = shape.iter().product::<usize>() * core::mem::size_of::<f32>();
-        let buffer = HugePageBuffer::zeroed(len).ok()?;
+    /// Zeros of `shape` and `dtype` in a buffer of their own: `bytes` is the tensor's size
+    /// (the caller's, which decides by it whether huge pages are worth it).
+    pub(super) fn zeroed<const D: usize>(
+        shape: [usize; D],
+        dtype: DType,
+        bytes: usize,
+    ) -> Option<FlexTensor> {
+        let buffer = HugePageBuffer::zeroed(bytes).ok()?;
         Some(FlexTensor::new(
-            // Safety: the first `len` bytes are mapped and zeroed (by the kernel).
-            unsafe { Bytes::from_controller(Box::new(buffer), len) },
+            // Safety: the first `bytes` bytes are mapped and zeroed (by the kernel).
+            unsafe { Bytes::from_controller(Box::new(buffer), bytes) },
             burn_flex::Layout::contiguous(burn_std::Shape::new(shape)),
-            burn::tensor::DType::F32,
+            dtype,
         ))
     }
 

@@ -1,6 +1,7 @@
 //! [`KvCache`]: pre-allocated key/value buffers of every layer, written in place.
 
 use burn::prelude::*;
+use burn::tensor::FloatDType;
 
 use crate::config::Qwen3Config;
 use crate::huge_pages::{in_huge_pages, zeros_in_huge_pages};
@@ -36,8 +37,8 @@ impl<B: Backend> LayerKv<B> {
     fn zeros(batch: usize, kv_heads: usize, capacity: usize, head_dim: usize, device: &B::Device) -> Self {
         let shape = [batch, kv_heads, capacity, head_dim];
         Self {
-            keys: zeros_in_huge_pages(shape, device),
-            values: zeros_in_huge_pages(shape, device),
+            keys: zeros_in_huge_pages(shape, FloatDType::F32, device),
+            values: zeros_in_huge_pages(shape, FloatDType::F32, device),
         }
     }
 
@@ -63,11 +64,8 @@ impl<B: Backend> LayerKv<B> {
         let end = offset + s;
         let capacity = self.keys.dims()[2];
         if end > capacity {
-            let grow = end.max(capacity * 2) - capacity;
-            let device = self.keys.device();
-            let pad = || Tensor::<B, 4>::zeros([b, h, grow, d], &device).cast(dtype);
-            self.keys = in_huge_pages(Tensor::cat(vec![self.keys.clone(), pad()], 2));
-            self.values = in_huge_pages(Tensor::cat(vec![self.values.clone(), pad()], 2));
+            self.keys = grown(&self.keys, end.max(capacity * 2));
+            self.values = grown(&self.values, end.max(capacity * 2));
         }
         // Move the buffers out so that they are uniquely owned and written in place.
         let device = self.keys.device();
@@ -81,6 +79,18 @@ impl<B: Backend> LayerKv<B> {
             self.values.clone().slice([0..b, 0..h, 0..end, 0..d]),
         )
     }
+}
+
+/// `buffer` with room for `capacity` positions: a new zero buffer ([`zeros_in_huge_pages`])
+/// with the old positions copied to its start — one copy, written where it will stay.
+///
+/// # Shapes
+/// - `buffer`: `[batch, kv_heads, old capacity, head_dim]`
+/// - returns `[batch, kv_heads, capacity, head_dim]`
+fn grown<B: Backend>(buffer: &Tensor<B, 4>, capacity: usize) -> Tensor<B, 4> {
+    let [b, h, old, d] = buffer.dims();
+    let zeros = zeros_in_huge_pages([b, h, capacity, d], buffer.dtype().into(), &buffer.device());
+    zeros.slice_assign([0..b, 0..h, 0..old, 0..d], buffer.clone())
 }
 
 impl<B: Backend> KvCache<B> {
@@ -297,5 +307,18 @@ mod tests {
         assert_eq!(keys.dtype(), burn::tensor::DType::BF16);
         assert_eq!(advised_huge_pages(&wide.keys), linux);
         assert_eq!(advised_huge_pages(&wide.values), linux);
+        // and a bf16 buffer grows in bf16, in huge pages, its prefix kept
+        let end = 2 * capacity;
+        // (2 at `end`: a value bf16 holds exactly)
+        let (keys, _) = wide.append(row(1).cast(FloatDType::BF16), row(1).cast(FloatDType::BF16), end);
+        assert_eq!(wide.keys.dims()[2], 4 * capacity);
+        assert_eq!(wide.keys.dtype(), burn::tensor::DType::BF16);
+        assert_eq!(advised_huge_pages(&wide.keys), linux);
+        let sums = sums(keys.cast(FloatDType::F32));
+        let one_position = (heads * head_dim) as f32;
+        assert_eq!(
+            (sums[0], sums[1], sums[end]),
+            (one_position, 0.0, 2.0 * one_position)
+        );
     }
 }
