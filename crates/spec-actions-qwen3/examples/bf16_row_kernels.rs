@@ -2,7 +2,7 @@
 //! `ROW_CHUNK` rows a chunk on rayon's threads, as the vendored Flex's `row_vector.rs` does),
 //! timed over a decode step's 196 projections of Qwen3-0.6B: rows summed 1, 2 or 4 at a time
 //! (the same sums, the same bits: `(((o + x₀w₀) + x₁w₁) + …)`), each row's stream prefetched
-//! 0, 512, 1024 or 2048 bytes ahead, in 512-bit registers where the CPU has AVX-512F and 256-bit
+//! 0, 512, 1024, 2048, 4096 or 8192 bytes ahead, in 512-bit registers where the CPU has AVX-512F and 256-bit
 //! ones where it has AVX2; where the CPU has AVX-512 BF16, `vdpbf16ps` over 2 or 4 rows a pass
 //! (pairs of rows interleaved by unpack or by permute; the same order of additions, the same
 //! bits as one row a pass for bf16 values). Beside them, in the same run: the same products as
@@ -180,7 +180,7 @@ mod kernels {
             let dp = matches!(width, Width::Dpbf16Unpack | Width::Dpbf16Permute);
             let row_counts: &[usize] = if dp { &[2, 4] } else { &[1, 2, 4] };
             for &rows_at_once in row_counts {
-                for prefetch in [0, 512, 1024, 2048] {
+                for prefetch in [0, 512, 1024, 2048, 4096, 8192] {
                     let mut same = true;
                     let ms = time(|| {
                         on_compute_threads::<Flex, _>(|| {

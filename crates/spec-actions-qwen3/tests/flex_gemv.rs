@@ -282,7 +282,7 @@ fn each_product_in_documented_order(x: &Tensor<B, 2>, cases: [(&str, Tensor<B, 2
     }
 }
 
-/// bf16 products on x86-64 take one of several kernels (register width, prefetch or not),
+/// bf16 products on x86-64 take one of several kernels (register width, prefetch distance),
 /// chosen by timing each on the process's first large products (`vendor/README.md`, change
 /// 4): every product while the candidates take turns — enough of them, in both layouts, that
 /// every candidate serves several and the choice is made — and every product after it, is

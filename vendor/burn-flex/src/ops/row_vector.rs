@@ -371,7 +371,7 @@ fn dot_body<T: Weight>(x: &[f32], e: &[T], row_stride: usize, first: usize, out:
 /// either width — each lane computes what the portable loop computes for its output, in the same
 /// order — for CPUs whose hardware prefetcher leaves a bf16 stream short of memory-level
 /// parallelism. Widening a bf16 costs two instructions per register of weights that an f32 load
-/// does not, so fewer cache lines are in flight; a prefetch [`PREFETCH_BYTES`] ahead of each
+/// does not, so fewer cache lines are in flight; a prefetch [`NEAR_PREFETCH_BYTES`] or further ahead of each
 /// row's stream restores them. `decode_products`, AVX2 EPYC (family 25 model 1), 2 cores, bf16
 /// projections: 23.2–26.6 GB/s of weights autovectorised, 27.7–29.9 GB/s with the AVX2 kernels
 /// (three alternating pairs); one thread 12.5–16.3 → 17.1–18.2 GB/s. On a Xeon with AVX-512
@@ -399,9 +399,17 @@ mod x86_kernels {
     // 16-lane register / two 8-lane ones.
     const _: () = assert!(LANES == 16);
 
-    /// How far ahead of the weights being read each row's stream is prefetched, in the kernels
-    /// that prefetch (1 KiB: 512 weights; 512 B and 2 KiB read slower on the AVX2 EPYC above).
-    const PREFETCH_BYTES: usize = 1024;
+    /// How far ahead of the weights being read each row's stream is prefetched by the kernels
+    /// that prefetch near ([`Prefetch::Near`]; 512 B and 2 KiB read bf16 slower on the AVX2
+    /// EPYC above).
+    const NEAR_PREFETCH_BYTES: usize = 1024;
+
+    /// How far ahead the kernels that prefetch far ([`Prefetch::Far`]) prefetch. On an Intel
+    /// Xeon of family 6 model 207 (AVX-512 without BF16 as its VM shows it), one thread reading
+    /// bf16 dot products from DRAM, a standalone loop of [`dot_row_avx512`]'s form: 11.2 / 10.0
+    /// GB/s prefetching 1 KiB ahead, 13.0 / 13.0 at 2 KiB, 13.7 / 13.8 at 4 KiB (two runs); two
+    /// threads 19.8 / 18.9 → 23.1 / 23.3 GB/s; f32 rows gained nothing there.
+    const FAR_PREFETCH_BYTES: usize = 4096;
 
     /// Weights a loop iteration reads: one 64-byte cache line of bf16.
     const LINE: usize = 32;
@@ -415,34 +423,51 @@ mod x86_kernels {
         Avx2,
     }
 
-    /// One of the bf16 kernels: its register width and whether it prefetches each row's
-    /// stream [`PREFETCH_BYTES`] ahead of its loads. All compute the same sums in the same
-    /// order (the same bits); which reads fastest depends on the CPU (`vendor/README.md`,
-    /// change 4: on an AVX2 EPYC prefetching beat not prefetching; on a Xeon 512-bit registers
-    /// beat 256-bit ones, both prefetching; on a Zen 4 EPYC — 512-bit operations executed in
-    /// two halves — the 256-bit kernel without prefetch read 30 % faster than the prefetching
-    /// 512-bit one), so [`KernelChoice`] times them on the products themselves.
+    /// Whether and how far ahead a kernel prefetches each row's stream.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub(super) enum Prefetch {
+        /// No software prefetch: the hardware prefetcher alone.
+        Off,
+        /// [`NEAR_PREFETCH_BYTES`] ahead.
+        Near,
+        /// [`FAR_PREFETCH_BYTES`] ahead.
+        Far,
+    }
+
+    /// One of the kernels: its register width and how far ahead it prefetches each row's
+    /// stream. All compute the same sums in the same order (the same bits); which reads
+    /// fastest depends on the CPU (`vendor/README.md`, change 4: on an AVX2 EPYC prefetching
+    /// beat not prefetching; on a Xeon 512-bit registers beat 256-bit ones, both prefetching;
+    /// on a Zen 4 EPYC — 512-bit operations executed in two halves — the 256-bit kernel without
+    /// prefetch read 30 % faster than the prefetching 512-bit one; on a Xeon of family 6 model
+    /// 207 bf16 streams read faster prefetched 4 KiB ahead than 1 KiB), so [`KernelChoice`]
+    /// times them on the products themselves.
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
     pub(super) struct Kernel {
         width: Width,
-        prefetch: bool,
+        prefetch: Prefetch,
     }
 
     impl Kernel {
-        const ALL: [Kernel; 4] = [
-            Kernel { width: Width::Avx512, prefetch: true },
-            Kernel { width: Width::Avx512, prefetch: false },
-            Kernel { width: Width::Avx2, prefetch: true },
-            Kernel { width: Width::Avx2, prefetch: false },
+        const ALL: [Kernel; 6] = [
+            Kernel { width: Width::Avx512, prefetch: Prefetch::Near },
+            Kernel { width: Width::Avx512, prefetch: Prefetch::Far },
+            Kernel { width: Width::Avx512, prefetch: Prefetch::Off },
+            Kernel { width: Width::Avx2, prefetch: Prefetch::Near },
+            Kernel { width: Width::Avx2, prefetch: Prefetch::Far },
+            Kernel { width: Width::Avx2, prefetch: Prefetch::Off },
         ];
 
-        /// `avx512`, `avx512-noprefetch`, `avx2` or `avx2-noprefetch`.
+        /// `avx512`, `avx512-far`, `avx512-noprefetch`, `avx2`, `avx2-far` or
+        /// `avx2-noprefetch`.
         pub(super) fn name(self) -> &'static str {
             match (self.width, self.prefetch) {
-                (Width::Avx512, true) => "avx512",
-                (Width::Avx512, false) => "avx512-noprefetch",
-                (Width::Avx2, true) => "avx2",
-                (Width::Avx2, false) => "avx2-noprefetch",
+                (Width::Avx512, Prefetch::Near) => "avx512",
+                (Width::Avx512, Prefetch::Far) => "avx512-far",
+                (Width::Avx512, Prefetch::Off) => "avx512-noprefetch",
+                (Width::Avx2, Prefetch::Near) => "avx2",
+                (Width::Avx2, Prefetch::Far) => "avx2-far",
+                (Width::Avx2, Prefetch::Off) => "avx2-noprefetch",
             }
         }
 
@@ -452,6 +477,22 @@ mod x86_kernels {
                 Width::Avx2 => std::is_x86_feature_detected!("avx2"),
             }
         }
+    }
+
+    /// `$avx512::<G…, BYTES>(args)` or `$avx2::<G…, BYTES>(args)` for `kernel`'s width, with
+    /// `BYTES` its prefetch distance (0: no prefetch) — one instance of each kernel per
+    /// distance, so the distance is a constant in its loop.
+    macro_rules! by_kernel {
+        ($kernel:expr, $avx512:ident, $avx2:ident, [$($g:tt),*], ($($arg:expr),*)) => {
+            match ($kernel.width, $kernel.prefetch) {
+                (Width::Avx512, Prefetch::Near) => $avx512::<$($g,)* NEAR_PREFETCH_BYTES>($($arg),*),
+                (Width::Avx512, Prefetch::Far) => $avx512::<$($g,)* FAR_PREFETCH_BYTES>($($arg),*),
+                (Width::Avx512, Prefetch::Off) => $avx512::<$($g,)* 0>($($arg),*),
+                (Width::Avx2, Prefetch::Near) => $avx2::<$($g,)* NEAR_PREFETCH_BYTES>($($arg),*),
+                (Width::Avx2, Prefetch::Far) => $avx2::<$($g,)* FAR_PREFETCH_BYTES>($($arg),*),
+                (Width::Avx2, Prefetch::Off) => $avx2::<$($g,)* 0>($($arg),*),
+            }
+        };
     }
 
     /// The environment variable that pins one bf16 kernel by [`Kernel::name`] (for benchmarks
@@ -705,18 +746,13 @@ mod x86_kernels {
             // Safety: the CPU has the kernel's features (every candidate does), and row `i`'s
             // `n` weights lie in `w` (asserted above).
             unsafe {
-                match (kernel.width, kernel.prefetch) {
-                    (Width::Avx512, true) => axpy_row_avx512::<true>(xi, row, out),
-                    (Width::Avx512, false) => axpy_row_avx512::<false>(xi, row, out),
-                    (Width::Avx2, true) => axpy_row_avx2::<true>(xi, row, out),
-                    (Width::Avx2, false) => axpy_row_avx2::<false>(xi, row, out),
-                }
+                by_kernel!(kernel, axpy_row_avx512, axpy_row_avx2, [], (xi, row, out))
             }
         }
     }
 
     #[target_feature(enable = "avx512f")]
-    unsafe fn axpy_row_avx512<const PREFETCH: bool>(xi: f32, row: *const bf16, out: &mut [f32]) {
+    unsafe fn axpy_row_avx512<const PREFETCH: usize>(xi: f32, row: *const bf16, out: &mut [f32]) {
         let n = out.len();
         let o = out.as_mut_ptr();
         let x16 = _mm512_set1_ps(xi);
@@ -725,8 +761,8 @@ mod x86_kernels {
         // faults, wherever it points.
         unsafe {
             while j + LINE <= n {
-                if PREFETCH {
-                    _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(j + PREFETCH_BYTES / 2) as *const i8);
+                if PREFETCH > 0 {
+                    _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(j + PREFETCH / 2) as *const i8);
                 }
                 for q in [0, 16] {
                     let sum = _mm512_add_ps(_mm512_loadu_ps(o.add(j + q)), _mm512_mul_ps(x16, widen16(row.add(j + q))));
@@ -742,7 +778,7 @@ mod x86_kernels {
     }
 
     #[target_feature(enable = "avx2")]
-    unsafe fn axpy_row_avx2<const PREFETCH: bool>(xi: f32, row: *const bf16, out: &mut [f32]) {
+    unsafe fn axpy_row_avx2<const PREFETCH: usize>(xi: f32, row: *const bf16, out: &mut [f32]) {
         let n = out.len();
         let o = out.as_mut_ptr();
         let x8 = _mm256_set1_ps(xi);
@@ -751,8 +787,8 @@ mod x86_kernels {
         // never faults, wherever it points.
         unsafe {
             while j + LINE <= n {
-                if PREFETCH {
-                    _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(j + PREFETCH_BYTES / 2) as *const i8);
+                if PREFETCH > 0 {
+                    _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(j + PREFETCH / 2) as *const i8);
                 }
                 for q in (0..LINE).step_by(8) {
                     let sum = _mm256_add_ps(_mm256_loadu_ps(o.add(j + q)), _mm256_mul_ps(x8, widen8(row.add(j + q))));
@@ -776,7 +812,7 @@ mod x86_kernels {
     /// sums — [`F32_ROWS`] rows a pass, each output `((o + x₀w₀) + x₁w₁) + …` (a rounded product,
     /// then a rounded sum, row after row), the last `k mod F32_ROWS` rows one at a time — with
     /// `out` loaded and stored once a pass and, in the prefetching kernels, each row's stream
-    /// prefetched [`PREFETCH_BYTES`] ahead of its loads.
+    /// prefetched ahead of its loads ([`Prefetch`]).
     pub(super) fn f32_axpy_rows(kernel: Kernel, x: &[f32], w: &[f32], row_stride: usize, out: &mut [f32]) {
         let n = out.len();
         if let Some(last) = x.len().checked_sub(1) {
@@ -807,27 +843,22 @@ mod x86_kernels {
     unsafe fn f32_rows<const ROWS: usize>(kernel: Kernel, xs: &[f32; ROWS], rows: [*const f32; ROWS], out: &mut [f32]) {
         // Safety: the caller's guarantees.
         unsafe {
-            match (kernel.width, kernel.prefetch) {
-                (Width::Avx512, true) => f32_rows_avx512::<ROWS, true>(xs, rows, out),
-                (Width::Avx512, false) => f32_rows_avx512::<ROWS, false>(xs, rows, out),
-                (Width::Avx2, true) => f32_rows_avx2::<ROWS, true>(xs, rows, out),
-                (Width::Avx2, false) => f32_rows_avx2::<ROWS, false>(xs, rows, out),
-            }
+            by_kernel!(kernel, f32_rows_avx512, f32_rows_avx2, [ROWS], (xs, rows, out))
         }
     }
 
-    /// Prefetches, [`PREFETCH_BYTES`] ahead, the cache line of each row at column `j`.
+    /// Prefetches, `BYTES` ahead, the cache line of each row at column `j`.
     #[inline(always)]
-    fn prefetch_rows<const ROWS: usize>(rows: &[*const f32; ROWS], j: usize) {
+    fn prefetch_rows<const ROWS: usize, const BYTES: usize>(rows: &[*const f32; ROWS], j: usize) {
         for row in rows {
-            let at = row.wrapping_add(j + PREFETCH_BYTES / 4) as *const i8;
+            let at = row.wrapping_add(j + BYTES / 4) as *const i8;
             // Safety: a prefetch never faults, wherever it points.
             unsafe { _mm_prefetch::<_MM_HINT_T0>(at) };
         }
     }
 
     #[target_feature(enable = "avx512f")]
-    unsafe fn f32_rows_avx512<const ROWS: usize, const PREFETCH: bool>(xs: &[f32; ROWS], rows: [*const f32; ROWS], out: &mut [f32]) {
+    unsafe fn f32_rows_avx512<const ROWS: usize, const PREFETCH: usize>(xs: &[f32; ROWS], rows: [*const f32; ROWS], out: &mut [f32]) {
         let n = out.len();
         let o = out.as_mut_ptr();
         let x16: [__m512; ROWS] = core::array::from_fn(|r| _mm512_set1_ps(xs[r]));
@@ -836,8 +867,8 @@ mod x86_kernels {
         unsafe {
             // one cache line of each row a pass
             while j + 16 <= n {
-                if PREFETCH {
-                    prefetch_rows(&rows, j);
+                if PREFETCH > 0 {
+                    prefetch_rows::<ROWS, PREFETCH>(&rows, j);
                 }
                 let mut sum = _mm512_loadu_ps(o.add(j));
                 for r in 0..ROWS {
@@ -848,13 +879,13 @@ mod x86_kernels {
             }
             if j < n {
                 // the last `n mod 16` outputs: the AVX2 kernel's loop and tail
-                f32_rows_avx2::<ROWS, false>(xs, rows.map(|row| row.add(j)), &mut out[j..]);
+                f32_rows_avx2::<ROWS, 0>(xs, rows.map(|row| row.add(j)), &mut out[j..]);
             }
         }
     }
 
     #[target_feature(enable = "avx2")]
-    unsafe fn f32_rows_avx2<const ROWS: usize, const PREFETCH: bool>(xs: &[f32; ROWS], rows: [*const f32; ROWS], out: &mut [f32]) {
+    unsafe fn f32_rows_avx2<const ROWS: usize, const PREFETCH: usize>(xs: &[f32; ROWS], rows: [*const f32; ROWS], out: &mut [f32]) {
         let n = out.len();
         let o = out.as_mut_ptr();
         let x8: [__m256; ROWS] = core::array::from_fn(|r| _mm256_set1_ps(xs[r]));
@@ -863,8 +894,8 @@ mod x86_kernels {
         unsafe {
             // one cache line of each row a pass, in two halves
             while j + 16 <= n {
-                if PREFETCH {
-                    prefetch_rows(&rows, j);
+                if PREFETCH > 0 {
+                    prefetch_rows::<ROWS, PREFETCH>(&rows, j);
                 }
                 for q in [j, j + 8] {
                     let mut sum = _mm256_loadu_ps(o.add(q));
@@ -967,31 +998,26 @@ mod x86_kernels {
     unsafe fn dot_partial<T: DotKernels>(kernel: Kernel, x: &[f32], row: *const T) -> [f32; LANES] {
         // Safety: the caller's guarantees.
         unsafe {
-            match (kernel.width, kernel.prefetch) {
-                (Width::Avx512, true) => dot_row_avx512::<T, true>(x, row),
-                (Width::Avx512, false) => dot_row_avx512::<T, false>(x, row),
-                (Width::Avx2, true) => dot_row_avx2::<T, true>(x, row),
-                (Width::Avx2, false) => dot_row_avx2::<T, false>(x, row),
-            }
+            by_kernel!(kernel, dot_row_avx512, dot_row_avx2, [T], (x, row))
         }
     }
 
-    /// Prefetches, [`PREFETCH_BYTES`] ahead, every cache line of the [`LINE`] weights a loop
-    /// iteration of the dot kernels reads from `at` (one line of bf16, two of f32).
+    /// Prefetches, `BYTES` ahead, every cache line of the [`LINE`] weights a loop iteration of
+    /// the dot kernels reads from `at` (one line of bf16, two of f32).
     #[inline(always)]
-    unsafe fn prefetch_pass<T>(at: *const T) {
+    unsafe fn prefetch_pass<T, const BYTES: usize>(at: *const T) {
         let bytes = LINE * core::mem::size_of::<T>();
         for offset in (0..bytes).step_by(64) {
             // Safety: a prefetch never faults, wherever it points.
             unsafe {
-                _mm_prefetch::<_MM_HINT_T0>((at as *const i8).wrapping_add(offset + PREFETCH_BYTES));
+                _mm_prefetch::<_MM_HINT_T0>((at as *const i8).wrapping_add(offset + BYTES));
             }
         }
     }
 
     /// The [`LANES`] partial sums of `x · row` over the first `k / 16 · 16` terms.
     #[target_feature(enable = "avx512f")]
-    unsafe fn dot_row_avx512<T: DotKernels, const PREFETCH: bool>(x: &[f32], row: *const T) -> [f32; LANES] {
+    unsafe fn dot_row_avx512<T: DotKernels, const PREFETCH: usize>(x: &[f32], row: *const T) -> [f32; LANES] {
         let whole = x.len() / LANES * LANES;
         let xp = x.as_ptr();
         let mut acc = _mm512_setzero_ps();
@@ -1000,8 +1026,8 @@ mod x86_kernels {
         // Safety (both loops): `x` and `row` hold `k` values; a prefetch never faults.
         unsafe {
             while i + LINE <= whole {
-                if PREFETCH {
-                    prefetch_pass(row.add(i));
+                if PREFETCH > 0 {
+                    prefetch_pass::<T, PREFETCH>(row.add(i));
                 }
                 acc = _mm512_add_ps(acc, _mm512_mul_ps(_mm512_loadu_ps(xp.add(i)), T::load16(row.add(i))));
                 acc = _mm512_add_ps(acc, _mm512_mul_ps(_mm512_loadu_ps(xp.add(i + 16)), T::load16(row.add(i + 16))));
@@ -1017,7 +1043,7 @@ mod x86_kernels {
 
     /// The [`LANES`] partial sums of `x · row` over the first `k / 16 · 16` terms.
     #[target_feature(enable = "avx2")]
-    unsafe fn dot_row_avx2<T: DotKernels, const PREFETCH: bool>(x: &[f32], row: *const T) -> [f32; LANES] {
+    unsafe fn dot_row_avx2<T: DotKernels, const PREFETCH: usize>(x: &[f32], row: *const T) -> [f32; LANES] {
         let whole = x.len() / LANES * LANES;
         let xp = x.as_ptr();
         let (mut lo, mut hi) = (_mm256_setzero_ps(), _mm256_setzero_ps());
@@ -1026,8 +1052,8 @@ mod x86_kernels {
         // Safety (both loops): `x` and `row` hold `k` values; a prefetch never faults.
         unsafe {
             while i + LINE <= whole {
-                if PREFETCH {
-                    prefetch_pass(row.add(i));
+                if PREFETCH > 0 {
+                    prefetch_pass::<T, PREFETCH>(row.add(i));
                 }
                 dot16(&mut lo, &mut hi, xp.add(i), row.add(i));
                 dot16(&mut lo, &mut hi, xp.add(i + 16), row.add(i + 16));
