@@ -371,7 +371,7 @@ fn dot_body<T: Weight>(x: &[f32], e: &[T], row_stride: usize, first: usize, out:
 /// either width — each lane computes what the portable loop computes for its output, in the same
 /// order — for CPUs whose hardware prefetcher leaves a bf16 stream short of memory-level
 /// parallelism. Widening a bf16 costs two instructions per register of weights that an f32 load
-/// does not, so fewer cache lines are in flight; a prefetch [`NEAR_PREFETCH_BYTES`] or further ahead of each
+/// does not, so fewer cache lines are in flight; a prefetch [`NEAR_PREFETCH_BYTES`] ahead (and, [`Prefetch::Far`], one further ahead into L2) of each
 /// row's stream restores them. `decode_products`, AVX2 EPYC (family 25 model 1), 2 cores, bf16
 /// projections: 23.2–26.6 GB/s of weights autovectorised, 27.7–29.9 GB/s with the AVX2 kernels
 /// (three alternating pairs); one thread 12.5–16.3 → 17.1–18.2 GB/s. On a Xeon with AVX-512
@@ -404,11 +404,14 @@ mod x86_kernels {
     /// EPYC above).
     const NEAR_PREFETCH_BYTES: usize = 1024;
 
-    /// How far ahead the kernels that prefetch far ([`Prefetch::Far`]) prefetch. On an Intel
-    /// Xeon of family 6 model 207 (AVX-512 without BF16 as its VM shows it), one thread reading
-    /// bf16 dot products from DRAM, a standalone loop of [`dot_row_avx512`]'s form: 11.2 / 10.0
-    /// GB/s prefetching 1 KiB ahead, 13.0 / 13.0 at 2 KiB, 13.7 / 13.8 at 4 KiB (two runs); two
-    /// threads 19.8 / 18.9 → 23.1 / 23.3 GB/s; f32 rows gained nothing there.
+    /// How far ahead the kernels that prefetch far ([`Prefetch::Far`]) also prefetch each row's
+    /// stream into L2, besides [`NEAR_PREFETCH_BYTES`] ahead into L1. On an Intel Xeon of
+    /// family 6 model 207 (AVX-512 without BF16 as its VM shows it), a standalone loop of
+    /// [`dot_row_avx512`]'s form reading 800 MB of bf16 from DRAM on two threads, four rounds
+    /// each: into L1 only, 1 KiB ahead 19.8 / 18.9 GB/s (two runs), 4 KiB ahead 23.6 / 23.8 /
+    /// 22.6 / 22.9 (no faster at 6, 8 or 12 KiB); into L2 4 KiB ahead and L1 1 KiB ahead 27.2 /
+    /// 27.7 / 26.3 / 27.3 GB/s (8 or 16 KiB into L2 the same; into L1 at both distances 23.9 /
+    /// 24.1 / 22.8 / 24.0) — f32 dot products in the same rounds 22.1 / 22.2 / 18.1 / 22.3.
     const FAR_PREFETCH_BYTES: usize = 4096;
 
     /// Weights a loop iteration reads: one 64-byte cache line of bf16.
@@ -428,9 +431,9 @@ mod x86_kernels {
     pub(super) enum Prefetch {
         /// No software prefetch: the hardware prefetcher alone.
         Off,
-        /// [`NEAR_PREFETCH_BYTES`] ahead.
+        /// [`NEAR_PREFETCH_BYTES`] ahead, into L1.
         Near,
-        /// [`FAR_PREFETCH_BYTES`] ahead.
+        /// [`FAR_PREFETCH_BYTES`] ahead into L2 and [`NEAR_PREFETCH_BYTES`] ahead into L1.
         Far,
     }
 
@@ -440,7 +443,8 @@ mod x86_kernels {
     /// beat not prefetching; on a Xeon 512-bit registers beat 256-bit ones, both prefetching;
     /// on a Zen 4 EPYC — 512-bit operations executed in two halves — the 256-bit kernel without
     /// prefetch read 30 % faster than the prefetching 512-bit one; on a Xeon of family 6 model
-    /// 207 bf16 streams read faster prefetched 4 KiB ahead than 1 KiB), so [`KernelChoice`]
+    /// 207 bf16 streams read faster prefetched into L2 4 KiB ahead as well as into L1 1 KiB
+    /// ahead), so [`KernelChoice`]
     /// times them on the products themselves.
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
     pub(super) struct Kernel {
@@ -479,18 +483,31 @@ mod x86_kernels {
         }
     }
 
-    /// `$avx512::<G…, BYTES>(args)` or `$avx2::<G…, BYTES>(args)` for `kernel`'s width, with
-    /// `BYTES` its prefetch distance (0: no prefetch) — one instance of each kernel per
-    /// distance, so the distance is a constant in its loop.
+    /// Prefetches the cache line `L1` bytes past `at` into L1 and the one `L2` bytes past it
+    /// into L2 (either skipped where 0).
+    #[inline(always)]
+    fn prefetch_ahead<const L1: usize, const L2: usize>(at: *const i8) {
+        // Safety (both): a prefetch never faults, wherever it points.
+        if L1 > 0 {
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(at.wrapping_add(L1)) };
+        }
+        if L2 > 0 {
+            unsafe { _mm_prefetch::<_MM_HINT_T1>(at.wrapping_add(L2)) };
+        }
+    }
+
+    /// `$avx512::<G…, L1, L2>(args)` or `$avx2::<G…, L1, L2>(args)` for `kernel`'s width, with
+    /// `L1` and `L2` how far ahead it prefetches into each cache (0: not) — one instance of
+    /// each kernel per [`Prefetch`], so the distances are constants in its loop.
     macro_rules! by_kernel {
         ($kernel:expr, $avx512:ident, $avx2:ident, [$($g:tt),*], ($($arg:expr),*)) => {
             match ($kernel.width, $kernel.prefetch) {
-                (Width::Avx512, Prefetch::Near) => $avx512::<$($g,)* NEAR_PREFETCH_BYTES>($($arg),*),
-                (Width::Avx512, Prefetch::Far) => $avx512::<$($g,)* FAR_PREFETCH_BYTES>($($arg),*),
-                (Width::Avx512, Prefetch::Off) => $avx512::<$($g,)* 0>($($arg),*),
-                (Width::Avx2, Prefetch::Near) => $avx2::<$($g,)* NEAR_PREFETCH_BYTES>($($arg),*),
-                (Width::Avx2, Prefetch::Far) => $avx2::<$($g,)* FAR_PREFETCH_BYTES>($($arg),*),
-                (Width::Avx2, Prefetch::Off) => $avx2::<$($g,)* 0>($($arg),*),
+                (Width::Avx512, Prefetch::Near) => $avx512::<$($g,)* NEAR_PREFETCH_BYTES, 0>($($arg),*),
+                (Width::Avx512, Prefetch::Far) => $avx512::<$($g,)* NEAR_PREFETCH_BYTES, FAR_PREFETCH_BYTES>($($arg),*),
+                (Width::Avx512, Prefetch::Off) => $avx512::<$($g,)* 0, 0>($($arg),*),
+                (Width::Avx2, Prefetch::Near) => $avx2::<$($g,)* NEAR_PREFETCH_BYTES, 0>($($arg),*),
+                (Width::Avx2, Prefetch::Far) => $avx2::<$($g,)* NEAR_PREFETCH_BYTES, FAR_PREFETCH_BYTES>($($arg),*),
+                (Width::Avx2, Prefetch::Off) => $avx2::<$($g,)* 0, 0>($($arg),*),
             }
         };
     }
@@ -752,7 +769,7 @@ mod x86_kernels {
     }
 
     #[target_feature(enable = "avx512f")]
-    unsafe fn axpy_row_avx512<const PREFETCH: usize>(xi: f32, row: *const bf16, out: &mut [f32]) {
+    unsafe fn axpy_row_avx512<const PREFETCH: usize, const L2_PREFETCH: usize>(xi: f32, row: *const bf16, out: &mut [f32]) {
         let n = out.len();
         let o = out.as_mut_ptr();
         let x16 = _mm512_set1_ps(xi);
@@ -761,9 +778,7 @@ mod x86_kernels {
         // faults, wherever it points.
         unsafe {
             while j + LINE <= n {
-                if PREFETCH > 0 {
-                    _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(j + PREFETCH / 2) as *const i8);
-                }
+                prefetch_ahead::<PREFETCH, L2_PREFETCH>(row.wrapping_add(j) as *const i8);
                 for q in [0, 16] {
                     let sum = _mm512_add_ps(_mm512_loadu_ps(o.add(j + q)), _mm512_mul_ps(x16, widen16(row.add(j + q))));
                     _mm512_storeu_ps(o.add(j + q), sum);
@@ -772,13 +787,13 @@ mod x86_kernels {
             }
             if j < n {
                 // the last `n mod 32` outputs: the AVX2 kernel's loops and tail
-                axpy_row_avx2::<PREFETCH>(xi, row.add(j), &mut out[j..]);
+                axpy_row_avx2::<PREFETCH, L2_PREFETCH>(xi, row.add(j), &mut out[j..]);
             }
         }
     }
 
     #[target_feature(enable = "avx2")]
-    unsafe fn axpy_row_avx2<const PREFETCH: usize>(xi: f32, row: *const bf16, out: &mut [f32]) {
+    unsafe fn axpy_row_avx2<const PREFETCH: usize, const L2_PREFETCH: usize>(xi: f32, row: *const bf16, out: &mut [f32]) {
         let n = out.len();
         let o = out.as_mut_ptr();
         let x8 = _mm256_set1_ps(xi);
@@ -787,9 +802,7 @@ mod x86_kernels {
         // never faults, wherever it points.
         unsafe {
             while j + LINE <= n {
-                if PREFETCH > 0 {
-                    _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(j + PREFETCH / 2) as *const i8);
-                }
+                prefetch_ahead::<PREFETCH, L2_PREFETCH>(row.wrapping_add(j) as *const i8);
                 for q in (0..LINE).step_by(8) {
                     let sum = _mm256_add_ps(_mm256_loadu_ps(o.add(j + q)), _mm256_mul_ps(x8, widen8(row.add(j + q))));
                     _mm256_storeu_ps(o.add(j + q), sum);
@@ -847,18 +860,16 @@ mod x86_kernels {
         }
     }
 
-    /// Prefetches, `BYTES` ahead, the cache line of each row at column `j`.
+    /// Prefetches the cache line of each row at column `j` ([`prefetch_ahead`]).
     #[inline(always)]
-    fn prefetch_rows<const ROWS: usize, const BYTES: usize>(rows: &[*const f32; ROWS], j: usize) {
+    fn prefetch_rows<const ROWS: usize, const L1: usize, const L2: usize>(rows: &[*const f32; ROWS], j: usize) {
         for row in rows {
-            let at = row.wrapping_add(j + BYTES / 4) as *const i8;
-            // Safety: a prefetch never faults, wherever it points.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(at) };
+            prefetch_ahead::<L1, L2>(row.wrapping_add(j) as *const i8);
         }
     }
 
     #[target_feature(enable = "avx512f")]
-    unsafe fn f32_rows_avx512<const ROWS: usize, const PREFETCH: usize>(xs: &[f32; ROWS], rows: [*const f32; ROWS], out: &mut [f32]) {
+    unsafe fn f32_rows_avx512<const ROWS: usize, const PREFETCH: usize, const L2_PREFETCH: usize>(xs: &[f32; ROWS], rows: [*const f32; ROWS], out: &mut [f32]) {
         let n = out.len();
         let o = out.as_mut_ptr();
         let x16: [__m512; ROWS] = core::array::from_fn(|r| _mm512_set1_ps(xs[r]));
@@ -867,9 +878,7 @@ mod x86_kernels {
         unsafe {
             // one cache line of each row a pass
             while j + 16 <= n {
-                if PREFETCH > 0 {
-                    prefetch_rows::<ROWS, PREFETCH>(&rows, j);
-                }
+                prefetch_rows::<ROWS, PREFETCH, L2_PREFETCH>(&rows, j);
                 let mut sum = _mm512_loadu_ps(o.add(j));
                 for r in 0..ROWS {
                     sum = _mm512_add_ps(sum, _mm512_mul_ps(x16[r], _mm512_loadu_ps(rows[r].add(j))));
@@ -879,13 +888,13 @@ mod x86_kernels {
             }
             if j < n {
                 // the last `n mod 16` outputs: the AVX2 kernel's loop and tail
-                f32_rows_avx2::<ROWS, 0>(xs, rows.map(|row| row.add(j)), &mut out[j..]);
+                f32_rows_avx2::<ROWS, 0, 0>(xs, rows.map(|row| row.add(j)), &mut out[j..]);
             }
         }
     }
 
     #[target_feature(enable = "avx2")]
-    unsafe fn f32_rows_avx2<const ROWS: usize, const PREFETCH: usize>(xs: &[f32; ROWS], rows: [*const f32; ROWS], out: &mut [f32]) {
+    unsafe fn f32_rows_avx2<const ROWS: usize, const PREFETCH: usize, const L2_PREFETCH: usize>(xs: &[f32; ROWS], rows: [*const f32; ROWS], out: &mut [f32]) {
         let n = out.len();
         let o = out.as_mut_ptr();
         let x8: [__m256; ROWS] = core::array::from_fn(|r| _mm256_set1_ps(xs[r]));
@@ -894,9 +903,7 @@ mod x86_kernels {
         unsafe {
             // one cache line of each row a pass, in two halves
             while j + 16 <= n {
-                if PREFETCH > 0 {
-                    prefetch_rows::<ROWS, PREFETCH>(&rows, j);
-                }
+                prefetch_rows::<ROWS, PREFETCH, L2_PREFETCH>(&rows, j);
                 for q in [j, j + 8] {
                     let mut sum = _mm256_loadu_ps(o.add(q));
                     for r in 0..ROWS {
@@ -1002,22 +1009,19 @@ mod x86_kernels {
         }
     }
 
-    /// Prefetches, `BYTES` ahead, every cache line of the [`LINE`] weights a loop iteration of
-    /// the dot kernels reads from `at` (one line of bf16, two of f32).
+    /// Prefetches ([`prefetch_ahead`]) every cache line of the [`LINE`] weights a loop
+    /// iteration of the dot kernels reads from `at` (one line of bf16, two of f32).
     #[inline(always)]
-    unsafe fn prefetch_pass<T, const BYTES: usize>(at: *const T) {
+    fn prefetch_pass<T, const L1: usize, const L2: usize>(at: *const T) {
         let bytes = LINE * core::mem::size_of::<T>();
         for offset in (0..bytes).step_by(64) {
-            // Safety: a prefetch never faults, wherever it points.
-            unsafe {
-                _mm_prefetch::<_MM_HINT_T0>((at as *const i8).wrapping_add(offset + BYTES));
-            }
+            prefetch_ahead::<L1, L2>((at as *const i8).wrapping_add(offset));
         }
     }
 
     /// The [`LANES`] partial sums of `x · row` over the first `k / 16 · 16` terms.
     #[target_feature(enable = "avx512f")]
-    unsafe fn dot_row_avx512<T: DotKernels, const PREFETCH: usize>(x: &[f32], row: *const T) -> [f32; LANES] {
+    unsafe fn dot_row_avx512<T: DotKernels, const PREFETCH: usize, const L2_PREFETCH: usize>(x: &[f32], row: *const T) -> [f32; LANES] {
         let whole = x.len() / LANES * LANES;
         let xp = x.as_ptr();
         let mut acc = _mm512_setzero_ps();
@@ -1026,9 +1030,7 @@ mod x86_kernels {
         // Safety (both loops): `x` and `row` hold `k` values; a prefetch never faults.
         unsafe {
             while i + LINE <= whole {
-                if PREFETCH > 0 {
-                    prefetch_pass::<T, PREFETCH>(row.add(i));
-                }
+                prefetch_pass::<T, PREFETCH, L2_PREFETCH>(row.add(i));
                 acc = _mm512_add_ps(acc, _mm512_mul_ps(_mm512_loadu_ps(xp.add(i)), T::load16(row.add(i))));
                 acc = _mm512_add_ps(acc, _mm512_mul_ps(_mm512_loadu_ps(xp.add(i + 16)), T::load16(row.add(i + 16))));
                 i += LINE;
@@ -1043,7 +1045,7 @@ mod x86_kernels {
 
     /// The [`LANES`] partial sums of `x · row` over the first `k / 16 · 16` terms.
     #[target_feature(enable = "avx2")]
-    unsafe fn dot_row_avx2<T: DotKernels, const PREFETCH: usize>(x: &[f32], row: *const T) -> [f32; LANES] {
+    unsafe fn dot_row_avx2<T: DotKernels, const PREFETCH: usize, const L2_PREFETCH: usize>(x: &[f32], row: *const T) -> [f32; LANES] {
         let whole = x.len() / LANES * LANES;
         let xp = x.as_ptr();
         let (mut lo, mut hi) = (_mm256_setzero_ps(), _mm256_setzero_ps());
@@ -1052,9 +1054,7 @@ mod x86_kernels {
         // Safety (both loops): `x` and `row` hold `k` values; a prefetch never faults.
         unsafe {
             while i + LINE <= whole {
-                if PREFETCH > 0 {
-                    prefetch_pass::<T, PREFETCH>(row.add(i));
-                }
+                prefetch_pass::<T, PREFETCH, L2_PREFETCH>(row.add(i));
                 dot16(&mut lo, &mut hi, xp.add(i), row.add(i));
                 dot16(&mut lo, &mut hi, xp.add(i + 16), row.add(i + 16));
                 i += LINE;
