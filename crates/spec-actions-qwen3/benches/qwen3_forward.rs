@@ -302,10 +302,11 @@ fn bench(c: &mut Criterion) {
     let heap_read_bandwidth = read_bandwidth_bytes_per_s(true);
     let decode_read = weight_bytes * DECODE as f64 / decode_s;
     eprintln!(
-        "memory (buffers in huge pages, as the weights): copy {:.1} GB/s (512 MiB, read + write, every core); decode reads weights at {:.1} GB/s = {:.0} % of it; read alone (a sum prefetched 4 KiB ahead, every core) {:.1} GB/s = {:.0} % of the copy, decode {:.0} % of it; read alone from the heap's 4 KiB pages {:.1} GB/s",
+        "memory (buffers in huge pages, as the weights): copy {:.1} GB/s (512 MiB, read + write, every core); decode reads weights at {:.1} GB/s = {:.0} % of it; read alone (a sum prefetched {} KiB ahead, every core) {:.1} GB/s = {:.0} % of the copy, decode {:.0} % of it; read alone from the heap's 4 KiB pages {:.1} GB/s",
         bandwidth / 1e9,
         decode_read / 1e9,
         100.0 * decode_read / bandwidth,
+        READ_PREFETCH_BYTES / 1024,
         read_bandwidth / 1e9,
         100.0 * read_bandwidth / bandwidth,
         100.0 * decode_read / read_bandwidth,

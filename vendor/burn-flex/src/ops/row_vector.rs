@@ -371,8 +371,8 @@ fn dot_body<T: Weight>(x: &[f32], e: &[T], row_stride: usize, first: usize, out:
 /// either width — each lane computes what the portable loop computes for its output, in the same
 /// order — for CPUs whose hardware prefetcher leaves a bf16 stream short of memory-level
 /// parallelism. Widening a bf16 costs two instructions per register of weights that an f32 load
-/// does not, so fewer cache lines are in flight; a prefetch [`NEAR_PREFETCH_BYTES`] ahead (and, [`Prefetch::Far`], one further ahead into L2) of each
-/// row's stream restores them. `decode_products`, AVX2 EPYC (family 25 model 1), 2 cores, bf16
+/// does not, so fewer cache lines are in flight; a prefetch [`NEAR_PREFETCH_BYTES`] ahead of each
+/// row's stream (and with [`Prefetch::Far`] one further ahead into L2) restores them. `decode_products`, AVX2 EPYC (family 25 model 1), 2 cores, bf16
 /// projections: 23.2–26.6 GB/s of weights autovectorised, 27.7–29.9 GB/s with the AVX2 kernels
 /// (three alternating pairs); one thread 12.5–16.3 → 17.1–18.2 GB/s. On a Xeon with AVX-512
 /// (2 of its cores, `scripts/bench_pinned.sh`) the AVX2 kernels read bf16 at 10.1 GB/s on one
@@ -444,8 +444,7 @@ mod x86_kernels {
     /// on a Zen 4 EPYC — 512-bit operations executed in two halves — the 256-bit kernel without
     /// prefetch read 30 % faster than the prefetching 512-bit one; on a Xeon of family 6 model
     /// 207 bf16 streams read faster prefetched into L2 4 KiB ahead as well as into L1 1 KiB
-    /// ahead), so [`KernelChoice`]
-    /// times them on the products themselves.
+    /// ahead), so [`KernelChoice`] times them on the products themselves.
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
     pub(super) struct Kernel {
         width: Width,
@@ -769,7 +768,7 @@ mod x86_kernels {
     }
 
     #[target_feature(enable = "avx512f")]
-    unsafe fn axpy_row_avx512<const PREFETCH: usize, const L2_PREFETCH: usize>(xi: f32, row: *const bf16, out: &mut [f32]) {
+    unsafe fn axpy_row_avx512<const L1: usize, const L2: usize>(xi: f32, row: *const bf16, out: &mut [f32]) {
         let n = out.len();
         let o = out.as_mut_ptr();
         let x16 = _mm512_set1_ps(xi);
@@ -778,7 +777,7 @@ mod x86_kernels {
         // faults, wherever it points.
         unsafe {
             while j + LINE <= n {
-                prefetch_ahead::<PREFETCH, L2_PREFETCH>(row.wrapping_add(j) as *const i8);
+                prefetch_ahead::<L1, L2>(row.wrapping_add(j) as *const i8);
                 for q in [0, 16] {
                     let sum = _mm512_add_ps(_mm512_loadu_ps(o.add(j + q)), _mm512_mul_ps(x16, widen16(row.add(j + q))));
                     _mm512_storeu_ps(o.add(j + q), sum);
@@ -787,13 +786,13 @@ mod x86_kernels {
             }
             if j < n {
                 // the last `n mod 32` outputs: the AVX2 kernel's loops and tail
-                axpy_row_avx2::<PREFETCH, L2_PREFETCH>(xi, row.add(j), &mut out[j..]);
+                axpy_row_avx2::<L1, L2>(xi, row.add(j), &mut out[j..]);
             }
         }
     }
 
     #[target_feature(enable = "avx2")]
-    unsafe fn axpy_row_avx2<const PREFETCH: usize, const L2_PREFETCH: usize>(xi: f32, row: *const bf16, out: &mut [f32]) {
+    unsafe fn axpy_row_avx2<const L1: usize, const L2: usize>(xi: f32, row: *const bf16, out: &mut [f32]) {
         let n = out.len();
         let o = out.as_mut_ptr();
         let x8 = _mm256_set1_ps(xi);
@@ -802,7 +801,7 @@ mod x86_kernels {
         // never faults, wherever it points.
         unsafe {
             while j + LINE <= n {
-                prefetch_ahead::<PREFETCH, L2_PREFETCH>(row.wrapping_add(j) as *const i8);
+                prefetch_ahead::<L1, L2>(row.wrapping_add(j) as *const i8);
                 for q in (0..LINE).step_by(8) {
                     let sum = _mm256_add_ps(_mm256_loadu_ps(o.add(j + q)), _mm256_mul_ps(x8, widen8(row.add(j + q))));
                     _mm256_storeu_ps(o.add(j + q), sum);
@@ -869,7 +868,7 @@ mod x86_kernels {
     }
 
     #[target_feature(enable = "avx512f")]
-    unsafe fn f32_rows_avx512<const ROWS: usize, const PREFETCH: usize, const L2_PREFETCH: usize>(xs: &[f32; ROWS], rows: [*const f32; ROWS], out: &mut [f32]) {
+    unsafe fn f32_rows_avx512<const ROWS: usize, const L1: usize, const L2: usize>(xs: &[f32; ROWS], rows: [*const f32; ROWS], out: &mut [f32]) {
         let n = out.len();
         let o = out.as_mut_ptr();
         let x16: [__m512; ROWS] = core::array::from_fn(|r| _mm512_set1_ps(xs[r]));
@@ -878,7 +877,7 @@ mod x86_kernels {
         unsafe {
             // one cache line of each row a pass
             while j + 16 <= n {
-                prefetch_rows::<ROWS, PREFETCH, L2_PREFETCH>(&rows, j);
+                prefetch_rows::<ROWS, L1, L2>(&rows, j);
                 let mut sum = _mm512_loadu_ps(o.add(j));
                 for r in 0..ROWS {
                     sum = _mm512_add_ps(sum, _mm512_mul_ps(x16[r], _mm512_loadu_ps(rows[r].add(j))));
@@ -894,7 +893,7 @@ mod x86_kernels {
     }
 
     #[target_feature(enable = "avx2")]
-    unsafe fn f32_rows_avx2<const ROWS: usize, const PREFETCH: usize, const L2_PREFETCH: usize>(xs: &[f32; ROWS], rows: [*const f32; ROWS], out: &mut [f32]) {
+    unsafe fn f32_rows_avx2<const ROWS: usize, const L1: usize, const L2: usize>(xs: &[f32; ROWS], rows: [*const f32; ROWS], out: &mut [f32]) {
         let n = out.len();
         let o = out.as_mut_ptr();
         let x8: [__m256; ROWS] = core::array::from_fn(|r| _mm256_set1_ps(xs[r]));
@@ -903,7 +902,7 @@ mod x86_kernels {
         unsafe {
             // one cache line of each row a pass, in two halves
             while j + 16 <= n {
-                prefetch_rows::<ROWS, PREFETCH, L2_PREFETCH>(&rows, j);
+                prefetch_rows::<ROWS, L1, L2>(&rows, j);
                 for q in [j, j + 8] {
                     let mut sum = _mm256_loadu_ps(o.add(q));
                     for r in 0..ROWS {
@@ -1021,7 +1020,7 @@ mod x86_kernels {
 
     /// The [`LANES`] partial sums of `x · row` over the first `k / 16 · 16` terms.
     #[target_feature(enable = "avx512f")]
-    unsafe fn dot_row_avx512<T: DotKernels, const PREFETCH: usize, const L2_PREFETCH: usize>(x: &[f32], row: *const T) -> [f32; LANES] {
+    unsafe fn dot_row_avx512<T: DotKernels, const L1: usize, const L2: usize>(x: &[f32], row: *const T) -> [f32; LANES] {
         let whole = x.len() / LANES * LANES;
         let xp = x.as_ptr();
         let mut acc = _mm512_setzero_ps();
@@ -1030,7 +1029,7 @@ mod x86_kernels {
         // Safety (both loops): `x` and `row` hold `k` values; a prefetch never faults.
         unsafe {
             while i + LINE <= whole {
-                prefetch_pass::<T, PREFETCH, L2_PREFETCH>(row.add(i));
+                prefetch_pass::<T, L1, L2>(row.add(i));
                 acc = _mm512_add_ps(acc, _mm512_mul_ps(_mm512_loadu_ps(xp.add(i)), T::load16(row.add(i))));
                 acc = _mm512_add_ps(acc, _mm512_mul_ps(_mm512_loadu_ps(xp.add(i + 16)), T::load16(row.add(i + 16))));
                 i += LINE;
@@ -1045,7 +1044,7 @@ mod x86_kernels {
 
     /// The [`LANES`] partial sums of `x · row` over the first `k / 16 · 16` terms.
     #[target_feature(enable = "avx2")]
-    unsafe fn dot_row_avx2<T: DotKernels, const PREFETCH: usize, const L2_PREFETCH: usize>(x: &[f32], row: *const T) -> [f32; LANES] {
+    unsafe fn dot_row_avx2<T: DotKernels, const L1: usize, const L2: usize>(x: &[f32], row: *const T) -> [f32; LANES] {
         let whole = x.len() / LANES * LANES;
         let xp = x.as_ptr();
         let (mut lo, mut hi) = (_mm256_setzero_ps(), _mm256_setzero_ps());
@@ -1054,7 +1053,7 @@ mod x86_kernels {
         // Safety (both loops): `x` and `row` hold `k` values; a prefetch never faults.
         unsafe {
             while i + LINE <= whole {
-                prefetch_pass::<T, PREFETCH, L2_PREFETCH>(row.add(i));
+                prefetch_pass::<T, L1, L2>(row.add(i));
                 dot16(&mut lo, &mut hi, xp.add(i), row.add(i));
                 dot16(&mut lo, &mut hi, xp.add(i + 16), row.add(i + 16));
                 i += LINE;
