@@ -421,3 +421,74 @@ fn an_f32_row_times_bf16_weights_is_the_documented_f32_sum_unrounded() {
     let two = Tensor::<B, 2>::ones([2, k], &device);
     assert!(burn_flex::f32_row_times_bf16(&flex(two), &flex(w)).is_none());
 }
+
+/// Several matrices of one depth taken in one pass (`burn_flex::f32_row_times_several`: a
+/// decode step's q, k and v, or its gate and up) give each matrix's own product bit for bit —
+/// f32 and bf16, both layouts, widths that split a block of outputs between two matrices, on one
+/// and on two threads — and mixed operands are refused.
+#[test]
+fn several_matrices_in_one_pass_are_each_matrix_alone_bit_for_bit() {
+    use burn::tensor::FloatDType;
+    let device = Default::default();
+    let flex = |t: Tensor<B, 2>| t.into_primitive().tensor();
+    let tensor = |t: burn_flex::FlexTensor| -> Vec<f32> {
+        Tensor::<B, 2>::from_primitive(burn::tensor::TensorPrimitive::Float(t))
+            .into_data()
+            .into_vec()
+            .unwrap()
+    };
+    let k = 1031;
+    let widths = [700, 130, 1, 333];
+    let x = Tensor::<B, 2>::from_data(TensorData::new(random(k, 21), [1, k]), &device);
+    for dtype in [FloatDType::F32, FloatDType::BF16] {
+        for rows in [true, false] {
+            let matrices: Vec<Tensor<B, 2>> = widths
+                .iter()
+                .enumerate()
+                .map(|(i, &n)| {
+                    let values = random(k * n, 30 + i as u64);
+                    let m = match rows {
+                        true => Tensor::<B, 2>::from_data(TensorData::new(values, [k, n]), &device),
+                        false => Tensor::<B, 2>::from_data(TensorData::new(values, [n, k]), &device).transpose(),
+                    };
+                    m.cast(dtype)
+                })
+                .collect();
+            for threads in [1, 2] {
+                let case = format!("{dtype:?}, rows contiguous {rows}, {threads} threads");
+                let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                let operands: Vec<_> = matrices.iter().map(|m| flex(m.clone())).collect();
+                let refs: Vec<&burn_flex::FlexTensor> = operands.iter().collect();
+                let together = pool
+                    .install(|| burn_flex::f32_row_times_several(&flex(x.clone()), &refs))
+                    .unwrap_or_else(|| panic!("{case}: refused"));
+                assert_eq!(together.len(), widths.len(), "{case}");
+                for ((m, got), &n) in matrices.iter().zip(together).zip(&widths) {
+                    let alone = pool.install(|| match dtype {
+                        FloatDType::BF16 => burn_flex::f32_row_times_bf16(&flex(x.clone()), &flex(m.clone()))
+                            .expect("an f32 row, bf16 weights"),
+                        _ => flex(x.clone().matmul(m.clone())),
+                    });
+                    let (got, alone) = (tensor(got), tensor(alone));
+                    assert_eq!(got.len(), n, "{case}");
+                    for (j, (g, a)) in got.iter().zip(&alone).enumerate() {
+                        assert_eq!(g.to_bits(), a.to_bits(), "{case}, width {n}, column {j}: {g} vs {a}");
+                    }
+                }
+            }
+        }
+    }
+    // refused: mixed layouts, mixed dtypes, another depth, two rows, no matrices
+    let w = |n: usize| Tensor::<B, 2>::ones([k, n], &device);
+    let e = |n: usize| Tensor::<B, 2>::ones([n, k], &device).transpose();
+    let refuses = |lhs: Tensor<B, 2>, ms: Vec<Tensor<B, 2>>| {
+        let ms: Vec<_> = ms.into_iter().map(flex).collect();
+        let refs: Vec<&burn_flex::FlexTensor> = ms.iter().collect();
+        burn_flex::f32_row_times_several(&flex(lhs), &refs).is_none()
+    };
+    assert!(refuses(x.clone(), vec![w(64), e(64)]));
+    assert!(refuses(x.clone(), vec![w(64), w(64).cast(FloatDType::BF16)]));
+    assert!(refuses(x.clone(), vec![w(64), Tensor::ones([k + 1, 64], &device)]));
+    assert!(refuses(Tensor::ones([2, k], &device), vec![w(64)]));
+    assert!(refuses(x, vec![]));
+}
