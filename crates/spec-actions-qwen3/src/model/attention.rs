@@ -156,10 +156,9 @@ impl<B: Backend> Attention<B> {
         let group = nh / nkv;
 
         // 1. Project and split into heads.
-        let [q, k, v] = Projection::forward_several([&self.q_proj, &self.k_proj, &self.v_proj], x);
-        let q = q.reshape([b, s, nh, hd]);
-        let k = k.reshape([b, s, nkv, hd]);
-        let v = v.reshape([b, s, nkv, hd]).swap_dims(1, 2);
+        let q = self.q_proj.forward(x.clone()).reshape([b, s, nh, hd]);
+        let k = self.k_proj.forward(x.clone()).reshape([b, s, nkv, hd]);
+        let v = self.v_proj.forward(x).reshape([b, s, nkv, hd]).swap_dims(1, 2);
 
         // 2. Per-head RMSNorm of queries and keys.
         let q = self.q_norm.forward(q);

@@ -19,7 +19,8 @@ impl<B: Backend> Mlp<B> {
     /// - `x`: `[batch, seq, hidden]`
     /// - returns `[batch, seq, hidden]`
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        let [gate, up] = Projection::forward_several([&self.gate_proj, &self.up_proj], x);
+        let gate = self.gate_proj.forward(x.clone());
+        let up = self.up_proj.forward(x);
         // one pass on Flex (`fused_elementwise`), the same values as burn's ops
         let gated = match swiglu_on_flex(gate, up) {
             Ok(gated) => gated,

@@ -6,7 +6,7 @@ use burn::prelude::*;
 use burn::tensor::FloatDType;
 
 use super::in_dtype;
-use super::weight_product::{in_row_product_layout, is_in_row_product_layout, times_weight, times_weights};
+use super::weight_product::{in_row_product_layout, is_in_row_product_layout, times_weight};
 use crate::huge_pages::in_huge_pages;
 use crate::lora::LoraAdapter;
 
@@ -52,48 +52,24 @@ impl<B: Backend> Projection<B> {
     /// - `x`: `[..., d_input]`
     /// - returns `[..., d_output]`
     pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
-        let [y] = Self::forward_several([self], x);
-        y
-    }
-
-    /// [`Self::forward`] of several projections of the same input — a layer's q, k and v, or
-    /// its gate and up — with their base maps taken together ([`times_weights`]: one pass over
-    /// all their weights for a decode step's row on Flex, the same values as one by one).
-    ///
-    /// # Shapes
-    /// - `x`: `[..., d_input]`
-    /// - returns each `[..., d_outputᵢ]`
-    pub fn forward_several<const D: usize, const M: usize>(
-        projections: [&Self; M],
-        x: Tensor<B, D>,
-    ) -> [Tensor<B, D>; M] {
-        let dims = x.dims();
+        let mut dims = x.dims();
         let d_input = dims[D - 1];
         let rows = x.shape().num_elements() / d_input.max(1);
         let x = x.reshape([rows, d_input]);
         let dtype: FloatDType = x.dtype().into();
-        // 1. the base maps (in `x`'s dtype, `base_forward`), taken together unless one has a bias
-        let bases = match projections.iter().all(|p| p.base.bias.is_none()) {
-            true => times_weights(x.clone(), projections.map(|p| p.base.weight.val())),
-            false => projections.map(|p| p.base_forward(x.clone())),
+        let y = match &self.lora {
+            // 1. the base map (in `x`'s dtype, `base_forward`), plus 2. the low-rank path (f32)
+            //    unless it is merged into the base: summed in f32 and rounded once, as PEFT does
+            //    with a bf16 base and f32 adapters (all casts are no-ops for an f32 model)
+            Some(lora) if !self.merged => {
+                let low_rank = lora.forward(x.clone());
+                let base = self.base_forward(x);
+                in_dtype(in_dtype(base, low_rank.dtype().into()) + low_rank, dtype)
+            }
+            _ => self.base_forward(x),
         };
-        let mut bases = bases.into_iter();
-        projections.map(|p| {
-            let base = bases.next().expect("one base map a projection");
-            let y = match &p.lora {
-                // 2. plus the low-rank path (f32) unless it is merged into the base: summed in
-                //    f32 and rounded once, as PEFT does with a bf16 base and f32 adapters (all
-                //    casts are no-ops for an f32 model)
-                Some(lora) if !p.merged => {
-                    let low_rank = lora.forward(x.clone());
-                    in_dtype(in_dtype(base, low_rank.dtype().into()) + low_rank, dtype)
-                }
-                _ => base,
-            };
-            let mut dims = dims;
-            dims[D - 1] = y.dims()[1];
-            y.reshape(dims)
-        })
+        dims[D - 1] = y.dims()[1];
+        y.reshape(dims)
     }
 
     /// The base map of `[rows, d_input]` rows, in `x`'s dtype: [`times_weight`] (computed in

@@ -66,27 +66,6 @@ pub fn times_weight<B: Backend>(x: Tensor<B, 2>, w: Tensor<B, 2>) -> Tensor<B, 2
     in_dtype(in_dtype(x, weight_dtype).matmul(w), dtype)
 }
 
-/// `[x · w₁, …, x · wₘ]`, each returned in `x`'s dtype: [`times_weight`] of each, except that
-/// one f32 row on Flex times f32 or bf16 weights (a decode step's q, k and v, or its gate and
-/// up) takes one pass over all of them, [`burn_flex::f32_row_times_several`] — the same values
-/// bit for bit, with rayon's threads woken once instead of `m` times.
-///
-/// # Shapes
-/// - `x`: `[rows, k]`
-/// - `w`: each `[k, nᵢ]`
-/// - returns each `[rows, nᵢ]`
-pub fn times_weights<B: Backend, const M: usize>(x: Tensor<B, 2>, w: [Tensor<B, 2>; M]) -> [Tensor<B, 2>; M] {
-    if is_flex::<B>() && x.dims()[0] == 1 && x.dtype() == DType::F32 {
-        let flex = w.clone().map(into_flex);
-        let weights: Vec<&burn_flex::FlexTensor> = flex.iter().collect();
-        if let Some(products) = burn_flex::f32_row_times_several(&into_flex(x.clone()), &weights) {
-            let mut products = products.into_iter().map(from_flex);
-            return core::array::from_fn(|_| products.next().expect("one product a weight"));
-        }
-    }
-    w.map(|w| times_weight(x.clone(), w))
-}
-
 /// `w` held for [`times_weight`]'s one-row products on Flex: a bf16 `[d_in, d_out]` weight
 /// stored as HF stores it, `[d_out, d_in]` in memory (in huge pages, [`in_huge_pages`]), and
 /// seen through a transposed view — the same shape and values, each output's weights

@@ -132,6 +132,7 @@ fn row_vector_product_of<X: Weight, T: Weight, O: Weight>(lhs: &FlexTensor, rhs:
     if rs[rr - 2] != k || k == 0 || n == 0 {
         return None;
     }
+    let lhs_stride = lhs.layout().strides()[lr - 1];
     let (row_stride, col_stride) = {
         let s = rhs.layout().strides();
         (s[rr - 2], s[rr - 1])
@@ -140,14 +141,19 @@ fn row_vector_product_of<X: Weight, T: Weight, O: Weight>(lhs: &FlexTensor, rhs:
     if !rows && row_stride != 1 {
         return None;
     }
-    let x = widened_row::<X>(lhs, k);
+    let x_data: &[X] = lhs.storage();
+    let x_start = lhs.layout().start_offset() as isize;
+    let x: Vec<f32> = (0..k)
+        .map(|i| x_data[(x_start + i as isize * lhs_stride) as usize].widen())
+        .collect();
     let w_data: &[T] = rhs.storage();
-    let weights = Weights {
-        w: &w_data[rhs.layout().start_offset()..],
-        stride: if rows { row_stride } else { col_stride } as usize,
-        n,
+    let w = &w_data[rhs.layout().start_offset()..];
+
+    let y = if rows {
+        row_major_product(&x, w, row_stride as usize, n)
+    } else {
+        transposed_product(&x, w, col_stride as usize, n)
     };
-    let y = products(&x, &[weights], rows);
 
     let mut dims: Vec<usize> = vec![1; lr.max(rr) - 2];
     dims.extend([1, n]);
@@ -157,131 +163,6 @@ fn row_vector_product_of<X: Weight, T: Weight, O: Weight>(lhs: &FlexTensor, rhs:
         Layout::contiguous(Shape::from(dims)),
         O::DTYPE,
     ))
-}
-
-/// `[x · W₁, …, x · Wₘ]` for one **f32** row `x` and several matrices of one depth `k` — a
-/// decoder layer's q, k and v projections, or its gate and up — in one pass: the outputs of
-/// all the matrices, side by side, are split over rayon's threads once, instead of once per
-/// matrix, so a decode step wakes the pool fewer times and each thread reads one longer
-/// stretch. Each output is the sum that matrix's own product computes ([`f32_row_times_bf16`]
-/// for bf16 matrices, Flex's `matmul` of an f32 row for f32 ones), bit for bit: the chunks of
-/// rows and the dot products do not depend on the other matrices.
-///
-/// `None` when the operands are not of that form: `lhs` not an f32 `[1, k]`; the matrices not
-/// all `[k, nᵢ]` (`nᵢ > 0`) of one dtype, bf16 or f32, and one layout (all with contiguous
-/// rows, or all with contiguous columns); no matrices.
-///
-/// # Shapes
-/// - `lhs`: `[1, k]`, f32
-/// - `rhs`: each `[k, nᵢ]`, bf16 or f32
-/// - output: each `[1, nᵢ]`, f32
-pub fn f32_row_times_several(lhs: &FlexTensor, rhs: &[&FlexTensor]) -> Option<Vec<FlexTensor>> {
-    let dtype = rhs.first()?.dtype();
-    if lhs.dtype() != DType::F32 || rhs.iter().any(|w| w.dtype() != dtype) {
-        return None;
-    }
-    match dtype {
-        DType::BF16 => several_products_of::<bf16>(lhs, rhs),
-        DType::F32 => several_products_of::<f32>(lhs, rhs),
-        _ => None,
-    }
-}
-
-/// [`f32_row_times_several`] for matrices of dtype `T`.
-fn several_products_of<T: Weight>(lhs: &FlexTensor, rhs: &[&FlexTensor]) -> Option<Vec<FlexTensor>> {
-    let ls = lhs.layout().shape();
-    if ls.num_dims() != 2 || ls[0] != 1 || ls[1] == 0 {
-        return None;
-    }
-    let k = ls[1];
-    let mut layout_rows = None;
-    let mut weights = Vec::with_capacity(rhs.len());
-    for w in rhs {
-        let shape = w.layout().shape();
-        if shape.num_dims() != 2 || shape[0] != k || shape[1] == 0 {
-            return None;
-        }
-        let (row_stride, col_stride) = (w.layout().strides()[0], w.layout().strides()[1]);
-        let rows = col_stride == 1 && row_stride > 0;
-        if !rows && !(row_stride == 1 && col_stride > 0) {
-            return None;
-        }
-        if *layout_rows.get_or_insert(rows) != rows {
-            return None;
-        }
-        let data: &[T] = w.storage();
-        weights.push(Weights {
-            w: &data[w.layout().start_offset()..],
-            stride: if rows { row_stride } else { col_stride } as usize,
-            n: shape[1],
-        });
-    }
-    let x = widened_row::<f32>(lhs, k);
-    let y = products(&x, &weights, layout_rows?);
-    let mut outputs = Vec::with_capacity(weights.len());
-    let mut first = 0;
-    for m in &weights {
-        outputs.push(FlexTensor::new(
-            Bytes::from_elems(y[first..first + m.n].to_vec()),
-            Layout::contiguous(Shape::new([1, m.n])),
-            DType::F32,
-        ));
-        first += m.n;
-    }
-    Some(outputs)
-}
-
-/// The `k` values of the last dimension of a `[.., 1, k]` row of dtype `X`, as f32.
-fn widened_row<X: Weight>(lhs: &FlexTensor, k: usize) -> Vec<f32> {
-    let rank = lhs.layout().shape().num_dims();
-    let stride = lhs.layout().strides()[rank - 1];
-    let data: &[X] = lhs.storage();
-    let start = lhs.layout().start_offset() as isize;
-    (0..k).map(|i| data[(start + i as isize * stride) as usize].widen()).collect()
-}
-
-/// One matrix of a product: its weights from its first, and for `[k, n]` with contiguous rows
-/// (a Linear's `[d_in, d_out]`) the distance between rows, for one with contiguous columns
-/// (`Eᵀ`) the distance between columns.
-pub(crate) struct Weights<'a, T> {
-    w: &'a [T],
-    stride: usize,
-    n: usize,
-}
-
-/// `x` times each of `weights`, their outputs side by side in one vector: by rows of
-/// row-major matrices (`rows`) or dot products with the columns of column-major ones.
-fn products<T: Weight>(x: &[f32], weights: &[Weights<'_, T>], rows: bool) -> Vec<f32> {
-    if rows {
-        row_major_product(x, weights)
-    } else {
-        transposed_product(x, weights)
-    }
-}
-
-/// `f(m, first, part)` for each matrix `m` of `weights` whose outputs (in the vector of all of
-/// theirs, side by side) meet `first..first + out.len()`: `part` the slice of `out` they meet,
-/// `first` the index of its first output among `m`'s own.
-fn each_part<'o, T>(
-    weights: &[Weights<'_, T>],
-    first: usize,
-    out: &'o mut [f32],
-    mut f: impl FnMut(&Weights<'_, T>, usize, &'o mut [f32]),
-) {
-    let end = first + out.len();
-    let mut rest = out;
-    let mut at = first;
-    let mut offset = 0;
-    for m in weights {
-        let (lo, hi) = (at.max(offset), end.min(offset + m.n));
-        if lo < hi {
-            let (part, tail) = core::mem::take(&mut rest).split_at_mut(hi - at);
-            f(m, lo - offset, &mut part[lo - at..]);
-            rest = tail;
-            at = hi;
-        }
-        offset += m.n;
-    }
 }
 
 /// The bf16 kernels this process has chosen by measurement, by name: `[rows of a row-major
@@ -317,19 +198,16 @@ fn parallel(work: usize) -> bool {
     }
 }
 
-/// `y = [x · W₁, …]`, each `W` `[k, n]` with rows `stride` apart: partial sums over fixed chunks
-/// of [`ROW_CHUNK`] rows of every matrix (in parallel when large), added in chunk order. bf16
-/// and f32 rows on x86-64 by the [`x86_kernels`] kernel chosen for this CPU (the same sums).
-fn row_major_product<T: Weight>(x: &[f32], weights: &[Weights<'_, T>]) -> Vec<f32> {
+/// `y = x · W`, `W` `[k, n]` with rows `row_stride` apart: partial sums over fixed chunks of
+/// [`ROW_CHUNK`] rows (in parallel when large), added in chunk order. bf16 and f32 rows on
+/// x86-64 by the [`x86_kernels`] kernel chosen for this CPU (the same sums).
+fn row_major_product<T: Weight>(x: &[f32], w: &[T], row_stride: usize, n: usize) -> Vec<f32> {
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    if let Some(y) = x86_kernels::product(x86_kernels::Reading::Rows, x, weights) {
+    if let Some(y) = x86_kernels::product(x86_kernels::Reading::Rows, x, w, row_stride, n) {
         return y;
     }
-    let n = weights.iter().map(|m| m.n).sum();
     sum_row_chunks(x.len(), n, |rows, out| {
-        each_part(weights, 0, out, |m, _, part| {
-            axpy_block(&x[rows.clone()], &m.w[rows.start * m.stride..], m.stride, part)
-        })
+        axpy_block(&x[rows.clone()], &w[rows.start * row_stride..], row_stride, out)
     })
 }
 
@@ -374,19 +252,15 @@ fn sum_row_chunks(k: usize, n: usize, sum_rows: impl Fn(core::ops::Range<usize>,
     partials
 }
 
-/// `y = [x · E₁ᵀ, …]`, each `E` `[n, k]` with rows `stride` apart: one dot product per output, on
-/// rayon's threads by blocks of outputs (of every matrix, side by side) when large. bf16 and
-/// f32 on x86-64 by the [`x86_kernels`] kernel chosen for this CPU, everything else by
-/// [`dot_body`] (the same sums).
-fn transposed_product<T: Weight>(x: &[f32], weights: &[Weights<'_, T>]) -> Vec<f32> {
+/// `y = x · Eᵀ`, `E` `[n, k]` with rows `row_stride` apart: one dot product per output, on
+/// rayon's threads by blocks of outputs when large. bf16 and f32 on x86-64 by the
+/// [`x86_kernels`] kernel chosen for this CPU, everything else by [`dot_body`] (the same sums).
+fn transposed_product<T: Weight>(x: &[f32], e: &[T], row_stride: usize, n: usize) -> Vec<f32> {
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    if let Some(y) = x86_kernels::product(x86_kernels::Reading::Dots, x, weights) {
+    if let Some(y) = x86_kernels::product(x86_kernels::Reading::Dots, x, e, row_stride, n) {
         return y;
     }
-    let n = weights.iter().map(|m| m.n).sum();
-    dot_output_blocks(x.len(), n, |first, out| {
-        each_part(weights, first, out, |m, first, part| dot_block(x, m.w, m.stride, first, part))
-    })
+    dot_output_blocks(x.len(), n, |first, out| dot_block(x, e, row_stride, first, out))
 }
 
 /// `y` `[n]`, `dot(first, out)` filling the outputs `first..first + out.len()`: by blocks of
@@ -519,7 +393,7 @@ fn dot_body<T: Weight>(x: &[f32], e: &[T], row_stride: usize, first: usize, out:
 mod x86_kernels {
     use core::arch::x86_64::*;
 
-    use super::{DType, F32_ROWS, LANES, Weight, Weights, bf16, each_part};
+    use super::{DType, F32_ROWS, LANES, Weight, bf16};
 
     // `dot_row_avx512` / `dot_row_avx2` keep the `LANES` partial sums of `dot_body` in one
     // 16-lane register / two 8-lane ones.
@@ -699,27 +573,15 @@ mod x86_kernels {
     /// layout ([`KernelWeight`]), in the portable loops' chunks and blocks of outputs (the same
     /// sums); `None` when the weights are neither bf16 nor f32 or this CPU runs none of the
     /// kernels (the portable loops run then).
-    pub(super) fn product<T: Weight>(reading: Reading, x: &[f32], weights: &[Weights<'_, T>]) -> Option<Vec<f32>> {
+    pub(super) fn product<T: Weight>(reading: Reading, x: &[f32], w: &[T], row_stride: usize, n: usize) -> Option<Vec<f32>> {
         match T::DTYPE {
-            DType::BF16 => product_of::<bf16>(reading, x, &as_weights_of(weights)),
-            DType::F32 => product_of::<f32>(reading, x, &as_weights_of(weights)),
+            DType::BF16 => product_of::<bf16>(reading, x, bytemuck::cast_slice(w), row_stride, n),
+            DType::F32 => product_of::<f32>(reading, x, bytemuck::cast_slice(w), row_stride, n),
             _ => None,
         }
     }
 
-    /// `weights` seen as matrices of `U`, the same element type under its own name.
-    fn as_weights_of<'a, T: Weight, U: bytemuck::Pod>(weights: &[Weights<'a, T>]) -> Vec<Weights<'a, U>> {
-        weights
-            .iter()
-            .map(|m| Weights {
-                w: bytemuck::cast_slice(m.w),
-                stride: m.stride,
-                n: m.n,
-            })
-            .collect()
-    }
-
-    fn product_of<U: KernelWeight>(reading: Reading, x: &[f32], weights: &[Weights<'_, U>]) -> Option<Vec<f32>> {
+    fn product_of<U: KernelWeight>(reading: Reading, x: &[f32], w: &[U], row_stride: usize, n: usize) -> Option<Vec<f32>> {
         let choice = match reading {
             Reading::Rows => U::row_choice(),
             Reading::Dots => U::dot_choice(),
@@ -727,17 +589,14 @@ mod x86_kernels {
         if !choice.has_candidates() {
             return None;
         }
-        let n = weights.iter().map(|m| m.n).sum();
         let bytes = x.len().saturating_mul(n).saturating_mul(core::mem::size_of::<U>());
         Some(choice.run(bytes, |kernel| match reading {
             Reading::Rows => super::sum_row_chunks(x.len(), n, |rows, out| {
-                each_part(weights, 0, out, |m, _, part| {
-                    U::axpy_rows(kernel, &x[rows.clone()], &m.w[rows.start * m.stride..], m.stride, part)
-                })
+                U::axpy_rows(kernel, &x[rows.clone()], &w[rows.start * row_stride..], row_stride, out)
             }),
-            Reading::Dots => super::dot_output_blocks(x.len(), n, |first, out| {
-                each_part(weights, first, out, |m, first, part| dot_rows(kernel, x, m.w, m.stride, first, part))
-            }),
+            Reading::Dots => {
+                super::dot_output_blocks(x.len(), n, |first, out| dot_rows(kernel, x, w, row_stride, first, out))
+            }
         }))
     }
 
