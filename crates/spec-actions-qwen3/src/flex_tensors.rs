@@ -7,7 +7,7 @@
 
 use std::any::{Any, TypeId};
 
-use burn::backend::Flex;
+use burn::backend::{Autodiff, Flex};
 use burn::prelude::*;
 use burn::tensor::TensorPrimitive;
 use burn_flex::FlexTensor;
@@ -54,6 +54,38 @@ pub(crate) fn into_flex<B: Backend, const D: usize>(t: Tensor<B, D>) -> FlexTens
 pub(crate) fn from_flex<B: Backend, const D: usize>(t: FlexTensor) -> Tensor<B, D> {
     let t = same_type::<_, B::FloatTensorPrimitive>(t).unwrap_or_else(|_| panic!("from_flex: B is not Flex"));
     Tensor::from_primitive(TensorPrimitive::Float(t))
+}
+
+/// The values of `t` as a Flex tensor when `B` is Flex or autodiff over it (there the tensor's
+/// value, detached: a constant), and `t` is not quantized; `t` back otherwise.
+pub(crate) fn flex_values<B: Backend, const D: usize>(t: Tensor<B, D>) -> Result<FlexTensor, Tensor<B, D>> {
+    let t = match same_type::<_, Tensor<Autodiff<Flex>, D>>(t) {
+        Ok(t) => {
+            return flex_tensor(t.inner()).map_err(|t| same_back(Tensor::<Autodiff<Flex>, D>::from_inner(t)));
+        }
+        Err(t) => t,
+    };
+    flex_tensor(t)
+}
+
+/// `t` as a constant tensor of `B` (no gradient), when `B` is Flex or autodiff over it.
+///
+/// # Panics
+/// When `B` is neither: call it only where [`flex_values`] gave a tensor.
+pub(crate) fn from_flex_values<B: Backend, const D: usize>(t: FlexTensor) -> Tensor<B, D> {
+    let t = Tensor::<Flex, D>::from_primitive(TensorPrimitive::Float(t));
+    match same_type::<_, Tensor<B, D>>(t) {
+        Ok(t) => t,
+        Err(t) => same_back(Tensor::<Autodiff<Flex>, D>::from_inner(t)),
+    }
+}
+
+/// `t` as a tensor of `B`, which is `A`'s type.
+///
+/// # Panics
+/// When `B` is not `A`.
+fn same_back<A: 'static, T: 'static>(t: A) -> T {
+    same_type(t).unwrap_or_else(|_| panic!("same_back: not the same type"))
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ use burn::tensor::FloatDType;
 use burn::tensor::activation::{log_softmax, softplus};
 
 use spec_actions_qwen3::causal_lm::CausalLm;
+use spec_actions_qwen3::model::head_gradient::head_rows_gradient;
 use spec_actions_qwen3::model::log_sum_exp::{label_nll_parts, with_gradient};
 
 /// Label value of positions that carry no loss (HF / PyTorch `ignore_index`).
@@ -232,59 +233,6 @@ pub fn label_nll<B: Backend>(x: Tensor<B, 2>, labels: Tensor<B, 2, Int>) -> Tens
     spec_actions_qwen3::model::log_sum_exp::label_nll(x, labels)
 }
 
-/// `∂logits · head` in f64: the gradient of hidden rows from the gradient of their logits.
-/// Through the head's f32 backward product each term `∂logit_j · head_j` is rounded before a
-/// sum over the whole vocabulary, and the LoRA gradients — sums over many positions of a
-/// trained model, which mostly cancel — magnify that rounding. Measured (issue #14, item 2;
-/// `lm_head_precision --head-step`: a LoRA adapter of 40 steps on the tiny proposer, 64 real SFT
-/// rows, 1,507 label tokens, against float64 PyTorch): LoRA gradients 1.24e-3 / 1.22e-3
-/// relative (A / B) from the exact logits gradient through the f32 product, 2.3e-4 / 3.1e-4
-/// through this one; the f32 product summed in blocks of 4,096 tokens with f64 across did not
-/// help (1.38e-3 / 1.35e-3 on an earlier adapter of the same recipe): the rounding is in the
-/// terms, not in the long sum. The cost: an f64 product, and the head cast to f64 — block by
-/// block of [`HEAD_BLOCK_BYTES`], each block's product added to the f64 sum, so that the cast
-/// head is never written out whole (311 MB a call at the `lora_step` bench's vocab 151,936 ×
-/// hidden 256): that bench 1.55 s a step without the f64 product, 1.80 s with it cast whole
-/// (criterion medians 1.42 / 2.16 s; AVX2 EPYC, 2 cores); by blocks, AMD EPYC family 26 model 2,
-/// alternating, the bench binaries cast whole and by 4 MiB blocks: criterion medians 331 / 321
-/// → 328 / 317 ms a step, peak resident set 1.09 → 0.65–0.71 GB (16 MiB blocks: 359 / 333 ms).
-///
-/// # Shapes
-/// - `grad`: `[rows, vocab]`; `head`: `[vocab, hidden]` (detached)
-/// - returns `[rows, hidden]` in f32
-fn head_rows_gradient<B: Backend>(grad: Tensor<B, 2>, head: Tensor<B, 2>) -> Tensor<B, 2> {
-    let block = (HEAD_BLOCK_BYTES / 8 / head.dims()[1].max(1)).max(1);
-    head_rows_gradient_by_blocks(grad, head, block)
-}
-
-/// [`head_rows_gradient`] over blocks of `block` vocabulary rows.
-fn head_rows_gradient_by_blocks<B: Backend>(
-    grad: Tensor<B, 2>,
-    head: Tensor<B, 2>,
-    block: usize,
-) -> Tensor<B, 2> {
-    let [rows, vocab] = grad.dims();
-    let hidden = head.dims()[1];
-    let mut sum: Option<Tensor<B, 2>> = None;
-    for start in (0..vocab).step_by(block) {
-        let end = (start + block).min(vocab);
-        let g = grad.clone().slice([0..rows, start..end]).cast(FloatDType::F64);
-        let h = head.clone().slice([start..end, 0..hidden]).cast(FloatDType::F64);
-        let part = g.matmul(h);
-        sum = Some(match sum {
-            Some(sum) => sum + part,
-            None => part,
-        });
-    }
-    match sum {
-        Some(sum) => sum.cast(FloatDType::F32),
-        None => Tensor::zeros([rows, hidden], &grad.device()),
-    }
-}
-
-/// Bytes of the f64 LM-head block [`head_rows_gradient`] casts and multiplies at a time.
-const HEAD_BLOCK_BYTES: usize = 4 << 20;
-
 fn nll_in_chunks<B: Backend, M: CausalLm<B>>(
     model: &M,
     rows: Tensor<B, 2>,
@@ -434,39 +382,6 @@ mod tests {
     use super::*;
 
     type B = Autodiff<Flex>;
-
-    /// The rows' gradient over blocks of the vocabulary (a block size that does not divide
-    /// it, and one block) is `Σ_j ∂logit_j · head_j` summed in f64 on the host, rounded once
-    /// to f32: the blocks' partial products are added in f64, so at most the last bit moves.
-    #[test]
-    fn head_rows_gradient_by_blocks_is_the_f64_product() {
-        let device = Default::default();
-        let (rows, vocab, hidden) = (3, 23, 5);
-        let value = |i: usize, scale: f32| ((i * 7919 % 101) as f32 / 101.0 - 0.5) * scale;
-        let grad: Vec<f32> = (0..rows * vocab).map(|i| value(i, 1e-3)).collect();
-        let head: Vec<f32> = (0..vocab * hidden).map(|i| value(i + 13, 0.1)).collect();
-        let want: Vec<f32> = (0..rows * hidden)
-            .map(|o| {
-                let (r, c) = (o / hidden, o % hidden);
-                let sum: f64 = (0..vocab)
-                    .map(|j| f64::from(grad[r * vocab + j]) * f64::from(head[j * hidden + c]))
-                    .sum();
-                sum as f32
-            })
-            .collect();
-        let g = Tensor::<B, 2>::from_data(TensorData::new(grad, [rows, vocab]), &device);
-        let h = Tensor::<B, 2>::from_data(TensorData::new(head, [vocab, hidden]), &device);
-        for block in [4, vocab, 1000] {
-            let got: Vec<f32> = head_rows_gradient_by_blocks(g.clone(), h.clone(), block)
-                .into_data()
-                .to_vec()
-                .expect("f32");
-            for (o, (a, b)) in got.iter().zip(&want).enumerate() {
-                let ulps = (a.to_bits() as i64 - b.to_bits() as i64).abs();
-                assert!(ulps <= 1, "block {block}, output {o}: {a} against {b}");
-            }
-        }
-    }
 
     /// Chunking changes the summation order only: the loss and the gradient reaching the hidden
     /// rows equal the one-piece computation (chunk ≥ n), for a chunk that does not divide n.

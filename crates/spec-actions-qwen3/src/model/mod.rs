@@ -7,6 +7,7 @@ pub mod cache;
 pub mod direct_attention;
 pub mod fused_elementwise;
 mod gemm_f32;
+pub mod head_gradient;
 pub mod log_sum_exp;
 pub mod mlp;
 pub mod norm;
