@@ -29,7 +29,7 @@ use burn_flex::FlexTensor;
 use rayon::prelude::*;
 
 use super::direct_attention::{Rows, flex};
-use super::gemm_f32::{self, Strided};
+use super::gemm_product::{self, Strided};
 use super::scaled_dot_product::Inputs;
 use crate::flex_tensors::{from_flex, is_flex};
 use crate::simd::lanes_fold;
@@ -184,7 +184,7 @@ impl Block<'_> {
         // + d]` (in bounds: asserted above), `scores` is `[m, used]` contiguous and this
         // task's own.
         unsafe {
-            gemm_f32::product(
+            gemm_product::product(
                 [m, used, hd],
                 Strided {
                     at: scores.as_mut_ptr(),
@@ -219,7 +219,7 @@ impl Block<'_> {
         // `values_from[r · v_stride + d]` (in bounds: asserted above), `out` is `[m, hd]`
         // contiguous and this task's own.
         unsafe {
-            gemm_f32::product(
+            gemm_product::product(
                 [m, hd, used],
                 Strided {
                     at: out.as_mut_ptr(),

@@ -49,6 +49,7 @@ use burn::tensor::{DType, FloatDType};
 use burn_flex::FlexTensor;
 use rayon::prelude::*;
 
+use super::gemm_product::{self, Strided};
 use crate::flex_tensors::{flex_values, from_flex_values};
 
 /// Bytes of the f64 LM-head block [`head_rows_gradient`] widens and multiplies at a time.
@@ -184,7 +185,8 @@ fn by_blocks_on_flex(grad: &FlexTensor, head: &FlexTensor, block: usize) -> Flex
 }
 
 /// `grad[:, tokens] · head[tokens, :]` in f64 on the calling thread: both widened, then
-/// `gemm` as Flex's f64 `matmul` calls it (output overwritten, one thread).
+/// `gemm` as Flex's f64 `matmul` calls it (output overwritten), on one thread
+/// ([`gemm_product::product`]).
 ///
 /// # Shapes
 /// - `grad`: `[rows, vocab]`; `head`: `[vocab, hidden]`
@@ -202,26 +204,23 @@ fn block_product(
     // Safety: `lhs` is `[rows, width]`, `rhs` `[width, hidden]` and `out` `[rows, hidden]`,
     // each contiguous and live for the call, and only this call touches `out`.
     unsafe {
-        gemm::gemm(
-            rows,
-            hidden,
-            width,
-            out.as_mut_ptr(),
-            1,
-            hidden as isize,
-            false,
-            lhs.as_ptr(),
-            1,
-            width as isize,
-            rhs.as_ptr(),
-            1,
-            hidden as isize,
-            0.0,
-            1.0,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
+        gemm_product::product(
+            [rows, hidden, width],
+            Strided {
+                at: out.as_mut_ptr(),
+                column_stride: 1,
+                row_stride: hidden,
+            },
+            Strided {
+                at: lhs.as_ptr(),
+                column_stride: 1,
+                row_stride: width,
+            },
+            Strided {
+                at: rhs.as_ptr(),
+                column_stride: 1,
+                row_stride: hidden,
+            },
         );
     }
     out

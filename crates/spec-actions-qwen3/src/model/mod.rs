@@ -6,7 +6,7 @@ pub mod blocked_attention;
 pub mod cache;
 pub mod direct_attention;
 pub mod fused_elementwise;
-mod gemm_f32;
+mod gemm_product;
 pub mod head_gradient;
 pub mod log_sum_exp;
 pub mod mlp;

@@ -35,7 +35,7 @@
 use burn::prelude::*;
 use burn::tensor::{DType, FloatDType};
 
-use super::gemm_f32::{self, Strided};
+use super::gemm_product::{self, Strided};
 use super::in_dtype;
 use crate::flex_tensors::{from_flex, into_flex, is_flex};
 use crate::huge_pages::in_huge_pages;
@@ -138,7 +138,7 @@ fn rows_times_held_bf16(x: &burn_flex::FlexTensor, w: &burn_flex::FlexTensor) ->
         // writes only columns `first..first + width` of `out` (`[m, n]`, contiguous), which no
         // other task writes, and `out` outlives the parallel loop.
         unsafe {
-            gemm_f32::product(
+            gemm_product::product(
                 [m, width, k],
                 Strided {
                     at: dst.at(first),
