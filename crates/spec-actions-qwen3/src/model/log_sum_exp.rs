@@ -131,6 +131,11 @@ fn label_nll_parts_by_ops<B: Backend>(
 /// ([`burn_flex::simd::kernels::sum_rows_f32`]) over each block, the f64 sum of the blocks from
 /// 0 in block order — so the same bits (`label_nll_parts_on_flex_is_the_generic_path_bit_for_bit`).
 /// `Err(x)` for any other backend or dtype, or labels outside the vocabulary.
+///
+/// Measured on a 2-core Intel Xeon VM (family 6 model 207): inside a `lora_step` step (128
+/// label rows × 151,936) burn's ops took 76 ms on two threads and 104 ms on one; the
+/// `lora_step` bench binaries of the revision before and of this one alternating, five pairs:
+/// 0.976 / 0.726 / 0.834 / 0.793 / 0.707 → 0.687 / 0.686 / 0.778 / 0.601 / 0.713 s a step.
 fn label_nll_parts_on_flex<B: Backend>(
     x: Tensor<B, 2>,
     labels: &Tensor<B, 2, Int>,
