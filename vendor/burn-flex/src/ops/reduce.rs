@@ -124,12 +124,17 @@ fn sum_f32_contiguous(data: &[f32]) -> f32 {
 }
 
 /// Parallel sum using rayon with SIMD per chunk.
+///
+/// spec-actions patch 9: the chunks' sums are added in chunk order on the calling thread.
+/// Upstream added them with rayon's `sum()`, whose tree of additions follows how the chunks were
+/// split among threads — which depends on stealing — so the same tensor could sum to different
+/// bits from one run to the next (a trainer's gradient norm, and through its clipping every
+/// weight: `vendor/README.md`, change 9).
 #[cfg(feature = "rayon")]
 #[inline]
 fn sum_f32_parallel(data: &[f32]) -> f32 {
-    const CHUNK_SIZE: usize = 64 * 1024; // 64K elements per chunk
-
-    data.par_chunks(CHUNK_SIZE)
+    let partials: Vec<f32> = data
+        .par_chunks(SUM_CHUNK)
         .map(|chunk| {
             #[cfg(feature = "simd")]
             {
@@ -140,8 +145,13 @@ fn sum_f32_parallel(data: &[f32]) -> f32 {
                 chunk.iter().copied().sum::<f32>()
             }
         })
-        .sum()
+        .collect();
+    partials.into_iter().fold(0.0, |sum, part| sum + part)
 }
+
+/// Elements of each chunk [`sum_f32_parallel`] sums on one thread.
+#[cfg(feature = "rayon")]
+pub const SUM_CHUNK: usize = 64 * 1024;
 
 fn sum_impl<E: Element + bytemuck::Pod + Default + core::iter::Sum>(
     tensor: &FlexTensor,
