@@ -405,14 +405,11 @@ where
         rhs.layout().contiguous_offsets(),
     ) {
         // Both contiguous (but lhs not at offset 0)
+        // (spec-actions patch 10: on rayon's threads when large; upstream collected serially)
         (Some((l_start, l_end)), Some((r_start, r_end))) => {
             let l_slice = &lhs_storage[l_start..l_end];
             let r_slice = &rhs_storage[r_start..r_end];
-            l_slice
-                .iter()
-                .zip(r_slice)
-                .map(|(&a, &b)| op(a, b))
-                .collect()
+            crate::ops::zip_map_to_vec(l_slice, r_slice, &op)
         }
         // Fast path for 2D non-contiguous (common for transpose)
         _ if lhs.layout().num_dims() == 2 => {
@@ -525,7 +522,8 @@ where
     let storage: &[E] = tensor.storage();
 
     let result: Vec<E> = match tensor.layout().contiguous_offsets() {
-        Some((start, end)) => storage[start..end].iter().map(|&x| op(x, scalar)).collect(),
+        // spec-actions patch 10: on rayon's threads when large (upstream: a serial collect)
+        Some((start, end)) => crate::ops::map_to_vec(&storage[start..end], |x| op(x, scalar)),
         None => StridedIter::new(tensor.layout())
             .map(|i| op(storage[i], scalar))
             .collect(),

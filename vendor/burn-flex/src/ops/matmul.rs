@@ -265,8 +265,7 @@ fn matmul_2d_strided<T: GemmScalar>(lhs: FlexTensor, rhs: FlexTensor) -> FlexTen
     let rhs_ptr = unsafe { rhs_data.as_ptr().add(rhs.layout().start_offset()) };
 
     let out_shape = Shape::from(vec![m, n]);
-    let mut output = FlexTensor::empty(out_shape, T::dtype());
-    let out_data: &mut [T] = output.storage_mut();
+    let mut output = GemmOutput::<T>::new(&out_shape);
 
     let parallelism = get_parallelism(m, n, k);
 
@@ -275,7 +274,7 @@ fn matmul_2d_strided<T: GemmScalar>(lhs: FlexTensor, rhs: FlexTensor) -> FlexTen
             m,
             n,
             k,
-            out_data.as_mut_ptr(),
+            output.at(0),
             1,
             n as isize,
             lhs_ptr,
@@ -286,9 +285,54 @@ fn matmul_2d_strided<T: GemmScalar>(lhs: FlexTensor, rhs: FlexTensor) -> FlexTen
             rhs_row_stride,
             parallelism,
         );
+        // SAFETY: the one `m × n` product wrote the whole output.
+        output.written(out_shape)
+    }
+}
+
+/// The output buffer of `gemm` products, handed to them unwritten (spec-actions patch 10, see
+/// `vendor/README.md`: upstream zeroes it first, on one thread, though `gemm_call` never reads
+/// its destination). Only for f32 and f64, whose `gemm` writes every element of a product's
+/// output without reading it (`read_dst = false`: zeros when `k == 0`); other types take a
+/// zeroed buffer as upstream did.
+struct GemmOutput<T> {
+    /// Capacity for the whole output; its length is 0 until [`Self::written`] (f32, f64) or
+    /// the whole output, zeroed (other types).
+    elements: Vec<T>,
+    len: usize,
+}
+
+impl<T: GemmScalar> GemmOutput<T> {
+    fn new(shape: &Shape) -> Self {
+        let len = shape.num_elements();
+        let elements = if matches!(T::dtype(), DType::F32 | DType::F64) {
+            Vec::with_capacity(len)
+        } else {
+            vec![T::zero(); len]
+        };
+        Self { elements, len }
     }
 
-    output
+    /// Where the output's element `offset` goes (`offset <= len`): raw pointers into the
+    /// allocation, never a reference to its unwritten part.
+    fn at(&mut self, offset: usize) -> *mut T {
+        self.elements.as_mut_ptr().wrapping_add(offset)
+    }
+
+    /// The output as a tensor of `shape` (the shape it was made for).
+    ///
+    /// # Safety
+    /// `gemm_call` wrote every element of the output through [`Self::at`].
+    unsafe fn written(mut self, shape: Shape) -> FlexTensor {
+        debug_assert_eq!(shape.num_elements(), self.len);
+        // SAFETY: the caller's contract; the capacity is `len`.
+        unsafe { self.elements.set_len(self.len) };
+        FlexTensor::new(
+            Bytes::from_elems(self.elements),
+            Layout::contiguous(shape),
+            T::dtype(),
+        )
+    }
 }
 
 /// Strided gemm call for one matrix. Wraps `gemm::gemm` with GemmScalar zero/one.
@@ -368,13 +412,13 @@ fn matmul_batched_gemm<T: GemmScalar>(lhs: FlexTensor, rhs: FlexTensor) -> FlexT
     out_dims.push(n);
     let out_shape = Shape::from(out_dims);
 
-    let mut output = FlexTensor::empty(out_shape, T::dtype());
+    let mut output = GemmOutput::<T>::new(&out_shape);
 
     let lhs_data: &[T] = lhs.storage();
     let rhs_data: &[T] = rhs.storage();
     let lhs_start = lhs.layout().start_offset() as isize;
     let rhs_start = rhs.layout().start_offset() as isize;
-    let out_data: &mut [T] = output.storage_mut();
+    let out_data: *mut T = output.at(0);
 
     let per_matrix_ops = m.saturating_mul(n).saturating_mul(k);
 
@@ -413,21 +457,21 @@ fn matmul_batched_gemm<T: GemmScalar>(lhs: FlexTensor, rhs: FlexTensor) -> FlexT
         if per_matrix_ops >= PARALLEL_THRESHOLD && !prefer_batch_parallel {
             let parallelism = gemm::Parallelism::Rayon(0);
             for b in 0..batch_size {
-                run_one(out_data[b * out_matrix_size..].as_mut_ptr(), b, parallelism);
+                run_one(out_data.wrapping_add(b * out_matrix_size), b, parallelism);
             }
         } else if total_ops >= BATCH_PARALLEL_THRESHOLD && batch_size > 1 {
             use rayon::prelude::*;
 
-            out_data
-                .par_chunks_mut(out_matrix_size)
-                .enumerate()
-                .for_each(|(b, out_chunk)| {
-                    run_one(out_chunk.as_mut_ptr(), b, gemm::Parallelism::None);
-                });
+            let out = crate::ops::SendMutPtr::new(out_data);
+            (0..batch_size).into_par_iter().for_each(|b| {
+                // SAFETY: `b`'s matrix lies in the output, apart from every other `b`'s.
+                let at = unsafe { out.ptr_add(b * out_matrix_size) };
+                run_one(at, b, gemm::Parallelism::None);
+            });
         } else {
             for b in 0..batch_size {
                 run_one(
-                    out_data[b * out_matrix_size..].as_mut_ptr(),
+                    out_data.wrapping_add(b * out_matrix_size),
                     b,
                     gemm::Parallelism::None,
                 );
@@ -440,14 +484,15 @@ fn matmul_batched_gemm<T: GemmScalar>(lhs: FlexTensor, rhs: FlexTensor) -> FlexT
         let _ = per_matrix_ops;
         for b in 0..batch_size {
             run_one(
-                out_data[b * out_matrix_size..].as_mut_ptr(),
+                out_data.wrapping_add(b * out_matrix_size),
                 b,
                 gemm::Parallelism::None,
             );
         }
     }
 
-    output
+    // SAFETY: each of the `batch_size` products wrote its `m × n` matrix of the output.
+    unsafe { output.written(out_shape) }
 }
 
 // ============================================================================

@@ -1,6 +1,7 @@
 //! Backend operations implementations.
 
 use alloc::borrow::Cow;
+use alloc::vec::Vec;
 use burn_backend::DType;
 use burn_std::{bf16, f16};
 
@@ -52,6 +53,64 @@ pub(crate) fn for_each_chunk_pair_mut<E: Send + Sync, R: Sync>(
         return;
     }
     f(dst, src)
+}
+
+/// `op` of every element of `src`, as a new vector — on rayon's threads, in chunks of
+/// `ELEMENTWISE_CHUNK`, when `src` holds at least [`PARALLEL_THRESHOLD`] elements
+/// (spec-actions patch 10, see `vendor/README.md`: upstream collects the result of an op on a
+/// shared tensor on one thread, and copies such a tensor before its threaded in-place pass).
+/// Each element is `op` of its own input either way: bit for bit the serial `map().collect()`.
+pub(crate) fn map_to_vec<E: Copy + Sync, R: Send>(
+    src: &[E],
+    op: impl Fn(E) -> R + Sync + Send,
+) -> Vec<R> {
+    vec_by_chunks(src.len(), |start, out| {
+        let end = start + out.len();
+        for (o, &x) in out.iter_mut().zip(&src[start..end]) {
+            o.write(op(x));
+        }
+    })
+}
+
+/// [`map_to_vec`] of `op` over the pairs of `lhs` and `rhs` (`rhs.len() >= lhs.len()`).
+pub(crate) fn zip_map_to_vec<E: Copy + Sync, R: Send>(
+    lhs: &[E],
+    rhs: &[E],
+    op: impl Fn(E, E) -> R + Sync + Send,
+) -> Vec<R> {
+    let rhs = &rhs[..lhs.len()];
+    vec_by_chunks(lhs.len(), |start, out| {
+        let end = start + out.len();
+        for ((o, &a), &b) in out.iter_mut().zip(&lhs[start..end]).zip(&rhs[start..end]) {
+            o.write(op(a, b));
+        }
+    })
+}
+
+/// A vector of `len` elements, each chunk written by `fill(chunk's first index, chunk)`; `fill`
+/// must write every element of the chunk it is given (both callers above zip the chunk with an
+/// input of its length).
+fn vec_by_chunks<R: Send>(
+    len: usize,
+    fill: impl Fn(usize, &mut [core::mem::MaybeUninit<R>]) + Sync + Send,
+) -> Vec<R> {
+    let mut out: Vec<R> = Vec::with_capacity(len);
+    let spare = &mut out.spare_capacity_mut()[..len];
+    #[cfg(feature = "rayon")]
+    if len >= PARALLEL_THRESHOLD {
+        use rayon::prelude::*;
+        spare
+            .par_chunks_mut(ELEMENTWISE_CHUNK)
+            .enumerate()
+            .for_each(|(i, chunk)| fill(i * ELEMENTWISE_CHUNK, chunk));
+    } else {
+        fill(0, spare);
+    }
+    #[cfg(not(feature = "rayon"))]
+    fill(0, spare);
+    // SAFETY: `fill` wrote each of the first `len` elements (its contract, kept by its callers).
+    unsafe { out.set_len(len) };
+    out
 }
 
 /// Wrapper for raw mutable pointers that can be sent across rayon threads.

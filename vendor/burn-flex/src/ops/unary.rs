@@ -99,13 +99,11 @@ where
     // Fast path: storage exactly matches tensor view (covers transposed tensors)
     // Iterate in storage order (contiguous) and preserve original layout.
     // Only valid when all strides are positive.
+    //
+    // spec-actions patch 10: each element mapped straight into the new buffer, on rayon's
+    // threads when large (upstream copied the storage on one thread, then mapped it in place).
     if !has_negative_strides && layout.start_offset() == 0 && src.len() == n {
-        let mut result: Vec<E> = src.to_vec();
-        crate::ops::for_each_chunk_mut(&mut result, |chunk| {
-            for x in chunk.iter_mut() {
-                *x = op(*x);
-            }
-        });
+        let result: Vec<E> = crate::ops::map_to_vec(src, &op);
         let bytes = Bytes::from_elems(result);
         return FlexTensor::new(bytes, layout, E::dtype());
     }
@@ -128,7 +126,7 @@ where
     let result = match &blocks {
         // Single contiguous block (with offset)
         StridedBlocks::Single { start, len } => {
-            src[*start..*start + *len].iter().map(|&x| op(x)).collect()
+            crate::ops::map_to_vec(&src[*start..*start + *len], &op)
         }
         // Strided: iterate over contiguous blocks
         StridedBlocks::Multiple {
