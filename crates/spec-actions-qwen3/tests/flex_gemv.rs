@@ -315,7 +315,7 @@ fn every_bf16_kernel_tried_and_the_one_chosen_sum_in_the_documented_order() {
             "Eᵀ",
             e.transpose(),
             narrow(documented_order(&xv, n, |i, j| ev[j * k + i], false)),
-            40,
+            60,
         ),
     ];
     each_product_in_documented_order(&x, cases);

@@ -590,7 +590,7 @@ mod x86_kernels {
             return None;
         }
         let bytes = x.len().saturating_mul(n).saturating_mul(core::mem::size_of::<U>());
-        Some(choice.run(bytes, |kernel| match reading {
+        Some(choice.run((x.len(), n), bytes, |kernel| match reading {
             Reading::Rows => super::sum_row_chunks(x.len(), n, |rows, out| {
                 U::axpy_rows(kernel, &x[rows.clone()], &w[rows.start * row_stride..], row_stride, out)
             }),
@@ -646,9 +646,9 @@ mod x86_kernels {
     /// The kernel for the rows of a projection: every candidate timed on 16 products.
     pub(super) static ROW_KERNEL: KernelChoice = KernelChoice::new(16);
 
-    /// The kernel for the dot products of a tied LM head (one a decode step): every candidate
-    /// timed on 4.
-    pub(super) static DOT_KERNEL: KernelChoice = KernelChoice::new(4);
+    /// The kernel for the dot products of bf16 weights (their projections, held as HF holds
+    /// them, and a tied LM head): every candidate timed on 8 products.
+    pub(super) static DOT_KERNEL: KernelChoice = KernelChoice::new(8);
 
     /// The kernel for the dot products of f32 weights (a tied LM head in f32): every candidate
     /// timed on 4.
@@ -660,23 +660,32 @@ mod x86_kernels {
     /// A kernel chosen by measurement, once a process: the first products large enough
     /// ([`MIN_TIMED_BYTES`]) take the [`candidates`] in turn, each timed as a whole (every
     /// thread's share), until each has served `trials_per_kernel`; from then on every product
-    /// takes the one with the least time per byte over its trials. Taking turns spreads a
-    /// model's shapes — and the drift of a VM's memory speed — over every candidate alike.
-    /// The choice changes speed only, never a bit of the result.
+    /// takes the chosen one. The choice changes speed only, never a bit of the result.
+    ///
+    /// Candidates are compared on products of one shape only (spec-actions, session 34): each
+    /// shape (`[k] · [k, n]`) has its own turns, and a candidate's score is the sum, over the
+    /// shapes every candidate has served, of its fastest time on that shape. Before, one turn
+    /// order over every product gave candidates different mixes of a model's shapes (a layer's
+    /// seven products against six candidates), and the sum of their times per byte let one
+    /// product slowed by the VM decide: on a Xeon (family 6 model 207) the bf16 dot products
+    /// went to `avx2-far` in some runs and `avx512-far` in others, whose decode differed by up
+    /// to 10 % (`decode_steps bf16` with `FLEX_BF16_KERNEL` pinning each, alternating: 21.50 /
+    /// 22.02 / 22.19 against 21.71 / 19.91 / 19.75 tok/s). Slowdowns on a VM are one-sided
+    /// noise, so the fastest trial of a shape is its estimate.
     pub(super) struct KernelChoice {
         trials_per_kernel: u32,
         /// The kernels this choice is made among.
         candidates: fn() -> &'static [Kernel],
         chosen: std::sync::OnceLock<Kernel>,
-        trials: std::sync::Mutex<Trials>,
+        trials: std::sync::Mutex<Vec<ShapeTrials>>,
     }
 
-    /// Time, bytes and number of each candidate's trials so far (by its index in
-    /// [`candidates`], at most one per kernel).
-    struct Trials {
+    /// The trials of one shape of product: whose turn is next, and each candidate's fastest
+    /// time and number of trials (by its index in the candidates).
+    struct ShapeTrials {
+        shape: (usize, usize),
         next: usize,
-        seconds: [f64; Kernel::ALL.len()],
-        bytes: [f64; Kernel::ALL.len()],
+        fastest: [f64; Kernel::ALL.len()],
         count: [u32; Kernel::ALL.len()],
     }
 
@@ -687,17 +696,7 @@ mod x86_kernels {
         }
 
         const fn with_candidates(trials_per_kernel: u32, candidates: fn() -> &'static [Kernel]) -> Self {
-            Self {
-                trials_per_kernel,
-                candidates,
-                chosen: std::sync::OnceLock::new(),
-                trials: std::sync::Mutex::new(Trials {
-                    next: 0,
-                    seconds: [0.0; Kernel::ALL.len()],
-                    bytes: [0.0; Kernel::ALL.len()],
-                    count: [0; Kernel::ALL.len()],
-                }),
-            }
+            Self { trials_per_kernel, candidates, chosen: std::sync::OnceLock::new(), trials: std::sync::Mutex::new(Vec::new()) }
         }
 
         /// Whether this CPU runs any of the kernels.
@@ -710,9 +709,10 @@ mod x86_kernels {
             self.chosen.get().copied()
         }
 
-        /// `product(kernel)` for a product reading `bytes` of weights, with the chosen
-        /// kernel, or while the trials last the next candidate's, timed.
-        pub(super) fn run<R>(&self, bytes: usize, product: impl FnOnce(Kernel) -> R) -> R {
+        /// `product(kernel)` for a product of `shape` (`(k, n)`) reading `bytes` of weights,
+        /// with the chosen kernel, or while the trials last the next candidate's for that
+        /// shape, timed.
+        pub(super) fn run<R>(&self, shape: (usize, usize), bytes: usize, product: impl FnOnce(Kernel) -> R) -> R {
             if let Some(&kernel) = self.chosen.get() {
                 return product(kernel);
             }
@@ -726,27 +726,45 @@ mod x86_kernels {
             }
             let index = {
                 let mut trials = self.trials.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                let index = trials.next % candidates.len();
-                trials.next += 1;
+                let at = match trials.iter().position(|t| t.shape == shape) {
+                    Some(at) => at,
+                    None => {
+                        trials.push(ShapeTrials {
+                            shape,
+                            next: 0,
+                            fastest: [f64::INFINITY; Kernel::ALL.len()],
+                            count: [0; Kernel::ALL.len()],
+                        });
+                        trials.len() - 1
+                    }
+                };
+                let index = trials[at].next % candidates.len();
+                trials[at].next += 1;
                 index
             };
             let start = std::time::Instant::now();
             let result = product(candidates[index]);
             let seconds = start.elapsed().as_secs_f64();
             let mut trials = self.trials.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            let t = &mut *trials;
-            t.seconds[index] += seconds;
-            t.bytes[index] += bytes as f64;
-            t.count[index] += 1;
-            if t.count[..candidates.len()].iter().all(|&c| c >= self.trials_per_kernel) {
-                let per_byte = |i: usize| t.seconds[i] / t.bytes[i];
-                let best = (0..candidates.len())
-                    .min_by(|&a, &b| per_byte(a).total_cmp(&per_byte(b)))
-                    .unwrap_or(0);
-                let _ = self.chosen.set(candidates[best]);
+            if let Some(t) = trials.iter_mut().find(|t| t.shape == shape) {
+                t.fastest[index] = t.fastest[index].min(seconds);
+                t.count[index] += 1;
+            }
+            let n = candidates.len();
+            let served = |c: usize| trials.iter().map(|t| t.count[c]).sum::<u32>();
+            if (0..n).all(|c| served(c) >= self.trials_per_kernel) {
+                let _ = self.chosen.set(candidates[fastest_over_shared_shapes(&trials, n)]);
             }
             result
         }
+    }
+
+    /// The candidate (of the first `n`) with the least sum of fastest times over the shapes
+    /// every candidate has served (the first candidate when there is no such shape).
+    fn fastest_over_shared_shapes(trials: &[ShapeTrials], n: usize) -> usize {
+        let shared: Vec<&ShapeTrials> = trials.iter().filter(|t| t.count[..n].iter().all(|&c| c > 0)).collect();
+        let score = |c: usize| shared.iter().map(|t| t.fastest[c]).sum::<f64>();
+        (0..n).min_by(|&a, &b| score(a).total_cmp(&score(b))).unwrap_or(0)
     }
 
     /// `out[j] += x[i] · W[i, j]` row after row, for bf16 `W` with rows `row_stride` apart: each
