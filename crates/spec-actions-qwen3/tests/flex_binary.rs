@@ -11,15 +11,8 @@ use burn::prelude::*;
 
 type B = Flex;
 
-/// `n` distinct, non-trivial f32 values (none zero, so that a division is defined).
-fn values(n: usize, seed: u32) -> Vec<f32> {
-    (0..n)
-        .map(|i| {
-            let x = (i as u32).wrapping_mul(2_654_435_761).wrapping_add(seed) >> 8;
-            (x as f32 / (1u32 << 24) as f32 - 0.5) * 3.0 + if i % 2 == 0 { 0.25 } else { -0.25 }
-        })
-        .collect()
-}
+mod distinct_values;
+use distinct_values::values;
 
 /// A `[b, s, h, d]` view of a contiguous `[b, h, s, d]` tensor (the head swap), and its values
 /// in the view's row-major order.
