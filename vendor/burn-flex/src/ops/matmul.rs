@@ -274,7 +274,7 @@ fn matmul_2d_strided<T: GemmScalar>(lhs: FlexTensor, rhs: FlexTensor) -> FlexTen
             m,
             n,
             k,
-            output.at(0),
+            output.as_mut_ptr(),
             1,
             n as isize,
             lhs_ptr,
@@ -313,16 +313,16 @@ impl<T: GemmScalar> GemmOutput<T> {
         Self { elements, len }
     }
 
-    /// Where the output's element `offset` goes (`offset <= len`): raw pointers into the
-    /// allocation, never a reference to its unwritten part.
-    fn at(&mut self, offset: usize) -> *mut T {
-        self.elements.as_mut_ptr().wrapping_add(offset)
+    /// Where the output's first element goes: a raw pointer into the allocation, never a
+    /// reference to its unwritten part.
+    fn as_mut_ptr(&mut self) -> *mut T {
+        self.elements.as_mut_ptr()
     }
 
     /// The output as a tensor of `shape` (the shape it was made for).
     ///
     /// # Safety
-    /// `gemm_call` wrote every element of the output through [`Self::at`].
+    /// `gemm_call` wrote every element of the output through [`Self::as_mut_ptr`].
     unsafe fn written(mut self, shape: Shape) -> FlexTensor {
         debug_assert_eq!(shape.num_elements(), self.len);
         // SAFETY: the caller's contract; the capacity is `len`.
@@ -418,7 +418,7 @@ fn matmul_batched_gemm<T: GemmScalar>(lhs: FlexTensor, rhs: FlexTensor) -> FlexT
     let rhs_data: &[T] = rhs.storage();
     let lhs_start = lhs.layout().start_offset() as isize;
     let rhs_start = rhs.layout().start_offset() as isize;
-    let out_data: *mut T = output.at(0);
+    let out_data: *mut T = output.as_mut_ptr();
 
     let per_matrix_ops = m.saturating_mul(n).saturating_mul(k);
 

@@ -724,7 +724,7 @@ mod x86_kernels {
             if bytes < MIN_TIMED_BYTES {
                 return product(candidates[0]);
             }
-            let index = {
+            let (at, index) = {
                 let mut trials = self.trials.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                 let at = match trials.iter().position(|t| t.shape == shape) {
                     Some(at) => at,
@@ -740,16 +740,16 @@ mod x86_kernels {
                 };
                 let index = trials[at].next % candidates.len();
                 trials[at].next += 1;
-                index
+                (at, index)
             };
             let start = std::time::Instant::now();
             let result = product(candidates[index]);
             let seconds = start.elapsed().as_secs_f64();
             let mut trials = self.trials.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            if let Some(t) = trials.iter_mut().find(|t| t.shape == shape) {
-                t.fastest[index] = t.fastest[index].min(seconds);
-                t.count[index] += 1;
-            }
+            // `at` still names this shape's trials: they are only ever pushed
+            let t = &mut trials[at];
+            t.fastest[index] = t.fastest[index].min(seconds);
+            t.count[index] += 1;
             let n = candidates.len();
             let served = |c: usize| trials.iter().map(|t| t.count[c]).sum::<u32>();
             if (0..n).all(|c| served(c) >= self.trials_per_kernel) {
