@@ -43,7 +43,7 @@ pub mod simd;
 
 pub use backend::{Flex, FlexDevice};
 // spec-actions patch 4
-pub use ops::{bf16_kernels_chosen, f32_kernels_chosen, f32_row_times_bf16};
+pub use ops::{bf16_kernels_chosen, f32_kernels_chosen, f32_row_times_bf16, set_dot_rows_together};
 // spec-actions patch 3: the vectorisable `e^x` for loops outside the crate
 pub use ops::fast_exp::exp_f32;
 // spec-actions patch 3: the f32 sigmoid, for fused loops outside the crate (SwiGLU's gate)

@@ -187,7 +187,7 @@ pub mod activation;
 pub mod attention;
 // spec-actions patch 4
 mod row_vector;
-pub use row_vector::{bf16_kernels_chosen, f32_kernels_chosen, f32_row_times_bf16};
+pub use row_vector::{bf16_kernels_chosen, f32_kernels_chosen, f32_row_times_bf16, set_dot_rows_together};
 pub mod binary;
 mod bool;
 pub mod cat;

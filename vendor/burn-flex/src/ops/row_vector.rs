@@ -39,6 +39,25 @@ const PARALLEL_THRESHOLD: usize = 1 << 18;
 /// Output-column blocks start at multiples of this many columns.
 const BLOCK_ALIGN: usize = 64;
 
+/// Rows of `E` one thread reads side by side in [`x86_kernels::dot_rows`]: 2, or 1 as before
+/// (spec-actions, session 35). See [`set_dot_rows_together`].
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+static DOT_ROWS_TOGETHER: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(2);
+
+/// How many rows of `E` each thread reads side by side in the x86-64 dot-product kernels
+/// (`x · Eᵀ`: a tied LM head, bf16 projections held as HF holds them): 2 (the default; rows
+/// `j` and `j + len/2` of a thread's block of outputs) or 1 (one row after another, as before
+/// session 35); any other value is taken as 2. Every output is the same sum either way, bit for
+/// bit; only the speed changes. For measuring the two against each other in one process
+/// (`spec-actions-qwen3`'s `dot_rows_together` example) — a VM's speed drifts too much between
+/// processes to see a few per cent.
+pub fn set_dot_rows_together(rows: usize) {
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    DOT_ROWS_TOGETHER.store(rows, core::sync::atomic::Ordering::Relaxed);
+    #[cfg(not(all(feature = "std", target_arch = "x86_64")))]
+    let _ = rows;
+}
+
 /// Rows of a row-major `W` summed into one partial vector (one thread's contiguous stretch).
 const ROW_CHUNK: usize = 256;
 
@@ -949,26 +968,51 @@ mod x86_kernels {
         }
     }
 
-    /// `out[j] = Σ_i x[i] · E[first + j, i]` for bf16 `E` with rows `row_stride` apart:
-    /// [`super::dot_body`]'s sums — [`LANES`] partial sums, lane `l`
-    /// taking `x[i]·e[i]` for `i ≡ l` in order, added in lane order, then the last `k mod 16`
-    /// terms one by one — with each row's stream prefetched ahead of its loads.
+    /// `out[j] = Σ_i x[i] · E[first + j, i]` for bf16 or f32 `E` with rows `row_stride` apart:
+    /// [`super::dot_body`]'s sums — [`LANES`] partial sums, lane `l` taking `x[i]·e[i]` for
+    /// `i ≡ l` in order, added in lane order, then the last `k mod 16` terms one by one — with
+    /// each row's stream prefetched ahead of its loads.
+    ///
+    /// Rows `j` and `j + len/2` of the block are read side by side (the last row of an odd block
+    /// alone): two streams of `E` a thread, far apart, each row still its own sums (the same
+    /// bits). On a Xeon of family 6 model 207 (2 cores) a decode step's 196 bf16 projections
+    /// read at 28.5 / 28.3 GB/s one row at a time and 30.8 / 30.5 GB/s two such rows at a time
+    /// (the f32 projections' rows in the same rounds: 30.2 / 29.7 GB/s); two *adjacent* rows at
+    /// a time read slower than one (26.8 GB/s), four rows a quarter block apart no faster than
+    /// two (`vendor/README.md`, change 4, session 35).
     pub(super) fn dot_rows<T: DotKernels>(kernel: Kernel, x: &[f32], e: &[T], row_stride: usize, first: usize, out: &mut [f32]) {
         let k = x.len();
         if !out.is_empty() {
             assert!(e.len() >= (first + out.len() - 1) * row_stride + k, "rows past the end of E");
         }
-        for (j, o) in out.iter_mut().enumerate() {
-            let row = e[(first + j) * row_stride..].as_ptr();
-            // Safety: the CPU has the kernel's features (every candidate does), and row
-            // `first + j`'s `k` weights lie in `e` (asserted above).
-            let partial = unsafe { dot_partial(kernel, x, row) };
+        let row = |j: usize| e[(first + j) * row_stride..].as_ptr();
+        // the partial sums added in lane order, then the last `k mod 16` terms
+        let finish = |partial: [f32; LANES], row: *const T| -> f32 {
             let mut sum: f32 = partial.iter().sum();
             for i in k / LANES * LANES..k {
-                // Safety: row `first + j` holds `k` weights (asserted above).
+                // Safety: `row` is one of `E`'s rows of `k` weights (asserted above).
                 sum += x[i] * unsafe { *row.add(i) }.widen();
             }
-            *o = sum;
+            sum
+        };
+        let half = match super::DOT_ROWS_TOGETHER.load(core::sync::atomic::Ordering::Relaxed) {
+            1 => 0,
+            _ => out.len() / 2,
+        };
+        let (front, back) = out.split_at_mut(half);
+        let (paired, alone) = back.split_at_mut(half);
+        for (j, (a, b)) in front.iter_mut().zip(paired).enumerate() {
+            let rows = [row(j), row(half + j)];
+            // Safety: the CPU has the kernel's features (every candidate does), and both rows'
+            // `k` weights lie in `e` (asserted above).
+            let [pa, pb] = unsafe { dot_partials(kernel, x, rows) };
+            (*a, *b) = (finish(pa, rows[0]), finish(pb, rows[1]));
+        }
+        for (j, o) in alone.iter_mut().enumerate() {
+            let rows = [row(2 * half + j)];
+            // Safety: as above.
+            let [partial] = unsafe { dot_partials(kernel, x, rows) };
+            *o = finish(partial, rows[0]);
         }
     }
 
@@ -1015,14 +1059,15 @@ mod x86_kernels {
         }
     }
 
-    /// The [`LANES`] partial sums of `x · row` over the first `k / 16 · 16` terms by `kernel`.
+    /// The [`LANES`] partial sums of `x · row` over the first `k / 16 · 16` terms by `kernel`,
+    /// for each of `R` rows read side by side.
     ///
     /// # Safety
-    /// The CPU has the kernel's features, and `row` holds `x.len()` values.
-    unsafe fn dot_partial<T: DotKernels>(kernel: Kernel, x: &[f32], row: *const T) -> [f32; LANES] {
+    /// The CPU has the kernel's features, and each row holds `x.len()` values.
+    unsafe fn dot_partials<T: DotKernels, const R: usize>(kernel: Kernel, x: &[f32], rows: [*const T; R]) -> [[f32; LANES]; R] {
         // Safety: the caller's guarantees.
         unsafe {
-            by_kernel!(kernel, dot_row_avx512, dot_row_avx2, [T], (x, row))
+            by_kernel!(kernel, dot_row_avx512, dot_row_avx2, [T, R], (x, rows))
         }
     }
 
@@ -1036,51 +1081,75 @@ mod x86_kernels {
         }
     }
 
-    /// The [`LANES`] partial sums of `x · row` over the first `k / 16 · 16` terms.
+    /// The [`LANES`] partial sums of `x · row` over the first `k / 16 · 16` terms, for each of
+    /// `R` rows read side by side (each row's sums its own, in the same order as alone).
     #[target_feature(enable = "avx512f")]
-    unsafe fn dot_row_avx512<T: DotKernels, const L1: usize, const L2: usize>(x: &[f32], row: *const T) -> [f32; LANES] {
+    unsafe fn dot_row_avx512<T: DotKernels, const R: usize, const L1: usize, const L2: usize>(x: &[f32], rows: [*const T; R]) -> [[f32; LANES]; R] {
         let whole = x.len() / LANES * LANES;
         let xp = x.as_ptr();
-        let mut acc = _mm512_setzero_ps();
+        let mut acc = [_mm512_setzero_ps(); R];
         let mut i = 0;
-        let mut partial = [0f32; LANES];
-        // Safety (both loops): `x` and `row` hold `k` values; a prefetch never faults.
+        let mut partial = [[0f32; LANES]; R];
+        // Safety (both loops): `x` and every row hold `k` values; a prefetch never faults.
         unsafe {
             while i + LINE <= whole {
-                prefetch_pass::<T, L1, L2>(row.add(i));
-                acc = _mm512_add_ps(acc, _mm512_mul_ps(_mm512_loadu_ps(xp.add(i)), T::load16(row.add(i))));
-                acc = _mm512_add_ps(acc, _mm512_mul_ps(_mm512_loadu_ps(xp.add(i + 16)), T::load16(row.add(i + 16))));
+                for row in rows {
+                    prefetch_pass::<T, L1, L2>(row.add(i));
+                }
+                let (x0, x1) = (_mm512_loadu_ps(xp.add(i)), _mm512_loadu_ps(xp.add(i + 16)));
+                for (a, row) in acc.iter_mut().zip(rows) {
+                    *a = _mm512_add_ps(*a, _mm512_mul_ps(x0, T::load16(row.add(i))));
+                }
+                for (a, row) in acc.iter_mut().zip(rows) {
+                    *a = _mm512_add_ps(*a, _mm512_mul_ps(x1, T::load16(row.add(i + 16))));
+                }
                 i += LINE;
             }
             if i < whole {
-                acc = _mm512_add_ps(acc, _mm512_mul_ps(_mm512_loadu_ps(xp.add(i)), T::load16(row.add(i))));
+                let x0 = _mm512_loadu_ps(xp.add(i));
+                for (a, row) in acc.iter_mut().zip(rows) {
+                    *a = _mm512_add_ps(*a, _mm512_mul_ps(x0, T::load16(row.add(i))));
+                }
             }
-            _mm512_storeu_ps(partial.as_mut_ptr(), acc);
+            for (p, a) in partial.iter_mut().zip(acc) {
+                _mm512_storeu_ps(p.as_mut_ptr(), a);
+            }
         }
         partial
     }
 
-    /// The [`LANES`] partial sums of `x · row` over the first `k / 16 · 16` terms.
+    /// The [`LANES`] partial sums of `x · row` over the first `k / 16 · 16` terms, for each of
+    /// `R` rows read side by side (each row's sums its own, in the same order as alone).
     #[target_feature(enable = "avx2")]
-    unsafe fn dot_row_avx2<T: DotKernels, const L1: usize, const L2: usize>(x: &[f32], row: *const T) -> [f32; LANES] {
+    unsafe fn dot_row_avx2<T: DotKernels, const R: usize, const L1: usize, const L2: usize>(x: &[f32], rows: [*const T; R]) -> [[f32; LANES]; R] {
         let whole = x.len() / LANES * LANES;
         let xp = x.as_ptr();
-        let (mut lo, mut hi) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+        let mut acc = [(_mm256_setzero_ps(), _mm256_setzero_ps()); R];
         let mut i = 0;
-        let mut partial = [0f32; LANES];
-        // Safety (both loops): `x` and `row` hold `k` values; a prefetch never faults.
+        let mut partial = [[0f32; LANES]; R];
+        // Safety (both loops): `x` and every row hold `k` values; a prefetch never faults.
         unsafe {
             while i + LINE <= whole {
-                prefetch_pass::<T, L1, L2>(row.add(i));
-                dot16(&mut lo, &mut hi, xp.add(i), row.add(i));
-                dot16(&mut lo, &mut hi, xp.add(i + 16), row.add(i + 16));
+                for row in rows {
+                    prefetch_pass::<T, L1, L2>(row.add(i));
+                }
+                for ((lo, hi), row) in acc.iter_mut().zip(rows) {
+                    dot16(lo, hi, xp.add(i), row.add(i));
+                }
+                for ((lo, hi), row) in acc.iter_mut().zip(rows) {
+                    dot16(lo, hi, xp.add(i + 16), row.add(i + 16));
+                }
                 i += LINE;
             }
             if i < whole {
-                dot16(&mut lo, &mut hi, xp.add(i), row.add(i));
+                for ((lo, hi), row) in acc.iter_mut().zip(rows) {
+                    dot16(lo, hi, xp.add(i), row.add(i));
+                }
             }
-            _mm256_storeu_ps(partial.as_mut_ptr(), lo);
-            _mm256_storeu_ps(partial.as_mut_ptr().add(8), hi);
+            for (p, (lo, hi)) in partial.iter_mut().zip(acc) {
+                _mm256_storeu_ps(p.as_mut_ptr(), lo);
+                _mm256_storeu_ps(p.as_mut_ptr().add(8), hi);
+            }
         }
         partial
     }
