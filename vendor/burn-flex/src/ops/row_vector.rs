@@ -20,7 +20,8 @@
 //!   do not depend on the number of threads;
 //! - `W` with contiguous columns (row stride 1: `Eᵀ`, the embedding `[n, k]` seen transposed):
 //!   one dot product of `x` and a contiguous row of `E` per output, in 16 partial sums, on
-//!   rayon's threads by blocks of outputs (each block a contiguous stretch of `E`).
+//!   rayon's threads by blocks of outputs (each block a contiguous stretch of `E`; on x86-64
+//!   its rows read two at a time, half the block apart: [`x86_kernels::dot_rows`]).
 //!
 //! A bf16 result is rounded to bf16 once, from the f32 sum. Any other shape or layout returns
 //! `None` and takes upstream's path.
@@ -976,10 +977,11 @@ mod x86_kernels {
     /// Rows `j` and `j + len/2` of the block are read side by side (the last row of an odd block
     /// alone): two streams of `E` a thread, far apart, each row still its own sums (the same
     /// bits). On a Xeon of family 6 model 207 (2 cores) a decode step's 196 bf16 projections
-    /// read at 28.5 / 28.3 GB/s one row at a time and 30.8 / 30.5 GB/s two such rows at a time
-    /// (the f32 projections' rows in the same rounds: 30.2 / 29.7 GB/s); two *adjacent* rows at
-    /// a time read slower than one (26.8 GB/s), four rows a quarter block apart no faster than
-    /// two (`vendor/README.md`, change 4, session 35).
+    /// read at 28.8 / 28.0 / 28.5 GB/s one row at a time and at 30.5 / 29.5 / 30.8 GB/s two such
+    /// rows at a time, f32's rate (the f32 projections' rows in the same rounds: 30.5 / 28.8 /
+    /// 30.2 GB/s); two *adjacent* rows read slower than one, four rows a quarter block apart no
+    /// faster than two (`vendor/README.md`, change 4, session 35). [`super::set_dot_rows_together`]
+    /// sets one row at a time instead, for measuring.
     pub(super) fn dot_rows<T: DotKernels>(kernel: Kernel, x: &[f32], e: &[T], row_stride: usize, first: usize, out: &mut [f32]) {
         let k = x.len();
         if !out.is_empty() {
