@@ -31,13 +31,13 @@ use std::time::Instant;
 use burn::backend::Flex;
 use burn::prelude::*;
 use burn::tensor::Distribution;
-use burn::tensor::FloatDType;
 use spec_actions_qwen3::compute_threads::on_compute_threads;
-use spec_actions_qwen3::config::Qwen3Config;
 use spec_actions_qwen3::huge_pages::in_huge_pages;
 use spec_actions_qwen3::model::scaled_dot_product::{attend, dense};
 use spec_actions_qwen3::model::weight_product::times_weight;
-use spec_actions_qwen3::model::{KvCache, LoraTarget, Projection, Qwen3, StepContext};
+use spec_actions_qwen3::model::{KvCache, LoraTarget, Projection, StepContext};
+
+mod common;
 
 type B = Flex;
 
@@ -55,12 +55,7 @@ fn main() {
     let steps: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(64);
     let prompt: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(0);
     let device = Default::default();
-    let config = Qwen3Config::qwen3_0_6b();
-    let model: Qwen3<B> = config.init(&device);
-    let model = match dtype.as_str() {
-        "bf16" => model.cast_weights(FloatDType::BF16),
-        _ => model,
-    };
+    let (config, model) = common::random_qwen3_0_6b(&dtype, &device);
     let mut cache = KvCache::new(&config, 1, prompt + steps + 1, &device);
     if prompt > 0 {
         let ctx = StepContext::new(
@@ -80,12 +75,7 @@ fn main() {
     let mut step_ms = Vec::with_capacity(steps);
     for pos in prompt..prompt + steps {
         let step_start = Instant::now();
-        let ctx = StepContext::new(&model.rotary, &[vec![true; pos + 1]], &[vec![pos]], pos, &device)
-            .cast(model.compute_dtype());
-        let input = Tensor::<B, 2, Int>::from_data(TensorData::new(vec![token], [1, 1]), &device);
-        let hidden = model.forward_hidden(input, &ctx, Some(&mut cache), None);
-        let logits = model.logits(hidden);
-        token = logits.argmax(2).into_scalar().elem::<i64>();
+        token = common::greedy_step(&model, &mut cache, token, pos, &device);
         step_ms.push(step_start.elapsed().as_secs_f64() * 1e3);
     }
     let s = start.elapsed().as_secs_f64();

@@ -11,7 +11,7 @@
 //!
 //! Then the same for a step's products alone, alternating round by round: the 196 projections
 //! ([`times_weight`] of one row and each layer's weights, as [`Projection::forward`] calls it)
-//! and the tied head ([`Qwen3::logits`] of one row), each with the bytes of weights it read a
+//! and the tied head ([`Qwen3::logits`](spec_actions_qwen3::model::Qwen3::logits) of one row), each with the bytes of weights it read a
 //! second.
 //!
 //! ```text
@@ -22,11 +22,11 @@ use std::time::Instant;
 
 use burn::backend::Flex;
 use burn::prelude::*;
-use burn::tensor::FloatDType;
 use spec_actions_qwen3::compute_threads::on_compute_threads;
-use spec_actions_qwen3::config::Qwen3Config;
 use spec_actions_qwen3::model::weight_product::times_weight;
-use spec_actions_qwen3::model::{KvCache, LoraTarget, Projection, Qwen3, StepContext};
+use spec_actions_qwen3::model::{KvCache, LoraTarget, Projection};
+
+mod common;
 
 type B = Flex;
 
@@ -43,12 +43,7 @@ fn main() {
     let dtype = args.next().unwrap_or_else(|| "bf16".into());
     let steps: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(200);
     let device = Default::default();
-    let config = Qwen3Config::qwen3_0_6b();
-    let model: Qwen3<B> = config.init(&device);
-    let model = match dtype.as_str() {
-        "bf16" => model.cast_weights(FloatDType::BF16),
-        _ => model,
-    };
+    let (config, model) = common::random_qwen3_0_6b(&dtype, &device);
     // `rows_together(pos)`: the rows read side by side at step `pos`
     let decode = |rows_together: &dyn Fn(usize) -> usize| {
         let mut cache = KvCache::new(&config, 1, steps + 1, &device);
@@ -57,11 +52,7 @@ fn main() {
             let rows = rows_together(pos);
             burn_flex::set_dot_rows_together(rows);
             let start = Instant::now();
-            let ctx = StepContext::new(&model.rotary, &[vec![true; pos + 1]], &[vec![pos]], pos, &device)
-                .cast(model.compute_dtype());
-            let input = Tensor::<B, 2, Int>::from_data(TensorData::new(vec![token], [1, 1]), &device);
-            let hidden = model.forward_hidden(input, &ctx, Some(&mut cache), None);
-            token = model.logits(hidden).argmax(2).into_scalar().elem::<i64>();
+            token = common::greedy_step(&model, &mut cache, token, pos, &device);
             if pos >= WARM_UP {
                 step_ms[rows - 1].push(start.elapsed().as_secs_f64() * 1e3);
             }
