@@ -5,7 +5,7 @@
 //! After the steps it times the parts of a step the same way (median of repeated runs, on
 //! rayon's threads as the step runs them, [`on_compute_threads`]), so that a machine without a
 //! profiler still shows where a step goes:
-//! - `projections`: the model's 196 [`Projection::forward`] calls on one f32 row;
+//! - `projections`: the model's 196 [`Projection::forward`](spec_actions_qwen3::model::Projection::forward) calls on one f32 row;
 //! - `products`: the same matrix products alone ([`times_weight`]: with bf16 weights, computed
 //!   in f32 from the bf16 values);
 //! - `products from the main thread`: the same, each handed to rayon's pool (as the
@@ -35,7 +35,7 @@ use spec_actions_qwen3::compute_threads::on_compute_threads;
 use spec_actions_qwen3::huge_pages::in_huge_pages;
 use spec_actions_qwen3::model::scaled_dot_product::{attend, dense};
 use spec_actions_qwen3::model::weight_product::times_weight;
-use spec_actions_qwen3::model::{KvCache, LoraTarget, Projection, StepContext};
+use spec_actions_qwen3::model::{KvCache, StepContext};
 
 mod common;
 
@@ -79,7 +79,7 @@ fn main() {
         step_ms.push(step_start.elapsed().as_secs_f64() * 1e3);
     }
     let s = start.elapsed().as_secs_f64();
-    let step = median(&mut step_ms);
+    let step = common::median(&mut step_ms);
     println!(
         "{dtype}: {steps} decode steps in {s:.3} s = {:.2} tok/s; a step: median {step:.1} ms, fastest {:.1} ms",
         steps as f64 / s,
@@ -87,11 +87,7 @@ fn main() {
     );
 
     // The parts of a step, each the median of REPEATS runs.
-    let projections: Vec<&Projection<B>> = model
-        .layers
-        .iter()
-        .flat_map(|l| LoraTarget::ALL.map(|t| l.projection(t)))
-        .collect();
+    let projections = common::projections(&model);
     let rows: Vec<Tensor<B, 3>> = projections
         .iter()
         .map(|p| Tensor::ones([1, 1, p.dims()[0]], &device))
@@ -162,11 +158,5 @@ fn time(mut f: impl FnMut()) -> f64 {
             start.elapsed().as_secs_f64() * 1e3
         })
         .collect();
-    median(&mut ms)
-}
-
-/// Sorts `ms` and returns its median.
-fn median(ms: &mut [f64]) -> f64 {
-    ms.sort_by(f64::total_cmp);
-    ms[ms.len() / 2]
+    common::median(&mut ms)
 }

@@ -10,7 +10,7 @@
 //! with a run of all steps one row at a time).
 //!
 //! Then the same for a step's products alone, alternating round by round: the 196 projections
-//! ([`times_weight`] of one row and each layer's weights, as [`Projection::forward`] calls it)
+//! ([`times_weight`] of one row and each layer's weights, as [`Projection::forward`](spec_actions_qwen3::model::Projection::forward) calls it)
 //! and the tied head ([`Qwen3::logits`](spec_actions_qwen3::model::Qwen3::logits) of one row), each with the bytes of weights it read a
 //! second.
 //!
@@ -23,8 +23,8 @@ use std::time::Instant;
 use burn::backend::Flex;
 use burn::prelude::*;
 use spec_actions_qwen3::compute_threads::on_compute_threads;
+use spec_actions_qwen3::model::KvCache;
 use spec_actions_qwen3::model::weight_product::times_weight;
-use spec_actions_qwen3::model::{KvCache, LoraTarget, Projection};
 
 mod common;
 
@@ -66,10 +66,9 @@ fn main() {
         alternating, one_row,
         "the greedy tokens differ between the two ways of reading E"
     );
-    let [one, two] = step_ms.each_mut().map(|ms| {
-        ms.sort_by(f64::total_cmp);
-        (ms[ms.len() / 2], ms[ms.len() / 4], ms.len())
-    });
+    let [one, two] = step_ms
+        .each_mut()
+        .map(|ms| (common::median(ms), ms[ms.len() / 4], ms.len()));
     println!(
         "{dtype}: a decode step, median (25th percentile) of {} steps each: one row at a time {:.2} ms ({:.2}), two rows side by side {:.2} ms ({:.2}) = {:.3}× as fast; the same {} greedy tokens",
         one.2,
@@ -82,11 +81,7 @@ fn main() {
     );
 
     // The products alone: one row times every projection's weights, and the head.
-    let projections: Vec<&Projection<B>> = model
-        .layers
-        .iter()
-        .flat_map(|l| LoraTarget::ALL.map(|t| l.projection(t)))
-        .collect();
+    let projections = common::projections(&model);
     let rows: Vec<Tensor<B, 2>> = projections
         .iter()
         .map(|p| Tensor::ones([1, p.dims()[0]], &device))
@@ -125,10 +120,7 @@ fn main() {
         ("196 projections", projection_bytes, projections_ms),
         ("tied head", head_bytes, head_ms),
     ] {
-        let [one, two] = ms.each_mut().map(|v| {
-            v.sort_by(f64::total_cmp);
-            v[v.len() / 2]
-        });
+        let [one, two] = ms.each_mut().map(|v| common::median(v));
         println!(
             "{dtype}: {what}, median of {ROUNDS} rounds: one row at a time {one:.2} ms ({:.1} GB/s), two rows side by side {two:.2} ms ({:.1} GB/s)",
             bytes / one / 1e6,

@@ -1,11 +1,12 @@
 //! Shared by the decode examples (`decode_steps`, `dot_rows_together`): the random
-//! Qwen3-0.6B-shaped model they time and one greedy decode step of it.
+//! Qwen3-0.6B-shaped model they time, its projections in a step's order, one greedy decode step
+//! of it, and the median of timings.
 
 use burn::backend::Flex;
 use burn::prelude::*;
 use burn::tensor::FloatDType;
 use spec_actions_qwen3::config::Qwen3Config;
-use spec_actions_qwen3::model::{KvCache, Qwen3, StepContext};
+use spec_actions_qwen3::model::{KvCache, LoraTarget, Projection, Qwen3, StepContext};
 
 /// A Qwen3-0.6B-shaped model of random weights on Flex: f32, or with `dtype` `"bf16"` bf16
 /// weights and f32 compute (`spec-actions serve --dtype bf16`).
@@ -33,4 +34,19 @@ pub fn greedy_step(
     let input = Tensor::<Flex, 2, Int>::from_data(TensorData::new(vec![token], [1, 1]), device);
     let hidden = model.forward_hidden(input, &ctx, Some(cache), None);
     model.logits(hidden).argmax(2).into_scalar().elem::<i64>()
+}
+
+/// The model's 196 projections (28 layers × q, k, v, o, gate, up, down) in a step's order.
+pub fn projections(model: &Qwen3<Flex>) -> Vec<&Projection<Flex>> {
+    model
+        .layers
+        .iter()
+        .flat_map(|l| LoraTarget::ALL.map(|t| l.projection(t)))
+        .collect()
+}
+
+/// The median of `ms` (sorted in place).
+pub fn median(ms: &mut [f64]) -> f64 {
+    ms.sort_by(f64::total_cmp);
+    ms[ms.len() / 2]
 }
